@@ -1,0 +1,96 @@
+# Agora - GNU make, pkg-config. `make help` lists the targets.
+#
+# Flavours live side by side under build/: release (optimised, what `make run`
+# starts) and test (AddressSanitizer + UndefinedBehaviorSanitizer, what
+# `make test` runs).
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PYTHON ?= /usr/bin/python3
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+LIBS_PKG := libuv
+TEST_PKG := cmocka
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wformat=2 -Wvla
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' $(WARN) -Isrc \
+	$(shell $(PKG_CONFIG) --cflags $(LIBS_PKG) 2>/dev/null)
+BANNED := -include src/base/banned.h
+LDLIBS = $(shell $(PKG_CONFIG) --libs $(LIBS_PKG) 2>/dev/null) -lm
+
+RELEASE_CFLAGS := -O2 -g -DNDEBUG
+TEST_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+TEST_LDFLAGS := -fsanitize=address,undefined
+
+SRC := $(sort $(wildcard src/*/*.c))
+MAIN_SRC := $(sort $(wildcard src/cli/*.c))
+LIB_SRC := $(filter-out $(MAIN_SRC),$(SRC))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+
+REL_OBJ := $(patsubst src/%.c,build/release/obj/%.o,$(SRC))
+TST_OBJ := $(patsubst src/%.c,build/test/obj/%.o,$(SRC))
+TST_LIB_OBJ := $(patsubst src/%.c,build/test/obj/%.o,$(LIB_SRC))
+UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
+
+.PHONY: all build run test deps test-deps unit integration build-test format clean help bench
+
+all: build
+
+help:
+	@echo "make run    install missing packages, build, start agora serve (127.0.0.1:1883)"
+	@echo "make test   install missing packages, build with ASan/UBSan, run every test"
+	@echo "make build  optimised binary in build/release/agora"
+	@echo "make format clang-format every C file"
+
+deps:
+	@sh scripts/install-deps.sh
+
+test-deps:
+	@sh scripts/install-deps.sh test
+
+build: build/release/agora
+
+build/release/agora: $(REL_OBJ)
+	$(CC) $(REL_OBJ) $(LDLIBS) -o $@
+
+build/release/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(RELEASE_CFLAGS) $(BANNED) -MMD -MP -c $< -o $@
+
+build/test/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) $(BANNED) -MMD -MP -c $< -o $@
+
+build/test/agora: $(TST_OBJ)
+	$(CC) $(TEST_LDFLAGS) $(TST_OBJ) $(LDLIBS) -o $@
+
+build/test/unit/%: tests/unit/%.c $(TST_LIB_OBJ) tests/unit/helpers.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(TEST_PKG)) $< \
+		$(TST_LIB_OBJ) $(TEST_LDFLAGS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKG)) -o $@
+
+build-test: build/test/agora $(UNIT_BIN)
+
+run: deps
+	@$(MAKE) --no-print-directory -j2 build
+	exec build/release/agora serve
+
+test: test-deps
+	@$(MAKE) --no-print-directory -j2 build-test
+	@AGORA_BIN=$(CURDIR)/build/test/agora PYTHON=$(PYTHON) sh tests/run.sh $(UNIT_BIN)
+
+unit: build-test
+	@for t in $(UNIT_BIN); do $$t || exit 1; done
+
+integration: build/test/agora
+	AGORA_BIN=$(CURDIR)/build/test/agora $(PYTHON) -m pytest -q tests/integration
+
+format:
+	clang-format -i $(SRC) $(wildcard src/*/*.h) $(UNIT_SRC)
+
+clean:
+	rm -rf build
+
+-include $(REL_OBJ:.o=.d) $(TST_OBJ:.o=.d)

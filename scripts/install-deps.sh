@@ -1,0 +1,34 @@
+#!/bin/sh
+# install-deps.sh - install the Debian packages Agora needs that are missing.
+#
+#   sh scripts/install-deps.sh          build and run (make run)
+#   sh scripts/install-deps.sh test     also what the test suite uses (make test)
+#
+# As root it runs apt-get; otherwise it prints the exact command and fails.
+set -eu
+
+pkgs="gcc make pkg-config libuv1-dev"
+if [ "${1:-}" = test ]; then
+	pkgs="$pkgs libcmocka-dev python3 python3-pytest python3-paho-mqtt mosquitto-clients"
+fi
+
+missing=""
+for p in $pkgs; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$status" in
+	*"install ok installed"*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "agora: missing Debian packages:$missing" >&2
+	echo "agora: install them with:  sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "agora: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >&2

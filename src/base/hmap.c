@@ -1,0 +1,133 @@
+/* hmap.c - linear probing hash map, FNV-1a hashed. */
+#include "hmap.h"
+
+#include "alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void hmap_init(struct hmap *m)
+{
+	m->slots = NULL;
+	m->cap = 0;
+	m->count = 0;
+}
+
+void hmap_release(struct hmap *m)
+{
+	free(m->slots);
+	hmap_init(m);
+}
+
+uint32_t hmap_hash(const void *key, size_t len)
+{
+	const uint8_t *p = key;
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 16777619u;
+	}
+	return h | 1; /* 0 marks an empty slot */
+}
+
+static struct hmap_entry *find(const struct hmap *m, const void *key, size_t len, uint32_t h)
+{
+	uint32_t mask = m->cap - 1;
+
+	if (!m->cap)
+		return NULL;
+	for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+		struct hmap_entry *e = &m->slots[i];
+		if (!e->hash)
+			return NULL;
+		if (e->hash == h && e->len == len && memcmp(e->key, key, len) == 0)
+			return e;
+	}
+}
+
+void *hmap_get(const struct hmap *m, const void *key, size_t len)
+{
+	struct hmap_entry *e = find(m, key, len, hmap_hash(key, len));
+	return e ? e->value : NULL;
+}
+
+static void insert_slot(struct hmap *m, struct hmap_entry in)
+{
+	uint32_t mask = m->cap - 1;
+	uint32_t i = in.hash & mask;
+
+	while (m->slots[i].hash)
+		i = (i + 1) & mask;
+	m->slots[i] = in;
+}
+
+static void grow(struct hmap *m)
+{
+	struct hmap_entry *old = m->slots;
+	uint32_t old_cap = m->cap;
+
+	m->cap = old_cap ? old_cap * 2 : 8;
+	m->slots = xcalloc(m->cap, sizeof(*m->slots));
+	for (uint32_t i = 0; i < old_cap; i++)
+		if (old[i].hash)
+			insert_slot(m, old[i]);
+	free(old);
+}
+
+void *hmap_put(struct hmap *m, const void *key, size_t len, void *value)
+{
+	uint32_t h = hmap_hash(key, len);
+	struct hmap_entry *e = find(m, key, len, h);
+	struct hmap_entry in = { key, (uint32_t)len, h, value };
+
+	if (e) {
+		void *prev = e->value;
+		*e = in;
+		return prev;
+	}
+	if ((m->count + 1) * 4 > m->cap * 3)
+		grow(m);
+	insert_slot(m, in);
+	m->count++;
+	return NULL;
+}
+
+void *hmap_del(struct hmap *m, const void *key, size_t len)
+{
+	struct hmap_entry *e = find(m, key, len, hmap_hash(key, len));
+	uint32_t mask = m->cap - 1;
+	uint32_t i, j;
+	void *value;
+
+	if (!e)
+		return NULL;
+	value = e->value;
+	i = (uint32_t)(e - m->slots);
+	/* Backward-shift: pull later entries of the probe run into the hole. */
+	for (j = (i + 1) & mask; m->slots[j].hash; j = (j + 1) & mask) {
+		uint32_t home = m->slots[j].hash & mask;
+		/* Move j to i when i lies cyclically within [home, j). */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			m->slots[i] = m->slots[j];
+			i = j;
+		}
+	}
+	memset(&m->slots[i], 0, sizeof(m->slots[i]));
+	m->count--;
+	if (m->count == 0)
+		hmap_release(m);
+	return value;
+}
+
+int hmap_next(const struct hmap *m, uint32_t *pos, void **value)
+{
+	while (*pos < m->cap) {
+		struct hmap_entry *e = &m->slots[(*pos)++];
+		if (e->hash) {
+			*value = e->value;
+			return 1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,372 @@
+/*
+ * broker.c - broker and client lifecycle, input dispatch, timers and the
+ * dirty list the I/O layer drains.
+ */
+#include "internal.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void broker_config_defaults(struct broker_config *cfg)
+{
+	cfg->max_packet_size = 1024 * 1024;
+	cfg->max_inflight = 64;
+	cfg->max_queued = 1000;
+	cfg->keepalive_max = 65535;
+	cfg->keepalive_min = 0;
+	cfg->max_subscriptions = 10000;
+	cfg->max_retained = 1000000;
+	cfg->max_output_bytes = 16 * 1024 * 1024;
+	cfg->connect_timeout_ms = 10000;
+	cfg->sys_interval = 10;
+	cfg->max_qos2_pending = 65535;
+}
+
+const char *broker_close_reason_str(enum broker_close_reason r)
+{
+	switch (r) {
+	case CLOSE_NONE: return "open";
+	case CLOSE_DISCONNECT: return "disconnected";
+	case CLOSE_PEER: return "connection closed by peer";
+	case CLOSE_PROTOCOL: return "protocol error";
+	case CLOSE_KEEPALIVE: return "keepalive timeout";
+	case CLOSE_CONNECT_TIMEOUT: return "no CONNECT in time";
+	case CLOSE_TAKEN_OVER: return "session taken over";
+	case CLOSE_REFUSED: return "connection refused";
+	case CLOSE_SHUTDOWN: return "server shutting down";
+	case CLOSE_SLOW: return "output buffer full";
+	}
+	return "unknown";
+}
+
+struct broker *broker_new(const struct broker_config *cfg)
+{
+	struct broker *b = xcalloc(1, sizeof(*b));
+
+	b->cfg = *cfg;
+	b->subs = tree_new_root();
+	b->retained = tree_new_root();
+	hmap_init(&b->sessions);
+	snprintf(b->version, sizeof(b->version), "agora");
+	return b;
+}
+
+void broker_free(struct broker *b)
+{
+	void *v;
+
+	if (!b)
+		return;
+	/* Sessions first: they unhook their subscriptions from the tree. */
+	while (b->sessions.count) {
+		uint32_t i = 0;
+		if (!hmap_next(&b->sessions, &i, &v))
+			break;
+		session_destroy(b, v);
+	}
+	hmap_release(&b->sessions);
+	tree_free(b->subs);
+	tree_free(b->retained);
+	free(b->matches);
+	free(b->scratch);
+	free(b);
+}
+
+const struct broker_config *broker_get_config(const struct broker *b)
+{
+	return &b->cfg;
+}
+
+const struct broker_stats *broker_get_stats(const struct broker *b)
+{
+	return &b->stats;
+}
+
+void broker_set_config(struct broker *b, const struct broker_config *cfg)
+{
+	b->cfg = *cfg;
+}
+
+void broker_set_time(struct broker *b, uint64_t now_ms)
+{
+	if (!b->start_ms) {
+		b->start_ms = now_ms;
+		b->last_sys_ms = now_ms;
+	}
+	b->now_ms = now_ms;
+}
+
+void broker_set_version(struct broker *b, const char *version)
+{
+	snprintf(b->version, sizeof(b->version), "%s", version);
+}
+
+/* ---- clients ---- */
+
+struct broker_client *broker_client_new(struct broker *b, void *io, const char *peer,
+					bool anonymous_ok)
+{
+	struct broker_client *c = xcalloc(1, sizeof(*c));
+
+	c->broker = b;
+	c->io = io;
+	c->anonymous_ok = anonymous_ok;
+	c->created_ms = b->now_ms;
+	c->last_rx_ms = b->now_ms;
+	c->state = CLIENT_NEW;
+	outbuf_init(&c->out);
+	snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "?");
+	c->next = b->clients;
+	if (b->clients)
+		b->clients->prev = c;
+	b->clients = c;
+	return c;
+}
+
+struct broker_client *broker_first_client(struct broker *b)
+{
+	return b->clients;
+}
+
+bool broker_client_online(const struct broker_client *c)
+{
+	return c && c->state == CLIENT_CONNECTED;
+}
+
+void broker_mark_dirty(struct broker *b, struct broker_client *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	c->dirty_next = NULL;
+	if (b->dirty_tail)
+		b->dirty_tail->dirty_next = c;
+	else
+		b->dirty_head = c;
+	b->dirty_tail = c;
+}
+
+struct broker_client *broker_pop_dirty(struct broker *b)
+{
+	struct broker_client *c = b->dirty_head;
+
+	if (!c)
+		return NULL;
+	b->dirty_head = c->dirty_next;
+	if (!b->dirty_head)
+		b->dirty_tail = NULL;
+	c->dirty = false;
+	c->dirty_next = NULL;
+	return c;
+}
+
+static void unlink_dirty(struct broker *b, struct broker_client *c)
+{
+	struct broker_client **pp = &b->dirty_head, *prev = NULL;
+
+	if (!c->dirty)
+		return;
+	while (*pp && *pp != c) {
+		prev = *pp;
+		pp = &(*pp)->dirty_next;
+	}
+	if (*pp)
+		*pp = c->dirty_next;
+	if (b->dirty_tail == c)
+		b->dirty_tail = prev;
+	c->dirty = false;
+}
+
+static void detach_session(struct broker *b, struct broker_client *c)
+{
+	struct session *s = c->session;
+
+	if (!s)
+		return;
+	c->session = NULL;
+	s->client = NULL;
+	if (s->clean)
+		session_destroy(b, s);
+	else
+		session_trim(s);
+}
+
+void broker_client_close(struct broker *b, struct broker_client *c,
+			 enum broker_close_reason reason, const char *detail)
+{
+	enum client_state was = c->state;
+
+	if (was == CLIENT_CLOSING)
+		return;
+	c->state = CLIENT_CLOSING;
+	c->close_reason = reason;
+	c->close_detail = detail;
+	if (was == CLIENT_CONNECTED) {
+		log_info("client %s disconnected from %s: %s%s%s",
+			 c->session ? c->session->id : "?", c->peer,
+			 broker_close_reason_str(reason), detail ? ": " : "", detail ? detail : "");
+		b->stats.clients_connected--;
+		/* [MQTT-3.1.2-8]: the will goes out on any close but DISCONNECT;
+		 * a server shutdown is not the client's failure. */
+		if (c->will && reason != CLOSE_DISCONNECT && reason != CLOSE_SHUTDOWN)
+			broker_publish_msg(b, c->will);
+	} else if (reason != CLOSE_REFUSED) {
+		log_info("connection from %s closed before CONNECT: %s%s%s", c->peer,
+			 broker_close_reason_str(reason), detail ? ": " : "", detail ? detail : "");
+	}
+	msg_unref(c->will);
+	c->will = NULL;
+	detach_session(b, c);
+	broker_mark_dirty(b, c);
+}
+
+void broker_protocol_error(struct broker *b, struct broker_client *c, const char *detail)
+{
+	broker_client_close(b, c, CLOSE_PROTOCOL, detail);
+}
+
+void broker_client_free(struct broker *b, struct broker_client *c)
+{
+	if (!c)
+		return;
+	if (c->state != CLIENT_CLOSING)
+		broker_client_close(b, c, CLOSE_PEER, NULL);
+	unlink_dirty(b, c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		b->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	outbuf_release(&c->out);
+	free(c);
+}
+
+uint32_t broker_topic_levels(const uint8_t *s, size_t len)
+{
+	uint32_t n = 1;
+
+	for (size_t i = 0; i < len; i++)
+		n += s[i] == '/';
+	return n;
+}
+
+/* ---- input ---- */
+
+static void dispatch(struct broker *b, struct broker_client *c, const struct mqtt_packet *p)
+{
+	if (c->state == CLIENT_NEW) {
+		if (p->type == MQTT_CONNECT)
+			handle_connect(b, c, &p->u.connect);
+		else
+			broker_protocol_error(b, c, "first packet is not CONNECT");
+		return;
+	}
+	switch (p->type) {
+	case MQTT_PUBLISH:
+		handle_publish(b, c, &p->u.publish);
+		break;
+	case MQTT_PUBACK:
+		session_puback(b, c->session, p->u.ack.packet_id);
+		break;
+	case MQTT_PUBREC:
+		session_pubrec(b, c->session, p->u.ack.packet_id);
+		break;
+	case MQTT_PUBREL:
+		handle_pubrel(b, c, p->u.ack.packet_id);
+		break;
+	case MQTT_PUBCOMP:
+		session_pubcomp(b, c->session, p->u.ack.packet_id);
+		break;
+	case MQTT_SUBSCRIBE:
+		handle_subscribe(b, c, &p->u.subscribe);
+		break;
+	case MQTT_UNSUBSCRIBE:
+		handle_unsubscribe(b, c, &p->u.unsubscribe);
+		break;
+	case MQTT_PINGREQ:
+		send_simple(b, c, MQTT_PINGRESP);
+		break;
+	case MQTT_DISCONNECT:
+		broker_client_close(b, c, CLOSE_DISCONNECT, NULL);
+		break;
+	case MQTT_CONNECT:
+		broker_protocol_error(b, c, "second CONNECT"); /* [MQTT-3.1.0-2] */
+		break;
+	default:
+		broker_protocol_error(b, c, "packet type only a server sends");
+		break;
+	}
+}
+
+static void decode_failed(struct broker *b, struct broker_client *c, const uint8_t *buf, long err)
+{
+	/* An unsupported protocol level still gets its answer [MQTT-3.1.2-2]. */
+	if (err == MQTT_ERR_UNSUPPORTED && c->state == CLIENT_NEW && (buf[0] >> 4) == MQTT_CONNECT) {
+		log_info("refused connection from %s: unsupported protocol level", c->peer);
+		send_connack(b, c, false, MQTT_CONNACK_BAD_VERSION);
+		broker_client_close(b, c, CLOSE_REFUSED, "unsupported protocol level");
+		return;
+	}
+	if (log_enabled(LOG_DEBUG))
+		log_debug("malformed %s from %s: %s", mqtt_type_name(buf[0] >> 4), c->peer,
+			  mqtt_strerror((int)err));
+	broker_protocol_error(b, c, mqtt_strerror((int)err));
+}
+
+size_t broker_client_input(struct broker *b, struct broker_client *c, const uint8_t *buf,
+			   size_t len)
+{
+	size_t pos = 0;
+
+	if (c->state == CLIENT_CLOSING)
+		return len;
+	c->last_rx_ms = b->now_ms;
+	while (pos < len) {
+		struct mqtt_packet p;
+		long n = mqtt_decode(buf + pos, len - pos, c->level, b->cfg.max_packet_size, &p);
+
+		if (n == MQTT_ERR_NEED_MORE)
+			break;
+		if (n < 0) {
+			decode_failed(b, c, buf + pos, n);
+			return len;
+		}
+		b->stats.bytes_received += (uint64_t)n;
+		dispatch(b, c, &p);
+		pos += (size_t)n;
+		if (c->state == CLIENT_CLOSING)
+			return len;
+	}
+	return pos;
+}
+
+/* ---- timers ---- */
+
+void broker_tick(struct broker *b)
+{
+	for (struct broker_client *c = b->clients; c; c = c->next) {
+		uint64_t idle = b->now_ms - c->last_rx_ms;
+
+		if (c->state == CLIENT_NEW && b->now_ms - c->created_ms >= b->cfg.connect_timeout_ms)
+			broker_client_close(b, c, CLOSE_CONNECT_TIMEOUT, NULL);
+		else if (c->state == CLIENT_CONNECTED && c->keepalive &&
+			 idle >= (uint64_t)c->keepalive * 1500) /* [MQTT-3.1.2-24] */
+			broker_client_close(b, c, CLOSE_KEEPALIVE, NULL);
+	}
+	if (b->cfg.sys_interval &&
+	    b->now_ms - b->last_sys_ms >= (uint64_t)b->cfg.sys_interval * 1000) {
+		b->last_sys_ms = b->now_ms;
+		broker_publish_sys(b);
+	}
+}
+
+void broker_shutdown(struct broker *b)
+{
+	for (struct broker_client *c = b->clients; c; c = c->next)
+		broker_client_close(b, c, CLOSE_SHUTDOWN, NULL);
+}

@@ -1,0 +1,170 @@
+/*
+ * broker.h - the MQTT broker core: sessions, subscriptions, retained
+ * messages, QoS flows. It never touches a socket.
+ *
+ * The I/O layer creates one broker_client per network connection and feeds
+ * it the bytes it reads (broker_client_input). The core decodes every
+ * complete packet, applies it, and answers by appending encoded packets to
+ * the output buffers of the clients concerned and by flagging clients to be
+ * closed. Every client whose output or state changed is put on the broker's
+ * "dirty" list; the I/O layer drains that list (broker_pop_dirty) once per
+ * loop turn and writes each client's output in one vectored write. Tests
+ * drive the same API with no sockets at all.
+ *
+ * Time is given by the caller (broker->now_ms, milliseconds on a monotonic
+ * clock), so timing rules are testable without waiting.
+ *
+ * Ownership: broker_new/broker_free own everything inside. A broker_client
+ * belongs to the broker; the I/O layer owns its `io` pointer and must call
+ * broker_client_free once it no longer writes the client's output.
+ */
+#ifndef AGORA_BROKER_H
+#define AGORA_BROKER_H
+
+#include "../mqtt/mqtt.h"
+#include "outbuf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct broker;
+struct session;
+
+/* Limits and policy. broker_config_defaults() fills the documented defaults
+ * (see docs/configuration.md). */
+struct broker_config {
+	uint32_t max_packet_size;     /* bytes, whole packet; incoming packets */
+	uint16_t max_inflight;        /* outgoing QoS 1/2 messages unacknowledged, per client */
+	uint32_t max_queued;          /* QoS 1/2 messages queued per session beyond inflight */
+	uint16_t keepalive_max;       /* seconds; clients asking more (or 0) are refused */
+	uint16_t keepalive_min;       /* seconds; shorter keepalives are enforced as this */
+	uint32_t max_subscriptions;   /* per client */
+	uint32_t max_retained;        /* retained messages in the whole broker */
+	uint32_t max_output_bytes;    /* pending output per client before QoS 0 drops */
+	uint32_t connect_timeout_ms;  /* time allowed between TCP accept and CONNECT */
+	uint32_t sys_interval;        /* seconds between $SYS updates, 0 = off */
+	uint32_t max_qos2_pending;    /* incoming QoS 2 ids awaiting PUBREL, per client */
+};
+
+void broker_config_defaults(struct broker_config *cfg);
+
+/* Counters published on $SYS and used by tests. */
+struct broker_stats {
+	uint64_t clients_total_connects;
+	uint32_t clients_connected;
+	uint32_t clients_maximum;
+	uint64_t msgs_received;   /* PUBLISH packets in */
+	uint64_t msgs_sent;       /* PUBLISH packets out */
+	uint64_t bytes_received;
+	uint64_t bytes_sent;      /* bytes handed to the I/O layer */
+	uint64_t msgs_dropped;    /* queue full, output full, or retained limit */
+	uint32_t subscriptions;
+	uint32_t retained;
+	uint32_t sessions;        /* connected and offline persistent sessions */
+};
+
+/* Why a connection ends; decides whether the will is published. */
+enum broker_close_reason {
+	CLOSE_NONE = 0,
+	CLOSE_DISCONNECT,       /* client sent DISCONNECT: will discarded */
+	CLOSE_PEER,             /* socket closed or failed: will published */
+	CLOSE_PROTOCOL,         /* malformed or forbidden packet */
+	CLOSE_KEEPALIVE,        /* silent for 1.5x keepalive */
+	CLOSE_CONNECT_TIMEOUT,  /* no CONNECT in time */
+	CLOSE_TAKEN_OVER,       /* another connection took the client id */
+	CLOSE_REFUSED,          /* CONNACK with a failure code was sent */
+	CLOSE_SHUTDOWN,         /* broker stopping */
+	CLOSE_SLOW,             /* output buffer over its limit with QoS > 0 due */
+};
+
+const char *broker_close_reason_str(enum broker_close_reason r);
+
+enum client_state {
+	CLIENT_NEW,        /* waiting for CONNECT */
+	CLIENT_CONNECTED,
+	CLIENT_CLOSING,    /* close requested; output still flushed */
+};
+
+struct broker_client {
+	struct broker *broker;
+	void *io;                  /* the I/O layer's connection */
+	struct session *session;   /* NULL before CONNECT and after close */
+	struct msg *will;          /* owned reference, NULL if none */
+	struct outbuf out;         /* encoded packets waiting to be written */
+	uint64_t last_rx_ms;
+	uint64_t created_ms;
+	enum client_state state;
+	enum broker_close_reason close_reason;
+	const char *close_detail;  /* static string for the log line */
+	uint16_t keepalive;        /* seconds, as enforced */
+	uint8_t level;             /* protocol level, 0 before CONNECT */
+	bool anonymous_ok;         /* set by the I/O layer from the listener */
+	bool dirty;                /* on the broker's dirty list */
+	struct broker_client *dirty_next;
+	struct broker_client *prev, *next; /* all clients, for timers */
+	char peer[64];             /* "address:port" for logs */
+};
+
+struct broker *broker_new(const struct broker_config *cfg);
+/* Frees every session, subscription and retained message. Clients must have
+ * been freed by the I/O layer first. */
+void broker_free(struct broker *b);
+
+const struct broker_config *broker_get_config(const struct broker *b);
+const struct broker_stats *broker_get_stats(const struct broker *b);
+/* Updates the limits that can change while running (all but max_inflight,
+ * which sizes existing sessions' windows and applies to new sessions). */
+void broker_set_config(struct broker *b, const struct broker_config *cfg);
+
+/* The clock: the I/O layer sets it before each batch of calls. */
+void broker_set_time(struct broker *b, uint64_t now_ms);
+
+/* A new connection. peer is copied. */
+struct broker_client *broker_client_new(struct broker *b, void *io, const char *peer,
+					bool anonymous_ok);
+
+/*
+ * Feeds bytes read from the connection. Decodes and applies every complete
+ * packet; returns how many bytes were consumed. The caller keeps the
+ * unconsumed tail and presents it again, followed by new bytes. After a
+ * protocol error the client is CLOSING and further input is ignored (all of
+ * it is reported consumed). A packet whose fixed header announces more than
+ * max_packet_size closes the connection before its body is buffered.
+ */
+size_t broker_client_input(struct broker *b, struct broker_client *c, const uint8_t *buf,
+			   size_t len);
+
+/* Requests that the connection be closed (idempotent). The will is published
+ * unless reason is CLOSE_DISCONNECT; the session is detached (and removed if
+ * it was a clean session). */
+void broker_client_close(struct broker *b, struct broker_client *c,
+			 enum broker_close_reason reason, const char *detail);
+
+/* Frees a client after the I/O layer is done with it. Closes it first if
+ * that has not happened (reason CLOSE_PEER). */
+void broker_client_free(struct broker *b, struct broker_client *c);
+
+/* All clients, for periodic housekeeping: first, then c->next. */
+struct broker_client *broker_first_client(struct broker *b);
+
+/* Next client needing the I/O layer's attention (output to write or a close
+ * to carry out), or NULL. Each client appears once until popped. */
+struct broker_client *broker_pop_dirty(struct broker *b);
+/* Puts a client back on the dirty list (e.g. after a write completed and
+ * more output is waiting). */
+void broker_mark_dirty(struct broker *b, struct broker_client *c);
+
+/* Periodic work at broker->now_ms: keepalive and CONNECT timeouts, $SYS.
+ * Call about once a second. */
+void broker_tick(struct broker *b);
+
+/* Publishes $SYS/broker/... now (also done by broker_tick every
+ * sys_interval seconds). version is the program version string. */
+void broker_publish_sys(struct broker *b);
+void broker_set_version(struct broker *b, const char *version);
+
+/* Closes every client with CLOSE_SHUTDOWN (no wills), for a clean stop. */
+void broker_shutdown(struct broker *b);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * internal.h - what the files of src/broker/ share with each other and with
+ * nothing else: the broker and session structures and the steps of each
+ * packet's handling.
+ */
+#ifndef AGORA_BROKER_INTERNAL_H
+#define AGORA_BROKER_INTERNAL_H
+
+#include "base/hmap.h"
+#include "broker.h"
+#include "msg.h"
+#include "tree.h"
+
+/* Payloads up to this size are copied into the subscriber's output arena:
+ * for small messages one memcpy is cheaper than an extra iovec and a
+ * reference count. Larger payloads are shared by reference. */
+#define BROKER_INLINE_PAYLOAD 256
+
+/* Deepest topic or filter accepted; the trie walks recurse per level. */
+#define BROKER_MAX_TOPIC_LEVELS 128
+
+enum inflight_state {
+	IFL_FREE = 0,  /* acknowledged; a hole until the ring's head passes it */
+	IFL_WAIT_ACK,  /* PUBLISH sent: waiting for PUBACK (QoS 1) or PUBREC (QoS 2) */
+	IFL_WAIT_COMP, /* PUBREL sent: waiting for PUBCOMP */
+};
+
+struct inflight {
+	struct msg *msg; /* NULL once PUBREC arrived */
+	uint16_t packet_id;
+	uint8_t qos;
+	uint8_t state;   /* enum inflight_state */
+	bool retain;
+};
+
+struct queued {
+	struct msg *msg;
+	uint8_t qos;
+	bool retain;
+};
+
+/* A session outlives its connection when clean_session is 0. */
+struct session {
+	struct broker_client *client; /* NULL while offline */
+	struct sub **subs;
+	uint32_t nsubs, subs_cap;
+
+	/* Outgoing QoS 1/2 window: a ring in packet-id order. ifl_used counts
+	 * slots from head to tail, holes included. */
+	struct inflight *ifl;
+	uint32_t ifl_cap, ifl_head, ifl_used;
+
+	/* Messages waiting for room in the window (or for the client). */
+	struct queued *q;
+	uint32_t q_cap, q_head, q_len;
+
+	/* Incoming QoS 2 packet ids received and not yet released. */
+	uint16_t *qos2_in;
+	uint32_t qos2_n, qos2_cap;
+
+	uint64_t match_epoch; /* routing: last message this session matched */
+	uint64_t dropped;
+	uint16_t next_packet_id;
+	uint8_t match_qos;
+	bool clean;
+	uint16_t id_len;
+	char id[];            /* client identifier, NUL-terminated */
+};
+
+struct broker {
+	struct broker_config cfg;
+	struct broker_stats stats;
+	uint64_t now_ms;
+	uint64_t start_ms;
+	uint64_t last_sys_ms;
+	struct tnode *subs;
+	struct tnode *retained;
+	struct hmap sessions; /* client id -> struct session */
+	struct broker_client *clients;
+	struct broker_client *dirty_head, *dirty_tail;
+	/* Routing scratch: sessions matched by the message being routed. */
+	uint64_t epoch;
+	struct session **matches;
+	uint32_t nmatches, matches_cap;
+	uint8_t *scratch; /* SUBACK codes */
+	uint32_t scratch_cap;
+	uint64_t id_counter;
+	char version[32];
+};
+
+/* broker.c */
+bool broker_client_online(const struct broker_client *c);
+void broker_protocol_error(struct broker *b, struct broker_client *c, const char *detail);
+uint32_t broker_topic_levels(const uint8_t *s, size_t len);
+
+/* send.c: encode into a client's output and mark it dirty */
+void send_connack(struct broker *b, struct broker_client *c, bool present, uint8_t rc);
+void send_ack(struct broker *b, struct broker_client *c, uint8_t type, uint16_t packet_id);
+void send_simple(struct broker *b, struct broker_client *c, uint8_t type);
+void send_suback(struct broker *b, struct broker_client *c, uint16_t packet_id,
+		 const uint8_t *codes, uint16_t count);
+void send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint8_t qos,
+		  uint16_t packet_id, bool retain, bool dup);
+
+/* session.c */
+struct session *session_new(struct broker *b, const uint8_t *id, uint16_t len, bool clean);
+struct session *session_find(struct broker *b, const uint8_t *id, uint16_t len);
+void session_destroy(struct broker *b, struct session *s);
+/* Delivers m to s at qos (already the minimum of publish and subscription). */
+void session_deliver(struct broker *b, struct session *s, struct msg *m, uint8_t qos, bool retain);
+/* After a reconnect: resend the unacknowledged window, then the queue. */
+void session_resume(struct broker *b, struct session *s);
+void session_puback(struct broker *b, struct session *s, uint16_t packet_id);
+void session_pubrec(struct broker *b, struct session *s, uint16_t packet_id);
+void session_pubcomp(struct broker *b, struct session *s, uint16_t packet_id);
+bool session_qos2_seen(const struct session *s, uint16_t packet_id);
+bool session_qos2_add(struct broker *b, struct session *s, uint16_t packet_id);
+void session_qos2_release(struct session *s, uint16_t packet_id);
+/* Frees empty window, queue and id storage (when the client goes away). */
+void session_trim(struct session *s);
+void session_remove_sub(struct broker *b, struct session *s, uint32_t index);
+
+/* connect.c */
+void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p);
+
+/* publish.c */
+void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *p);
+void handle_pubrel(struct broker *b, struct broker_client *c, uint16_t packet_id);
+/* Routes m to every matching session and applies its retain flag. */
+void broker_publish_msg(struct broker *b, struct msg *m);
+
+/* subscribe.c */
+void handle_subscribe(struct broker *b, struct broker_client *c, const struct mqtt_subscribe *p);
+void handle_unsubscribe(struct broker *b, struct broker_client *c,
+			const struct mqtt_unsubscribe *p);
+
+#endif

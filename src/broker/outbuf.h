@@ -1,0 +1,59 @@
+/*
+ * outbuf.h - bytes waiting to be written to one client, as a list of
+ * segments ready for one vectored write.
+ *
+ * Small pieces (packet headers, acks, short payloads) are copied into one
+ * growable byte arena; a large payload is referenced from its shared,
+ * reference-counted message instead of being copied per subscriber. The
+ * outbuf holds one reference per referenced message until outbuf_reset().
+ *
+ * Ownership: the broker core appends; the I/O layer takes the whole outbuf
+ * (outbuf_move), writes it, then calls outbuf_reset() from the write
+ * callback. Nothing here touches a socket.
+ */
+#ifndef AGORA_OUTBUF_H
+#define AGORA_OUTBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct msg;
+
+struct out_seg {
+	uint32_t off;    /* into arena, when msg is NULL */
+	uint32_t len;
+	struct msg *msg; /* non-NULL: bytes are msg's payload (a reference held) */
+};
+
+struct outbuf {
+	uint8_t *arena;
+	uint32_t arena_len, arena_cap;
+	struct out_seg *segs;
+	uint32_t nsegs, segs_cap;
+	size_t total; /* bytes queued in all segments */
+};
+
+void outbuf_init(struct outbuf *o);
+/* Drops every queued byte and message reference; frees the storage. */
+void outbuf_release(struct outbuf *o);
+/* Drops queued bytes and references but keeps storage for reuse. */
+void outbuf_reset(struct outbuf *o);
+/* Moves src's content into dst (which must be empty); src becomes empty. */
+void outbuf_move(struct outbuf *dst, struct outbuf *src);
+
+/* Reserves len bytes at the end of the arena and returns where to write
+ * them; the caller then commits what it wrote with outbuf_commit. */
+uint8_t *outbuf_reserve(struct outbuf *o, size_t len);
+void outbuf_commit(struct outbuf *o, size_t len);
+void outbuf_append(struct outbuf *o, const void *data, size_t len);
+/* Queues the payload of m by reference (takes a reference). */
+void outbuf_append_msg_payload(struct outbuf *o, struct msg *m);
+
+/* Segment bytes: start pointer and length of segment i. */
+const uint8_t *outbuf_seg_data(const struct outbuf *o, uint32_t i);
+
+/* Copies up to cap queued bytes into dst, in order; returns the count.
+ * For tests and diagnostics; the I/O layer writes segments directly. */
+size_t outbuf_copy(const struct outbuf *o, uint8_t *dst, size_t cap);
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * publish.c - an incoming PUBLISH: check, acknowledge, store if retained,
+ * route to every matching session once at the highest granted QoS.
+ */
+#include "internal.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <string.h>
+
+/* Collects each matching session once, keeping its highest granted QoS
+ * ([MQTT-3.3.5-1]: overlapping subscriptions deliver one copy). */
+static void collect(void *ctx, struct sub *sub)
+{
+	struct broker *b = ctx;
+	struct session *s = sub->session;
+
+	if (s->match_epoch == b->epoch) {
+		if (sub->qos > s->match_qos)
+			s->match_qos = sub->qos;
+		return;
+	}
+	s->match_epoch = b->epoch;
+	s->match_qos = sub->qos;
+	if (b->nmatches == b->matches_cap) {
+		b->matches_cap = b->matches_cap ? b->matches_cap * 2 : 64;
+		b->matches = xrealloc(b->matches, b->matches_cap * sizeof(*b->matches));
+	}
+	b->matches[b->nmatches++] = s;
+}
+
+static void store_retained(struct broker *b, struct msg *m)
+{
+	struct tnode *n;
+
+	if (m->payload_len == 0) {
+		/* [MQTT-3.3.1-10] a zero-length retained message clears the topic */
+		n = tree_lookup(b->retained, (const uint8_t *)m->topic, m->topic_len, false);
+		if (n && n->retained) {
+			msg_unref(n->retained);
+			n->retained = NULL;
+			b->stats.retained--;
+			tree_prune(n);
+		}
+		return;
+	}
+	n = tree_lookup(b->retained, (const uint8_t *)m->topic, m->topic_len, true);
+	if (!n->retained) {
+		if (b->stats.retained >= b->cfg.max_retained) {
+			b->stats.msgs_dropped++;
+			log_warn("not retaining message on '%s': max_retained_messages (%u) reached",
+				 m->topic, b->cfg.max_retained);
+			tree_prune(n);
+			return;
+		}
+		b->stats.retained++;
+	}
+	msg_unref(n->retained);
+	n->retained = msg_ref(m);
+}
+
+void broker_publish_msg(struct broker *b, struct msg *m)
+{
+	if (m->retain)
+		store_retained(b, m);
+	b->epoch++;
+	b->nmatches = 0;
+	tree_match(b->subs, (const uint8_t *)m->topic, m->topic_len, collect, b);
+	for (uint32_t i = 0; i < b->nmatches; i++) {
+		struct session *s = b->matches[i];
+		uint8_t qos = m->qos < s->match_qos ? m->qos : s->match_qos;
+		/* [MQTT-3.3.1-9] live deliveries carry retain 0 */
+		session_deliver(b, s, m, qos, false);
+	}
+}
+
+void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *p)
+{
+	struct session *s = c->session;
+	struct msg *m;
+
+	b->stats.msgs_received++;
+	if (p->qos == 2 && session_qos2_seen(s, p->packet_id)) {
+		/* A resend of a message we already routed: acknowledge only
+		 * (exactly once, [MQTT-4.3.3-2]). */
+		send_ack(b, c, MQTT_PUBREC, p->packet_id);
+		return;
+	}
+	if (broker_topic_levels(p->topic.data, p->topic.len) > BROKER_MAX_TOPIC_LEVELS) {
+		broker_protocol_error(b, c, "topic has too many levels");
+		return;
+	}
+	if (p->qos == 2 && !session_qos2_add(b, s, p->packet_id)) {
+		broker_protocol_error(b, c, "too many QoS 2 messages awaiting PUBREL");
+		return;
+	}
+	/* Clients do not write the broker's own $SYS tree; the message is
+	 * acknowledged and dropped, as Mosquitto does. */
+	if (!(p->topic.len >= 4 && memcmp(p->topic.data, "$SYS", 4) == 0)) {
+		m = msg_new(p->topic.data, p->topic.len, p->payload, p->payload_len, p->qos,
+			    p->retain);
+		broker_publish_msg(b, m);
+		msg_unref(m);
+	}
+	if (p->qos == 1)
+		send_ack(b, c, MQTT_PUBACK, p->packet_id);
+	else if (p->qos == 2)
+		send_ack(b, c, MQTT_PUBREC, p->packet_id);
+}
+
+void handle_pubrel(struct broker *b, struct broker_client *c, uint16_t packet_id)
+{
+	session_qos2_release(c->session, packet_id);
+	send_ack(b, c, MQTT_PUBCOMP, packet_id); /* [MQTT-4.3.3-2] even for an unknown id */
+}

@@ -1,0 +1,326 @@
+/*
+ * session.c - per-client-id state: subscriptions, the outgoing QoS 1/2
+ * window, the queue behind it, and incoming QoS 2 ids.
+ */
+#include "internal.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct session *session_new(struct broker *b, const uint8_t *id, uint16_t len, bool clean)
+{
+	struct session *s = xcalloc(1, sizeof(*s) + (size_t)len + 1);
+
+	memcpy(s->id, id, len);
+	s->id[len] = '\0';
+	s->id_len = len;
+	s->clean = clean;
+	s->next_packet_id = 1;
+	hmap_put(&b->sessions, s->id, len, s);
+	b->stats.sessions++;
+	return s;
+}
+
+struct session *session_find(struct broker *b, const uint8_t *id, uint16_t len)
+{
+	return hmap_get(&b->sessions, id, len);
+}
+
+void session_remove_sub(struct broker *b, struct session *s, uint32_t index)
+{
+	struct sub *sub = s->subs[index];
+	struct tnode *node = sub->node;
+
+	tree_remove_sub(sub);
+	tree_prune(node);
+	s->subs[index] = s->subs[--s->nsubs];
+	free(sub);
+	b->stats.subscriptions--;
+}
+
+void session_destroy(struct broker *b, struct session *s)
+{
+	while (s->nsubs)
+		session_remove_sub(b, s, s->nsubs - 1);
+	free(s->subs);
+	for (uint32_t i = 0; i < s->ifl_used; i++)
+		msg_unref(s->ifl[(s->ifl_head + i) % s->ifl_cap].msg);
+	free(s->ifl);
+	for (uint32_t i = 0; i < s->q_len; i++)
+		msg_unref(s->q[(s->q_head + i) % s->q_cap].msg);
+	free(s->q);
+	free(s->qos2_in);
+	hmap_del(&b->sessions, s->id, s->id_len);
+	b->stats.sessions--;
+	if (s->client)
+		s->client->session = NULL;
+	free(s);
+}
+
+/* ---- the outgoing window ---- */
+
+static bool window_has_room(const struct broker *b, const struct session *s)
+{
+	return s->ifl_used < b->cfg.max_inflight;
+}
+
+static uint16_t take_packet_id(struct session *s)
+{
+	uint16_t id = s->next_packet_id;
+
+	/* The window holds at most max_inflight (< 65535) consecutive ids, so
+	 * the id coming round again is never still in use. */
+	s->next_packet_id = id == UINT16_MAX ? 1 : (uint16_t)(id + 1);
+	return id;
+}
+
+static struct inflight *window_push(struct broker *b, struct session *s)
+{
+	if (s->ifl_used == s->ifl_cap) {
+		/* Grow towards max_inflight; re-linearise the ring. */
+		uint32_t cap = s->ifl_cap ? s->ifl_cap * 2 : 4;
+		struct inflight *ring;
+
+		if (cap > b->cfg.max_inflight)
+			cap = b->cfg.max_inflight;
+		if (cap < s->ifl_used + 1)
+			cap = s->ifl_used + 1;
+		ring = xcalloc(cap, sizeof(*ring));
+		for (uint32_t i = 0; i < s->ifl_used; i++)
+			ring[i] = s->ifl[(s->ifl_head + i) % s->ifl_cap];
+		free(s->ifl);
+		s->ifl = ring;
+		s->ifl_cap = cap;
+		s->ifl_head = 0;
+	}
+	return &s->ifl[(s->ifl_head + s->ifl_used++) % s->ifl_cap];
+}
+
+/* Advance the head past acknowledged slots. */
+static void window_compact(struct session *s)
+{
+	while (s->ifl_used && s->ifl[s->ifl_head].state == IFL_FREE) {
+		s->ifl_head = (s->ifl_head + 1) % s->ifl_cap;
+		s->ifl_used--;
+	}
+}
+
+/* Acks nearly always come in order: look at the head first. */
+static struct inflight *window_find(struct session *s, uint16_t packet_id)
+{
+	for (uint32_t i = 0; i < s->ifl_used; i++) {
+		struct inflight *f = &s->ifl[(s->ifl_head + i) % s->ifl_cap];
+		if (f->state != IFL_FREE && f->packet_id == packet_id)
+			return f;
+	}
+	return NULL;
+}
+
+static void window_send(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
+			bool retain)
+{
+	struct inflight *f = window_push(b, s);
+
+	f->msg = msg_ref(m);
+	f->packet_id = take_packet_id(s);
+	f->qos = qos;
+	f->retain = retain;
+	f->state = IFL_WAIT_ACK;
+	send_publish(b, s->client, m, qos, f->packet_id, retain, false);
+}
+
+/* ---- the queue behind the window ---- */
+
+static void queue_push(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
+		       bool retain)
+{
+	struct queued *e;
+
+	if (s->q_len == s->q_cap) {
+		uint32_t cap = s->q_cap ? s->q_cap * 2 : 8;
+		struct queued *q;
+
+		if (cap > b->cfg.max_queued)
+			cap = b->cfg.max_queued;
+		q = xmalloc(cap * sizeof(*q));
+		for (uint32_t i = 0; i < s->q_len; i++)
+			q[i] = s->q[(s->q_head + i) % s->q_cap];
+		free(s->q);
+		s->q = q;
+		s->q_cap = cap;
+		s->q_head = 0;
+	}
+	e = &s->q[(s->q_head + s->q_len++) % s->q_cap];
+	e->msg = msg_ref(m);
+	e->qos = qos;
+	e->retain = retain;
+}
+
+static void drop(struct broker *b, struct session *s, const struct msg *m, const char *why)
+{
+	b->stats.msgs_dropped++;
+	/* Log the first drop of a burst, then every 1000th, not every one. */
+	if (s->dropped++ % 1000 == 0)
+		log_warn("dropped message on '%s' for client %s: %s (%llu dropped so far)",
+			 m->topic, s->id, why, (unsigned long long)s->dropped);
+}
+
+/* Move queued messages into the window while it has room. */
+static void queue_pump(struct broker *b, struct session *s)
+{
+	while (s->q_len && broker_client_online(s->client) && window_has_room(b, s)) {
+		struct queued e = s->q[s->q_head];
+
+		s->q_head = (s->q_head + 1) % s->q_cap;
+		s->q_len--;
+		window_send(b, s, e.msg, e.qos, e.retain);
+		msg_unref(e.msg);
+	}
+}
+
+void session_deliver(struct broker *b, struct session *s, struct msg *m, uint8_t qos, bool retain)
+{
+	struct broker_client *c = s->client;
+
+	if (qos == 0) {
+		/* QoS 0 is never queued for an offline client. */
+		if (!broker_client_online(c))
+			return;
+		if (c->out.total > b->cfg.max_output_bytes) {
+			drop(b, s, m, "client not reading (output buffer full)");
+			return;
+		}
+		send_publish(b, c, m, 0, 0, retain, false);
+		return;
+	}
+	if (broker_client_online(c) && !s->q_len && window_has_room(b, s)) {
+		window_send(b, s, m, qos, retain);
+		return;
+	}
+	if (s->q_len >= b->cfg.max_queued) {
+		drop(b, s, m, "queue full");
+		return;
+	}
+	queue_push(b, s, m, qos, retain);
+}
+
+void session_resume(struct broker *b, struct session *s)
+{
+	/* [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP) and PUBREL, in
+	 * their original order. */
+	for (uint32_t i = 0; i < s->ifl_used; i++) {
+		struct inflight *f = &s->ifl[(s->ifl_head + i) % s->ifl_cap];
+
+		if (f->state == IFL_WAIT_ACK)
+			send_publish(b, s->client, f->msg, f->qos, f->packet_id, f->retain, true);
+		else if (f->state == IFL_WAIT_COMP)
+			send_ack(b, s->client, MQTT_PUBREL, f->packet_id);
+	}
+	queue_pump(b, s);
+}
+
+static void complete(struct broker *b, struct session *s, struct inflight *f)
+{
+	msg_unref(f->msg);
+	f->msg = NULL;
+	f->state = IFL_FREE;
+	window_compact(s);
+	queue_pump(b, s);
+}
+
+void session_puback(struct broker *b, struct session *s, uint16_t packet_id)
+{
+	struct inflight *f = window_find(s, packet_id);
+
+	if (!f || f->qos != 1) {
+		log_debug("client %s: PUBACK for unknown packet id %u", s->id, packet_id);
+		return;
+	}
+	complete(b, s, f);
+}
+
+void session_pubrec(struct broker *b, struct session *s, uint16_t packet_id)
+{
+	struct inflight *f = window_find(s, packet_id);
+
+	if (!f || f->qos != 2) {
+		log_debug("client %s: PUBREC for unknown packet id %u", s->id, packet_id);
+		return;
+	}
+	if (f->state == IFL_WAIT_ACK) {
+		/* The message is delivered; only its id remains until PUBCOMP. */
+		msg_unref(f->msg);
+		f->msg = NULL;
+		f->state = IFL_WAIT_COMP;
+	}
+	send_ack(b, s->client, MQTT_PUBREL, packet_id);
+}
+
+void session_pubcomp(struct broker *b, struct session *s, uint16_t packet_id)
+{
+	struct inflight *f = window_find(s, packet_id);
+
+	if (!f || f->state != IFL_WAIT_COMP) {
+		log_debug("client %s: PUBCOMP for unknown packet id %u", s->id, packet_id);
+		return;
+	}
+	complete(b, s, f);
+}
+
+/* ---- incoming QoS 2 ---- */
+
+bool session_qos2_seen(const struct session *s, uint16_t packet_id)
+{
+	for (uint32_t i = 0; i < s->qos2_n; i++)
+		if (s->qos2_in[i] == packet_id)
+			return true;
+	return false;
+}
+
+bool session_qos2_add(struct broker *b, struct session *s, uint16_t packet_id)
+{
+	if (s->qos2_n >= b->cfg.max_qos2_pending)
+		return false;
+	if (s->qos2_n == s->qos2_cap) {
+		s->qos2_cap = s->qos2_cap ? s->qos2_cap * 2 : 4;
+		s->qos2_in = xrealloc(s->qos2_in, s->qos2_cap * sizeof(*s->qos2_in));
+	}
+	s->qos2_in[s->qos2_n++] = packet_id;
+	return true;
+}
+
+void session_qos2_release(struct session *s, uint16_t packet_id)
+{
+	for (uint32_t i = 0; i < s->qos2_n; i++) {
+		if (s->qos2_in[i] == packet_id) {
+			s->qos2_in[i] = s->qos2_in[--s->qos2_n];
+			break;
+		}
+	}
+}
+
+void session_trim(struct session *s)
+{
+	/* Storage is kept while a client is active (a steady stream would
+	 * otherwise allocate per message) and given back when it goes idle. */
+	if (!s->ifl_used) {
+		free(s->ifl);
+		s->ifl = NULL;
+		s->ifl_cap = 0;
+		s->ifl_head = 0;
+	}
+	if (!s->q_len) {
+		free(s->q);
+		s->q = NULL;
+		s->q_cap = 0;
+		s->q_head = 0;
+	}
+	if (!s->qos2_n) {
+		free(s->qos2_in);
+		s->qos2_in = NULL;
+		s->qos2_cap = 0;
+	}
+}

@@ -1,0 +1,90 @@
+/* serve.c - `agora serve`: parse options, build the configuration, run. */
+#include "commands.h"
+
+#include "server/config.h"
+#include "server/server.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: agora serve [-c FILE] [-l ADDRESS:PORT]... [--SETTING VALUE]...\n"
+		"\n"
+		"Runs the MQTT broker (3.1.1 and 3.1) in the foreground until SIGINT or SIGTERM.\n"
+		"SIGHUP re-reads the configuration file (log level and limits).\n"
+		"\n"
+		"  -c, --config FILE        read settings from FILE ('key value' lines)\n"
+		"  -l ADDRESS:PORT          same as --listener\n"
+		"  -v, --verbose            same as --log-level debug\n"
+		"  -h, --help               this help\n"
+		"\n"
+		"settings (in FILE as 'key value', here as --key-name VALUE):\n");
+	if (out == stdout)
+		config_print_keys();
+	fprintf(out, "\nSee docs/configuration.md for limits and details.\n");
+}
+
+/* Splits argv into the config path and --key value overrides. */
+static int parse_args(int argc, char **argv, const char **path, struct config_overrides *ov)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *eq;
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 1;
+		}
+		if (ov->n == CONFIG_MAX_OVERRIDES) {
+			fprintf(stderr, "agora serve: too many options\n");
+			return -1;
+		}
+		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			ov->key[ov->n] = "log_level";
+			ov->value[ov->n++] = "debug";
+			continue;
+		}
+		if (strncmp(a, "--", 2) != 0 && strcmp(a, "-c") != 0 && strcmp(a, "-l") != 0) {
+			fprintf(stderr, "agora serve: unexpected argument '%s'\n", a);
+			return -1;
+		}
+		eq = strchr(a, '=');
+		if (eq) {
+			/* --key=value: point into argv, the NUL goes where '=' was */
+			argv[i][eq - a] = '\0';
+			ov->key[ov->n] = a + 2;
+			ov->value[ov->n++] = eq + 1;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "agora serve: %s needs a value\n", a);
+			return -1;
+		}
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			*path = argv[++i];
+			continue;
+		}
+		ov->key[ov->n] = strcmp(a, "-l") == 0 ? "listener" : a + 2;
+		ov->value[ov->n++] = argv[++i];
+	}
+	return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	static struct config_overrides ov; /* outlives the run: SIGHUP re-reads it */
+	struct agora_config cfg;
+	const char *path = NULL;
+	char err[CONFIG_ERR_LEN];
+	int rc = parse_args(argc, argv, &path, &ov);
+
+	if (rc)
+		return rc > 0 ? 0 : 2;
+	if (config_build(&cfg, path, &ov, err, sizeof(err))) {
+		fprintf(stderr, "agora serve: %s\n", err);
+		return 2;
+	}
+	return server_run(&cfg, path, &ov);
+}

@@ -1,0 +1,70 @@
+/*
+ * config.h - `agora serve` settings: defaults, the config file and the
+ * command line. Every key, its default and its limits are one row of the
+ * table in config.c, which docs/configuration.md mirrors.
+ *
+ * File format: one `key value` per line; `#` starts a comment; blank lines
+ * are ignored; `listener` may repeat. On the command line each key is
+ * `--key-name VALUE` or `--key-name=VALUE` (dashes or underscores).
+ */
+#ifndef AGORA_CONFIG_H
+#define AGORA_CONFIG_H
+
+#include "broker/broker.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_LISTENERS 16
+#define CONFIG_ERR_LEN 256
+
+enum anon_policy { ANON_LOOPBACK, ANON_YES, ANON_NO };
+
+struct listener_config {
+	char host[64]; /* numeric IPv4 or IPv6 address, no brackets */
+	uint16_t port;
+};
+
+struct agora_config {
+	struct broker_config broker;
+	struct listener_config listeners[CONFIG_MAX_LISTENERS];
+	int nlisteners;            /* 0 means the default 127.0.0.1:1883 */
+	uint32_t max_connections;
+	int log_level;             /* enum log_level */
+	enum anon_policy allow_anonymous;
+	char data_dir[512];
+};
+
+void config_defaults(struct agora_config *cfg);
+
+/* Sets one key from its text value. Returns 0, or -1 with a message in err
+ * naming the key, the value and the accepted range. */
+int config_set(struct agora_config *cfg, const char *key, const char *value, char *err,
+	       size_t errlen);
+
+/* Reads a config file over cfg. Returns 0, or -1 with "file:line: ..." in
+ * err. */
+int config_load_file(struct agora_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Parses "host:port", "[v6]:port" into l. Returns 0 or -1. */
+int config_parse_listener(const char *text, struct listener_config *l);
+
+/* Settings given on the command line, applied over the file. */
+#define CONFIG_MAX_OVERRIDES 64
+struct config_overrides {
+	const char *key[CONFIG_MAX_OVERRIDES];
+	const char *value[CONFIG_MAX_OVERRIDES];
+	int n;
+};
+
+/* defaults, then the file at path (if not NULL), then the overrides. A
+ * listener given as an override replaces the file's listeners. Used at start
+ * and again on SIGHUP. Returns 0 or -1 with err filled. */
+int config_build(struct agora_config *cfg, const char *path, const struct config_overrides *ov,
+		 char *err, size_t errlen);
+
+/* Writes the key table (name, default, limits, meaning) for --help. */
+void config_print_keys(void);
+
+#endif

@@ -1,0 +1,544 @@
+/*
+ * server.c - libuv listeners and connections feeding the broker core.
+ *
+ * Path of one PUBLISH: on_read gets up to 64 KiB in the loop-wide read
+ * buffer -> broker_client_input decodes every complete packet and appends
+ * the deliveries to each subscriber's outbuf -> on_check (after the poll
+ * phase) pops every dirty client and writes its outbuf with one uv_write of
+ * several buffers -> on_write releases the buffer's message references.
+ */
+#include "server.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#define READ_CHUNK (64 * 1024)
+#define TICK_MS 250
+#define CLOSE_GRACE_MS 2000  /* a closing client gets this long to take its last bytes */
+#define SHUTDOWN_GRACE_MS 500
+#define IDLE_TRIM_MS 2000
+
+struct server;
+
+struct listener {
+	uv_tcp_t tcp;
+	struct server *srv;
+	bool loopback;
+	char name[80];
+};
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_write_t wreq;
+	struct server *srv;
+	struct broker_client *client;
+	struct outbuf wbuf;      /* output currently being written */
+	uint8_t *pending;        /* unconsumed input: a partial packet */
+	uint32_t pending_len, pending_cap;
+	uint64_t close_deadline; /* when to stop waiting for the last write */
+	uint64_t last_io_ms;
+	bool writing;
+	bool handle_closing;
+};
+
+struct server {
+	uv_loop_t loop;
+	struct broker *broker;
+	struct agora_config cfg;
+	const char *config_path;
+	const struct config_overrides *overrides;
+	struct listener listeners[CONFIG_MAX_LISTENERS];
+	int nlisteners;
+	uv_timer_t tick;
+	uv_check_t flush;
+	uv_signal_t sig_int, sig_term, sig_hup;
+	uv_timer_t shutdown_timer;
+	uint32_t nconns;
+	uint64_t last_refusal_log;
+	bool stopping;
+	uv_buf_t *iov;
+	uint32_t iov_cap;
+	uint8_t readbuf[READ_CHUNK];
+};
+
+/* ---- connections ---- */
+
+static void on_conn_closed(uv_handle_t *h)
+{
+	struct conn *conn = h->data;
+	struct server *srv = conn->srv;
+
+	broker_client_free(srv->broker, conn->client);
+	outbuf_release(&conn->wbuf);
+	free(conn->pending);
+	free(conn);
+	srv->nconns--;
+}
+
+static void conn_close(struct conn *conn)
+{
+	if (conn->handle_closing)
+		return;
+	conn->handle_closing = true;
+	uv_read_stop((uv_stream_t *)&conn->tcp);
+	uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct conn *conn = req->data;
+	struct server *srv = conn->srv;
+
+	conn->writing = false;
+	outbuf_reset(&conn->wbuf);
+	if (conn->handle_closing)
+		return;
+	if (status < 0)
+		broker_client_close(srv->broker, conn->client, CLOSE_PEER, uv_strerror(status));
+	if (conn->client->out.total || conn->client->state == CLIENT_CLOSING)
+		broker_mark_dirty(srv->broker, conn->client);
+}
+
+static uv_buf_t *iov_for(struct server *srv, uint32_t n)
+{
+	if (n > srv->iov_cap) {
+		srv->iov_cap = n;
+		srv->iov = xrealloc(srv->iov, n * sizeof(*srv->iov));
+	}
+	return srv->iov;
+}
+
+/* Writes everything queued for the client in one uv_write. */
+static void conn_flush(struct conn *conn)
+{
+	struct server *srv = conn->srv;
+	struct broker_client *c = conn->client;
+	struct outbuf *o = &conn->wbuf;
+	uv_buf_t *iov;
+	int rc;
+
+	if (conn->handle_closing || conn->writing || !c->out.total)
+		return;
+	outbuf_move(o, &c->out);
+	iov = iov_for(srv, o->nsegs);
+	for (uint32_t i = 0; i < o->nsegs; i++)
+		iov[i] = uv_buf_init((char *)outbuf_seg_data(o, i), o->segs[i].len);
+	/* uv_write copies the iov array, so one scratch array serves all. */
+	conn->wreq.data = conn;
+	rc = uv_write(&conn->wreq, (uv_stream_t *)&conn->tcp, iov, o->nsegs, on_write);
+	if (rc < 0) {
+		outbuf_reset(o);
+		broker_client_close(srv->broker, c, CLOSE_PEER, uv_strerror(rc));
+		return;
+	}
+	conn->writing = true;
+	conn->last_io_ms = uv_now(&srv->loop);
+}
+
+static void on_check(uv_check_t *h)
+{
+	struct server *srv = h->data;
+	struct broker_client *c;
+
+	while ((c = broker_pop_dirty(srv->broker))) {
+		struct conn *conn = c->io;
+
+		conn_flush(conn);
+		if (c->state == CLIENT_CLOSING && !conn->writing)
+			conn_close(conn);
+		else if (c->state == CLIENT_CLOSING && !conn->close_deadline)
+			conn->close_deadline = uv_now(&srv->loop) + CLOSE_GRACE_MS;
+	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *conn = h->data;
+
+	(void)suggested;
+	/* One loop-wide buffer: libuv calls on_read right after on_alloc, and an
+	 * idle connection then holds no read buffer at all. */
+	*buf = uv_buf_init((char *)conn->srv->readbuf, READ_CHUNK);
+}
+
+static void keep_pending(struct conn *conn, const uint8_t *data, size_t len)
+{
+	size_t need = (size_t)conn->pending_len + len;
+
+	if (need > conn->pending_cap) {
+		size_t cap = conn->pending_cap ? conn->pending_cap : 1024;
+		while (cap < need)
+			cap *= 2;
+		conn->pending = xrealloc(conn->pending, cap);
+		conn->pending_cap = (uint32_t)cap;
+	}
+	memmove(conn->pending + conn->pending_len, data, len);
+	conn->pending_len = (uint32_t)need;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *conn = stream->data;
+	struct server *srv = conn->srv;
+	struct broker *b = srv->broker;
+	const uint8_t *data = (const uint8_t *)buf->base;
+	size_t len = (size_t)nread;
+	size_t used;
+
+	if (nread == 0)
+		return;
+	broker_set_time(b, uv_now(&srv->loop));
+	conn->last_io_ms = uv_now(&srv->loop);
+	if (nread < 0) {
+		broker_client_close(b, conn->client,
+				    CLOSE_PEER, nread == UV_EOF ? NULL : uv_strerror((int)nread));
+		conn_close(conn);
+		return;
+	}
+	if (conn->pending_len) {
+		/* Complete the partial packet left from the previous read. */
+		keep_pending(conn, data, len);
+		data = conn->pending;
+		len = conn->pending_len;
+	}
+	used = broker_client_input(b, conn->client, data, len);
+	if (data == conn->pending) {
+		memmove(conn->pending, conn->pending + used, len - used);
+		conn->pending_len = (uint32_t)(len - used);
+	} else if (used < len) {
+		keep_pending(conn, data + used, len - used);
+	}
+	if (conn->client->state == CLIENT_CLOSING)
+		uv_read_stop(stream);
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		uv_ip6_name(a, ip, sizeof(ip));
+		snprintf(out, cap, "[%s]:%u", ip, ntohs(a->sin6_port));
+	} else {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		uv_ip4_name(a, ip, sizeof(ip));
+		snprintf(out, cap, "%s:%u", ip, ntohs(a->sin_port));
+	}
+}
+
+static bool anonymous_allowed(const struct server *srv, const struct listener *l)
+{
+	switch (srv->cfg.allow_anonymous) {
+	case ANON_YES:
+		return true;
+	case ANON_NO:
+		return false;
+	default:
+		return l->loopback;
+	}
+}
+
+static void refuse_over_limit(struct server *srv, uv_stream_t *server_handle)
+{
+	uv_tcp_t *tmp = xmalloc(sizeof(*tmp));
+	uint64_t now = uv_now(&srv->loop);
+
+	/* Accept and close at once, so the backlog does not fill with clients
+	 * left waiting. Logged at most once a second. */
+	uv_tcp_init(&srv->loop, tmp);
+	if (uv_accept(server_handle, (uv_stream_t *)tmp) == 0 && now - srv->last_refusal_log >= 1000) {
+		log_warn("refusing connection: max_connections (%u) reached",
+			 srv->cfg.max_connections);
+		srv->last_refusal_log = now;
+	}
+	uv_close((uv_handle_t *)tmp, (uv_close_cb)free);
+}
+
+static void on_connection(uv_stream_t *server_handle, int status)
+{
+	struct listener *l = server_handle->data;
+	struct server *srv = l->srv;
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	char peer[64];
+	struct conn *conn;
+
+	if (status < 0) {
+		log_warn("accept on %s failed: %s", l->name, uv_strerror(status));
+		return;
+	}
+	if (srv->stopping)
+		return;
+	if (srv->nconns >= srv->cfg.max_connections) {
+		refuse_over_limit(srv, server_handle);
+		return;
+	}
+	conn = xcalloc(1, sizeof(*conn));
+	conn->srv = srv;
+	uv_tcp_init(&srv->loop, &conn->tcp);
+	conn->tcp.data = conn;
+	if (uv_accept(server_handle, (uv_stream_t *)&conn->tcp) < 0) {
+		uv_close((uv_handle_t *)&conn->tcp, (uv_close_cb)free);
+		return;
+	}
+	srv->nconns++;
+	uv_tcp_nodelay(&conn->tcp, 1);
+	memset(&ss, 0, sizeof(ss));
+	if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&ss, &sslen) == 0)
+		format_peer(&ss, peer, sizeof(peer));
+	else
+		snprintf(peer, sizeof(peer), "?");
+	broker_set_time(srv->broker, uv_now(&srv->loop));
+	conn->client = broker_client_new(srv->broker, conn, peer, anonymous_allowed(srv, l));
+	outbuf_init(&conn->wbuf);
+	conn->last_io_ms = uv_now(&srv->loop);
+	log_debug("connection from %s on %s", peer, l->name);
+	uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
+}
+
+/* ---- housekeeping ---- */
+
+static void trim_idle(struct conn *conn, uint64_t now)
+{
+	if (conn->writing || conn->client->out.total || now - conn->last_io_ms < IDLE_TRIM_MS)
+		return;
+	/* A quiet client keeps no buffers: idle connections stay small. */
+	outbuf_release(&conn->wbuf);
+	outbuf_release(&conn->client->out);
+	if (!conn->pending_len) {
+		free(conn->pending);
+		conn->pending = NULL;
+		conn->pending_cap = 0;
+	}
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+	uint64_t now = uv_now(&srv->loop);
+
+	broker_set_time(srv->broker, now);
+	broker_tick(srv->broker);
+	for (struct broker_client *c = broker_first_client(srv->broker); c; c = c->next) {
+		struct conn *conn = c->io;
+
+		if (conn->close_deadline && now >= conn->close_deadline)
+			conn_close(conn); /* it never took its last bytes */
+		else if (!conn->handle_closing)
+			trim_idle(conn, now);
+	}
+}
+
+/* ---- listeners ---- */
+
+static bool host_is_loopback(const char *host)
+{
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+}
+
+static int listener_start(struct server *srv, struct listener *l, const struct listener_config *lc)
+{
+	struct sockaddr_storage addr;
+	struct sockaddr_storage bound;
+	int len = sizeof(bound);
+	unsigned flags = 0;
+	int rc;
+
+	memset(&addr, 0, sizeof(addr));
+	if (uv_ip4_addr(lc->host, lc->port, (struct sockaddr_in *)&addr) != 0) {
+		if (uv_ip6_addr(lc->host, lc->port, (struct sockaddr_in6 *)&addr) != 0) {
+			log_error("listener %s:%u: not a numeric IPv4 or IPv6 address", lc->host,
+				  lc->port);
+			return -1;
+		}
+		flags = UV_TCP_IPV6ONLY;
+	}
+	l->srv = srv;
+	l->loopback = host_is_loopback(lc->host);
+	uv_tcp_init(&srv->loop, &l->tcp);
+	l->tcp.data = l;
+	rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&addr, flags);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+	if (rc == 0)
+		rc = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&bound, &len);
+	if (rc < 0) {
+		log_error("cannot listen on %s%s%s:%u: %s", flags ? "[" : "", lc->host,
+			  flags ? "]" : "", lc->port, uv_strerror(rc));
+		uv_close((uv_handle_t *)&l->tcp, NULL);
+		return -1;
+	}
+	format_peer(&bound, l->name, sizeof(l->name));
+	log_info("listening on %s%s", l->name,
+		 anonymous_allowed(srv, l) ? "" : " (anonymous clients refused)");
+	return 0;
+}
+
+/* ---- signals and shutdown ---- */
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void on_shutdown_timer(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+
+	/* Whatever has not closed by now is closed hard; the loop then ends. */
+	uv_walk(&srv->loop, close_handle, NULL);
+}
+
+static void server_stop(struct server *srv, const char *why)
+{
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	log_info("%s: stopping (%u connections)", why, srv->nconns);
+	for (int i = 0; i < srv->nlisteners; i++)
+		uv_close((uv_handle_t *)&srv->listeners[i].tcp, NULL);
+	broker_shutdown(srv->broker);
+	uv_timer_stop(&srv->tick);
+	uv_close((uv_handle_t *)&srv->tick, NULL);
+	uv_close((uv_handle_t *)&srv->sig_int, NULL);
+	uv_close((uv_handle_t *)&srv->sig_term, NULL);
+	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+	uv_timer_start(&srv->shutdown_timer, on_shutdown_timer, SHUTDOWN_GRACE_MS, 0);
+	uv_unref((uv_handle_t *)&srv->shutdown_timer);
+	/* on_check closes each client once its goodbye bytes are written; the
+	 * check handle itself must not keep the loop alive after that. */
+	uv_unref((uv_handle_t *)&srv->flush);
+}
+
+static void reload(struct server *srv)
+{
+	struct agora_config fresh;
+	char err[CONFIG_ERR_LEN];
+
+	if (config_build(&fresh, srv->config_path, srv->overrides, err, sizeof(err))) {
+		log_error("SIGHUP: configuration not reloaded: %s", err);
+		return;
+	}
+	log_set_level((enum log_level)fresh.log_level);
+	broker_set_config(srv->broker, &fresh.broker);
+	srv->cfg.broker = fresh.broker;
+	srv->cfg.max_connections = fresh.max_connections;
+	srv->cfg.log_level = fresh.log_level;
+	log_info("SIGHUP: configuration reloaded (log_level %s); listeners, data_dir and "
+		 "allow_anonymous apply at the next start",
+		 log_level_name((enum log_level)fresh.log_level));
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct server *srv = h->data;
+
+	if (signum == SIGHUP)
+		reload(srv);
+	else
+		server_stop(srv, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int ensure_data_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0750) == 0 || (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)))
+		return 0;
+	log_error("data_dir %s: %s", dir, errno == EEXIST ? "not a directory" : strerror(errno));
+	return -1;
+}
+
+static void start_signal(struct server *srv, uv_signal_t *h, int signum)
+{
+	uv_signal_init(&srv->loop, h);
+	h->data = srv;
+	uv_signal_start(h, on_signal, signum);
+}
+
+int server_run(const struct agora_config *cfg, const char *config_path,
+	       const struct config_overrides *ov)
+{
+	struct server *srv = xcalloc(1, sizeof(*srv));
+	struct listener_config def;
+	const struct listener_config *lcs = cfg->listeners;
+	int nl = cfg->nlisteners;
+	int status = 0;
+
+	srv->cfg = *cfg;
+	srv->config_path = config_path;
+	srv->overrides = ov;
+	log_set_level((enum log_level)cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+	if (ensure_data_dir(cfg->data_dir)) {
+		free(srv);
+		return 1;
+	}
+	uv_loop_init(&srv->loop);
+	srv->broker = broker_new(&cfg->broker);
+	broker_set_version(srv->broker, "agora " AGORA_VERSION);
+	broker_set_time(srv->broker, uv_now(&srv->loop));
+
+	if (nl == 0) {
+		config_parse_listener("127.0.0.1:1883", &def);
+		lcs = &def;
+		nl = 1;
+	}
+	for (int i = 0; i < nl; i++) {
+		if (listener_start(srv, &srv->listeners[srv->nlisteners], &lcs[i])) {
+			status = 1;
+			break;
+		}
+		srv->nlisteners++;
+	}
+	uv_timer_init(&srv->loop, &srv->tick);
+	srv->tick.data = srv;
+	uv_timer_init(&srv->loop, &srv->shutdown_timer);
+	srv->shutdown_timer.data = srv;
+	uv_check_init(&srv->loop, &srv->flush);
+	srv->flush.data = srv;
+	start_signal(srv, &srv->sig_int, SIGINT);
+	start_signal(srv, &srv->sig_term, SIGTERM);
+	start_signal(srv, &srv->sig_hup, SIGHUP);
+	if (status == 0) {
+		uv_timer_start(&srv->tick, on_tick, TICK_MS, TICK_MS);
+		uv_check_start(&srv->flush, on_check);
+		log_info("agora %s ready (max %u connections, max packet %u bytes)", AGORA_VERSION,
+			 cfg->max_connections, cfg->broker.max_packet_size);
+		uv_run(&srv->loop, UV_RUN_DEFAULT);
+	}
+	/* Close anything left (also the path after a failed start). */
+	uv_walk(&srv->loop, close_handle, NULL);
+	uv_run(&srv->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&srv->loop) != 0)
+		log_warn("event loop closed with handles still open");
+	broker_free(srv->broker);
+	free(srv->iov);
+	free(srv);
+	if (status == 0)
+		log_info("stopped");
+	return status;
+}
