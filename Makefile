@@ -34,7 +34,7 @@ TST_OBJ := $(patsubst src/%.c,build/test/obj/%.o,$(SRC))
 TST_LIB_OBJ := $(patsubst src/%.c,build/test/obj/%.o,$(LIB_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all build run test deps test-deps unit integration build-test format clean help bench
+.PHONY: all build run test deps test-deps unit integration build-test format clean help bench fuzz
 
 all: build
 
@@ -42,6 +42,7 @@ help:
 	@echo "make run    install missing packages, build, start agora serve (127.0.0.1:1883)"
 	@echo "make test   install missing packages, build with ASan/UBSan, run every test"
 	@echo "make build  optimised binary in build/release/agora"
+	@echo "make fuzz   run the libFuzzer targets (clang) for FUZZ_SECONDS each"
 	@echo "make format clang-format every C file"
 
 deps:
@@ -86,6 +87,26 @@ unit: build-test
 
 integration: build/test/agora
 	AGORA_BIN=$(CURDIR)/build/test/agora $(PYTHON) -m pytest -q tests/integration
+
+# Fuzzing (clang's libFuzzer): `make fuzz FUZZ_SECONDS=60` runs each target.
+FUZZ_SECONDS ?= 30
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' -Isrc -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(BANNED) $(shell $(PKG_CONFIG) --cflags $(LIBS_PKG)) $< $(LIB_SRC) \
+		$(LDLIBS) -o $@
+
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+		mkdir -p build/fuzz/corpus-$$(basename $$f); \
+		echo "== $$f ($(FUZZ_SECONDS) s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+			build/fuzz/corpus-$$(basename $$f) || exit 1; \
+	done
 
 format:
 	clang-format -i $(SRC) $(wildcard src/*/*.h) $(UNIT_SRC)

@@ -73,6 +73,7 @@ void broker_free(struct broker *b)
 	tree_free(b->retained);
 	free(b->matches);
 	free(b->scratch);
+	free(b->transient);
 	free(b);
 }
 

@@ -83,6 +83,9 @@ struct broker {
 	struct session **matches;
 	uint32_t nmatches, matches_cap;
 	uint8_t *scratch; /* SUBACK codes */
+	/* Room for a QoS 0 message that no one keeps (see handle_publish). */
+	struct msg *transient;
+	size_t transient_cap;
 	uint32_t scratch_cap;
 	uint64_t id_counter;
 	char version[32];

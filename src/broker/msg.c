@@ -6,10 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+size_t msg_size(uint16_t topic_len, uint32_t payload_len)
+{
+	return sizeof(struct msg) + (size_t)topic_len + 1 + payload_len;
+}
+
 struct msg *msg_new(const uint8_t *topic, uint16_t topic_len, const uint8_t *payload,
 		    uint32_t payload_len, uint8_t qos, bool retain)
 {
-	struct msg *m = xmalloc(sizeof(*m) + (size_t)topic_len + 1 + payload_len);
+	return msg_build(xmalloc(msg_size(topic_len, payload_len)), topic, topic_len, payload,
+			 payload_len, qos, retain);
+}
+
+struct msg *msg_build(void *mem, const uint8_t *topic, uint16_t topic_len,
+		      const uint8_t *payload, uint32_t payload_len, uint8_t qos, bool retain)
+{
+	struct msg *m = mem;
 
 	m->refs = 1;
 	m->payload_len = payload_len;

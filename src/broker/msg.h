@@ -10,6 +10,7 @@
 #define AGORA_MSG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct msg {
@@ -25,6 +26,14 @@ struct msg {
 /* Returns a message with one reference. */
 struct msg *msg_new(const uint8_t *topic, uint16_t topic_len, const uint8_t *payload,
 		    uint32_t payload_len, uint8_t qos, bool retain);
+
+/* Bytes msg_build needs. */
+size_t msg_size(uint16_t topic_len, uint32_t payload_len);
+/* Builds a message in caller-provided memory of msg_size() bytes, for a
+ * message nobody will keep a reference to (the caller checks refs == 1
+ * afterwards). */
+struct msg *msg_build(void *mem, const uint8_t *topic, uint16_t topic_len,
+		      const uint8_t *payload, uint32_t payload_len, uint8_t qos, bool retain);
 
 static inline struct msg *msg_ref(struct msg *m)
 {

@@ -7,6 +7,8 @@
 #include "base/alloc.h"
 #include "base/log.h"
 
+#include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Collects each matching session once, keeping its highest granted QoS
@@ -75,6 +77,37 @@ void broker_publish_msg(struct broker *b, struct msg *m)
 	}
 }
 
+/*
+ * A QoS 0, non-retained message with a payload small enough to be copied
+ * into each subscriber's output is never referenced after routing: QoS 0
+ * deliveries copy it, nothing queues or retains it. It is built in reusable
+ * broker memory instead of the heap, so the QoS 0 path allocates nothing.
+ */
+static struct msg *message_for(struct broker *b, const struct mqtt_publish *p)
+{
+	size_t size;
+
+	if (p->qos || p->retain || p->payload_len > BROKER_INLINE_PAYLOAD)
+		return msg_new(p->topic.data, p->topic.len, p->payload, p->payload_len, p->qos,
+			       p->retain);
+	size = msg_size(p->topic.len, p->payload_len);
+	if (size > b->transient_cap) {
+		free(b->transient);
+		b->transient = xmalloc(size);
+		b->transient_cap = size;
+	}
+	return msg_build(b->transient, p->topic.data, p->topic.len, p->payload, p->payload_len,
+			 0, false);
+}
+
+static void message_done(struct broker *b, struct msg *m)
+{
+	if (m != b->transient)
+		msg_unref(m);
+	else
+		assert(m->refs == 1); /* nobody may keep the transient message */
+}
+
 void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *p)
 {
 	struct session *s = c->session;
@@ -98,10 +131,9 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 	/* Clients do not write the broker's own $SYS tree; the message is
 	 * acknowledged and dropped, as Mosquitto does. */
 	if (!(p->topic.len >= 4 && memcmp(p->topic.data, "$SYS", 4) == 0)) {
-		m = msg_new(p->topic.data, p->topic.len, p->payload, p->payload_len, p->qos,
-			    p->retain);
+		m = message_for(b, p);
 		broker_publish_msg(b, m);
-		msg_unref(m);
+		message_done(b, m);
 	}
 	if (p->qos == 1)
 		send_ack(b, c, MQTT_PUBACK, p->packet_id);

@@ -9,5 +9,6 @@ struct command {
 };
 
 int cmd_serve(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

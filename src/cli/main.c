@@ -12,6 +12,7 @@ static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "serve", cmd_serve, "run the MQTT broker" },
+	{ "bench", cmd_bench, "load-test an MQTT broker (loopback)" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "list the commands" },
 };

@@ -330,6 +330,10 @@ static int decode_suback(struct reader *r, struct mqtt_suback *s)
 	s->packet_id = rd_u16(r);
 	if (r->err)
 		return r->err;
+	if (s->packet_id == 0)
+		return MQTT_ERR_PACKET_ID; /* [MQTT-3.8.4-2] echoes a non-zero id */
+	if (rd_left(r) == 0)
+		return MQTT_ERR_EMPTY; /* one return code per filter, at least one */
 	s->codes = r->p;
 	s->count = (uint16_t)(rd_left(r) > UINT16_MAX ? UINT16_MAX : rd_left(r));
 	for (size_t i = 0; i < s->count; i++) {
@@ -556,13 +560,32 @@ static void encode_connect(struct writer *w, const struct mqtt_connect *c)
 		wr_str(w, c->password);
 }
 
+/* The encoder refuses what the decoder would refuse, so Agora never sends a
+ * packet its own codec (or any conforming peer) calls malformed. */
 static bool packet_fields_valid(const struct mqtt_packet *p)
 {
 	switch (p->type) {
-	case MQTT_CONNECT:
-		return p->u.connect.will_qos < 3 && (p->u.connect.will || !p->u.connect.will_qos);
+	case MQTT_CONNECT: {
+		const struct mqtt_connect *c = &p->u.connect;
+		if (c->will_qos > 2 || (!c->will && (c->will_qos || c->will_retain)))
+			return false; /* [MQTT-3.1.2-13..15] */
+		return !c->has_password || c->has_username; /* [MQTT-3.1.2-22] */
+	}
 	case MQTT_PUBLISH:
-		return p->u.publish.qos < 3 && (p->u.publish.qos == 0 || p->u.publish.packet_id);
+		return p->u.publish.qos < 3 && (p->u.publish.qos ? p->u.publish.packet_id != 0
+								 : !p->u.publish.dup);
+	case MQTT_PUBACK:
+	case MQTT_PUBREC:
+	case MQTT_PUBREL:
+	case MQTT_PUBCOMP:
+	case MQTT_UNSUBACK:
+		return p->u.ack.packet_id != 0;
+	case MQTT_SUBSCRIBE:
+		return p->u.subscribe.packet_id && p->u.subscribe.filters.count;
+	case MQTT_UNSUBSCRIBE:
+		return p->u.unsubscribe.packet_id && p->u.unsubscribe.filters.count;
+	case MQTT_SUBACK:
+		return p->u.suback.packet_id && p->u.suback.count;
 	default:
 		return true;
 	}
@@ -634,7 +657,8 @@ long mqtt_encode_publish_header(const struct mqtt_publish *p, uint8_t level, uin
 	uint64_t rem = 2 + (uint64_t)p->topic.len + (p->qos ? 2 : 0) + p->payload_len;
 
 	(void)level;
-	if (rem > MQTT_MAX_REMAINING || p->qos > 2 || (p->qos && !p->packet_id))
+	if (rem > MQTT_MAX_REMAINING || p->qos > 2 || (p->qos && !p->packet_id) ||
+	    (!p->qos && p->dup))
 		return MQTT_ERR_INVALID;
 	wr_header(&w, publish_first_byte(p), (uint32_t)rem);
 	wr_str(&w, p->topic);

@@ -491,6 +491,49 @@ class RawClient:
                 raise ProtocolError("bad PUBREL %r for %r" % (r, p))
             self.send(pubcomp(p.pid))
 
+    def collect_until(self, marker_topic, timeout=DEFAULT_TIMEOUT, ack=True,
+                      limit=100000):
+        """Receives PUBLISH packets until one on `marker_topic` arrives and
+        returns the ones before it (the marker excluded). With ack, acts as
+        a well-behaved receiver even when packets of several QoS 2 flows
+        interleave (PUBACK / PUBREC, PUBREL -> PUBCOMP), and completes
+        QoS 2 flows still open when the marker arrives. Any packet other
+        than PUBLISH/PUBREL is an error."""
+        deadline = time.monotonic() + timeout
+        got = []
+        open_qos2 = set()
+        marker_seen = False
+        for _ in range(limit):
+            if marker_seen and not open_qos2:
+                return got
+            remaining = deadline - time.monotonic()
+            try:
+                p = self.recv_packet(max(remaining, 0.001))
+            except NoPacket:
+                raise NoPacket("marker %r not received within %.1fs (or QoS 2 "
+                               "flows %r not completed); got %r"
+                               % (marker_topic, timeout, sorted(open_qos2), got))
+            if p.type == PUBLISH:
+                if ack and p.qos == 1:
+                    self.send(puback(p.pid))
+                elif ack and p.qos == 2:
+                    self.send(pubrec(p.pid))
+                    open_qos2.add(p.pid)
+                if p.topic == marker_topic:
+                    marker_seen = True
+                else:
+                    got.append(p)
+            elif p.type == PUBREL and ack:
+                if p.flags != 0x02:
+                    raise ProtocolError("PUBREL with flags 0x%x" % p.flags)
+                if p.pid not in open_qos2:
+                    raise ProtocolError("PUBREL for unknown id %d" % p.pid)
+                open_qos2.discard(p.pid)
+                self.send(pubcomp(p.pid))
+            else:
+                raise ProtocolError("unexpected %r while collecting" % p)
+        raise ProtocolError("too many packets")
+
     def disconnect(self, timeout=DEFAULT_TIMEOUT):
         """Sends DISCONNECT, half-closes, and waits until the broker has
         closed its side, so the broker has processed the DISCONNECT when

@@ -95,6 +95,28 @@ def test_bad_connect_flags_closed(broker, raw, flags, why):
     assert_broker_serves(broker.port)
 
 
+@pytest.mark.parametrize("data", [
+    connect("trailing", extra=b"\x00"),
+    mqttraw.packet(1, 0, b"\x00\x10MQTT"),
+    mqttraw.packet(1, 0, mqtt_str("MQTT") + bytes([4, 0x02, 0, 60]) + b"\x00\x09short"),
+    mqttraw.packet(1, 0, mqtt_str("MQTT") + bytes([4, 0x02])),
+    mqttraw.packet(1, 0x1, connect("flagged")[2:]),
+], ids=["trailing-byte", "name-overruns", "id-overruns", "no-keepalive", "header-flags"])
+def test_malformed_connect_closed(broker, raw, data):
+    c = raw(broker.port)
+    c.send(data)
+    c.expect_closed(3.0, allow=connack_refused)
+    assert_broker_serves(broker.port)
+
+
+@pytest.mark.parametrize("topic", ["w/+", "w/#", ""])
+def test_invalid_will_topic_refused(broker, raw, topic):
+    c = raw(broker.port)
+    c.send(connect("badwill", will=(topic, b"x", 0, False)))
+    c.expect_closed(3.0, allow=connack_refused)
+    assert_broker_serves(broker.port)
+
+
 def test_will_qos_3_closed(broker, raw):
     c = raw(broker.port)
     c.send(connect("willqos3", will=("w/t", b"x", 3, False)))
@@ -341,24 +363,44 @@ def test_connect_timeout_closes_silent_connection(broker_factory):
         assert 0.8 <= elapsed <= 2.6, "closed after %.2fs with connect_timeout 1" % elapsed
     finally:
         c.close()
-    # A partial CONNECT does not extend the deadline.
+    assert_broker_serves(b.port)
+
+
+def test_connect_timeout_not_extended_by_partial_connect(broker_factory):
+    require_agora("connect_timeout")
+    b = broker_factory("connect_timeout 1")
     c = RawClient(b.port)
     try:
-        data = connect("slow")
-        c.send(data[:5])
+        c.send(connect("slow")[:5])
         elapsed, got = c.expect_closed(4.0)
         assert got == []
         assert elapsed <= 2.6, "partial CONNECT kept open %.2fs" % elapsed
     finally:
         c.close()
-    # A client that does send CONNECT is not affected after CONNACK.
+
+
+def test_connect_timeout_does_not_affect_connected_clients(broker_factory):
+    require_agora("connect_timeout")
+    b = broker_factory("connect_timeout 1")
     c = RawClient(b.port)
     try:
         c.connect("prompt", keepalive=0)
-        c.expect_no_packet(1.6)
+        c.expect_no_packet(1.8)
         assert c.is_open()
     finally:
         c.close()
+
+
+def test_keepalive_min_enforced(broker_factory, raw):
+    require_agora("keepalive_min")
+    b = broker_factory("keepalive_min 2")
+    c = raw(b.port)
+    c.connect("ka-min", keepalive=1)
+    start = time.monotonic()
+    c.expect_closed(6.0)
+    elapsed = time.monotonic() - start
+    # Enforced as 2 s: closed after 1.5 x 2 = 3 s (tick slack), not 1.5 s.
+    assert 2.7 <= elapsed <= 4.5, "closed after %.2fs with keepalive 1, keepalive_min 2" % elapsed
 
 
 def test_connect_split_across_writes(broker, raw):

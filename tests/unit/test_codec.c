@@ -602,7 +602,6 @@ static void test_golden_packets(void **state)
 		const struct wire_case *c = &golden[i];
 		struct mqtt_packet out;
 		uint8_t again[64];
-
 		long rc;
 
 		memset(&out, 0, sizeof(out));
@@ -625,6 +624,7 @@ static void test_decode_connect_fields(void **state)
 	const struct mqtt_connect *k = &out.u.connect;
 
 	(void)state;
+	assert_string_equal(c->name, "CONNECT MQIsdp everything");
 	assert_int_equal(mqtt_decode(c->bytes, c->len, 0, 0, &out), c->len);
 	assert_int_equal(out.type, MQTT_CONNECT);
 	assert_str_equal(str("MQIsdp"), k->protocol_name);
@@ -646,6 +646,7 @@ static void test_decode_connect_fields(void **state)
 	assert_ptr_equal(k->password.data, c->bytes + c->len - 2);
 
 	c = &golden[0];
+	assert_string_equal(c->name, "CONNECT minimal");
 	assert_int_equal(mqtt_decode(c->bytes, c->len, 0, 0, &out), c->len);
 	assert_int_equal(k->level, 4);
 	assert_false(k->will);
@@ -663,6 +664,7 @@ static void test_decode_publish_fields(void **state)
 	const struct mqtt_publish *p = &out.u.publish;
 
 	(void)state;
+	assert_string_equal(c->name, "PUBLISH qos1 dup retain");
 	assert_int_equal(mqtt_decode(c->bytes, c->len, 4, 0, &out), c->len);
 	assert_int_equal(out.type, MQTT_PUBLISH);
 	assert_true(p->dup);
@@ -674,6 +676,7 @@ static void test_decode_publish_fields(void **state)
 	assert_ptr_equal(p->payload, c->bytes + 9);
 
 	c = &golden[5];
+	assert_string_equal(c->name, "PUBLISH qos2 empty payload");
 	assert_int_equal(mqtt_decode(c->bytes, c->len, 4, 0, &out), c->len);
 	assert_false(p->dup);
 	assert_int_equal(p->qos, 2);
@@ -682,6 +685,7 @@ static void test_decode_publish_fields(void **state)
 	assert_int_equal(p->payload_len, 0);
 
 	c = &golden[3];
+	assert_string_equal(c->name, "PUBLISH qos0");
 	assert_int_equal(mqtt_decode(c->bytes, c->len, 4, 0, &out), c->len);
 	assert_int_equal(p->qos, 0);
 	assert_int_equal(p->packet_id, 0);
@@ -879,7 +883,8 @@ static const struct wire_case bad_connect[] = {
 		 'p', 0),
 	WIRE("no client id", 4, MQTT_ERR_TRUNCATED,
 	     PKT(0x10, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60)),
-	WIRE("half a keepalive", 4, MQTT_ERR_TRUNCATED, PKT(0x10, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0)),
+	WIRE("half a keepalive", 4, MQTT_ERR_TRUNCATED,
+	     PKT(0x10, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0)),
 	WIRE("no flags", 4, MQTT_ERR_TRUNCATED, PKT(0x10, 0, 4, 'M', 'Q', 'T', 'T', 4)),
 	WIRE("no level", 4, MQTT_ERR_TRUNCATED, PKT(0x10, 0, 4, 'M', 'Q', 'T', 'T')),
 	WIRE("protocol name past the packet", 4, MQTT_ERR_TRUNCATED, PKT(0x10, 0, 4, 'M')),
@@ -1248,6 +1253,87 @@ static void test_encode_invalid(void **state)
 	assert_int_equal(mqtt_encode(&p, MQTT_LEVEL_311, buf, sizeof(buf)), MQTT_ERR_INVALID);
 }
 
+/* Count a failure unless the encoder refuses p. */
+static int expect_refused(const char *name, const struct mqtt_packet *p)
+{
+	uint8_t buf[64];
+	struct mqtt_packet out;
+	long rc = mqtt_encode(p, MQTT_LEVEL_311, buf, sizeof(buf));
+
+	if (rc == MQTT_ERR_INVALID)
+		return 0;
+	print_error("%s: mqtt_encode gave %ld, want MQTT_ERR_INVALID (mqtt_decode of it: %ld)\n",
+		    name, rc, rc > 0 ? mqtt_decode(buf, (size_t)rc, MQTT_LEVEL_311, 0, &out) : 0);
+	return 1;
+}
+
+/*
+ * Packets the spec forbids a sender to produce, and which mqtt_decode itself
+ * refuses, must not come out of the encoder either: MQTT_ERR_INVALID, as
+ * for a will QoS without a will or QoS 1 without a packet id.
+ */
+static void test_encode_refuses_illegal(void **state)
+{
+	static const uint8_t sub_list[] = { 0, 1, 'a', 0 };
+	static const uint8_t unsub_list[] = { 0, 1, 'a' };
+	struct mqtt_packet p;
+	uint8_t buf[64];
+	int failed = 0;
+
+	(void)state;
+	p = make_connect("MQTT", MQTT_LEVEL_311, "c");
+	p.u.connect.will_retain = true;
+	failed += expect_refused("CONNECT will retain without will [MQTT-3.1.2-15]", &p);
+
+	p = make_connect("MQTT", MQTT_LEVEL_311, "c");
+	p.u.connect.has_password = true;
+	p.u.connect.password = str("p");
+	failed += expect_refused("CONNECT password without user name [MQTT-3.1.2-22]", &p);
+
+	p = make_publish(0, true, false, "a", 0, "x", 1);
+	failed += expect_refused("PUBLISH QoS 0 with DUP [MQTT-3.3.1-2]", &p);
+	if (mqtt_encode_publish_header(&p.u.publish, MQTT_LEVEL_311, buf, sizeof(buf)) !=
+	    MQTT_ERR_INVALID) {
+		print_error("mqtt_encode_publish_header QoS 0 with DUP: not refused\n");
+		failed++;
+	}
+
+	memset(&p, 0, sizeof(p));
+	p.type = MQTT_SUBSCRIBE;
+	p.u.subscribe.filters = (struct mqtt_topic_list){ sub_list, sizeof(sub_list), 1, true };
+	failed += expect_refused("SUBSCRIBE packet id 0 [MQTT-2.3.1-1]", &p);
+	p.u.subscribe.packet_id = 1;
+	p.u.subscribe.filters = (struct mqtt_topic_list){ sub_list, 0, 0, true };
+	failed += expect_refused("SUBSCRIBE without filters [MQTT-3.8.3-3]", &p);
+
+	memset(&p, 0, sizeof(p));
+	p.type = MQTT_UNSUBSCRIBE;
+	p.u.unsubscribe.filters =
+		(struct mqtt_topic_list){ unsub_list, sizeof(unsub_list), 1, false };
+	failed += expect_refused("UNSUBSCRIBE packet id 0 [MQTT-2.3.1-1]", &p);
+	p.u.unsubscribe.packet_id = 1;
+	p.u.unsubscribe.filters = (struct mqtt_topic_list){ unsub_list, 0, 0, false };
+	failed += expect_refused("UNSUBSCRIBE without filters [MQTT-3.10.3-2]", &p);
+
+	memset(&p, 0, sizeof(p));
+	p.type = MQTT_PUBACK;
+	failed += expect_refused("PUBACK packet id 0", &p);
+
+	assert_int_equal(failed, 0);
+}
+
+/* A SUBACK echoes its SUBSCRIBE's non-zero id [MQTT-2.3.1-1, MQTT-3.8.4-2]:
+ * refused like a PUBACK or UNSUBACK with id 0. */
+static void test_decode_suback_packet_id_zero(void **state)
+{
+	static const uint8_t suback[] = { 0x90, 0x03, 0x00, 0x00, 0x01 };
+	struct mqtt_packet out;
+
+	(void)state;
+	assert_int_equal(decode_copy(suback, sizeof(suback), MQTT_LEVEL_311, 0, &out),
+			 MQTT_ERR_PACKET_ID);
+}
+
 /* Header + payload written separately equals the packet written whole. */
 static void test_publish_header(void **state)
 {
@@ -1372,6 +1458,8 @@ int main(void)
 		cmocka_unit_test(test_varint_malformed),
 		cmocka_unit_test(test_encode_nospace),
 		cmocka_unit_test(test_encode_invalid),
+		cmocka_unit_test(test_encode_refuses_illegal),
+		cmocka_unit_test(test_decode_suback_packet_id_zero),
 		cmocka_unit_test(test_publish_header),
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_type_name),

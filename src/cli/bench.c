@@ -1,0 +1,148 @@
+/* bench.c - `agora bench SCENARIO [options]`: parse options, run, report. */
+#include "commands.h"
+
+#include "bench/bench.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: agora bench SCENARIO [options]\n"
+		"\n"
+		"scenarios:\n"
+		"  pubsub     P publishers -> S subscribers on T topics\n"
+		"  fanout     1 publisher -> N subscribers (-S, default 100)\n"
+		"  fanin      N publishers (-P, default 100) -> 1 subscriber\n"
+		"  retained   publish M retained topics, then S subscribers subscribe to them all\n"
+		"  conns      open N idle connections at a given rate and hold them\n"
+		"\n"
+		"options:\n"
+		"  -h HOST          broker address (default 127.0.0.1; loopback only in tests)\n"
+		"  -p PORT          broker port (default 1883)\n"
+		"  -P N             publishers            -S N   subscribers\n"
+		"  -t N             topics (pubsub)       -q QOS quality of service 0, 1 or 2\n"
+		"  -s BYTES         payload size (>= %d, default 64)\n"
+		"  -n N             messages in all (default 100000; 0 = until --duration)\n"
+		"  -d SECONDS       time bound of the measured phase (default 10)\n"
+		"  --rate R         publish R messages/s in all (latency runs)\n"
+		"  --window W       keep at most W messages in flight end to end (default 1000)\n"
+		"  --connections N  conns: connections (default 1000)\n"
+		"  --connect-rate R conns: connections opened per second (default: as fast as possible)\n"
+		"  --hold SECONDS   conns: how long to hold them (default 1)\n"
+		"  --retained M     retained: topics (default 1000)\n"
+		"  --pid PID        sample this broker process's CPU and memory\n"
+		"  --json           one JSON object instead of the table\n",
+		BENCH_PAYLOAD_MIN);
+}
+
+static int num(const char *flag, const char *v, double lo, double hi, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(v, &end);
+	if (errno || *end || end == v || *out < lo || *out > hi) {
+		fprintf(stderr, "agora bench: %s: '%s' is not a number from %g to %g\n", flag, v,
+			lo, hi);
+		return -1;
+	}
+	return 0;
+}
+
+/* Applies one option with its value; returns 0 or -1. */
+static int set_option(struct bench_opts *o, const char *f, const char *v)
+{
+	double x;
+
+	if (strcmp(f, "-h") == 0 || strcmp(f, "--host") == 0) {
+		if (strlen(v) >= sizeof(o->host))
+			return -1;
+		snprintf(o->host, sizeof(o->host), "%s", v);
+		return 0;
+	}
+	if (strcmp(f, "-p") == 0 || strcmp(f, "--port") == 0)
+		return num(f, v, 1, 65535, &x) ? -1 : (o->port = (uint16_t)x, 0);
+	if (strcmp(f, "-P") == 0 || strcmp(f, "--publishers") == 0)
+		return num(f, v, 1, 100000, &x) ? -1 : (o->publishers = (uint32_t)x, 0);
+	if (strcmp(f, "-S") == 0 || strcmp(f, "--subscribers") == 0)
+		return num(f, v, 1, 100000, &x) ? -1 : (o->subscribers = (uint32_t)x, 0);
+	if (strcmp(f, "-t") == 0 || strcmp(f, "--topics") == 0)
+		return num(f, v, 1, 100000, &x) ? -1 : (o->topics = (uint32_t)x, 0);
+	if (strcmp(f, "-q") == 0 || strcmp(f, "--qos") == 0)
+		return num(f, v, 0, 2, &x) ? -1 : (o->qos = (uint8_t)x, 0);
+	if (strcmp(f, "-s") == 0 || strcmp(f, "--size") == 0)
+		return num(f, v, BENCH_PAYLOAD_MIN, 1 << 20, &x) ? -1 : (o->payload = (uint32_t)x, 0);
+	if (strcmp(f, "-n") == 0 || strcmp(f, "--count") == 0)
+		return num(f, v, 0, 1e12, &x) ? -1 : (o->count = (uint64_t)x, 0);
+	if (strcmp(f, "-d") == 0 || strcmp(f, "--duration") == 0)
+		return num(f, v, 0.01, 3600, &o->duration);
+	if (strcmp(f, "--rate") == 0)
+		return num(f, v, 1, 1e8, &o->rate);
+	if (strcmp(f, "--window") == 0)
+		return num(f, v, 1, 1e7, &x) ? -1 : (o->window = (uint32_t)x, 0);
+	if (strcmp(f, "--connections") == 0)
+		return num(f, v, 1, 1e6, &x) ? -1 : (o->connections = (uint32_t)x, 0);
+	if (strcmp(f, "--connect-rate") == 0)
+		return num(f, v, 1, 1e7, &o->connect_rate);
+	if (strcmp(f, "--hold") == 0)
+		return num(f, v, 0, 3600, &o->hold);
+	if (strcmp(f, "--retained") == 0)
+		return num(f, v, 1, 1e7, &x) ? -1 : (o->retained = (uint32_t)x, 0);
+	if (strcmp(f, "--pid") == 0)
+		return num(f, v, 1, 1e9, &x) ? -1 : (o->broker_pid = (int)x, 0);
+	fprintf(stderr, "agora bench: unknown option '%s' (see agora bench --help)\n", f);
+	return -1;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	struct bench_opts o;
+	struct bench_result *r;
+	int scenario, rc;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	scenario = bench_scenario_parse(argv[1]);
+	if (scenario < 0) {
+		fprintf(stderr, "agora bench: unknown scenario '%s'\n", argv[1]);
+		return 2;
+	}
+	bench_opts_defaults(&o, (enum bench_scenario)scenario);
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			o.json = true;
+			continue;
+		}
+		if (strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "agora bench: %s needs a value\n", argv[i]);
+			return 2;
+		}
+		if (set_option(&o, argv[i], argv[i + 1]))
+			return 2;
+		i++;
+	}
+	if (o.scenario == BENCH_FANOUT)
+		o.publishers = 1;
+	if (o.scenario == BENCH_FANIN)
+		o.subscribers = 1;
+	r = malloc(sizeof(*r)); /* the histogram is ~10 KiB: keep it off the stack */
+	if (!r)
+		return 1;
+	rc = bench_run(&o, r);
+	bench_print(&o, r);
+	if (rc == 0 && o.qos > 0 && o.scenario != BENCH_CONNS &&
+	    (r->lost || r->duplicates || r->out_of_order))
+		rc = 3; /* a QoS 1/2 run that lost, duplicated or reordered fails */
+	free(r);
+	return rc == 0 ? 0 : rc == 3 ? 3 : 1;
+}
