@@ -72,7 +72,17 @@ build/test/unit/%: tests/unit/%.c $(TST_LIB_OBJ) tests/unit/helpers.h
 	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(TEST_PKG)) $< \
 		$(TST_LIB_OBJ) $(TEST_LDFLAGS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKG)) -o $@
 
-build-test: build/test/agora $(UNIT_BIN)
+# The trivial forwarder (bench/forwarder.c): the machine's ceiling in
+# `make bench`, and a deliberately faulty broker for the bench's own tests.
+build/release/forwarder: bench/forwarder.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(RELEASE_CFLAGS) $(BANNED) $< $(LDLIBS) -o $@
+
+build/test/forwarder: bench/forwarder.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) $(BANNED) $< $(TEST_LDFLAGS) $(LDLIBS) -o $@
+
+build-test: build/test/agora build/test/forwarder $(UNIT_BIN)
 
 run: deps
 	@$(MAKE) --no-print-directory -j2 build

@@ -26,6 +26,7 @@
 #define CONNECT_TIMEOUT_NS (10 * 1000000000ull)
 #define QUIET_NS (1000000000ull) /* QoS 0: a full window that stays quiet this long is written off */
 #define MAX_CONNECTS_IN_FLIGHT 256
+#define DRAIN_NS (5 * 1000000000ull) /* after the deadline: wait this long for what is in flight */
 
 enum role { ROLE_PUB, ROLE_SUB, ROLE_IDLE, ROLE_SEEDER };
 enum phase { PH_SUBSCRIBE, PH_PUBLISHERS, PH_SEED, PH_RUN, PH_CLOSE };
@@ -66,6 +67,7 @@ struct bench {
 	uv_timer_t timer;
 	enum phase phase;
 	uint64_t start_ns, t0_ns, deadline_ns, last_progress_ns, sent_done_ns;
+	bool draining;            /* deadline passed: no more publishing */
 	uint64_t sent_total, delivered_total, expected_total, written_off;
 	uint32_t ready, connect_next, connects_in_flight, closed;
 	uint32_t pub_cursor;
@@ -247,7 +249,8 @@ static void publish_one(struct bconn *c)
 
 static bool pub_has_quota(const struct bconn *c)
 {
-	return c->ready && !c->closing && (c->quota == 0 || c->sent < c->quota);
+	return c->ready && !c->closing && !c->bn->draining &&
+	       (c->quota == 0 || c->sent < c->quota);
 }
 
 /* Next publisher with messages left, round robin; NULL when all are done. */
@@ -606,17 +609,26 @@ static bool run_finished(struct bench *bn, uint64_t t)
 	const struct bench_opts *o = bn->o;
 	bool all_sent = true;
 
-	if (t >= bn->deadline_ns) {
-		/* Only a run bounded by a count can be cut short by the clock. */
-		bn->r->timed_out = o->scenario == BENCH_RETAINED || o->count > 0;
-		return true;
+	if (o->scenario == BENCH_RETAINED) {
+		if (t >= bn->deadline_ns)
+			bn->r->timed_out = true;
+		return t >= bn->deadline_ns ||
+		       bn->delivered_total >= (uint64_t)bn->nsubs * o->retained;
 	}
-	if (o->scenario == BENCH_RETAINED)
-		return bn->delivered_total >= (uint64_t)bn->nsubs * o->retained;
+	if (t >= bn->deadline_ns && !bn->draining) {
+		/* Stop publishing; what is in flight may still arrive, and is not
+		 * lost until the drain period says so. Only a run bounded by a
+		 * count is "cut short" by the clock. */
+		bn->draining = true;
+		bn->r->timed_out = o->count > 0;
+		bn->sent_done_ns = t;
+	}
+	if (bn->draining && t - bn->deadline_ns >= DRAIN_NS)
+		return true;
 	for (uint32_t i = 0; i < bn->npubs; i++)
 		if (pub_has_quota(bn->pubs[i]) || !bn->pubs[i]->ready)
 			all_sent = false;
-	if (!all_sent || o->count == 0)
+	if (!all_sent && !bn->draining)
 		return false;
 	if (!bn->sent_done_ns)
 		bn->sent_done_ns = t;

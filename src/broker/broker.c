@@ -51,6 +51,7 @@ struct broker *broker_new(const struct broker_config *cfg)
 	b->subs = tree_new_root();
 	b->retained = tree_new_root();
 	hmap_init(&b->sessions);
+	outbuf_pool_init(&b->out_pool, 512 * 1024);
 	snprintf(b->version, sizeof(b->version), "agora");
 	return b;
 }
@@ -74,7 +75,13 @@ void broker_free(struct broker *b)
 	free(b->matches);
 	free(b->scratch);
 	free(b->transient);
+	outbuf_pool_release(&b->out_pool);
 	free(b);
+}
+
+struct outbuf_pool *broker_outbuf_pool(struct broker *b)
+{
+	return &b->out_pool;
 }
 
 const struct broker_config *broker_get_config(const struct broker *b)
@@ -119,8 +126,8 @@ struct broker_client *broker_client_new(struct broker *b, void *io, const char *
 	c->created_ms = b->now_ms;
 	c->last_rx_ms = b->now_ms;
 	c->state = CLIENT_NEW;
-	outbuf_init(&c->out);
-	snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "?");
+	outbuf_init(&c->out, &b->out_pool);
+	c->peer = xstrdup(peer ? peer : "?"); /* exact size: idle clients stay small */
 	c->next = b->clients;
 	if (b->clients)
 		b->clients->prev = c;
@@ -244,6 +251,7 @@ void broker_client_free(struct broker *b, struct broker_client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	outbuf_release(&c->out);
+	free(c->peer);
 	free(c);
 }
 

@@ -16,7 +16,8 @@
  *
  * Ownership: broker_new/broker_free own everything inside. A broker_client
  * belongs to the broker; the I/O layer owns its `io` pointer and must call
- * broker_client_free once it no longer writes the client's output.
+ * broker_client_free once it no longer writes the client's output, and
+ * release every outbuf it took (outbuf_move) before broker_free.
  */
 #ifndef AGORA_BROKER_H
 #define AGORA_BROKER_H
@@ -103,7 +104,7 @@ struct broker_client {
 	bool dirty;                /* on the broker's dirty list */
 	struct broker_client *dirty_next;
 	struct broker_client *prev, *next; /* all clients, for timers */
-	char peer[64];             /* "address:port" for logs */
+	char *peer;                /* "address:port" for logs, owned */
 };
 
 struct broker *broker_new(const struct broker_config *cfg);
@@ -112,6 +113,9 @@ struct broker *broker_new(const struct broker_config *cfg);
 void broker_free(struct broker *b);
 
 const struct broker_config *broker_get_config(const struct broker *b);
+/* The pool client output buffers draw from; the I/O layer's write batches
+ * use it too. Valid until broker_free. */
+struct outbuf_pool *broker_outbuf_pool(struct broker *b);
 const struct broker_stats *broker_get_stats(const struct broker *b);
 /* Updates the limits that can change while running (all but max_inflight,
  * which sizes existing sessions' windows and applies to new sessions). */

@@ -105,7 +105,10 @@ void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt
 	c->level = p->level;
 	c->keepalive = p->keepalive && p->keepalive < b->cfg.keepalive_min ? b->cfg.keepalive_min
 									   : p->keepalive;
-	if (p->will)
+	if (p->will && !broker_client_may_publish(p->will_topic.data, p->will_topic.len))
+		log_info("client %s: will on '%.*s' ignored: clients cannot publish to $SYS", s->id,
+			 (int)p->will_topic.len, (const char *)p->will_topic.data);
+	else if (p->will)
 		c->will = msg_new(p->will_topic.data, p->will_topic.len, p->will_payload.data,
 				  p->will_payload.len, p->will_qos, p->will_retain);
 	c->state = CLIENT_CONNECTED;

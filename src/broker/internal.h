@@ -39,12 +39,11 @@ struct queued {
 	bool retain;
 };
 
-/* A session outlives its connection when clean_session is 0. */
-struct session {
-	struct broker_client *client; /* NULL while offline */
-	struct sub **subs;
-	uint32_t nsubs, subs_cap;
-
+/*
+ * A session's QoS 1/2 state, allocated when first needed and freed when it
+ * empties while the client is away: most idle sessions have none.
+ */
+struct session_flow {
 	/* Outgoing QoS 1/2 window: a ring in packet-id order. ifl_used counts
 	 * slots from head to tail, holes included. */
 	struct inflight *ifl;
@@ -58,8 +57,16 @@ struct session {
 	uint16_t *qos2_in;
 	uint32_t qos2_n, qos2_cap;
 
-	uint64_t match_epoch; /* routing: last message this session matched */
 	uint64_t dropped;
+};
+
+/* A session outlives its connection when clean_session is 0. */
+struct session {
+	struct broker_client *client; /* NULL while offline */
+	struct sub **subs;
+	uint32_t nsubs, subs_cap;
+	struct session_flow *flow;    /* NULL while there is no QoS 1/2 state */
+	uint64_t match_epoch; /* routing: last message this session matched */
 	uint16_t next_packet_id;
 	uint8_t match_qos;
 	bool clean;
@@ -78,6 +85,7 @@ struct broker {
 	struct hmap sessions; /* client id -> struct session */
 	struct broker_client *clients;
 	struct broker_client *dirty_head, *dirty_tail;
+	struct outbuf_pool out_pool; /* storage for every client's output */
 	/* Routing scratch: sessions matched by the message being routed. */
 	uint64_t epoch;
 	struct session **matches;
@@ -129,6 +137,8 @@ void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt
 /* publish.c */
 void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *p);
 void handle_pubrel(struct broker *b, struct broker_client *c, uint16_t packet_id);
+/* False for topics clients may not publish to ($SYS/...). */
+bool broker_client_may_publish(const uint8_t *topic, size_t len);
 /* Routes m to every matching session and applies its retain flag. */
 void broker_publish_msg(struct broker *b, struct msg *m);
 

@@ -7,9 +7,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-void outbuf_init(struct outbuf *o)
+/* A first block: a few small packets. It grows (and is pooled grown). */
+#define FIRST_ARENA 512
+#define FIRST_SEGS 16
+
+struct outbuf_block {
+	struct outbuf_block *next;
+	uint8_t *arena;
+	struct out_seg *segs;
+	uint32_t arena_cap, segs_cap;
+};
+
+static size_t storage_bytes(uint32_t arena_cap, uint32_t segs_cap)
+{
+	return arena_cap + (size_t)segs_cap * sizeof(struct out_seg);
+}
+
+void outbuf_pool_init(struct outbuf_pool *p, size_t max_bytes)
+{
+	p->free = NULL;
+	p->bytes = 0;
+	p->max_bytes = max_bytes;
+}
+
+void outbuf_pool_release(struct outbuf_pool *p)
+{
+	while (p->free) {
+		struct outbuf_block *b = p->free;
+		p->free = b->next;
+		free(b->arena);
+		free(b->segs);
+		free(b);
+	}
+	p->bytes = 0;
+}
+
+void outbuf_init(struct outbuf *o, struct outbuf_pool *pool)
 {
 	memset(o, 0, sizeof(*o));
+	o->pool = pool;
 }
 
 static void drop_refs(struct outbuf *o)
@@ -18,12 +54,62 @@ static void drop_refs(struct outbuf *o)
 		msg_unref(o->segs[i].msg);
 }
 
+/* Gives the storage back to the pool while it has room, else frees it. */
+static void put_storage(struct outbuf *o)
+{
+	struct outbuf_pool *p = o->pool;
+	size_t size = storage_bytes(o->arena_cap, o->segs_cap);
+
+	if (p && o->arena && o->segs && size <= OUTBUF_POOL_BLOCK_MAX &&
+	    p->bytes + size <= p->max_bytes) {
+		struct outbuf_block *b = xmalloc(sizeof(*b));
+		b->arena = o->arena;
+		b->segs = o->segs;
+		b->arena_cap = o->arena_cap;
+		b->segs_cap = o->segs_cap;
+		b->next = p->free;
+		p->free = b;
+		p->bytes += size;
+	} else {
+		free(o->arena);
+		free(o->segs);
+	}
+	o->arena = NULL;
+	o->segs = NULL;
+	o->arena_cap = 0;
+	o->segs_cap = 0;
+}
+
+/* Takes a pooled block (or a new small one) for an outbuf with none. */
+static void get_storage(struct outbuf *o)
+{
+	struct outbuf_pool *p = o->pool;
+
+	if (p && p->free) {
+		struct outbuf_block *b = p->free;
+		p->free = b->next;
+		p->bytes -= storage_bytes(b->arena_cap, b->segs_cap);
+		o->arena = b->arena;
+		o->segs = b->segs;
+		o->arena_cap = b->arena_cap;
+		o->segs_cap = b->segs_cap;
+		free(b);
+		return;
+	}
+	o->arena = xmalloc(FIRST_ARENA);
+	o->segs = xmalloc(FIRST_SEGS * sizeof(*o->segs));
+	o->arena_cap = FIRST_ARENA;
+	o->segs_cap = FIRST_SEGS;
+}
+
 void outbuf_release(struct outbuf *o)
 {
 	drop_refs(o);
-	free(o->arena);
-	free(o->segs);
-	outbuf_init(o);
+	if (o->arena || o->segs)
+		put_storage(o);
+	o->arena_len = 0;
+	o->nsegs = 0;
+	o->total = 0;
 }
 
 void outbuf_reset(struct outbuf *o)
@@ -36,17 +122,18 @@ void outbuf_reset(struct outbuf *o)
 
 void outbuf_move(struct outbuf *dst, struct outbuf *src)
 {
-	struct outbuf tmp = *dst; /* empty but may own storage: hand it to src */
+	struct outbuf_pool *pool = src->pool;
 
+	outbuf_release(dst);
 	*dst = *src;
-	*src = tmp;
-	src->arena_len = 0;
-	src->nsegs = 0;
-	src->total = 0;
+	dst->pool = pool;
+	outbuf_init(src, pool);
 }
 
 static struct out_seg *new_seg(struct outbuf *o)
 {
+	if (!o->segs)
+		get_storage(o);
 	if (o->nsegs == o->segs_cap) {
 		o->segs_cap = o->segs_cap ? o->segs_cap * 2 : 8;
 		o->segs = xrealloc(o->segs, o->segs_cap * sizeof(*o->segs));
@@ -58,6 +145,8 @@ uint8_t *outbuf_reserve(struct outbuf *o, size_t len)
 {
 	size_t need = (size_t)o->arena_len + len;
 
+	if (!o->arena)
+		get_storage(o);
 	if (need > o->arena_cap) {
 		size_t cap = o->arena_cap ? o->arena_cap : 256;
 		while (cap < need)

@@ -8,8 +8,14 @@
  * outbuf holds one reference per referenced message until outbuf_reset().
  *
  * Ownership: the broker core appends; the I/O layer takes the whole outbuf
- * (outbuf_move), writes it, then calls outbuf_reset() from the write
+ * (outbuf_move), writes it, then calls outbuf_release() from the write
  * callback. Nothing here touches a socket.
+ *
+ * Storage comes from a pool shared by all the outbufs of one broker: an
+ * outbuf with nothing queued holds no memory (idle connections stay small),
+ * and a busy connection takes a pooled block and gives it back each loop
+ * turn instead of calling malloc. The pool keeps at most max_bytes of
+ * blocks (each at most OUTBUF_POOL_BLOCK_MAX); the rest goes back to malloc.
  */
 #ifndef AGORA_OUTBUF_H
 #define AGORA_OUTBUF_H
@@ -25,7 +31,17 @@ struct out_seg {
 	struct msg *msg; /* non-NULL: bytes are msg's payload (a reference held) */
 };
 
+#define OUTBUF_POOL_BLOCK_MAX (256 * 1024)
+
+/* Free blocks; single-threaded, owned by the broker. */
+struct outbuf_pool {
+	struct outbuf_block *free;
+	size_t bytes;      /* held in free blocks */
+	size_t max_bytes;
+};
+
 struct outbuf {
+	struct outbuf_pool *pool;
 	uint8_t *arena;
 	uint32_t arena_len, arena_cap;
 	struct out_seg *segs;
@@ -33,12 +49,18 @@ struct outbuf {
 	size_t total; /* bytes queued in all segments */
 };
 
-void outbuf_init(struct outbuf *o);
-/* Drops every queued byte and message reference; frees the storage. */
+void outbuf_pool_init(struct outbuf_pool *p, size_t max_bytes);
+/* Frees the pooled blocks (every outbuf using the pool must be released). */
+void outbuf_pool_release(struct outbuf_pool *p);
+
+/* pool may be NULL (plain malloc). Allocates nothing. */
+void outbuf_init(struct outbuf *o, struct outbuf_pool *pool);
+/* Drops every queued byte and message reference; returns the storage. */
 void outbuf_release(struct outbuf *o);
 /* Drops queued bytes and references but keeps storage for reuse. */
 void outbuf_reset(struct outbuf *o);
-/* Moves src's content into dst (which must be empty); src becomes empty. */
+/* Moves src's content and storage into dst (dst's own storage is returned
+ * first); src is left empty, holding no storage. */
 void outbuf_move(struct outbuf *dst, struct outbuf *src);
 
 /* Reserves len bytes at the end of the arena and returns where to write

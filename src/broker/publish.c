@@ -108,6 +108,13 @@ static void message_done(struct broker *b, struct msg *m)
 		assert(m->refs == 1); /* nobody may keep the transient message */
 }
 
+bool broker_client_may_publish(const uint8_t *topic, size_t len)
+{
+	/* Clients do not write the broker's own $SYS tree: such a PUBLISH is
+	 * acknowledged and dropped (as Mosquitto does), such a will ignored. */
+	return !(len >= 4 && memcmp(topic, "$SYS", 4) == 0);
+}
+
 void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *p)
 {
 	struct session *s = c->session;
@@ -128,9 +135,7 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 		broker_protocol_error(b, c, "too many QoS 2 messages awaiting PUBREL");
 		return;
 	}
-	/* Clients do not write the broker's own $SYS tree; the message is
-	 * acknowledged and dropped, as Mosquitto does. */
-	if (!(p->topic.len >= 4 && memcmp(p->topic.data, "$SYS", 4) == 0)) {
+	if (broker_client_may_publish(p->topic.data, p->topic.len)) {
 		m = message_for(b, p);
 		broker_publish_msg(b, m);
 		message_done(b, m);

@@ -41,18 +41,38 @@ void session_remove_sub(struct broker *b, struct session *s, uint32_t index)
 	b->stats.subscriptions--;
 }
 
+/* The flow state, created on first use. */
+static struct session_flow *flow_get(struct session *s)
+{
+	if (!s->flow)
+		s->flow = xcalloc(1, sizeof(*s->flow));
+	return s->flow;
+}
+
+static uint32_t queued_count(const struct session *s)
+{
+	return s->flow ? s->flow->q_len : 0;
+}
+
+static void flow_free(struct session_flow *f)
+{
+	for (uint32_t i = 0; i < f->ifl_used; i++)
+		msg_unref(f->ifl[(f->ifl_head + i) % f->ifl_cap].msg);
+	free(f->ifl);
+	for (uint32_t i = 0; i < f->q_len; i++)
+		msg_unref(f->q[(f->q_head + i) % f->q_cap].msg);
+	free(f->q);
+	free(f->qos2_in);
+	free(f);
+}
+
 void session_destroy(struct broker *b, struct session *s)
 {
 	while (s->nsubs)
 		session_remove_sub(b, s, s->nsubs - 1);
 	free(s->subs);
-	for (uint32_t i = 0; i < s->ifl_used; i++)
-		msg_unref(s->ifl[(s->ifl_head + i) % s->ifl_cap].msg);
-	free(s->ifl);
-	for (uint32_t i = 0; i < s->q_len; i++)
-		msg_unref(s->q[(s->q_head + i) % s->q_cap].msg);
-	free(s->q);
-	free(s->qos2_in);
+	if (s->flow)
+		flow_free(s->flow);
 	hmap_del(&b->sessions, s->id, s->id_len);
 	b->stats.sessions--;
 	if (s->client)
@@ -64,7 +84,7 @@ void session_destroy(struct broker *b, struct session *s)
 
 static bool window_has_room(const struct broker *b, const struct session *s)
 {
-	return s->ifl_used < b->cfg.max_inflight;
+	return !s->flow || s->flow->ifl_used < b->cfg.max_inflight;
 }
 
 static uint16_t take_packet_id(struct session *s)
@@ -79,40 +99,43 @@ static uint16_t take_packet_id(struct session *s)
 
 static struct inflight *window_push(struct broker *b, struct session *s)
 {
-	if (s->ifl_used == s->ifl_cap) {
+	flow_get(s);
+	if (s->flow->ifl_used == s->flow->ifl_cap) {
 		/* Grow towards max_inflight; re-linearise the ring. */
-		uint32_t cap = s->ifl_cap ? s->ifl_cap * 2 : 4;
+		uint32_t cap = s->flow->ifl_cap ? s->flow->ifl_cap * 2 : 4;
 		struct inflight *ring;
 
 		if (cap > b->cfg.max_inflight)
 			cap = b->cfg.max_inflight;
-		if (cap < s->ifl_used + 1)
-			cap = s->ifl_used + 1;
+		if (cap < s->flow->ifl_used + 1)
+			cap = s->flow->ifl_used + 1;
 		ring = xcalloc(cap, sizeof(*ring));
-		for (uint32_t i = 0; i < s->ifl_used; i++)
-			ring[i] = s->ifl[(s->ifl_head + i) % s->ifl_cap];
-		free(s->ifl);
-		s->ifl = ring;
-		s->ifl_cap = cap;
-		s->ifl_head = 0;
+		for (uint32_t i = 0; i < s->flow->ifl_used; i++)
+			ring[i] = s->flow->ifl[(s->flow->ifl_head + i) % s->flow->ifl_cap];
+		free(s->flow->ifl);
+		s->flow->ifl = ring;
+		s->flow->ifl_cap = cap;
+		s->flow->ifl_head = 0;
 	}
-	return &s->ifl[(s->ifl_head + s->ifl_used++) % s->ifl_cap];
+	return &s->flow->ifl[(s->flow->ifl_head + s->flow->ifl_used++) % s->flow->ifl_cap];
 }
 
 /* Advance the head past acknowledged slots. */
 static void window_compact(struct session *s)
 {
-	while (s->ifl_used && s->ifl[s->ifl_head].state == IFL_FREE) {
-		s->ifl_head = (s->ifl_head + 1) % s->ifl_cap;
-		s->ifl_used--;
+	while (s->flow->ifl_used && s->flow->ifl[s->flow->ifl_head].state == IFL_FREE) {
+		s->flow->ifl_head = (s->flow->ifl_head + 1) % s->flow->ifl_cap;
+		s->flow->ifl_used--;
 	}
 }
 
 /* Acks nearly always come in order: look at the head first. */
 static struct inflight *window_find(struct session *s, uint16_t packet_id)
 {
-	for (uint32_t i = 0; i < s->ifl_used; i++) {
-		struct inflight *f = &s->ifl[(s->ifl_head + i) % s->ifl_cap];
+	if (!s->flow)
+		return NULL;
+	for (uint32_t i = 0; i < s->flow->ifl_used; i++) {
+		struct inflight *f = &s->flow->ifl[(s->flow->ifl_head + i) % s->flow->ifl_cap];
 		if (f->state != IFL_FREE && f->packet_id == packet_id)
 			return f;
 	}
@@ -139,21 +162,22 @@ static void queue_push(struct broker *b, struct session *s, struct msg *m, uint8
 {
 	struct queued *e;
 
-	if (s->q_len == s->q_cap) {
-		uint32_t cap = s->q_cap ? s->q_cap * 2 : 8;
+	flow_get(s);
+	if (s->flow->q_len == s->flow->q_cap) {
+		uint32_t cap = s->flow->q_cap ? s->flow->q_cap * 2 : 8;
 		struct queued *q;
 
 		if (cap > b->cfg.max_queued)
 			cap = b->cfg.max_queued;
 		q = xmalloc(cap * sizeof(*q));
-		for (uint32_t i = 0; i < s->q_len; i++)
-			q[i] = s->q[(s->q_head + i) % s->q_cap];
-		free(s->q);
-		s->q = q;
-		s->q_cap = cap;
-		s->q_head = 0;
+		for (uint32_t i = 0; i < s->flow->q_len; i++)
+			q[i] = s->flow->q[(s->flow->q_head + i) % s->flow->q_cap];
+		free(s->flow->q);
+		s->flow->q = q;
+		s->flow->q_cap = cap;
+		s->flow->q_head = 0;
 	}
-	e = &s->q[(s->q_head + s->q_len++) % s->q_cap];
+	e = &s->flow->q[(s->flow->q_head + s->flow->q_len++) % s->flow->q_cap];
 	e->msg = msg_ref(m);
 	e->qos = qos;
 	e->retain = retain;
@@ -161,21 +185,22 @@ static void queue_push(struct broker *b, struct session *s, struct msg *m, uint8
 
 static void drop(struct broker *b, struct session *s, const struct msg *m, const char *why)
 {
+	flow_get(s);
 	b->stats.msgs_dropped++;
 	/* Log the first drop of a burst, then every 1000th, not every one. */
-	if (s->dropped++ % 1000 == 0)
+	if (s->flow->dropped++ % 1000 == 0)
 		log_warn("dropped message on '%s' for client %s: %s (%llu dropped so far)",
-			 m->topic, s->id, why, (unsigned long long)s->dropped);
+			 m->topic, s->id, why, (unsigned long long)s->flow->dropped);
 }
 
 /* Move queued messages into the window while it has room. */
 static void queue_pump(struct broker *b, struct session *s)
 {
-	while (s->q_len && broker_client_online(s->client) && window_has_room(b, s)) {
-		struct queued e = s->q[s->q_head];
+	while (queued_count(s) && broker_client_online(s->client) && window_has_room(b, s)) {
+		struct queued e = s->flow->q[s->flow->q_head];
 
-		s->q_head = (s->q_head + 1) % s->q_cap;
-		s->q_len--;
+		s->flow->q_head = (s->flow->q_head + 1) % s->flow->q_cap;
+		s->flow->q_len--;
 		window_send(b, s, e.msg, e.qos, e.retain);
 		msg_unref(e.msg);
 	}
@@ -196,11 +221,11 @@ void session_deliver(struct broker *b, struct session *s, struct msg *m, uint8_t
 		send_publish(b, c, m, 0, 0, retain, false);
 		return;
 	}
-	if (broker_client_online(c) && !s->q_len && window_has_room(b, s)) {
+	if (broker_client_online(c) && !queued_count(s) && window_has_room(b, s)) {
 		window_send(b, s, m, qos, retain);
 		return;
 	}
-	if (s->q_len >= b->cfg.max_queued) {
+	if (queued_count(s) >= b->cfg.max_queued) {
 		drop(b, s, m, "queue full");
 		return;
 	}
@@ -211,8 +236,8 @@ void session_resume(struct broker *b, struct session *s)
 {
 	/* [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP) and PUBREL, in
 	 * their original order. */
-	for (uint32_t i = 0; i < s->ifl_used; i++) {
-		struct inflight *f = &s->ifl[(s->ifl_head + i) % s->ifl_cap];
+	for (uint32_t i = 0; s->flow && i < s->flow->ifl_used; i++) {
+		struct inflight *f = &s->flow->ifl[(s->flow->ifl_head + i) % s->flow->ifl_cap];
 
 		if (f->state == IFL_WAIT_ACK)
 			send_publish(b, s->client, f->msg, f->qos, f->packet_id, f->retain, true);
@@ -274,29 +299,34 @@ void session_pubcomp(struct broker *b, struct session *s, uint16_t packet_id)
 
 bool session_qos2_seen(const struct session *s, uint16_t packet_id)
 {
-	for (uint32_t i = 0; i < s->qos2_n; i++)
-		if (s->qos2_in[i] == packet_id)
+	if (!s->flow)
+		return false;
+	for (uint32_t i = 0; i < s->flow->qos2_n; i++)
+		if (s->flow->qos2_in[i] == packet_id)
 			return true;
 	return false;
 }
 
 bool session_qos2_add(struct broker *b, struct session *s, uint16_t packet_id)
 {
-	if (s->qos2_n >= b->cfg.max_qos2_pending)
+	flow_get(s);
+	if (s->flow->qos2_n >= b->cfg.max_qos2_pending)
 		return false;
-	if (s->qos2_n == s->qos2_cap) {
-		s->qos2_cap = s->qos2_cap ? s->qos2_cap * 2 : 4;
-		s->qos2_in = xrealloc(s->qos2_in, s->qos2_cap * sizeof(*s->qos2_in));
+	if (s->flow->qos2_n == s->flow->qos2_cap) {
+		s->flow->qos2_cap = s->flow->qos2_cap ? s->flow->qos2_cap * 2 : 4;
+		s->flow->qos2_in = xrealloc(s->flow->qos2_in, s->flow->qos2_cap * sizeof(*s->flow->qos2_in));
 	}
-	s->qos2_in[s->qos2_n++] = packet_id;
+	s->flow->qos2_in[s->flow->qos2_n++] = packet_id;
 	return true;
 }
 
 void session_qos2_release(struct session *s, uint16_t packet_id)
 {
-	for (uint32_t i = 0; i < s->qos2_n; i++) {
-		if (s->qos2_in[i] == packet_id) {
-			s->qos2_in[i] = s->qos2_in[--s->qos2_n];
+	if (!s->flow)
+		return;
+	for (uint32_t i = 0; i < s->flow->qos2_n; i++) {
+		if (s->flow->qos2_in[i] == packet_id) {
+			s->flow->qos2_in[i] = s->flow->qos2_in[--s->flow->qos2_n];
 			break;
 		}
 	}
@@ -304,23 +334,12 @@ void session_qos2_release(struct session *s, uint16_t packet_id)
 
 void session_trim(struct session *s)
 {
-	/* Storage is kept while a client is active (a steady stream would
-	 * otherwise allocate per message) and given back when it goes idle. */
-	if (!s->ifl_used) {
-		free(s->ifl);
-		s->ifl = NULL;
-		s->ifl_cap = 0;
-		s->ifl_head = 0;
-	}
-	if (!s->q_len) {
-		free(s->q);
-		s->q = NULL;
-		s->q_cap = 0;
-		s->q_head = 0;
-	}
-	if (!s->qos2_n) {
-		free(s->qos2_in);
-		s->qos2_in = NULL;
-		s->qos2_cap = 0;
-	}
+	struct session_flow *f = s->flow;
+
+	/* Kept while a client is active (a steady stream would otherwise
+	 * allocate per message), given back when it goes away. */
+	if (!f || f->ifl_used || f->q_len || f->qos2_n)
+		return;
+	flow_free(f);
+	s->flow = NULL;
 }

@@ -25,7 +25,6 @@
 #define TICK_MS 250
 #define CLOSE_GRACE_MS 2000  /* a closing client gets this long to take its last bytes */
 #define SHUTDOWN_GRACE_MS 500
-#define IDLE_TRIM_MS 2000
 
 struct server;
 
@@ -36,17 +35,23 @@ struct listener {
 	char name[80];
 };
 
+/* One uv_write in flight and the output it carries. Pooled by the server,
+ * so an idle connection holds no write request and no buffer. */
+struct wbatch {
+	uv_write_t req;
+	struct outbuf out;
+	struct conn *conn;
+	struct wbatch *next_free;
+};
+
 struct conn {
 	uv_tcp_t tcp;
-	uv_write_t wreq;
 	struct server *srv;
 	struct broker_client *client;
-	struct outbuf wbuf;      /* output currently being written */
+	struct wbatch *writing;  /* NULL when no write is in flight */
 	uint8_t *pending;        /* unconsumed input: a partial packet */
 	uint32_t pending_len, pending_cap;
 	uint64_t close_deadline; /* when to stop waiting for the last write */
-	uint64_t last_io_ms;
-	bool writing;
 	bool handle_closing;
 };
 
@@ -67,6 +72,8 @@ struct server {
 	bool stopping;
 	uv_buf_t *iov;
 	uint32_t iov_cap;
+	struct wbatch *free_batches;
+	uint32_t nfree_batches;
 	uint8_t readbuf[READ_CHUNK];
 };
 
@@ -78,7 +85,6 @@ static void on_conn_closed(uv_handle_t *h)
 	struct server *srv = conn->srv;
 
 	broker_client_free(srv->broker, conn->client);
-	outbuf_release(&conn->wbuf);
 	free(conn->pending);
 	free(conn);
 	srv->nconns--;
@@ -93,13 +99,42 @@ static void conn_close(struct conn *conn)
 	uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
 }
 
+#define MAX_FREE_BATCHES 1024
+
+static struct wbatch *batch_get(struct server *srv)
+{
+	struct wbatch *w = srv->free_batches;
+
+	if (w) {
+		srv->free_batches = w->next_free;
+		srv->nfree_batches--;
+		return w;
+	}
+	w = xcalloc(1, sizeof(*w));
+	outbuf_init(&w->out, broker_outbuf_pool(srv->broker));
+	return w;
+}
+
+static void batch_put(struct server *srv, struct wbatch *w)
+{
+	outbuf_release(&w->out); /* drops message references, storage to the pool */
+	if (srv->nfree_batches >= MAX_FREE_BATCHES) {
+		free(w);
+		return;
+	}
+	w->next_free = srv->free_batches;
+	srv->free_batches = w;
+	srv->nfree_batches++;
+}
+
 static void on_write(uv_write_t *req, int status)
 {
-	struct conn *conn = req->data;
+	struct wbatch *w = req->data;
+	struct conn *conn = w->conn;
 	struct server *srv = conn->srv;
 
-	conn->writing = false;
-	outbuf_reset(&conn->wbuf);
+	conn->writing = NULL;
+	batch_put(srv, w);
 	if (conn->handle_closing)
 		return;
 	if (status < 0)
@@ -122,26 +157,29 @@ static void conn_flush(struct conn *conn)
 {
 	struct server *srv = conn->srv;
 	struct broker_client *c = conn->client;
-	struct outbuf *o = &conn->wbuf;
+	struct wbatch *w;
+	struct outbuf *o;
 	uv_buf_t *iov;
 	int rc;
 
 	if (conn->handle_closing || conn->writing || !c->out.total)
 		return;
+	w = batch_get(srv);
+	w->conn = conn;
+	w->req.data = w;
+	o = &w->out;
 	outbuf_move(o, &c->out);
 	iov = iov_for(srv, o->nsegs);
 	for (uint32_t i = 0; i < o->nsegs; i++)
 		iov[i] = uv_buf_init((char *)outbuf_seg_data(o, i), o->segs[i].len);
 	/* uv_write copies the iov array, so one scratch array serves all. */
-	conn->wreq.data = conn;
-	rc = uv_write(&conn->wreq, (uv_stream_t *)&conn->tcp, iov, o->nsegs, on_write);
+	rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, iov, o->nsegs, on_write);
 	if (rc < 0) {
-		outbuf_reset(o);
+		batch_put(srv, w);
 		broker_client_close(srv->broker, c, CLOSE_PEER, uv_strerror(rc));
 		return;
 	}
-	conn->writing = true;
-	conn->last_io_ms = uv_now(&srv->loop);
+	conn->writing = w;
 }
 
 static void on_check(uv_check_t *h)
@@ -197,7 +235,6 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0)
 		return;
 	broker_set_time(b, uv_now(&srv->loop));
-	conn->last_io_ms = uv_now(&srv->loop);
 	if (nread < 0) {
 		broker_client_close(b, conn->client,
 				    CLOSE_PEER, nread == UV_EOF ? NULL : uv_strerror((int)nread));
@@ -214,6 +251,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (data == conn->pending) {
 		memmove(conn->pending, conn->pending + used, len - used);
 		conn->pending_len = (uint32_t)(len - used);
+		if (!conn->pending_len) {
+			/* A partial packet is rare and short-lived: hold no buffer. */
+			free(conn->pending);
+			conn->pending = NULL;
+			conn->pending_cap = 0;
+		}
 	} else if (used < len) {
 		keep_pending(conn, data + used, len - used);
 	}
@@ -300,27 +343,11 @@ static void on_connection(uv_stream_t *server_handle, int status)
 		snprintf(peer, sizeof(peer), "?");
 	broker_set_time(srv->broker, uv_now(&srv->loop));
 	conn->client = broker_client_new(srv->broker, conn, peer, anonymous_allowed(srv, l));
-	outbuf_init(&conn->wbuf);
-	conn->last_io_ms = uv_now(&srv->loop);
 	log_debug("connection from %s on %s", peer, l->name);
 	uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
 }
 
 /* ---- housekeeping ---- */
-
-static void trim_idle(struct conn *conn, uint64_t now)
-{
-	if (conn->writing || conn->client->out.total || now - conn->last_io_ms < IDLE_TRIM_MS)
-		return;
-	/* A quiet client keeps no buffers: idle connections stay small. */
-	outbuf_release(&conn->wbuf);
-	outbuf_release(&conn->client->out);
-	if (!conn->pending_len) {
-		free(conn->pending);
-		conn->pending = NULL;
-		conn->pending_cap = 0;
-	}
-}
 
 static void on_tick(uv_timer_t *t)
 {
@@ -334,8 +361,6 @@ static void on_tick(uv_timer_t *t)
 
 		if (conn->close_deadline && now >= conn->close_deadline)
 			conn_close(conn); /* it never took its last bytes */
-		else if (!conn->handle_closing)
-			trim_idle(conn, now);
 	}
 }
 
@@ -502,6 +527,11 @@ int server_run(const struct agora_config *cfg, const char *config_path,
 	broker_set_version(srv->broker, "agora " AGORA_VERSION);
 	broker_set_time(srv->broker, uv_now(&srv->loop));
 
+	/* Signals first: a SIGTERM that arrives as soon as the "listening" line
+	 * is out must find its handler. */
+	start_signal(srv, &srv->sig_int, SIGINT);
+	start_signal(srv, &srv->sig_term, SIGTERM);
+	start_signal(srv, &srv->sig_hup, SIGHUP);
 	if (nl == 0) {
 		config_parse_listener("127.0.0.1:1883", &def);
 		lcs = &def;
@@ -520,9 +550,6 @@ int server_run(const struct agora_config *cfg, const char *config_path,
 	srv->shutdown_timer.data = srv;
 	uv_check_init(&srv->loop, &srv->flush);
 	srv->flush.data = srv;
-	start_signal(srv, &srv->sig_int, SIGINT);
-	start_signal(srv, &srv->sig_term, SIGTERM);
-	start_signal(srv, &srv->sig_hup, SIGHUP);
 	if (status == 0) {
 		uv_timer_start(&srv->tick, on_tick, TICK_MS, TICK_MS);
 		uv_check_start(&srv->flush, on_check);
@@ -535,6 +562,11 @@ int server_run(const struct agora_config *cfg, const char *config_path,
 	uv_run(&srv->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&srv->loop) != 0)
 		log_warn("event loop closed with handles still open");
+	while (srv->free_batches) {
+		struct wbatch *w = srv->free_batches;
+		srv->free_batches = w->next_free;
+		free(w);
+	}
 	broker_free(srv->broker);
 	free(srv->iov);
 	free(srv);

@@ -491,6 +491,20 @@ class RawClient:
                 raise ProtocolError("bad PUBREL %r for %r" % (r, p))
             self.send(pubcomp(p.pid))
 
+    def sync(self, timeout=DEFAULT_TIMEOUT):
+        """Sends PINGREQ and returns every packet received before the
+        PINGRESP: whatever the broker sent in response to the packets this
+        client sent earlier (it handles one connection's packets in order)."""
+        self.send(pingreq())
+        got = []
+        deadline = time.monotonic() + timeout
+        for _ in range(100000):
+            p = self.recv_packet(max(0.001, deadline - time.monotonic()))
+            if p.type == PINGRESP:
+                return got
+            got.append(p)
+        raise ProtocolError("too many packets before PINGRESP")
+
     def collect_until(self, marker_topic, timeout=DEFAULT_TIMEOUT, ack=True,
                       limit=100000):
         """Receives PUBLISH packets until one on `marker_topic` arrives and

@@ -58,11 +58,12 @@ def test_connect_with_username_password_accepted(broker, raw):
 
 
 @pytest.mark.parametrize("level", [5, 6, 0x7F])
-def test_unsupported_protocol_level_refused(broker, raw, level):
+def test_unsupported_protocol_level_refused(broker_factory, raw, level):
     # A 3.1.1-shaped body with another level: CONNACK 0x01, then closed
     # [MQTT-3.1.2-2].
     if level == 5:
         require_agora("MQTT 5 CONNECT answered with a 3.1.1 CONNACK 0x01")
+    broker = broker_factory()
     c = raw(broker.port)
     c.send(connect("lvl%d" % level, level=level))
     _, got = c.expect_closed(3.0, allow=lambda p: p.type == CONNACK)

@@ -406,9 +406,9 @@ def test_listening_line_per_listener(broker_factory):
     assert b.find_log(r"listening on 127\.0\.0\.1:%d\b" % p2)
 
 
-def test_connect_and_disconnect_log_lines(broker, raw, uniq):
+def test_connect_and_disconnect_log_lines(broker_factory, raw, uniq):
     require_agora("log format")
-    b = broker
+    b = broker_factory()
 
     def peer(c):
         return re.escape("127.0.0.1:%d" % c.local_port)

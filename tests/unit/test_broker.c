@@ -339,8 +339,7 @@ static void expect_ack(struct broker_client *c, uint8_t type, uint16_t id)
 	assert_int_equal(p.u.ack.packet_id, id);
 }
 
-static void expect_suback(struct broker_client *c, uint16_t id, const uint8_t *codes,
-			  uint16_t n)
+static void expect_suback(struct broker_client *c, uint16_t id, const uint8_t *codes, uint16_t n)
 {
 	struct mqtt_packet p;
 
@@ -351,9 +350,8 @@ static void expect_suback(struct broker_client *c, uint16_t id, const uint8_t *c
 }
 
 /* Checks the next packet is this PUBLISH; returns its packet id. */
-static uint16_t expect_publish_bin(struct broker_client *c, const char *topic,
-				   const void *payload, size_t len, uint8_t qos, bool retain,
-				   bool dup)
+static uint16_t expect_publish_bin(struct broker_client *c, const char *topic, const void *payload,
+				   size_t len, uint8_t qos, bool retain, bool dup)
 {
 	struct mqtt_packet p;
 	const struct mqtt_publish *pub = &p.u.publish;
@@ -426,6 +424,13 @@ static void free_client(struct broker *b, struct broker_client *c)
 	broker_client_free(b, c);
 }
 
+static void assert_closed(struct broker_client *c, enum broker_close_reason reason)
+{
+	assert_int_equal(c->state, CLIENT_CLOSING);
+	assert_string_equal(broker_close_reason_str(c->close_reason),
+			    broker_close_reason_str(reason));
+}
+
 /* A new connection whose CONNECT must be accepted. */
 static struct broker_client *connect_will(struct broker *b, const char *id, bool clean,
 					  uint16_t keepalive, const struct will *w, bool present)
@@ -445,16 +450,15 @@ static struct broker_client *connect_client(struct broker *b, const char *id, bo
 }
 
 /* Sends a CONNECT that must be refused with rc, then frees the client. */
-static void connect_refused(struct broker *b, struct broker_client *c, const char *id,
-			    bool clean, uint16_t keepalive, uint8_t rc)
+static void connect_refused(struct broker *b, struct broker_client *c, const char *id, bool clean,
+			    uint16_t keepalive, uint8_t rc)
 {
 	uint32_t connected = stats(b)->clients_connected;
 
 	send_connect(b, c, MQTT_LEVEL_311, id, clean, keepalive, NULL);
 	expect_connack(c, false, rc); /* [MQTT-3.2.2-4] session present 0 */
 	expect_nothing(c);
-	assert_int_equal(c->state, CLIENT_CLOSING);
-	assert_int_equal(c->close_reason, CLOSE_REFUSED);
+	assert_closed(c, CLOSE_REFUSED);
 	assert_int_equal(stats(b)->clients_connected, connected);
 	free_client(b, c);
 }
@@ -469,16 +473,8 @@ static void drop_client(struct broker *b, struct broker_client *c)
 static void disconnect_client(struct broker *b, struct broker_client *c)
 {
 	send_simple(b, c, MQTT_DISCONNECT);
-	assert_int_equal(c->state, CLIENT_CLOSING);
-	assert_int_equal(c->close_reason, CLOSE_DISCONNECT);
+	assert_closed(c, CLOSE_DISCONNECT);
 	free_client(b, c);
-}
-
-static void assert_closed(struct broker_client *c, enum broker_close_reason reason)
-{
-	assert_int_equal(c->state, CLIENT_CLOSING);
-	assert_string_equal(broker_close_reason_str(c->close_reason),
-			    broker_close_reason_str(reason));
 }
 
 /* PUBLISH with the whole acknowledgement flow on the publisher's side. */
@@ -593,13 +589,13 @@ static void test_connect_mqtt31(void **state)
 static size_t connect_bytes_level(uint8_t level, uint8_t *out)
 {
 	static const uint8_t tmpl[] = {
-		0x10, 14,                   /* CONNECT, remaining length */
+		0x10, 14,                       /* CONNECT, remaining length */
 		0x00, 0x04, 'M', 'Q', 'T', 'T', /* protocol name */
-		0x00,                       /* level, patched */
-		0x02,                       /* clean start */
-		0x00, 0x3C,                 /* keepalive 60 */
-		0x00,                       /* property length */
-		0x00, 0x01, 'x',            /* client id */
+		0x00,                           /* level, patched */
+		0x02,                           /* clean start */
+		0x00, 0x3C,                     /* keepalive 60 */
+		0x00,                           /* property length */
+		0x00, 0x01, 'x',                /* client id */
 	};
 
 	memcpy(out, tmpl, sizeof(tmpl));
@@ -747,6 +743,13 @@ static void test_takeover_clean_session(void **state)
 	expect_nothing(second);
 	expect_nothing(first);
 
+	free_client(b, first);
+	drop_client(b, second);
+
+	/* A clean session taken over is gone: nothing to resume. */
+	first = connect_client(b, "dev2", true, false);
+	second = connect_client(b, "dev2", false, false);
+	assert_closed(first, CLOSE_TAKEN_OVER);
 	free_client(b, first);
 	drop_client(b, second);
 	drop_client(b, pub);
@@ -920,8 +923,8 @@ static void test_will_on_protocol_error(void **state)
 	free_broker(b);
 }
 
-/* The broker keeps clients out of its $SYS tree (a PUBLISH there is dropped);
- * a will is a PUBLISH by the client too and must not get around that. */
+/* Clients cannot write the broker's $SYS tree (a PUBLISH there is dropped);
+ * a will is a client's message too and must not get around that. */
 static void test_will_cannot_write_sys(void **state)
 {
 	const struct will w = { "$SYS/broker/version", "spoofed", 0, true };
@@ -952,7 +955,7 @@ static void test_qos_levels_downgrade(void **state)
 	struct broker_client *pub = connect_client(b, "pub", true, false);
 	struct broker_client *sub[3];
 	const char *names[3] = { "s0", "s1", "s2" };
-	const char *filters[3] = { "q/0", "q/1", "q/2" };
+	const char *topics[3] = { "q/0", "q/1", "q/2" };
 
 	(void)state;
 	for (uint8_t s = 0; s < 3; s++) {
@@ -960,10 +963,10 @@ static void test_qos_levels_downgrade(void **state)
 		subscribe(b, sub[s], "q/#", s);
 	}
 	for (uint8_t q = 0; q < 3; q++) {
-		publish(b, pub, filters[q], "m", q, false);
+		publish(b, pub, topics[q], "m", q, false);
 		for (uint8_t s = 0; s < 3; s++) {
 			uint8_t want = q < s ? q : s;
-			uint16_t id = expect_publish(sub[s], filters[q], "m", want, false, false);
+			uint16_t id = expect_publish(sub[s], topics[q], "m", want, false, false);
 
 			if (want == 1) {
 				send_ack(b, sub[s], MQTT_PUBACK, id);
@@ -1020,8 +1023,8 @@ static void test_qos2_publisher_flow(void **state)
 	free_broker(b);
 }
 
-/* One message in flight at a time makes every acknowledgement visible: the
- * next message is sent only when the previous flow completed. */
+/* A broker with a small outgoing window: with room for one message, each
+ * completed flow is visible as the next message being sent. */
 static struct broker *window_broker(uint16_t max_inflight)
 {
 	struct broker_config cfg;
@@ -1067,9 +1070,16 @@ static void test_qos2_outgoing_flow(void **state)
 	publish(b, pub, "t", "m2", 2, false);
 	id = expect_publish(sub, "t", "m1", 2, false, false);
 	expect_nothing(sub);
+	/* Acks that do not fit the flow's state complete nothing. */
+	send_ack(b, sub, MQTT_PUBCOMP, id);
+	send_ack(b, sub, MQTT_PUBACK, id);
+	expect_nothing(sub);
+
 	send_ack(b, sub, MQTT_PUBREC, id);
 	expect_ack(sub, MQTT_PUBREL, id);
 	expect_nothing(sub); /* the id stays in use until PUBCOMP */
+	send_ack(b, sub, MQTT_PUBACK, id);
+	expect_nothing(sub);
 	send_ack(b, sub, MQTT_PUBCOMP, id);
 	expect_publish(sub, "t", "m2", 2, false, false);
 	drop_client(b, pub);
@@ -1147,14 +1157,94 @@ static void test_overlapping_subscriptions(void **state)
 	expect_publish(sub, "a/b", "once", 2, false, false); /* [MQTT-3.3.5-1] */
 	expect_nothing(sub);
 
-	/* "a/c" matches "a/#" (0) and "a/+" (2); "a/b/c" only "a/#". */
+	/* "a/c" matches "a/#" (0) and "a/+" (2); "a/b/c" and "a" only "a/#". */
 	publish(b, pub, "a/c", "c", 1, false);
 	expect_publish(sub, "a/c", "c", 1, false, false);
 	publish(b, pub, "a/b/c", "deep", 2, false);
 	expect_publish(sub, "a/b/c", "deep", 0, false, false);
+	publish(b, pub, "a", "parent", 2, false);
+	expect_publish(sub, "a", "parent", 0, false, false);
 	expect_nothing(sub);
 	drop_client(b, pub);
 	drop_client(b, sub);
+	free_broker(b);
+}
+
+/* The examples of MQTT 3.1.1 section 4.7: which filter matches which topic. */
+static void test_wildcard_routing(void **state)
+{
+	static const char *const topics[] = {
+		"sport/tennis/player1", "sport/tennis/player1/ranking",
+		"sport/tennis/player1/score/wimbledon", "sport", "sport/", "/finance",
+		"sport/tennis",
+	};
+	static const struct {
+		const char *filter;
+		const char *matches; /* one character per topic above */
+	} rows[] = {
+		{ "sport/tennis/player1/#", "1110000" },
+		{ "sport/tennis/+", "1000000" },
+		{ "sport/+", "0000101" },
+		{ "sport/#", "1111101" },
+		{ "+/tennis/#", "1110001" },
+		{ "+/+", "0000111" },
+		{ "/+", "0000010" },
+		{ "+", "0001000" },
+		{ "#", "1111111" },
+	};
+	enum { NROWS = sizeof(rows) / sizeof(rows[0]) };
+	struct broker *b = default_broker();
+	struct broker_client *pub = connect_client(b, "pub", true, false);
+	struct broker_client *sub[NROWS];
+	char id[8];
+
+	(void)state;
+	for (size_t r = 0; r < NROWS; r++) {
+		snprintf(id, sizeof(id), "s%zu", r);
+		sub[r] = connect_client(b, id, true, false);
+		subscribe(b, sub[r], rows[r].filter, 0);
+	}
+	for (size_t t = 0; t < sizeof(topics) / sizeof(topics[0]); t++) {
+		publish(b, pub, topics[t], "x", 0, false);
+		for (size_t r = 0; r < NROWS; r++) {
+			struct mqtt_packet p;
+			bool got = pop_packet(sub[r], &p);
+
+			if (got != (rows[r].matches[t] == '1'))
+				fail_msg("filter '%s', topic '%s': %s", rows[r].filter, topics[t],
+					 got ? "delivered" : "not delivered");
+			expect_nothing(sub[r]);
+		}
+	}
+	for (size_t r = 0; r < NROWS; r++)
+		drop_client(b, sub[r]);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+static void test_max_qos2_pending(void **state)
+{
+	struct broker_config cfg;
+	struct broker *b;
+	struct broker_client *pub;
+
+	(void)state;
+	test_config(&cfg);
+	cfg.max_qos2_pending = 2;
+	b = new_broker(&cfg);
+	pub = connect_client(b, "pub", true, false);
+	send_publish(b, pub, "t", "1", 1, 2, false, false, 1);
+	send_publish(b, pub, "t", "2", 1, 2, false, false, 2);
+	expect_ack(pub, MQTT_PUBREC, 1);
+	expect_ack(pub, MQTT_PUBREC, 2);
+	send_ack(b, pub, MQTT_PUBREL, 1);
+	expect_ack(pub, MQTT_PUBCOMP, 1);
+	send_publish(b, pub, "t", "3", 1, 2, false, false, 3); /* 1 was released */
+	expect_ack(pub, MQTT_PUBREC, 3);
+	assert_int_equal(pub->state, CLIENT_CONNECTED);
+	send_publish(b, pub, "t", "4", 1, 2, false, false, 4);
+	assert_closed(pub, CLOSE_PROTOCOL);
+	free_client(b, pub);
 	free_broker(b);
 }
 
@@ -1193,8 +1283,10 @@ static void test_max_subscriptions(void **state)
 	b = new_broker(&cfg);
 	c = connect_client(b, "c", true, false);
 	pub = connect_client(b, "pub", true, false);
+	publish(b, pub, "s/3", "retained", 0, true);
 	send_subscribe(b, c, 1, filters, qos, 3);
 	expect_suback(c, 1, codes, 3);
+	expect_nothing(c); /* no retained message for a refused filter */
 	assert_int_equal(stats(b)->subscriptions, 2);
 
 	/* Replacing an existing subscription is not a new one [MQTT-3.8.4-3]. */
@@ -1370,6 +1462,13 @@ static void test_retained_wildcards(void **state)
 	subscribe(b, s2, "#", 0);
 	expect_retained_set(s2, topics, 4);
 	expect_nothing(s2);
+
+	/* "#" also matches its parent level. */
+	subscribe(b, s1, "a/#", 0);
+	expect_retained_set(s1, (const char *const[]){ "a/b", "a/c" }, 2);
+	subscribe(b, s1, "x/y/b/#", 0);
+	expect_retained_set(s1, (const char *const[]){ "x/y/b" }, 1);
+	expect_nothing(s1);
 	drop_client(b, s1);
 	drop_client(b, s2);
 	drop_client(b, pub);
@@ -1801,6 +1900,7 @@ static void test_sys_on_tick(void **state)
 	test_config(&cfg);
 	cfg.sys_interval = 1;
 	b = new_broker(&cfg);
+	drop_client(b, connect_client(b, "offline", false, false));
 	sys = connect_client(b, "sys", true, false);
 	subscribe(b, sys, "$SYS/#", 0);
 
@@ -1812,7 +1912,7 @@ static void test_sys_on_tick(void **state)
 	broker_tick(b);
 	assert_true(drain_sys(sys, false, "$SYS/broker/clients/connected", value,
 			      sizeof(value)) >= 10);
-	assert_string_equal(value, "1");
+	assert_string_equal(value, "1"); /* the offline session is not connected */
 
 	set_time(b, 1500);
 	broker_tick(b);
@@ -1981,18 +2081,27 @@ static void test_pop_dirty(void **state)
 
 /* ---- large payloads ---- */
 
+/* The queued segment holding a payload shared by reference, or NULL. */
+static const uint8_t *shared_payload(const struct broker_client *c)
+{
+	for (uint32_t i = 0; i < c->out.nsegs; i++)
+		if (c->out.segs[i].msg)
+			return outbuf_seg_data(&c->out, i);
+	return NULL;
+}
+
 static void test_large_payload(void **state)
 {
 	static const size_t sizes[] = { 256, 257, 10000 };
+	static uint8_t payload[10000];
 	struct broker *b = default_broker();
 	struct broker_client *pub = connect_client(b, "pub", true, false);
 	struct broker_client *sub[3];
 	const char *names[3] = { "s0", "s1", "s2" };
-	uint8_t *payload = malloc(10000);
+	const uint8_t *shared;
 
 	(void)state;
-	assert_non_null(payload);
-	for (size_t i = 0; i < 10000; i++)
+	for (size_t i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t)(i * 7 + i / 251);
 	for (uint8_t s = 0; s < 3; s++) {
 		sub[s] = connect_client(b, names[s], true, false);
@@ -2009,14 +2118,17 @@ static void test_large_payload(void **state)
 			expect_nothing(sub[s]);
 		}
 	}
-	/* A large payload queued behind other output stays in order. */
-	send_publish(b, pub, "big", payload, 10000, 0, false, false, 0);
+	/* One copy of a large payload is shared by every subscriber's output
+	 * (outbuf.h), and output queued after it stays in order. */
+	send_publish(b, pub, "big", payload, sizeof(payload), 0, false, false, 0);
 	send_publish(b, pub, "big", "tail", 4, 0, false, false, 0);
+	shared = shared_payload(sub[0]);
+	assert_non_null(shared);
 	for (uint8_t s = 0; s < 3; s++) {
-		expect_publish_bin(sub[s], "big", payload, 10000, 0, false, false);
+		assert_ptr_equal(shared_payload(sub[s]), shared);
+		expect_publish_bin(sub[s], "big", payload, sizeof(payload), 0, false, false);
 		expect_publish(sub[s], "big", "tail", 0, false, false);
 	}
-	free(payload);
 	for (int s = 0; s < 3; s++)
 		drop_client(b, sub[s]);
 	drop_client(b, pub);
@@ -2055,6 +2167,8 @@ int main(void)
 		TEST(test_qos2_exactly_once_receive),
 		TEST(test_qos2_exactly_once_across_reconnect),
 		TEST(test_overlapping_subscriptions),
+		TEST(test_wildcard_routing),
+		TEST(test_max_qos2_pending),
 		TEST(test_suback_codes),
 		TEST(test_max_subscriptions),
 		TEST(test_unsubscribe),

@@ -1,0 +1,1441 @@
+#!/usr/bin/python3
+"""compare.py - `make bench`: Agora against Mosquitto, with a trivial forwarder as the ceiling.
+
+For every scenario and every repetition, each broker (Agora, Mosquitto, and
+the trivial forwarder bench/forwarder.c when it is built) is started fresh on
+a free loopback port, pinned to one core (taskset -c 0) while the load
+generator `agora bench ... --json --pid BROKER_PID` runs on the other
+(taskset -c 1). The order of the brokers rotates from one repetition to the
+next. The script prints medians with the min-max spread, the ratio
+Agora/Mosquitto and Agora as a percentage of the forwarder, then (unless
+--no-profile) measures per delivered message, for each broker, on a fixed
+workload minus an idle start/stop baseline:
+
+  syscalls       strace -f -c on the broker
+  instructions   valgrind --tool=callgrind on the broker
+  allocations    LD_PRELOAD=build/release/malloccount.so (bench/malloccount.c)
+
+and writes docs/PERFORMANCE.md (machine, versions, commands, tables,
+targets met / not met).
+
+Debian python3, standard library only. Needs build/release/agora (make build),
+/usr/sbin/mosquitto; strace, valgrind and cc for the profile; taskset for
+pinning (without it the runs are unpinned, and the report says so).
+
+usage: bench/compare.py [--repeat N] [--scenarios a,b|all] [--quick] [--no-profile]
+                        [--brokers agora,mosquitto,forwarder] [--out FILE] [--note TEXT]
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+AGORA = os.environ.get("AGORA_BIN", os.path.join(REPO, "build", "release", "agora"))
+FORWARDER = os.environ.get("FORWARDER_BIN", os.path.join(REPO, "build", "release", "forwarder"))
+MOSQUITTO = os.environ.get("MOSQUITTO_BIN", "/usr/sbin/mosquitto")
+MALLOCCOUNT_SRC = os.path.join(REPO, "bench", "malloccount.c")
+MALLOCCOUNT_SO = os.path.join(REPO, "build", "release", "malloccount.so")
+RESULTS_JSON = os.path.join(REPO, "build", "bench", "results.json")
+DEFAULT_OUT = os.path.join(REPO, "docs", "PERFORMANCE.md")
+
+BROKERS = ("agora", "mosquitto", "forwarder")
+TITLES = {"agora": "Agora", "mosquitto": "Mosquitto", "forwarder": "forwarder"}
+
+START_TIMEOUT = 15.0          # s until a broker accepts TCP connections
+START_TIMEOUT_VALGRIND = 120.0
+STOP_TIMEOUT = 10.0           # s for a broker to exit after SIGTERM
+STOP_TIMEOUT_VALGRIND = 120.0
+BENCH_SLACK = 60.0            # s a bench run may take beyond its -d and --hold
+TOOL_TIMEOUT = 60.0           # version queries, cc, callgrind_annotate
+
+# Per delivered message, at most this many allocations counts as "no malloc
+# per delivery" (buffers that grow now and then are fine; one per message is not).
+NO_MALLOC_THRESHOLD = 0.01
+# A run cut by its time bound (or a fixed-rate run, which always ends on the
+# clock) leaves messages in flight; `agora bench` counts them as lost. For a
+# fixed rate, the messages of this many seconds before the cut are allowed.
+RATE_INFLIGHT_S = 0.1
+
+APT_PACKAGES = {"mosquitto": "mosquitto", "taskset": "util-linux", "strace": "strace",
+                "valgrind": "valgrind", "cc": "gcc"}
+
+
+class Scenario:
+    def __init__(self, name, title, kind, args, quick_args, optional=False, reference=None):
+        self.name = name
+        self.title = title
+        self.kind = kind              # throughput | latency | conns
+        self.full_args = args
+        self.quick_args = quick_args
+        self.optional = optional
+        self.reference = reference or {}   # metric -> the issue's Mosquitto 2.0.11 figure
+
+    def args(self, quick):
+        return list(self.quick_args if quick else self.full_args)
+
+
+SCENARIOS = [
+    Scenario("qos0_1to1", "QoS 0, 1 publisher -> 1 subscriber", "throughput",
+             ["pubsub", "-q", "0", "-n", "2000000", "-d", "20"],
+             ["pubsub", "-q", "0", "-n", "100000", "-d", "5"],
+             reference={"delivered_per_s": 59000}),
+    Scenario("qos1_1to1", "QoS 1, 1 publisher -> 1 subscriber", "throughput",
+             ["pubsub", "-q", "1", "-n", "1000000", "-d", "20"],
+             ["pubsub", "-q", "1", "-n", "50000", "-d", "5"],
+             reference={"delivered_per_s": 22000}),
+    Scenario("qos2_1to1", "QoS 2, 1 publisher -> 1 subscriber", "throughput",
+             ["pubsub", "-q", "2", "-n", "500000", "-d", "20"],
+             ["pubsub", "-q", "2", "-n", "20000", "-d", "5"], optional=True),
+    Scenario("fanout_1to100", "QoS 0, 1 publisher -> 100 subscribers", "throughput",
+             ["fanout", "-S", "100", "-n", "50000", "-d", "20"],
+             ["fanout", "-S", "100", "-n", "2000", "-d", "5"],
+             reference={"delivered_per_s": 105000}),
+    Scenario("fanin_100to1", "QoS 0, 100 publishers -> 1 subscriber", "throughput",
+             ["fanin", "-P", "100", "-n", "1000000", "-d", "20"],
+             ["fanin", "-P", "100", "-n", "100000", "-d", "5"],
+             reference={"delivered_per_s": 79000}),
+    Scenario("latency_10k", "QoS 0, 1 -> 1 at a fixed 10,000 msg/s", "latency",
+             ["pubsub", "-q", "0", "--rate", "10000", "-n", "0", "-d", "5"],
+             ["pubsub", "-q", "0", "--rate", "10000", "-n", "0", "-d", "2"]),
+    Scenario("conns_idle", "10,000 idle connections", "conns",
+             ["conns", "--connections", "10000", "--hold", "1", "-d", "30"],
+             ["conns", "--connections", "2000", "--hold", "0.5", "-d", "30"],
+             reference={"bytes_per_conn": 735}),
+]
+SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}
+
+# metric key -> (label, unit, better)
+METRICS = {
+    "delivered_per_s": ("deliveries/s", "msg/s", "higher"),
+    "p50_us": ("p50 latency", "us", "lower"),
+    "p99_us": ("p99 latency", "us", "lower"),
+    "bytes_per_conn": ("broker memory per idle connection", "bytes", "lower"),
+    "connect_rate": ("connections opened per second", "conn/s", "higher"),
+}
+KIND_METRICS = {
+    "throughput": ["delivered_per_s"],
+    "latency": ["p50_us", "p99_us"],
+    "conns": ["bytes_per_conn", "connect_rate"],
+}
+
+# Fixed workloads for the profile: small enough for callgrind (~50x slower).
+PROFILE_WORKLOADS = [
+    ("qos0_1to1", "QoS 0, 1 -> 1, 50,000 messages",
+     ["pubsub", "-q", "0", "-n", "50000", "-d", "600"],
+     ["pubsub", "-q", "0", "-n", "5000", "-d", "300"]),
+    ("fanout_1to100", "QoS 0, 1 -> 100, 1,000 messages (100,000 deliveries)",
+     ["fanout", "-S", "100", "-n", "1000", "-d", "600"],
+     ["fanout", "-S", "100", "-n", "100", "-d", "300"]),
+]
+PROFILERS = ("strace", "callgrind", "malloc")
+PROFILER_TITLES = {"strace": "syscalls", "callgrind": "instructions", "malloc": "allocations"}
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+def warn(msg):
+    print("compare.py: " + msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- helpers
+
+def raise_nofile():
+    """preexec_fn: the soft open-file limit up to the hard one (10,000 connections)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tail(path, lines=8):
+    try:
+        with open(path, "r", errors="replace") as f:
+            text = f.read().strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def first_line(cmd, stream="stdout"):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=TOOL_TIMEOUT)
+    except (OSError, subprocess.SubprocessError) as e:
+        return "unavailable (%s)" % e
+    out = (p.stdout if stream == "stdout" else p.stderr) or p.stdout or p.stderr
+    out = out.strip().splitlines()
+    return out[0].strip() if out else "unknown"
+
+
+def children_of(pid):
+    """PIDs whose parent is pid (from /proc/*/stat)."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1 and fields[1] == str(pid):
+            found.append(int(d))
+    return found
+
+
+def fmt_num(v, unit=None):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    if unit == "us":
+        return "%.1f" % v if v < 1000 else "{:,.0f}".format(v)
+    if abs(v) >= 100:
+        return "{:,.0f}".format(v)
+    if abs(v) >= 10:
+        return "%.1f" % v
+    if abs(v) >= 0.1:
+        return "%.2f" % v
+    if v == 0:
+        return "0"
+    return "%.4f" % v
+
+
+def median_spread(values):
+    if not values:
+        return None
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt_stat(stat, unit, dash="-"):
+    if stat is None:
+        return "failed"
+    med, lo, hi = stat
+    if lo == hi:
+        return fmt_num(med, unit)
+    return "%s (%s%s%s)" % (fmt_num(med, unit), fmt_num(lo, unit), dash, fmt_num(hi, unit))
+
+
+def ratio(agora, other, better):
+    """Agora / other, and Agora's share of the ceiling in percent (100 = as good)."""
+    if agora is None or other is None or other == 0 or agora == 0:
+        return None, None
+    r = agora / other
+    pct = r * 100 if better == "higher" else other / agora * 100
+    return r, pct
+
+
+# ---------------------------------------------------------------- brokers
+
+class Broker:
+    """One broker process, started fresh, optionally pinned and profiled."""
+
+    live = set()
+
+    def __init__(self, kind, workdir, pin, profiler=None, profile_out=None):
+        self.kind = kind
+        self.workdir = workdir
+        self.pin = pin
+        self.profiler = profiler
+        self.profile_out = profile_out
+        self.port = None
+        self.proc = None
+        self.pid = None              # the broker itself (strace's child under strace)
+        self.log_path = None
+        self.exit_status = None
+
+    def command(self, port):
+        if self.kind == "agora":
+            return [AGORA, "serve", "-l", "127.0.0.1:%d" % port,
+                    "--data-dir", os.path.join(self.workdir, "agora-data"),
+                    "--log-level", "warn", "--max-connections", "100000"]
+        if self.kind == "mosquitto":
+            conf = os.path.join(self.workdir, "mosquitto.conf")
+            with open(conf, "w") as f:
+                f.write(mosquitto_conf(port))
+            return [MOSQUITTO, "-c", conf]
+        if self.kind == "forwarder":
+            return [FORWARDER, "-p", str(port)]
+        raise ValueError(self.kind)
+
+    def start(self):
+        self.port = free_port()
+        cmd = self.command(self.port)
+        env = dict(os.environ)
+        wrap = []
+        if self.profiler == "strace":
+            wrap = ["strace", "-f", "-c", "-o", self.profile_out]
+        elif self.profiler == "callgrind":
+            wrap = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + self.profile_out]
+        elif self.profiler == "malloc":
+            env["LD_PRELOAD"] = MALLOCCOUNT_SO
+            env["MALLOCCOUNT_OUT"] = self.profile_out
+        full = self.pin + wrap + cmd
+        self.log_path = os.path.join(self.workdir, "%s-%d.log" % (self.kind, self.port))
+        with open(self.log_path, "w") as logf:
+            self.proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=subprocess.STDOUT, env=env, cwd=self.workdir,
+                                         preexec_fn=raise_nofile, start_new_session=True)
+        Broker.live.add(self)
+        slow = self.profiler in ("callgrind", "strace")
+        deadline = time.monotonic() + (START_TIMEOUT_VALGRIND if slow else START_TIMEOUT)
+        self._wait_listening(deadline)
+        if self.profiler == "strace":
+            while True:
+                kids = children_of(self.proc.pid)
+                if kids:
+                    self.pid = kids[0]
+                    break
+                if time.monotonic() > deadline:
+                    raise BenchError("%s under strace: no child process found" % self.kind)
+                time.sleep(0.01)
+        else:
+            self.pid = self.proc.pid   # taskset and valgrind exec the broker in place
+        return self
+
+    def _wait_listening(self, deadline):
+        while True:
+            status = self.proc.poll()
+            if status is not None:
+                raise BenchError("%s exited with status %d before listening: %s"
+                                 % (self.kind, status, tail(self.log_path)))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise BenchError("%s did not accept connections on port %d within the deadline: %s"
+                                 % (self.kind, self.port, tail(self.log_path)))
+            time.sleep(0.02)
+
+    def stop(self):
+        """SIGTERM, wait, SIGKILL if need be. Returns the exit status."""
+        if self.proc is None:
+            return None
+        slow = self.profiler in ("callgrind", "strace")
+        timeout = STOP_TIMEOUT_VALGRIND if slow else STOP_TIMEOUT
+        try:
+            if self.proc.poll() is None:
+                target = self.pid or self.proc.pid
+                try:
+                    os.kill(target, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+                try:
+                    self.proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+                    raise BenchError("%s did not exit within %.0f s of SIGTERM (killed)"
+                                     % (self.kind, timeout))
+            self.exit_status = self.proc.returncode
+            return self.exit_status
+        finally:
+            Broker.live.discard(self)
+
+    def kill(self):
+        for pid in {self.pid, self.proc.pid if self.proc else None} - {None}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.proc:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        Broker.live.discard(self)
+
+    @classmethod
+    def kill_all(cls):
+        for b in list(cls.live):
+            b.kill()
+
+
+def mosquitto_conf(port):
+    lines = [
+        "# written by bench/compare.py for one run",
+        "listener %d 127.0.0.1" % port,
+        "allow_anonymous true",
+        "persistence false",
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+    ]
+    if os.geteuid() == 0:
+        # Run as root: stay root instead of switching to the mosquitto user
+        # (which could not write to the temporary directory).
+        lines.append("user root")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- the bench
+
+def bench_bounds(args):
+    """(duration, hold) given to agora bench, with its defaults."""
+    d, hold = 10.0, 0.0
+    for i, a in enumerate(args[:-1]):
+        if a in ("-d", "--duration"):
+            d = float(args[i + 1])
+        elif a == "--hold":
+            hold = float(args[i + 1])
+    if args and args[0] == "conns" and "--hold" not in args:
+        hold = 1.0
+    return d, hold
+
+
+def bench_command(args, port, pid, pin):
+    cmd = pin + [AGORA, "bench"] + list(args) + ["-p", str(port), "--json"]
+    if pid:
+        cmd += ["--pid", str(pid)]
+    return cmd
+
+
+def run_bench(args, port, pid, pin):
+    """Runs agora bench; returns (json dict or None, exit status, problem text or '')."""
+    d, hold = bench_bounds(args)
+    cmd = bench_command(args, port, pid, pin)
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=d + hold + BENCH_SLACK, preexec_fn=raise_nofile)
+    except subprocess.TimeoutExpired:
+        return None, None, "agora bench did not finish within %.0f s (killed)" % (d + hold + BENCH_SLACK)
+    doc = None
+    for line in reversed(p.stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                return None, p.returncode, "unparsable JSON from agora bench: %s" % line[:200]
+            break
+    if doc is None:
+        return None, p.returncode, "no JSON from agora bench (exit %d): %s" % (
+            p.returncode, (p.stderr or p.stdout).strip()[-300:])
+    return doc, p.returncode, ""
+
+
+def judge(doc, rc, problem, kind, want_connections=None):
+    """Returns (ok, reason, notes). A failed run is reported, never averaged."""
+    notes = []
+    if doc is None:
+        return False, problem, notes
+    if doc.get("error"):
+        return False, "agora bench: " + doc["error"], notes
+    if rc not in (0, 3):
+        return False, "agora bench exited with status %s" % rc, notes
+    if kind == "conns":
+        if want_connections and doc.get("connections", 0) < want_connections:
+            return False, "%d of %d connections held (%d failed%s)" % (
+                doc.get("connections", 0), want_connections, doc.get("connect_failures", 0),
+                ", cut by -d" if doc.get("timed_out") else ""), notes
+        if not doc.get("connect_s"):
+            return False, "no connect time reported", notes
+        return True, "", notes
+    sent = doc.get("sent", 0)
+    if doc.get("delivered", 0) == 0:
+        return False, "nothing delivered (%d sent)" % sent, notes
+    if doc.get("duplicates") or doc.get("out_of_order"):
+        return False, "%d duplicates, %d out of order" % (doc["duplicates"], doc["out_of_order"]), notes
+    fan = max(1, round(doc.get("expected", 0) / sent)) if sent else 1
+    cut = doc.get("timed_out") or doc.get("rate", 0) > 0
+    if doc.get("rate", 0) > 0:
+        allowance = int(math.ceil(doc["rate"] * RATE_INFLIGHT_S)) * fan
+    else:
+        allowance = doc.get("window", 0) * fan
+    lost = doc.get("lost", 0)
+    acks = doc.get("acks_missing", 0)
+    if lost:
+        if not cut:
+            return False, "%d messages lost (run not cut by its time bound)" % lost, notes
+        if lost > allowance:
+            return False, "%d lost at the time bound, more than the %d that can be in flight" % (
+                lost, allowance), notes
+        notes.append("%d in flight at the time bound, counted as lost by agora bench" % lost)
+    if acks:
+        if not cut:
+            return False, "%d publishes never acknowledged" % acks, notes
+        if acks > doc.get("window", 0):
+            return False, "%d publishes unacknowledged at the time bound" % acks, notes
+    if doc.get("timed_out"):
+        notes.append("cut by -d after %d of the messages" % sent)
+    if rc == 3 and not notes:
+        return False, "agora bench exited with status 3 (loss, duplicates or reordering)", notes
+    return True, "", notes
+
+
+def metrics_of(doc, kind):
+    b = doc.get("broker", {})
+    m = {}
+    if kind == "throughput":
+        m["delivered_per_s"] = doc["delivered_per_s"]
+    elif kind == "latency":
+        m["p50_us"] = doc["latency_us"]["p50"]
+        m["p99_us"] = doc["latency_us"]["p99"]
+    elif kind == "conns":
+        conns = doc.get("connections") or 0
+        if conns and b.get("sampled"):
+            m["bytes_per_conn"] = (b["rss_after"] - b["rss_before"]) / conns
+        if doc.get("connect_s"):
+            m["connect_rate"] = conns / doc["connect_s"]
+    # What limits the figure: the broker's and the generator's CPU.
+    if b.get("sampled"):
+        m["broker_cpu_pct"] = b.get("cpu_pct", 0.0)
+        cpu_s = b.get("user_s", 0.0) + b.get("sys_s", 0.0)
+        m["broker_sys_share"] = b.get("sys_s", 0.0) / cpu_s * 100 if cpu_s else 0.0
+        if doc.get("delivered"):
+            m["broker_cpu_us_per_msg"] = cpu_s / doc["delivered"] * 1e6
+    m["bench_cpu_pct"] = doc.get("bench", {}).get("cpu_pct", 0.0)
+    return m
+
+
+# ---------------------------------------------------------------- runs
+
+class Runner:
+    def __init__(self, opts, brokers, pins, workdir):
+        self.opts = opts
+        self.brokers = brokers
+        self.broker_pin, self.bench_pin = pins
+        self.workdir = workdir
+        self.runs = []          # dicts, one per run
+        self.profile = {}       # (broker, profiler) -> {"baseline": .., "workloads": {...}}
+        self.profile_seq = 0
+
+    def one_run(self, sc, broker, rep):
+        args = sc.args(self.opts.quick)
+        run = {"scenario": sc.name, "broker": broker, "rep": rep, "ok": False, "reason": "",
+               "notes": [], "json": None, "metrics": {}, "args": args}
+        b = Broker(broker, self.workdir, self.broker_pin)
+        try:
+            b.start()
+            doc, rc, problem = run_bench(args, b.port, b.pid, self.bench_pin)
+            want = None
+            if sc.kind == "conns":
+                want = int(args[args.index("--connections") + 1])
+            ok, reason, notes = judge(doc, rc, problem, sc.kind, want)
+            status = b.stop()
+            if ok and status not in (0, None):
+                ok, reason = False, "%s exited with status %d after the run: %s" % (
+                    broker, status, tail(b.log_path))
+            run.update(ok=ok, reason=reason, notes=notes, json=doc, rc=rc)
+            if ok:
+                run["metrics"] = metrics_of(doc, sc.kind)
+        except BenchError as e:
+            run["reason"] = str(e)
+        finally:
+            if b.proc is not None and b.proc.poll() is None:
+                b.kill()
+        self.runs.append(run)
+        self.print_run(sc, run)
+        return run
+
+    def print_run(self, sc, run):
+        label = "[%s %d/%d]" % (sc.name, run["rep"] + 1, self.opts.repeat)
+        who = "%-10s" % TITLES[run["broker"]]
+        if not run["ok"]:
+            log("  %-22s %s FAILED: %s" % (label, who, run["reason"]))
+            return
+        m = run["metrics"]
+        parts = []
+        for key in KIND_METRICS[sc.kind]:
+            label_m, unit, _ = METRICS[key]
+            if key in m:
+                parts.append("%s %s" % (fmt_num(m[key], unit), unit))
+        if "broker_cpu_pct" in m:
+            parts.append("broker CPU %.0f%%" % m["broker_cpu_pct"])
+        parts.append("bench CPU %.0f%%" % m.get("bench_cpu_pct", 0))
+        doc = run["json"]
+        if sc.kind != "conns":
+            parts.append("%d delivered in %.2f s" % (doc["delivered"], doc["elapsed_s"]))
+        text = ", ".join(parts)
+        if run["notes"]:
+            text += " [" + "; ".join(run["notes"]) + "]"
+        log("  %-22s %s %s" % (label, who, text))
+
+    def run_scenarios(self, scenarios):
+        for sc in scenarios:
+            log("\n== %s: %s  (agora bench %s)" % (sc.name, sc.title, " ".join(sc.args(self.opts.quick))))
+            for rep in range(self.opts.repeat):
+                k = rep % len(self.brokers)
+                order = self.brokers[k:] + self.brokers[:k]   # rotate run by run
+                for broker in order:
+                    self.one_run(sc, broker, rep)
+            for row in summary_rows(self, sc):
+                log("  -> " + row_text(row))
+
+    # ------------------------------------------------------------ profile
+
+    def run_profile(self):
+        prof_brokers = [b for b in self.brokers]
+        for profiler in PROFILERS:
+            for broker in prof_brokers:
+                entry = {"baseline": None, "workloads": {}, "error": ""}
+                self.profile[(broker, profiler)] = entry
+                try:
+                    base = self.profile_once(broker, profiler, None)
+                    entry["baseline"], entry["baseline_detail"] = base["value"], base["detail"]
+                    for name, _title, full, quick in PROFILE_WORKLOADS:
+                        args = quick if self.opts.quick else full
+                        entry["workloads"][name] = self.profile_once(broker, profiler, args)
+                except BenchError as e:
+                    entry["error"] = str(e)
+                self.print_profile(broker, profiler, entry)
+
+    def profile_once(self, broker, profiler, args):
+        self.profile_seq += 1
+        out = os.path.join(self.workdir, "%s-%s-%s-%d.out" % (
+            broker, profiler, args[0] if args else "idle", self.profile_seq))
+        b = Broker(broker, self.workdir, self.broker_pin, profiler=profiler, profile_out=out)
+        res = {"value": None, "delivered": 0, "detail": {}, "json": None, "ok": True, "reason": ""}
+        try:
+            b.start()
+            if args:
+                doc, rc, problem = run_bench(args, b.port, None, self.bench_pin)
+                ok, reason, _notes = judge(doc, rc, problem, "throughput")
+                res.update(json=doc, ok=ok, reason=reason,
+                           delivered=doc.get("delivered", 0) if doc else 0)
+            status = b.stop()
+            if status not in (0, None):
+                warn("%s under %s exited with status %d" % (broker, profiler, status))
+        finally:
+            if b.proc is not None and b.proc.poll() is None:
+                b.kill()
+        if args and not res["ok"]:
+            raise BenchError("%s workload %s failed: %s" % (profiler, args[0], res["reason"]))
+        value, detail = read_profile(profiler, out, b)
+        res["value"], res["detail"] = value, detail
+        return res
+
+    def print_profile(self, broker, profiler, entry):
+        name = "%s %s" % (TITLES[broker], PROFILER_TITLES[profiler])
+        if entry["error"]:
+            log("  %-28s FAILED: %s" % (name, entry["error"]))
+            return
+        parts = []
+        for wl, res in entry["workloads"].items():
+            per = per_delivery(entry, wl)
+            parts.append("%s %s/delivery" % (wl, fmt_num(per)))
+        log("  %-28s idle baseline %s; %s" % (name, fmt_num(entry["baseline"]), ", ".join(parts)))
+
+
+def per_delivery(entry, wl):
+    res = entry["workloads"].get(wl)
+    if not res or res["value"] is None or entry["baseline"] is None or not res["delivered"]:
+        return None
+    return (res["value"] - entry["baseline"]) / res["delivered"]
+
+
+def read_profile(profiler, path, broker):
+    if profiler == "strace":
+        return parse_strace(path)
+    if profiler == "callgrind":
+        return parse_callgrind(path)
+    if profiler == "malloc":
+        try:
+            with open(path) as f:
+                lines = f.read().split("\n")
+            detail = {}
+            for line in lines[1:]:
+                kv = line.split()
+                if len(kv) == 2:
+                    detail[kv[0]] = int(kv[1])
+            return int(lines[0]), detail
+        except (OSError, ValueError, IndexError):
+            raise BenchError("malloccount wrote no count for %s (%s): did it exit cleanly? %s"
+                             % (broker.kind, path, tail(broker.log_path)))
+    raise ValueError(profiler)
+
+
+def parse_strace(path):
+    total, per = None, {}
+    try:
+        with open(path) as f:
+            for line in f:
+                tok = line.split()
+                if len(tok) < 5 or tok[0].startswith(("%", "-")):
+                    continue
+                try:
+                    calls = int(tok[3])
+                except ValueError:
+                    continue
+                if tok[-1] == "total":
+                    total = calls
+                else:
+                    per[tok[-1]] = calls
+    except OSError as e:
+        raise BenchError("strace wrote no summary (%s)" % e)
+    if total is None:
+        raise BenchError("no total line in the strace summary %s" % path)
+    return total, per
+
+
+def parse_callgrind(path):
+    total = None
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    total = int(line.split()[1])
+                    if line.startswith("totals:"):
+                        break
+    except OSError as e:
+        raise BenchError("callgrind wrote no profile (%s)" % e)
+    if total is None:
+        raise BenchError("no totals in the callgrind profile %s" % path)
+    return total, {"file": path}
+
+
+def callgrind_top(path, n=8):
+    """The n functions with the most instructions (exclusive), from callgrind_annotate."""
+    if not shutil.which("callgrind_annotate"):
+        return []
+    try:
+        p = subprocess.run(["callgrind_annotate", "--inclusive=no", path], capture_output=True,
+                           text=True, timeout=TOOL_TIMEOUT)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    rows = []
+    seen_header = False
+    for line in p.stdout.splitlines():
+        s = line.strip()
+        if not seen_header:
+            seen_header = s.startswith("Ir") and "file:function" in s
+            continue
+        if not s or s.startswith("-"):
+            if rows:
+                break
+            continue
+        parts = s.split(None, 2)
+        if len(parts) < 3 or not parts[0].replace(",", "").isdigit():
+            if rows:
+                break
+            continue
+        pct = parts[1].strip("()%")
+        func = parts[2]
+        if " [" in func:
+            func, obj = func.rsplit(" [", 1)
+            obj = os.path.basename(obj.rstrip("]"))
+        else:
+            obj = ""
+        if ":" in func:
+            func = func.split(":", 1)[1]
+        rows.append((int(parts[0].replace(",", "")), pct, func, obj))
+        if len(rows) >= n:
+            break
+    return rows
+
+
+# ---------------------------------------------------------------- summaries
+
+def runs_of(runner, scenario, broker):
+    return [r for r in runner.runs if r["scenario"] == scenario and r["broker"] == broker]
+
+
+def stat_of(runner, scenario, broker, key):
+    vals = [r["metrics"][key] for r in runs_of(runner, scenario, broker)
+            if r["ok"] and key in r["metrics"]]
+    return median_spread(vals)
+
+
+def summary_rows(runner, sc):
+    rows = []
+    for key in KIND_METRICS[sc.kind]:
+        label, unit, better = METRICS[key]
+        row = {"scenario": sc.name, "key": key, "label": label, "unit": unit, "better": better,
+               "reference": sc.reference.get(key)}
+        for b in BROKERS:
+            runs = runs_of(runner, sc.name, b)
+            row[b] = stat_of(runner, sc.name, b, key) if runs else "n/a"
+            row[b + "_runs"] = "%d/%d" % (sum(r["ok"] for r in runs), len(runs)) if runs else "-"
+        med = lambda b: row[b][0] if isinstance(row[b], tuple) else None
+        row["ratio"], _ = ratio(med("agora"), med("mosquitto"), better)
+        _, row["ceiling_pct"] = ratio(med("agora"), med("forwarder"), better)
+        rows.append(row)
+    return rows
+
+
+def row_text(row):
+    parts = ["%s %s (%s is better):" % (row["scenario"], row["label"], row["better"])]
+    for b in BROKERS:
+        if row[b] == "n/a":
+            continue
+        parts.append("%s %s [%s ok]" % (TITLES[b], fmt_stat(row[b], row["unit"]), row[b + "_runs"]))
+    if row["ratio"] is not None:
+        parts.append("Agora/Mosquitto %.2fx" % row["ratio"])
+    if row["ceiling_pct"] is not None:
+        parts.append("Agora = %.0f%% of the forwarder" % row["ceiling_pct"])
+    return "  ".join(parts)
+
+
+def print_table(rows):
+    head = ["scenario", "metric", "better", "Agora", "Mosquitto", "Agora/Mosq", "forwarder",
+            "% of ceiling", "runs ok A/M/F"]
+    body = []
+    for r in rows:
+        body.append([
+            r["scenario"], "%s (%s)" % (r["label"], r["unit"]), r["better"],
+            fmt_stat(r["agora"], r["unit"]) if r["agora"] != "n/a" else "n/a",
+            fmt_stat(r["mosquitto"], r["unit"]) if r["mosquitto"] != "n/a" else "n/a",
+            "%.2fx" % r["ratio"] if r["ratio"] is not None else "-",
+            fmt_stat(r["forwarder"], r["unit"]) if r["forwarder"] != "n/a" else "n/a",
+            "%.0f%%" % r["ceiling_pct"] if r["ceiling_pct"] is not None else "-",
+            " ".join(r[b + "_runs"] for b in BROKERS),
+        ])
+    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    log(line(head))
+    log(line(["-" * w for w in widths]))
+    for b in body:
+        log(line(b))
+
+
+# ---------------------------------------------------------------- environment
+
+def machine_info():
+    info = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info.setdefault("cpu", platform.processor() or "unknown")
+    info["cores"] = os.cpu_count()
+    try:
+        info["cores_usable"] = len(os.sched_getaffinity(0))
+    except AttributeError:
+        info["cores_usable"] = info["cores"]
+    info["kernel"] = platform.release()
+    try:
+        with open("/etc/debian_version") as f:
+            info["debian"] = f.read().strip()
+    except OSError:
+        info["debian"] = "not Debian"
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    info["os"] = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    info["memory"] = "%.1f GiB" % (int(line.split()[1]) / 1048576)
+    except OSError:
+        pass
+    return info
+
+
+def versions(have_forwarder):
+    v = {
+        "agora": first_line([AGORA, "--version"]),
+        "mosquitto": first_line([MOSQUITTO, "-h"]),
+        "python": "Python " + platform.python_version(),
+    }
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=TOOL_TIMEOUT).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=TOOL_TIMEOUT).stdout.strip()
+        v["commit"] = (head or "unknown") + (" with uncommitted changes" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        v["commit"] = "unknown"
+    v["forwarder"] = "bench/forwarder.c at the same commit" if have_forwarder else "not built"
+    for tool, cmd in (("cc", ["cc", "--version"]), ("taskset", ["taskset", "--version"]),
+                      ("strace", ["strace", "-V"]), ("valgrind", ["valgrind", "--version"])):
+        if shutil.which(cmd[0]):
+            v[tool] = first_line(cmd)
+    return v
+
+
+def check_tools(opts):
+    """Returns (pinning available, notes). Exits with the apt-get line if something is missing."""
+    missing, notes = [], []
+    if not os.access(AGORA, os.X_OK):
+        warn("%s is missing: run `make build` first" % AGORA)
+        sys.exit(2)
+    if "mosquitto" in opts.brokers and not os.access(MOSQUITTO, os.X_OK):
+        missing.append("mosquitto")
+    if not opts.no_profile:
+        for tool in ("strace", "valgrind", "cc"):
+            if not shutil.which(tool):
+                missing.append(tool)
+    if missing:
+        pkgs = sorted({APT_PACKAGES[t] for t in missing})
+        warn("missing: %s" % ", ".join(missing))
+        warn("install with:  apt-get install -y %s" % " ".join(pkgs))
+        if any(t != "mosquitto" for t in missing):
+            warn("(or skip the profile with --no-profile)")
+        sys.exit(2)
+    pinned = bool(shutil.which("taskset"))
+    if not pinned:
+        notes.append("taskset is missing (apt-get install -y util-linux): the runs are NOT pinned")
+        warn(notes[-1])
+    return pinned, notes
+
+
+def choose_pins(pinned):
+    if not pinned:
+        return ([], []), None
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = list(range(os.cpu_count() or 1))
+    if len(cpus) < 2:
+        warn("only %d usable core: the runs are NOT pinned" % len(cpus))
+        return ([], []), None
+    a, b = (0, 1) if 0 in cpus and 1 in cpus else (cpus[0], cpus[1])
+    return (["taskset", "-c", str(a)], ["taskset", "-c", str(b)]), (a, b)
+
+
+def build_malloccount():
+    if (os.path.exists(MALLOCCOUNT_SO)
+            and os.path.getmtime(MALLOCCOUNT_SO) >= os.path.getmtime(MALLOCCOUNT_SRC)):
+        return
+    os.makedirs(os.path.dirname(MALLOCCOUNT_SO), exist_ok=True)
+    cmd = ["cc", "-shared", "-fPIC", "-O2", "-o", MALLOCCOUNT_SO, MALLOCCOUNT_SRC, "-ldl"]
+    log("building the allocation counter: " + " ".join(os.path.relpath(c, REPO) if c.startswith(REPO) else c
+                                                       for c in cmd))
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=TOOL_TIMEOUT)
+    if p.returncode != 0:
+        raise BenchError("cannot build %s: %s" % (MALLOCCOUNT_SO, p.stderr.strip()))
+
+
+# ---------------------------------------------------------------- the report
+
+def rel(path):
+    return os.path.relpath(path, REPO) if path.startswith(REPO + os.sep) else path
+
+
+def md_escape(text):
+    return str(text).replace("|", "\\|")
+
+
+def targets(runner, rows_by_key):
+    """[(target, measured text, met: True/False/None)]"""
+    out = []
+
+    def med(scenario, key, broker):
+        row = rows_by_key.get((scenario, key))
+        if row is None or not isinstance(row.get(broker), tuple):
+            return None
+        return row[broker][0]
+
+    for scenario, factor, title in (("qos0_1to1", 5, "QoS 0 1->1 throughput >= 5x Mosquitto"),
+                                    ("qos1_1to1", 5, "QoS 1 1->1 throughput >= 5x Mosquitto"),
+                                    ("fanout_1to100", 3, "fan-out 1->100 deliveries >= 3x Mosquitto"),
+                                    ("fanin_100to1", 3, "fan-in 100->1 throughput >= 3x Mosquitto")):
+        a, m = med(scenario, "delivered_per_s", "agora"), med(scenario, "delivered_per_s", "mosquitto")
+        if a is None or m is None:
+            out.append((title, "not measured", None))
+        else:
+            out.append((title, "%.2fx (%s vs %s deliveries/s)" % (a / m, fmt_num(a), fmt_num(m)),
+                        a >= factor * m))
+    a, m = med("latency_10k", "p50_us", "agora"), med("latency_10k", "p50_us", "mosquitto")
+    title = "p50 latency at 10k msg/s no worse than Mosquitto"
+    if a is None or m is None:
+        out.append((title, "not measured", None))
+    else:
+        out.append((title, "%s us vs %s us" % (fmt_num(a, "us"), fmt_num(m, "us")), a <= m))
+    title = "instructions per delivered message <= 1/4 of Mosquitto's"
+    ea, em = runner.profile.get(("agora", "callgrind")), runner.profile.get(("mosquitto", "callgrind"))
+    if ea and em and per_delivery(ea, "qos0_1to1") and per_delivery(em, "qos0_1to1"):
+        a, m = per_delivery(ea, "qos0_1to1"), per_delivery(em, "qos0_1to1")
+        out.append((title, "%s vs %s (QoS 0 1->1; %.2f of Mosquitto's)" % (fmt_num(a), fmt_num(m), a / m),
+                    a <= m / 4))
+    else:
+        out.append((title, "not measured", None))
+    title = "no malloc per delivery (< %g allocations per delivered message)" % NO_MALLOC_THRESHOLD
+    ea = runner.profile.get(("agora", "malloc"))
+    vals = [(wl, per_delivery(ea, wl)) for wl, *_ in PROFILE_WORKLOADS] if ea else []
+    vals = [(wl, v) for wl, v in vals if v is not None]
+    if vals:
+        out.append((title, ", ".join("%s %s" % (wl, fmt_num(v)) for wl, v in vals),
+                    all(v < NO_MALLOC_THRESHOLD for _, v in vals)))
+    else:
+        out.append((title, "not measured", None))
+    a, m = med("conns_idle", "bytes_per_conn", "agora"), med("conns_idle", "bytes_per_conn", "mosquitto")
+    title = "idle memory per connection <= Mosquitto's"
+    if a is None or m is None:
+        out.append((title, "not measured", None))
+    else:
+        out.append((title, "%s vs %s bytes" % (fmt_num(a), fmt_num(m)), a <= m))
+    return out
+
+
+def limit_verdict(m, kind):
+    if kind == "latency":
+        return "fixed rate (not a throughput limit)"
+    if kind == "conns":
+        return "connect phase"
+    bcpu, gcpu = m.get("broker_cpu_pct"), m.get("bench_cpu_pct")
+    if bcpu is None:
+        return "broker not sampled"
+    if bcpu >= 85:
+        return "broker CPU (its core saturated)"
+    if gcpu is not None and gcpu >= 85:
+        return "load generator CPU"
+    return "neither process saturated (round trips / scheduling)"
+
+
+def limits_rows(runner, scenarios):
+    rows = []
+    for sc in scenarios:
+        for b in BROKERS:
+            ok = [r for r in runs_of(runner, sc.name, b) if r["ok"]]
+            if not ok:
+                continue
+            m = {}
+            for key in ("broker_cpu_pct", "bench_cpu_pct", "broker_cpu_us_per_msg", "broker_sys_share"):
+                vals = [r["metrics"][key] for r in ok if key in r["metrics"]]
+                if vals:
+                    m[key] = statistics.median(vals)
+            rows.append((sc, b, m, limit_verdict(m, sc.kind)))
+    return rows
+
+
+def write_report(path, ctx):
+    opts, runner = ctx["opts"], ctx["runner"]
+    scenarios, rows = ctx["scenarios"], ctx["rows"]
+    L = []
+    w = L.append
+    w("# Performance")
+    w("")
+    w("Generated by `make bench` (`bench/compare.py %s`) on %s; %s. Regenerate it with"
+      " `make bench` on a quiet machine rather than editing it by hand."
+      % (" ".join(ctx["argv"]), ctx["started"], "took %.0f s" % ctx["elapsed"]))
+    w("")
+    warnings = list(ctx["warnings"])
+    if opts.quick:
+        warnings.insert(0, "**Smoke run (`--quick`)**: small counts, one repetition. The figures show"
+                           " the format of this report, not the brokers' performance.")
+    if opts.note:
+        warnings.append(opts.note)
+    for text in warnings:
+        w("> " + text)
+        w(">")
+    if warnings:
+        L.pop()
+        w("")
+
+    w("## Machine")
+    w("")
+    mi = ctx["machine"]
+    w("| | |")
+    w("| --- | --- |")
+    w("| CPU | %s |" % md_escape(mi["cpu"]))
+    w("| cores | %s (%s usable by this process) |" % (mi["cores"], mi["cores_usable"]))
+    w("| memory | %s |" % mi.get("memory", "unknown"))
+    w("| kernel | %s |" % mi["kernel"])
+    w("| Debian | %s%s |" % (mi["debian"], " (%s)" % mi["os"] if mi.get("os") else ""))
+    w("| load average at start | %s (1, 5, 15 min) |" % ", ".join("%.2f" % x for x in ctx["load_start"]))
+    pins = ctx["pins"]
+    w("| pinning | %s |" % ("broker on core %d, load generator on core %d (`taskset -c`)" % pins
+                           if pins else "**none** (taskset missing or fewer than 2 cores)"))
+    w("")
+    w("## Versions")
+    w("")
+    w("| | |")
+    w("| --- | --- |")
+    v = ctx["versions"]
+    w("| Agora | %s, commit %s |" % (v["agora"], v["commit"]))
+    w("| Mosquitto | %s (`mosquitto -h`, first line) |" % v["mosquitto"])
+    w("| forwarder | %s |" % v["forwarder"])
+    for tool in ("cc", "taskset", "strace", "valgrind"):
+        if tool in v:
+            w("| %s | %s |" % (tool, md_escape(v[tool])))
+    w("| Python | %s |" % v["python"])
+    w("")
+
+    w("## Method")
+    w("")
+    w("Each run starts the broker fresh on a free loopback port (bound to port 0 to find one),"
+      " waits until it accepts a TCP connection (polled, bounded), runs one `agora bench` against it"
+      " and stops it with SIGTERM. Each scenario is repeated %d time(s); the order of the brokers"
+      " rotates from one repetition to the next. The table gives the median with the min–max spread"
+      " of the successful runs; a failed run is listed under *Failed runs* and left out, never"
+      " averaged in. All payloads are 64 bytes; every run is bounded in messages and in time"
+      " (`-n`, `-d`)." % opts.repeat)
+    w("")
+    bp, gp = ctx["pin_cmds"]
+    pre_b = " ".join(bp) + " " if bp else ""
+    pre_g = " ".join(gp) + " " if gp else ""
+    w("```sh")
+    w("make build build/release/forwarder")
+    w("# brokers (one per run)")
+    w("%sbuild/release/agora serve -l 127.0.0.1:PORT --data-dir TMP/agora-data --log-level warn"
+      " --max-connections 100000" % pre_b)
+    w("%s%s -c TMP/mosquitto.conf" % (pre_b, MOSQUITTO))
+    w("%sbuild/release/forwarder -p PORT" % pre_b)
+    w("# load generator")
+    w("%sbuild/release/agora bench SCENARIO-ARGS -p PORT --json --pid BROKER_PID" % pre_g)
+    w("```")
+    w("")
+    w("`mosquitto.conf` (Mosquitto's other settings are its defaults: max_inflight_messages 20,"
+      " max_queued_messages 1000; Agora's are 64 and 1000):")
+    w("")
+    w("```")
+    w(mosquitto_conf(1883).replace("1883", "PORT").rstrip())
+    w("```")
+    w("")
+    w("Agora runs with `--max-connections 100000` because its default (10,000) would refuse the"
+      " conns scenario's last connection; Mosquitto's default is unlimited.")
+    w("")
+    w("| scenario | what | `agora bench` arguments |")
+    w("| --- | --- | --- |")
+    for sc in scenarios:
+        w("| %s | %s | `%s` |" % (sc.name, sc.title.replace("->", "→"), " ".join(sc.args(opts.quick))))
+    w("")
+    w("Throughput is `delivered_per_s` (messages received by all subscribers per second of the"
+      " measured phase). Latency is publish-to-delivery time at a fixed 10,000 msg/s (p50, p99)."
+      " Memory per idle connection is (broker RSS once all connections are up − RSS before) /"
+      " connections; the connect rate is connections / time to open them all. *% of ceiling* is"
+      " Agora's figure as a share of the trivial forwarder's (for lower-is-better figures,"
+      " forwarder / Agora): how close Agora comes to what this machine, the loopback and the load"
+      " generator allow.")
+    w("")
+
+    w("## Results")
+    w("")
+    w("| scenario | metric | better | Agora | Mosquitto | Agora/Mosquitto | forwarder (ceiling) |"
+      " Agora % of ceiling | issue's Mosquitto 2.0.11 | runs ok (A/M/F) |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        cell = lambda b: fmt_stat(r[b], r["unit"], "–") if r[b] != "n/a" else "n/a"
+        w("| %s | %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["scenario"], r["label"], r["unit"], r["better"], cell("agora"), cell("mosquitto"),
+            "**%.2f×**" % r["ratio"] if r["ratio"] is not None else "–", cell("forwarder"),
+            "%.0f%%" % r["ceiling_pct"] if r["ceiling_pct"] is not None else "–",
+            fmt_num(r["reference"]) if r["reference"] else "", 
+            " / ".join(r[b + "_runs"] for b in BROKERS)))
+    w("")
+    if not ctx["have_forwarder"]:
+        w("The forwarder (`build/release/forwarder`, from `bench/forwarder.c`) was not built, so"
+          " there is no ceiling column: `make build/release/forwarder`, then rerun.")
+        w("")
+
+    w("## Targets")
+    w("")
+    w("Measured on this machine against Mosquitto measured the same way (medians).")
+    w("")
+    w("| target | measured | |")
+    w("| --- | --- | --- |")
+    for title, measured, met in ctx["targets"]:
+        w("| %s | %s | %s |" % (title.replace("->", "→").replace(">=", "≥").replace("<=", "≤"),
+                                measured.replace("->", "→"),
+                                "**met**" if met else "not measured" if met is None else "**not met**"))
+    w("")
+
+    w("## What limits each figure")
+    w("")
+    w("### CPU during the runs")
+    w("")
+    w("Medians over the successful runs, from `/proc/PID/stat` before and after the measured phase"
+      " (10 ms ticks: short runs are coarse). A broker at ~100%% of its core is CPU-bound; when"
+      " neither the broker nor the load generator is saturated, the figure is bound by round trips"
+      " (the load generator keeps at most 1,000 messages in flight) and scheduling.")
+    w("")
+    w("| scenario | broker | broker CPU (% of a core) | of which kernel | broker CPU per delivery (µs) |"
+      " load generator CPU | limit |")
+    w("| --- | --- | --- | --- | --- | --- | --- |")
+    for sc, b, m, verdict in ctx["limits"]:
+        w("| %s | %s | %s | %s | %s | %s | %s |" % (
+            sc.name, TITLES[b],
+            "%.0f%%" % m["broker_cpu_pct"] if "broker_cpu_pct" in m else "–",
+            "%.0f%%" % m["broker_sys_share"] if "broker_sys_share" in m else "–",
+            fmt_num(m["broker_cpu_us_per_msg"]) if "broker_cpu_us_per_msg" in m and sc.kind != "conns" else "–",
+            "%.0f%%" % m["bench_cpu_pct"] if "bench_cpu_pct" in m else "–",
+            verdict))
+    w("")
+    write_profile_section(w, ctx)
+
+    failed = [r for r in runner.runs if not r["ok"]]
+    noted = [r for r in runner.runs if r["ok"] and r["notes"]]
+    w("## Failed runs")
+    w("")
+    if failed:
+        w("| scenario | broker | repetition | why |")
+        w("| --- | --- | --- | --- |")
+        for r in failed:
+            w("| %s | %s | %d | %s |" % (r["scenario"], TITLES[r["broker"]], r["rep"] + 1,
+                                        md_escape(r["reason"])))
+    else:
+        w("None.")
+    w("")
+    if noted:
+        w("Runs kept with a remark (cut by the time bound; `agora bench` counts the messages still"
+          " in flight at the cut as lost, so up to one window of them is accepted):")
+        w("")
+        for r in noted:
+            w("- %s, %s, repetition %d: %s" % (r["scenario"], TITLES[r["broker"]], r["rep"] + 1,
+                                              "; ".join(r["notes"])))
+        w("")
+    text = "\n".join(L).rstrip() + "\n"
+    tmp = path + ".tmp"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_profile_section(w, ctx):
+    opts, runner = ctx["opts"], ctx["runner"]
+    w("### Per delivered message: syscalls, instructions, allocations")
+    w("")
+    if opts.no_profile:
+        w("Not measured in this run (`--no-profile`).")
+        w("")
+        return
+    w("Each broker runs alone under the tool (pinned as above) for a fixed workload, and once more"
+      " for an idle baseline (start, wait until it listens, stop). Figure = (workload − baseline) /"
+      " messages delivered. The load generator is not profiled.")
+    w("")
+    w("| workload | `agora bench` arguments |")
+    w("| --- | --- |")
+    for name, title, full, quick in PROFILE_WORKLOADS:
+        w("| %s | `%s` |" % (title.replace("->", "→"), " ".join(quick if opts.quick else full)))
+    w("")
+    bp = " ".join(ctx["pin_cmds"][0]) + " " if ctx["pin_cmds"][0] else ""
+    w("```sh")
+    w("%sstrace -f -c -o OUT BROKER...                                   # total of the calls column"
+      % bp)
+    w("%svalgrind --tool=callgrind --callgrind-out-file=OUT BROKER...    # totals: Ir" % bp)
+    w("MALLOCCOUNT_OUT=OUT LD_PRELOAD=build/release/malloccount.so %sBROKER...  "
+      "# malloc+calloc+realloc(+aligned) calls" % bp)
+    w("```")
+    w("")
+    present = [b for b in BROKERS if any(k[0] == b for k in runner.profile)]
+    w("| figure | workload | " + " | ".join(TITLES[b] for b in present) + " | Agora/Mosquitto |")
+    w("| --- | --- | " + " | ".join("---" for _ in present) + " | --- |")
+    for prof in PROFILERS:
+        for wl, title, *_ in PROFILE_WORKLOADS:
+            cells = []
+            vals = {}
+            for b in present:
+                e = runner.profile.get((b, prof))
+                if not e:
+                    cells.append("–")
+                elif e["error"]:
+                    cells.append("failed")
+                else:
+                    vals[b] = per_delivery(e, wl)
+                    cells.append(fmt_num(vals[b]) if vals[b] is not None else "–")
+            r = "–"
+            if vals.get("agora") is not None and vals.get("mosquitto"):
+                r = "%.2f×" % (vals["agora"] / vals["mosquitto"])
+            w("| %s per delivery | %s | %s | %s |" % (PROFILER_TITLES[prof], wl, " | ".join(cells), r))
+    w("")
+    errors = [(k, e["error"]) for k, e in runner.profile.items() if e["error"]]
+    for (b, prof), err in errors:
+        w("- %s under %s failed: %s" % (TITLES[b], prof, md_escape(err)))
+    if errors:
+        w("")
+    # Where the syscalls go.
+    w("Most frequent syscalls per delivery (QoS 0 1→1 workload, minus the baseline):")
+    w("")
+    for b in present:
+        e = runner.profile.get((b, "strace"))
+        if not e or e["error"] or "qos0_1to1" not in e["workloads"]:
+            continue
+        res = e["workloads"]["qos0_1to1"]
+        base = ctx["strace_base"].get(b, {})
+        per = {k: (v - base.get(k, 0)) / res["delivered"] for k, v in res["detail"].items()}
+        top = sorted(per.items(), key=lambda kv: -kv[1])[:6]
+        w("- %s: %s" % (TITLES[b], ", ".join("`%s` %s" % (k, fmt_num(v)) for k, v in top if v > 0)))
+    w("")
+    # Where the instructions go.
+    tops = ctx["callgrind_top"]
+    if tops:
+        w("Where the instructions go (exclusive, QoS 0 1→1 workload including start-up; from"
+          " `callgrind_annotate --inclusive=no`):")
+        w("")
+        for b, rows in tops.items():
+            if not rows:
+                continue
+            w("- %s: %s" % (TITLES[b], ", ".join("`%s` %s%%" % (md_escape(f), pct)
+                                                 for _ir, pct, f, _obj in rows)))
+        w("")
+
+
+# ---------------------------------------------------------------- main
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog="bench/compare.py",
+        description="Agora against Mosquitto (and the trivial forwarder), pinned and repeated;"
+                    " writes docs/PERFORMANCE.md.")
+    ap.add_argument("--repeat", type=int, default=None, help="runs per scenario and broker (default 3)")
+    ap.add_argument("--scenarios", default=None,
+                    help="comma-separated scenario names, 'all' (includes the optional ones) or"
+                         " 'none' (profile only); default: %s" % ",".join(
+                             s.name for s in SCENARIOS if not s.optional))
+    ap.add_argument("--quick", action="store_true", help="small counts and 1 repeat: a smoke check")
+    ap.add_argument("--no-profile", action="store_true", help="skip strace, callgrind and malloccount")
+    ap.add_argument("--brokers", default=None,
+                    help="comma-separated subset of agora,mosquitto,forwarder (default: all present)")
+    ap.add_argument("--out", default=DEFAULT_OUT, help="markdown report (default docs/PERFORMANCE.md)")
+    ap.add_argument("--note", default="", help="a remark to put at the top of the report")
+    ap.add_argument("--keep-tmp", action="store_true", help="keep the logs and profiles (printed path)")
+    opts = ap.parse_args(argv)
+    if opts.repeat is None:
+        opts.repeat = 1 if opts.quick else 3
+    if opts.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    if opts.scenarios is None:
+        opts.scenario_list = [s for s in SCENARIOS if not s.optional]
+    elif opts.scenarios == "all":
+        opts.scenario_list = list(SCENARIOS)
+    elif opts.scenarios == "none":
+        opts.scenario_list = []
+    else:
+        names = [n.strip() for n in opts.scenarios.split(",") if n.strip()]
+        bad = [n for n in names if n not in SCENARIO_BY_NAME]
+        if bad:
+            ap.error("unknown scenario(s) %s; known: %s" % (", ".join(bad), ", ".join(SCENARIO_BY_NAME)))
+        opts.scenario_list = [SCENARIO_BY_NAME[n] for n in names]
+    if opts.brokers is None:
+        opts.brokers = list(BROKERS)
+    else:
+        opts.brokers = [b.strip() for b in opts.brokers.split(",") if b.strip()]
+        bad = [b for b in opts.brokers if b not in BROKERS]
+        if bad:
+            ap.error("unknown broker(s) %s" % ", ".join(bad))
+    return opts
+
+
+def snapshot_binaries(workdir, with_forwarder):
+    """Runs use copies, so a rebuild of build/release during the run cannot
+    swap the binary between runs (or leave it half written)."""
+    global AGORA, FORWARDER
+    os.makedirs(os.path.join(workdir, "bin"))
+    AGORA = shutil.copy2(AGORA, os.path.join(workdir, "bin", "agora"))
+    if with_forwarder:
+        FORWARDER = shutil.copy2(FORWARDER, os.path.join(workdir, "bin", "forwarder"))
+
+
+def main(argv):
+    opts = parse_args(argv)
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    t0 = time.monotonic()
+    load_start = os.getloadavg()
+    pinned, warnings = check_tools(opts)
+    have_forwarder = os.access(FORWARDER, os.X_OK)
+    if "forwarder" in opts.brokers and not have_forwarder:
+        msg = ("%s is not built (`make build/release/forwarder`): no ceiling column"
+               % rel(FORWARDER))
+        warn(msg)
+        warnings.append(msg)
+        opts.brokers.remove("forwarder")
+    pin_cmds, pins = choose_pins(pinned)
+    if pinned and not pins:
+        warnings.append("fewer than 2 usable cores: the runs are NOT pinned")
+    cores = os.cpu_count() or 1
+    if load_start[0] > 0.5:
+        warnings.append("The machine was not idle: load average %.2f at the start (%d cores);"
+                        " other work competed for the cores, so treat the figures as indicative."
+                        % (load_start[0], cores))
+        warn(warnings[-1])
+
+    def on_term(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    workdir = tempfile.mkdtemp(prefix="agora-bench-")
+    try:
+        snapshot_binaries(workdir, "forwarder" in opts.brokers)
+        machine = machine_info()
+        vers = versions("forwarder" in opts.brokers)
+        log("Agora vs Mosquitto%s on %s, %d cores, kernel %s, Debian %s"
+            % (" vs forwarder" if "forwarder" in opts.brokers else "", machine["cpu"], cores,
+               machine["kernel"], machine["debian"]))
+        log("%s; %s; pinning: %s" % (vers["agora"], vers["mosquitto"],
+                                     "broker core %d, bench core %d" % pins if pins else "none"))
+        runner = Runner(opts, opts.brokers, pin_cmds, workdir)
+        runner.run_scenarios(opts.scenario_list)
+        rows = []
+        for sc in opts.scenario_list:
+            rows.extend(summary_rows(runner, sc))
+        if rows:
+            log("\n== Summary (median, min-max over successful runs)")
+            print_table(rows)
+        strace_base, tops = {}, {}
+        if not opts.no_profile:
+            log("\n== Profile: per delivered message, workload minus idle baseline")
+            build_malloccount()
+            runner.run_profile()
+            for b in opts.brokers:
+                e = runner.profile.get((b, "callgrind"))
+                if e and not e["error"] and "qos0_1to1" in e["workloads"]:
+                    tops[b] = callgrind_top(e["workloads"]["qos0_1to1"]["detail"]["file"])
+        # The strace idle baselines per syscall (for the breakdown).
+        for (b, prof), e in runner.profile.items():
+            if prof == "strace" and e.get("baseline_detail"):
+                strace_base[b] = e["baseline_detail"]
+        rows_by_key = {(r["scenario"], r["key"]): r for r in rows}
+        tgt = targets(runner, rows_by_key)
+        log("\n== Targets")
+        for title, measured, met in tgt:
+            log("  %-11s %s: %s" % ("MET" if met else "not measured" if met is None else "NOT MET",
+                                    title, measured))
+        ctx = {
+            "opts": opts, "runner": runner, "scenarios": opts.scenario_list, "rows": rows,
+            "argv": argv, "started": started, "elapsed": time.monotonic() - t0,
+            "warnings": warnings, "machine": machine, "versions": vers, "load_start": load_start,
+            "pins": pins, "pin_cmds": pin_cmds, "have_forwarder": "forwarder" in opts.brokers,
+            "targets": tgt, "limits": limits_rows(runner, opts.scenario_list),
+            "strace_base": strace_base, "callgrind_top": tops,
+        }
+        write_report(opts.out, ctx)
+        os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
+        with open(RESULTS_JSON, "w") as f:
+            json.dump({"started": started, "argv": argv, "machine": machine, "versions": vers,
+                       "runs": runner.runs,
+                       "profile": {"%s/%s" % k: v for k, v in runner.profile.items()}},
+                      f, indent=1, default=str)
+        log("\nwrote %s and %s" % (rel(os.path.abspath(opts.out)), rel(RESULTS_JSON)))
+        failed = sum(not r["ok"] for r in runner.runs)
+        if failed:
+            log("%d run(s) failed: see 'Failed runs' in the report" % failed)
+        return 1 if failed or any(e["error"] for e in runner.profile.values()) else 0
+    except BenchError as e:
+        warn(str(e))
+        return 1
+    finally:
+        Broker.kill_all()
+        if opts.keep_tmp:
+            log("logs and profiles kept in " + workdir)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
