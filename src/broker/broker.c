@@ -101,7 +101,8 @@ void broker_set_config(struct broker *b, const struct broker_config *cfg)
 
 void broker_set_time(struct broker *b, uint64_t now_ms)
 {
-	if (!b->start_ms) {
+	if (!b->clock_set) {
+		b->clock_set = true;
 		b->start_ms = now_ms;
 		b->last_sys_ms = now_ms;
 	}

@@ -40,6 +40,13 @@ static int assign_id(struct broker *b, char *out, size_t cap)
 static const char *check_connect(const struct broker *b, const struct broker_client *c,
 				 const struct mqtt_connect *p, uint8_t *rc)
 {
+	/* The codec speaks MQTT 5; the broker's MQTT 5 semantics (session
+	 * expiry, flow control, aliases...) are not in yet, so a v5 client is
+	 * told "unacceptable protocol version" [MQTT-3.1.2-2] and may fall back
+	 * to 3.1.1, as clients of 3.1.1-only brokers do. */
+	*rc = MQTT_CONNACK_BAD_VERSION;
+	if (p->level == MQTT_LEVEL_5)
+		return "MQTT 5 is not supported yet";
 	*rc = MQTT_CONNACK_ID_REJECTED;
 	if (p->client_id.len == 0 && p->level == MQTT_LEVEL_31)
 		return "MQTT 3.1 requires a client identifier";

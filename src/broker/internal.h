@@ -78,6 +78,7 @@ struct broker {
 	struct broker_config cfg;
 	struct broker_stats stats;
 	uint64_t now_ms;
+	bool clock_set;
 	uint64_t start_ms;
 	uint64_t last_sys_ms;
 	struct tnode *subs;

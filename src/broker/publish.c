@@ -112,7 +112,7 @@ bool broker_client_may_publish(const uint8_t *topic, size_t len)
 {
 	/* Clients do not write the broker's own $SYS tree: such a PUBLISH is
 	 * acknowledged and dropped (as Mosquitto does), such a will ignored. */
-	return !(len >= 4 && memcmp(topic, "$SYS", 4) == 0);
+	return !(len >= 4 && memcmp(topic, "$SYS", 4) == 0 && (len == 4 || topic[4] == '/'));
 }
 
 void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *p)

@@ -6,17 +6,18 @@
  * into the input buffer: they stay valid only while that buffer does.
  *
  * Versions: MQTT 3.1 (level 3, protocol name "MQIsdp"), 3.1.1 (level 4) and
- * 5.0 (level 5). The decoder takes the connection's protocol level so that
- * MQTT 5 properties and reason codes slot in without changing the callers;
- * today a level-5 CONNECT is decoded far enough to answer it (see
- * mqtt_connect_peek_level) and level-5 bodies are refused with
- * MQTT_ERR_UNSUPPORTED.
+ * 5.0 (level 5). Decoders and encoders take the connection's protocol level:
+ * at level 5 every packet carries its properties (props.h) and the
+ * acknowledgements their reason codes; below, those fields are ignored by
+ * the encoder and left empty by the decoder.
  *
  * Return convention (libuv's): 0 or a positive count means success, a
  * negative MQTT_ERR_* is an error that mqtt_strerror() explains.
  */
 #ifndef AGORA_MQTT_H
 #define AGORA_MQTT_H
+
+#include "props.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -69,7 +70,16 @@ enum mqtt_err {
 	MQTT_ERR_UNSUPPORTED = -16,    /* protocol level this codec cannot decode */
 	MQTT_ERR_NOSPACE = -17,        /* encoder: caller's buffer too small */
 	MQTT_ERR_INVALID = -18,        /* encoder: a field out of range */
+	MQTT_ERR_PROP_UNKNOWN = -19,   /* MQTT 5: unknown property identifier (malformed) */
+	MQTT_ERR_PROP_DUPLICATE = -20, /* MQTT 5: property given twice (protocol error) */
+	MQTT_ERR_PROP_PLACE = -21,     /* MQTT 5: property not allowed in this packet */
+	MQTT_ERR_PROP_VALUE = -22,     /* MQTT 5: property value out of range */
+	MQTT_ERR_REASON = -23,         /* MQTT 5: reason code not allowed in this packet */
 };
+
+/* True for errors MQTT 5 calls Protocol Errors (reason 0x82) rather than
+ * Malformed Packets (0x81). */
+bool mqtt_err_is_protocol_error(int err);
 
 const char *mqtt_strerror(int err);
 const char *mqtt_type_name(int type);
@@ -121,11 +131,14 @@ struct mqtt_connect {
 	struct mqtt_str username;
 	bool has_password;
 	struct mqtt_str password;
+	struct mqtt_props props;      /* level 5 */
+	struct mqtt_props will_props; /* level 5, when will is set */
 };
 
 struct mqtt_connack {
 	bool session_present;
-	uint8_t return_code; /* enum mqtt_connack_rc */
+	uint8_t return_code; /* enum mqtt_connack_rc; an MQTT 5 reason code at level 5 */
+	struct mqtt_props props;
 };
 
 enum mqtt_connack_rc {
@@ -145,11 +158,25 @@ struct mqtt_publish {
 	uint16_t packet_id; /* 0 at QoS 0 */
 	const uint8_t *payload;
 	uint32_t payload_len;
+	struct mqtt_props props; /* level 5; the topic may then be empty with a topic alias */
 };
 
-/* PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK: just a packet identifier. */
+/* PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK: a packet identifier; at level 5
+ * also a reason code (PUBACK..PUBCOMP) or a list of them (UNSUBACK, in
+ * codes/count), and properties. */
 struct mqtt_ack {
 	uint16_t packet_id;
+	uint8_t reason_code;
+	const uint8_t *codes;
+	uint16_t count;
+	struct mqtt_props props;
+};
+
+/* DISCONNECT and AUTH at level 5: a reason code and properties (an empty
+ * body means reason 0). Below level 5 DISCONNECT has no body. */
+struct mqtt_reason {
+	uint8_t reason_code;
+	struct mqtt_props props;
 };
 
 /*
@@ -163,14 +190,22 @@ struct mqtt_topic_list {
 	bool with_options; /* SUBSCRIBE: each filter followed by an options byte */
 };
 
+/* MQTT 5 subscription options byte [MQTT 5.0, 3.8.3.1]. */
+#define MQTT_SUBOPT_QOS(o) ((o) & 0x03)
+#define MQTT_SUBOPT_NO_LOCAL 0x04
+#define MQTT_SUBOPT_RETAIN_AS_PUBLISHED 0x08
+#define MQTT_SUBOPT_RETAIN_HANDLING(o) (((o) >> 4) & 0x03)
+
 struct mqtt_subscribe {
 	uint16_t packet_id;
 	struct mqtt_topic_list filters;
+	struct mqtt_props props;
 };
 
 struct mqtt_unsubscribe {
 	uint16_t packet_id;
 	struct mqtt_topic_list filters;
+	struct mqtt_props props;
 };
 
 #define MQTT_SUBACK_FAILURE 0x80
@@ -179,6 +214,7 @@ struct mqtt_suback {
 	uint16_t packet_id;
 	const uint8_t *codes; /* one return code per filter */
 	uint16_t count;
+	struct mqtt_props props;
 };
 
 /* A cursor over a mqtt_topic_list. */
@@ -190,9 +226,12 @@ struct mqtt_topic_iter {
 /* Yields the next filter (and its requested QoS for SUBSCRIBE; 0 otherwise).
  * Returns false at the end. Only call on a list the decoder accepted. */
 bool mqtt_topic_list_next(struct mqtt_topic_iter *it, struct mqtt_str *filter, uint8_t *qos);
+/* The same, yielding SUBSCRIBE's whole options byte (MQTT_SUBOPT_*). */
+bool mqtt_topic_list_next_opts(struct mqtt_topic_iter *it, struct mqtt_str *filter,
+			       uint8_t *options);
 
-/* Any decoded packet. `type` selects the member; PINGREQ, PINGRESP and
- * DISCONNECT have no body. */
+/* Any decoded packet. `type` selects the member; PINGREQ and PINGRESP have
+ * no body, nor does DISCONNECT before MQTT 5. */
 struct mqtt_packet {
 	uint8_t type;
 	union {
@@ -203,6 +242,7 @@ struct mqtt_packet {
 		struct mqtt_subscribe subscribe;
 		struct mqtt_unsubscribe unsubscribe;
 		struct mqtt_suback suback;
+		struct mqtt_reason reason; /* DISCONNECT, AUTH */
 	} u;
 };
 

@@ -1,7 +1,5 @@
 """CONNECT handling, malformed input and timers, on raw sockets."""
 
-import socket
-import struct
 import time
 
 import pytest

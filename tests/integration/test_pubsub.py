@@ -14,7 +14,7 @@ import time
 import pytest
 
 import mqttraw
-from mqttraw import (PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL,
+from mqttraw import (PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL,
                      NoPacket, publish, puback, pubcomp, pubrec, pubrel)
 from conftest import require_agora
 
@@ -194,6 +194,17 @@ def test_subscribe_replaces_qos_of_same_filter(broker, raw, uniq):
     got = sub.collect_until(mk(uniq))
     # One copy (the subscription was replaced, not added) at QoS 0.
     assert [(p.payload, p.qos) for p in got] == [(b"x", 0)]
+
+
+def test_same_filter_twice_in_one_subscribe(broker, raw, uniq):
+    sub = raw(broker.port, "twice-" + uniq)
+    t = "twice/" + uniq
+    assert sub.subscribe([(t, 1), (mk(uniq), 0), (t, 2)]) == [1, 0, 2]
+    pub = raw(broker.port, "twice-pub-" + uniq)
+    pub.publish(t, b"x", qos=2, pid=1)
+    pub.publish(mk(uniq), b"M")
+    got = sub.collect_until(mk(uniq))
+    assert [(p.payload, p.qos) for p in got] == [(b"x", 2)]
 
 
 def test_max_subscriptions(broker_factory, raw, uniq):

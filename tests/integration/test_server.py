@@ -93,6 +93,33 @@ def test_missing_config_file_rejected(tmp_path):
     assert "does-not-exist.conf" in out, out
 
 
+def test_data_dir_not_a_directory_rejected(tmp_path):
+    require_agora("data_dir validation")
+    f = tmp_path / "plainfile"
+    f.write_text("not a directory\n")
+    conf = tmp_path / "dd.conf"
+    conf.write_text("listener 127.0.0.1:%d\ndata_dir %s\n" % (free_port(), f))
+    rc, out = run_agora("serve", "-c", str(conf))
+    assert rc != 0, out
+    assert "data_dir" in out or "plainfile" in out, out
+
+
+def test_listener_address_in_use_rejected(tmp_path):
+    require_agora("listen errors")
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        conf = tmp_path / "busy.conf"
+        conf.write_text("listener 127.0.0.1:%d\ndata_dir %s\n" % (port, tmp_path))
+        rc, out = run_agora("serve", "-c", str(conf))
+        assert rc != 0, out
+        assert "127.0.0.1:%d" % port in out, out
+    finally:
+        holder.close()
+
+
 def test_config_comments_and_blank_lines(broker_factory):
     b = broker_factory("", "# a comment line", "   ", "max_inflight_messages 10  ")
     assert_broker_serves(b.port)
@@ -182,6 +209,29 @@ def test_max_connections(broker_factory, raw, uniq):
             pass
         c.close()
     assert ok, "no connection accepted after one of the 3 left"
+
+
+def test_many_concurrent_clients(broker, raw, uniq):
+    n = 300
+    t = "many/" + uniq
+    subs = []
+    for i in range(n):
+        c = RawClient(broker.port)
+        subs.append(c)
+        c.send(connect("many-%d-%s" % (i, uniq)) + subscribe(1, [(t, 1)]))
+    try:
+        for c in subs:
+            assert c.expect(CONNACK).rc == 0
+            assert c.expect(mqttraw.SUBACK).codes == [1]
+        pub = raw(broker.port, "many-pub-" + uniq)
+        pub.publish(t, b"to %d" % n, qos=1, pid=1)
+        for c in subs:
+            p = c.recv_publish()
+            assert p.payload == b"to %d" % n
+    finally:
+        for c in subs:
+            c.abort()
+    assert_broker_serves(broker.port)
 
 
 def test_allow_anonymous_no(broker_factory):

@@ -369,6 +369,18 @@ static void test_seq_lost_tail(void **state)
 	assert_counts(&t, 100, 50, 0, 0);
 }
 
+static void test_seq_last_one_lost(void **state)
+{
+	struct seqtrack t;
+
+	(void)state;
+	seqtrack_init(&t);
+	for (uint64_t s = 0; s < 99; s++)
+		seqtrack_add(&t, s);
+	seqtrack_finish(&t, 100); /* only the very last is missing */
+	assert_counts(&t, 99, 1, 0, 0);
+}
+
 static void test_seq_duplicates(void **state)
 {
 	struct seqtrack t;
@@ -449,6 +461,27 @@ static void test_seq_gap_beyond_window(void **state)
 	 * is reported as a duplicate (seqtrack.h), not as a second arrival. */
 	seqtrack_add(&t, 100);
 	assert_counts(&t, 3, far - 1, 1, 0);
+}
+
+/* The window jumps over numbers seen above a hole: their ring slots must
+ * come back clean for the numbers that reuse them. */
+static void test_seq_jump_over_seen(void **state)
+{
+	struct seqtrack t;
+
+	(void)state;
+	seqtrack_init(&t);
+	seqtrack_add(&t, 0);
+	for (uint64_t s = 2; s <= 500; s++)
+		seqtrack_add(&t, s); /* 1 is missing */
+	seqtrack_add(&t, 2000);
+	/* next moves to 2000 - WINDOW + 1 = 977: 1 and 501 .. 976 are lost. */
+	assert_counts(&t, 501, 1 + 476, 0, 0);
+	for (uint64_t s = 977; s < 2000; s++)
+		seqtrack_add(&t, s); /* late, but none of them seen before */
+	assert_counts(&t, 1524, 477, 0, 1023);
+	seqtrack_finish(&t, 2001);
+	assert_counts(&t, 1524, 477, 0, 1023);
 }
 
 static void test_seq_gap_exactly_window(void **state)
@@ -535,11 +568,13 @@ int main(void)
 		cmocka_unit_test(test_seq_nothing_received),
 		cmocka_unit_test(test_seq_drops),
 		cmocka_unit_test(test_seq_lost_tail),
+		cmocka_unit_test(test_seq_last_one_lost),
 		cmocka_unit_test(test_seq_duplicates),
 		cmocka_unit_test(test_seq_duplicate_above_gap),
 		cmocka_unit_test(test_seq_swapped_pairs),
 		cmocka_unit_test(test_seq_late_arrival),
 		cmocka_unit_test(test_seq_gap_beyond_window),
+		cmocka_unit_test(test_seq_jump_over_seen),
 		cmocka_unit_test(test_seq_gap_exactly_window),
 		cmocka_unit_test(test_seq_combined),
 		cmocka_unit_test(test_seq_combined_long_outage),

@@ -774,9 +774,11 @@ static const struct wire_case bad_header[] = {
 	WIRE("PUBREL flags 0, header only", 4, MQTT_ERR_FLAGS, 0x60, 0x02),
 	WIRE("type 0, header only", 4, MQTT_ERR_TYPE, 0x00, 0x05),
 	/* Level 5 bodies are not decoded yet. */
-	WIRE("PUBLISH at level 5", 5, MQTT_ERR_UNSUPPORTED, PKT(0x30, 0, 1, 'a')),
-	WIRE("PINGREQ at level 5", 5, MQTT_ERR_UNSUPPORTED, 0xC0, 0x00),
-	WIRE("AUTH at level 5", 5, MQTT_ERR_UNSUPPORTED, 0xF0, 0x00),
+	WIRE("PUBLISH at level 5 without its property length", 5, MQTT_ERR_TRUNCATED,
+	     PKT(0x30, 0, 1, 'a')),
+	WIRE("PINGREQ at level 5 with a body", 5, MQTT_ERR_TRAILING, 0xC0, 0x01, 0x00),
+	WIRE("AUTH at level 5 with a reason code AUTH cannot carry", 5, MQTT_ERR_REASON,
+	     0xF0, 0x01, 0x80),
 };
 
 static void test_bad_header(void **state)
@@ -895,8 +897,8 @@ static const struct wire_case bad_connect[] = {
 	     PKT(0x10, 0, 4, 'm', 'q', 't', 't', 4, 2, 0, 60, 0, 1, 'c')),
 	WIRE("empty protocol name", 0, MQTT_ERR_PROTOCOL_NAME,
 	     PKT(0x10, 0, 0, 4, 2, 0, 60, 0, 1, 'c')),
-	WIRE("MQTT level 5", 0, MQTT_ERR_UNSUPPORTED,
-	     PKT(0x10, 0, 4, 'M', 'Q', 'T', 'T', 5, 2, 0, 60, 0, 0, 1, 'c')),
+	WIRE("MQTT level 5 with an unknown property", 0, MQTT_ERR_PROP_UNKNOWN,
+	     PKT(0x10, 0, 4, 'M', 'Q', 'T', 'T', 5, 2, 0, 60, 2, 0x7F, 0, 0, 1, 'c')),
 	WIRE("MQTT level 6", 0, MQTT_ERR_UNSUPPORTED,
 	     PKT(0x10, 0, 4, 'M', 'Q', 'T', 'T', 6, 2, 0, 60, 0, 1, 'c')),
 	WIRE("MQTT level 3", 0, MQTT_ERR_UNSUPPORTED,
@@ -934,7 +936,7 @@ static const struct wire_case bad_ack[] = {
 	WIRE("PINGREQ with a body", 4, MQTT_ERR_TRAILING, PKT(0xC0, 0)),
 	WIRE("PINGRESP with a body", 4, MQTT_ERR_TRAILING, PKT(0xD0, 0, 0)),
 	WIRE("DISCONNECT with a body", 4, MQTT_ERR_TRAILING, PKT(0xE0, 0)),
-	WIRE("SUBACK reserved return code", 4, MQTT_ERR_INVALID, PKT(0x90, 0, 1, 0x03)),
+	WIRE("SUBACK reserved return code", 4, MQTT_ERR_REASON, PKT(0x90, 0, 1, 0x03)),
 };
 
 static void test_bad_ack(void **state)
@@ -1055,9 +1057,11 @@ static void test_connect_peek_level(void **state)
 	uint8_t level = 0;
 
 	(void)state;
-	/* A level-5 CONNECT: the full decode refuses, the peek reads the level. */
+	/* A level-5 CONNECT (empty properties): the full decode accepts it, the
+	 * peek reads the level. */
 	assert_int_equal(mqtt_frame(v5, sizeof(v5), 0, &h), sizeof(v5));
-	assert_int_equal(mqtt_decode(v5, sizeof(v5), 0, 0, &out), MQTT_ERR_UNSUPPORTED);
+	assert_int_equal(mqtt_decode(v5, sizeof(v5), 0, 0, &out), sizeof(v5));
+	assert_int_equal(out.u.connect.level, 5);
 	assert_int_equal(mqtt_connect_peek_level(v5 + h.header_len, h.remaining, &level), 0);
 	assert_int_equal(level, 5);
 
@@ -1392,10 +1396,10 @@ static void test_publish_header(void **state)
 
 static void test_strerror(void **state)
 {
-	const char *seen[-MQTT_ERR_INVALID + 1];
+	const char *seen[-MQTT_ERR_REASON + 1];
 
 	(void)state;
-	for (int err = MQTT_OK; err >= MQTT_ERR_INVALID; err--) {
+	for (int err = MQTT_OK; err >= MQTT_ERR_REASON; err--) {
 		const char *s = mqtt_strerror(err);
 
 		assert_non_null(s);
@@ -1406,7 +1410,7 @@ static void test_strerror(void **state)
 		seen[-err] = s;
 	}
 	assert_string_equal(mqtt_strerror(1), "unknown error");
-	assert_string_equal(mqtt_strerror(MQTT_ERR_INVALID - 1), "unknown error");
+	assert_string_equal(mqtt_strerror(MQTT_ERR_REASON - 1), "unknown error");
 	assert_string_equal(mqtt_strerror(-1000), "unknown error");
 }
 
