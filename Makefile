@@ -95,7 +95,7 @@ test: test-deps
 unit: build-test
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
 
-integration: build/test/agora
+integration: build/test/agora build/test/forwarder
 	AGORA_BIN=$(CURDIR)/build/test/agora $(PYTHON) -m pytest -q tests/integration
 
 # Fuzzing (clang's libFuzzer): `make fuzz FUZZ_SECONDS=60` runs each target.

@@ -342,7 +342,8 @@ static void keep(struct conn *c, const uint8_t *data, size_t rest)
 		c->pcap = rest * 2;
 		c->pend = xrealloc(c->pend, c->pcap);
 	}
-	memmove(c->pend, data, rest);
+	if (data != c->pend) /* a partial packet alone in pend stays put */
+		memmove(c->pend, data, rest);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

@@ -68,7 +68,9 @@ struct bench {
 	enum phase phase;
 	uint64_t start_ns, t0_ns, deadline_ns, last_progress_ns, sent_done_ns;
 	bool draining;            /* deadline passed: no more publishing */
+	uint64_t last_writeoff_ns; /* QoS 0: last time the window was written off */
 	uint64_t sent_total, delivered_total, expected_total, written_off;
+	uint64_t distinct_total;  /* deliveries that were not duplicates: ends the run */
 	uint32_t ready, connect_next, connects_in_flight, closed;
 	uint32_t pub_cursor;
 	/* Window: a message is in flight until every subscriber of its topic
@@ -318,7 +320,7 @@ static void record_delivery(struct bconn *c, const struct mqtt_publish *p)
 {
 	struct bench *bn = c->bn;
 	uint32_t pub, magic;
-	uint64_t seq, sent_at, t = now_ns();
+	uint64_t seq, sent_at, dups, t = now_ns();
 
 	if (p->payload_len < BENCH_PAYLOAD_MIN)
 		return;
@@ -339,9 +341,15 @@ static void record_delivery(struct bconn *c, const struct mqtt_publish *p)
 	}
 	if (pub >= bn->npubs)
 		return;
+	dups = c->tracks[pub].duplicates;
 	seqtrack_add(&c->tracks[pub], seq);
-	c->received++;
 	bn->delivered_total++;
+	if (c->tracks[pub].duplicates == dups) {
+		/* Only new messages move the window and count towards the end of
+		 * the run: a duplicating broker must not end it early. */
+		c->received++;
+		bn->distinct_total++;
+	}
 	bn->last_progress_ns = t;
 	if (t >= sent_at)
 		hist_record(&bn->r->latency, t - sent_at);
@@ -632,7 +640,7 @@ static bool run_finished(struct bench *bn, uint64_t t)
 		return false;
 	if (!bn->sent_done_ns)
 		bn->sent_done_ns = t;
-	if (bn->delivered_total >= bn->expected_total) {
+	if (bn->distinct_total >= bn->expected_total) {
 		for (uint32_t i = 0; i < bn->npubs; i++)
 			if (bn->pubs[i]->unacked)
 				return t - bn->sent_done_ns > QUIET_NS; /* wait for the last acks */
@@ -715,12 +723,15 @@ static void step(struct bench *bn)
 					fill_window(bn);
 			}
 			if (!o->rate && o->scenario != BENCH_RETAINED && o->qos == 0 &&
-			    t - bn->last_progress_ns > QUIET_NS) {
-				/* A lost QoS 0 message would hold the window forever. */
+			    t - bn->last_progress_ns > QUIET_NS &&
+			    t - bn->last_writeoff_ns > QUIET_NS) {
+				/* A lost QoS 0 message would hold the window forever.
+				 * last_progress_ns stays: run_finished's quiet rule
+				 * still ends a run whose last messages were lost. */
 				refresh_window(bn);
 				bn->written_off += bn->window_used;
 				bn->window_used = 0;
-				bn->last_progress_ns = t;
+				bn->last_writeoff_ns = t;
 			}
 			if (run_finished(bn, t)) {
 				end_run(bn);

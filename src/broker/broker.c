@@ -31,6 +31,7 @@ const char *broker_close_reason_str(enum broker_close_reason r)
 	switch (r) {
 	case CLOSE_NONE: return "open";
 	case CLOSE_DISCONNECT: return "disconnected";
+	case CLOSE_DISCONNECT_WILL: return "disconnected, will requested";
 	case CLOSE_PEER: return "connection closed by peer";
 	case CLOSE_PROTOCOL: return "protocol error";
 	case CLOSE_KEEPALIVE: return "keepalive timeout";
@@ -38,7 +39,6 @@ const char *broker_close_reason_str(enum broker_close_reason r)
 	case CLOSE_TAKEN_OVER: return "session taken over";
 	case CLOSE_REFUSED: return "connection refused";
 	case CLOSE_SHUTDOWN: return "server shutting down";
-	case CLOSE_SLOW: return "output buffer full";
 	}
 	return "unknown";
 }
@@ -62,7 +62,9 @@ void broker_free(struct broker *b)
 
 	if (!b)
 		return;
-	/* Sessions first: they unhook their subscriptions from the tree. */
+	/* Sessions first: they unhook their subscriptions from the tree. No
+	 * delayed will goes out while the broker itself is going away. */
+	b->freeing = true;
 	while (b->sessions.count) {
 		uint32_t i = 0;
 		if (!hmap_next(&b->sessions, &i, &v))
@@ -75,6 +77,8 @@ void broker_free(struct broker *b)
 	free(b->matches);
 	free(b->scratch);
 	free(b->transient);
+	free(b->props_buf);
+	free(b->due);
 	outbuf_pool_release(&b->out_pool);
 	free(b);
 }
@@ -198,19 +202,65 @@ static void detach_session(struct broker *b, struct broker_client *c)
 		return;
 	c->session = NULL;
 	s->client = NULL;
-	if (s->clean)
+	if (s->expiry_s == 0) {
 		session_destroy(b, s);
-	else
-		session_trim(s);
+		return;
+	}
+	session_trim(s);
+	s->expires_at_ms = s->expiry_s == SESSION_NEVER_EXPIRES
+				   ? 0
+				   : b->now_ms + (uint64_t)s->expiry_s * 1000;
+}
+
+/* The reason code an MQTT 5 client is sent in DISCONNECT, 0 for none. */
+static uint8_t disconnect_code(const struct broker_client *c, enum broker_close_reason r)
+{
+	switch (r) {
+	case CLOSE_PROTOCOL: return c->close_code ? c->close_code : 0x82;
+	case CLOSE_KEEPALIVE: return 0x8D;
+	case CLOSE_TAKEN_OVER: return 0x8E;
+	case CLOSE_SHUTDOWN: return 0x8B;
+	default: return 0;
+	}
+}
+
+/* The will goes out now, or (MQTT 5 Will Delay Interval) when the delay
+ * passes or the session ends, whichever comes first [MQTT-3.1.3-9]. */
+static void release_will(struct broker *b, struct broker_client *c)
+{
+	struct session *s = c->session;
+	struct msg *w = c->will;
+
+	if (c->will_expiry_s != WILL_NO_EXPIRY)
+		w->expires_ms = msg_deadline(b, c->will_expiry_s);
+	if (c->will_delay_s && s && s->expiry_s) {
+		msg_unref(s->pending_will);
+		s->pending_will = msg_ref(w);
+		s->will_due_ms = b->now_ms + (uint64_t)c->will_delay_s * 1000;
+		return;
+	}
+	broker_publish_msg(b, w);
+}
+
+void broker_client_close_code(struct broker *b, struct broker_client *c,
+			      enum broker_close_reason reason, uint8_t code, const char *detail)
+{
+	if (c->state != CLIENT_CLOSING)
+		c->close_code = code;
+	broker_client_close(b, c, reason, detail);
 }
 
 void broker_client_close(struct broker *b, struct broker_client *c,
 			 enum broker_close_reason reason, const char *detail)
 {
 	enum client_state was = c->state;
+	uint8_t code;
 
 	if (was == CLIENT_CLOSING)
 		return;
+	code = disconnect_code(c, reason);
+	if (was == CLIENT_CONNECTED && c->level == MQTT_LEVEL_5 && code)
+		send_disconnect(b, c, code, detail); /* [MQTT-4.13.2-1] */
 	c->state = CLIENT_CLOSING;
 	c->close_reason = reason;
 	c->close_detail = detail;
@@ -222,7 +272,7 @@ void broker_client_close(struct broker *b, struct broker_client *c,
 		/* [MQTT-3.1.2-8]: the will goes out on any close but DISCONNECT;
 		 * a server shutdown is not the client's failure. */
 		if (c->will && reason != CLOSE_DISCONNECT && reason != CLOSE_SHUTDOWN)
-			broker_publish_msg(b, c->will);
+			release_will(b, c);
 	} else if (reason != CLOSE_REFUSED) {
 		log_info("connection from %s closed before CONNECT: %s%s%s", c->peer,
 			 broker_close_reason_str(reason), detail ? ": " : "", detail ? detail : "");
@@ -267,6 +317,9 @@ uint32_t broker_topic_levels(const uint8_t *s, size_t len)
 
 /* ---- input ---- */
 
+static void handle_disconnect(struct broker *b, struct broker_client *c,
+			      const struct mqtt_reason *d);
+
 static void dispatch(struct broker *b, struct broker_client *c, const struct mqtt_packet *p)
 {
 	if (c->state == CLIENT_NEW) {
@@ -284,7 +337,7 @@ static void dispatch(struct broker *b, struct broker_client *c, const struct mqt
 		session_puback(b, c->session, p->u.ack.packet_id);
 		break;
 	case MQTT_PUBREC:
-		session_pubrec(b, c->session, p->u.ack.packet_id);
+		session_pubrec(b, c->session, p->u.ack.packet_id, p->u.ack.reason_code);
 		break;
 	case MQTT_PUBREL:
 		handle_pubrel(b, c, p->u.ack.packet_id);
@@ -302,7 +355,7 @@ static void dispatch(struct broker *b, struct broker_client *c, const struct mqt
 		send_simple(b, c, MQTT_PINGRESP);
 		break;
 	case MQTT_DISCONNECT:
-		broker_client_close(b, c, CLOSE_DISCONNECT, NULL);
+		handle_disconnect(b, c, &p->u.reason);
 		break;
 	case MQTT_CONNECT:
 		broker_protocol_error(b, c, "second CONNECT"); /* [MQTT-3.1.0-2] */
@@ -313,19 +366,76 @@ static void dispatch(struct broker *b, struct broker_client *c, const struct mqt
 	}
 }
 
-static void decode_failed(struct broker *b, struct broker_client *c, const uint8_t *buf, long err)
+/* MQTT 5's reason code for a packet the codec refused [MQTT 5.0, 4.13]. */
+static uint8_t decode_error_code(long err)
 {
-	/* An unsupported protocol level still gets its answer [MQTT-3.1.2-2]. */
-	if (err == MQTT_ERR_UNSUPPORTED && c->state == CLIENT_NEW && (buf[0] >> 4) == MQTT_CONNECT) {
-		log_info("refused connection from %s: unsupported protocol level", c->peer);
-		send_connack(b, c, false, MQTT_CONNACK_BAD_VERSION);
+	if (err == MQTT_ERR_TOO_LARGE)
+		return 0x95;
+	return mqtt_err_is_protocol_error((int)err) ? 0x82 : 0x81;
+}
+
+/* A CONNECT the codec refused still gets a CONNACK where the spec asks for
+ * one: an unknown level [MQTT-3.1.2-2], or a broken MQTT 5 CONNECT. Returns
+ * false when no CONNACK applies. */
+static bool refuse_bad_connect(struct broker *b, struct broker_client *c, const uint8_t *buf,
+			       size_t len, long err)
+{
+	struct mqtt_header h;
+	uint8_t level = 0;
+
+	if (c->state != CLIENT_NEW || (buf[0] >> 4) != MQTT_CONNECT ||
+	    mqtt_frame(buf, len, 0, &h) < 0 ||
+	    mqtt_connect_peek_level(buf + h.header_len, len - h.header_len, &level) != 0)
+		return false;
+	if (err == MQTT_ERR_UNSUPPORTED) {
+		log_info("refused connection from %s: unsupported protocol level %u", c->peer, level);
+		send_connack(b, c, false, MQTT_CONNACK_BAD_VERSION, NULL);
 		broker_client_close(b, c, CLOSE_REFUSED, "unsupported protocol level");
-		return;
+		return true;
 	}
+	if (level != MQTT_LEVEL_5)
+		return false;
+	log_info("refused connection from %s: malformed MQTT 5 CONNECT: %s", c->peer,
+		 mqtt_strerror((int)err));
+	c->level = MQTT_LEVEL_5;
+	send_connack(b, c, false, decode_error_code(err), NULL);
+	broker_client_close(b, c, CLOSE_REFUSED, mqtt_strerror((int)err));
+	return true;
+}
+
+static void decode_failed(struct broker *b, struct broker_client *c, const uint8_t *buf,
+			  size_t len, long err)
+{
+	if (refuse_bad_connect(b, c, buf, len, err))
+		return;
 	if (log_enabled(LOG_DEBUG))
 		log_debug("malformed %s from %s: %s", mqtt_type_name(buf[0] >> 4), c->peer,
 			  mqtt_strerror((int)err));
-	broker_protocol_error(b, c, mqtt_strerror((int)err));
+	broker_client_close_code(b, c, CLOSE_PROTOCOL, decode_error_code(err),
+				 mqtt_strerror((int)err));
+}
+
+static void handle_disconnect(struct broker *b, struct broker_client *c,
+			      const struct mqtt_reason *d)
+{
+	struct session *s = c->session;
+
+	if (c->level == MQTT_LEVEL_5 &&
+	    (d->props.present & MQTT_PROP_BIT(MQTT_PROP_SESSION_EXPIRY))) {
+		/* [MQTT-3.14.2-2]: no session expiry set at DISCONNECT when the
+		 * CONNECT said the session ends with the connection. */
+		if (s->expiry_s == 0 && d->props.session_expiry != 0) {
+			broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x82,
+						 "session expiry set at DISCONNECT after 0");
+			return;
+		}
+		s->expiry_s = d->props.session_expiry;
+	}
+	/* 0x04: Disconnect with Will Message [MQTT 5.0, 3.14.2.1] */
+	broker_client_close(b, c,
+			    c->level == MQTT_LEVEL_5 && d->reason_code == 0x04 ? CLOSE_DISCONNECT_WILL
+									       : CLOSE_DISCONNECT,
+			    NULL);
 }
 
 size_t broker_client_input(struct broker *b, struct broker_client *c, const uint8_t *buf,
@@ -343,7 +453,7 @@ size_t broker_client_input(struct broker *b, struct broker_client *c, const uint
 		if (n == MQTT_ERR_NEED_MORE)
 			break;
 		if (n < 0) {
-			decode_failed(b, c, buf + pos, n);
+			decode_failed(b, c, buf + pos, len - pos, n);
 			return len;
 		}
 		b->stats.bytes_received += (uint64_t)n;
@@ -357,6 +467,38 @@ size_t broker_client_input(struct broker *b, struct broker_client *c, const uint
 
 /* ---- timers ---- */
 
+/* Offline sessions: delayed wills that fall due, sessions that expire. The
+ * map is scanned first and acted on after, since ending a session edits it. */
+static void sessions_tick(struct broker *b)
+{
+	uint32_t n = 0;
+	void *v;
+
+	for (uint32_t i = 0; hmap_next(&b->sessions, &i, &v);) {
+		struct session *s = v;
+		bool will_due = s->pending_will && b->now_ms >= s->will_due_ms;
+		bool expired = s->expires_at_ms && b->now_ms >= s->expires_at_ms;
+
+		if (s->client || !(will_due || expired))
+			continue;
+		if (n == b->due_cap) {
+			b->due_cap = b->due_cap ? b->due_cap * 2 : 16;
+			b->due = xrealloc(b->due, b->due_cap * sizeof(*b->due));
+		}
+		b->due[n++] = s;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct session *s = b->due[i];
+
+		if (s->expires_at_ms && b->now_ms >= s->expires_at_ms) {
+			log_info("session %s expired", s->id);
+			session_destroy(b, s); /* publishes a will still waiting */
+		} else {
+			session_release_will(b, s);
+		}
+	}
+}
+
 void broker_tick(struct broker *b)
 {
 	for (struct broker_client *c = b->clients; c; c = c->next) {
@@ -368,6 +510,8 @@ void broker_tick(struct broker *b)
 			 idle >= (uint64_t)c->keepalive * 1500) /* [MQTT-3.1.2-24] */
 			broker_client_close(b, c, CLOSE_KEEPALIVE, NULL);
 	}
+	if (b->stats.sessions > b->stats.clients_connected)
+		sessions_tick(b);
 	if (b->cfg.sys_interval &&
 	    b->now_ms - b->last_sys_ms >= (uint64_t)b->cfg.sys_interval * 1000) {
 		b->last_sys_ms = b->now_ms;

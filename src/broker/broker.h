@@ -69,6 +69,7 @@ struct broker_stats {
 enum broker_close_reason {
 	CLOSE_NONE = 0,
 	CLOSE_DISCONNECT,       /* client sent DISCONNECT: will discarded */
+	CLOSE_DISCONNECT_WILL,  /* MQTT 5 DISCONNECT 0x04: will published */
 	CLOSE_PEER,             /* socket closed or failed: will published */
 	CLOSE_PROTOCOL,         /* malformed or forbidden packet */
 	CLOSE_KEEPALIVE,        /* silent for 1.5x keepalive */
@@ -76,10 +77,11 @@ enum broker_close_reason {
 	CLOSE_TAKEN_OVER,       /* another connection took the client id */
 	CLOSE_REFUSED,          /* CONNACK with a failure code was sent */
 	CLOSE_SHUTDOWN,         /* broker stopping */
-	CLOSE_SLOW,             /* output buffer over its limit with QoS > 0 due */
 };
 
 const char *broker_close_reason_str(enum broker_close_reason r);
+
+#define WILL_NO_EXPIRY UINT32_MAX
 
 enum client_state {
 	CLIENT_NEW,        /* waiting for CONNECT */
@@ -100,6 +102,13 @@ struct broker_client {
 	const char *close_detail;  /* static string for the log line */
 	uint16_t keepalive;        /* seconds, as enforced */
 	uint8_t level;             /* protocol level, 0 before CONNECT */
+	/* MQTT 5: what the client announced in CONNECT. */
+	uint16_t receive_max;      /* its Receive Maximum, 0 = not given */
+	uint32_t max_packet_out;   /* largest packet it accepts, 0 = no limit */
+	uint32_t will_delay_s;
+	uint32_t will_expiry_s;    /* WILL_NO_EXPIRY when the will has none */
+	bool problem_info;         /* reason strings wanted */
+	uint8_t close_code;        /* MQTT 5 reason code for the DISCONNECT we send */
 	bool anonymous_ok;         /* set by the I/O layer from the listener */
 	bool dirty;                /* on the broker's dirty list */
 	struct broker_client *dirty_next;
@@ -117,8 +126,8 @@ const struct broker_config *broker_get_config(const struct broker *b);
  * use it too. Valid until broker_free. */
 struct outbuf_pool *broker_outbuf_pool(struct broker *b);
 const struct broker_stats *broker_get_stats(const struct broker *b);
-/* Updates the limits that can change while running (all but max_inflight,
- * which sizes existing sessions' windows and applies to new sessions). */
+/* Updates the limits while running (SIGHUP): every one applies at once;
+ * windows and queues larger than a lowered limit drain down to it. */
 void broker_set_config(struct broker *b, const struct broker_config *cfg);
 
 /* The clock: the I/O layer sets it before each batch of calls. */

@@ -1,6 +1,10 @@
 /*
  * connect.c - CONNECT: check, authorise, take over or resume the session,
  * answer CONNACK.
+ *
+ * MQTT 3.1.1's clean session maps onto MQTT 5's pair: clean session 1 is
+ * "clean start, session ends with the connection" (expiry 0), clean session
+ * 0 is "resume, session never expires".
  */
 #include "internal.h"
 
@@ -14,13 +18,29 @@ static const char *level_name(uint8_t level)
 	return level == MQTT_LEVEL_31 ? "3.1" : level == MQTT_LEVEL_311 ? "3.1.1" : "5.0";
 }
 
-static void refuse(struct broker *b, struct broker_client *c, uint8_t rc, const char *why,
+/* A refusal: the code as each version spells it, and the reason for logs. */
+struct refusal {
+	uint8_t rc3;      /* MQTT 3.1.1 CONNACK return code */
+	uint8_t rc5;      /* MQTT 5 CONNACK reason code */
+	const char *why;
+};
+
+static void refuse(struct broker *b, struct broker_client *c, const struct refusal *r,
 		   const struct mqtt_connect *p)
 {
+	struct mqtt_props props = { 0 };
+
 	log_info("refused client %.*s from %s: %s", (int)p->client_id.len,
-		 (const char *)p->client_id.data, c->peer, why);
-	send_connack(b, c, false, rc);
-	broker_client_close(b, c, CLOSE_REFUSED, why);
+		 (const char *)p->client_id.data, c->peer, r->why);
+	if (c->level == MQTT_LEVEL_5) {
+		/* A reason string is allowed on CONNACK even when the client asked
+		 * for no problem information [MQTT-3.1.2-29]. */
+		props.present = MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
+		props.reason_string.data = (const uint8_t *)r->why;
+		props.reason_string.len = (uint16_t)strlen(r->why);
+	}
+	send_connack(b, c, false, c->level == MQTT_LEVEL_5 ? r->rc5 : r->rc3, &props);
+	broker_client_close(b, c, CLOSE_REFUSED, r->why);
 }
 
 /* Server-assigned identifier for an empty client id [MQTT-3.1.3-6]. */
@@ -36,56 +56,151 @@ static int assign_id(struct broker *b, char *out, size_t cap)
 	return n;
 }
 
-/* Returns the reason to refuse, or NULL when the CONNECT is acceptable. */
-static const char *check_connect(const struct broker *b, const struct broker_client *c,
-				 const struct mqtt_connect *p, uint8_t *rc)
+/* Fills r and returns true when the CONNECT must be refused. */
+static bool check_connect(const struct broker *b, const struct broker_client *c,
+			  const struct mqtt_connect *p, struct refusal *r)
 {
-	/* The codec speaks MQTT 5; the broker's MQTT 5 semantics (session
-	 * expiry, flow control, aliases...) are not in yet, so a v5 client is
-	 * told "unacceptable protocol version" [MQTT-3.1.2-2] and may fall back
-	 * to 3.1.1, as clients of 3.1.1-only brokers do. */
-	*rc = MQTT_CONNACK_BAD_VERSION;
-	if (p->level == MQTT_LEVEL_5)
-		return "MQTT 5 is not supported yet";
-	*rc = MQTT_CONNACK_ID_REJECTED;
+	bool v5 = p->level == MQTT_LEVEL_5;
+
+	*r = (struct refusal){ MQTT_CONNACK_ID_REJECTED, 0x85, NULL };
 	if (p->client_id.len == 0 && p->level == MQTT_LEVEL_31)
-		return "MQTT 3.1 requires a client identifier";
-	if (p->client_id.len == 0 && !p->clean_session)
-		return "empty client identifier with clean session 0"; /* [MQTT-3.1.3-8] */
+		r->why = "MQTT 3.1 requires a client identifier";
+	else if (p->client_id.len == 0 && !p->clean_session && !v5)
+		r->why = "empty client identifier with clean session 0"; /* [MQTT-3.1.3-8] */
 	/* MQTT 3.1.1 cannot tell a client which keepalive to use, so one
-	 * outside the configured maximum is refused (as Mosquitto does). */
-	if (b->cfg.keepalive_max < UINT16_MAX &&
-	    (p->keepalive == 0 || p->keepalive > b->cfg.keepalive_max))
-		return "keepalive above keepalive_max";
-	if (p->will && broker_topic_levels(p->will_topic.data, p->will_topic.len) >
-			       BROKER_MAX_TOPIC_LEVELS)
-		return "will topic has too many levels";
-	*rc = MQTT_CONNACK_NOT_AUTHORIZED;
+	 * outside the configured maximum is refused (as Mosquitto does);
+	 * MQTT 5 is told the server keep alive instead. */
+	else if (!v5 && b->cfg.keepalive_max < UINT16_MAX &&
+		 (p->keepalive == 0 || p->keepalive > b->cfg.keepalive_max))
+		r->why = "keepalive above keepalive_max";
+	else if (p->will && broker_topic_levels(p->will_topic.data, p->will_topic.len) >
+				    BROKER_MAX_TOPIC_LEVELS)
+		*r = (struct refusal){ MQTT_CONNACK_ID_REJECTED, 0x90,
+				       "will topic has too many levels" };
+	else if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD))
+		*r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x8C,
+				       "no enhanced authentication method is available" };
 	/* No account store yet: a listener either admits everyone or no one. */
-	if (!c->anonymous_ok)
-		return "anonymous clients are not allowed on this listener";
-	return NULL;
+	else if (!c->anonymous_ok)
+		*r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x87,
+				       "anonymous clients are not allowed on this listener" };
+	return r->why != NULL;
 }
 
 /* Ends any current connection of this id and returns the session to use. */
 static struct session *take_session(struct broker *b, const uint8_t *id, uint16_t len,
-				    bool clean, bool *present)
+				    bool clean_start, uint32_t expiry_s, bool *present)
 {
 	struct session *s = session_find(b, id, len);
 
 	if (s && s->client) {
 		/* [MQTT-3.1.4-2] the existing connection goes; its will is sent. */
 		broker_client_close(b, s->client, CLOSE_TAKEN_OVER, NULL);
-		s = session_find(b, id, len); /* gone if it was a clean session */
+		s = session_find(b, id, len); /* gone if it ended with its connection */
 	}
-	if (s && clean) {
-		session_destroy(b, s); /* [MQTT-3.1.2-6] */
+	if (s && clean_start) {
+		session_destroy(b, s); /* [MQTT-3.1.2-6], [MQTT-3.1.2-4] */
 		s = NULL;
 	}
 	*present = s != NULL;
 	if (!s)
-		s = session_new(b, id, len, clean);
+		return session_new(b, id, len, expiry_s);
+	session_cancel_will(s); /* back within the will delay */
+	s->expiry_s = expiry_s;
+	s->expires_at_ms = 0;
 	return s;
+}
+
+/* The session expiry the client asked for, in MQTT 5 terms. */
+static uint32_t requested_expiry(const struct mqtt_connect *p)
+{
+	if (p->level != MQTT_LEVEL_5)
+		return p->clean_session ? 0 : SESSION_NEVER_EXPIRES;
+	return p->props.session_expiry; /* absent: 0 [MQTT 5.0, 3.1.2.11.2] */
+}
+
+static uint16_t effective_keepalive(const struct broker *b, const struct mqtt_connect *p)
+{
+	uint16_t ka = p->keepalive;
+
+	if (ka && ka < b->cfg.keepalive_min)
+		ka = b->cfg.keepalive_min;
+	/* MQTT 5: a keepalive above the maximum (or none) is replaced by the
+	 * maximum and announced as Server Keep Alive [MQTT-3.2.2-21]. */
+	if (p->level == MQTT_LEVEL_5 && b->cfg.keepalive_max < UINT16_MAX &&
+	    (ka == 0 || ka > b->cfg.keepalive_max))
+		ka = b->cfg.keepalive_max;
+	return ka;
+}
+
+static struct msg *make_will(struct broker *b, const struct mqtt_connect *p)
+{
+	struct msg_spec spec = {
+		.topic = p->will_topic.data,
+		.topic_len = p->will_topic.len,
+		.payload = p->will_payload.data,
+		.payload_len = p->will_payload.len,
+		.qos = p->will_qos,
+		.retain = p->will_retain,
+	};
+
+	if (p->level == MQTT_LEVEL_5) {
+		uint8_t *buf = broker_props_scratch(b, p->will_props.raw_len);
+		spec.props = buf;
+		spec.props_len = props_forwardable(&p->will_props, buf);
+	}
+	return msg_new(&spec);
+}
+
+/* Records what the client announced about itself (MQTT 5). */
+static void take_client_limits(struct broker_client *c, const struct mqtt_connect *p)
+{
+	c->receive_max = 0;
+	c->max_packet_out = 0;
+	c->problem_info = true;
+	c->will_delay_s = 0;
+	c->will_expiry_s = WILL_NO_EXPIRY;
+	if (p->level != MQTT_LEVEL_5)
+		return;
+	if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM))
+		c->receive_max = p->props.receive_maximum;
+	if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE))
+		c->max_packet_out = p->props.maximum_packet_size;
+	if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_REQUEST_PROBLEM_INFO))
+		c->problem_info = p->props.request_problem_info;
+	c->will_delay_s = p->will ? p->will_props.will_delay : 0;
+	/* The will's expiry clock starts when it is published. */
+	c->will_expiry_s = p->will && (p->will_props.present &
+				       MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY))
+				   ? p->will_props.message_expiry
+				   : WILL_NO_EXPIRY;
+}
+
+static void send_accept(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
+			const struct session *s, bool present, bool assigned)
+{
+	struct mqtt_props props = { 0 };
+
+	if (c->level == MQTT_LEVEL_5) {
+		/* What this broker allows, so the client never has to guess
+		 * [MQTT 5.0, 3.2.2.3]. Absent properties mean "no limit". */
+		props.present = MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE) |
+				MQTT_PROP_BIT(MQTT_PROP_SHARED_SUB_AVAILABLE) |
+				MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM);
+		props.maximum_packet_size = b->cfg.max_packet_size;
+		props.shared_sub_available = 0;
+		props.receive_maximum = (uint16_t)b->cfg.max_qos2_pending;
+		if (assigned) {
+			props.present |= MQTT_PROP_BIT(MQTT_PROP_ASSIGNED_CLIENT_ID);
+			props.assigned_client_id.data = (const uint8_t *)s->id;
+			props.assigned_client_id.len = s->id_len;
+		}
+		if (c->keepalive != p->keepalive) {
+			props.present |= MQTT_PROP_BIT(MQTT_PROP_SERVER_KEEPALIVE);
+			props.server_keepalive = c->keepalive;
+		}
+	}
+	send_connack(b, c, present, MQTT_CONNACK_ACCEPTED, &props);
 }
 
 void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p)
@@ -94,39 +209,37 @@ void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt
 	const uint8_t *id = p->client_id.data;
 	uint16_t id_len = p->client_id.len;
 	struct session *s;
+	struct refusal r;
 	bool present;
-	uint8_t rc;
-	const char *why = check_connect(b, c, p, &rc);
 
-	if (why) {
-		refuse(b, c, rc, why, p);
+	c->level = p->level; /* the CONNACK, even a refusal, speaks the client's version */
+	if (check_connect(b, c, p, &r)) {
+		refuse(b, c, &r, p);
 		return;
 	}
 	if (id_len == 0) {
 		id_len = (uint16_t)assign_id(b, assigned, sizeof(assigned));
 		id = (const uint8_t *)assigned;
 	}
-	s = take_session(b, id, id_len, p->clean_session, &present);
+	s = take_session(b, id, id_len, p->clean_session, requested_expiry(p), &present);
 	s->client = c;
 	c->session = s;
-	c->level = p->level;
-	c->keepalive = p->keepalive && p->keepalive < b->cfg.keepalive_min ? b->cfg.keepalive_min
-									   : p->keepalive;
+	c->keepalive = effective_keepalive(b, p);
+	take_client_limits(c, p);
 	if (p->will && !broker_client_may_publish(p->will_topic.data, p->will_topic.len))
 		log_info("client %s: will on '%.*s' ignored: clients cannot publish to $SYS", s->id,
 			 (int)p->will_topic.len, (const char *)p->will_topic.data);
 	else if (p->will)
-		c->will = msg_new(p->will_topic.data, p->will_topic.len, p->will_payload.data,
-				  p->will_payload.len, p->will_qos, p->will_retain);
+		c->will = make_will(b, p);
 	c->state = CLIENT_CONNECTED;
 	b->stats.clients_total_connects++;
 	b->stats.clients_connected++;
 	if (b->stats.clients_connected > b->stats.clients_maximum)
 		b->stats.clients_maximum = b->stats.clients_connected;
-	log_info("client %s connected from %s (MQTT %s, clean session %d, keepalive %u%s)", s->id,
-		 c->peer, level_name(c->level), p->clean_session, c->keepalive,
-		 present ? ", session resumed" : "");
-	send_connack(b, c, present, MQTT_CONNACK_ACCEPTED);
+	log_info("client %s connected from %s (MQTT %s, clean %s %d, keepalive %u%s)", s->id,
+		 c->peer, level_name(c->level), c->level == MQTT_LEVEL_5 ? "start" : "session",
+		 p->clean_session, c->keepalive, present ? ", session resumed" : "");
+	send_accept(b, c, p, s, present, id != p->client_id.data);
 	if (present)
 		session_resume(b, s);
 }

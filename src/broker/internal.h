@@ -67,9 +67,14 @@ struct session {
 	uint32_t nsubs, subs_cap;
 	struct session_flow *flow;    /* NULL while there is no QoS 1/2 state */
 	uint64_t match_epoch; /* routing: last message this session matched */
+	uint64_t expires_at_ms; /* offline: when the session ends (0 = never) */
+	uint32_t expiry_s;    /* session expiry interval; 0 = ends with the connection */
 	uint16_t next_packet_id;
 	uint8_t match_qos;
-	bool clean;
+	bool match_rap;       /* a matching subscription has retain-as-published */
+	bool has_sub_ids;     /* some subscription carries a subscription identifier */
+	struct msg *pending_will; /* MQTT 5 delayed will, owned reference */
+	uint64_t will_due_ms;
 	uint16_t id_len;
 	char id[];            /* client identifier, NUL-terminated */
 };
@@ -92,6 +97,12 @@ struct broker {
 	struct session **matches;
 	uint32_t nmatches, matches_cap;
 	uint8_t *scratch; /* SUBACK codes */
+	uint8_t *props_buf; /* building property blocks */
+	size_t props_cap;
+	struct session *route_from; /* routing: the publisher's session, for No Local */
+	struct session **due;       /* sessions_tick scratch */
+	uint32_t due_cap;
+	bool freeing;               /* broker_free running: no more wills */
 	/* Room for a QoS 0 message that no one keeps (see handle_publish). */
 	struct msg *transient;
 	size_t transient_cap;
@@ -100,22 +111,56 @@ struct broker {
 	char version[32];
 };
 
+/* Session expiry interval meaning "never" [MQTT 5.0, 3.1.2.11.2]. */
+#define SESSION_NEVER_EXPIRES UINT32_MAX
+
+/* props.c: MQTT 5 properties in the core */
+/* Copies the properties that travel with a message into out (at most
+ * in->raw_len bytes); returns the bytes written. */
+uint32_t props_forwardable(const struct mqtt_props *in, uint8_t *out);
+/* Broker-clock deadline seconds from now (never 0, which means "none"). */
+uint64_t msg_deadline(const struct broker *b, uint32_t seconds);
+/* Broker-clock deadline from a Message Expiry Interval, 0 if none. */
+uint64_t props_expiry_deadline(const struct broker *b, const struct mqtt_props *in);
+bool msg_expired(const struct broker *b, const struct msg *m);
+/* Seconds left, rounded up, for the Message Expiry Interval sent on. */
+uint32_t msg_expiry_left(const struct broker *b, const struct msg *m);
+/* A reusable buffer of at least need bytes, valid until the next call. */
+uint8_t *broker_props_scratch(struct broker *b, size_t need);
+
 /* broker.c */
 bool broker_client_online(const struct broker_client *c);
 void broker_protocol_error(struct broker *b, struct broker_client *c, const char *detail);
+/* Closes with the MQTT 5 reason code an MQTT 5 client is sent in DISCONNECT. */
+void broker_client_close_code(struct broker *b, struct broker_client *c,
+			      enum broker_close_reason reason, uint8_t code, const char *detail);
 uint32_t broker_topic_levels(const uint8_t *s, size_t len);
 
 /* send.c: encode into a client's output and mark it dirty */
-void send_connack(struct broker *b, struct broker_client *c, bool present, uint8_t rc);
+void send_connack(struct broker *b, struct broker_client *c, bool present, uint8_t rc,
+		  const struct mqtt_props *props);
+/* MQTT 5 only: the server's DISCONNECT with a reason code (and reason
+ * string when the client wants problem information). */
+void send_disconnect(struct broker *b, struct broker_client *c, uint8_t reason, const char *why);
 void send_ack(struct broker *b, struct broker_client *c, uint8_t type, uint16_t packet_id);
+/* With an MQTT 5 reason code (omitted when 0 or for older clients). */
+void send_ack_reason(struct broker *b, struct broker_client *c, uint8_t type,
+		     uint16_t packet_id, uint8_t reason);
 void send_simple(struct broker *b, struct broker_client *c, uint8_t type);
 void send_suback(struct broker *b, struct broker_client *c, uint16_t packet_id,
 		 const uint8_t *codes, uint16_t count);
 void send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint8_t qos,
 		  uint16_t packet_id, bool retain, bool dup);
+/* Size of the PUBLISH send_publish would write, for the client's MQTT 5
+ * Maximum Packet Size. */
+size_t publish_packet_size(struct broker *b, const struct broker_client *c, const struct msg *m,
+			   uint8_t qos);
+void send_unsuback(struct broker *b, struct broker_client *c, uint16_t packet_id,
+		   const uint8_t *codes, uint16_t count);
 
 /* session.c */
-struct session *session_new(struct broker *b, const uint8_t *id, uint16_t len, bool clean);
+/* expiry_s: SESSION_NEVER_EXPIRES, seconds, or 0 (ends with the connection). */
+struct session *session_new(struct broker *b, const uint8_t *id, uint16_t len, uint32_t expiry_s);
 struct session *session_find(struct broker *b, const uint8_t *id, uint16_t len);
 void session_destroy(struct broker *b, struct session *s);
 /* Delivers m to s at qos (already the minimum of publish and subscription). */
@@ -123,7 +168,7 @@ void session_deliver(struct broker *b, struct session *s, struct msg *m, uint8_t
 /* After a reconnect: resend the unacknowledged window, then the queue. */
 void session_resume(struct broker *b, struct session *s);
 void session_puback(struct broker *b, struct session *s, uint16_t packet_id);
-void session_pubrec(struct broker *b, struct session *s, uint16_t packet_id);
+void session_pubrec(struct broker *b, struct session *s, uint16_t packet_id, uint8_t reason);
 void session_pubcomp(struct broker *b, struct session *s, uint16_t packet_id);
 bool session_qos2_seen(const struct session *s, uint16_t packet_id);
 bool session_qos2_add(struct broker *b, struct session *s, uint16_t packet_id);
@@ -131,6 +176,10 @@ void session_qos2_release(struct session *s, uint16_t packet_id);
 /* Frees empty window, queue and id storage (when the client goes away). */
 void session_trim(struct session *s);
 void session_remove_sub(struct broker *b, struct session *s, uint32_t index);
+/* Publishes a delayed will now (and forgets it). */
+void session_release_will(struct broker *b, struct session *s);
+/* The client came back within the will delay: the will is not sent. */
+void session_cancel_will(struct session *s);
 
 /* connect.c */
 void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p);
@@ -140,7 +189,11 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 void handle_pubrel(struct broker *b, struct broker_client *c, uint16_t packet_id);
 /* False for topics clients may not publish to ($SYS/...). */
 bool broker_client_may_publish(const uint8_t *topic, size_t len);
-/* Routes m to every matching session and applies its retain flag. */
+/* Routes m to every matching session and applies its retain flag; from is
+ * the publisher's session (for No Local) or NULL. Returns the number of
+ * sessions it went to. */
+uint32_t broker_route(struct broker *b, struct msg *m, struct session *from);
+/* broker_route from the broker itself (wills, $SYS). */
 void broker_publish_msg(struct broker *b, struct msg *m);
 
 /* subscribe.c */

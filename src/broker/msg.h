@@ -2,9 +2,12 @@
  * msg.h - an application message, shared by reference between every
  * subscriber, queue and retained slot that holds it.
  *
- * One allocation holds the struct, the topic (NUL-terminated for logs) and
- * the payload. Created once per incoming PUBLISH; delivering it to N
- * subscribers takes N references, never N copies.
+ * One allocation holds the struct, the topic (NUL-terminated for logs), the
+ * payload and the MQTT 5 properties that travel with the message (payload
+ * format, content type, response topic, correlation data, user properties:
+ * copied once, as encoded, and written as they are to MQTT 5 subscribers).
+ * Created once per incoming PUBLISH; delivering it to N subscribers takes N
+ * references, never N copies.
  */
 #ifndef AGORA_MSG_H
 #define AGORA_MSG_H
@@ -16,24 +19,38 @@
 struct msg {
 	uint32_t refs;
 	uint32_t payload_len;
+	uint32_t props_len;
 	uint16_t topic_len;
-	uint8_t qos;     /* QoS it was published with */
-	bool retain;     /* retain flag it was published with */
-	uint8_t *payload; /* points inside this allocation */
-	char topic[];    /* topic_len bytes + NUL, then the payload */
+	uint8_t qos;       /* QoS it was published with */
+	bool retain;       /* retain flag it was published with */
+	uint64_t expires_ms; /* MQTT 5 message expiry, broker clock; 0 = never */
+	uint8_t *payload;  /* points inside this allocation */
+	uint8_t *props;    /* idem: encoded properties, props_len bytes */
+	char topic[];      /* topic_len bytes + NUL, then payload, then props */
+};
+
+/* What a message is made of; the bytes are copied. */
+struct msg_spec {
+	const uint8_t *topic;
+	uint16_t topic_len;
+	const uint8_t *payload;
+	uint32_t payload_len;
+	uint8_t qos;
+	bool retain;
+	const uint8_t *props;
+	uint32_t props_len;
+	uint64_t expires_ms;
 };
 
 /* Returns a message with one reference. */
-struct msg *msg_new(const uint8_t *topic, uint16_t topic_len, const uint8_t *payload,
-		    uint32_t payload_len, uint8_t qos, bool retain);
+struct msg *msg_new(const struct msg_spec *spec);
 
 /* Bytes msg_build needs. */
-size_t msg_size(uint16_t topic_len, uint32_t payload_len);
+size_t msg_size(const struct msg_spec *spec);
 /* Builds a message in caller-provided memory of msg_size() bytes, for a
  * message nobody will keep a reference to (the caller checks refs == 1
  * afterwards). */
-struct msg *msg_build(void *mem, const uint8_t *topic, uint16_t topic_len,
-		      const uint8_t *payload, uint32_t payload_len, uint8_t qos, bool retain);
+struct msg *msg_build(void *mem, const struct msg_spec *spec);
 
 static inline struct msg *msg_ref(struct msg *m)
 {

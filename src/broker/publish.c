@@ -17,14 +17,20 @@ static void collect(void *ctx, struct sub *sub)
 {
 	struct broker *b = ctx;
 	struct session *s = sub->session;
+	bool rap = sub->options & MQTT_SUBOPT_RETAIN_AS_PUBLISHED;
 
+	/* MQTT 5 No Local [MQTT-3.8.3-3]: not back to the publisher. */
+	if ((sub->options & MQTT_SUBOPT_NO_LOCAL) && s == b->route_from)
+		return;
 	if (s->match_epoch == b->epoch) {
 		if (sub->qos > s->match_qos)
 			s->match_qos = sub->qos;
+		s->match_rap |= rap;
 		return;
 	}
 	s->match_epoch = b->epoch;
 	s->match_qos = sub->qos;
+	s->match_rap = rap;
 	if (b->nmatches == b->matches_cap) {
 		b->matches_cap = b->matches_cap ? b->matches_cap * 2 : 64;
 		b->matches = xrealloc(b->matches, b->matches_cap * sizeof(*b->matches));
@@ -32,8 +38,12 @@ static void collect(void *ctx, struct sub *sub)
 	b->matches[b->nmatches++] = s;
 }
 
+/* Retained messages clients stored: what max_retained_messages limits and
+ * $SYS/broker/retained messages/count reports. The broker's own $SYS
+ * topics are kept beside them, uncounted. */
 static void store_retained(struct broker *b, struct msg *m)
 {
+	bool counted = broker_client_may_publish((const uint8_t *)m->topic, m->topic_len);
 	struct tnode *n;
 
 	if (m->payload_len == 0) {
@@ -42,13 +52,13 @@ static void store_retained(struct broker *b, struct msg *m)
 		if (n && n->retained) {
 			msg_unref(n->retained);
 			n->retained = NULL;
-			b->stats.retained--;
+			b->stats.retained -= counted;
 			tree_prune(n);
 		}
 		return;
 	}
 	n = tree_lookup(b->retained, (const uint8_t *)m->topic, m->topic_len, true);
-	if (!n->retained) {
+	if (!n->retained && counted) {
 		if (b->stats.retained >= b->cfg.max_retained) {
 			b->stats.msgs_dropped++;
 			log_warn("not retaining message on '%s': max_retained_messages (%u) reached",
@@ -62,19 +72,28 @@ static void store_retained(struct broker *b, struct msg *m)
 	n->retained = msg_ref(m);
 }
 
-void broker_publish_msg(struct broker *b, struct msg *m)
+uint32_t broker_route(struct broker *b, struct msg *m, struct session *from)
 {
 	if (m->retain)
 		store_retained(b, m);
 	b->epoch++;
 	b->nmatches = 0;
+	b->route_from = from;
 	tree_match(b->subs, (const uint8_t *)m->topic, m->topic_len, collect, b);
+	b->route_from = NULL;
 	for (uint32_t i = 0; i < b->nmatches; i++) {
 		struct session *s = b->matches[i];
 		uint8_t qos = m->qos < s->match_qos ? m->qos : s->match_qos;
-		/* [MQTT-3.3.1-9] live deliveries carry retain 0 */
-		session_deliver(b, s, m, qos, false);
+		/* [MQTT-3.3.1-9] live deliveries carry retain 0, unless an MQTT 5
+		 * subscription asked for Retain As Published [MQTT-3.3.1-13]. */
+		session_deliver(b, s, m, qos, m->retain && s->match_rap);
 	}
+	return b->nmatches;
+}
+
+void broker_publish_msg(struct broker *b, struct msg *m)
+{
+	broker_route(b, m, NULL);
 }
 
 /*
@@ -85,19 +104,31 @@ void broker_publish_msg(struct broker *b, struct msg *m)
  */
 static struct msg *message_for(struct broker *b, const struct mqtt_publish *p)
 {
+	struct msg_spec spec = {
+		.topic = p->topic.data,
+		.topic_len = p->topic.len,
+		.payload = p->payload,
+		.payload_len = p->payload_len,
+		.qos = p->qos,
+		.retain = p->retain,
+	};
 	size_t size;
 
+	if (p->props.raw_len) {
+		uint8_t *buf = broker_props_scratch(b, p->props.raw_len);
+		spec.props = buf;
+		spec.props_len = props_forwardable(&p->props, buf);
+		spec.expires_ms = props_expiry_deadline(b, &p->props);
+	}
 	if (p->qos || p->retain || p->payload_len > BROKER_INLINE_PAYLOAD)
-		return msg_new(p->topic.data, p->topic.len, p->payload, p->payload_len, p->qos,
-			       p->retain);
-	size = msg_size(p->topic.len, p->payload_len);
+		return msg_new(&spec);
+	size = msg_size(&spec);
 	if (size > b->transient_cap) {
 		free(b->transient);
 		b->transient = xmalloc(size);
 		b->transient_cap = size;
 	}
-	return msg_build(b->transient, p->topic.data, p->topic.len, p->payload, p->payload_len,
-			 0, false);
+	return msg_build(b->transient, &spec);
 }
 
 static void message_done(struct broker *b, struct msg *m)
@@ -115,12 +146,42 @@ bool broker_client_may_publish(const uint8_t *topic, size_t len)
 	return !(len >= 4 && memcmp(topic, "$SYS", 4) == 0 && (len == 4 || topic[4] == '/'));
 }
 
+/* MQTT 5 checks on a PUBLISH's properties; false when the connection was
+ * closed for it. */
+static bool publish_props_acceptable(struct broker *b, struct broker_client *c,
+				     const struct mqtt_publish *p)
+{
+	if (c->level != MQTT_LEVEL_5)
+		return true;
+	/* This broker announces Topic Alias Maximum 0 [MQTT-3.3.2-9]. */
+	if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS)) {
+		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x94, "topic alias not allowed");
+		return false;
+	}
+	/* [MQTT-3.3.4-6] subscription identifiers go server to client only */
+	if (p->props.sub_id_count) {
+		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x82,
+					 "PUBLISH from a client with a subscription identifier");
+		return false;
+	}
+	return true;
+}
+
+/* [MQTT-3.3.2-..]: Payload Format Indicator 1 promises UTF-8. */
+static bool payload_format_ok(const struct mqtt_publish *p)
+{
+	return !p->props.payload_format || mqtt_utf8_valid(p->payload, p->payload_len);
+}
+
 void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *p)
 {
 	struct session *s = c->session;
+	uint8_t reason = 0;
 	struct msg *m;
 
 	b->stats.msgs_received++;
+	if (!publish_props_acceptable(b, c, p))
+		return;
 	if (p->qos == 2 && session_qos2_seen(s, p->packet_id)) {
 		/* A resend of a message we already routed: acknowledge only
 		 * (exactly once, [MQTT-4.3.3-2]). */
@@ -131,19 +192,26 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 		broker_protocol_error(b, c, "topic has too many levels");
 		return;
 	}
-	if (p->qos == 2 && !session_qos2_add(b, s, p->packet_id)) {
-		broker_protocol_error(b, c, "too many QoS 2 messages awaiting PUBREL");
+	if (!payload_format_ok(p)) {
+		reason = 0x99; /* payload format invalid: acknowledged, not routed */
+	} else if (p->qos == 2 && !session_qos2_add(b, s, p->packet_id)) {
+		/* MQTT 5 names it: more in flight than our Receive Maximum. */
+		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x93,
+					 "too many QoS 2 messages awaiting PUBREL");
 		return;
-	}
-	if (broker_client_may_publish(p->topic.data, p->topic.len)) {
+	} else if (broker_client_may_publish(p->topic.data, p->topic.len)) {
 		m = message_for(b, p);
-		broker_publish_msg(b, m);
+		if (!broker_route(b, m, s) && c->level == MQTT_LEVEL_5)
+			reason = 0x10; /* accepted, but no matching subscribers */
 		message_done(b, m);
 	}
+	if (p->qos == 0 && reason == 0x99)
+		log_info("client %s: PUBLISH on '%.*s' dropped: payload is not UTF-8", s->id,
+			 (int)p->topic.len, (const char *)p->topic.data);
 	if (p->qos == 1)
-		send_ack(b, c, MQTT_PUBACK, p->packet_id);
+		send_ack_reason(b, c, MQTT_PUBACK, p->packet_id, reason);
 	else if (p->qos == 2)
-		send_ack(b, c, MQTT_PUBREC, p->packet_id);
+		send_ack_reason(b, c, MQTT_PUBREC, p->packet_id, reason);
 }
 
 void handle_pubrel(struct broker *b, struct broker_client *c, uint16_t packet_id)

@@ -25,12 +25,28 @@ static void emit(struct broker *b, struct broker_client *c, const struct mqtt_pa
 	broker_mark_dirty(b, c);
 }
 
-void send_connack(struct broker *b, struct broker_client *c, bool present, uint8_t rc)
+void send_connack(struct broker *b, struct broker_client *c, bool present, uint8_t rc,
+		  const struct mqtt_props *props)
 {
 	struct mqtt_packet p = { .type = MQTT_CONNACK };
 
 	p.u.connack.session_present = present;
 	p.u.connack.return_code = rc;
+	if (props)
+		p.u.connack.props = *props;
+	emit(b, c, &p);
+}
+
+void send_disconnect(struct broker *b, struct broker_client *c, uint8_t reason, const char *why)
+{
+	struct mqtt_packet p = { .type = MQTT_DISCONNECT };
+
+	p.u.reason.reason_code = reason;
+	if (why && c->problem_info) {
+		p.u.reason.props.present = MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
+		p.u.reason.props.reason_string.data = (const uint8_t *)why;
+		p.u.reason.props.reason_string.len = (uint16_t)strlen(why);
+	}
 	emit(b, c, &p);
 }
 
@@ -45,6 +61,26 @@ void send_ack(struct broker *b, struct broker_client *c, uint8_t type, uint16_t 
 	dst[3] = (uint8_t)packet_id;
 	outbuf_commit(&c->out, 4);
 	b->stats.bytes_sent += 4;
+	broker_mark_dirty(b, c);
+}
+
+void send_ack_reason(struct broker *b, struct broker_client *c, uint8_t type,
+		     uint16_t packet_id, uint8_t reason)
+{
+	uint8_t *dst;
+
+	if (!reason || c->level != MQTT_LEVEL_5) {
+		send_ack(b, c, type, packet_id);
+		return;
+	}
+	dst = outbuf_reserve(&c->out, 5);
+	dst[0] = (uint8_t)(type << 4 | (type == MQTT_PUBREL ? 0x02 : 0));
+	dst[1] = 3; /* packet id and reason code, no properties [MQTT-3.4.2-1] */
+	dst[2] = (uint8_t)(packet_id >> 8);
+	dst[3] = (uint8_t)packet_id;
+	dst[4] = reason;
+	outbuf_commit(&c->out, 5);
+	b->stats.bytes_sent += 5;
 	broker_mark_dirty(b, c);
 }
 
@@ -65,6 +101,63 @@ void send_suback(struct broker *b, struct broker_client *c, uint16_t packet_id,
 	emit(b, c, &p);
 }
 
+/* Subscription identifiers of s's subscriptions matching the topic, for an
+ * MQTT 5 delivery [MQTT-3.3.4-3]; at most cap. */
+static uint16_t matching_sub_ids(struct broker *b, const struct session *s, const struct msg *m,
+				 uint32_t *ids, uint16_t cap)
+{
+	uint16_t n = 0;
+
+	for (uint32_t i = 0; i < s->nsubs && n < cap; i++) {
+		const struct sub *sub = s->subs[i];
+		uint8_t *filter;
+		size_t flen;
+
+		if (!sub->sub_id)
+			continue;
+		filter = broker_props_scratch(b, tree_filter_len(sub->node) + 1);
+		flen = tree_filter_write(sub->node, filter);
+		if (mqtt_topic_match(filter, flen, (const uint8_t *)m->topic, m->topic_len))
+			ids[n++] = sub->sub_id;
+	}
+	return n;
+}
+
+/* The properties an MQTT 5 subscriber gets with m. */
+static void publish_props(struct broker *b, const struct broker_client *c, const struct msg *m,
+			  struct mqtt_props *props, uint32_t *ids, uint16_t cap)
+{
+	memset(props, 0, sizeof(*props));
+	if (c->level != MQTT_LEVEL_5)
+		return;
+	if (m->expires_ms) {
+		/* [MQTT-3.3.2-6]: the interval sent on is the time left */
+		props->present |= MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY);
+		props->message_expiry = msg_expiry_left(b, m);
+	}
+	if (c->session && c->session->has_sub_ids) {
+		props->sub_id_count = matching_sub_ids(b, c->session, m, ids, cap);
+		props->sub_ids = props->sub_id_count ? ids : NULL;
+	}
+	props->user_raw = m->props; /* forwarded as received, user properties in order */
+	props->user_raw_len = m->props_len;
+}
+
+#define MAX_SUB_IDS 32
+
+size_t publish_packet_size(struct broker *b, const struct broker_client *c, const struct msg *m,
+			   uint8_t qos)
+{
+	struct mqtt_props props;
+	uint32_t ids[MAX_SUB_IDS];
+	size_t body = 2 + (size_t)m->topic_len + (qos ? 2 : 0) + m->payload_len;
+
+	publish_props(b, c, m, &props, ids, MAX_SUB_IDS);
+	if (c->level == MQTT_LEVEL_5)
+		body += mqtt_props_size(&props);
+	return 1 + (size_t)mqtt_varint_size((uint32_t)body) + body;
+}
+
 void send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint8_t qos,
 		  uint16_t packet_id, bool retain, bool dup)
 {
@@ -76,11 +169,17 @@ void send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint
 		.packet_id = packet_id,
 		.payload_len = m->payload_len,
 	};
+	uint32_t ids[MAX_SUB_IDS];
 	bool inline_payload = m->payload_len <= BROKER_INLINE_PAYLOAD;
-	size_t cap = MQTT_MAX_HEADER + 2 + m->topic_len + 2 + (inline_payload ? m->payload_len : 0);
-	uint8_t *dst = outbuf_reserve(&c->out, cap);
-	long n = mqtt_encode_publish_header(&p, c->level, dst, cap);
+	size_t cap;
+	uint8_t *dst;
+	long n;
 
+	publish_props(b, c, m, &p.props, ids, MAX_SUB_IDS);
+	cap = MQTT_MAX_HEADER + 2 + m->topic_len + 2 + (inline_payload ? m->payload_len : 0) +
+	      (c->level == MQTT_LEVEL_5 ? mqtt_props_size(&p.props) : 0);
+	dst = outbuf_reserve(&c->out, cap);
+	n = mqtt_encode_publish_header(&p, c->level, dst, cap);
 	if (n < 0)
 		return;
 	if (inline_payload) {
@@ -93,4 +192,15 @@ void send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint
 	b->stats.msgs_sent++;
 	b->stats.bytes_sent += (uint64_t)n + m->payload_len;
 	broker_mark_dirty(b, c);
+}
+
+void send_unsuback(struct broker *b, struct broker_client *c, uint16_t packet_id,
+		   const uint8_t *codes, uint16_t count)
+{
+	struct mqtt_packet p = { .type = MQTT_UNSUBACK };
+
+	p.u.ack.packet_id = packet_id;
+	p.u.ack.codes = codes; /* MQTT 5 only; the 3.1.1 encoder ignores them */
+	p.u.ack.count = count;
+	emit(b, c, &p);
 }

@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct session *session_new(struct broker *b, const uint8_t *id, uint16_t len, bool clean)
+struct session *session_new(struct broker *b, const uint8_t *id, uint16_t len, uint32_t expiry_s)
 {
 	struct session *s = xcalloc(1, sizeof(*s) + (size_t)len + 1);
 
 	memcpy(s->id, id, len);
 	s->id[len] = '\0';
 	s->id_len = len;
-	s->clean = clean;
+	s->expiry_s = expiry_s;
 	s->next_packet_id = 1;
 	hmap_put(&b->sessions, s->id, len, s);
 	b->stats.sessions++;
@@ -66,8 +66,28 @@ static void flow_free(struct session_flow *f)
 	free(f);
 }
 
+void session_release_will(struct broker *b, struct session *s)
+{
+	struct msg *w = s->pending_will;
+
+	if (!w)
+		return;
+	s->pending_will = NULL;
+	if (!b->freeing)
+		broker_publish_msg(b, w);
+	msg_unref(w);
+}
+
+void session_cancel_will(struct session *s)
+{
+	msg_unref(s->pending_will);
+	s->pending_will = NULL;
+}
+
 void session_destroy(struct broker *b, struct session *s)
 {
+	/* The session ends: a delayed will goes out now [MQTT-3.1.3-9]. */
+	session_release_will(b, s);
 	while (s->nsubs)
 		session_remove_sub(b, s, s->nsubs - 1);
 	free(s->subs);
@@ -82,9 +102,20 @@ void session_destroy(struct broker *b, struct session *s)
 
 /* ---- the outgoing window ---- */
 
+/* The window: the configured maximum, or less if the MQTT 5 client asked
+ * for less with its Receive Maximum [MQTT-3.3.4-9]. */
+static uint32_t window_limit(const struct broker *b, const struct session *s)
+{
+	uint32_t limit = b->cfg.max_inflight;
+
+	if (s->client && s->client->receive_max && s->client->receive_max < limit)
+		limit = s->client->receive_max;
+	return limit;
+}
+
 static bool window_has_room(const struct broker *b, const struct session *s)
 {
-	return !s->flow || s->flow->ifl_used < b->cfg.max_inflight;
+	return !s->flow || s->flow->ifl_used < window_limit(b, s);
 }
 
 static uint16_t take_packet_id(struct session *s)
@@ -105,8 +136,8 @@ static struct inflight *window_push(struct broker *b, struct session *s)
 		uint32_t cap = s->flow->ifl_cap ? s->flow->ifl_cap * 2 : 4;
 		struct inflight *ring;
 
-		if (cap > b->cfg.max_inflight)
-			cap = b->cfg.max_inflight;
+		if (cap > window_limit(b, s))
+			cap = window_limit(b, s);
 		if (cap < s->flow->ifl_used + 1)
 			cap = s->flow->ifl_used + 1;
 		ring = xcalloc(cap, sizeof(*ring));
@@ -193,6 +224,22 @@ static void drop(struct broker *b, struct session *s, const struct msg *m, const
 			 m->topic, s->id, why, (unsigned long long)s->flow->dropped);
 }
 
+/* False (and counted) when the client must not get m now: expired, or
+ * larger than the MQTT 5 client's Maximum Packet Size [MQTT-3.1.2-25], in
+ * which case the message is dropped as if delivered. */
+static bool deliverable(struct broker *b, struct session *s, const struct msg *m, uint8_t qos)
+{
+	struct broker_client *c = s->client;
+
+	if (msg_expired(b, m))
+		return false; /* [MQTT-3.3.2-5] */
+	if (c && c->max_packet_out && publish_packet_size(b, c, m, qos) > c->max_packet_out) {
+		drop(b, s, m, "larger than the client's maximum packet size");
+		return false;
+	}
+	return true;
+}
+
 /* Move queued messages into the window while it has room. */
 static void queue_pump(struct broker *b, struct session *s)
 {
@@ -201,7 +248,8 @@ static void queue_pump(struct broker *b, struct session *s)
 
 		s->flow->q_head = (s->flow->q_head + 1) % s->flow->q_cap;
 		s->flow->q_len--;
-		window_send(b, s, e.msg, e.qos, e.retain);
+		if (deliverable(b, s, e.msg, e.qos))
+			window_send(b, s, e.msg, e.qos, e.retain);
 		msg_unref(e.msg);
 	}
 }
@@ -209,6 +257,9 @@ static void queue_pump(struct broker *b, struct session *s)
 void session_deliver(struct broker *b, struct session *s, struct msg *m, uint8_t qos, bool retain)
 {
 	struct broker_client *c = s->client;
+
+	if (!deliverable(b, s, m, qos))
+		return;
 
 	if (qos == 0) {
 		/* QoS 0 is never queued for an offline client. */
@@ -267,12 +318,17 @@ void session_puback(struct broker *b, struct session *s, uint16_t packet_id)
 	complete(b, s, f);
 }
 
-void session_pubrec(struct broker *b, struct session *s, uint16_t packet_id)
+void session_pubrec(struct broker *b, struct session *s, uint16_t packet_id, uint8_t reason)
 {
 	struct inflight *f = window_find(s, packet_id);
 
 	if (!f || f->qos != 2) {
 		log_debug("client %s: PUBREC for unknown packet id %u", s->id, packet_id);
+		return;
+	}
+	if (reason >= 0x80 && f->state == IFL_WAIT_ACK) {
+		/* MQTT 5: the client refused it; the flow ends here [MQTT-4.3.3-4] */
+		complete(b, s, f);
 		return;
 	}
 	if (f->state == IFL_WAIT_ACK) {

@@ -5,6 +5,7 @@
 #include "base/log.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static struct sub *find_sub(const struct session *s, const struct tnode *node, uint32_t *index)
 {
@@ -23,31 +24,60 @@ static bool filter_acceptable(const struct mqtt_str *f)
 	       broker_topic_levels(f->data, f->len) <= BROKER_MAX_TOPIC_LEVELS;
 }
 
-/* Adds or updates one subscription; returns the SUBACK code. */
-static uint8_t subscribe_one(struct broker *b, struct session *s, const struct mqtt_str *f,
-			     uint8_t qos)
+/* One filter of a SUBSCRIBE, with what the packet says about it. */
+struct sub_request {
+	struct mqtt_str filter;
+	uint8_t options;  /* QoS in the low bits; MQTT 5 flags above */
+	uint32_t sub_id;  /* MQTT 5 subscription identifier, 0 = none */
+	bool existed;     /* out: replaced an existing subscription */
+};
+
+static bool is_shared(const struct mqtt_str *f)
 {
+	return f->len >= 7 && memcmp(f->data, "$share/", 7) == 0;
+}
+
+/* Adds or updates one subscription; returns the SUBACK code (MQTT 5 reason
+ * codes for MQTT 5 clients, 0x80 for every failure before). */
+static uint8_t subscribe_one(struct broker *b, struct broker_client *c, struct sub_request *rq)
+{
+	struct session *s = c->session;
+	bool v5 = c->level == MQTT_LEVEL_5;
+	uint8_t qos = MQTT_SUBOPT_QOS(rq->options);
 	struct tnode *node;
 	struct sub *sub;
 	uint32_t index;
 
-	if (!filter_acceptable(f))
-		return MQTT_SUBACK_FAILURE;
-	node = tree_lookup(b->subs, f->data, f->len, true);
+	rq->existed = false;
+	/* Shared subscriptions are not in yet; MQTT 5 says so precisely
+	 * [MQTT-3.8.3-4 / 0x9E]. */
+	if (v5 && is_shared(&rq->filter))
+		return 0x9E;
+	if (!filter_acceptable(&rq->filter))
+		return v5 ? 0x8F : MQTT_SUBACK_FAILURE;
+	node = tree_lookup(b->subs, rq->filter.data, rq->filter.len, true);
 	sub = find_sub(s, node, &index);
 	if (sub) {
-		sub->qos = qos; /* [MQTT-3.8.4-3] replaces the existing one */
+		/* [MQTT-3.8.4-3] replaces the existing one */
+		sub->qos = qos;
+		sub->options = rq->options & (MQTT_SUBOPT_NO_LOCAL | MQTT_SUBOPT_RETAIN_AS_PUBLISHED);
+		sub->sub_id = rq->sub_id;
+		s->has_sub_ids |= rq->sub_id != 0;
+		rq->existed = true;
 		return qos;
 	}
 	if (s->nsubs >= b->cfg.max_subscriptions) {
 		tree_prune(node);
 		log_warn("client %s: max_subscriptions (%u) reached", s->id,
 			 b->cfg.max_subscriptions);
-		return MQTT_SUBACK_FAILURE;
+		return v5 ? 0x97 : MQTT_SUBACK_FAILURE;
 	}
 	sub = xcalloc(1, sizeof(*sub));
 	sub->session = s;
 	sub->qos = qos;
+	sub->options = rq->options & (MQTT_SUBOPT_NO_LOCAL | MQTT_SUBOPT_RETAIN_AS_PUBLISHED);
+	sub->sub_id = rq->sub_id;
+	s->has_sub_ids |= rq->sub_id != 0;
 	tree_add_sub(node, sub);
 	if (s->nsubs == s->subs_cap) {
 		s->subs_cap = s->subs_cap ? s->subs_cap * 2 : 4;
@@ -72,7 +102,48 @@ static void send_retained(void *ctx, struct msg *m)
 	session_deliver(rc->b, rc->s, m, qos, true); /* [MQTT-3.3.1-8] */
 }
 
+/* MQTT 5 Retain Handling [MQTT-3.3.1-9..11]: 0 always, 1 only for a new
+ * subscription, 2 never. */
+static bool wants_retained(uint8_t options, bool existed)
+{
+	uint8_t rh = MQTT_SUBOPT_RETAIN_HANDLING(options);
+	return rh == 0 || (rh == 1 && !existed);
+}
+
 void handle_subscribe(struct broker *b, struct broker_client *c, const struct mqtt_subscribe *p)
+{
+	struct session *s = c->session;
+	struct mqtt_topic_iter it = { &p->filters, 0 };
+	struct sub_request rq = { .sub_id = p->props.subscription_id };
+	uint16_t n = 0;
+
+	/* Two bytes per filter: its code, then whether it existed before. */
+	if (b->scratch_cap < 2u * p->filters.count) {
+		b->scratch_cap = 2u * p->filters.count;
+		b->scratch = xrealloc(b->scratch, b->scratch_cap);
+	}
+	while (mqtt_topic_list_next_opts(&it, &rq.filter, &rq.options)) {
+		b->scratch[n] = subscribe_one(b, c, &rq);
+		b->scratch[p->filters.count + n++] = rq.existed;
+	}
+	send_suback(b, c, p->packet_id, b->scratch, n);
+
+	/* Retained messages follow the SUBACK, filter by filter. */
+	it.pos = 0;
+	n = 0;
+	while (mqtt_topic_list_next_opts(&it, &rq.filter, &rq.options)) {
+		struct retained_ctx rc = { b, s, MQTT_SUBOPT_QOS(rq.options) };
+		bool granted = b->scratch[n] <= 2;
+		bool existed = b->scratch[p->filters.count + n++];
+
+		if (granted && wants_retained(rq.options, existed))
+			tree_match_retained(b->retained, rq.filter.data, rq.filter.len,
+					    send_retained, &rc);
+	}
+}
+
+void handle_unsubscribe(struct broker *b, struct broker_client *c,
+			const struct mqtt_unsubscribe *p)
 {
 	struct session *s = c->session;
 	struct mqtt_topic_iter it = { &p->filters, 0 };
@@ -84,34 +155,14 @@ void handle_subscribe(struct broker *b, struct broker_client *c, const struct mq
 		b->scratch_cap = p->filters.count;
 		b->scratch = xrealloc(b->scratch, b->scratch_cap);
 	}
-	while (mqtt_topic_list_next(&it, &f, &qos))
-		b->scratch[n++] = subscribe_one(b, s, &f, qos);
-	send_suback(b, c, p->packet_id, b->scratch, n);
-
-	/* Retained messages follow the SUBACK, filter by filter. */
-	it.pos = 0;
-	n = 0;
-	while (mqtt_topic_list_next(&it, &f, &qos)) {
-		struct retained_ctx rc = { b, s, qos };
-		if (b->scratch[n++] != MQTT_SUBACK_FAILURE)
-			tree_match_retained(b->retained, f.data, f.len, send_retained, &rc);
-	}
-}
-
-void handle_unsubscribe(struct broker *b, struct broker_client *c,
-			const struct mqtt_unsubscribe *p)
-{
-	struct session *s = c->session;
-	struct mqtt_topic_iter it = { &p->filters, 0 };
-	struct mqtt_str f;
-	uint8_t qos;
-
 	while (mqtt_topic_list_next(&it, &f, &qos)) {
 		struct tnode *node = tree_lookup(b->subs, f.data, f.len, false);
 		uint32_t index;
+		bool found = node && find_sub(s, node, &index);
 
-		if (node && find_sub(s, node, &index))
+		if (found)
 			session_remove_sub(b, s, index);
+		b->scratch[n++] = found ? 0x00 : 0x11; /* MQTT 5: no subscription existed */
 	}
-	send_ack(b, c, MQTT_UNSUBACK, p->packet_id);
+	send_unsuback(b, c, p->packet_id, b->scratch, n);
 }

@@ -6,8 +6,14 @@
 
 static void publish_text(struct broker *b, const char *topic, const char *text)
 {
-	struct msg *m = msg_new((const uint8_t *)topic, (uint16_t)strlen(topic),
-				(const uint8_t *)text, (uint32_t)strlen(text), 0, true);
+	struct msg_spec spec = {
+		.topic = (const uint8_t *)topic,
+		.topic_len = (uint16_t)strlen(topic),
+		.payload = (const uint8_t *)text,
+		.payload_len = (uint32_t)strlen(text),
+		.retain = true,
+	};
+	struct msg *m = msg_new(&spec);
 
 	broker_publish_msg(b, m);
 	msg_unref(m);

@@ -253,3 +253,25 @@ void tree_match_retained(struct tnode *root, const uint8_t *filter, size_t len, 
 {
 	retained_from(root, filter, len, false, fn, ctx);
 }
+
+size_t tree_filter_len(const struct tnode *n)
+{
+	size_t len = 0;
+
+	for (; n->parent; n = n->parent)
+		len += n->level_len + 1u;
+	return len ? len - 1 : 0; /* no separator before the first level */
+}
+
+size_t tree_filter_write(const struct tnode *n, uint8_t *out)
+{
+	size_t len = tree_filter_len(n), pos = len;
+
+	for (; n->parent; n = n->parent) {
+		pos -= n->level_len;
+		memcpy(out + pos, n->level, n->level_len);
+		if (pos)
+			out[--pos] = '/';
+	}
+	return len;
+}

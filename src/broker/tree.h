@@ -28,7 +28,9 @@ struct sub {
 	struct session *session;
 	struct tnode *node;
 	uint32_t node_idx; /* position in node->subs, for O(1) removal */
+	uint32_t sub_id;   /* MQTT 5 subscription identifier, 0 = none */
 	uint8_t qos;
+	uint8_t options;   /* MQTT 5 options: MQTT_SUBOPT_NO_LOCAL, ..._RETAIN_AS_PUBLISHED */
 };
 
 struct tnode {
@@ -55,6 +57,11 @@ void tree_prune(struct tnode *n);
 
 void tree_add_sub(struct tnode *n, struct sub *s);
 void tree_remove_sub(struct sub *s);
+
+/* The topic or filter node n stands for: its length, and writing it into
+ * out (tree_filter_len bytes, not NUL-terminated). */
+size_t tree_filter_len(const struct tnode *n);
+size_t tree_filter_write(const struct tnode *n, uint8_t *out);
 
 typedef void (*tree_sub_fn)(void *ctx, struct sub *s);
 typedef void (*tree_msg_fn)(void *ctx, struct msg *m);

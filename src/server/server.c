@@ -127,6 +127,8 @@ static void batch_put(struct server *srv, struct wbatch *w)
 	srv->nfree_batches++;
 }
 
+static void conn_flush(struct conn *conn);
+
 static void on_write(uv_write_t *req, int status)
 {
 	struct wbatch *w = req->data;
@@ -139,8 +141,12 @@ static void on_write(uv_write_t *req, int status)
 		return;
 	if (status < 0)
 		broker_client_close(srv->broker, conn->client, CLOSE_PEER, uv_strerror(status));
-	if (conn->client->out.total || conn->client->state == CLIENT_CLOSING)
-		broker_mark_dirty(srv->broker, conn->client);
+	/* Write callbacks run before the poll phase: waiting for on_check would
+	 * leave what queued meanwhile (or a close) until the next I/O event, so
+	 * the next batch goes out, or the connection closes, right here. */
+	conn_flush(conn);
+	if (conn->client->state == CLIENT_CLOSING && !conn->writing)
+		conn_close(conn);
 }
 
 static uv_buf_t *iov_for(struct server *srv, uint32_t n)

@@ -55,17 +55,46 @@ def test_connect_with_username_password_accepted(broker, raw):
     assert p.rc == 0
 
 
-@pytest.mark.parametrize("level", [5, 6, 0x7F])
+@pytest.mark.parametrize("level", [6, 0x7F, 2])
 def test_unsupported_protocol_level_refused(broker_factory, raw, level):
-    # A 3.1.1-shaped body with another level: CONNACK 0x01, then closed
-    # [MQTT-3.1.2-2].
-    if level == 5:
-        require_agora("MQTT 5 CONNECT answered with a 3.1.1 CONNACK 0x01")
+    # A 3.1.1-shaped body with a level no version has: CONNACK 0x01, then
+    # closed [MQTT-3.1.2-2].
     broker = broker_factory()
     c = raw(broker.port)
     c.send(connect("lvl%d" % level, level=level))
     _, got = c.expect_closed(3.0, allow=lambda p: p.type == CONNACK)
     assert [p.raw for p in got] == [bytes([0x20, 0x02, 0x00, 0x01])], got
+    assert_broker_serves(broker.port)
+
+
+def test_mqtt5_connect_with_311_body_is_malformed(broker_factory, raw):
+    # Level 5 with no property length: a malformed MQTT 5 CONNECT, answered
+    # with an MQTT 5 CONNACK carrying reason 0x81 (Malformed Packet), then
+    # closed [MQTT 5.0, 4.13.1].
+    require_agora("MQTT 5 CONNACK 0x81 for a malformed v5 CONNECT")
+    broker = broker_factory()
+    c = raw(broker.port)
+    c.send(connect("lvl5", level=5))
+    _, got = c.expect_closed(3.0, allow=lambda p: p.type == CONNACK)
+    assert [p.raw for p in got] == [bytes([0x20, 0x03, 0x00, 0x81, 0x00])], got
+    assert_broker_serves(broker.port)
+
+
+@pytest.mark.parametrize("props", [b"\x00", b"\x05\x11\x00\x00\x00\x10"],
+                         ids=["no-properties", "session-expiry"])
+def test_well_formed_mqtt5_connect_accepted(broker_factory, raw, props):
+    # A real MQTT 5 CONNECT (properties before the payload) is accepted with
+    # an MQTT 5 CONNACK: flags, reason 0, then a property block.
+    require_agora("MQTT 5 CONNACK layout")
+    broker = broker_factory()
+    body = mqtt_str("MQTT") + bytes([5, 0x02, 0, 60]) + props + mqtt_str("v5client")
+    c = raw(broker.port)
+    c.send(packet(1, 0, body))
+    p = c.recv_packet(3.0)
+    assert p is not None and p.type == CONNACK, p
+    assert p.raw[2:4] == bytes([0x00, 0x00]), p.raw  # no session, success
+    assert len(p.raw) > 5, "an MQTT 5 CONNACK carries properties"
+    assert c.is_open()
     assert_broker_serves(broker.port)
 
 

@@ -290,7 +290,7 @@ static void test_hist_merge(void **state)
 		hist_record(i % 3 ? a : b, v);
 		hist_record(all, v);
 	}
-	hist_record(b, 3);		/* b holds the min, a the max */
+	hist_record(b, 3); /* b holds the min, a the max */
 	hist_record(all, 3);
 	hist_record(a, 9000000);
 	hist_record(all, 9000000);

@@ -605,7 +605,7 @@ static size_t connect_bytes_level(uint8_t level, uint8_t *out)
 
 static void test_connect_unsupported_level(void **state)
 {
-	static const uint8_t levels[] = { 5, 6, 2 };
+	static const uint8_t levels[] = { 6, 2, 7 };
 	struct broker *b = default_broker();
 
 	(void)state;
@@ -621,6 +621,36 @@ static void test_connect_unsupported_level(void **state)
 		free_client(b, c);
 	}
 	assert_int_equal(stats(b)->clients_connected, 0);
+	free_broker(b);
+}
+
+/* A level-5 CONNECT is accepted and answered with an MQTT 5 CONNACK that
+ * states the broker's limits. */
+static void test_connect_mqtt5_accepted(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *c = new_client(b);
+	struct mqtt_packet pkt;
+	uint8_t buf[32], out[256];
+	size_t n = connect_bytes_level(5, buf), got;
+	long len;
+
+	(void)state;
+	feed(b, c, buf, n);
+	got = outbuf_copy(&c->out, out, sizeof(out));
+	len = mqtt_decode(out, got, MQTT_LEVEL_5, 0, &pkt);
+	assert_int_equal(len, (long)got);
+	assert_int_equal(pkt.type, MQTT_CONNACK);
+	assert_int_equal(pkt.u.connack.return_code, 0);
+	assert_false(pkt.u.connack.session_present);
+	assert_true(pkt.u.connack.props.present & MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE));
+	assert_int_equal(pkt.u.connack.props.maximum_packet_size,
+			 broker_get_config(b)->max_packet_size);
+	assert_true(pkt.u.connack.props.present & MQTT_PROP_BIT(MQTT_PROP_SHARED_SUB_AVAILABLE));
+	assert_int_equal(pkt.u.connack.props.shared_sub_available, 0);
+	assert_int_equal(c->state, CLIENT_CONNECTED);
+	assert_int_equal(c->level, MQTT_LEVEL_5);
+	free_client(b, c);
 	free_broker(b);
 }
 
@@ -2071,7 +2101,7 @@ static void test_pop_dirty(void **state)
 	assert_null(broker_pop_dirty(b));
 
 	/* A close is something to carry out too. */
-	broker_client_close(b, sub, CLOSE_SLOW, NULL);
+	broker_client_close(b, sub, CLOSE_PROTOCOL, NULL);
 	assert_ptr_equal(broker_pop_dirty(b), sub);
 	assert_null(broker_pop_dirty(b));
 	free_client(b, sub);
@@ -2145,6 +2175,7 @@ int main(void)
 		TEST(test_connect_empty_id),
 		TEST(test_connect_mqtt31),
 		TEST(test_connect_unsupported_level),
+		TEST(test_connect_mqtt5_accepted),
 		TEST(test_connect_first_packet_not_connect),
 		TEST(test_connect_second_connect),
 		TEST(test_connect_not_authorized),
