@@ -90,6 +90,14 @@ static uint64_t now_ns(void)
 	return uv_hrtime();
 }
 
+/* The broker's CPU and memory, only when its pid was given (pid 0 would
+ * read this process). */
+static struct proc_sample broker_sample(const struct bench_opts *o)
+{
+	struct proc_sample none = { 0 };
+	return o->broker_pid > 0 ? proc_sample_read(o->broker_pid) : none;
+}
+
 /* Records the first failure ("what: detail") and ends the run. */
 static void fail(struct bench *bn, const char *what, const char *detail)
 {
@@ -519,11 +527,13 @@ static void on_connected(uv_connect_t *req, int status)
 
 	bn->connects_in_flight--;
 	if (status < 0) {
-		if (bn->o->scenario == BENCH_CONNS)
-			bn->r->connect_failures++;
-		else
-			fail(bn, "cannot connect to the broker", uv_strerror(status));
 		conn_close(c);
+		if (bn->o->scenario == BENCH_CONNS) {
+			bn->r->connect_failures++;
+			start_when_ready(bn); /* the last attempt may have been this one */
+		} else {
+			fail(bn, "cannot connect to the broker", uv_strerror(status));
+		}
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
@@ -537,7 +547,7 @@ static void start_connect(struct bench *bn, struct bconn *c)
 
 	if (uv_ip4_addr(bn->o->host, bn->o->port, (struct sockaddr_in *)&addr) != 0 &&
 	    uv_ip6_addr(bn->o->host, bn->o->port, (struct sockaddr_in6 *)&addr) != 0) {
-		fail(bn, "--host %s is not a numeric address", bn->o->host);
+		fail(bn, "--host is not a numeric address", bn->o->host);
 		return;
 	}
 	uv_tcp_init(&bn->loop, &c->tcp);
@@ -590,7 +600,7 @@ static void begin_measure(struct bench *bn)
 	bn->t0_ns = now_ns();
 	bn->last_progress_ns = bn->t0_ns;
 	bn->deadline_ns = bn->t0_ns + (uint64_t)(bn->o->duration * 1e9);
-	bn->r->broker_before = proc_sample_read(bn->o->broker_pid);
+	bn->r->broker_before = broker_sample(bn->o);
 	bn->r->self_before = proc_sample_read(0);
 }
 
@@ -605,9 +615,10 @@ static void start_when_ready(struct bench *bn)
 	if (bn->phase == PH_PUBLISHERS && bn->ready == bn->nsubs + bn->npubs &&
 	    o->scenario != BENCH_RETAINED && o->scenario != BENCH_CONNS)
 		begin_measure(bn);
-	if (o->scenario == BENCH_CONNS && bn->ready == bn->nconns && !bn->r->connect_s) {
+	if (o->scenario == BENCH_CONNS && bn->ready + bn->r->connect_failures == bn->nconns &&
+	    !bn->r->connect_s) {
 		bn->r->connect_s = (double)(now_ns() - bn->t0_ns) / 1e9;
-		bn->r->broker_after = proc_sample_read(o->broker_pid);
+		bn->r->broker_after = broker_sample(o);
 		bn->deadline_ns = now_ns() + (uint64_t)(o->hold * 1e9);
 	}
 }
@@ -646,18 +657,27 @@ static bool run_finished(struct bench *bn, uint64_t t)
 				return t - bn->sent_done_ns > QUIET_NS; /* wait for the last acks */
 		return true;
 	}
-	/* QoS 0 may lose messages: stop once nothing has arrived for a while. */
-	return t - bn->last_progress_ns > QUIET_NS;
+	/* A publish the broker has not acknowledged may still be delivered:
+	 * wait (the deadline and the drain bound it). Otherwise stop once
+	 * nothing has arrived for a while, counting from the last send too. */
+	for (uint32_t i = 0; i < bn->npubs; i++)
+		if (bn->pubs[i]->unacked)
+			return false;
+	return t - (bn->last_progress_ns > bn->sent_done_ns ? bn->last_progress_ns
+							     : bn->sent_done_ns) >
+	       QUIET_NS;
 }
 
 static void end_run(struct bench *bn)
 {
+	if (bn->o->scenario == BENCH_CONNS && bn->ready == 0)
+		fail(bn, "no connection could be opened", NULL);
 	struct mqtt_packet p = { .type = MQTT_DISCONNECT };
 
 	bn->r->elapsed_s = (double)(now_ns() - bn->t0_ns) / 1e9;
 	bn->r->broker_after = bn->o->scenario == BENCH_CONNS && bn->r->broker_after.valid
 				      ? bn->r->broker_after
-				      : proc_sample_read(bn->o->broker_pid);
+				      : broker_sample(bn->o);
 	bn->r->self_after = proc_sample_read(0);
 	bn->phase = PH_CLOSE;
 	for (uint32_t i = 0; i < bn->nconns; i++) {
@@ -910,7 +930,7 @@ int bench_run(const struct bench_opts *o, struct bench_result *r)
 		bn->connect_next = 1;
 	}
 	if (o->scenario == BENCH_CONNS) {
-		bn->r->broker_before = proc_sample_read(o->broker_pid);
+		bn->r->broker_before = broker_sample(o);
 		bn->r->self_before = proc_sample_read(0);
 		bn->deadline_ns = UINT64_MAX;
 	}

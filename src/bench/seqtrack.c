@@ -25,9 +25,22 @@ static void bit_set(struct seqtrack *t, uint64_t seq, bool on)
 		t->seen[i / 64] &= ~mask;
 }
 
-/* Moves `next` forward to `to`, counting unseen numbers as lost. */
+/* Moves `next` forward to `to`, counting unseen numbers as lost. A jump
+ * past the whole window is counted at once: nothing beyond the window can
+ * have been seen, so a wild sequence number cannot make this loop long. */
 static void advance(struct seqtrack *t, uint64_t to)
 {
+	if (to - t->next > SEQTRACK_WINDOW) {
+		uint64_t seen = 0;
+
+		for (unsigned i = 0; i < SEQTRACK_WINDOW / 64; i++) {
+			seen += (uint64_t)__builtin_popcountll(t->seen[i]);
+			t->seen[i] = 0;
+		}
+		t->lost += (to - t->next) - seen;
+		t->next = to;
+		return;
+	}
 	while (t->next < to) {
 		if (!bit_get(t, t->next))
 			t->lost++;

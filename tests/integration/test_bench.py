@@ -283,20 +283,12 @@ def test_broker_sampled_with_pid(broker):
     assert run["broker"]["rss_after"] > 0, run.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bench bug: without --pid, broker_pid is 0 and proc_sample_read(0) "
-    "(src/bench/report.c) samples the bench itself, so the report shows the "
-    "bench's CPU and RSS as the broker's, with \"sampled\": true"))
 def test_broker_not_sampled_without_pid(broker):
     run = run_bench("pubsub", broker.port, "-n", 500)
     assert_clean(run, sent=500, expected=500)
     assert run["broker"]["sampled"] is False, run.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bench bug: the conns scenario counts failed connections in "
-    "connect_failures but never sets an error, so a run that held none of "
-    "them exits 0 (src/bench/engine.c on_connected/step)"))
 def test_conns_all_failed_is_an_error(free_port):
     run = run_bench("conns", free_port(), "--connections", 20, "--hold", 0.1, duration=1)
     d = run.describe()
@@ -306,10 +298,6 @@ def test_conns_all_failed_is_an_error(free_port):
     assert run["error"] != "", d
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bench bug: start_connect() (src/bench/engine.c) passes "
-    "\"--host %s is not a numeric address\" to fail(), which is not a "
-    "format function: the error shows a literal %s"))
 def test_host_not_numeric_is_explained(free_port):
     # Nothing listens on the port, so the run fails whether or not the
     # bench learns to resolve names; the message must make sense.
