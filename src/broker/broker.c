@@ -24,6 +24,7 @@ void broker_config_defaults(struct broker_config *cfg)
 	cfg->connect_timeout_ms = 10000;
 	cfg->sys_interval = 10;
 	cfg->max_qos2_pending = 65535;
+	cfg->topic_alias_maximum = 64;
 }
 
 const char *broker_close_reason_str(enum broker_close_reason r)
@@ -302,6 +303,7 @@ void broker_client_free(struct broker *b, struct broker_client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	outbuf_release(&c->out);
+	aliases_free(c->aliases);
 	free(c->peer);
 	free(c);
 }

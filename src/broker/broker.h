@@ -46,6 +46,7 @@ struct broker_config {
 	uint32_t connect_timeout_ms;  /* time allowed between TCP accept and CONNECT */
 	uint32_t sys_interval;        /* seconds between $SYS updates, 0 = off */
 	uint32_t max_qos2_pending;    /* incoming QoS 2 ids awaiting PUBREL, per client */
+	uint16_t topic_alias_maximum; /* MQTT 5 aliases a client may bind, 0 = none */
 };
 
 void broker_config_defaults(struct broker_config *cfg);
@@ -108,6 +109,8 @@ struct broker_client {
 	uint32_t will_delay_s;
 	uint32_t will_expiry_s;    /* WILL_NO_EXPIRY when the will has none */
 	bool problem_info;         /* reason strings wanted */
+	uint16_t alias_out_max;    /* its Topic Alias Maximum: aliases we may bind */
+	struct topic_aliases *aliases; /* per connection, created on first use */
 	uint8_t close_code;        /* MQTT 5 reason code for the DISCONNECT we send */
 	bool anonymous_ok;         /* set by the I/O layer from the listener */
 	bool dirty;                /* on the broker's dirty list */

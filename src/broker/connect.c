@@ -160,8 +160,10 @@ static void take_client_limits(struct broker_client *c, const struct mqtt_connec
 	c->problem_info = true;
 	c->will_delay_s = 0;
 	c->will_expiry_s = WILL_NO_EXPIRY;
+	c->alias_out_max = 0;
 	if (p->level != MQTT_LEVEL_5)
 		return;
+	c->alias_out_max = p->props.topic_alias_maximum; /* absent: 0, no aliases */
 	if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM))
 		c->receive_max = p->props.receive_maximum;
 	if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE))
@@ -190,6 +192,10 @@ static void send_accept(struct broker *b, struct broker_client *c, const struct 
 		props.maximum_packet_size = b->cfg.max_packet_size;
 		props.shared_sub_available = 0;
 		props.receive_maximum = (uint16_t)b->cfg.max_qos2_pending;
+		if (b->cfg.topic_alias_maximum) {
+			props.present |= MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
+			props.topic_alias_maximum = b->cfg.topic_alias_maximum;
+		}
 		if (assigned) {
 			props.present |= MQTT_PROP_BIT(MQTT_PROP_ASSIGNED_CLIENT_ID);
 			props.assigned_client_id.data = (const uint8_t *)s->id;

@@ -128,6 +128,16 @@ uint32_t msg_expiry_left(const struct broker *b, const struct msg *m);
 /* A reusable buffer of at least need bytes, valid until the next call. */
 uint8_t *broker_props_scratch(struct broker *b, size_t need);
 
+/* alias.c: MQTT 5 topic aliases of one connection */
+struct topic_aliases;
+void aliases_free(struct topic_aliases *a);
+/* Applies an incoming PUBLISH's Topic Alias: binds it, or fills in the
+ * topic it stands for. Returns 0, or the reason code to DISCONNECT with. */
+uint8_t alias_in_resolve(struct broker *b, struct broker_client *c, struct mqtt_publish *p);
+/* The alias to send topic with (0: none); *bound when the client already
+ * knows it, so the topic itself can be left out. */
+uint16_t alias_out(struct broker_client *c, const char *topic, uint16_t len, bool *bound);
+
 /* broker.c */
 bool broker_client_online(const struct broker_client *c);
 void broker_protocol_error(struct broker *b, struct broker_client *c, const char *detail);

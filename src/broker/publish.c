@@ -146,16 +146,20 @@ bool broker_client_may_publish(const uint8_t *topic, size_t len)
 	return !(len >= 4 && memcmp(topic, "$SYS", 4) == 0 && (len == 4 || topic[4] == '/'));
 }
 
-/* MQTT 5 checks on a PUBLISH's properties; false when the connection was
- * closed for it. */
+/* MQTT 5 checks on a PUBLISH's properties, and its topic alias resolved;
+ * false when the connection was closed for it. */
 static bool publish_props_acceptable(struct broker *b, struct broker_client *c,
-				     const struct mqtt_publish *p)
+				     struct mqtt_publish *p)
 {
+	uint8_t rc;
+
 	if (c->level != MQTT_LEVEL_5)
 		return true;
-	/* This broker announces Topic Alias Maximum 0 [MQTT-3.3.2-9]. */
-	if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS)) {
-		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x94, "topic alias not allowed");
+	rc = alias_in_resolve(b, c, p);
+	if (rc) {
+		broker_client_close_code(b, c, CLOSE_PROTOCOL, rc,
+					 rc == 0x94 ? "topic alias out of range"
+						    : "topic alias used before it was set");
 		return false;
 	}
 	/* [MQTT-3.3.4-6] subscription identifiers go server to client only */
@@ -173,14 +177,16 @@ static bool payload_format_ok(const struct mqtt_publish *p)
 	return !p->props.payload_format || mqtt_utf8_valid(p->payload, p->payload_len);
 }
 
-void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *p)
+void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *in)
 {
+	struct mqtt_publish pub = *in; /* its topic may come from an alias */
+	const struct mqtt_publish *p = &pub;
 	struct session *s = c->session;
 	uint8_t reason = 0;
 	struct msg *m;
 
 	b->stats.msgs_received++;
-	if (!publish_props_acceptable(b, c, p))
+	if (!publish_props_acceptable(b, c, &pub))
 		return;
 	if (p->qos == 2 && session_qos2_seen(s, p->packet_id)) {
 		/* A resend of a message we already routed: acknowledge only

@@ -176,6 +176,15 @@ void send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint
 	long n;
 
 	publish_props(b, c, m, &p.props, ids, MAX_SUB_IDS);
+	if (c->alias_out_max) {
+		bool bound;
+		uint16_t alias = alias_out(c, m->topic, m->topic_len, &bound);
+
+		p.props.present |= MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS);
+		p.props.topic_alias = alias;
+		if (bound)
+			p.topic.len = 0; /* [MQTT-3.3.2-12]: the alias stands for it */
+	}
 	cap = MQTT_MAX_HEADER + 2 + m->topic_len + 2 + (inline_payload ? m->payload_len : 0) +
 	      (c->level == MQTT_LEVEL_5 ? mqtt_props_size(&p.props) : 0);
 	dst = outbuf_reserve(&c->out, cap);

@@ -46,6 +46,8 @@ static const struct key keys[] = {
 	  "bytes waiting to be written to one client before its QoS 0 messages drop" },
 	{ "max_qos2_pending", K_UINT, BROKER_FIELD(max_qos2_pending), 1, 65535,
 	  "incoming QoS 2 messages awaiting PUBREL, per client" },
+	{ "topic_alias_maximum", K_UINT, BROKER_FIELD(topic_alias_maximum), 0, 65535,
+	  "MQTT 5 topic aliases a client may set per connection (0 = none)" },
 	{ "connect_timeout", K_SECONDS_MS, BROKER_FIELD(connect_timeout_ms), 1, 3600,
 	  "seconds a new connection has to send CONNECT" },
 	{ "sys_interval", K_UINT, BROKER_FIELD(sys_interval), 0, 86400,
