@@ -52,6 +52,7 @@ struct broker *broker_new(const struct broker_config *cfg)
 	b->subs = tree_new_root();
 	b->retained = tree_new_root();
 	hmap_init(&b->sessions);
+	hmap_init(&b->groups);
 	outbuf_pool_init(&b->out_pool, 512 * 1024);
 	snprintf(b->version, sizeof(b->version), "agora");
 	return b;
@@ -73,6 +74,8 @@ void broker_free(struct broker *b)
 		session_destroy(b, v);
 	}
 	hmap_release(&b->sessions);
+	hmap_release(&b->groups); /* empty: members and deliveries are gone */
+	free(b->gmatches);
 	tree_free(b->subs);
 	tree_free(b->retained);
 	free(b->matches);
@@ -203,6 +206,7 @@ static void detach_session(struct broker *b, struct broker_client *c)
 		return;
 	c->session = NULL;
 	s->client = NULL;
+	session_share_hand_over(b, s);
 	if (s->expiry_s == 0) {
 		session_destroy(b, s);
 		return;

@@ -187,10 +187,8 @@ static void send_accept(struct broker *b, struct broker_client *c, const struct 
 		/* What this broker allows, so the client never has to guess
 		 * [MQTT 5.0, 3.2.2.3]. Absent properties mean "no limit". */
 		props.present = MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE) |
-				MQTT_PROP_BIT(MQTT_PROP_SHARED_SUB_AVAILABLE) |
 				MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM);
 		props.maximum_packet_size = b->cfg.max_packet_size;
-		props.shared_sub_available = 0;
 		props.receive_maximum = (uint16_t)b->cfg.max_qos2_pending;
 		if (b->cfg.topic_alias_maximum) {
 			props.present |= MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAXIMUM);

@@ -25,8 +25,20 @@ enum inflight_state {
 	IFL_WAIT_COMP, /* PUBREL sent: waiting for PUBCOMP */
 };
 
+/* A shared subscription group, "group/filter" [MQTT 5.0, 4.8.2]. */
+struct share_group {
+	uint32_t refs;         /* members, plus deliveries that remember it */
+	struct sub **members;
+	uint32_t nmembers, members_cap;
+	uint32_t next;         /* round-robin cursor */
+	uint64_t epoch;        /* routing: last message this group matched */
+	uint16_t key_len;
+	char key[];            /* "group/filter" */
+};
+
 struct inflight {
 	struct msg *msg; /* NULL once PUBREC arrived */
+	struct share_group *group; /* came through a shared subscription */
 	uint16_t packet_id;
 	uint8_t qos;
 	uint8_t state;   /* enum inflight_state */
@@ -35,6 +47,7 @@ struct inflight {
 
 struct queued {
 	struct msg *msg;
+	struct share_group *group;
 	uint8_t qos;
 	bool retain;
 };
@@ -100,6 +113,9 @@ struct broker {
 	uint8_t *props_buf; /* building property blocks */
 	size_t props_cap;
 	struct session *route_from; /* routing: the publisher's session, for No Local */
+	struct hmap groups;         /* "group/filter" -> struct share_group */
+	struct share_group **gmatches; /* routing: groups the message matched */
+	uint32_t ngmatches, gmatches_cap;
 	struct session **due;       /* sessions_tick scratch */
 	uint32_t due_cap;
 	bool freeing;               /* broker_free running: no more wills */
@@ -127,6 +143,22 @@ bool msg_expired(const struct broker *b, const struct msg *m);
 uint32_t msg_expiry_left(const struct broker *b, const struct msg *m);
 /* A reusable buffer of at least need bytes, valid until the next call. */
 uint8_t *broker_props_scratch(struct broker *b, size_t need);
+
+/* share.c: shared subscriptions */
+/* Splits "$share/group/filter": key "group/filter" and the filter. False if
+ * f is not a shared subscription. */
+bool share_parse(const struct mqtt_str *f, struct mqtt_str *key, struct mqtt_str *filter);
+bool share_valid(const struct mqtt_str *key, const struct mqtt_str *filter);
+struct share_group *share_group_get(struct broker *b, const struct mqtt_str *key);
+void share_group_ref(struct share_group *g);
+void share_group_unref(struct broker *b, struct share_group *g);
+void share_add_member(struct share_group *g, struct sub *sub);
+void share_remove_member(struct broker *b, struct sub *sub);
+/* Gives m to one member of g. */
+void share_deliver(struct broker *b, struct share_group *g, struct msg *m);
+/* Gives m to an online member other than from; false if there is none. */
+bool share_hand_over(struct broker *b, struct share_group *g, struct session *from,
+		     struct msg *m, uint8_t qos);
 
 /* alias.c: MQTT 5 topic aliases of one connection */
 struct topic_aliases;
@@ -175,6 +207,12 @@ struct session *session_find(struct broker *b, const uint8_t *id, uint16_t len);
 void session_destroy(struct broker *b, struct session *s);
 /* Delivers m to s at qos (already the minimum of publish and subscription). */
 void session_deliver(struct broker *b, struct session *s, struct msg *m, uint8_t qos, bool retain);
+/* The same for a message chosen for s by shared subscription g. */
+void session_deliver_shared(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
+			    bool retain, struct share_group *g);
+/* s lost its connection: hand its not yet acknowledged QoS 1 and its
+ * unsent shared-subscription messages to other members [MQTT 5.0, 4.8.2]. */
+void session_share_hand_over(struct broker *b, struct session *s);
 /* After a reconnect: resend the unacknowledged window, then the queue. */
 void session_resume(struct broker *b, struct session *s);
 void session_puback(struct broker *b, struct session *s, uint16_t packet_id);

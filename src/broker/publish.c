@@ -19,6 +19,20 @@ static void collect(void *ctx, struct sub *sub)
 	struct session *s = sub->session;
 	bool rap = sub->options & MQTT_SUBOPT_RETAIN_AS_PUBLISHED;
 
+	if (sub->group) {
+		/* A shared subscription: its group gets the message once, for
+		 * one member; apart from the session's own subscriptions. */
+		struct share_group *g = sub->group;
+		if (g->epoch == b->epoch)
+			return;
+		g->epoch = b->epoch;
+		if (b->ngmatches == b->gmatches_cap) {
+			b->gmatches_cap = b->gmatches_cap ? b->gmatches_cap * 2 : 16;
+			b->gmatches = xrealloc(b->gmatches, b->gmatches_cap * sizeof(*b->gmatches));
+		}
+		b->gmatches[b->ngmatches++] = g;
+		return;
+	}
 	/* MQTT 5 No Local [MQTT-3.8.3-3]: not back to the publisher. */
 	if ((sub->options & MQTT_SUBOPT_NO_LOCAL) && s == b->route_from)
 		return;
@@ -78,6 +92,7 @@ uint32_t broker_route(struct broker *b, struct msg *m, struct session *from)
 		store_retained(b, m);
 	b->epoch++;
 	b->nmatches = 0;
+	b->ngmatches = 0;
 	b->route_from = from;
 	tree_match(b->subs, (const uint8_t *)m->topic, m->topic_len, collect, b);
 	b->route_from = NULL;
@@ -88,7 +103,9 @@ uint32_t broker_route(struct broker *b, struct msg *m, struct session *from)
 		 * subscription asked for Retain As Published [MQTT-3.3.1-13]. */
 		session_deliver(b, s, m, qos, m->retain && s->match_rap);
 	}
-	return b->nmatches;
+	for (uint32_t i = 0; i < b->ngmatches; i++)
+		share_deliver(b, b->gmatches[i], m);
+	return b->nmatches + b->ngmatches;
 }
 
 void broker_publish_msg(struct broker *b, struct msg *m)

@@ -36,6 +36,8 @@ void session_remove_sub(struct broker *b, struct session *s, uint32_t index)
 
 	tree_remove_sub(sub);
 	tree_prune(node);
+	if (sub->group)
+		share_remove_member(b, sub);
 	s->subs[index] = s->subs[--s->nsubs];
 	free(sub);
 	b->stats.subscriptions--;
@@ -54,13 +56,19 @@ static uint32_t queued_count(const struct session *s)
 	return s->flow ? s->flow->q_len : 0;
 }
 
-static void flow_free(struct session_flow *f)
+static void flow_free(struct broker *b, struct session_flow *f)
 {
-	for (uint32_t i = 0; i < f->ifl_used; i++)
-		msg_unref(f->ifl[(f->ifl_head + i) % f->ifl_cap].msg);
+	for (uint32_t i = 0; i < f->ifl_used; i++) {
+		struct inflight *e = &f->ifl[(f->ifl_head + i) % f->ifl_cap];
+		msg_unref(e->msg);
+		share_group_unref(b, e->group);
+	}
 	free(f->ifl);
-	for (uint32_t i = 0; i < f->q_len; i++)
-		msg_unref(f->q[(f->q_head + i) % f->q_cap].msg);
+	for (uint32_t i = 0; i < f->q_len; i++) {
+		struct queued *e = &f->q[(f->q_head + i) % f->q_cap];
+		msg_unref(e->msg);
+		share_group_unref(b, e->group);
+	}
 	free(f->q);
 	free(f->qos2_in);
 	free(f);
@@ -92,7 +100,7 @@ void session_destroy(struct broker *b, struct session *s)
 		session_remove_sub(b, s, s->nsubs - 1);
 	free(s->subs);
 	if (s->flow)
-		flow_free(s->flow);
+		flow_free(b, s->flow);
 	hmap_del(&b->sessions, s->id, s->id_len);
 	b->stats.sessions--;
 	if (s->client)
@@ -173,8 +181,9 @@ static struct inflight *window_find(struct session *s, uint16_t packet_id)
 	return NULL;
 }
 
+/* g: the shared subscription it came through (the entry takes a reference). */
 static void window_send(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
-			bool retain)
+			bool retain, struct share_group *g)
 {
 	struct inflight *f = window_push(b, s);
 
@@ -182,6 +191,9 @@ static void window_send(struct broker *b, struct session *s, struct msg *m, uint
 	f->packet_id = take_packet_id(s);
 	f->qos = qos;
 	f->retain = retain;
+	f->group = g;
+	if (g)
+		share_group_ref(g);
 	f->state = IFL_WAIT_ACK;
 	send_publish(b, s->client, m, qos, f->packet_id, retain, false);
 }
@@ -189,7 +201,7 @@ static void window_send(struct broker *b, struct session *s, struct msg *m, uint
 /* ---- the queue behind the window ---- */
 
 static void queue_push(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
-		       bool retain)
+		       bool retain, struct share_group *g)
 {
 	struct queued *e;
 
@@ -212,6 +224,9 @@ static void queue_push(struct broker *b, struct session *s, struct msg *m, uint8
 	e->msg = msg_ref(m);
 	e->qos = qos;
 	e->retain = retain;
+	e->group = g;
+	if (g)
+		share_group_ref(g);
 }
 
 static void drop(struct broker *b, struct session *s, const struct msg *m, const char *why)
@@ -249,12 +264,19 @@ static void queue_pump(struct broker *b, struct session *s)
 		s->flow->q_head = (s->flow->q_head + 1) % s->flow->q_cap;
 		s->flow->q_len--;
 		if (deliverable(b, s, e.msg, e.qos))
-			window_send(b, s, e.msg, e.qos, e.retain);
+			window_send(b, s, e.msg, e.qos, e.retain, e.group);
 		msg_unref(e.msg);
+		share_group_unref(b, e.group);
 	}
 }
 
 void session_deliver(struct broker *b, struct session *s, struct msg *m, uint8_t qos, bool retain)
+{
+	session_deliver_shared(b, s, m, qos, retain, NULL);
+}
+
+void session_deliver_shared(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
+			    bool retain, struct share_group *g)
 {
 	struct broker_client *c = s->client;
 
@@ -273,14 +295,14 @@ void session_deliver(struct broker *b, struct session *s, struct msg *m, uint8_t
 		return;
 	}
 	if (broker_client_online(c) && !queued_count(s) && window_has_room(b, s)) {
-		window_send(b, s, m, qos, retain);
+		window_send(b, s, m, qos, retain, g);
 		return;
 	}
 	if (queued_count(s) >= b->cfg.max_queued) {
 		drop(b, s, m, "queue full");
 		return;
 	}
-	queue_push(b, s, m, qos, retain);
+	queue_push(b, s, m, qos, retain, g);
 }
 
 void session_resume(struct broker *b, struct session *s)
@@ -302,6 +324,8 @@ static void complete(struct broker *b, struct session *s, struct inflight *f)
 {
 	msg_unref(f->msg);
 	f->msg = NULL;
+	share_group_unref(b, f->group);
+	f->group = NULL;
 	f->state = IFL_FREE;
 	window_compact(s);
 	queue_pump(b, s);
@@ -396,6 +420,42 @@ void session_trim(struct session *s)
 	 * allocate per message), given back when it goes away. */
 	if (!f || f->ifl_used || f->q_len || f->qos2_n)
 		return;
-	flow_free(f);
+	flow_free(NULL, f); /* empty: no group to release */
 	s->flow = NULL;
+}
+
+void session_share_hand_over(struct broker *b, struct session *s)
+{
+	struct session_flow *f = s->flow;
+	uint32_t kept = 0;
+
+	if (!f)
+		return;
+	/* Sent but unacknowledged QoS 1 may go to another member; a QoS 2
+	 * message already sent stays with this one [MQTT-4.8.2-4]. */
+	for (uint32_t i = 0; i < f->ifl_used; i++) {
+		struct inflight *e = &f->ifl[(f->ifl_head + i) % f->ifl_cap];
+
+		if (e->state == IFL_WAIT_ACK && e->qos == 1 && e->group &&
+		    share_hand_over(b, e->group, s, e->msg, e->qos)) {
+			msg_unref(e->msg);
+			e->msg = NULL;
+			share_group_unref(b, e->group);
+			e->group = NULL;
+			e->state = IFL_FREE;
+		}
+	}
+	window_compact(s);
+	/* Not yet sent: any QoS may go. The queue keeps its order. */
+	for (uint32_t i = 0; i < f->q_len; i++) {
+		struct queued e = f->q[(f->q_head + i) % f->q_cap];
+
+		if (e.group && share_hand_over(b, e.group, s, e.msg, e.qos)) {
+			msg_unref(e.msg);
+			share_group_unref(b, e.group);
+			continue;
+		}
+		f->q[(f->q_head + kept++) % f->q_cap] = e;
+	}
+	f->q_len = kept;
 }

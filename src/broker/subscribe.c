@@ -7,10 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct sub *find_sub(const struct session *s, const struct tnode *node, uint32_t *index)
+/* The session's subscription to node: its own (group NULL) or as a member
+ * of shared group g. */
+static struct sub *find_sub(const struct session *s, const struct tnode *node,
+			    const struct share_group *g, uint32_t *index)
 {
 	for (uint32_t i = 0; i < s->nsubs; i++) {
-		if (s->subs[i]->node == node) {
+		if (s->subs[i]->node == node && s->subs[i]->group == g) {
 			*index = i;
 			return s->subs[i];
 		}
@@ -32,9 +35,52 @@ struct sub_request {
 	bool existed;     /* out: replaced an existing subscription */
 };
 
-static bool is_shared(const struct mqtt_str *f)
+/* A SUBSCRIBE or UNSUBSCRIBE filter, taken apart. */
+struct filter_parts {
+	struct mqtt_str filter; /* what the trie holds */
+	struct mqtt_str key;    /* "group/filter" when shared */
+	bool shared;
+};
+
+/* False when the filter is not acceptable. */
+static bool classify(const struct mqtt_str *f, struct filter_parts *fp)
 {
-	return f->len >= 7 && memcmp(f->data, "$share/", 7) == 0;
+	fp->filter = *f;
+	fp->shared = share_parse(f, &fp->key, &fp->filter);
+	if (fp->shared && !share_valid(&fp->key, &fp->filter))
+		return false;
+	return filter_acceptable(&fp->filter);
+}
+
+/* The session's existing subscription for these parts, if any. */
+static struct sub *existing_sub(struct broker *b, const struct session *s,
+				const struct filter_parts *fp, uint32_t *index)
+{
+	struct tnode *node = tree_lookup(b->subs, fp->filter.data, fp->filter.len, false);
+	struct share_group *g = NULL;
+
+	if (!node)
+		return NULL;
+	if (fp->shared && !(g = hmap_get(&b->groups, fp->key.data, fp->key.len)))
+		return NULL;
+	return find_sub(s, node, g, index);
+}
+
+static struct sub *add_sub(struct broker *b, struct session *s, const struct filter_parts *fp)
+{
+	struct sub *sub = xcalloc(1, sizeof(*sub));
+
+	sub->session = s;
+	tree_add_sub(tree_lookup(b->subs, fp->filter.data, fp->filter.len, true), sub);
+	if (fp->shared)
+		share_add_member(share_group_get(b, &fp->key), sub);
+	if (s->nsubs == s->subs_cap) {
+		s->subs_cap = s->subs_cap ? s->subs_cap * 2 : 4;
+		s->subs = xrealloc(s->subs, s->subs_cap * sizeof(*s->subs));
+	}
+	s->subs[s->nsubs++] = sub;
+	b->stats.subscriptions++;
+	return sub;
 }
 
 /* Adds or updates one subscription; returns the SUBACK code (MQTT 5 reason
@@ -43,49 +89,27 @@ static uint8_t subscribe_one(struct broker *b, struct broker_client *c, struct s
 {
 	struct session *s = c->session;
 	bool v5 = c->level == MQTT_LEVEL_5;
-	uint8_t qos = MQTT_SUBOPT_QOS(rq->options);
-	struct tnode *node;
+	struct filter_parts fp;
 	struct sub *sub;
 	uint32_t index;
 
 	rq->existed = false;
-	/* Shared subscriptions are not in yet; MQTT 5 says so precisely
-	 * [MQTT-3.8.3-4 / 0x9E]. */
-	if (v5 && is_shared(&rq->filter))
-		return 0x9E;
-	if (!filter_acceptable(&rq->filter))
+	if (!classify(&rq->filter, &fp))
 		return v5 ? 0x8F : MQTT_SUBACK_FAILURE;
-	node = tree_lookup(b->subs, rq->filter.data, rq->filter.len, true);
-	sub = find_sub(s, node, &index);
-	if (sub) {
-		/* [MQTT-3.8.4-3] replaces the existing one */
-		sub->qos = qos;
-		sub->options = rq->options & (MQTT_SUBOPT_NO_LOCAL | MQTT_SUBOPT_RETAIN_AS_PUBLISHED);
-		sub->sub_id = rq->sub_id;
-		s->has_sub_ids |= rq->sub_id != 0;
-		rq->existed = true;
-		return qos;
-	}
-	if (s->nsubs >= b->cfg.max_subscriptions) {
-		tree_prune(node);
+	sub = existing_sub(b, s, &fp, &index);
+	if (!sub && s->nsubs >= b->cfg.max_subscriptions) {
 		log_warn("client %s: max_subscriptions (%u) reached", s->id,
 			 b->cfg.max_subscriptions);
 		return v5 ? 0x97 : MQTT_SUBACK_FAILURE;
 	}
-	sub = xcalloc(1, sizeof(*sub));
-	sub->session = s;
-	sub->qos = qos;
+	rq->existed = sub != NULL;
+	if (!sub)
+		sub = add_sub(b, s, &fp); /* [MQTT-3.8.4-3]: else replaced */
+	sub->qos = MQTT_SUBOPT_QOS(rq->options);
 	sub->options = rq->options & (MQTT_SUBOPT_NO_LOCAL | MQTT_SUBOPT_RETAIN_AS_PUBLISHED);
 	sub->sub_id = rq->sub_id;
 	s->has_sub_ids |= rq->sub_id != 0;
-	tree_add_sub(node, sub);
-	if (s->nsubs == s->subs_cap) {
-		s->subs_cap = s->subs_cap ? s->subs_cap * 2 : 4;
-		s->subs = xrealloc(s->subs, s->subs_cap * sizeof(*s->subs));
-	}
-	s->subs[s->nsubs++] = sub;
-	b->stats.subscriptions++;
-	return qos;
+	return sub->qos;
 }
 
 struct retained_ctx {
@@ -110,13 +134,32 @@ static bool wants_retained(uint8_t options, bool existed)
 	return rh == 0 || (rh == 1 && !existed);
 }
 
+/* [MQTT-3.8.3-4]: No Local on a shared subscription is a Protocol Error. */
+static bool no_local_on_shared(const struct mqtt_subscribe *p)
+{
+	struct mqtt_topic_iter it = { &p->filters, 0 };
+	struct mqtt_str f, key, filter;
+	uint8_t opts;
+
+	while (mqtt_topic_list_next_opts(&it, &f, &opts))
+		if ((opts & MQTT_SUBOPT_NO_LOCAL) && share_parse(&f, &key, &filter))
+			return true;
+	return false;
+}
+
 void handle_subscribe(struct broker *b, struct broker_client *c, const struct mqtt_subscribe *p)
 {
 	struct session *s = c->session;
 	struct mqtt_topic_iter it = { &p->filters, 0 };
 	struct sub_request rq = { .sub_id = p->props.subscription_id };
+	struct mqtt_str key, filter;
 	uint16_t n = 0;
 
+	if (c->level == MQTT_LEVEL_5 && no_local_on_shared(p)) {
+		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x82,
+					 "No Local on a shared subscription");
+		return;
+	}
 	/* Two bytes per filter: its code, then whether it existed before. */
 	if (b->scratch_cap < 2u * p->filters.count) {
 		b->scratch_cap = 2u * p->filters.count;
@@ -128,7 +171,8 @@ void handle_subscribe(struct broker *b, struct broker_client *c, const struct mq
 	}
 	send_suback(b, c, p->packet_id, b->scratch, n);
 
-	/* Retained messages follow the SUBACK, filter by filter. */
+	/* Retained messages follow the SUBACK, filter by filter; never for a
+	 * shared subscription [MQTT-3.8.4-...]. */
 	it.pos = 0;
 	n = 0;
 	while (mqtt_topic_list_next_opts(&it, &rq.filter, &rq.options)) {
@@ -136,7 +180,8 @@ void handle_subscribe(struct broker *b, struct broker_client *c, const struct mq
 		bool granted = b->scratch[n] <= 2;
 		bool existed = b->scratch[p->filters.count + n++];
 
-		if (granted && wants_retained(rq.options, existed))
+		if (granted && wants_retained(rq.options, existed) &&
+		    !share_parse(&rq.filter, &key, &filter))
 			tree_match_retained(b->retained, rq.filter.data, rq.filter.len,
 					    send_retained, &rc);
 	}
@@ -156,9 +201,9 @@ void handle_unsubscribe(struct broker *b, struct broker_client *c,
 		b->scratch = xrealloc(b->scratch, b->scratch_cap);
 	}
 	while (mqtt_topic_list_next(&it, &f, &qos)) {
-		struct tnode *node = tree_lookup(b->subs, f.data, f.len, false);
+		struct filter_parts fp;
 		uint32_t index;
-		bool found = node && find_sub(s, node, &index);
+		bool found = classify(&f, &fp) && existing_sub(b, s, &fp, &index);
 
 		if (found)
 			session_remove_sub(b, s, index);

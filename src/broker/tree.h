@@ -31,6 +31,7 @@ struct sub {
 	uint32_t sub_id;   /* MQTT 5 subscription identifier, 0 = none */
 	uint8_t qos;
 	uint8_t options;   /* MQTT 5 options: MQTT_SUBOPT_NO_LOCAL, ..._RETAIN_AS_PUBLISHED */
+	struct share_group *group; /* member of a shared subscription, or NULL */
 };
 
 struct tnode {

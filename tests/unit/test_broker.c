@@ -646,8 +646,8 @@ static void test_connect_mqtt5_accepted(void **state)
 	assert_true(pkt.u.connack.props.present & MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE));
 	assert_int_equal(pkt.u.connack.props.maximum_packet_size,
 			 broker_get_config(b)->max_packet_size);
-	assert_true(pkt.u.connack.props.present & MQTT_PROP_BIT(MQTT_PROP_SHARED_SUB_AVAILABLE));
-	assert_int_equal(pkt.u.connack.props.shared_sub_available, 0);
+	/* Absent means available: shared subscriptions are supported. */
+	assert_false(pkt.u.connack.props.present & MQTT_PROP_BIT(MQTT_PROP_SHARED_SUB_AVAILABLE));
 	assert_int_equal(c->state, CLIENT_CONNECTED);
 	assert_int_equal(c->level, MQTT_LEVEL_5);
 	free_client(b, c);

@@ -1,0 +1,778 @@
+/*
+ * test_codec5.c - the MQTT 5.0 part of the codec: property blocks
+ * (OASIS MQTT 5.0, section 2.2.2) and whole packets at protocol level 5
+ * (chapter 3).
+ *
+ * Expectations come from the standard, not from props.c: the table of where
+ * each property may appear is written out again here from section 2.2.2.2.
+ * Blocks and packets are decoded from heap copies of exactly their length,
+ * so a read past the end is an AddressSanitizer error rather than a pass.
+ */
+#include "helpers.h"
+
+#include "mqtt/mqtt.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- helpers ---- */
+
+static uint8_t *copy_of(const uint8_t *buf, size_t len)
+{
+	uint8_t *c = malloc(len ? len : 1);
+
+	assert_non_null(c);
+	if (len)
+		memcpy(c, buf, len);
+	return c;
+}
+
+/* Decode `len` bytes of a whole block (length varint included) from an
+ * exact-size copy. The decoded struct must not be used afterwards beyond its
+ * integer fields, since it points into the freed copy. */
+static long props_copy(const uint8_t *block, size_t len, int where, struct mqtt_props *out)
+{
+	uint8_t *c = copy_of(block, len);
+	long rc = mqtt_props_decode(c, len, where, out);
+
+	free(c);
+	return rc;
+}
+
+/* Prefix body (the properties) with its length varint into out. */
+static size_t make_block(const uint8_t *body, size_t blen, uint8_t *out, size_t cap)
+{
+	int n;
+
+	assert_true(blen + 4 <= cap);
+	n = mqtt_varint_encode((uint32_t)blen, out);
+	if (blen)
+		memcpy(out + n, body, blen);
+	return (size_t)n + blen;
+}
+
+/* Decode a property body (without its length) given as bytes. */
+static long props_body(const uint8_t *body, size_t blen, int where, struct mqtt_props *out)
+{
+	uint8_t block[512];
+	size_t n = make_block(body, blen, block, sizeof(block));
+
+	return props_copy(block, n, where, out);
+}
+
+static long decode_copy(const uint8_t *buf, size_t len, uint8_t level, struct mqtt_packet *out)
+{
+	uint8_t *c = copy_of(buf, len);
+	long rc = mqtt_decode(c, len, level, 0, out);
+
+	free(c);
+	return rc;
+}
+
+static struct mqtt_str str(const char *s)
+{
+	struct mqtt_str r = { (const uint8_t *)s, (uint16_t)strlen(s) };
+	return r;
+}
+
+static struct mqtt_props_str pstr(const char *s)
+{
+	struct mqtt_props_str r = { (const uint8_t *)s, (uint16_t)strlen(s) };
+	return r;
+}
+
+static void assert_pstr(struct mqtt_props_str got, const void *want, size_t len)
+{
+	assert_int_equal(got.len, len);
+	if (len)
+		assert_memory_equal(got.data, want, len);
+}
+
+static void assert_mstr(struct mqtt_str got, const char *want)
+{
+	assert_int_equal(got.len, strlen(want));
+	if (got.len)
+		assert_memory_equal(got.data, want, got.len);
+}
+
+/* ---- the spec's property table [MQTT 5.0, 2.2.2.2] ---- */
+
+#define WB(t) (1u << (t))
+#define SPEC_ACKS (WB(MQTT_PUBACK) | WB(MQTT_PUBREC) | WB(MQTT_PUBREL) | WB(MQTT_PUBCOMP))
+#define SPEC_MSG (WB(MQTT_PUBLISH) | WB(MQTT_PROPS_WILL))
+
+enum kind { K_INT, K_STR };
+
+struct prop_case {
+	uint8_t id;
+	uint32_t allowed;    /* where the standard allows it */
+	int where;           /* one allowed place, used for the valid decoding */
+	uint8_t len;         /* bytes of enc, identifier included */
+	uint8_t enc[12];
+	enum kind kind;
+	uint32_t ival;       /* K_INT: the value */
+	const char *sval;    /* K_STR: the data */
+	uint16_t slen;
+	bool boolean;        /* a byte that may only be 0 or 1 */
+};
+
+static const struct prop_case cases[] = {
+	{ 0x01, SPEC_MSG, MQTT_PUBLISH, 2, { 0x01, 0x01 }, K_INT, 1, NULL, 0, true },
+	{ 0x02, SPEC_MSG, MQTT_PROPS_WILL, 5, { 0x02, 0x00, 0x00, 0x01, 0x2C }, K_INT, 300, NULL, 0,
+	  false },
+	{ 0x03, SPEC_MSG, MQTT_PUBLISH, 5, { 0x03, 0x00, 0x02, 't', 'x' }, K_STR, 0, "tx", 2, false },
+	{ 0x08, SPEC_MSG, MQTT_PROPS_WILL, 6, { 0x08, 0x00, 0x03, 'r', '/', 'a' }, K_STR, 0, "r/a", 3,
+	  false },
+	{ 0x09, SPEC_MSG, MQTT_PUBLISH, 6, { 0x09, 0x00, 0x03, 0x00, 0xFF, 0x01 }, K_STR, 0,
+	  "\x00\xFF\x01", 3, false },
+	{ 0x0B, WB(MQTT_PUBLISH) | WB(MQTT_SUBSCRIBE), MQTT_SUBSCRIBE, 3, { 0x0B, 0x80, 0x01 }, K_INT,
+	  128, NULL, 0, false },
+	{ 0x11, WB(MQTT_CONNECT) | WB(MQTT_CONNACK) | WB(MQTT_DISCONNECT), MQTT_DISCONNECT, 5,
+	  { 0x11, 0xFF, 0xFF, 0xFF, 0xFF }, K_INT, 0xFFFFFFFFu, NULL, 0, false },
+	{ 0x12, WB(MQTT_CONNACK), MQTT_CONNACK, 5, { 0x12, 0x00, 0x02, 'i', 'd' }, K_STR, 0, "id", 2,
+	  false },
+	{ 0x13, WB(MQTT_CONNACK), MQTT_CONNACK, 3, { 0x13, 0x00, 0x3C }, K_INT, 60, NULL, 0, false },
+	{ 0x15, WB(MQTT_CONNECT) | WB(MQTT_CONNACK) | WB(MQTT_AUTH), MQTT_AUTH, 7,
+	  { 0x15, 0x00, 0x04, 'S', 'C', 'R', 'M' }, K_STR, 0, "SCRM", 4, false },
+	{ 0x16, WB(MQTT_CONNECT) | WB(MQTT_CONNACK) | WB(MQTT_AUTH), MQTT_CONNECT, 5,
+	  { 0x16, 0x00, 0x02, 0x01, 0x02 }, K_STR, 0, "\x01\x02", 2, false },
+	{ 0x17, WB(MQTT_CONNECT), MQTT_CONNECT, 2, { 0x17, 0x00 }, K_INT, 0, NULL, 0, true },
+	{ 0x18, WB(MQTT_PROPS_WILL), MQTT_PROPS_WILL, 5, { 0x18, 0x00, 0x00, 0x00, 0x0A }, K_INT, 10,
+	  NULL, 0, false },
+	{ 0x19, WB(MQTT_CONNECT), MQTT_CONNECT, 2, { 0x19, 0x01 }, K_INT, 1, NULL, 0, true },
+	{ 0x1A, WB(MQTT_CONNACK), MQTT_CONNACK, 4, { 0x1A, 0x00, 0x01, 'x' }, K_STR, 0, "x", 1,
+	  false },
+	{ 0x1C, WB(MQTT_CONNACK) | WB(MQTT_DISCONNECT), MQTT_DISCONNECT, 6,
+	  { 0x1C, 0x00, 0x03, 's', 'r', 'v' }, K_STR, 0, "srv", 3, false },
+	{ 0x1F,
+	  WB(MQTT_CONNACK) | SPEC_ACKS | WB(MQTT_SUBACK) | WB(MQTT_UNSUBACK) | WB(MQTT_DISCONNECT) |
+		  WB(MQTT_AUTH),
+	  MQTT_PUBACK, 5, { 0x1F, 0x00, 0x02, 'n', 'o' }, K_STR, 0, "no", 2, false },
+	{ 0x21, WB(MQTT_CONNECT) | WB(MQTT_CONNACK), MQTT_CONNECT, 3, { 0x21, 0x00, 0x0A }, K_INT, 10,
+	  NULL, 0, false },
+	{ 0x22, WB(MQTT_CONNECT) | WB(MQTT_CONNACK), MQTT_CONNACK, 3, { 0x22, 0x00, 0x05 }, K_INT, 5,
+	  NULL, 0, false },
+	{ 0x23, WB(MQTT_PUBLISH), MQTT_PUBLISH, 3, { 0x23, 0x00, 0x07 }, K_INT, 7, NULL, 0, false },
+	{ 0x24, WB(MQTT_CONNACK), MQTT_CONNACK, 2, { 0x24, 0x01 }, K_INT, 1, NULL, 0, true },
+	{ 0x25, WB(MQTT_CONNACK), MQTT_CONNACK, 2, { 0x25, 0x00 }, K_INT, 0, NULL, 0, true },
+	{ 0x26,
+	  WB(MQTT_CONNECT) | WB(MQTT_CONNACK) | SPEC_MSG | SPEC_ACKS | WB(MQTT_SUBSCRIBE) |
+		  WB(MQTT_SUBACK) | WB(MQTT_UNSUBSCRIBE) | WB(MQTT_UNSUBACK) | WB(MQTT_DISCONNECT) |
+		  WB(MQTT_AUTH),
+	  MQTT_UNSUBACK, 7, { 0x26, 0x00, 0x01, 'k', 0x00, 0x01, 'v' }, K_INT, 1, NULL, 0, false },
+	{ 0x27, WB(MQTT_CONNECT) | WB(MQTT_CONNACK), MQTT_CONNECT, 5,
+	  { 0x27, 0x00, 0x01, 0x00, 0x00 }, K_INT, 65536, NULL, 0, false },
+	{ 0x28, WB(MQTT_CONNACK), MQTT_CONNACK, 2, { 0x28, 0x00 }, K_INT, 0, NULL, 0, true },
+	{ 0x29, WB(MQTT_CONNACK), MQTT_CONNACK, 2, { 0x29, 0x01 }, K_INT, 1, NULL, 0, true },
+	{ 0x2A, WB(MQTT_CONNACK), MQTT_CONNACK, 2, { 0x2A, 0x01 }, K_INT, 1, NULL, 0, true },
+};
+
+/* The decoded value of property `id`: integers (user_count for 0x26) or a
+ * string/binary field. */
+static uint32_t int_of(const struct mqtt_props *p, uint8_t id)
+{
+	switch (id) {
+	case 0x01: return p->payload_format;
+	case 0x02: return p->message_expiry;
+	case 0x0B: return p->subscription_id;
+	case 0x11: return p->session_expiry;
+	case 0x13: return p->server_keepalive;
+	case 0x17: return p->request_problem_info;
+	case 0x18: return p->will_delay;
+	case 0x19: return p->request_response_info;
+	case 0x21: return p->receive_maximum;
+	case 0x22: return p->topic_alias_maximum;
+	case 0x23: return p->topic_alias;
+	case 0x24: return p->maximum_qos;
+	case 0x25: return p->retain_available;
+	case 0x26: return p->user_count;
+	case 0x27: return p->maximum_packet_size;
+	case 0x28: return p->wildcard_sub_available;
+	case 0x29: return p->sub_id_available;
+	case 0x2A: return p->shared_sub_available;
+	}
+	fail_msg("no integer field for property 0x%02X", id);
+	return 0;
+}
+
+static struct mqtt_props_str str_of(const struct mqtt_props *p, uint8_t id)
+{
+	switch (id) {
+	case 0x03: return p->content_type;
+	case 0x08: return p->response_topic;
+	case 0x09: return p->correlation_data;
+	case 0x12: return p->assigned_client_id;
+	case 0x15: return p->auth_method;
+	case 0x16: return p->auth_data;
+	case 0x1A: return p->response_info;
+	case 0x1C: return p->server_reference;
+	case 0x1F: return p->reason_string;
+	}
+	fail_msg("no string field for property 0x%02X", id);
+	return p->reason_string;
+}
+
+/* Every place a property block can be checked against: all packet types
+ * (PINGREQ and PINGRESP carry no properties at all) and the will. */
+static const int places[] = { MQTT_CONNECT,    MQTT_CONNACK,  MQTT_PUBLISH,     MQTT_PUBACK,
+			      MQTT_PUBREC,     MQTT_PUBREL,   MQTT_PUBCOMP,     MQTT_SUBSCRIBE,
+			      MQTT_SUBACK,     MQTT_UNSUBSCRIBE, MQTT_UNSUBACK, MQTT_PINGREQ,
+			      MQTT_PINGRESP,   MQTT_DISCONNECT, MQTT_AUTH,      MQTT_PROPS_WILL };
+
+/* ---- 1. property blocks ---- */
+
+static void test_props_table_complete(void **state)
+{
+	(void)state;
+	/* 27 properties, each listed once, in identifier order */
+	assert_int_equal(ARRAY_SIZE(cases), 27);
+	for (size_t i = 1; i < ARRAY_SIZE(cases); i++)
+		assert_true(cases[i - 1].id < cases[i].id);
+}
+
+static void test_props_each_valid(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct prop_case *c = &cases[i];
+		uint8_t block[32];
+		size_t n = make_block(c->enc, c->len, block, sizeof(block));
+		struct mqtt_props p;
+		long rc = mqtt_props_decode(block, n, c->where, &p);
+
+		if (rc != (long)n)
+			print_error("property 0x%02X: got %ld\n", c->id, rc);
+		assert_int_equal(rc, (long)n);
+		assert_true(c->allowed & WB(c->where));
+		assert_true(p.present == MQTT_PROP_BIT(c->id));
+		assert_ptr_equal(p.raw, block + 1);
+		assert_int_equal(p.raw_len, c->len);
+		if (c->kind == K_INT)
+			assert_int_equal(int_of(&p, c->id), c->ival);
+		else
+			assert_pstr(str_of(&p, c->id), c->sval, c->slen);
+		if (c->id == MQTT_PROP_SUBSCRIPTION_ID)
+			assert_int_equal(p.sub_id_count, 1);
+		if (c->id == MQTT_PROP_USER_PROPERTY) {
+			uint32_t pos = 0;
+			struct mqtt_prop pr;
+
+			assert_true(mqtt_props_next(&p, &pos, &pr));
+			assert_int_equal(pr.id, MQTT_PROP_USER_PROPERTY);
+			assert_pstr(pr.str, "k", 1);
+			assert_pstr(pr.str2, "v", 1);
+			assert_false(mqtt_props_next(&p, &pos, &pr));
+		}
+		/* the same from an exact-size copy */
+		assert_int_equal(props_copy(block, n, c->where, &p), (long)n);
+	}
+}
+
+static void test_props_place(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct prop_case *c = &cases[i];
+
+		for (size_t j = 0; j < ARRAY_SIZE(places); j++) {
+			int where = places[j];
+			bool ok = (c->allowed & WB(where)) != 0;
+			struct mqtt_props p;
+			long rc = props_body(c->enc, c->len, where, &p);
+			long want = ok ? (long)c->len + 1 : MQTT_ERR_PROP_PLACE;
+
+			if (rc != want)
+				print_error("property 0x%02X in %d: got %ld, want %ld\n", c->id,
+					    where, rc, want);
+			assert_int_equal(rc, want);
+			assert_int_equal(mqtt_prop_allowed(c->id, where), ok);
+		}
+	}
+}
+
+static void test_props_duplicate(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct prop_case *c = &cases[i];
+		uint8_t body[32];
+		struct mqtt_props p;
+		long rc;
+
+		memcpy(body, c->enc, c->len);
+		memcpy(body + c->len, c->enc, c->len);
+		rc = props_body(body, 2u * c->len, c->where, &p);
+		if (c->id == MQTT_PROP_USER_PROPERTY) {
+			assert_int_equal(rc, 2 * c->len + 1);
+			assert_int_equal(p.user_count, 2);
+		} else {
+			if (rc != MQTT_ERR_PROP_DUPLICATE)
+				print_error("property 0x%02X twice: got %ld\n", c->id, rc);
+			assert_int_equal(rc, MQTT_ERR_PROP_DUPLICATE);
+		}
+	}
+}
+
+static void test_props_subscription_id_repeat(void **state)
+{
+	static const uint8_t two[] = { 0x0B, 0x01, 0x0B, 0xFF, 0xFF, 0xFF, 0x7F };
+	static const uint8_t same[] = { 0x0B, 0x05, 0x0B, 0x05 };
+	struct mqtt_props p;
+
+	(void)state;
+	/* a PUBLISH carries one per matching subscription [MQTT-3.3.4-3] */
+	assert_int_equal(props_body(two, sizeof(two), MQTT_PUBLISH, &p), (long)sizeof(two) + 1);
+	assert_int_equal(p.sub_id_count, 2);
+	assert_int_equal(p.subscription_id, 1);
+	assert_true(p.present & MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID));
+	assert_int_equal(props_body(same, sizeof(same), MQTT_PUBLISH, &p), (long)sizeof(same) + 1);
+	assert_int_equal(p.sub_id_count, 2);
+	/* a SUBSCRIBE carries at most one [MQTT 5.0, 3.8.2.1.2] */
+	assert_int_equal(props_body(two, sizeof(two), MQTT_SUBSCRIBE, &p), MQTT_ERR_PROP_DUPLICATE);
+	assert_int_equal(props_body(same, sizeof(same), MQTT_SUBSCRIBE, &p),
+			 MQTT_ERR_PROP_DUPLICATE);
+	/* the largest value is accepted, alone, in a SUBSCRIBE */
+	assert_int_equal(props_body(two + 2, 5, MQTT_SUBSCRIBE, &p), 6);
+	assert_int_equal(p.subscription_id, MQTT_SUB_ID_MAX);
+}
+
+static void test_props_truncated(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct prop_case *c = &cases[i];
+		uint8_t block[32];
+		size_t n = make_block(c->enc, c->len, block, sizeof(block));
+		struct mqtt_props p;
+
+		/* the buffer ends early: length varint or body missing */
+		for (size_t k = 0; k < n; k++) {
+			long rc = props_copy(block, k, c->where, &p);
+
+			if (rc != MQTT_ERR_TRUNCATED)
+				print_error("0x%02X, %zu of %zu bytes: got %ld\n", c->id, k, n, rc);
+			assert_int_equal(rc, MQTT_ERR_TRUNCATED);
+		}
+		/* the block's own length ends inside the property */
+		for (size_t k = 1; k < c->len; k++) {
+			long rc = props_body(c->enc, k, c->where, &p);
+
+			if (rc != MQTT_ERR_TRUNCATED)
+				print_error("0x%02X cut to %zu of %u: got %ld\n", c->id, k, c->len,
+					    rc);
+			assert_int_equal(rc, MQTT_ERR_TRUNCATED);
+		}
+	}
+}
+
+static void test_props_values(void **state)
+{
+	struct mqtt_props p;
+
+	(void)state;
+	/* boolean bytes: only 0 and 1 [MQTT 5.0, 3.1.2.11.6-7, 3.2.2.3.4-5, -11..-13] */
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct prop_case *c = &cases[i];
+		uint8_t body[2];
+
+		if (!c->boolean)
+			continue;
+		body[0] = c->id;
+		for (unsigned v = 0; v < 256; v++) {
+			long want = v <= 1 ? 3 : MQTT_ERR_PROP_VALUE;
+			long rc;
+
+			body[1] = (uint8_t)v;
+			rc = props_body(body, 2, c->where, &p);
+			if (rc != want)
+				print_error("0x%02X = %u: got %ld\n", c->id, v, rc);
+			assert_int_equal(rc, want);
+		}
+	}
+	/* zero is a Protocol Error for these [3.1.2.11.3, 3.1.2.11.4, 3.3.2.3.4, 3.8.2.1.2] */
+	{
+		static const uint8_t rm0[] = { 0x21, 0x00, 0x00 };
+		static const uint8_t mps0[] = { 0x27, 0x00, 0x00, 0x00, 0x00 };
+		static const uint8_t ta0[] = { 0x23, 0x00, 0x00 };
+		static const uint8_t sid0[] = { 0x0B, 0x00 };
+
+		assert_int_equal(props_body(rm0, sizeof(rm0), MQTT_CONNECT, &p), MQTT_ERR_PROP_VALUE);
+		assert_int_equal(props_body(rm0, sizeof(rm0), MQTT_CONNACK, &p), MQTT_ERR_PROP_VALUE);
+		assert_int_equal(props_body(mps0, sizeof(mps0), MQTT_CONNECT, &p),
+				 MQTT_ERR_PROP_VALUE);
+		assert_int_equal(props_body(mps0, sizeof(mps0), MQTT_CONNACK, &p),
+				 MQTT_ERR_PROP_VALUE);
+		assert_int_equal(props_body(ta0, sizeof(ta0), MQTT_PUBLISH, &p), MQTT_ERR_PROP_VALUE);
+		assert_int_equal(props_body(sid0, sizeof(sid0), MQTT_PUBLISH, &p),
+				 MQTT_ERR_PROP_VALUE);
+		assert_int_equal(props_body(sid0, sizeof(sid0), MQTT_SUBSCRIBE, &p),
+				 MQTT_ERR_PROP_VALUE);
+	}
+	/* ... but 0 is fine where nothing forbids it */
+	{
+		static const uint8_t tam0[] = { 0x22, 0x00, 0x00 };
+		static const uint8_t sk0[] = { 0x13, 0x00, 0x00 };
+		static const uint8_t me0[] = { 0x02, 0x00, 0x00, 0x00, 0x00 };
+		static const uint8_t rm_max[] = { 0x21, 0xFF, 0xFF };
+
+		assert_int_equal(props_body(tam0, sizeof(tam0), MQTT_CONNECT, &p), 4);
+		assert_true(p.present & MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAXIMUM));
+		assert_int_equal(props_body(sk0, sizeof(sk0), MQTT_CONNACK, &p), 4);
+		assert_int_equal(props_body(me0, sizeof(me0), MQTT_PUBLISH, &p), 6);
+		assert_int_equal(props_body(rm_max, sizeof(rm_max), MQTT_CONNECT, &p), 4);
+		assert_int_equal(p.receive_maximum, 65535);
+	}
+	/* a response topic is a topic name, no wildcards [MQTT-3.3.2-14] */
+	{
+		static const uint8_t plus[] = { 0x08, 0x00, 0x03, 'a', '/', '+' };
+		static const uint8_t hash[] = { 0x08, 0x00, 0x03, 'a', '/', '#' };
+
+		assert_int_equal(props_body(plus, sizeof(plus), MQTT_PUBLISH, &p),
+				 MQTT_ERR_PROP_VALUE);
+		assert_int_equal(props_body(plus, sizeof(plus), MQTT_PROPS_WILL, &p),
+				 MQTT_ERR_PROP_VALUE);
+		assert_int_equal(props_body(hash, sizeof(hash), MQTT_PUBLISH, &p),
+				 MQTT_ERR_PROP_VALUE);
+	}
+}
+
+static void test_props_utf8(void **state)
+{
+	static const uint8_t string_ids[][2] = {
+		{ 0x03, MQTT_PUBLISH }, { 0x08, MQTT_PUBLISH }, { 0x12, MQTT_CONNACK },
+		{ 0x15, MQTT_CONNECT }, { 0x1A, MQTT_CONNACK }, { 0x1C, MQTT_CONNACK },
+		{ 0x1F, MQTT_SUBACK },
+	};
+	/* ill-formed: 0xFF, overlong NUL, surrogate U+D800, U+0000 */
+	static const uint8_t bad[][3] = { { 'a', 0xFF, 'b' },
+					  { 0xC0, 0x80, 'a' },
+					  { 0xED, 0xA0, 0x80 },
+					  { 'a', 0x00, 'b' } };
+	struct mqtt_props p;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(string_ids); i++) {
+		for (size_t j = 0; j < ARRAY_SIZE(bad); j++) {
+			uint8_t body[6] = { string_ids[i][0], 0x00, 0x03 };
+
+			memcpy(body + 3, bad[j], 3);
+			assert_int_equal(props_body(body, sizeof(body), string_ids[i][1], &p),
+					 MQTT_ERR_UTF8);
+		}
+	}
+	for (size_t j = 0; j < ARRAY_SIZE(bad); j++) {
+		uint8_t key[10] = { 0x26, 0x00, 0x03, 0, 0, 0, 0x00, 0x01, 'v' };
+		uint8_t val[10] = { 0x26, 0x00, 0x01, 'k', 0x00, 0x03 };
+
+		memcpy(key + 3, bad[j], 3);
+		memcpy(val + 6, bad[j], 3);
+		assert_int_equal(props_body(key, 9, MQTT_PUBLISH, &p), MQTT_ERR_UTF8);
+		assert_int_equal(props_body(val, 9, MQTT_PUBLISH, &p), MQTT_ERR_UTF8);
+	}
+	/* binary data is not text: correlation data and auth data take any byte */
+	{
+		static const uint8_t corr[] = { 0x09, 0x00, 0x03, 0xFF, 0x00, 0xC0 };
+		static const uint8_t auth[] = { 0x16, 0x00, 0x02, 0xED, 0xA0 };
+		static const uint8_t ok[] = { 0x03, 0x00, 0x03, 0xE2, 0x82, 0xAC }; /* U+20AC */
+
+		assert_int_equal(props_body(corr, sizeof(corr), MQTT_PUBLISH, &p), 7);
+		assert_int_equal(props_body(auth, sizeof(auth), MQTT_AUTH, &p), 6);
+		assert_int_equal(props_body(ok, sizeof(ok), MQTT_PUBLISH, &p), 7);
+	}
+}
+
+static void test_props_unknown(void **state)
+{
+	static const uint8_t ids[] = { 0x00, 0x04, 0x05, 0x06, 0x07, 0x0A, 0x0C, 0x10, 0x14,
+				       0x1B, 0x1D, 0x1E, 0x20, 0x2B, 0x3F, 0x40, 0x7F };
+	static const uint8_t big[] = { 0x80, 0x01, 0x00 }; /* identifier 128 */
+	struct mqtt_props p;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+		uint8_t body[] = { ids[i], 0x00, 0x00, 0x00, 0x00 };
+
+		for (size_t j = 0; j < ARRAY_SIZE(places); j++)
+			assert_int_equal(props_body(body, sizeof(body), places[j], &p),
+					 MQTT_ERR_PROP_UNKNOWN);
+		assert_false(mqtt_prop_allowed(ids[i], MQTT_PUBLISH));
+	}
+	assert_int_equal(props_body(big, sizeof(big), MQTT_PUBLISH, &p), MQTT_ERR_PROP_UNKNOWN);
+	/* after a valid one too */
+	{
+		static const uint8_t after[] = { 0x01, 0x00, 0x2B, 0x00 };
+
+		assert_int_equal(props_body(after, sizeof(after), MQTT_PUBLISH, &p),
+				 MQTT_ERR_PROP_UNKNOWN);
+	}
+}
+
+static void test_props_empty(void **state)
+{
+	static const uint8_t zero[] = { 0x00 };
+	struct mqtt_props p;
+
+	(void)state;
+	for (size_t j = 0; j < ARRAY_SIZE(places); j++) {
+		assert_int_equal(props_copy(zero, 1, places[j], &p), 1);
+		assert_int_equal(p.present, 0);
+		assert_int_equal(p.raw_len, 0);
+		assert_int_equal(p.user_count, 0);
+	}
+	/* a length varint longer than four bytes is not a length */
+	{
+		static const uint8_t five[] = { 0x80, 0x80, 0x80, 0x80, 0x01 };
+
+		assert_true(props_copy(five, sizeof(five), MQTT_PUBLISH, &p) < 0);
+	}
+}
+
+static void test_props_next(void **state)
+{
+	static const uint8_t body[] = {
+		0x26, 0x00, 0x01, 'a', 0x00, 0x02, '1', '2',      /* a=12 */
+		0x01, 0x01,                                       /* payload format 1 */
+		0x26, 0x00, 0x01, 'a', 0x00, 0x00,                /* a= (repeat key) */
+		0x0B, 0x80, 0x01,                                 /* sub id 128 */
+		0x26, 0x00, 0x02, 'k', 'k', 0x00, 0x01, 'v',      /* kk=v */
+		0x03, 0x00, 0x01, 'c',                            /* content type c */
+	};
+	static const struct {
+		uint8_t id;
+		uint32_t value;
+		const char *k, *v;
+		uint32_t size;
+	} want[] = {
+		{ 0x26, 0, "a", "12", 8 }, { 0x01, 1, NULL, NULL, 2 }, { 0x26, 0, "a", "", 6 },
+		{ 0x0B, 128, NULL, NULL, 3 }, { 0x26, 0, "kk", "v", 8 }, { 0x03, 0, "c", NULL, 4 },
+	};
+	uint8_t block[64];
+	size_t n = make_block(body, sizeof(body), block, sizeof(block));
+	struct mqtt_props p;
+	struct mqtt_prop pr;
+	uint32_t pos = 0, off = 0;
+	size_t i = 0, users = 0;
+
+	(void)state;
+	assert_int_equal(mqtt_props_decode(block, n, MQTT_PUBLISH, &p), (long)n);
+	assert_int_equal(p.user_count, 3);
+	assert_int_equal(p.sub_id_count, 1);
+	while (mqtt_props_next(&p, &pos, &pr)) {
+		assert_true(i < ARRAY_SIZE(want));
+		assert_int_equal(pr.id, want[i].id);
+		assert_ptr_equal(pr.start, p.raw + off);
+		assert_int_equal(pr.size, want[i].size);
+		off += pr.size;
+		if (want[i].k)
+			assert_pstr(pr.str, want[i].k, strlen(want[i].k));
+		if (want[i].v)
+			assert_pstr(pr.str2, want[i].v, strlen(want[i].v));
+		if (!want[i].k)
+			assert_int_equal(pr.value, want[i].value);
+		if (pr.id == MQTT_PROP_USER_PROPERTY)
+			users++;
+		i++;
+	}
+	assert_int_equal(i, ARRAY_SIZE(want));
+	assert_int_equal(users, 3);
+	assert_int_equal(pos, p.raw_len);
+	/* an empty block yields nothing */
+	{
+		static const uint8_t zero[] = { 0x00 };
+
+		pos = 0;
+		assert_int_equal(mqtt_props_decode(zero, 1, MQTT_PUBLISH, &p), 1);
+		assert_false(mqtt_props_next(&p, &pos, &pr));
+	}
+}
+
+/* All single-valued fields a PUBLISH block can hold, plus lists. */
+static void fill_props_all(struct mqtt_props *p, const uint8_t *user_raw, uint32_t user_len,
+			   const uint32_t *sub_ids, uint16_t nsub)
+{
+	memset(p, 0, sizeof(*p));
+	p->payload_format = 1;
+	p->message_expiry = 0x01020304;
+	p->content_type = pstr("text/plain");
+	p->response_topic = pstr("reply/to");
+	p->correlation_data.data = (const uint8_t *)"\x00\x01\xFF";
+	p->correlation_data.len = 3;
+	p->topic_alias = 0x1234;
+	p->present = MQTT_PROP_BIT(MQTT_PROP_PAYLOAD_FORMAT) |
+		     MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY) | MQTT_PROP_BIT(MQTT_PROP_CONTENT_TYPE) |
+		     MQTT_PROP_BIT(MQTT_PROP_RESPONSE_TOPIC) |
+		     MQTT_PROP_BIT(MQTT_PROP_CORRELATION_DATA) | MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS);
+	p->user_raw = user_raw;
+	p->user_raw_len = user_len;
+	p->sub_ids = sub_ids;
+	p->sub_id_count = nsub;
+	if (nsub)
+		p->present |= MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID);
+}
+
+static void assert_props_all(const struct mqtt_props *g, const struct mqtt_props *w)
+{
+	assert_int_equal(g->payload_format, w->payload_format);
+	assert_int_equal(g->message_expiry, w->message_expiry);
+	assert_pstr(g->content_type, w->content_type.data, w->content_type.len);
+	assert_pstr(g->response_topic, w->response_topic.data, w->response_topic.len);
+	assert_pstr(g->correlation_data, w->correlation_data.data, w->correlation_data.len);
+	assert_int_equal(g->topic_alias, w->topic_alias);
+	assert_int_equal(g->user_count, 2);
+	assert_int_equal(g->sub_id_count, w->sub_id_count);
+	assert_true(g->present ==
+		    (w->present | (w->user_raw_len ? MQTT_PROP_BIT(MQTT_PROP_USER_PROPERTY) : 0)));
+}
+
+static const uint8_t user_raw2[] = { 0x26, 0x00, 0x02, 'k', '1', 0x00, 0x02, 'v', '1',
+				     0x26, 0x00, 0x02, 'k', '2', 0x00, 0x00 };
+
+static void test_props_encode_roundtrip(void **state)
+{
+	static const uint32_t sub_ids[] = { 1, 127, 128, 16384, MQTT_SUB_ID_MAX };
+	struct mqtt_props w, g;
+	uint8_t out[256];
+	uint32_t size, written;
+	uint32_t pos = 0;
+	struct mqtt_prop pr;
+	size_t si = 0, ui = 0;
+
+	(void)state;
+	fill_props_all(&w, user_raw2, sizeof(user_raw2), sub_ids, ARRAY_SIZE(sub_ids));
+	size = mqtt_props_size(&w);
+	assert_true(size <= sizeof(out));
+	memset(out, 0xAA, sizeof(out));
+	written = mqtt_props_encode(&w, out);
+	assert_int_equal(written, size);
+	assert_int_equal(out[size], 0xAA); /* nothing past the end */
+	assert_int_equal(mqtt_props_body_size(&w) + 1, size);
+	assert_int_equal(props_copy(out, size, MQTT_PUBLISH, &g), (long)size);
+	assert_int_equal(mqtt_props_decode(out, size, MQTT_PUBLISH, &g), (long)size);
+	assert_props_all(&g, &w);
+	assert_int_equal(g.subscription_id, sub_ids[0]);
+	while (mqtt_props_next(&g, &pos, &pr)) {
+		if (pr.id == MQTT_PROP_SUBSCRIPTION_ID) {
+			assert_true(si < ARRAY_SIZE(sub_ids));
+			assert_int_equal(pr.value, sub_ids[si]);
+			si++;
+		} else if (pr.id == MQTT_PROP_USER_PROPERTY) {
+			assert_pstr(pr.str, ui ? "k2" : "k1", 2);
+			assert_pstr(pr.str2, ui ? "" : "v1", ui ? 0 : 2);
+			ui++;
+		}
+	}
+	assert_int_equal(si, ARRAY_SIZE(sub_ids));
+	assert_int_equal(ui, 2);
+	/* and as a will block, minus what a will cannot carry */
+	assert_int_equal(mqtt_props_decode(out, size, MQTT_PROPS_WILL, &g), MQTT_ERR_PROP_PLACE);
+}
+
+static void test_props_encode_fields(void **state)
+{
+	struct mqtt_props w, g;
+	uint8_t out[256];
+	uint32_t size;
+
+	(void)state;
+	/* a CONNACK's worth: every integer and string the server sends */
+	memset(&w, 0, sizeof(w));
+	w.session_expiry = 0xFFFFFFFF;
+	w.assigned_client_id = pstr("auto-1");
+	w.server_keepalive = 30;
+	w.auth_method = pstr("SCRAM");
+	w.auth_data.data = (const uint8_t *)"\x00\x01";
+	w.auth_data.len = 2;
+	w.response_info = pstr("resp");
+	w.server_reference = pstr("other:1883");
+	w.reason_string = pstr("why");
+	w.receive_maximum = 20;
+	w.topic_alias_maximum = 10;
+	w.maximum_qos = 1;
+	w.retain_available = 0;
+	w.maximum_packet_size = 1048576;
+	w.wildcard_sub_available = 1;
+	w.sub_id_available = 0;
+	w.shared_sub_available = 1;
+	w.present = MQTT_PROP_BIT(0x11) | MQTT_PROP_BIT(0x12) | MQTT_PROP_BIT(0x13) |
+		    MQTT_PROP_BIT(0x15) | MQTT_PROP_BIT(0x16) | MQTT_PROP_BIT(0x1A) |
+		    MQTT_PROP_BIT(0x1C) | MQTT_PROP_BIT(0x1F) | MQTT_PROP_BIT(0x21) |
+		    MQTT_PROP_BIT(0x22) | MQTT_PROP_BIT(0x24) | MQTT_PROP_BIT(0x25) |
+		    MQTT_PROP_BIT(0x27) | MQTT_PROP_BIT(0x28) | MQTT_PROP_BIT(0x29) |
+		    MQTT_PROP_BIT(0x2A);
+	size = mqtt_props_size(&w);
+	assert_int_equal(mqtt_props_encode(&w, out), size);
+	assert_int_equal(mqtt_props_decode(out, size, MQTT_CONNACK, &g), (long)size);
+	assert_true(g.present == w.present);
+	assert_int_equal(g.session_expiry, w.session_expiry);
+	assert_pstr(g.assigned_client_id, "auto-1", 6);
+	assert_int_equal(g.server_keepalive, 30);
+	assert_pstr(g.auth_method, "SCRAM", 5);
+	assert_pstr(g.auth_data, "\x00\x01", 2);
+	assert_pstr(g.response_info, "resp", 4);
+	assert_pstr(g.server_reference, "other:1883", 10);
+	assert_pstr(g.reason_string, "why", 3);
+	assert_int_equal(g.receive_maximum, 20);
+	assert_int_equal(g.topic_alias_maximum, 10);
+	assert_int_equal(g.maximum_qos, 1);
+	assert_int_equal(g.retain_available, 0);
+	assert_int_equal(g.maximum_packet_size, 1048576);
+	assert_int_equal(g.wildcard_sub_available, 1);
+	assert_int_equal(g.sub_id_available, 0);
+	assert_int_equal(g.shared_sub_available, 1);
+	assert_int_equal(g.user_count, 0);
+
+	/* CONNECT and will blocks; the single SUBSCRIBE identifier from its field */
+	memset(&w, 0, sizeof(w));
+	w.request_problem_info = 0;
+	w.request_response_info = 1;
+	w.will_delay = 5;
+	w.present = MQTT_PROP_BIT(0x17) | MQTT_PROP_BIT(0x19);
+	size = mqtt_props_size(&w);
+	assert_int_equal(size, 5);
+	assert_int_equal(mqtt_props_encode(&w, out), size);
+	assert_int_equal(mqtt_props_decode(out, size, MQTT_CONNECT, &g), 5);
+	assert_int_equal(g.request_problem_info, 0);
+	assert_int_equal(g.request_response_info, 1);
+	w.present = MQTT_PROP_BIT(0x18);
+	size = mqtt_props_encode(&w, out);
+	assert_int_equal(mqtt_props_decode(out, size, MQTT_PROPS_WILL, &g), 6);
+	assert_int_equal(g.will_delay, 5);
+	memset(&w, 0, sizeof(w));
+	w.subscription_id = 300;
+	w.present = MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID);
+	size = mqtt_props_encode(&w, out);
+	assert_int_equal(size, mqtt_props_size(&w));
+	assert_int_equal(mqtt_props_decode(out, size, MQTT_SUBSCRIBE, &g), 4);
+	assert_int_equal(g.subscription_id, 300);
+	assert_int_equal(g.sub_id_count, 1);
+	/* nothing present: a single zero length */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(mqtt_props_size(&w), 1);
+	assert_int_equal(mqtt_props_encode(&w, out), 1);
+	assert_int_equal(out[0], 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_props_table_complete),
+		cmocka_unit_test(test_props_each_valid),
+		cmocka_unit_test(test_props_place),
+		cmocka_unit_test(test_props_duplicate),
+		cmocka_unit_test(test_props_subscription_id_repeat),
+		cmocka_unit_test(test_props_truncated),
+		cmocka_unit_test(test_props_values),
+		cmocka_unit_test(test_props_utf8),
+		cmocka_unit_test(test_props_unknown),
+		cmocka_unit_test(test_props_empty),
+		cmocka_unit_test(test_props_next),
+		cmocka_unit_test(test_props_encode_roundtrip),
+		cmocka_unit_test(test_props_encode_fields),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
