@@ -1100,11 +1100,11 @@ def write_report(path, ctx):
     w("")
     w("Each run starts the broker fresh on a free loopback port (bound to port 0 to find one),"
       " waits until it accepts a TCP connection (polled, bounded), runs one `agora bench` against it"
-      " and stops it with SIGTERM. Each scenario is repeated %d time(s); the order of the brokers"
+      " and stops it with SIGTERM. Each scenario is run %s per broker; the order of the brokers"
       " rotates from one repetition to the next. The table gives the median with the min–max spread"
       " of the successful runs; a failed run is listed under *Failed runs* and left out, never"
       " averaged in. All payloads are 64 bytes; every run is bounded in messages and in time"
-      " (`-n`, `-d`)." % opts.repeat)
+      " (`-n`, `-d`)." % ("once" if opts.repeat == 1 else "%d times" % opts.repeat))
     w("")
     bp, gp = ctx["pin_cmds"]
     pre_b = " ".join(bp) + " " if bp else ""

@@ -308,6 +308,7 @@ void broker_client_free(struct broker *b, struct broker_client *c)
 		c->next->prev = c->prev;
 	outbuf_release(&c->out);
 	aliases_free(c->aliases);
+	auth_release(c);
 	free(c->peer);
 	free(c);
 }
@@ -326,13 +327,17 @@ uint32_t broker_topic_levels(const uint8_t *s, size_t len)
 static void handle_disconnect(struct broker *b, struct broker_client *c,
 			      const struct mqtt_reason *d);
 
-static void dispatch(struct broker *b, struct broker_client *c, const struct mqtt_packet *p)
+static void dispatch(struct broker *b, struct broker_client *c, const struct mqtt_packet *p,
+		     const uint8_t *raw, size_t len)
 {
 	if (c->state == CLIENT_NEW) {
-		if (p->type == MQTT_CONNECT)
-			handle_connect(b, c, &p->u.connect);
+		if (p->type == MQTT_CONNECT && !c->pending_connect)
+			handle_connect(b, c, &p->u.connect, raw, len);
+		else if (p->type == MQTT_AUTH && c->pending_connect)
+			handle_auth(b, c, &p->u.reason); /* the CONNECT's exchange */
 		else
-			broker_protocol_error(b, c, "first packet is not CONNECT");
+			broker_protocol_error(b, c, c->pending_connect ? "expected AUTH"
+								: "first packet is not CONNECT");
 		return;
 	}
 	switch (p->type) {
@@ -362,6 +367,9 @@ static void dispatch(struct broker *b, struct broker_client *c, const struct mqt
 		break;
 	case MQTT_DISCONNECT:
 		handle_disconnect(b, c, &p->u.reason);
+		break;
+	case MQTT_AUTH:
+		handle_auth(b, c, &p->u.reason);
 		break;
 	case MQTT_CONNECT:
 		broker_protocol_error(b, c, "second CONNECT"); /* [MQTT-3.1.0-2] */
@@ -463,7 +471,7 @@ size_t broker_client_input(struct broker *b, struct broker_client *c, const uint
 			return len;
 		}
 		b->stats.bytes_received += (uint64_t)n;
-		dispatch(b, c, &p);
+		dispatch(b, c, &p, buf + pos, (size_t)n);
 		pos += (size_t)n;
 		if (c->state == CLIENT_CLOSING)
 			return len;

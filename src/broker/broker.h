@@ -31,6 +31,7 @@
 
 struct broker;
 struct session;
+struct auth_mechanism;
 
 /* Limits and policy. broker_config_defaults() fills the documented defaults
  * (see docs/configuration.md). */
@@ -110,6 +111,12 @@ struct broker_client {
 	uint32_t will_expiry_s;    /* WILL_NO_EXPIRY when the will has none */
 	bool problem_info;         /* reason strings wanted */
 	uint16_t alias_out_max;    /* its Topic Alias Maximum: aliases we may bind */
+	/* MQTT 5 enhanced authentication (auth.h). */
+	const struct auth_mechanism *auth;
+	void *auth_state;
+	uint8_t *pending_connect;  /* the CONNECT kept while its AUTH exchange runs */
+	uint32_t pending_connect_len;
+	bool reauthenticating;
 	struct topic_aliases *aliases; /* per connection, created on first use */
 	uint8_t close_code;        /* MQTT 5 reason code for the DISCONNECT we send */
 	bool anonymous_ok;         /* set by the I/O layer from the listener */

@@ -8,6 +8,7 @@
  */
 #include "internal.h"
 
+#include "auth.h"
 #include "base/log.h"
 
 #include <stdio.h>
@@ -77,11 +78,9 @@ static bool check_connect(const struct broker *b, const struct broker_client *c,
 				    BROKER_MAX_TOPIC_LEVELS)
 		*r = (struct refusal){ MQTT_CONNACK_ID_REJECTED, 0x90,
 				       "will topic has too many levels" };
-	else if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD))
-		*r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x8C,
-				       "no enhanced authentication method is available" };
-	/* No account store yet: a listener either admits everyone or no one. */
-	else if (!c->anonymous_ok)
+	/* No account store yet: a listener either admits everyone or no one
+	 * (an enhanced authentication mechanism may still admit a client). */
+	else if (!c->anonymous_ok && !(p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)))
 		*r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x87,
 				       "anonymous clients are not allowed on this listener" };
 	return r->why != NULL;
@@ -179,7 +178,8 @@ static void take_client_limits(struct broker_client *c, const struct mqtt_connec
 }
 
 static void send_accept(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
-			const struct session *s, bool present, bool assigned)
+			const struct session *s, bool present, bool assigned,
+			const uint8_t *auth_data, size_t auth_len)
 {
 	struct mqtt_props props = { 0 };
 
@@ -199,6 +199,16 @@ static void send_accept(struct broker *b, struct broker_client *c, const struct 
 			props.assigned_client_id.data = (const uint8_t *)s->id;
 			props.assigned_client_id.len = s->id_len;
 		}
+		if (c->auth) { /* [MQTT-3.2.2-...]: the method, and its last data */
+			props.present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD);
+			props.auth_method.data = (const uint8_t *)c->auth->name;
+			props.auth_method.len = (uint16_t)strlen(c->auth->name);
+			if (auth_len) {
+				props.present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_DATA);
+				props.auth_data.data = auth_data;
+				props.auth_data.len = (uint16_t)auth_len;
+			}
+		}
 		if (c->keepalive != p->keepalive) {
 			props.present |= MQTT_PROP_BIT(MQTT_PROP_SERVER_KEEPALIVE);
 			props.server_keepalive = c->keepalive;
@@ -207,20 +217,61 @@ static void send_accept(struct broker *b, struct broker_client *c, const struct 
 	send_connack(b, c, present, MQTT_CONNACK_ACCEPTED, &props);
 }
 
-void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p)
+void connect_refuse_auth(struct broker *b, struct broker_client *c)
 {
-	char assigned[48];
-	const uint8_t *id = p->client_id.data;
-	uint16_t id_len = p->client_id.len;
-	struct session *s;
+	struct mqtt_props props = { 0 };
+	const char *why = "authentication failed";
+
+	log_info("refused connection from %s: %s", c->peer, why);
+	props.present = MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
+	props.reason_string.data = (const uint8_t *)why;
+	props.reason_string.len = (uint16_t)strlen(why);
+	send_connack(b, c, false, 0x87, &props);
+	broker_client_close(b, c, CLOSE_REFUSED, why);
+}
+
+void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
+		    const uint8_t *raw, size_t len)
+{
+	uint8_t out[AUTH_DATA_MAX];
+	size_t out_len = 0;
 	struct refusal r;
-	bool present;
 
 	c->level = p->level; /* the CONNACK, even a refusal, speaks the client's version */
 	if (check_connect(b, c, p, &r)) {
 		refuse(b, c, &r, p);
 		return;
 	}
+	if (c->level == MQTT_LEVEL_5 && (p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD))) {
+		switch (auth_connect_begin(b, c, p, raw, len, out, &out_len)) {
+		case AUTH_BEGIN_WAIT:
+			return; /* finished by handle_auth */
+		case AUTH_BEGIN_UNKNOWN:
+			r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x8C,
+					      "unknown authentication method" };
+			refuse(b, c, &r, p);
+			return;
+		case AUTH_BEGIN_FAILED:
+			r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x87,
+					      "authentication failed" };
+			refuse(b, c, &r, p);
+			return;
+		case AUTH_BEGIN_DONE:
+			break;
+		}
+	}
+	connect_accept(b, c, p, out, out_len);
+}
+
+void connect_accept(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
+		    const uint8_t *auth_data, size_t auth_len)
+{
+	char assigned[48];
+	const uint8_t *id = p->client_id.data;
+	uint16_t id_len = p->client_id.len;
+	struct session *s;
+	bool present;
+
 	if (id_len == 0) {
 		id_len = (uint16_t)assign_id(b, assigned, sizeof(assigned));
 		id = (const uint8_t *)assigned;
@@ -243,7 +294,7 @@ void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt
 	log_info("client %s connected from %s (MQTT %s, clean %s %d, keepalive %u%s)", s->id,
 		 c->peer, level_name(c->level), c->level == MQTT_LEVEL_5 ? "start" : "session",
 		 p->clean_session, c->keepalive, present ? ", session resumed" : "");
-	send_accept(b, c, p, s, present, id != p->client_id.data);
+	send_accept(b, c, p, s, present, id != p->client_id.data, auth_data, auth_len);
 	if (present)
 		session_resume(b, s);
 }

@@ -16,6 +16,9 @@
  * reference count. Larger payloads are shared by reference. */
 #define BROKER_INLINE_PAYLOAD 256
 
+/* Enhanced authentication mechanisms a broker can hold (auth.h). */
+#define BROKER_MAX_MECHS 8
+
 /* Deepest topic or filter accepted; the trie walks recurse per level. */
 #define BROKER_MAX_TOPIC_LEVELS 128
 
@@ -119,6 +122,8 @@ struct broker {
 	struct session **due;       /* sessions_tick scratch */
 	uint32_t due_cap;
 	bool freeing;               /* broker_free running: no more wills */
+	const struct auth_mechanism *mechs[BROKER_MAX_MECHS];
+	int nmechs;
 	/* Room for a QoS 0 message that no one keeps (see handle_publish). */
 	struct msg *transient;
 	size_t transient_cap;
@@ -179,6 +184,7 @@ void broker_client_close_code(struct broker *b, struct broker_client *c,
 uint32_t broker_topic_levels(const uint8_t *s, size_t len);
 
 /* send.c: encode into a client's output and mark it dirty */
+void send_packet(struct broker *b, struct broker_client *c, const struct mqtt_packet *p);
 void send_connack(struct broker *b, struct broker_client *c, bool present, uint8_t rc,
 		  const struct mqtt_props *props);
 /* MQTT 5 only: the server's DISCONNECT with a reason code (and reason
@@ -230,7 +236,29 @@ void session_release_will(struct broker *b, struct session *s);
 void session_cancel_will(struct session *s);
 
 /* connect.c */
-void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p);
+/* raw/len: the CONNECT's bytes, kept if an AUTH exchange must finish first. */
+void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
+		    const uint8_t *raw, size_t len);
+/* Everything after the checks: session, will, CONNACK (with the mechanism's
+ * last data when enhanced authentication was used). */
+void connect_accept(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
+		    const uint8_t *auth_data, size_t auth_len);
+/* The AUTH exchange failed: CONNACK 0x87, close. */
+void connect_refuse_auth(struct broker *b, struct broker_client *c);
+
+/* auth.c */
+enum auth_begin {
+	AUTH_BEGIN_DONE,    /* succeeded at once: connect, with out as final data */
+	AUTH_BEGIN_WAIT,    /* AUTH 0x18 sent; the CONNECT is kept */
+	AUTH_BEGIN_FAILED,  /* refuse 0x87 */
+	AUTH_BEGIN_UNKNOWN, /* no such method: refuse 0x8C */
+};
+enum auth_begin auth_connect_begin(struct broker *b, struct broker_client *c,
+				   const struct mqtt_connect *p, const uint8_t *raw, size_t len,
+				   uint8_t *out, size_t *out_len);
+void handle_auth(struct broker *b, struct broker_client *c, const struct mqtt_reason *a);
+/* Frees a client's mechanism state and kept CONNECT. */
+void auth_release(struct broker_client *c);
 
 /* publish.c */
 void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *p);

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-static void emit(struct broker *b, struct broker_client *c, const struct mqtt_packet *p)
+void send_packet(struct broker *b, struct broker_client *c, const struct mqtt_packet *p)
 {
 	long size = mqtt_encoded_size(p, c->level);
 	uint8_t *dst;
@@ -34,7 +34,7 @@ void send_connack(struct broker *b, struct broker_client *c, bool present, uint8
 	p.u.connack.return_code = rc;
 	if (props)
 		p.u.connack.props = *props;
-	emit(b, c, &p);
+	send_packet(b, c, &p);
 }
 
 void send_disconnect(struct broker *b, struct broker_client *c, uint8_t reason, const char *why)
@@ -47,7 +47,7 @@ void send_disconnect(struct broker *b, struct broker_client *c, uint8_t reason, 
 		p.u.reason.props.reason_string.data = (const uint8_t *)why;
 		p.u.reason.props.reason_string.len = (uint16_t)strlen(why);
 	}
-	emit(b, c, &p);
+	send_packet(b, c, &p);
 }
 
 void send_ack(struct broker *b, struct broker_client *c, uint8_t type, uint16_t packet_id)
@@ -87,7 +87,7 @@ void send_ack_reason(struct broker *b, struct broker_client *c, uint8_t type,
 void send_simple(struct broker *b, struct broker_client *c, uint8_t type)
 {
 	struct mqtt_packet p = { .type = type };
-	emit(b, c, &p);
+	send_packet(b, c, &p);
 }
 
 void send_suback(struct broker *b, struct broker_client *c, uint16_t packet_id,
@@ -98,7 +98,7 @@ void send_suback(struct broker *b, struct broker_client *c, uint16_t packet_id,
 	p.u.suback.packet_id = packet_id;
 	p.u.suback.codes = codes;
 	p.u.suback.count = count;
-	emit(b, c, &p);
+	send_packet(b, c, &p);
 }
 
 /* Subscription identifiers of s's subscriptions matching the topic, for an
@@ -211,5 +211,5 @@ void send_unsuback(struct broker *b, struct broker_client *c, uint16_t packet_id
 	p.u.ack.packet_id = packet_id;
 	p.u.ack.codes = codes; /* MQTT 5 only; the 3.1.1 encoder ignores them */
 	p.u.ack.count = count;
-	emit(b, c, &p);
+	send_packet(b, c, &p);
 }

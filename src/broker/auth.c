@@ -1,0 +1,183 @@
+/*
+ * auth.c - the MQTT 5 AUTH exchange [MQTT 5.0, 4.12], around the mechanisms
+ * of auth.h. The CONNECT that starts an exchange is kept (a copy of its
+ * bytes) until the mechanism succeeds, then finished as any other CONNECT.
+ */
+#include "internal.h"
+
+#include "auth.h"
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int broker_auth_register(struct broker *b, const struct auth_mechanism *m)
+{
+	if (b->nmechs == BROKER_MAX_MECHS)
+		return -1;
+	b->mechs[b->nmechs++] = m;
+	return 0;
+}
+
+static const struct auth_mechanism *find(const struct broker *b, const struct mqtt_props *props)
+{
+	for (int i = 0; i < b->nmechs; i++) {
+		const char *name = b->mechs[i]->name;
+		if (strlen(name) == props->auth_method.len &&
+		    memcmp(name, props->auth_method.data, props->auth_method.len) == 0)
+			return b->mechs[i];
+	}
+	return NULL;
+}
+
+void auth_release(struct broker_client *c)
+{
+	if (c->auth && c->auth->end)
+		c->auth->end(c->auth_state);
+	c->auth_state = NULL;
+	free(c->pending_connect);
+	c->pending_connect = NULL;
+	c->pending_connect_len = 0;
+}
+
+/* AUTH with a reason code, the method and (if any) data. */
+static void send_auth(struct broker *b, struct broker_client *c, uint8_t reason,
+		      const uint8_t *data, size_t len)
+{
+	struct mqtt_packet p = { .type = MQTT_AUTH };
+
+	p.u.reason.reason_code = reason;
+	p.u.reason.props.present = MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD);
+	p.u.reason.props.auth_method.data = (const uint8_t *)c->auth->name;
+	p.u.reason.props.auth_method.len = (uint16_t)strlen(c->auth->name);
+	if (len) {
+		p.u.reason.props.present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_DATA);
+		p.u.reason.props.auth_data.data = data;
+		p.u.reason.props.auth_data.len = (uint16_t)len;
+	}
+	send_packet(b, c, &p);
+}
+
+static enum auth_result step(struct broker_client *c, const struct mqtt_props *props,
+			     uint8_t *out, size_t *out_len)
+{
+	enum auth_result r;
+
+	*out_len = 0;
+	r = c->auth->step(c->auth_state, props->auth_data.data, props->auth_data.len, out,
+			  out_len);
+	if (*out_len > AUTH_DATA_MAX)
+		return AUTH_FAIL; /* a mechanism bug must not overrun anything */
+	return r;
+}
+
+enum auth_begin auth_connect_begin(struct broker *b, struct broker_client *c,
+				   const struct mqtt_connect *p, const uint8_t *raw, size_t len,
+				   uint8_t *out, size_t *out_len)
+{
+	c->auth = find(b, &p->props);
+	if (!c->auth)
+		return AUTH_BEGIN_UNKNOWN;
+	c->auth_state = c->auth->start ? c->auth->start(c->auth, p->client_id.data,
+							 p->client_id.len)
+				       : NULL;
+	switch (step(c, &p->props, out, out_len)) {
+	case AUTH_SUCCESS:
+		return AUTH_BEGIN_DONE;
+	case AUTH_FAIL:
+		return AUTH_BEGIN_FAILED;
+	case AUTH_CONTINUE:
+		break;
+	}
+	/* Keep the CONNECT to finish it when the exchange succeeds. */
+	c->pending_connect = xmalloc(len);
+	memcpy(c->pending_connect, raw, len);
+	c->pending_connect_len = (uint32_t)len;
+	send_auth(b, c, 0x18, out, *out_len);
+	return AUTH_BEGIN_WAIT;
+}
+
+/* The client's AUTH while it connects: the exchange goes on. */
+static void continue_connect(struct broker *b, struct broker_client *c,
+			     const struct mqtt_reason *a)
+{
+	uint8_t out[AUTH_DATA_MAX];
+	size_t out_len;
+	struct mqtt_packet connect;
+
+	if (a->reason_code != 0x18) {
+		broker_protocol_error(b, c, "AUTH while connecting must continue the exchange");
+		return;
+	}
+	switch (step(c, &a->props, out, &out_len)) {
+	case AUTH_CONTINUE:
+		send_auth(b, c, 0x18, out, out_len);
+		return;
+	case AUTH_FAIL:
+		connect_refuse_auth(b, c);
+		return;
+	case AUTH_SUCCESS:
+		break;
+	}
+	if (mqtt_decode(c->pending_connect, c->pending_connect_len, 0, 0, &connect) <= 0) {
+		broker_protocol_error(b, c, "kept CONNECT no longer decodes"); /* cannot happen */
+		return;
+	}
+	connect_accept(b, c, &connect.u.connect, out, out_len);
+	free(c->pending_connect); /* connect_accept copied what it keeps */
+	c->pending_connect = NULL;
+	c->pending_connect_len = 0;
+}
+
+/* The client's AUTH once connected: re-authentication [MQTT 5.0, 4.12.1]. */
+static void reauthenticate(struct broker *b, struct broker_client *c, const struct mqtt_reason *a)
+{
+	uint8_t out[AUTH_DATA_MAX];
+	size_t out_len;
+
+	if (a->reason_code == 0x19) {
+		if (c->auth->end)
+			c->auth->end(c->auth_state);
+		c->auth_state = c->auth->start ? c->auth->start(c->auth,
+								 (const uint8_t *)c->session->id,
+								 c->session->id_len)
+					       : NULL;
+		c->reauthenticating = true;
+	} else if (a->reason_code != 0x18 || !c->reauthenticating) {
+		broker_protocol_error(b, c, "AUTH out of sequence");
+		return;
+	}
+	switch (step(c, &a->props, out, &out_len)) {
+	case AUTH_CONTINUE:
+		send_auth(b, c, 0x18, out, out_len);
+		return;
+	case AUTH_FAIL:
+		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x87, "re-authentication failed");
+		return;
+	case AUTH_SUCCESS:
+		c->reauthenticating = false;
+		send_auth(b, c, 0x00, out, out_len);
+		return;
+	}
+}
+
+void handle_auth(struct broker *b, struct broker_client *c, const struct mqtt_reason *a)
+{
+	/* [MQTT-4.12.0-7]: only in an exchange the CONNECT started, and with
+	 * the same method [MQTT-4.12.1-1]. */
+	if (!c->auth) {
+		broker_protocol_error(b, c, "AUTH without an authentication method at CONNECT");
+		return;
+	}
+	if (!(a->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)) ||
+	    a->props.auth_method.len != strlen(c->auth->name) ||
+	    memcmp(a->props.auth_method.data, c->auth->name, a->props.auth_method.len) != 0) {
+		broker_protocol_error(b, c, "AUTH with another authentication method");
+		return;
+	}
+	if (c->state == CLIENT_NEW)
+		continue_connect(b, c, a);
+	else
+		reauthenticate(b, c, a);
+}

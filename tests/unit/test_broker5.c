@@ -1,0 +1,1413 @@
+/*
+ * test_broker5.c - the MQTT 5.0 behaviour of the broker core, driven through
+ * its public API with no sockets (as test_broker.c does for MQTT 3.1.1).
+ *
+ * Clients are fed packets encoded at level 5 and what the broker sends back
+ * is decoded, packet by packet, at the level the client speaks. Time only
+ * moves through broker_set_time and broker_tick.
+ *
+ * Statement ids ([MQTT-x.y.z-n]) and section numbers refer to OASIS MQTT
+ * Version 5.0.
+ */
+#include "helpers.h"
+
+#include "broker/broker.h"
+#include "mqtt/mqtt.h"
+
+#include "base/log.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Start of every test's clock, far from 0 like a real monotonic clock. */
+#define T0 1000000u
+
+/* ---- broker and client bookkeeping ---- */
+
+/*
+ * Every broker and client a test creates is recorded until the test frees
+ * it, so that the teardown can free what a failed assertion left behind:
+ * LeakSanitizer would otherwise bury the failure under leak reports.
+ */
+#define MAX_LIVE 16
+static void *live_brokers[MAX_LIVE];
+static void *live_clients[MAX_LIVE];
+
+static void track(void **slots, void *p)
+{
+	for (int i = 0; i < MAX_LIVE; i++) {
+		if (!slots[i]) {
+			slots[i] = p;
+			return;
+		}
+	}
+	fail_msg("more than %d live objects", MAX_LIVE);
+}
+
+static void untrack(void **slots, void *p)
+{
+	for (int i = 0; i < MAX_LIVE; i++) {
+		if (slots[i] == p) {
+			slots[i] = NULL;
+			return;
+		}
+	}
+	fail_msg("freeing an object the test does not own");
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < MAX_LIVE; i++) {
+		struct broker_client *c = live_clients[i];
+
+		if (c)
+			broker_client_free(c->broker, c);
+		live_clients[i] = NULL;
+	}
+	for (int i = 0; i < MAX_LIVE; i++) {
+		broker_free(live_brokers[i]);
+		live_brokers[i] = NULL;
+	}
+	return 0;
+}
+
+static void test_config(struct broker_config *cfg)
+{
+	broker_config_defaults(cfg);
+	cfg->sys_interval = 0; /* no $SYS traffic */
+}
+
+static struct broker *new_broker(const struct broker_config *cfg)
+{
+	struct broker *b = broker_new(cfg);
+
+	assert_non_null(b);
+	track(live_brokers, b);
+	broker_set_time(b, T0);
+	return b;
+}
+
+static struct broker *default_broker(void)
+{
+	struct broker_config cfg;
+
+	test_config(&cfg);
+	return new_broker(&cfg);
+}
+
+/* The contract: every client is freed before its broker. */
+static void free_broker(struct broker *b)
+{
+	for (int i = 0; i < MAX_LIVE; i++) {
+		const struct broker_client *c = live_clients[i];
+
+		assert_true(!c || c->broker != b);
+	}
+	untrack(live_brokers, b);
+	broker_free(b);
+}
+
+static void set_time(struct broker *b, uint64_t ms_after_t0)
+{
+	broker_set_time(b, T0 + ms_after_t0);
+}
+
+/* Moves the clock and runs the periodic work. */
+static void tick_at(struct broker *b, uint64_t ms_after_t0)
+{
+	set_time(b, ms_after_t0);
+	broker_tick(b);
+}
+
+static const struct broker_stats *stats(const struct broker *b)
+{
+	return broker_get_stats(b);
+}
+
+static struct broker_client *new_client_on(struct broker *b, bool anonymous_ok)
+{
+	struct broker_client *c = broker_client_new(b, NULL, "t:1", anonymous_ok);
+
+	assert_non_null(c);
+	track(live_clients, c);
+	return c;
+}
+
+static struct broker_client *new_client(struct broker *b)
+{
+	return new_client_on(b, true);
+}
+
+static void free_client(struct broker *b, struct broker_client *c)
+{
+	untrack(live_clients, c);
+	broker_client_free(b, c);
+}
+
+/* A network drop: the I/O layer closes then frees. */
+static void drop_client(struct broker *b, struct broker_client *c)
+{
+	broker_client_close(b, c, CLOSE_PEER, NULL);
+	free_client(b, c);
+}
+
+static void assert_closed(const struct broker_client *c, enum broker_close_reason reason)
+{
+	assert_int_equal(c->state, CLIENT_CLOSING);
+	assert_string_equal(broker_close_reason_str(c->close_reason),
+			    broker_close_reason_str(reason));
+}
+
+/* ---- what a client sends ---- */
+
+static struct mqtt_str str(const char *s)
+{
+	return (struct mqtt_str){ (const uint8_t *)s, (uint16_t)strlen(s) };
+}
+
+static struct mqtt_props_str pstr(const char *s)
+{
+	return (struct mqtt_props_str){ (const uint8_t *)s, (uint16_t)strlen(s) };
+}
+
+static uint16_t next_packet_id(void)
+{
+	static uint16_t id;
+
+	id = id == UINT16_MAX ? 1 : (uint16_t)(id + 1);
+	return id;
+}
+
+/* Feeds bytes that must all be consumed. */
+static void feed(struct broker *b, struct broker_client *c, const uint8_t *buf, size_t len)
+{
+	assert_int_equal(broker_client_input(b, c, buf, len), len);
+}
+
+static void send_packet_at(struct broker *b, struct broker_client *c, const struct mqtt_packet *p,
+			   uint8_t level)
+{
+	long size = mqtt_encoded_size(p, level);
+	uint8_t *buf;
+	long n;
+
+	assert_true(size > 0);
+	buf = malloc((size_t)size);
+	assert_non_null(buf);
+	n = mqtt_encode(p, level, buf, (size_t)size);
+	if (n != size) {
+		free(buf);
+		fail_msg("test packet does not encode: %ld", n);
+	}
+	feed(b, c, buf, (size_t)n);
+	free(buf);
+}
+
+static void send5(struct broker *b, struct broker_client *c, const struct mqtt_packet *p)
+{
+	send_packet_at(b, c, p, MQTT_LEVEL_5);
+}
+
+/* Appends one User Property (0x26, key, value) to buf at *pos. */
+static void user_prop(uint8_t *buf, size_t cap, size_t *pos, const char *k, const char *v)
+{
+	size_t kl = strlen(k), vl = strlen(v);
+
+	assert_true(*pos + 5 + kl + vl <= cap);
+	buf[(*pos)++] = MQTT_PROP_USER_PROPERTY;
+	buf[(*pos)++] = (uint8_t)(kl >> 8);
+	buf[(*pos)++] = (uint8_t)kl;
+	memcpy(buf + *pos, k, kl);
+	*pos += kl;
+	buf[(*pos)++] = (uint8_t)(vl >> 8);
+	buf[(*pos)++] = (uint8_t)vl;
+	memcpy(buf + *pos, v, vl);
+	*pos += vl;
+}
+
+/* A CONNECT; a non-zero expiry is sent as the Session Expiry Interval. */
+static struct mqtt_packet connect_packet(uint8_t level, const char *id, bool clean,
+					 uint16_t keepalive, uint32_t expiry)
+{
+	struct mqtt_packet p = { .type = MQTT_CONNECT };
+	struct mqtt_connect *cn = &p.u.connect;
+
+	cn->protocol_name = str("MQTT");
+	cn->level = level;
+	cn->clean_session = clean;
+	cn->keepalive = keepalive;
+	cn->client_id = str(id);
+	if (expiry) {
+		cn->props.present |= MQTT_PROP_BIT(MQTT_PROP_SESSION_EXPIRY);
+		cn->props.session_expiry = expiry;
+	}
+	return p;
+}
+
+static void set_will(struct mqtt_packet *p, const char *topic, const char *payload, uint8_t qos,
+		     bool retain)
+{
+	p->u.connect.will = true;
+	p->u.connect.will_topic = str(topic);
+	p->u.connect.will_payload = str(payload);
+	p->u.connect.will_qos = qos;
+	p->u.connect.will_retain = retain;
+}
+
+static void set_will_delay(struct mqtt_packet *p, uint32_t delay)
+{
+	p->u.connect.will_props.present |= MQTT_PROP_BIT(MQTT_PROP_WILL_DELAY);
+	p->u.connect.will_props.will_delay = delay;
+}
+
+static struct mqtt_packet publish_packet(const char *topic, const void *payload, size_t len,
+					 uint8_t qos, bool retain, uint16_t id)
+{
+	struct mqtt_packet p = { .type = MQTT_PUBLISH };
+
+	p.u.publish.topic = str(topic);
+	p.u.publish.payload = payload;
+	p.u.publish.payload_len = (uint32_t)len;
+	p.u.publish.qos = qos;
+	p.u.publish.retain = retain;
+	p.u.publish.packet_id = qos ? id : 0;
+	return p;
+}
+
+static void send_ack5(struct broker *b, struct broker_client *c, uint8_t type, uint16_t id)
+{
+	struct mqtt_packet p = { .type = type };
+
+	p.u.ack.packet_id = id;
+	send5(b, c, &p);
+}
+
+static void send_disconnect5(struct broker *b, struct broker_client *c, uint8_t reason,
+			     const struct mqtt_props *props)
+{
+	struct mqtt_packet p = { .type = MQTT_DISCONNECT };
+
+	p.u.reason.reason_code = reason;
+	if (props)
+		p.u.reason.props = *props;
+	send5(b, c, &p);
+}
+
+/* Writes a SUBSCRIBE (options given) or UNSUBSCRIBE (options NULL) list. */
+static struct mqtt_topic_list topic_list(uint8_t *buf, size_t cap, const char *const *filters,
+					 const uint8_t *options, uint16_t n)
+{
+	struct mqtt_topic_list l = { .data = buf, .count = n, .with_options = options != NULL };
+	size_t pos = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		size_t len = strlen(filters[i]);
+
+		assert_true(pos + 3 + len <= cap);
+		buf[pos++] = (uint8_t)(len >> 8);
+		buf[pos++] = (uint8_t)len;
+		memcpy(buf + pos, filters[i], len);
+		pos += len;
+		if (options)
+			buf[pos++] = options[i];
+	}
+	l.len = (uint32_t)pos;
+	return l;
+}
+
+static void send_subscribe5(struct broker *b, struct broker_client *c, uint16_t id,
+			    const char *const *filters, const uint8_t *options, uint16_t n,
+			    uint32_t sub_id)
+{
+	uint8_t list[1024];
+	struct mqtt_packet p = { .type = MQTT_SUBSCRIBE };
+
+	p.u.subscribe.packet_id = id;
+	p.u.subscribe.filters = topic_list(list, sizeof(list), filters, options, n);
+	if (sub_id) {
+		p.u.subscribe.props.present = MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID);
+		p.u.subscribe.props.subscription_id = sub_id;
+	}
+	send5(b, c, &p);
+}
+
+static void send_unsubscribe5(struct broker *b, struct broker_client *c, uint16_t id,
+			      const char *const *filters, uint16_t n)
+{
+	uint8_t list[1024];
+	struct mqtt_packet p = { .type = MQTT_UNSUBSCRIBE };
+
+	p.u.unsubscribe.packet_id = id;
+	p.u.unsubscribe.filters = topic_list(list, sizeof(list), filters, NULL, n);
+	send5(b, c, &p);
+}
+
+/* Subscription options byte [MQTT 5.0, 3.8.3.1]. */
+#define OPT_NL MQTT_SUBOPT_NO_LOCAL
+#define OPT_RAP MQTT_SUBOPT_RETAIN_AS_PUBLISHED
+#define OPT_RH(n) ((uint8_t)((n) << 4))
+
+/* ---- what the broker sent ---- */
+
+/* The bytes of the packet pop_packet returned last: its fields point here. */
+static uint8_t last_packet[65536];
+static size_t last_packet_len;
+
+/* Removes the first packet from c's output and decodes it, at the level c
+ * speaks, into *p. */
+static bool pop_packet(struct broker_client *c, struct mqtt_packet *p)
+{
+	uint8_t level = c->level ? c->level : MQTT_LEVEL_311;
+	size_t total = c->out.total;
+	uint8_t *all;
+	long n;
+
+	if (total == 0)
+		return false;
+	all = malloc(total);
+	assert_non_null(all);
+	assert_int_equal(outbuf_copy(&c->out, all, total), total);
+	n = mqtt_decode(all, total, level, 0, p);
+	if (n < 0 || (size_t)n > sizeof(last_packet)) {
+		free(all);
+		fail_msg("broker sent an undecodable packet (level %u): %s", level,
+			 mqtt_strerror((int)n));
+	}
+	memcpy(last_packet, all, (size_t)n);
+	last_packet_len = (size_t)n;
+	assert_int_equal(mqtt_decode(last_packet, (size_t)n, level, 0, p), n);
+	outbuf_reset(&c->out);
+	outbuf_append(&c->out, all + n, total - (size_t)n);
+	free(all);
+	return true;
+}
+
+static void expect_packet(struct broker_client *c, uint8_t type, struct mqtt_packet *p)
+{
+	if (!pop_packet(c, p))
+		fail_msg("expected %s, the broker sent nothing", mqtt_type_name(type));
+	assert_string_equal(mqtt_type_name(p->type), mqtt_type_name(type));
+}
+
+static void expect_nothing(struct broker_client *c)
+{
+	struct mqtt_packet p;
+
+	if (pop_packet(c, &p))
+		fail_msg("unexpected %s from the broker", mqtt_type_name(p.type));
+}
+
+static void expect_connack(struct broker_client *c, bool present, uint8_t rc,
+			   struct mqtt_packet *p)
+{
+	expect_packet(c, MQTT_CONNACK, p);
+	assert_int_equal(p->u.connack.return_code, rc);
+	assert_int_equal(p->u.connack.session_present, present);
+}
+
+static void expect_ack5(struct broker_client *c, uint8_t type, uint16_t id, uint8_t reason)
+{
+	struct mqtt_packet p;
+
+	expect_packet(c, type, &p);
+	assert_int_equal(p.u.ack.packet_id, id);
+	assert_int_equal(p.u.ack.reason_code, reason);
+}
+
+static void expect_disconnect(struct broker_client *c, uint8_t reason)
+{
+	struct mqtt_packet p;
+
+	expect_packet(c, MQTT_DISCONNECT, &p);
+	assert_int_equal(p.u.reason.reason_code, reason);
+}
+
+static void expect_suback(struct broker_client *c, uint16_t id, const uint8_t *codes, uint16_t n)
+{
+	struct mqtt_packet p;
+
+	expect_packet(c, MQTT_SUBACK, &p);
+	assert_int_equal(p.u.suback.packet_id, id);
+	assert_int_equal(p.u.suback.count, n);
+	assert_memory_equal(p.u.suback.codes, codes, n);
+}
+
+/* Checks the next packet is this PUBLISH and leaves it in *p. */
+static void expect_publish(struct broker_client *c, const char *topic, const char *payload,
+			   uint8_t qos, bool retain, struct mqtt_packet *p)
+{
+	const struct mqtt_publish *pub = &p->u.publish;
+	size_t len = strlen(payload);
+
+	expect_packet(c, MQTT_PUBLISH, p);
+	assert_int_equal(pub->topic.len, strlen(topic));
+	assert_memory_equal(pub->topic.data, topic, pub->topic.len);
+	assert_int_equal(pub->payload_len, len);
+	if (len)
+		assert_memory_equal(pub->payload, payload, len);
+	assert_int_equal(pub->qos, qos);
+	assert_int_equal(pub->retain, retain);
+	if (qos)
+		assert_int_not_equal(pub->packet_id, 0);
+}
+
+static bool has_prop(const struct mqtt_props *props, uint8_t id)
+{
+	return (props->present & MQTT_PROP_BIT(id)) != 0;
+}
+
+static void assert_pstr(struct mqtt_props_str s, const void *want, size_t len)
+{
+	assert_int_equal(s.len, len);
+	if (len)
+		assert_memory_equal(s.data, want, len);
+}
+
+/* The Subscription Identifiers of a decoded PUBLISH, in order. */
+static uint16_t sub_ids_of(const struct mqtt_props *props, uint32_t *ids, uint16_t cap)
+{
+	struct mqtt_prop pr;
+	uint32_t pos = 0;
+	uint16_t n = 0;
+
+	while (mqtt_props_next(props, &pos, &pr)) {
+		if (pr.id != MQTT_PROP_SUBSCRIPTION_ID)
+			continue;
+		assert_true(n < cap);
+		ids[n++] = pr.value;
+	}
+	assert_int_equal(n, props->sub_id_count);
+	return n;
+}
+
+/* The sub ids of a PUBLISH are exactly this set (order unspecified). */
+static void expect_sub_ids(const struct mqtt_props *props, const uint32_t *want, uint16_t n)
+{
+	uint32_t ids[8];
+	bool seen[8] = { false };
+	uint16_t got = sub_ids_of(props, ids, 8);
+
+	assert_int_equal(got, n);
+	for (uint16_t i = 0; i < n; i++) {
+		uint16_t k;
+
+		for (k = 0; k < n; k++)
+			if (ids[k] == want[i] && !seen[k])
+				break;
+		if (k == n)
+			fail_msg("subscription identifier %u missing", want[i]);
+		seen[k] = true;
+	}
+}
+
+/* The User Properties of a decoded block are exactly these pairs, in order
+ * ([MQTT-3.3.2-18]: forwarded unaltered, order kept). */
+static void expect_user_props(const struct mqtt_props *props, const char *const (*pairs)[2],
+			      size_t n)
+{
+	struct mqtt_prop pr;
+	uint32_t pos = 0;
+	size_t i = 0;
+
+	while (mqtt_props_next(props, &pos, &pr)) {
+		if (pr.id != MQTT_PROP_USER_PROPERTY)
+			continue;
+		if (i >= n)
+			fail_msg("more user properties than the %zu sent", n);
+		assert_pstr(pr.str, pairs[i][0], strlen(pairs[i][0]));
+		assert_pstr(pr.str2, pairs[i][1], strlen(pairs[i][1]));
+		i++;
+	}
+	assert_int_equal(pos, props->raw_len); /* the walk reached the end */
+	assert_int_equal(i, n);
+}
+
+/* ---- sessions ---- */
+
+/* Sends a CONNECT that must be accepted; returns the CONNACK in *ack. */
+static struct broker_client *connect_packet_ok(struct broker *b, const struct mqtt_packet *cp,
+					       bool present, struct mqtt_packet *ack)
+{
+	struct broker_client *c = new_client(b);
+
+	send_packet_at(b, c, cp, cp->u.connect.level);
+	expect_connack(c, present, 0, ack);
+	assert_int_equal(c->state, CLIENT_CONNECTED);
+	assert_int_equal(c->level, cp->u.connect.level);
+	return c;
+}
+
+static struct broker_client *connect5(struct broker *b, const char *id, bool clean,
+				      uint32_t expiry, bool present)
+{
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_5, id, clean, 0, expiry);
+	struct mqtt_packet ack;
+
+	return connect_packet_ok(b, &cp, present, &ack);
+}
+
+static struct broker_client *connect311(struct broker *b, const char *id, bool clean,
+					uint16_t keepalive, bool present)
+{
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_311, id, clean, keepalive, 0);
+	struct mqtt_packet ack;
+
+	return connect_packet_ok(b, &cp, present, &ack);
+}
+
+static void subscribe5(struct broker *b, struct broker_client *c, const char *filter,
+		       uint8_t options, uint32_t sub_id)
+{
+	uint16_t id = next_packet_id();
+	uint8_t code = MQTT_SUBOPT_QOS(options);
+
+	send_subscribe5(b, c, id, &filter, &options, 1, sub_id);
+	expect_suback(c, id, &code, 1);
+}
+
+static void subscribe311(struct broker *b, struct broker_client *c, const char *filter,
+			 uint8_t qos)
+{
+	uint16_t id = next_packet_id();
+	uint8_t list[512];
+	struct mqtt_packet p = { .type = MQTT_SUBSCRIBE };
+
+	p.u.subscribe.packet_id = id;
+	p.u.subscribe.filters = topic_list(list, sizeof(list), &filter, &qos, 1);
+	send_packet_at(b, c, &p, MQTT_LEVEL_311);
+	expect_suback(c, id, &qos, 1);
+}
+
+/* A v5 PUBLISH with its acknowledgement flow, which must carry reason. */
+static void publish5_props(struct broker *b, struct broker_client *c, const char *topic,
+			   const void *payload, size_t len, uint8_t qos, bool retain,
+			   const struct mqtt_props *props, uint8_t reason)
+{
+	uint16_t id = qos ? next_packet_id() : 0;
+	struct mqtt_packet p = publish_packet(topic, payload, len, qos, retain, id);
+
+	if (props)
+		p.u.publish.props = *props;
+	send5(b, c, &p);
+	if (qos == 1) {
+		expect_ack5(c, MQTT_PUBACK, id, reason);
+	} else if (qos == 2) {
+		expect_ack5(c, MQTT_PUBREC, id, reason);
+		if (reason < 0x80) {
+			send_ack5(b, c, MQTT_PUBREL, id);
+			expect_ack5(c, MQTT_PUBCOMP, id, 0);
+		}
+	}
+	assert_int_equal(c->state, CLIENT_CONNECTED);
+}
+
+static void publish5(struct broker *b, struct broker_client *c, const char *topic,
+		     const char *payload, uint8_t qos, bool retain, uint8_t reason)
+{
+	publish5_props(b, c, topic, payload, strlen(payload), qos, retain, NULL, reason);
+}
+
+static struct mqtt_props expiry_props(uint32_t seconds)
+{
+	struct mqtt_props props = { 0 };
+
+	props.present = MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY);
+	props.message_expiry = seconds;
+	return props;
+}
+
+/* ==== CONNECT and CONNACK ==== */
+
+/* [MQTT 5.0, 3.2.2.3]: the CONNACK states this broker's limits. */
+static void test5_connack_properties(void **state)
+{
+	struct broker_config cfg;
+	struct broker *b;
+	struct broker_client *c;
+	struct mqtt_packet cp, ack;
+
+	(void)state;
+	test_config(&cfg);
+	cfg.max_packet_size = 4096;
+	cfg.max_qos2_pending = 20;
+	b = new_broker(&cfg);
+	cp = connect_packet(MQTT_LEVEL_5, "alpha", true, 60, 0);
+	c = connect_packet_ok(b, &cp, false, &ack);
+	assert_true(has_prop(&ack.u.connack.props, MQTT_PROP_MAXIMUM_PACKET_SIZE));
+	assert_int_equal(ack.u.connack.props.maximum_packet_size, 4096);
+	assert_true(has_prop(&ack.u.connack.props, MQTT_PROP_RECEIVE_MAXIMUM));
+	assert_int_equal(ack.u.connack.props.receive_maximum, 20);
+	assert_true(has_prop(&ack.u.connack.props, MQTT_PROP_SHARED_SUB_AVAILABLE));
+	assert_int_equal(ack.u.connack.props.shared_sub_available, 0);
+	/* The client chose its id and a keepalive within the limits. */
+	assert_false(has_prop(&ack.u.connack.props, MQTT_PROP_ASSIGNED_CLIENT_ID));
+	assert_false(has_prop(&ack.u.connack.props, MQTT_PROP_SERVER_KEEPALIVE));
+	expect_nothing(c);
+	assert_int_equal(stats(b)->clients_connected, 1);
+	assert_int_equal(stats(b)->sessions, 1);
+	drop_client(b, c);
+	free_broker(b);
+}
+
+/* [MQTT-3.1.3-6], [MQTT-3.2.2-16]: an empty client id gets one assigned and
+ * announced; MQTT 5 allows it with clean start 0 too (3.1.3.1). */
+static void test5_assigned_client_id(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *c1, *c2, *c3;
+	struct mqtt_packet cp, ack;
+	char id1[64], id2[64];
+	uint16_t n;
+
+	(void)state;
+	cp = connect_packet(MQTT_LEVEL_5, "", true, 0, 0);
+	c1 = connect_packet_ok(b, &cp, false, &ack);
+	assert_true(has_prop(&ack.u.connack.props, MQTT_PROP_ASSIGNED_CLIENT_ID));
+	n = ack.u.connack.props.assigned_client_id.len;
+	assert_true(n > 0 && n < sizeof(id1));
+	memcpy(id1, ack.u.connack.props.assigned_client_id.data, n);
+	id1[n] = '\0';
+
+	cp = connect_packet(MQTT_LEVEL_5, "", false, 0, 100);
+	c2 = connect_packet_ok(b, &cp, false, &ack);
+	assert_true(has_prop(&ack.u.connack.props, MQTT_PROP_ASSIGNED_CLIENT_ID));
+	n = ack.u.connack.props.assigned_client_id.len;
+	assert_true(n > 0 && n < sizeof(id2));
+	memcpy(id2, ack.u.connack.props.assigned_client_id.data, n);
+	id2[n] = '\0';
+	assert_string_not_equal(id1, id2);
+	assert_int_equal(c1->state, CLIENT_CONNECTED); /* not taken over */
+	assert_int_equal(stats(b)->clients_connected, 2);
+
+	/* The assigned id names a session that outlives the connection. */
+	drop_client(b, c2);
+	assert_int_equal(stats(b)->sessions, 2);
+	cp = connect_packet(MQTT_LEVEL_5, id2, false, 0, 100);
+	c3 = connect_packet_ok(b, &cp, true, &ack);
+	assert_false(has_prop(&ack.u.connack.props, MQTT_PROP_ASSIGNED_CLIENT_ID));
+	drop_client(b, c1);
+	drop_client(b, c3);
+	free_broker(b);
+}
+
+/* [MQTT-3.2.2-21]: a keepalive above keepalive_max (or 0) is replaced by
+ * the maximum, announced as Server Keep Alive and enforced as such
+ * ([MQTT-3.1.2-24]: 1.5 times, then DISCONNECT 0x8D). */
+static void test5_server_keepalive(void **state)
+{
+	struct broker_config cfg;
+	struct broker *b;
+	struct broker_client *slow, *none, *fine;
+	struct mqtt_packet cp, ack;
+
+	(void)state;
+	test_config(&cfg);
+	cfg.keepalive_max = 30;
+	b = new_broker(&cfg);
+
+	cp = connect_packet(MQTT_LEVEL_5, "slow", true, 60, 0);
+	slow = connect_packet_ok(b, &cp, false, &ack);
+	assert_true(has_prop(&ack.u.connack.props, MQTT_PROP_SERVER_KEEPALIVE));
+	assert_int_equal(ack.u.connack.props.server_keepalive, 30);
+
+	cp = connect_packet(MQTT_LEVEL_5, "none", true, 0, 0);
+	none = connect_packet_ok(b, &cp, false, &ack);
+	assert_true(has_prop(&ack.u.connack.props, MQTT_PROP_SERVER_KEEPALIVE));
+	assert_int_equal(ack.u.connack.props.server_keepalive, 30);
+
+	cp = connect_packet(MQTT_LEVEL_5, "fine", true, 20, 0);
+	fine = connect_packet_ok(b, &cp, false, &ack);
+	assert_false(has_prop(&ack.u.connack.props, MQTT_PROP_SERVER_KEEPALIVE));
+
+	/* "fine" stays alive; the others are silent. */
+	set_time(b, 20000);
+	send_ack5(b, fine, MQTT_PINGREQ, 1); /* packet id ignored for PINGREQ */
+	expect_packet(fine, MQTT_PINGRESP, &ack);
+
+	tick_at(b, 44999);
+	assert_int_equal(slow->state, CLIENT_CONNECTED);
+	assert_int_equal(none->state, CLIENT_CONNECTED);
+	expect_nothing(slow);
+	expect_nothing(none);
+
+	tick_at(b, 45000); /* 1.5 x 30 s, not 1.5 x 60 s */
+	expect_disconnect(slow, 0x8D);
+	expect_nothing(slow);
+	assert_closed(slow, CLOSE_KEEPALIVE);
+	expect_disconnect(none, 0x8D);
+	assert_closed(none, CLOSE_KEEPALIVE);
+	assert_int_equal(fine->state, CLIENT_CONNECTED);
+	expect_nothing(fine);
+
+	free_client(b, slow);
+	free_client(b, none);
+	drop_client(b, fine);
+	free_broker(b);
+}
+
+/* Checks a refused CONNECT's CONNACK: reason code, a Reason String, no
+ * session, then the close. */
+static void expect_refusal(struct broker *b, struct broker_client *c, uint8_t rc)
+{
+	struct mqtt_packet ack;
+
+	expect_connack(c, false, rc, &ack); /* [MQTT-3.2.2-6] session present 0 */
+	assert_true(has_prop(&ack.u.connack.props, MQTT_PROP_REASON_STRING));
+	assert_true(ack.u.connack.props.reason_string.len > 0);
+	expect_nothing(c);
+	assert_closed(c, CLOSE_REFUSED);
+	assert_int_equal(stats(b)->clients_connected, 0);
+	assert_int_equal(stats(b)->sessions, 0);
+}
+
+/* No enhanced authentication method is available: 0x8C Bad authentication
+ * method (3.1.2.11.9, 4.12). */
+static void test5_auth_method_refused(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *c = new_client(b);
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_5, "auth", true, 0, 0);
+
+	(void)state;
+	cp.u.connect.props.present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD);
+	cp.u.connect.props.auth_method = pstr("SCRAM-SHA-1");
+	send5(b, c, &cp);
+	expect_refusal(b, c, 0x8C);
+	free_client(b, c);
+	free_broker(b);
+}
+
+static void test5_anonymous_refused(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *c = new_client_on(b, false);
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_5, "anon", false, 0, 100);
+
+	(void)state;
+	send5(b, c, &cp);
+	expect_refusal(b, c, 0x87);
+	free_client(b, c);
+	free_broker(b);
+}
+
+/* A level-5 CONNECT without its property length is malformed: CONNACK in
+ * the MQTT 5 format with 0x81, then the close ([MQTT-3.1.4-1], 4.13). */
+static void test5_malformed_connect(void **state)
+{
+	static const uint8_t bad[] = {
+		0x10, 13,                       /* CONNECT, remaining length */
+		0x00, 0x04, 'M', 'Q', 'T', 'T', /* protocol name */
+		0x05,                           /* level 5 */
+		0x02,                           /* clean start */
+		0x00, 0x3C,                     /* keepalive 60 */
+		/* no property length */
+		0x00, 0x01, 'x',                /* client id */
+	};
+	struct broker *b = default_broker();
+	struct broker_client *c = new_client(b);
+	struct mqtt_packet ack;
+
+	(void)state;
+	feed(b, c, bad, sizeof(bad));
+	assert_int_equal(c->level, MQTT_LEVEL_5);
+	expect_connack(c, false, 0x81, &ack); /* decodes only as an MQTT 5 CONNACK */
+	expect_nothing(c);
+	assert_closed(c, CLOSE_REFUSED);
+	assert_int_equal(stats(b)->clients_connected, 0);
+	assert_int_equal(stats(b)->sessions, 0);
+	free_client(b, c);
+	free_broker(b);
+}
+
+/* ==== session expiry ==== */
+
+/* Clean start 1 and no Session Expiry Interval: the session ends with the
+ * connection (3.1.2.11.2). */
+static void test5_session_ends_with_connection(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *c;
+
+	(void)state;
+	c = connect5(b, "brief", true, 0, false);
+	subscribe5(b, c, "t", 1, 0);
+	drop_client(b, c);
+	assert_int_equal(stats(b)->sessions, 0);
+	assert_int_equal(stats(b)->subscriptions, 0);
+	c = connect5(b, "brief", false, 0, false);
+	drop_client(b, c);
+	assert_int_equal(stats(b)->sessions, 0);
+	free_broker(b);
+}
+
+/* Session Expiry Interval N: kept N seconds offline, queueing QoS 1 messages
+ * ([MQTT-3.1.2-23]); resumed with session present 1 [MQTT-3.2.2-2]; gone
+ * after N seconds. */
+static void test5_session_expiry_interval(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct broker_client *sub = connect5(b, "sub", true, 10, false);
+	struct mqtt_packet p;
+
+	(void)state;
+	subscribe5(b, sub, "t", 1, 0);
+	drop_client(b, sub);
+	assert_int_equal(stats(b)->sessions, 2);
+	publish5(b, pub, "t", "kept", 1, false, 0x00);
+
+	tick_at(b, 9999);
+	assert_int_equal(stats(b)->sessions, 2);
+	sub = connect5(b, "sub", false, 10, true);
+	expect_publish(sub, "t", "kept", 1, false, &p);
+	send_ack5(b, sub, MQTT_PUBACK, p.u.publish.packet_id);
+	expect_nothing(sub);
+
+	drop_client(b, sub); /* at 9999: the new interval counts from here */
+	publish5(b, pub, "t", "lost", 1, false, 0x00);
+	tick_at(b, 9999 + 9999);
+	assert_int_equal(stats(b)->sessions, 2);
+	tick_at(b, 9999 + 10000);
+	assert_int_equal(stats(b)->sessions, 1);
+	assert_int_equal(stats(b)->subscriptions, 0);
+	sub = connect5(b, "sub", false, 10, false);
+	expect_nothing(sub);
+	publish5(b, pub, "t", "none", 1, false, 0x10);
+	expect_nothing(sub);
+
+	drop_client(b, sub);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* Session Expiry Interval 0xFFFFFFFF: the session does not expire. */
+static void test5_session_never_expires(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *c = connect5(b, "forever", true, UINT32_MAX, false);
+
+	(void)state;
+	drop_client(b, c);
+	tick_at(b, (uint64_t)UINT32_MAX * 1000 - 1000);
+	assert_int_equal(stats(b)->sessions, 1);
+	c = connect5(b, "forever", false, UINT32_MAX, true);
+	drop_client(b, c);
+	free_broker(b);
+}
+
+static struct mqtt_props session_expiry_props(uint32_t seconds)
+{
+	struct mqtt_props props = { 0 };
+
+	props.present = MQTT_PROP_BIT(MQTT_PROP_SESSION_EXPIRY);
+	props.session_expiry = seconds;
+	return props;
+}
+
+/* The DISCONNECT's Session Expiry Interval replaces the CONNECT's
+ * (3.14.2.2.2). */
+static void test5_disconnect_changes_expiry(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *c;
+	struct mqtt_props props;
+
+	(void)state;
+	/* 100 -> 0: the session ends now. */
+	c = connect5(b, "shorter", true, 100, false);
+	props = session_expiry_props(0);
+	send_disconnect5(b, c, 0x00, &props);
+	assert_closed(c, CLOSE_DISCONNECT);
+	expect_nothing(c);
+	free_client(b, c);
+	assert_int_equal(stats(b)->sessions, 0);
+
+	/* 5 -> 1000: still there after 5 s. */
+	c = connect5(b, "longer", true, 5, false);
+	props = session_expiry_props(1000);
+	send_disconnect5(b, c, 0x00, &props);
+	assert_closed(c, CLOSE_DISCONNECT);
+	free_client(b, c);
+	tick_at(b, 6000);
+	assert_int_equal(stats(b)->sessions, 1);
+	c = connect5(b, "longer", false, 0, true);
+	drop_client(b, c);
+	assert_int_equal(stats(b)->sessions, 0); /* that CONNECT said 0 */
+	free_broker(b);
+}
+
+/* CONNECT with expiry 0, DISCONNECT with a non-zero one: a Protocol Error
+ * (3.14.2.2.2), not a valid DISCONNECT: DISCONNECT 0x82 from the server,
+ * and, since the will was not discarded by a normal DISCONNECT, the will
+ * goes out [MQTT-3.1.2-8]. */
+static void test5_disconnect_expiry_after_zero(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *watch = connect5(b, "watch", true, 0, false);
+	struct broker_client *c = new_client(b);
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_5, "zero", true, 0, 0), p;
+	struct mqtt_props props = session_expiry_props(30);
+
+	(void)state;
+	subscribe5(b, watch, "will/#", 0, 0);
+	set_will(&cp, "will/zero", "bye", 0, false);
+	send5(b, c, &cp);
+	expect_connack(c, false, 0, &p);
+	send_disconnect5(b, c, 0x00, &props);
+	expect_disconnect(c, 0x82);
+	expect_nothing(c);
+	assert_closed(c, CLOSE_PROTOCOL);
+	free_client(b, c);
+	assert_int_equal(stats(b)->sessions, 1); /* "zero" ended with its connection */
+	expect_publish(watch, "will/zero", "bye", 0, false, &p);
+	drop_client(b, watch);
+	free_broker(b);
+}
+
+/* Clean start 1 discards an existing session [MQTT-3.1.2-4]. */
+static void test5_clean_start_discards_session(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct broker_client *c = connect5(b, "x", false, 100, false);
+
+	(void)state;
+	subscribe5(b, c, "t", 1, 0);
+	drop_client(b, c);
+	publish5(b, pub, "t", "queued", 1, false, 0x00);
+	c = connect5(b, "x", true, 100, false);
+	expect_nothing(c); /* neither the queued message ... */
+	publish5(b, pub, "t", "after", 1, false, 0x10); /* ... nor the subscription */
+	expect_nothing(c);
+	assert_int_equal(stats(b)->subscriptions, 0);
+	drop_client(b, c);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* ==== will ==== */
+
+/* The Will Properties that travel with the message reach the subscriber
+ * (3.1.3.2: payload format, content type, response topic, correlation
+ * data, user properties in order). */
+static void test5_will_properties_forwarded(void **state)
+{
+	static const char *const users[][2] = {
+		{ "k1", "v1" }, { "k1", "v2" }, { "k0", "v0" }, { "k1", "v1" },
+	};
+	static const uint8_t corr[] = { 0x00, 0x01, 0xFF };
+	struct broker *b = default_broker();
+	struct broker_client *watch = connect5(b, "watch", true, 0, false);
+	struct broker_client *old = connect311(b, "old", true, 0, false);
+	struct broker_client *c = new_client(b);
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_5, "willer", true, 0, 0), p;
+	struct mqtt_props *wp = &cp.u.connect.will_props;
+	uint8_t raw[128];
+	size_t n = 0;
+
+	(void)state;
+	subscribe5(b, watch, "will/#", 1, 0);
+	subscribe311(b, old, "will/#", 1);
+	for (size_t i = 0; i < 4; i++)
+		user_prop(raw, sizeof(raw), &n, users[i][0], users[i][1]);
+	set_will(&cp, "will/a", "gone", 1, false);
+	wp->present = MQTT_PROP_BIT(MQTT_PROP_PAYLOAD_FORMAT) |
+		      MQTT_PROP_BIT(MQTT_PROP_CONTENT_TYPE) |
+		      MQTT_PROP_BIT(MQTT_PROP_RESPONSE_TOPIC) |
+		      MQTT_PROP_BIT(MQTT_PROP_CORRELATION_DATA);
+	wp->payload_format = 1;
+	wp->content_type = pstr("text/plain");
+	wp->response_topic = pstr("reply/to/me");
+	wp->correlation_data = (struct mqtt_props_str){ corr, sizeof(corr) };
+	wp->user_raw = raw;
+	wp->user_raw_len = (uint32_t)n;
+	send5(b, c, &cp);
+	expect_connack(c, false, 0, &p);
+	drop_client(b, c);
+
+	expect_publish(watch, "will/a", "gone", 1, false, &p);
+	assert_true(has_prop(&p.u.publish.props, MQTT_PROP_PAYLOAD_FORMAT));
+	assert_int_equal(p.u.publish.props.payload_format, 1);
+	assert_pstr(p.u.publish.props.content_type, "text/plain", 10);
+	assert_pstr(p.u.publish.props.response_topic, "reply/to/me", 11);
+	assert_pstr(p.u.publish.props.correlation_data, corr, sizeof(corr));
+	assert_false(has_prop(&p.u.publish.props, MQTT_PROP_MESSAGE_EXPIRY));
+	assert_false(has_prop(&p.u.publish.props, MQTT_PROP_WILL_DELAY)); /* not a PUBLISH property */
+	expect_user_props(&p.u.publish.props, users, 4);
+	expect_nothing(watch);
+	/* The MQTT 3.1.1 subscriber gets the bare message. */
+	expect_publish(old, "will/a", "gone", 1, false, &p);
+	expect_nothing(old);
+	drop_client(b, watch);
+	drop_client(b, old);
+	free_broker(b);
+}
+
+/* A client with a will, a session expiry and a will delay. */
+static struct broker_client *connect_will_delay(struct broker *b, const char *id,
+						uint32_t expiry, uint32_t delay, const char *topic)
+{
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_5, id, true, 0, expiry), ack;
+
+	set_will(&cp, topic, "late", 0, false);
+	if (delay)
+		set_will_delay(&cp, delay);
+	return connect_packet_ok(b, &cp, false, &ack);
+}
+
+/* Will Delay Interval (3.1.3.2.2): published when the delay passes. */
+static void test5_will_delay(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *watch = connect5(b, "watch", true, 0, false);
+	struct broker_client *c = connect_will_delay(b, "w", 100, 5, "will/w");
+	struct mqtt_packet p;
+
+	(void)state;
+	subscribe5(b, watch, "will/#", 0, 0);
+	drop_client(b, c);
+	expect_nothing(watch); /* not at once */
+	tick_at(b, 4999);
+	expect_nothing(watch);
+	tick_at(b, 5000);
+	expect_publish(watch, "will/w", "late", 0, false, &p);
+	tick_at(b, 10000);
+	expect_nothing(watch); /* once */
+	assert_int_equal(stats(b)->sessions, 2); /* the session outlives its will */
+	drop_client(b, watch);
+	free_broker(b);
+}
+
+/* Back within the delay: the will is not sent [MQTT-3.1.3-9]. */
+static void test5_will_delay_cancelled_by_reconnect(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *watch = connect5(b, "watch", true, 0, false);
+	struct broker_client *c = connect_will_delay(b, "w", 100, 5, "will/w");
+
+	(void)state;
+	subscribe5(b, watch, "will/#", 0, 0);
+	drop_client(b, c);
+	tick_at(b, 3000);
+	c = connect5(b, "w", false, 100, true);
+	tick_at(b, 5000);
+	tick_at(b, 60000);
+	expect_nothing(watch);
+	send_disconnect5(b, c, 0x00, NULL);
+	free_client(b, c);
+	tick_at(b, 120000);
+	expect_nothing(watch);
+	drop_client(b, watch);
+	free_broker(b);
+}
+
+/* The session ends before the delay: the will goes then [MQTT-3.1.3-9]
+ * ("until the Will Delay Interval has passed or the Session ends, whichever
+ * happens first"). */
+static void test5_will_delay_session_ends_first(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *watch = connect5(b, "watch", true, 0, false);
+	struct broker_client *c = connect_will_delay(b, "w", 3, 10, "will/w");
+	struct mqtt_packet p;
+
+	(void)state;
+	subscribe5(b, watch, "will/#", 0, 0);
+	drop_client(b, c);
+	tick_at(b, 2999);
+	expect_nothing(watch);
+	assert_int_equal(stats(b)->sessions, 2);
+	tick_at(b, 3000);
+	expect_publish(watch, "will/w", "late", 0, false, &p);
+	assert_int_equal(stats(b)->sessions, 1);
+	tick_at(b, 10000);
+	expect_nothing(watch);
+
+	/* Session expiry 0: the session ends with the connection, the will
+	 * goes at once. */
+	c = connect_will_delay(b, "now", 0, 10, "will/now");
+	drop_client(b, c);
+	expect_publish(watch, "will/now", "late", 0, false, &p);
+	drop_client(b, watch);
+	free_broker(b);
+}
+
+/* DISCONNECT 0x04 asks for the will (3.14.2.1); 0x00 discards it
+ * [MQTT-3.14.4-3]. */
+static void test5_disconnect_with_will(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *watch = connect5(b, "watch", true, 0, false);
+	struct broker_client *c = connect_will_delay(b, "a", 0, 0, "will/a");
+	struct mqtt_packet p;
+
+	(void)state;
+	subscribe5(b, watch, "will/#", 0, 0);
+	send_disconnect5(b, c, 0x04, NULL);
+	assert_closed(c, CLOSE_DISCONNECT_WILL);
+	expect_nothing(c);
+	free_client(b, c);
+	expect_publish(watch, "will/a", "late", 0, false, &p);
+
+	c = connect_will_delay(b, "b", 0, 0, "will/b");
+	send_disconnect5(b, c, 0x00, NULL);
+	assert_closed(c, CLOSE_DISCONNECT);
+	free_client(b, c);
+	expect_nothing(watch);
+	drop_client(b, watch);
+	free_broker(b);
+}
+
+/* The will's Message Expiry Interval is its lifetime from publication: a
+ * subscriber that picks it up later gets the time left. */
+static void test5_will_message_expiry(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *sub = connect5(b, "sub", true, 100, false);
+	struct broker_client *c = new_client(b);
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_5, "w", true, 0, 0), p;
+
+	(void)state;
+	subscribe5(b, sub, "will/#", 1, 0);
+	drop_client(b, sub);
+	set_will(&cp, "will/w", "bye", 1, false);
+	cp.u.connect.will_props.present = MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY);
+	cp.u.connect.will_props.message_expiry = 10;
+	send5(b, c, &cp);
+	expect_connack(c, false, 0, &p);
+	set_time(b, 1000);
+	drop_client(b, c); /* published now, at +1 s */
+
+	set_time(b, 5000);
+	sub = connect5(b, "sub", false, 100, true);
+	expect_publish(sub, "will/w", "bye", 1, false, &p);
+	assert_true(has_prop(&p.u.publish.props, MQTT_PROP_MESSAGE_EXPIRY));
+	assert_int_equal(p.u.publish.props.message_expiry, 6);
+	send_ack5(b, sub, MQTT_PUBACK, p.u.publish.packet_id);
+	drop_client(b, sub);
+
+	/* Picked up after it expired: not delivered. */
+	c = new_client(b);
+	send5(b, c, &cp);
+	expect_connack(c, false, 0, &p);
+	drop_client(b, c); /* at +5 s */
+	set_time(b, 15000);
+	sub = connect5(b, "sub", false, 100, true);
+	expect_nothing(sub);
+	drop_client(b, sub);
+	free_broker(b);
+}
+
+/* A delayed will: its Message Expiry Interval is "sent as the Publication
+ * Expiry Interval when the Server publishes the Will Message" (3.1.3.2.4),
+ * so it starts when the delay ends, not at the disconnection. */
+static void test5_delayed_will_expiry_from_publication(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *watch = connect5(b, "watch", true, 0, false);
+	struct broker_client *c = new_client(b);
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_5, "w", true, 0, 100), p;
+
+	(void)state;
+	subscribe5(b, watch, "will/#", 0, 0);
+	set_will(&cp, "will/w", "bye", 0, false);
+	set_will_delay(&cp, 5);
+	cp.u.connect.will_props.present |= MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY);
+	cp.u.connect.will_props.message_expiry = 10;
+	send5(b, c, &cp);
+	expect_connack(c, false, 0, &p);
+	drop_client(b, c);
+	tick_at(b, 5000);
+	expect_publish(watch, "will/w", "bye", 0, false, &p);
+	assert_true(has_prop(&p.u.publish.props, MQTT_PROP_MESSAGE_EXPIRY));
+	assert_int_equal(p.u.publish.props.message_expiry, 10);
+	drop_client(b, watch);
+	free_broker(b);
+}
+
+/* The same with a will delay longer than the will's lifetime: the will must
+ * still be published, with its full lifetime. */
+static void test5_delayed_will_outlasting_its_expiry(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *watch = connect5(b, "watch", true, 0, false);
+	struct broker_client *c = new_client(b);
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_5, "w", true, 0, 100), p;
+
+	(void)state;
+	subscribe5(b, watch, "will/#", 0, 0);
+	set_will(&cp, "will/w", "bye", 0, false);
+	set_will_delay(&cp, 10);
+	cp.u.connect.will_props.present |= MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY);
+	cp.u.connect.will_props.message_expiry = 5;
+	send5(b, c, &cp);
+	expect_connack(c, false, 0, &p);
+	drop_client(b, c);
+	tick_at(b, 9999);
+	expect_nothing(watch);
+	tick_at(b, 10000);
+	expect_publish(watch, "will/w", "bye", 0, false, &p);
+	assert_int_equal(p.u.publish.props.message_expiry, 5);
+	drop_client(b, watch);
+	free_broker(b);
+}
+
+/* ==== PUBLISH properties ==== */
+
+/* Payload format, content type, response topic, correlation data and user
+ * properties go to MQTT 5 subscribers unaltered ([MQTT-3.3.2-4],
+ * [MQTT-3.3.2-15..20]), user properties in order with duplicates; an MQTT
+ * 3.1.1 subscriber gets the same message without them. */
+static void test5_publish_properties_forwarded(void **state)
+{
+	static const char *const users[][2] = {
+		{ "a", "1" }, { "b", "2" }, { "a", "1" }, { "a", "3" }, { "", "" },
+	};
+	static const uint8_t corr[] = { 0xDE, 0xAD, 0x00, 0xBE, 0xEF };
+	struct broker *b = default_broker();
+	struct broker_client *v5 = connect5(b, "v5", true, 0, false);
+	struct broker_client *v3 = connect311(b, "v3", true, 0, false);
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct mqtt_props props = { 0 };
+	struct mqtt_packet p;
+	uint8_t raw[128];
+	size_t n = 0;
+
+	(void)state;
+	subscribe5(b, v5, "data/#", 1, 0);
+	subscribe311(b, v3, "data/#", 1);
+	for (size_t i = 0; i < 5; i++)
+		user_prop(raw, sizeof(raw), &n, users[i][0], users[i][1]);
+	props.present = MQTT_PROP_BIT(MQTT_PROP_PAYLOAD_FORMAT) |
+			MQTT_PROP_BIT(MQTT_PROP_CONTENT_TYPE) |
+			MQTT_PROP_BIT(MQTT_PROP_RESPONSE_TOPIC) |
+			MQTT_PROP_BIT(MQTT_PROP_CORRELATION_DATA);
+	props.payload_format = 1;
+	props.content_type = pstr("application/json");
+	props.response_topic = pstr("data/reply");
+	props.correlation_data = (struct mqtt_props_str){ corr, sizeof(corr) };
+	props.user_raw = raw;
+	props.user_raw_len = (uint32_t)n;
+	publish5_props(b, pub, "data/x", "{\"v\":1}", 7, 1, false, &props, 0x00);
+
+	expect_publish(v5, "data/x", "{\"v\":1}", 1, false, &p);
+	assert_true(has_prop(&p.u.publish.props, MQTT_PROP_PAYLOAD_FORMAT));
+	assert_int_equal(p.u.publish.props.payload_format, 1);
+	assert_pstr(p.u.publish.props.content_type, "application/json", 16);
+	assert_pstr(p.u.publish.props.response_topic, "data/reply", 10);
+	assert_true(has_prop(&p.u.publish.props, MQTT_PROP_CORRELATION_DATA));
+	assert_pstr(p.u.publish.props.correlation_data, corr, sizeof(corr));
+	assert_false(has_prop(&p.u.publish.props, MQTT_PROP_MESSAGE_EXPIRY));
+	assert_int_equal(p.u.publish.props.sub_id_count, 0);
+	expect_user_props(&p.u.publish.props, users, 5);
+	expect_nothing(v5);
+
+	/* Decoded at level 4, any property bytes would show in the payload. */
+	expect_publish(v3, "data/x", "{\"v\":1}", 1, false, &p);
+	expect_nothing(v3);
+
+	/* QoS 0 takes another path (no heap message): the same result. */
+	publish5_props(b, pub, "data/y", "zero", 4, 0, false, &props, 0);
+	expect_publish(v5, "data/y", "zero", 0, false, &p);
+	assert_pstr(p.u.publish.props.content_type, "application/json", 16);
+	expect_user_props(&p.u.publish.props, users, 5);
+	expect_publish(v3, "data/y", "zero", 0, false, &p);
+
+	/* A message without properties gets none. */
+	publish5(b, pub, "data/z", "bare", 0, false, 0);
+	expect_publish(v5, "data/z", "bare", 0, false, &p);
+	assert_int_equal(p.u.publish.props.present, 0);
+	assert_int_equal(p.u.publish.props.raw_len, 0);
+	drop_client(b, v5);
+	drop_client(b, v3);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* Message Expiry Interval: sent on as the time left [MQTT-3.3.2-6]. */
+static void test5_message_expiry_forwarded(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *live = connect5(b, "live", true, 0, false);
+	struct broker_client *sub = connect5(b, "sub", true, 100, false);
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct mqtt_props props = expiry_props(10);
+	struct mqtt_packet p;
+
+	(void)state;
+	subscribe5(b, live, "e", 0, 0);
+	subscribe5(b, sub, "e", 1, 0);
+	drop_client(b, sub);
+	publish5_props(b, pub, "e", "ten", 3, 1, false, &props, 0x00);
+	expect_publish(live, "e", "ten", 0, false, &p);
+	assert_true(has_prop(&p.u.publish.props, MQTT_PROP_MESSAGE_EXPIRY));
+	assert_int_equal(p.u.publish.props.message_expiry, 10);
+
+	set_time(b, 4000);
+	broker_tick(b);
+	sub = connect5(b, "sub", false, 100, true);
+	expect_publish(sub, "e", "ten", 1, false, &p);
+	assert_true(has_prop(&p.u.publish.props, MQTT_PROP_MESSAGE_EXPIRY));
+	assert_int_equal(p.u.publish.props.message_expiry, 6);
+	send_ack5(b, sub, MQTT_PUBACK, p.u.publish.packet_id);
+	expect_nothing(sub);
+	drop_client(b, live);
+	drop_client(b, sub);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* An expired message is not delivered from an offline queue
+ * [MQTT-3.3.2-5]; one without expiry queued beside it is. */
+static void test5_expired_not_delivered_from_queue(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *sub = connect5(b, "sub", true, 100, false);
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct mqtt_props props = expiry_props(2);
+	struct mqtt_packet p;
+
+	(void)state;
+	subscribe5(b, sub, "q", 2, 0);
+	drop_client(b, sub);
+	publish5_props(b, pub, "q", "short", 5, 1, false, &props, 0x00);
+	publish5_props(b, pub, "q", "short2", 6, 2, false, &props, 0x00);
+	publish5(b, pub, "q", "stays", 1, false, 0x00);
+	set_time(b, 3000);
+	broker_tick(b);
+	sub = connect5(b, "sub", false, 100, true);
+	expect_publish(sub, "q", "stays", 1, false, &p);
+	assert_false(has_prop(&p.u.publish.props, MQTT_PROP_MESSAGE_EXPIRY));
+	expect_nothing(sub);
+	drop_client(b, sub);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* A retained message with an expiry: sent to new subscribers with the time
+ * left, not at all once expired [MQTT-3.3.2-5]. */
+static void test5_retained_message_expiry(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct broker_client *sub = connect5(b, "sub", true, 0, false);
+	struct mqtt_props props = expiry_props(5);
+	struct mqtt_packet p;
+
+	(void)state;
+	publish5_props(b, pub, "r", "kept", 4, 1, true, &props, 0x10);
+	set_time(b, 2000);
+	subscribe5(b, sub, "r", 1, 0);
+	expect_publish(sub, "r", "kept", 1, true, &p);
+	assert_int_equal(p.u.publish.props.message_expiry, 3);
+	send_ack5(b, sub, MQTT_PUBACK, p.u.publish.packet_id);
+	set_time(b, 5000);
+	subscribe5(b, sub, "r", 1, 0);
+	expect_nothing(sub);
+	drop_client(b, sub);
+	drop_client(b, pub);
+	free_broker(b);
+}
