@@ -42,6 +42,7 @@ help:
 	@echo "make run    install missing packages, build, start agora serve (127.0.0.1:1883)"
 	@echo "make test   install missing packages, build with ASan/UBSan, run every test"
 	@echo "make build  optimised binary in build/release/agora"
+	@echo "make bench  Agora beside Mosquitto and the forwarder; writes docs/PERFORMANCE.md"
 	@echo "make fuzz   run the libFuzzer targets (clang) for FUZZ_SECONDS each"
 	@echo "make format clang-format every C file"
 
@@ -97,6 +98,15 @@ unit: build-test
 
 integration: build/test/agora build/test/forwarder
 	AGORA_BIN=$(CURDIR)/build/test/agora $(PYTHON) -m pytest -q tests/integration
+
+# `make bench`: Agora vs Mosquitto vs the trivial forwarder, pinned to
+# separate cores and repeated; writes docs/PERFORMANCE.md (about 8 minutes).
+# BENCH_ARGS=--quick for a smoke run (report in build/bench/ instead).
+BENCH_ARGS ?=
+bench:
+	@sh scripts/install-deps.sh bench
+	@$(MAKE) --no-print-directory -j2 build build/release/forwarder
+	$(PYTHON) bench/compare.py $(BENCH_ARGS)
 
 # Fuzzing (clang's libFuzzer): `make fuzz FUZZ_SECONDS=60` runs each target.
 FUZZ_SECONDS ?= 30

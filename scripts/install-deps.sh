@@ -3,14 +3,22 @@
 #
 #   sh scripts/install-deps.sh          build and run (make run)
 #   sh scripts/install-deps.sh test     also what the test suite uses (make test)
+#   sh scripts/install-deps.sh bench    also the benchmark's peers and profilers (make bench)
 #
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -eu
 
 pkgs="gcc make pkg-config libuv1-dev"
-if [ "${1:-}" = test ]; then
+case "${1:-}" in
+test)
 	pkgs="$pkgs libcmocka-dev python3 python3-pytest python3-paho-mqtt mosquitto-clients"
-fi
+	;;
+bench)
+	# mosquitto is the peer measured side by side; valgrind and strace
+	# count instructions and syscalls per message; taskset is util-linux.
+	pkgs="$pkgs python3 mosquitto strace valgrind util-linux"
+	;;
+esac
 
 missing=""
 for p in $pkgs; do

@@ -46,7 +46,7 @@ struct bconn {
 	uint8_t *wbuf, *fbuf;     /* filling, in flight */
 	size_t wlen, wcap, fcap;
 	bool writing, dirty, ready, closing, started;
-	uint64_t sent, quota, unacked;
+	uint64_t sent, quota, unacked; /* quota: messages to send, UINT64_MAX = until the deadline */
 	uint16_t next_pid;
 	struct seqtrack *tracks;  /* subscriber: one per publisher */
 	uint64_t received;
@@ -260,7 +260,7 @@ static void publish_one(struct bconn *c)
 static bool pub_has_quota(const struct bconn *c)
 {
 	return c->ready && !c->closing && !c->bn->draining &&
-	       (c->quota == 0 || c->sent < c->quota);
+	       c->sent < c->quota;
 }
 
 /* Next publisher with messages left, round robin; NULL when all are done. */
@@ -618,7 +618,6 @@ static void start_when_ready(struct bench *bn)
 	if (o->scenario == BENCH_CONNS && bn->ready + bn->r->connect_failures == bn->nconns &&
 	    !bn->r->connect_s) {
 		bn->r->connect_s = (double)(now_ns() - bn->t0_ns) / 1e9;
-		bn->r->broker_after = broker_sample(o);
 		bn->deadline_ns = now_ns() + (uint64_t)(o->hold * 1e9);
 	}
 }
@@ -670,14 +669,21 @@ static bool run_finished(struct bench *bn, uint64_t t)
 
 static void end_run(struct bench *bn)
 {
+	uint64_t end;
+
 	if (bn->o->scenario == BENCH_CONNS && bn->ready == 0)
 		fail(bn, "no connection could be opened", NULL);
 	struct mqtt_packet p = { .type = MQTT_DISCONNECT };
 
-	bn->r->elapsed_s = (double)(now_ns() - bn->t0_ns) / 1e9;
-	bn->r->broker_after = bn->o->scenario == BENCH_CONNS && bn->r->broker_after.valid
-				      ? bn->r->broker_after
-				      : broker_sample(bn->o);
+	/* Rates are over the time messages flowed: up to the last delivery,
+	 * not the quiet wait or drain that confirmed the run was over. */
+	end = now_ns();
+	if (bn->o->scenario != BENCH_CONNS && bn->last_progress_ns > bn->t0_ns &&
+	    bn->distinct_total)
+		end = bn->last_progress_ns;
+	bn->r->elapsed_s = (double)(end - bn->t0_ns) / 1e9;
+	/* conns: after the hold, so what is measured is idle connections. */
+	bn->r->broker_after = broker_sample(bn->o);
 	bn->r->self_after = proc_sample_read(0);
 	bn->phase = PH_CLOSE;
 	for (uint32_t i = 0; i < bn->nconns; i++) {
@@ -833,8 +839,9 @@ static void build_clients(struct bench *bn)
 	}
 	for (uint32_t i = 0; i < o->publishers; i++) {
 		struct bconn *c = new_conn(bn, ROLE_PUB, i, i % o->topics);
-		if (o->count)
-			c->quota = o->count / o->publishers + (i < o->count % o->publishers);
+		/* -n below -P leaves some publishers with nothing to send. */
+		c->quota = o->count ? o->count / o->publishers + (i < o->count % o->publishers)
+				    : UINT64_MAX;
 		bn->pubs[bn->npubs++] = c;
 		for (uint32_t s = 0; s < o->subscribers; s++)
 			bn->fan[i] += bn->subs[s]->topic == c->topic;

@@ -109,6 +109,21 @@ static double cpu_share(const struct proc_sample *a, const struct proc_sample *b
 	return secs > 0 ? (*user + *sys) / secs * 100.0 : 0.0;
 }
 
+/* The error text as a JSON string body: quotes, backslashes and control
+ * characters escaped. */
+static void print_json_string(const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+}
+
 static double us(uint64_t ns)
 {
 	return (double)ns / 1000.0;
@@ -147,9 +162,11 @@ static void print_json(const struct bench_opts *o, const struct bench_result *r)
 	       (unsigned long long)r->broker_after.rss_bytes);
 	printf("\"bench\":{\"cpu_pct\":%.1f,\"user_s\":%.3f,\"sys_s\":%.3f},", scpu, su, ss);
 	printf("\"connections\":%llu,\"connect_s\":%.6f,\"connect_failures\":%llu,"
-	       "\"error\":\"%s\"}\n",
+	       "\"error\":\"",
 	       (unsigned long long)r->connections, r->connect_s,
-	       (unsigned long long)r->connect_failures, r->error);
+	       (unsigned long long)r->connect_failures);
+	print_json_string(r->error);
+	printf("\"}\n");
 }
 
 static void print_human(const struct bench_opts *o, const struct bench_result *r)

@@ -33,12 +33,15 @@ static const struct auth_mechanism *find(const struct broker *b, const struct mq
 
 void auth_release(struct broker_client *c)
 {
-	if (c->auth && c->auth->end)
-		c->auth->end(c->auth_state);
-	c->auth_state = NULL;
-	free(c->pending_connect);
-	c->pending_connect = NULL;
-	c->pending_connect_len = 0;
+	struct auth_session *a = c->auth;
+
+	if (!a)
+		return;
+	if (a->mech->end)
+		a->mech->end(a->state);
+	free(a->pending_connect);
+	free(a);
+	c->auth = NULL;
 }
 
 /* AUTH with a reason code, the method and (if any) data. */
@@ -49,8 +52,8 @@ static void send_auth(struct broker *b, struct broker_client *c, uint8_t reason,
 
 	p.u.reason.reason_code = reason;
 	p.u.reason.props.present = MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD);
-	p.u.reason.props.auth_method.data = (const uint8_t *)c->auth->name;
-	p.u.reason.props.auth_method.len = (uint16_t)strlen(c->auth->name);
+	p.u.reason.props.auth_method.data = (const uint8_t *)c->auth->mech->name;
+	p.u.reason.props.auth_method.len = (uint16_t)strlen(c->auth->mech->name);
 	if (len) {
 		p.u.reason.props.present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_DATA);
 		p.u.reason.props.auth_data.data = data;
@@ -65,7 +68,7 @@ static enum auth_result step(struct broker_client *c, const struct mqtt_props *p
 	enum auth_result r;
 
 	*out_len = 0;
-	r = c->auth->step(c->auth_state, props->auth_data.data, props->auth_data.len, out,
+	r = c->auth->mech->step(c->auth->state, props->auth_data.data, props->auth_data.len, out,
 			  out_len);
 	if (*out_len > AUTH_DATA_MAX)
 		return AUTH_FAIL; /* a mechanism bug must not overrun anything */
@@ -76,12 +79,13 @@ enum auth_begin auth_connect_begin(struct broker *b, struct broker_client *c,
 				   const struct mqtt_connect *p, const uint8_t *raw, size_t len,
 				   uint8_t *out, size_t *out_len)
 {
-	c->auth = find(b, &p->props);
-	if (!c->auth)
+	const struct auth_mechanism *m = find(b, &p->props);
+
+	if (!m)
 		return AUTH_BEGIN_UNKNOWN;
-	c->auth_state = c->auth->start ? c->auth->start(c->auth, p->client_id.data,
-							 p->client_id.len)
-				       : NULL;
+	c->auth = xcalloc(1, sizeof(*c->auth));
+	c->auth->mech = m;
+	c->auth->state = m->start ? m->start(m, p->client_id.data, p->client_id.len) : NULL;
 	switch (step(c, &p->props, out, out_len)) {
 	case AUTH_SUCCESS:
 		return AUTH_BEGIN_DONE;
@@ -91,9 +95,9 @@ enum auth_begin auth_connect_begin(struct broker *b, struct broker_client *c,
 		break;
 	}
 	/* Keep the CONNECT to finish it when the exchange succeeds. */
-	c->pending_connect = xmalloc(len);
-	memcpy(c->pending_connect, raw, len);
-	c->pending_connect_len = (uint32_t)len;
+	c->auth->pending_connect = xmalloc(len);
+	memcpy(c->auth->pending_connect, raw, len);
+	c->auth->pending_len = (uint32_t)len;
 	send_auth(b, c, 0x18, out, *out_len);
 	return AUTH_BEGIN_WAIT;
 }
@@ -120,14 +124,14 @@ static void continue_connect(struct broker *b, struct broker_client *c,
 	case AUTH_SUCCESS:
 		break;
 	}
-	if (mqtt_decode(c->pending_connect, c->pending_connect_len, 0, 0, &connect) <= 0) {
+	if (mqtt_decode(c->auth->pending_connect, c->auth->pending_len, 0, 0, &connect) <= 0) {
 		broker_protocol_error(b, c, "kept CONNECT no longer decodes"); /* cannot happen */
 		return;
 	}
 	connect_accept(b, c, &connect.u.connect, out, out_len);
-	free(c->pending_connect); /* connect_accept copied what it keeps */
-	c->pending_connect = NULL;
-	c->pending_connect_len = 0;
+	free(c->auth->pending_connect); /* connect_accept copied what it keeps */
+	c->auth->pending_connect = NULL;
+	c->auth->pending_len = 0;
 }
 
 /* The client's AUTH once connected: re-authentication [MQTT 5.0, 4.12.1]. */
@@ -137,14 +141,15 @@ static void reauthenticate(struct broker *b, struct broker_client *c, const stru
 	size_t out_len;
 
 	if (a->reason_code == 0x19) {
-		if (c->auth->end)
-			c->auth->end(c->auth_state);
-		c->auth_state = c->auth->start ? c->auth->start(c->auth,
-								 (const uint8_t *)c->session->id,
-								 c->session->id_len)
-					       : NULL;
-		c->reauthenticating = true;
-	} else if (a->reason_code != 0x18 || !c->reauthenticating) {
+		const struct auth_mechanism *m = c->auth->mech;
+
+		if (m->end)
+			m->end(c->auth->state);
+		c->auth->state = m->start ? m->start(m, (const uint8_t *)c->session->id,
+						     c->session->id_len)
+					  : NULL;
+		c->auth->reauthenticating = true;
+	} else if (a->reason_code != 0x18 || !c->auth->reauthenticating) {
 		broker_protocol_error(b, c, "AUTH out of sequence");
 		return;
 	}
@@ -156,7 +161,7 @@ static void reauthenticate(struct broker *b, struct broker_client *c, const stru
 		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x87, "re-authentication failed");
 		return;
 	case AUTH_SUCCESS:
-		c->reauthenticating = false;
+		c->auth->reauthenticating = false;
 		send_auth(b, c, 0x00, out, out_len);
 		return;
 	}
@@ -171,8 +176,8 @@ void handle_auth(struct broker *b, struct broker_client *c, const struct mqtt_re
 		return;
 	}
 	if (!(a->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)) ||
-	    a->props.auth_method.len != strlen(c->auth->name) ||
-	    memcmp(a->props.auth_method.data, c->auth->name, a->props.auth_method.len) != 0) {
+	    a->props.auth_method.len != strlen(c->auth->mech->name) ||
+	    memcmp(a->props.auth_method.data, c->auth->mech->name, a->props.auth_method.len) != 0) {
 		broker_protocol_error(b, c, "AUTH with another authentication method");
 		return;
 	}

@@ -234,14 +234,14 @@ static uint8_t disconnect_code(const struct broker_client *c, enum broker_close_
 static void release_will(struct broker *b, struct broker_client *c)
 {
 	struct session *s = c->session;
-	struct msg *w = c->will;
+	struct msg *w = c->will->msg;
 
-	if (c->will_expiry_s != WILL_NO_EXPIRY)
-		w->expires_ms = msg_deadline(b, c->will_expiry_s);
-	if (c->will_delay_s && s && s->expiry_s) {
+	if (c->will->expiry_s != WILL_NO_EXPIRY)
+		w->expires_ms = msg_deadline(b, c->will->expiry_s);
+	if (c->will->delay_s && s && s->expiry_s) {
 		msg_unref(s->pending_will);
 		s->pending_will = msg_ref(w);
-		s->will_due_ms = b->now_ms + (uint64_t)c->will_delay_s * 1000;
+		s->will_due_ms = b->now_ms + (uint64_t)c->will->delay_s * 1000;
 		return;
 	}
 	broker_publish_msg(b, w);
@@ -268,7 +268,6 @@ void broker_client_close(struct broker *b, struct broker_client *c,
 		send_disconnect(b, c, code, detail); /* [MQTT-4.13.2-1] */
 	c->state = CLIENT_CLOSING;
 	c->close_reason = reason;
-	c->close_detail = detail;
 	if (was == CLIENT_CONNECTED) {
 		log_info("client %s disconnected from %s: %s%s%s",
 			 c->session ? c->session->id : "?", c->peer,
@@ -282,8 +281,11 @@ void broker_client_close(struct broker *b, struct broker_client *c,
 		log_info("connection from %s closed before CONNECT: %s%s%s", c->peer,
 			 broker_close_reason_str(reason), detail ? ": " : "", detail ? detail : "");
 	}
-	msg_unref(c->will);
-	c->will = NULL;
+	if (c->will) {
+		msg_unref(c->will->msg);
+		free(c->will);
+		c->will = NULL;
+	}
 	detach_session(b, c);
 	broker_mark_dirty(b, c);
 }
@@ -331,13 +333,15 @@ static void dispatch(struct broker *b, struct broker_client *c, const struct mqt
 		     const uint8_t *raw, size_t len)
 {
 	if (c->state == CLIENT_NEW) {
-		if (p->type == MQTT_CONNECT && !c->pending_connect)
+		bool exchanging = c->auth && c->auth->pending_connect;
+
+		if (p->type == MQTT_CONNECT && !exchanging)
 			handle_connect(b, c, &p->u.connect, raw, len);
-		else if (p->type == MQTT_AUTH && c->pending_connect)
+		else if (p->type == MQTT_AUTH && exchanging)
 			handle_auth(b, c, &p->u.reason); /* the CONNECT's exchange */
 		else
-			broker_protocol_error(b, c, c->pending_connect ? "expected AUTH"
-								: "first packet is not CONNECT");
+			broker_protocol_error(b, c, exchanging ? "expected AUTH"
+							       : "first packet is not CONNECT");
 		return;
 	}
 	switch (p->type) {

@@ -31,7 +31,8 @@
 
 struct broker;
 struct session;
-struct auth_mechanism;
+struct client_will;
+struct auth_session;
 
 /* Limits and policy. broker_config_defaults() fills the documented defaults
  * (see docs/configuration.md). */
@@ -83,8 +84,6 @@ enum broker_close_reason {
 
 const char *broker_close_reason_str(enum broker_close_reason r);
 
-#define WILL_NO_EXPIRY UINT32_MAX
-
 enum client_state {
 	CLIENT_NEW,        /* waiting for CONNECT */
 	CLIENT_CONNECTED,
@@ -95,28 +94,20 @@ struct broker_client {
 	struct broker *broker;
 	void *io;                  /* the I/O layer's connection */
 	struct session *session;   /* NULL before CONNECT and after close */
-	struct msg *will;          /* owned reference, NULL if none */
+	struct client_will *will;  /* owned, NULL if none */
 	struct outbuf out;         /* encoded packets waiting to be written */
 	uint64_t last_rx_ms;
 	uint64_t created_ms;
 	enum client_state state;
 	enum broker_close_reason close_reason;
-	const char *close_detail;  /* static string for the log line */
 	uint16_t keepalive;        /* seconds, as enforced */
 	uint8_t level;             /* protocol level, 0 before CONNECT */
 	/* MQTT 5: what the client announced in CONNECT. */
 	uint16_t receive_max;      /* its Receive Maximum, 0 = not given */
 	uint32_t max_packet_out;   /* largest packet it accepts, 0 = no limit */
-	uint32_t will_delay_s;
-	uint32_t will_expiry_s;    /* WILL_NO_EXPIRY when the will has none */
 	bool problem_info;         /* reason strings wanted */
 	uint16_t alias_out_max;    /* its Topic Alias Maximum: aliases we may bind */
-	/* MQTT 5 enhanced authentication (auth.h). */
-	const struct auth_mechanism *auth;
-	void *auth_state;
-	uint8_t *pending_connect;  /* the CONNECT kept while its AUTH exchange runs */
-	uint32_t pending_connect_len;
-	bool reauthenticating;
+	struct auth_session *auth; /* MQTT 5 enhanced authentication, when used */
 	struct topic_aliases *aliases; /* per connection, created on first use */
 	uint8_t close_code;        /* MQTT 5 reason code for the DISCONNECT we send */
 	bool anonymous_ok;         /* set by the I/O layer from the listener */

@@ -9,6 +9,7 @@
 #include "internal.h"
 
 #include "auth.h"
+#include "base/alloc.h"
 #include "base/log.h"
 
 #include <stdio.h>
@@ -132,8 +133,9 @@ static uint16_t effective_keepalive(const struct broker *b, const struct mqtt_co
 	return ka;
 }
 
-static struct msg *make_will(struct broker *b, const struct mqtt_connect *p)
+static struct client_will *make_will(struct broker *b, const struct mqtt_connect *p)
 {
+	struct client_will *w = xmalloc(sizeof(*w));
 	struct msg_spec spec = {
 		.topic = p->will_topic.data,
 		.topic_len = p->will_topic.len,
@@ -148,7 +150,14 @@ static struct msg *make_will(struct broker *b, const struct mqtt_connect *p)
 		spec.props = buf;
 		spec.props_len = props_forwardable(&p->will_props, buf);
 	}
-	return msg_new(&spec);
+	w->msg = msg_new(&spec);
+	w->delay_s = p->level == MQTT_LEVEL_5 ? p->will_props.will_delay : 0;
+	/* The will's expiry clock starts when it is published. */
+	w->expiry_s = p->level == MQTT_LEVEL_5 && (p->will_props.present &
+						     MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY))
+			      ? p->will_props.message_expiry
+			      : WILL_NO_EXPIRY;
+	return w;
 }
 
 /* Records what the client announced about itself (MQTT 5). */
@@ -157,8 +166,6 @@ static void take_client_limits(struct broker_client *c, const struct mqtt_connec
 	c->receive_max = 0;
 	c->max_packet_out = 0;
 	c->problem_info = true;
-	c->will_delay_s = 0;
-	c->will_expiry_s = WILL_NO_EXPIRY;
 	c->alias_out_max = 0;
 	if (p->level != MQTT_LEVEL_5)
 		return;
@@ -169,12 +176,6 @@ static void take_client_limits(struct broker_client *c, const struct mqtt_connec
 		c->max_packet_out = p->props.maximum_packet_size;
 	if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_REQUEST_PROBLEM_INFO))
 		c->problem_info = p->props.request_problem_info;
-	c->will_delay_s = p->will ? p->will_props.will_delay : 0;
-	/* The will's expiry clock starts when it is published. */
-	c->will_expiry_s = p->will && (p->will_props.present &
-				       MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY))
-				   ? p->will_props.message_expiry
-				   : WILL_NO_EXPIRY;
 }
 
 static void send_accept(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
@@ -199,10 +200,10 @@ static void send_accept(struct broker *b, struct broker_client *c, const struct 
 			props.assigned_client_id.data = (const uint8_t *)s->id;
 			props.assigned_client_id.len = s->id_len;
 		}
-		if (c->auth) { /* [MQTT-3.2.2-...]: the method, and its last data */
+		if (c->auth) { /* the method, and its last data [MQTT 5.0, 4.12] */
 			props.present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD);
-			props.auth_method.data = (const uint8_t *)c->auth->name;
-			props.auth_method.len = (uint16_t)strlen(c->auth->name);
+			props.auth_method.data = (const uint8_t *)c->auth->mech->name;
+			props.auth_method.len = (uint16_t)strlen(c->auth->mech->name);
 			if (auth_len) {
 				props.present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_DATA);
 				props.auth_data.data = auth_data;

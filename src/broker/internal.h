@@ -132,6 +132,24 @@ struct broker {
 	char version[32];
 };
 
+/* A connection's will: the message and, for MQTT 5, when to send it and
+ * how long it lives once sent. */
+#define WILL_NO_EXPIRY UINT32_MAX
+struct client_will {
+	struct msg *msg;
+	uint32_t delay_s;
+	uint32_t expiry_s; /* WILL_NO_EXPIRY when it has none */
+};
+
+/* A connection's enhanced authentication (auth.h). */
+struct auth_session {
+	const struct auth_mechanism *mech;
+	void *state;
+	uint8_t *pending_connect; /* the CONNECT kept while the exchange runs */
+	uint32_t pending_len;
+	bool reauthenticating;
+};
+
 /* Session expiry interval meaning "never" [MQTT 5.0, 3.1.2.11.2]. */
 #define SESSION_NEVER_EXPIRES UINT32_MAX
 

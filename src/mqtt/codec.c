@@ -11,7 +11,7 @@ const char *mqtt_strerror(int err)
 	switch (err) {
 	case MQTT_OK: return "success";
 	case MQTT_ERR_NEED_MORE: return "incomplete packet";
-	case MQTT_ERR_REMAINING_LENGTH: return "malformed remaining length";
+	case MQTT_ERR_REMAINING_LENGTH: return "malformed variable byte integer";
 	case MQTT_ERR_TOO_LARGE: return "packet larger than the maximum packet size";
 	case MQTT_ERR_TYPE: return "reserved packet type";
 	case MQTT_ERR_FLAGS: return "invalid fixed header flags";
@@ -33,6 +33,7 @@ const char *mqtt_strerror(int err)
 	case MQTT_ERR_PROP_PLACE: return "property not allowed in this packet";
 	case MQTT_ERR_PROP_VALUE: return "invalid property value";
 	case MQTT_ERR_REASON: return "reason code not allowed in this packet";
+	case MQTT_ERR_RETAIN_HANDLING: return "retain handling 3 is reserved";
 	}
 	return "unknown error";
 }
@@ -44,6 +45,7 @@ bool mqtt_err_is_protocol_error(int err)
 	switch (err) {
 	case MQTT_ERR_PROP_DUPLICATE:
 	case MQTT_ERR_PROP_PLACE:
+	case MQTT_ERR_RETAIN_HANDLING:
 	case MQTT_ERR_PROP_VALUE:
 	case MQTT_ERR_PACKET_ID:
 	case MQTT_ERR_TOPIC:

@@ -199,8 +199,14 @@ static int decode_connack(struct reader *r, uint8_t level, struct mqtt_connack *
 	if (!r->err && (ack_flags & 0xFE))
 		return MQTT_ERR_FLAGS;
 	c->session_present = ack_flags & 0x01;
-	if (level == MQTT_LEVEL_5)
+	if (level == MQTT_LEVEL_5) {
+		static const uint8_t codes[] = { 0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86,
+						 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
+						 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F };
+		if (!r->err && !memchr(codes, c->return_code, sizeof(codes)))
+			return MQTT_ERR_REASON; /* [MQTT 5.0, 3.2.2.2] */
 		rd_props(r, MQTT_CONNACK, &c->props);
+	}
 	return rd_finish(r);
 }
 
@@ -276,7 +282,7 @@ static int check_sub_options(uint8_t level, uint8_t opts)
 		if (opts & 0xC0)
 			return MQTT_ERR_SUB_OPTIONS; /* [MQTT-3.8.3-5] */
 		if (MQTT_SUBOPT_RETAIN_HANDLING(opts) == 3)
-			return MQTT_ERR_SUB_OPTIONS;
+			return MQTT_ERR_RETAIN_HANDLING; /* [MQTT-3.8.3-6] */
 	} else if (opts & 0xFC) {
 		return MQTT_ERR_SUB_OPTIONS; /* [MQTT-3.8.3-4] */
 	}
@@ -362,6 +368,19 @@ static int decode_code_list(struct reader *r, uint8_t level, uint8_t type, uint1
 
 /* ---- DISCONNECT and AUTH ---- */
 
+/* [MQTT 5.0, 3.14.2.1 and 3.15.2.1] */
+static bool reason_valid(uint8_t type, uint8_t rc)
+{
+	static const uint8_t disconnect[] = { 0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89,
+					      0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95,
+					      0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D,
+					      0x9E, 0x9F, 0xA0, 0xA1, 0xA2 };
+
+	if (type == MQTT_AUTH)
+		return rc == 0x00 || rc == 0x18 || rc == 0x19;
+	return memchr(disconnect, rc, sizeof(disconnect)) != NULL;
+}
+
 static int decode_reason(struct reader *r, uint8_t level, uint8_t type, struct mqtt_reason *x)
 {
 	memset(x, 0, sizeof(*x));
@@ -371,8 +390,7 @@ static int decode_reason(struct reader *r, uint8_t level, uint8_t type, struct m
 			x->reason_code = rd_u8(r);
 		if (rd_left(r) >= 1)
 			rd_props(r, type, &x->props);
-		if (type == MQTT_AUTH && !r->err && x->reason_code != 0x00 &&
-		    x->reason_code != 0x18 && x->reason_code != 0x19)
+		if (!r->err && !reason_valid(type, x->reason_code))
 			return MQTT_ERR_REASON;
 	}
 	return rd_finish(r);

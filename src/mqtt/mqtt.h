@@ -75,6 +75,7 @@ enum mqtt_err {
 	MQTT_ERR_PROP_PLACE = -21,     /* MQTT 5: property not allowed in this packet */
 	MQTT_ERR_PROP_VALUE = -22,     /* MQTT 5: property value out of range */
 	MQTT_ERR_REASON = -23,         /* MQTT 5: reason code not allowed in this packet */
+	MQTT_ERR_RETAIN_HANDLING = -24, /* MQTT 5: retain handling 3 (protocol error) */
 };
 
 /* True for errors MQTT 5 calls Protocol Errors (reason 0x82) rather than

@@ -93,7 +93,8 @@ static int read_prop(const uint8_t *p, size_t left, struct mqtt_prop *out)
 
 	if (n < 0)
 		return n == MQTT_ERR_NEED_MORE ? MQTT_ERR_TRUNCATED : MQTT_ERR_PROP_UNKNOWN;
-	if (id >= 64 || rules[id].type == P_NONE)
+	/* Every identifier fits one byte; a longer encoding is malformed. */
+	if (n > 1 || id >= 64 || rules[id].type == P_NONE)
 		return MQTT_ERR_PROP_UNKNOWN;
 	memset(out, 0, sizeof(*out));
 	out->id = (uint8_t)id;
@@ -122,8 +123,8 @@ static int read_prop(const uint8_t *p, size_t left, struct mqtt_prop *out)
 		break;
 	case P_VARINT:
 		n = mqtt_varint_decode(p, left, &out->value);
-		if (n < 0)
-			return n == MQTT_ERR_NEED_MORE ? MQTT_ERR_TRUNCATED : MQTT_ERR_PROP_VALUE;
+		if (n < 0) /* a fifth byte makes the packet malformed [MQTT 5.0, 1.5.5] */
+			return n == MQTT_ERR_NEED_MORE ? MQTT_ERR_TRUNCATED : MQTT_ERR_REMAINING_LENGTH;
 		used += (size_t)n;
 		break;
 	case P_UTF8:
@@ -204,7 +205,7 @@ long mqtt_props_decode(const uint8_t *buf, size_t len, int where, struct mqtt_pr
 
 	memset(out, 0, sizeof(*out));
 	if (n < 0)
-		return n == MQTT_ERR_NEED_MORE ? MQTT_ERR_TRUNCATED : MQTT_ERR_PROP_VALUE;
+		return n == MQTT_ERR_NEED_MORE ? MQTT_ERR_TRUNCATED : MQTT_ERR_REMAINING_LENGTH;
 	if (len - (size_t)n < body)
 		return MQTT_ERR_TRUNCATED;
 	p = buf + n;

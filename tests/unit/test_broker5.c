@@ -1411,3 +1411,768 @@ static void test5_retained_message_expiry(void **state)
 	drop_client(b, pub);
 	free_broker(b);
 }
+
+static struct mqtt_props format_props(uint8_t indicator)
+{
+	struct mqtt_props props = { 0 };
+
+	props.present = MQTT_PROP_BIT(MQTT_PROP_PAYLOAD_FORMAT);
+	props.payload_format = indicator;
+	return props;
+}
+
+/* Payload Format Indicator 1 with a payload that is not UTF-8: PUBACK or
+ * PUBREC 0x99 (Payload format invalid), and the message goes nowhere
+ * (3.3.2.3.2, 3.4.2.1). */
+static void test5_payload_format_invalid(void **state)
+{
+	static const uint8_t bad[] = { 'o', 'k', 0xFF, 0xFE };
+	static const char good[] = "h\xC3\xA9llo"; /* "héllo" */
+	struct broker *b = default_broker();
+	struct broker_client *sub = connect5(b, "sub", true, 0, false);
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct broker_client *late;
+	struct mqtt_props utf8 = format_props(1), binary = format_props(0);
+	struct mqtt_packet p;
+	uint64_t received;
+
+	(void)state;
+	subscribe5(b, sub, "p/#", 1, 0);
+	publish5_props(b, pub, "p/1", bad, sizeof(bad), 1, false, &utf8, 0x99);
+	publish5_props(b, pub, "p/2", bad, sizeof(bad), 2, false, &utf8, 0x99);
+	publish5_props(b, pub, "p/3", bad, sizeof(bad), 1, true, &utf8, 0x99);
+	expect_nothing(sub);
+	assert_int_equal(stats(b)->retained, 0);
+	late = connect5(b, "late", true, 0, false);
+	subscribe5(b, late, "p/#", 1, 0);
+	expect_nothing(late); /* not retained either */
+
+	/* Well-formed UTF-8 with the indicator, and any bytes without it. */
+	received = stats(b)->msgs_sent;
+	publish5_props(b, pub, "p/4", good, strlen(good), 1, false, &utf8, 0x00);
+	expect_publish(sub, "p/4", good, 1, false, &p);
+	assert_int_equal(p.u.publish.props.payload_format, 1);
+	send_ack5(b, sub, MQTT_PUBACK, p.u.publish.packet_id);
+	expect_publish(late, "p/4", good, 1, false, &p);
+	send_ack5(b, late, MQTT_PUBACK, p.u.publish.packet_id);
+	publish5_props(b, pub, "p/5", bad, sizeof(bad), 1, false, &binary, 0x00);
+	expect_packet(sub, MQTT_PUBLISH, &p);
+	assert_int_equal(p.u.publish.payload_len, sizeof(bad));
+	assert_memory_equal(p.u.publish.payload, bad, sizeof(bad));
+	assert_int_equal(stats(b)->msgs_sent, received + 4);
+	drop_client(b, sub);
+	drop_client(b, late);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* 0x10 No matching subscribers on PUBACK and PUBREC (3.4.2.1, 3.5.2.1);
+ * 0x00 once someone subscribes; an MQTT 3.1.1 publisher gets the plain
+ * acknowledgement. */
+static void test5_no_matching_subscribers(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct broker_client *old = connect311(b, "old", true, 0, false);
+	struct broker_client *sub;
+	struct mqtt_packet p = publish_packet("nobody", "x", 1, 1, false, 77);
+
+	(void)state;
+	publish5(b, pub, "nobody", "a", 1, false, 0x10);
+	publish5(b, pub, "nobody", "b", 2, false, 0x10);
+	send_packet_at(b, old, &p, MQTT_LEVEL_311);
+	expect_packet(old, MQTT_PUBACK, &p);
+	assert_int_equal(p.u.ack.packet_id, 77);
+	assert_int_equal(last_packet_len, 4);
+
+	sub = connect5(b, "sub", true, 0, false);
+	subscribe5(b, sub, "nobody", 0, 0);
+	publish5(b, pub, "nobody", "c", 1, false, 0x00);
+	publish5(b, pub, "nobody", "d", 2, false, 0x00);
+	expect_publish(sub, "nobody", "c", 0, false, &p);
+	expect_publish(sub, "nobody", "d", 0, false, &p);
+	drop_client(b, sub);
+	drop_client(b, old);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* No Topic Alias Maximum in the CONNACK means 0 [MQTT-3.2.2-18]: a Topic
+ * Alias from the client is DISCONNECT 0x94 (3.3.2.3.4). */
+static void test5_topic_alias_refused(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *sub = connect5(b, "sub", true, 0, false);
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct mqtt_packet p = publish_packet("ta", "x", 1, 1, false, 9);
+
+	(void)state;
+	subscribe5(b, sub, "ta", 0, 0);
+	p.u.publish.props.present = MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS);
+	p.u.publish.props.topic_alias = 1;
+	send5(b, pub, &p);
+	expect_disconnect(pub, 0x94);
+	expect_nothing(pub);
+	assert_closed(pub, CLOSE_PROTOCOL);
+	expect_nothing(sub);
+	free_client(b, pub);
+	drop_client(b, sub);
+	free_broker(b);
+}
+
+/* A PUBLISH from a client must not carry a Subscription Identifier
+ * [MQTT-3.3.4-6]: Protocol Error, DISCONNECT 0x82. */
+static void test5_subscription_id_from_client(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *sub = connect5(b, "sub", true, 0, false);
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct mqtt_packet p = publish_packet("si", "x", 1, 0, false, 0);
+
+	(void)state;
+	subscribe5(b, sub, "si", 0, 0);
+	p.u.publish.props.present = MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID);
+	p.u.publish.props.subscription_id = 5;
+	send5(b, pub, &p);
+	expect_disconnect(pub, 0x82);
+	expect_nothing(pub);
+	assert_closed(pub, CLOSE_PROTOCOL);
+	expect_nothing(sub);
+	free_client(b, pub);
+	drop_client(b, sub);
+	free_broker(b);
+}
+
+/* ==== SUBSCRIBE options and identifiers ==== */
+
+/* No Local: not back to the publishing connection [MQTT-3.8.3-3], still to
+ * everyone else. */
+static void test5_no_local(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *a = connect5(b, "a", true, 0, false);
+	struct broker_client *c = connect5(b, "c", true, 0, false);
+	struct mqtt_packet p;
+
+	(void)state;
+	subscribe5(b, a, "nl/#", 1 | OPT_NL, 0);
+	subscribe5(b, c, "nl/#", 0, 0);
+	publish5(b, a, "nl/x", "from a", 1, false, 0x00);
+	expect_nothing(a);
+	expect_publish(c, "nl/x", "from a", 0, false, &p);
+	publish5(b, c, "nl/x", "from c", 0, false, 0);
+	expect_publish(a, "nl/x", "from c", 0, false, &p);
+	expect_publish(c, "nl/x", "from c", 0, false, &p); /* c has no No Local */
+	expect_nothing(a);
+	expect_nothing(c);
+	drop_client(b, a);
+	drop_client(b, c);
+	free_broker(b);
+}
+
+/* Retain As Published: live deliveries keep the publisher's retain flag
+ * [MQTT-3.3.1-13]; without it they carry 0 [MQTT-3.3.1-12]. */
+static void test5_retain_as_published(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *rap = connect5(b, "rap", true, 0, false);
+	struct broker_client *plain = connect5(b, "plain", true, 0, false);
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct mqtt_packet p;
+
+	(void)state;
+	subscribe5(b, rap, "r", OPT_RAP, 0);
+	subscribe5(b, plain, "r", 0, 0);
+	publish5(b, pub, "r", "kept", 0, true, 0);
+	expect_publish(rap, "r", "kept", 0, true, &p);
+	expect_publish(plain, "r", "kept", 0, false, &p);
+	publish5(b, pub, "r", "live", 0, false, 0);
+	expect_publish(rap, "r", "live", 0, false, &p);
+	expect_publish(plain, "r", "live", 0, false, &p);
+	/* Messages sent because of a new subscription are retained ones
+	 * [MQTT-3.3.1-8]: retain 1 either way. */
+	subscribe5(b, plain, "r", 0, 0);
+	expect_publish(plain, "r", "kept", 0, true, &p);
+	drop_client(b, rap);
+	drop_client(b, plain);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* Retain Handling 0: retained messages on every SUBSCRIBE; 1: only for a
+ * new subscription; 2: never [MQTT-3.3.1-9..11]. */
+static void test5_retain_handling(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct broker_client *c = connect5(b, "c", true, 0, false);
+	struct mqtt_packet p;
+
+	(void)state;
+	publish5(b, pub, "rh/x", "old news", 0, true, 0);
+
+	subscribe5(b, c, "rh/x", OPT_RH(0), 0);
+	expect_publish(c, "rh/x", "old news", 0, true, &p);
+	subscribe5(b, c, "rh/x", OPT_RH(0), 0);
+	expect_publish(c, "rh/x", "old news", 0, true, &p);
+
+	subscribe5(b, c, "rh/+", OPT_RH(1), 0);
+	expect_publish(c, "rh/x", "old news", 0, true, &p);
+	subscribe5(b, c, "rh/+", OPT_RH(1), 0);
+	expect_nothing(c);
+
+	subscribe5(b, c, "rh/#", OPT_RH(2), 0);
+	expect_nothing(c);
+	subscribe5(b, c, "rh/#", OPT_RH(2), 0);
+	expect_nothing(c);
+
+	/* The subscriptions themselves work: one copy of a live message. */
+	publish5(b, pub, "rh/x", "new", 0, false, 0);
+	expect_publish(c, "rh/x", "new", 0, false, &p);
+	expect_nothing(c);
+	drop_client(b, c);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* A Subscription Identifier comes back on the messages of that
+ * subscription [MQTT-3.3.4-3]; a SUBSCRIBE without one replaces it
+ * [MQTT-3.8.4-3]. */
+static void test5_subscription_identifier(void **state)
+{
+	static const uint32_t seven[] = { 7 };
+	struct broker *b = default_broker();
+	struct broker_client *c = connect5(b, "c", true, 0, false);
+	struct broker_client *old = connect311(b, "old", true, 0, false);
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct mqtt_packet p;
+
+	(void)state;
+	subscribe5(b, c, "si/+", 0, 7);
+	subscribe311(b, old, "si/+", 0);
+	publish5(b, pub, "si/a", "one", 0, false, 0);
+	expect_publish(c, "si/a", "one", 0, false, &p);
+	expect_sub_ids(&p.u.publish.props, seven, 1);
+	expect_publish(old, "si/a", "one", 0, false, &p);
+
+	publish5(b, pub, "other", "x", 0, false, 0);
+	expect_nothing(c);
+
+	subscribe5(b, c, "si/+", 0, 0);
+	publish5(b, pub, "si/b", "two", 0, false, 0);
+	expect_publish(c, "si/b", "two", 0, false, &p);
+	assert_int_equal(p.u.publish.props.sub_id_count, 0);
+	assert_false(has_prop(&p.u.publish.props, MQTT_PROP_SUBSCRIPTION_ID));
+	expect_publish(old, "si/b", "two", 0, false, &p);
+	drop_client(b, c);
+	drop_client(b, old);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* Overlapping subscriptions: one copy carrying every matching subscription's
+ * identifier [MQTT-3.3.4-4], at the highest QoS [MQTT-3.3.4-2 / 3.3.5-1]. */
+static void test5_overlapping_subscription_ids(void **state)
+{
+	static const uint32_t both[] = { 1, 2 }, first[] = { 1 };
+	struct broker *b = default_broker();
+	struct broker_client *c = connect5(b, "c", true, 0, false);
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct mqtt_packet p;
+
+	(void)state;
+	subscribe5(b, c, "o/#", 0, 1);
+	subscribe5(b, c, "o/x", 1, 2);
+	publish5(b, pub, "o/x", "both", 1, false, 0x00);
+	expect_publish(c, "o/x", "both", 1, false, &p);
+	expect_sub_ids(&p.u.publish.props, both, 2);
+	send_ack5(b, c, MQTT_PUBACK, p.u.publish.packet_id);
+	expect_nothing(c);
+
+	publish5(b, pub, "o/y", "one", 1, false, 0x00);
+	expect_publish(c, "o/y", "one", 0, false, &p);
+	expect_sub_ids(&p.u.publish.props, first, 1);
+	expect_nothing(c);
+	drop_client(b, c);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* SUBACK reason codes (3.9.3): 0x8F Topic Filter invalid, 0x9E Shared
+ * Subscriptions not supported, 0x97 Quota exceeded. */
+static void test5_suback_codes(void **state)
+{
+	static const char *const filters[] = { "a", "b/#/c", "$share/g/t", "c", "d", "e/+x" };
+	static const uint8_t opts[] = { 0, 1, 1, 2, 1, 0 };
+	static const uint8_t want[] = { 0, 0x8F, 0x9E, 2, 0x97, 0x8F };
+	struct broker_config cfg;
+	struct broker *b;
+	struct broker_client *c, *pub;
+
+	(void)state;
+	test_config(&cfg);
+	cfg.max_subscriptions = 2;
+	b = new_broker(&cfg);
+	c = connect5(b, "c", true, 0, false);
+	pub = connect5(b, "pub", true, 0, false);
+	send_subscribe5(b, c, 42, filters, opts, 6, 0);
+	expect_suback(c, 42, want, 6);
+	expect_nothing(c);
+	assert_int_equal(stats(b)->subscriptions, 2);
+	publish5(b, pub, "t", "shared?", 1, false, 0x10);
+	publish5(b, pub, "d", "over quota", 1, false, 0x10);
+	expect_nothing(c);
+	drop_client(b, c);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* UNSUBACK reason codes (3.11.3): 0x00 Success, 0x11 No subscription
+ * existed. */
+static void test5_unsuback_codes(void **state)
+{
+	static const char *const filters[] = { "u", "never", "u" };
+	static const uint8_t want[] = { 0x00, 0x11, 0x11 };
+	struct broker *b = default_broker();
+	struct broker_client *c = connect5(b, "c", true, 0, false);
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct mqtt_packet p;
+
+	(void)state;
+	subscribe5(b, c, "u", 0, 0);
+	send_unsubscribe5(b, c, 43, filters, 3);
+	expect_packet(c, MQTT_UNSUBACK, &p);
+	assert_int_equal(p.u.ack.packet_id, 43);
+	assert_int_equal(p.u.ack.count, 3);
+	assert_memory_equal(p.u.ack.codes, want, 3);
+	expect_nothing(c);
+	assert_int_equal(stats(b)->subscriptions, 0);
+	publish5(b, pub, "u", "gone", 1, false, 0x10);
+	expect_nothing(c);
+	drop_client(b, c);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* ==== flow control ==== */
+
+/* The client's Receive Maximum caps unacknowledged QoS 1/2 deliveries
+ * [MQTT-3.3.4-9], below max_inflight. */
+static void test5_receive_maximum(void **state)
+{
+	struct broker_config cfg;
+	struct broker *b;
+	struct broker_client *small, *big, *pub;
+	struct mqtt_packet cp, p;
+	uint16_t id1, id2, id3;
+
+	(void)state;
+	test_config(&cfg);
+	cfg.max_inflight = 10;
+	b = new_broker(&cfg);
+	cp = connect_packet(MQTT_LEVEL_5, "small", true, 0, 0);
+	cp.u.connect.props.present |= MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM);
+	cp.u.connect.props.receive_maximum = 2;
+	small = connect_packet_ok(b, &cp, false, &p);
+	big = connect5(b, "big", true, 0, false);
+	pub = connect5(b, "pub", true, 0, false);
+	subscribe5(b, small, "f", 2, 0);
+	subscribe5(b, big, "f", 1, 0);
+
+	publish5(b, pub, "f", "1", 1, false, 0x00);
+	publish5(b, pub, "f", "2", 2, false, 0x00);
+	publish5(b, pub, "f", "3", 1, false, 0x00);
+	publish5(b, pub, "f", "4", 1, false, 0x00);
+	expect_publish(small, "f", "1", 1, false, &p);
+	id1 = p.u.publish.packet_id;
+	expect_publish(small, "f", "2", 2, false, &p);
+	id2 = p.u.publish.packet_id;
+	expect_nothing(small);
+	for (int i = 0; i < 4; i++) {
+		char want[2] = { (char)('1' + i), '\0' };
+
+		expect_publish(big, "f", want, 1, false, &p);
+	}
+	expect_nothing(big);
+
+	/* A PUBREC does not free a slot: the QoS 2 flow ends at PUBCOMP. */
+	send_ack5(b, small, MQTT_PUBREC, id2);
+	expect_ack5(small, MQTT_PUBREL, id2, 0);
+	expect_nothing(small);
+	send_ack5(b, small, MQTT_PUBACK, id1);
+	expect_publish(small, "f", "3", 1, false, &p);
+	id3 = p.u.publish.packet_id;
+	expect_nothing(small);
+	send_ack5(b, small, MQTT_PUBCOMP, id2);
+	expect_publish(small, "f", "4", 1, false, &p);
+	expect_nothing(small);
+	send_ack5(b, small, MQTT_PUBACK, id3);
+	send_ack5(b, small, MQTT_PUBACK, p.u.publish.packet_id);
+	expect_nothing(small);
+	drop_client(b, small);
+	drop_client(b, big);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* The client's Maximum Packet Size: a larger message is not sent to it
+ * and counts as dropped [MQTT-3.1.2-24], [MQTT-3.1.2-25]; smaller ones are. */
+static void test5_client_maximum_packet_size(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *sub, *pub;
+	struct mqtt_packet cp, p;
+	uint64_t dropped;
+
+	(void)state;
+	cp = connect_packet(MQTT_LEVEL_5, "sub", true, 0, 0);
+	cp.u.connect.props.present |= MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE);
+	cp.u.connect.props.maximum_packet_size = 16;
+	sub = connect_packet_ok(b, &cp, false, &p);
+	pub = connect5(b, "pub", true, 0, false);
+	subscribe5(b, sub, "t", 1, 0);
+	dropped = stats(b)->msgs_dropped;
+
+	/* QoS 0: 1 + 1 + (2 + 1) topic + 1 property length + payload. */
+	publish5(b, pub, "t", "0123456789", 0, false, 0);
+	expect_publish(sub, "t", "0123456789", 0, false, &p);
+	assert_int_equal(last_packet_len, 16);
+	publish5(b, pub, "t", "0123456789A", 0, false, 0);
+	expect_nothing(sub);
+	assert_int_equal(stats(b)->msgs_dropped, dropped + 1);
+
+	/* QoS 1 adds the packet identifier. */
+	publish5(b, pub, "t", "012345678", 1, false, 0x00);
+	expect_nothing(sub);
+	assert_int_equal(stats(b)->msgs_dropped, dropped + 2);
+	publish5(b, pub, "t", "01234567", 1, false, 0x00);
+	expect_publish(sub, "t", "01234567", 1, false, &p);
+	assert_int_equal(last_packet_len, 16);
+	send_ack5(b, sub, MQTT_PUBACK, p.u.publish.packet_id);
+
+	/* A Message Expiry Interval counts too (5 more bytes). */
+	{
+		struct mqtt_props props = expiry_props(60);
+
+		publish5_props(b, pub, "t", "0123", 4, 0, false, &props, 0);
+		expect_publish(sub, "t", "0123", 0, false, &p);
+		assert_int_equal(last_packet_len, 15);
+		publish5_props(b, pub, "t", "012345", 6, 0, false, &props, 0);
+		expect_nothing(sub);
+		assert_int_equal(stats(b)->msgs_dropped, dropped + 3);
+	}
+	publish5(b, pub, "t", "small", 0, false, 0);
+	expect_publish(sub, "t", "small", 0, false, &p);
+	drop_client(b, sub);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* More QoS 2 PUBLISH awaiting PUBREL than the Receive Maximum this broker
+ * announced: DISCONNECT 0x93 Receive Maximum exceeded [MQTT-3.3.4-8]. */
+static void test5_receive_maximum_exceeded(void **state)
+{
+	struct broker_config cfg;
+	struct broker *b;
+	struct broker_client *c;
+	struct mqtt_packet cp, p;
+
+	(void)state;
+	test_config(&cfg);
+	cfg.max_qos2_pending = 2;
+	b = new_broker(&cfg);
+	cp = connect_packet(MQTT_LEVEL_5, "q2", true, 0, 0);
+	c = connect_packet_ok(b, &cp, false, &p);
+	assert_int_equal(p.u.connack.props.receive_maximum, 2);
+
+	/* Released ones do not count. */
+	p = publish_packet("q", "1", 1, 2, false, 1);
+	send5(b, c, &p);
+	expect_ack5(c, MQTT_PUBREC, 1, 0x10);
+	p = publish_packet("q", "2", 1, 2, false, 2);
+	send5(b, c, &p);
+	expect_ack5(c, MQTT_PUBREC, 2, 0x10);
+	send_ack5(b, c, MQTT_PUBREL, 1);
+	expect_ack5(c, MQTT_PUBCOMP, 1, 0);
+	p = publish_packet("q", "3", 1, 2, false, 3);
+	send5(b, c, &p);
+	expect_ack5(c, MQTT_PUBREC, 3, 0x10);
+	assert_int_equal(c->state, CLIENT_CONNECTED);
+
+	p = publish_packet("q", "4", 1, 2, false, 4); /* third awaiting PUBREL */
+	send5(b, c, &p);
+	expect_disconnect(c, 0x93);
+	expect_nothing(c);
+	assert_closed(c, CLOSE_PROTOCOL);
+	free_client(b, c);
+	free_broker(b);
+}
+
+/* ==== the server's DISCONNECT (4.13.2) ==== */
+
+/* [MQTT-3.1.4-3]: the existing connection gets DISCONNECT 0x8E. */
+static void test5_takeover(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *old = connect5(b, "dup", true, 100, false);
+	struct broker_client *now;
+
+	(void)state;
+	subscribe5(b, old, "t", 1, 0);
+	now = connect5(b, "dup", false, 100, true);
+	expect_disconnect(old, 0x8E);
+	expect_nothing(old);
+	assert_closed(old, CLOSE_TAKEN_OVER);
+	expect_nothing(now);
+	assert_int_equal(stats(b)->clients_connected, 1);
+	assert_int_equal(stats(b)->subscriptions, 1);
+	free_client(b, old);
+	drop_client(b, now);
+	free_broker(b);
+}
+
+/* A malformed packet (a topic that is not UTF-8 [MQTT-1.5.4-1]): 0x81. */
+static void test5_malformed_packet(void **state)
+{
+	static const uint8_t bad[] = {
+		0x30, 6,                /* PUBLISH QoS 0 */
+		0x00, 0x02, 0xC3, 0x28, /* topic: invalid UTF-8 */
+		0x00,                   /* property length */
+		'x',
+	};
+	struct broker *b = default_broker();
+	struct broker_client *c = connect5(b, "m", true, 0, false);
+
+	(void)state;
+	feed(b, c, bad, sizeof(bad));
+	expect_disconnect(c, 0x81);
+	expect_nothing(c);
+	assert_closed(c, CLOSE_PROTOCOL);
+	assert_int_equal(stats(b)->msgs_received, 0);
+	free_client(b, c);
+	free_broker(b);
+}
+
+/* A second CONNECT is a Protocol Error [MQTT-3.1.0-2]: 0x82, with a Reason
+ * String unless the client asked for no problem information. */
+static void test5_protocol_error(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *c = connect5(b, "twice", true, 0, false), *quiet;
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_5, "twice", true, 0, 0), p;
+
+	(void)state;
+	send5(b, c, &cp);
+	expect_packet(c, MQTT_DISCONNECT, &p);
+	assert_int_equal(p.u.reason.reason_code, 0x82);
+	assert_true(has_prop(&p.u.reason.props, MQTT_PROP_REASON_STRING));
+	assert_true(p.u.reason.props.reason_string.len > 0);
+	expect_nothing(c);
+	assert_closed(c, CLOSE_PROTOCOL);
+	free_client(b, c);
+
+	cp = connect_packet(MQTT_LEVEL_5, "quiet", true, 0, 0);
+	cp.u.connect.props.present |= MQTT_PROP_BIT(MQTT_PROP_REQUEST_PROBLEM_INFO);
+	cp.u.connect.props.request_problem_info = 0;
+	quiet = connect_packet_ok(b, &cp, false, &p);
+	send5(b, quiet, &cp);
+	expect_packet(quiet, MQTT_DISCONNECT, &p);
+	assert_int_equal(p.u.reason.reason_code, 0x82);
+	assert_false(has_prop(&p.u.reason.props, MQTT_PROP_REASON_STRING));
+	assert_closed(quiet, CLOSE_PROTOCOL);
+	free_client(b, quiet);
+	assert_int_equal(stats(b)->clients_connected, 0);
+	free_broker(b);
+}
+
+/* A fixed header announcing more than max_packet_size: 0x95 Packet too
+ * large at once, before the body arrives. */
+static void test5_packet_too_large(void **state)
+{
+	static const uint8_t header[] = { 0x30, 0x3F }; /* PUBLISH, 63 more bytes */
+	static const uint8_t fits[] = { 0x30, 0x3E };   /* 62 more: 64 in all */
+	struct broker_config cfg;
+	struct broker *b;
+	struct broker_client *c, *ok;
+
+	(void)state;
+	test_config(&cfg);
+	cfg.max_packet_size = 64;
+	b = new_broker(&cfg);
+	ok = connect5(b, "ok", true, 0, false);
+	assert_int_equal(broker_client_input(b, ok, fits, sizeof(fits)), 0); /* waits */
+	expect_nothing(ok);
+	assert_int_equal(ok->state, CLIENT_CONNECTED);
+
+	c = connect5(b, "big", true, 0, false);
+	feed(b, c, header, sizeof(header));
+	expect_disconnect(c, 0x95);
+	expect_nothing(c);
+	assert_closed(c, CLOSE_PROTOCOL);
+	free_client(b, c);
+	drop_client(b, ok);
+	free_broker(b);
+}
+
+/* broker_shutdown: 0x8B Server shutting down to MQTT 5 clients; nothing to
+ * MQTT 3.1.1 clients, which have no server DISCONNECT. */
+static void test5_shutdown(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *v5 = connect5(b, "v5", true, 0, false);
+	struct broker_client *v3 = connect311(b, "v3", true, 0, false);
+
+	(void)state;
+	broker_shutdown(b);
+	expect_disconnect(v5, 0x8B);
+	expect_nothing(v5);
+	assert_closed(v5, CLOSE_SHUTDOWN);
+	expect_nothing(v3);
+	assert_closed(v3, CLOSE_SHUTDOWN);
+	free_client(b, v5);
+	free_client(b, v3);
+	free_broker(b);
+}
+
+/* MQTT 3.1.1 has no server DISCONNECT: keepalive timeout, takeover,
+ * protocol error and malformed packet all close silently. */
+static void test5_v311_never_gets_disconnect(void **state)
+{
+	static const uint8_t bad[] = { 0x30, 5, 0x00, 0x02, 0xC3, 0x28, 'x' };
+	struct broker *b = default_broker();
+	struct broker_client *idle = connect311(b, "idle", true, 10, false);
+	struct broker_client *old = connect311(b, "dup", true, 0, false), *now;
+	struct broker_client *twice = connect311(b, "twice", true, 0, false);
+	struct broker_client *bent = connect311(b, "bent", true, 0, false);
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_311, "twice", true, 0, 0);
+
+	(void)state;
+	now = connect311(b, "dup", true, 0, false);
+	assert_closed(old, CLOSE_TAKEN_OVER);
+	expect_nothing(old);
+
+	send_packet_at(b, twice, &cp, MQTT_LEVEL_311);
+	assert_closed(twice, CLOSE_PROTOCOL);
+	expect_nothing(twice);
+
+	feed(b, bent, bad, sizeof(bad));
+	assert_closed(bent, CLOSE_PROTOCOL);
+	expect_nothing(bent);
+
+	tick_at(b, 15000);
+	assert_closed(idle, CLOSE_KEEPALIVE);
+	expect_nothing(idle);
+
+	free_client(b, idle);
+	free_client(b, old);
+	free_client(b, twice);
+	free_client(b, bent);
+	drop_client(b, now);
+	free_broker(b);
+}
+
+/* ==== the client's Maximum Packet Size and optional properties ==== */
+
+/* [MQTT-3.2.2-19]: the Reason String is left out of a CONNACK it would take
+ * past the client's Maximum Packet Size (a refusal is sent all the same). */
+static void test5_refusal_fits_client_maximum_packet_size(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *c = new_client_on(b, false);
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_5, "anon", true, 0, 0), ack;
+
+	(void)state;
+	cp.u.connect.props.present |= MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE);
+	cp.u.connect.props.maximum_packet_size = 32;
+	send5(b, c, &cp);
+	expect_connack(c, false, 0x87, &ack);
+	if (last_packet_len > 32)
+		fail_msg("CONNACK of %zu bytes to a client whose Maximum Packet Size is 32",
+			 last_packet_len);
+	expect_nothing(c);
+	assert_closed(c, CLOSE_REFUSED);
+	free_client(b, c);
+	free_broker(b);
+}
+
+/* [MQTT-3.14.2-3]: the same for the Reason String of the server's
+ * DISCONNECT. */
+static void test5_disconnect_fits_client_maximum_packet_size(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *c;
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_5, "small", true, 0, 0), p;
+
+	(void)state;
+	cp.u.connect.props.present |= MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE);
+	cp.u.connect.props.maximum_packet_size = 32;
+	c = connect_packet_ok(b, &cp, false, &p);
+	p = publish_packet("si", "x", 1, 0, false, 0);
+	p.u.publish.props.present = MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID);
+	p.u.publish.props.subscription_id = 5;
+	send5(b, c, &p);
+	expect_disconnect(c, 0x82);
+	if (last_packet_len > 32)
+		fail_msg("DISCONNECT of %zu bytes to a client whose Maximum Packet Size is 32",
+			 last_packet_len);
+	assert_closed(c, CLOSE_PROTOCOL);
+	free_client(b, c);
+	free_broker(b);
+}
+
+#define TEST(f) cmocka_unit_test_teardown(f, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TEST(test5_connack_properties),
+		TEST(test5_assigned_client_id),
+		TEST(test5_server_keepalive),
+		TEST(test5_auth_method_refused),
+		TEST(test5_anonymous_refused),
+		TEST(test5_malformed_connect),
+		TEST(test5_session_ends_with_connection),
+		TEST(test5_session_expiry_interval),
+		TEST(test5_session_never_expires),
+		TEST(test5_disconnect_changes_expiry),
+		TEST(test5_disconnect_expiry_after_zero),
+		TEST(test5_clean_start_discards_session),
+		TEST(test5_will_properties_forwarded),
+		TEST(test5_will_delay),
+		TEST(test5_will_delay_cancelled_by_reconnect),
+		TEST(test5_will_delay_session_ends_first),
+		TEST(test5_disconnect_with_will),
+		TEST(test5_will_message_expiry),
+		TEST(test5_delayed_will_expiry_from_publication),
+		TEST(test5_delayed_will_outlasting_its_expiry),
+		TEST(test5_publish_properties_forwarded),
+		TEST(test5_message_expiry_forwarded),
+		TEST(test5_expired_not_delivered_from_queue),
+		TEST(test5_retained_message_expiry),
+		TEST(test5_payload_format_invalid),
+		TEST(test5_no_matching_subscribers),
+		TEST(test5_topic_alias_refused),
+		TEST(test5_subscription_id_from_client),
+		TEST(test5_no_local),
+		TEST(test5_retain_as_published),
+		TEST(test5_retain_handling),
+		TEST(test5_subscription_identifier),
+		TEST(test5_overlapping_subscription_ids),
+		TEST(test5_suback_codes),
+		TEST(test5_unsuback_codes),
+		TEST(test5_receive_maximum),
+		TEST(test5_client_maximum_packet_size),
+		TEST(test5_receive_maximum_exceeded),
+		TEST(test5_takeover),
+		TEST(test5_malformed_packet),
+		TEST(test5_protocol_error),
+		TEST(test5_packet_too_large),
+		TEST(test5_shutdown),
+		TEST(test5_v311_never_gets_disconnect),
+		TEST(test5_refusal_fits_client_maximum_packet_size),
+		TEST(test5_disconnect_fits_client_maximum_packet_size),
+	};
+
+	log_set_level(LOG_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
