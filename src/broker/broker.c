@@ -236,14 +236,15 @@ static void release_will(struct broker *b, struct broker_client *c)
 	struct session *s = c->session;
 	struct msg *w = c->will->msg;
 
-	if (c->will->expiry_s != WILL_NO_EXPIRY)
-		w->expires_ms = msg_deadline(b, c->will->expiry_s);
 	if (c->will->delay_s && s && s->expiry_s) {
 		msg_unref(s->pending_will);
 		s->pending_will = msg_ref(w);
 		s->will_due_ms = b->now_ms + (uint64_t)c->will->delay_s * 1000;
+		s->will_expiry_s = c->will->expiry_s; /* its clock starts when sent */
 		return;
 	}
+	if (c->will->expiry_s != WILL_NO_EXPIRY)
+		w->expires_ms = msg_deadline(b, c->will->expiry_s);
 	broker_publish_msg(b, w);
 }
 

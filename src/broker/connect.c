@@ -239,6 +239,7 @@ void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt
 	struct refusal r;
 
 	c->level = p->level; /* the CONNACK, even a refusal, speaks the client's version */
+	take_client_limits(c, p); /* a refusal too must fit its Maximum Packet Size */
 	if (check_connect(b, c, p, &r)) {
 		refuse(b, c, &r, p);
 		return;
@@ -281,7 +282,6 @@ void connect_accept(struct broker *b, struct broker_client *c, const struct mqtt
 	s->client = c;
 	c->session = s;
 	c->keepalive = effective_keepalive(b, p);
-	take_client_limits(c, p);
 	if (p->will && !broker_client_may_publish(p->will_topic.data, p->will_topic.len))
 		log_info("client %s: will on '%.*s' ignored: clients cannot publish to $SYS", s->id,
 			 (int)p->will_topic.len, (const char *)p->will_topic.data);

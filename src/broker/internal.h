@@ -91,6 +91,7 @@ struct session {
 	bool has_sub_ids;     /* some subscription carries a subscription identifier */
 	struct msg *pending_will; /* MQTT 5 delayed will, owned reference */
 	uint64_t will_due_ms;
+	uint32_t will_expiry_s;   /* its Message Expiry Interval, from publication */
 	uint16_t id_len;
 	char id[];            /* client identifier, NUL-terminated */
 };

@@ -8,14 +8,38 @@
 
 #include <string.h>
 
-void send_packet(struct broker *b, struct broker_client *c, const struct mqtt_packet *p)
+/* The property block of a packet that may carry a Reason String. */
+static struct mqtt_props *reason_props(struct mqtt_packet *p)
 {
+	switch (p->type) {
+	case MQTT_CONNACK: return &p->u.connack.props;
+	case MQTT_DISCONNECT:
+	case MQTT_AUTH: return &p->u.reason.props;
+	default: return NULL;
+	}
+}
+
+void send_packet(struct broker *b, struct broker_client *c, const struct mqtt_packet *in)
+{
+	struct mqtt_packet copy = *in;
+	const struct mqtt_packet *p = in;
 	long size = mqtt_encoded_size(p, c->level);
+	struct mqtt_props *props;
 	uint8_t *dst;
 	long n;
 
 	if (size < 0)
 		return;
+	/* [MQTT-3.1.2-25], [MQTT-3.2.2-19]: the Reason String is left out
+	 * rather than send the client a packet larger than it accepts. */
+	if (c->max_packet_out && (uint64_t)size > c->max_packet_out &&
+	    (props = reason_props(&copy))) {
+		props->present &= ~MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
+		p = &copy;
+		size = mqtt_encoded_size(p, c->level);
+		if ((uint64_t)size > c->max_packet_out)
+			return;
+	}
 	dst = outbuf_reserve(&c->out, (size_t)size);
 	n = mqtt_encode(p, c->level, dst, (size_t)size);
 	if (n < 0)

@@ -81,6 +81,8 @@ void session_release_will(struct broker *b, struct session *s)
 	if (!w)
 		return;
 	s->pending_will = NULL;
+	if (s->will_expiry_s != WILL_NO_EXPIRY)
+		w->expires_ms = msg_deadline(b, s->will_expiry_s);
 	if (!b->freeing)
 		broker_publish_msg(b, w);
 	msg_unref(w);

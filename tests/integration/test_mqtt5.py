@@ -34,7 +34,7 @@ from paho.mqtt.reasoncodes import ReasonCodes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 import mqttraw
-from conftest import require_agora
+from conftest import is_agora, require_agora
 from mqttraw import (CONNACK, DISCONNECT, PINGRESP, PUBACK, PUBLISH, SUBACK,
                      UNSUBACK, mqtt_str, packet, varint)
 
@@ -1030,6 +1030,7 @@ def test_subscription_identifier_delivered(broker, v5):
 
 
 def test_overlapping_subscriptions_one_message_both_identifiers(broker, v5):
+    require_agora("one copy per overlapping match (MQTT 5 allows one per subscription, as Mosquitto does)")
     sub = v5(broker.port, "subid2")
     assert sub.subscribe("ov/+/x", 1, properties=props_of(
         PacketTypes.SUBSCRIBE, SubscriptionIdentifier=1)) == [1]
@@ -1069,6 +1070,7 @@ def test_resubscribe_replaces_identifier(broker, v5):
 # ==========================================================================
 
 def test_suback_invalid_filter_0x8f(broker, raw5):
+    require_agora("an invalid filter is refused in SUBACK (Mosquitto closes the connection)")
     c = raw5(broker.port, "suback-bad")
     codes = c.subscribe5([("a/#/b", 1), ("ok/+/t", 1), ("a+/b", 0), ("ok/#", 2)])
     assert codes == [0x8F, 0x01, 0x8F, 0x02], ["0x%02x" % x for x in codes]
@@ -1111,6 +1113,7 @@ def test_puback_no_matching_subscribers_0x10(broker, raw5):
 
 
 def test_puback_payload_format_invalid_0x99(broker, raw5):
+    require_agora("payload format validation is optional (Mosquitto 2.0.11 does none)")
     sub = raw5(broker.port, "pfi-sub")
     assert sub.subscribe5([("pfi/t", 1)]) == [1]
     pub = raw5(broker.port, "pfi-pub")
@@ -1132,6 +1135,7 @@ def test_puback_payload_format_invalid_0x99(broker, raw5):
 # ==========================================================================
 
 def test_session_takeover_disconnect_0x8e(broker, raw5, v5):
+    require_agora("Mosquitto 2.0.11 closes a taken-over connection without DISCONNECT")
     first = raw5(broker.port, "takeover")
     second = v5(broker.port, "takeover")
     d = first.expect_disconnect()
@@ -1146,6 +1150,7 @@ def test_session_takeover_disconnect_0x8e(broker, raw5, v5):
 
 
 def test_sigterm_disconnect_0x8b(broker_factory, raw5):
+    require_agora("DISCONNECT 0x8B on shutdown (Mosquitto 2.0.11 just closes)")
     b = broker_factory()
     c = raw5(b.port, "shutdown")
     assert b.stop() == 0
@@ -1154,6 +1159,7 @@ def test_sigterm_disconnect_0x8b(broker_factory, raw5):
 
 
 def test_keepalive_timeout_disconnect_0x8d(broker, raw5):
+    require_agora("DISCONNECT 0x8D before closing (Mosquitto 2.0.11 just closes)")
     c = raw5(broker.port, "ka-timeout", keepalive=1)
     start = time.monotonic()
     d = Reason5(c.expect(DISCONNECT, timeout=4.0))
@@ -1201,6 +1207,7 @@ def test_malformed_packet_0x81(broker, raw5):
 
 
 def test_protocol_error_subscription_id_from_client_0x82(broker, raw5):
+    require_agora("Mosquitto 2.0.11 accepts a client's Subscription Identifier")
     c = raw5(broker.port, "proto-err")
     c.send(publish5("pe/t", b"x", qos=0, props=[(SUBSCRIPTION_ID, 3)]))
     d = c.expect_disconnect()
@@ -1208,6 +1215,7 @@ def test_protocol_error_subscription_id_from_client_0x82(broker, raw5):
 
 
 def test_disconnect_reason_string_suppressed_without_problem_info(broker, raw5):
+    require_agora("Mosquitto 2.0.11 accepts a client's Subscription Identifier")
     c = raw5(broker.port, "no-problem-info", props=[(REQUEST_PROBLEM_INFO, 0)])
     c.send(publish5("pe/t", b"x", qos=0, props=[(SUBSCRIPTION_ID, 3)]))
     d = c.expect_disconnect()
@@ -1240,6 +1248,8 @@ def test_receive_maximum_limits_unacknowledged_messages(broker, raw5):
     got = sub.publishes()
     assert [p.payload for p in got] == [b"m0", b"m1"], \
         "Receive Maximum 2, got %r" % [p.payload for p in got]
+    if not is_agora():
+        return  # Mosquitto 2.0.11 then exceeds the Receive Maximum (3 unacknowledged)
     # Each acknowledgement lets exactly one more through, in order.
     sub.send(puback5(got[0].pid))
     more = sub.publishes()
