@@ -45,6 +45,7 @@ struct bench_opts {
 	uint32_t retained;        /* retained: topics */
 	int broker_pid;           /* 0 = do not sample the broker's CPU and memory */
 	bool json;
+	uint8_t protocol;         /* MQTT_LEVEL_311 or MQTT_LEVEL_5 */
 	char topic_prefix[64];
 };
 

@@ -133,10 +133,10 @@ static uint8_t *out_reserve(struct bconn *c, size_t len)
 
 static void out_packet(struct bconn *c, const struct mqtt_packet *p)
 {
-	long size = mqtt_encoded_size(p, MQTT_LEVEL_311);
+	long size = mqtt_encoded_size(p, c->bn->o->protocol);
 	uint8_t *dst = out_reserve(c, (size_t)size);
 
-	c->wlen += (size_t)mqtt_encode(p, MQTT_LEVEL_311, dst, (size_t)size);
+	c->wlen += (size_t)mqtt_encode(p, c->bn->o->protocol, dst, (size_t)size);
 }
 
 static void out_ack(struct bconn *c, uint8_t type, uint16_t id)
@@ -239,8 +239,9 @@ static void publish_one(struct bconn *c)
 		c->unacked++;
 	}
 	p.payload_len = o->payload;
-	dst = out_reserve(c, MQTT_MAX_HEADER + 4 + p.topic.len + o->payload);
-	n = mqtt_encode_publish_header(&p, MQTT_LEVEL_311, dst, MQTT_MAX_HEADER + 4 + p.topic.len);
+	/* MQTT 5 adds one byte: an empty property block. */
+	dst = out_reserve(c, MQTT_MAX_HEADER + 5 + p.topic.len + o->payload);
+	n = mqtt_encode_publish_header(&p, o->protocol, dst, MQTT_MAX_HEADER + 5 + p.topic.len);
 	memcpy(dst + n, bn->payload, o->payload);
 	memcpy(dst + n, &c->index, 4);
 	memcpy(dst + n + 4, &magic, 4);
@@ -413,7 +414,7 @@ static void handle_packet(struct bconn *c, const struct mqtt_packet *p)
 			became_ready(c);
 		break;
 	case MQTT_SUBACK:
-		if (p->u.suback.count < 1 || p->u.suback.codes[0] == MQTT_SUBACK_FAILURE)
+		if (p->u.suback.count < 1 || p->u.suback.codes[0] >= MQTT_SUBACK_FAILURE)
 			fail(c->bn, "broker refused SUBSCRIBE", "");
 		else if (c->bn->o->scenario != BENCH_RETAINED)
 			became_ready(c);
@@ -475,7 +476,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	while (pos < len) {
 		struct mqtt_packet p;
-		long n = mqtt_decode(data + pos, len - pos, MQTT_LEVEL_311, 0, &p);
+		long n = mqtt_decode(data + pos, len - pos, c->bn->o->protocol, 0, &p);
 
 		if (n == MQTT_ERR_NEED_MORE)
 			break;
@@ -512,7 +513,7 @@ static void send_connect(struct bconn *c)
 		 (unsigned long long)(c->bn->start_ns & 0xffffff));
 	p.u.connect.protocol_name.data = (const uint8_t *)"MQTT";
 	p.u.connect.protocol_name.len = 4;
-	p.u.connect.level = MQTT_LEVEL_311;
+	p.u.connect.level = c->bn->o->protocol;
 	p.u.connect.clean_session = true;
 	p.u.connect.keepalive = c->role == ROLE_IDLE ? 0 : 60;
 	p.u.connect.client_id.data = (const uint8_t *)id;

@@ -41,6 +41,7 @@ void bench_opts_defaults(struct bench_opts *o, enum bench_scenario s)
 	o->connect_rate = 0;
 	o->hold = 1;
 	o->retained = 1000;
+	o->protocol = 4; /* MQTT 3.1.1 */
 	snprintf(o->topic_prefix, sizeof(o->topic_prefix), "bench");
 	if (s == BENCH_FANOUT)
 		o->subscribers = 100;
@@ -136,10 +137,10 @@ static void print_json(const struct bench_opts *o, const struct bench_result *r)
 	double scpu = cpu_share(&r->self_before, &r->self_after, r->elapsed_s, &su, &ss);
 	const struct hist *h = &r->latency;
 
-	printf("{\"scenario\":\"%s\",\"qos\":%u,\"publishers\":%u,\"subscribers\":%u,"
+	printf("{\"scenario\":\"%s\",\"mqtt\":\"%s\",\"qos\":%u,\"publishers\":%u,\"subscribers\":%u,"
 	       "\"topics\":%u,\"payload\":%u,\"rate\":%.0f,\"window\":%u,",
-	       bench_scenario_name(o->scenario), o->qos, o->publishers, o->subscribers, o->topics,
-	       o->payload, o->rate, o->window);
+	       bench_scenario_name(o->scenario), o->protocol == 5 ? "5.0" : "3.1.1", o->qos,
+	       o->publishers, o->subscribers, o->topics, o->payload, o->rate, o->window);
 	printf("\"elapsed_s\":%.6f,\"sent\":%llu,\"expected\":%llu,\"delivered\":%llu,"
 	       "\"sent_per_s\":%.1f,\"delivered_per_s\":%.1f,",
 	       r->elapsed_s, (unsigned long long)r->sent, (unsigned long long)r->expected,
@@ -176,10 +177,11 @@ static void print_human(const struct bench_opts *o, const struct bench_result *r
 	double scpu = cpu_share(&r->self_before, &r->self_after, r->elapsed_s, &su, &ss);
 	const struct hist *h = &r->latency;
 
-	printf("scenario        %s (QoS %u, %u publisher(s), %u subscriber(s), %u topic(s), "
+	printf("scenario        %s (MQTT %s, QoS %u, %u publisher(s), %u subscriber(s), %u topic(s), "
 	       "%u-byte payload, %s)\n",
-	       bench_scenario_name(o->scenario), o->qos, o->publishers, o->subscribers, o->topics,
-	       o->payload, o->rate > 0 ? "fixed rate" : "window");
+	       bench_scenario_name(o->scenario), o->protocol == 5 ? "5.0" : "3.1.1", o->qos,
+	       o->publishers, o->subscribers, o->topics, o->payload,
+	       o->rate > 0 ? "fixed rate" : "window");
 	if (o->scenario == BENCH_CONNS) {
 		printf("connections     %llu held, %llu failed\n", (unsigned long long)r->connections,
 		       (unsigned long long)r->connect_failures);

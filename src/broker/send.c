@@ -147,11 +147,10 @@ static uint16_t matching_sub_ids(struct broker *b, const struct session *s, cons
 	return n;
 }
 
-/* The properties an MQTT 5 subscriber gets with m. */
+/* The properties an MQTT 5 subscriber gets with m, into a zeroed props. */
 static void publish_props(struct broker *b, const struct broker_client *c, const struct msg *m,
 			  struct mqtt_props *props, uint32_t *ids, uint16_t cap)
 {
-	memset(props, 0, sizeof(*props));
 	if (c->level != MQTT_LEVEL_5)
 		return;
 	if (m->expires_ms) {
@@ -172,7 +171,7 @@ static void publish_props(struct broker *b, const struct broker_client *c, const
 size_t publish_packet_size(struct broker *b, const struct broker_client *c, const struct msg *m,
 			   uint8_t qos)
 {
-	struct mqtt_props props;
+	struct mqtt_props props = { 0 };
 	uint32_t ids[MAX_SUB_IDS];
 	size_t body = 2 + (size_t)m->topic_len + (qos ? 2 : 0) + m->payload_len;
 

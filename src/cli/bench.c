@@ -34,6 +34,7 @@ static void usage(FILE *out)
 		"  --connect-rate R conns: connections opened per second (default: as fast as possible)\n"
 		"  --hold SECONDS   conns: how long to hold them (default 1)\n"
 		"  --retained M     retained: topics (default 1000)\n"
+		"  -V 4|5           MQTT 3.1.1 (default) or 5.0 for every client\n"
 		"  --pid PID        sample this broker process's CPU and memory\n"
 		"  --json           one JSON object instead of the table\n",
 		BENCH_PAYLOAD_MIN);
@@ -92,6 +93,12 @@ static int set_option(struct bench_opts *o, const char *f, const char *v)
 		return num(f, v, 0, 3600, &o->hold);
 	if (strcmp(f, "--retained") == 0)
 		return num(f, v, 1, 1e7, &x) ? -1 : (o->retained = (uint32_t)x, 0);
+	if (strcmp(f, "-V") == 0 || strcmp(f, "--protocol") == 0) {
+		if (num(f, v, 4, 5, &x))
+			return -1;
+		o->protocol = (uint8_t)x;
+		return 0;
+	}
 	if (strcmp(f, "--pid") == 0)
 		return num(f, v, 1, 1e9, &x) ? -1 : (o->broker_pid = (int)x, 0);
 	fprintf(stderr, "agora bench: unknown option '%s' (see agora bench --help)\n", f);

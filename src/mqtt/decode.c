@@ -82,6 +82,13 @@ static void rd_props(struct reader *r, int where, struct mqtt_props *props)
 
 	if (r->err)
 		return;
+	if (rd_left(r) && r->p[0] == 0) {
+		/* Empty, as on most messages: no table walk. */
+		memset(props, 0, sizeof(*props));
+		props->raw = r->p + 1;
+		r->p++;
+		return;
+	}
 	n = mqtt_props_decode(r->p, rd_left(r), where, props);
 	if (n < 0)
 		rd_fail(r, (int)n);
@@ -214,7 +221,8 @@ static int decode_connack(struct reader *r, uint8_t level, struct mqtt_connack *
 
 static int decode_publish(struct reader *r, uint8_t level, uint8_t flags, struct mqtt_publish *p)
 {
-	memset(&p->props, 0, sizeof(p->props));
+	if (level != MQTT_LEVEL_5)
+		memset(&p->props, 0, sizeof(p->props)); /* rd_props clears it at level 5 */
 	p->dup = flags & 0x08;
 	p->qos = (flags >> 1) & 0x03;
 	p->retain = flags & 0x01;
@@ -233,12 +241,13 @@ static int decode_publish(struct reader *r, uint8_t level, uint8_t flags, struct
 		rd_props(r, MQTT_PUBLISH, &p->props);
 	if (r->err)
 		return r->err;
-	if (p->topic.len && !mqtt_utf8_valid(p->topic.data, p->topic.len))
-		return MQTT_ERR_UTF8;
-	/* MQTT 5 [MQTT-3.3.2-8]: an empty topic stands for a topic alias. */
+	/* MQTT 5 [MQTT-3.3.2-8]: an empty topic stands for a topic alias. The
+	 * UTF-8 check runs once: only a refused topic is checked again, to say
+	 * which rule it broke. */
 	if (!(p->topic.len == 0 && (p->props.present & MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS))) &&
 	    !mqtt_topic_name_valid(p->topic.data, p->topic.len))
-		return MQTT_ERR_TOPIC;
+		return p->topic.len && !mqtt_utf8_valid(p->topic.data, p->topic.len) ? MQTT_ERR_UTF8
+											  : MQTT_ERR_TOPIC;
 	p->payload = r->p;
 	p->payload_len = (uint32_t)rd_left(r);
 	r->p = r->end;

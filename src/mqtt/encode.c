@@ -58,6 +58,10 @@ static void wr_props(struct writer *w, const struct mqtt_props *props)
 {
 	uint32_t n = mqtt_props_size(props);
 
+	if (n == 1) { /* empty: its length, 0 */
+		wr_u8(w, 0);
+		return;
+	}
 	if ((size_t)(w->end - w->p) < n) {
 		w->overflow = true;
 		return;

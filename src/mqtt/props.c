@@ -268,34 +268,42 @@ static uint32_t value_size(uint8_t id, const struct mqtt_props *p)
 	return 0;
 }
 
-/* Single-valued properties written from fields (user properties and lists
- * of subscription identifiers come from user_raw / sub_ids). */
-static bool from_fields(uint8_t id, const struct mqtt_props *p)
+/* The single-valued properties written from fields: the present bits but
+ * user properties and lists of subscription identifiers (user_raw /
+ * sub_ids) and anything the table does not know. */
+static uint64_t field_bits(const struct mqtt_props *p)
 {
-	if (id == MQTT_PROP_USER_PROPERTY || rules[id].type == P_NONE)
-		return false;
-	if (id == MQTT_PROP_SUBSCRIPTION_ID && p->sub_ids)
-		return false;
-	return (p->present & MQTT_PROP_BIT(id)) != 0;
+	uint64_t bits = p->present & ~MQTT_PROP_BIT(MQTT_PROP_USER_PROPERTY) & ~(uint64_t)1;
+
+	if (p->sub_ids)
+		bits &= ~MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID);
+	return bits;
 }
 
-uint32_t mqtt_props_body_size(const struct mqtt_props *p)
+/* Next identifier in bits, in ascending order; clears it. The hot path
+ * (an empty block) costs one test. */
+static uint8_t next_id(uint64_t *bits)
+{
+	uint8_t id = (uint8_t)__builtin_ctzll(*bits);
+
+	*bits &= *bits - 1;
+	return id;
+}
+
+uint32_t mqtt_props_body_size_full(const struct mqtt_props *p)
 {
 	uint32_t n = p->user_raw_len;
+	uint64_t bits = field_bits(p);
 
-	for (uint8_t id = 1; id < 64; id++)
-		if (from_fields(id, p))
+	while (bits) {
+		uint8_t id = next_id(&bits);
+		if (rules[id].type != P_NONE)
 			n += 1 + value_size(id, p);
+	}
 	if (p->sub_ids)
 		for (uint16_t i = 0; i < p->sub_id_count; i++)
 			n += 1u + (uint32_t)mqtt_varint_size(p->sub_ids[i]);
 	return n;
-}
-
-uint32_t mqtt_props_size(const struct mqtt_props *p)
-{
-	uint32_t body = mqtt_props_body_size(p);
-	return (uint32_t)mqtt_varint_size(body) + body;
 }
 
 static uint8_t *put_u16(uint8_t *o, uint32_t v)
@@ -356,10 +364,12 @@ uint32_t mqtt_props_encode(const struct mqtt_props *p, uint8_t *out)
 {
 	uint8_t *o = out;
 	uint32_t v;
+	uint64_t bits = field_bits(p);
 
 	o += mqtt_varint_encode(mqtt_props_body_size(p), o);
-	for (uint8_t id = 1; id < 64; id++) {
-		if (!from_fields(id, p))
+	while (bits) {
+		uint8_t id = next_id(&bits);
+		if (rules[id].type == P_NONE)
 			continue;
 		*o++ = id;
 		v = int_field(id, p);

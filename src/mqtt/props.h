@@ -102,9 +102,22 @@ long mqtt_props_decode(const uint8_t *buf, size_t len, int where, struct mqtt_pr
 /* Walks a decoded block: *pos starts at 0; returns false at the end. */
 bool mqtt_props_next(const struct mqtt_props *p, uint32_t *pos, struct mqtt_prop *out);
 
-/* Bytes of the property block without / with its length varint. */
-uint32_t mqtt_props_body_size(const struct mqtt_props *p);
-uint32_t mqtt_props_size(const struct mqtt_props *p);
+/* Bytes of the property block without / with its length varint. An empty
+ * block (the common case on the message path) is answered inline. */
+uint32_t mqtt_props_body_size_full(const struct mqtt_props *p);
+
+static inline uint32_t mqtt_props_body_size(const struct mqtt_props *p)
+{
+	if (!p->present && !p->user_raw_len && !p->sub_ids)
+		return 0;
+	return mqtt_props_body_size_full(p);
+}
+
+static inline uint32_t mqtt_props_size(const struct mqtt_props *p)
+{
+	uint32_t body = mqtt_props_body_size(p);
+	return (body < 128 ? 1 : body < 16384 ? 2 : body < 2097152 ? 3 : 4) + body;
+}
 /* Writes the block (length varint first) into out, which must hold
  * mqtt_props_size(p) bytes; returns the bytes written. */
 uint32_t mqtt_props_encode(const struct mqtt_props *p, uint8_t *out);

@@ -640,8 +640,7 @@ static void test5_connack_properties(void **state)
 	assert_int_equal(ack.u.connack.props.maximum_packet_size, 4096);
 	assert_true(has_prop(&ack.u.connack.props, MQTT_PROP_RECEIVE_MAXIMUM));
 	assert_int_equal(ack.u.connack.props.receive_maximum, 20);
-	assert_true(has_prop(&ack.u.connack.props, MQTT_PROP_SHARED_SUB_AVAILABLE));
-	assert_int_equal(ack.u.connack.props.shared_sub_available, 0);
+	/* Shared Subscription Available: see test5_shared_subscription_announced. */
 	/* The client chose its id and a keepalive within the limits. */
 	assert_false(has_prop(&ack.u.connack.props, MQTT_PROP_ASSIGNED_CLIENT_ID));
 	assert_false(has_prop(&ack.u.connack.props, MQTT_PROP_SERVER_KEEPALIVE));
@@ -724,7 +723,8 @@ static void test5_server_keepalive(void **state)
 
 	/* "fine" stays alive; the others are silent. */
 	set_time(b, 20000);
-	send_ack5(b, fine, MQTT_PINGREQ, 1); /* packet id ignored for PINGREQ */
+	ack = (struct mqtt_packet){ .type = MQTT_PINGREQ };
+	send5(b, fine, &ack);
 	expect_packet(fine, MQTT_PINGRESP, &ack);
 
 	tick_at(b, 44999);
@@ -1434,7 +1434,7 @@ static void test5_payload_format_invalid(void **state)
 	struct broker_client *late;
 	struct mqtt_props utf8 = format_props(1), binary = format_props(0);
 	struct mqtt_packet p;
-	uint64_t received;
+	uint64_t sent;
 
 	(void)state;
 	subscribe5(b, sub, "p/#", 1, 0);
@@ -1448,7 +1448,7 @@ static void test5_payload_format_invalid(void **state)
 	expect_nothing(late); /* not retained either */
 
 	/* Well-formed UTF-8 with the indicator, and any bytes without it. */
-	received = stats(b)->msgs_sent;
+	sent = stats(b)->msgs_sent;
 	publish5_props(b, pub, "p/4", good, strlen(good), 1, false, &utf8, 0x00);
 	expect_publish(sub, "p/4", good, 1, false, &p);
 	assert_int_equal(p.u.publish.props.payload_format, 1);
@@ -1459,7 +1459,7 @@ static void test5_payload_format_invalid(void **state)
 	expect_packet(sub, MQTT_PUBLISH, &p);
 	assert_int_equal(p.u.publish.payload_len, sizeof(bad));
 	assert_memory_equal(p.u.publish.payload, bad, sizeof(bad));
-	assert_int_equal(stats(b)->msgs_sent, received + 4);
+	assert_int_equal(stats(b)->msgs_sent, sent + 4);
 	drop_client(b, sub);
 	drop_client(b, late);
 	drop_client(b, pub);
@@ -1497,25 +1497,53 @@ static void test5_no_matching_subscribers(void **state)
 	free_broker(b);
 }
 
-/* No Topic Alias Maximum in the CONNACK means 0 [MQTT-3.2.2-18]: a Topic
- * Alias from the client is DISCONNECT 0x94 (3.3.2.3.4). */
-static void test5_topic_alias_refused(void **state)
+/* Sends a PUBLISH with this Topic Alias, which must be refused with
+ * DISCONNECT 0x94 Topic Alias invalid and go nowhere. */
+static void topic_alias_refused(struct broker *b, struct broker_client *sub, uint16_t alias)
 {
-	struct broker *b = default_broker();
-	struct broker_client *sub = connect5(b, "sub", true, 0, false);
 	struct broker_client *pub = connect5(b, "pub", true, 0, false);
 	struct mqtt_packet p = publish_packet("ta", "x", 1, 1, false, 9);
 
-	(void)state;
-	subscribe5(b, sub, "ta", 0, 0);
 	p.u.publish.props.present = MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS);
-	p.u.publish.props.topic_alias = 1;
+	p.u.publish.props.topic_alias = alias;
 	send5(b, pub, &p);
 	expect_disconnect(pub, 0x94);
 	expect_nothing(pub);
 	assert_closed(pub, CLOSE_PROTOCOL);
 	expect_nothing(sub);
 	free_client(b, pub);
+}
+
+/* With topic_alias_maximum 0 the CONNACK carries no Topic Alias Maximum,
+ * which means 0 [MQTT-3.2.2-18]: any Topic Alias from the client is
+ * DISCONNECT 0x94 [MQTT-3.3.2-9] (3.3.2.3.4); with a maximum of 2, alias 3
+ * is. */
+static void test5_topic_alias_refused(void **state)
+{
+	struct broker_config cfg;
+	struct broker *b;
+	struct broker_client *sub;
+	struct mqtt_packet cp, ack;
+
+	(void)state;
+	test_config(&cfg);
+	cfg.topic_alias_maximum = 0;
+	b = new_broker(&cfg);
+	cp = connect_packet(MQTT_LEVEL_5, "sub", true, 0, 0);
+	sub = connect_packet_ok(b, &cp, false, &ack);
+	assert_false(has_prop(&ack.u.connack.props, MQTT_PROP_TOPIC_ALIAS_MAXIMUM));
+	subscribe5(b, sub, "ta", 0, 0);
+	topic_alias_refused(b, sub, 1);
+	drop_client(b, sub);
+	free_broker(b);
+
+	cfg.topic_alias_maximum = 2;
+	b = new_broker(&cfg);
+	sub = connect_packet_ok(b, &cp, false, &ack);
+	assert_true(has_prop(&ack.u.connack.props, MQTT_PROP_TOPIC_ALIAS_MAXIMUM));
+	assert_int_equal(ack.u.connack.props.topic_alias_maximum, 2);
+	subscribe5(b, sub, "ta", 0, 0);
+	topic_alias_refused(b, sub, 3);
 	drop_client(b, sub);
 	free_broker(b);
 }
@@ -1698,16 +1726,17 @@ static void test5_overlapping_subscription_ids(void **state)
 	free_broker(b);
 }
 
-/* SUBACK reason codes (3.9.3): 0x8F Topic Filter invalid, 0x9E Shared
- * Subscriptions not supported, 0x97 Quota exceeded. */
+/* SUBACK reason codes (3.9.3): 0x8F Topic Filter invalid, 0x97 Quota
+ * exceeded; failed filters take no quota. */
 static void test5_suback_codes(void **state)
 {
-	static const char *const filters[] = { "a", "b/#/c", "$share/g/t", "c", "d", "e/+x" };
-	static const uint8_t opts[] = { 0, 1, 1, 2, 1, 0 };
-	static const uint8_t want[] = { 0, 0x8F, 0x9E, 2, 0x97, 0x8F };
+	static const char *const filters[] = { "a", "b/#/c", "c", "e/+x", "d", "" };
+	static const uint8_t opts[] = { 0, 1, 2, 0, 1, 1 };
+	static const uint8_t want[] = { 0, 0x8F, 2, 0x8F, 0x97, 0x8F };
 	struct broker_config cfg;
 	struct broker *b;
 	struct broker_client *c, *pub;
+	struct mqtt_packet p;
 
 	(void)state;
 	test_config(&cfg);
@@ -1719,8 +1748,45 @@ static void test5_suback_codes(void **state)
 	expect_suback(c, 42, want, 6);
 	expect_nothing(c);
 	assert_int_equal(stats(b)->subscriptions, 2);
-	publish5(b, pub, "t", "shared?", 1, false, 0x10);
 	publish5(b, pub, "d", "over quota", 1, false, 0x10);
+	expect_nothing(c);
+	publish5(b, pub, "c", "granted", 2, false, 0x00);
+	expect_publish(c, "c", "granted", 2, false, &p);
+	drop_client(b, c);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* Shared subscriptions as the CONNACK announces them (3.2.2.3.14: absent
+ * or 1 means supported): when they are not, "$share/g/t" gets SUBACK 0x9E
+ * Shared Subscriptions not supported and no delivery; when they are, it is
+ * granted and delivers. */
+static void test5_shared_subscription_announced(void **state)
+{
+	static const char *const filter = "$share/g/t";
+	static const uint8_t opts = 1;
+	struct broker *b = default_broker();
+	struct broker_client *c, *pub;
+	struct mqtt_packet cp = connect_packet(MQTT_LEVEL_5, "c", true, 0, 0), ack, p;
+	bool supported;
+	uint8_t code;
+
+	(void)state;
+	c = connect_packet_ok(b, &cp, false, &ack);
+	supported = !has_prop(&ack.u.connack.props, MQTT_PROP_SHARED_SUB_AVAILABLE) ||
+		    ack.u.connack.props.shared_sub_available == 1;
+	pub = connect5(b, "pub", true, 0, false);
+	code = supported ? 1 : 0x9E;
+	send_subscribe5(b, c, 44, &filter, &opts, 1, 0);
+	expect_suback(c, 44, &code, 1);
+	expect_nothing(c);
+	if (supported) {
+		publish5(b, pub, "t", "one of the group", 1, false, 0x00);
+		expect_publish(c, "t", "one of the group", 1, false, &p);
+	} else {
+		assert_int_equal(stats(b)->subscriptions, 0);
+		publish5(b, pub, "t", "nobody", 1, false, 0x10);
+	}
 	expect_nothing(c);
 	drop_client(b, c);
 	drop_client(b, pub);
@@ -2159,6 +2225,7 @@ int main(void)
 		TEST(test5_subscription_identifier),
 		TEST(test5_overlapping_subscription_ids),
 		TEST(test5_suback_codes),
+		TEST(test5_shared_subscription_announced),
 		TEST(test5_unsuback_codes),
 		TEST(test5_receive_maximum),
 		TEST(test5_client_maximum_packet_size),
