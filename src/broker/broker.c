@@ -450,9 +450,10 @@ static void handle_disconnect(struct broker *b, struct broker_client *c,
 		}
 		s->expiry_s = d->props.session_expiry;
 	}
-	/* 0x04: Disconnect with Will Message [MQTT 5.0, 3.14.2.1] */
+	/* [MQTT-3.1.2-8]: only a normal disconnection (0x00) deletes the will;
+	 * 0x04 asks for it, and so does any error the client reports. */
 	broker_client_close(b, c,
-			    c->level == MQTT_LEVEL_5 && d->reason_code == 0x04 ? CLOSE_DISCONNECT_WILL
+			    c->level == MQTT_LEVEL_5 && d->reason_code != 0x00 ? CLOSE_DISCONNECT_WILL
 									       : CLOSE_DISCONNECT,
 			    NULL);
 }

@@ -72,7 +72,7 @@ struct broker_stats {
 enum broker_close_reason {
 	CLOSE_NONE = 0,
 	CLOSE_DISCONNECT,       /* client sent DISCONNECT: will discarded */
-	CLOSE_DISCONNECT_WILL,  /* MQTT 5 DISCONNECT 0x04: will published */
+	CLOSE_DISCONNECT_WILL,  /* MQTT 5 DISCONNECT other than 0x00: will published */
 	CLOSE_PEER,             /* socket closed or failed: will published */
 	CLOSE_PROTOCOL,         /* malformed or forbidden packet */
 	CLOSE_KEEPALIVE,        /* silent for 1.5x keepalive */
