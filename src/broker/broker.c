@@ -13,6 +13,7 @@
 
 void broker_config_defaults(struct broker_config *cfg)
 {
+	memset(cfg, 0, sizeof(*cfg)); /* strings empty, flags off */
 	cfg->max_packet_size = 1024 * 1024;
 	cfg->max_inflight = 64;
 	cfg->max_queued = 1000;

@@ -49,6 +49,13 @@ struct broker_config {
 	uint32_t sys_interval;        /* seconds between $SYS updates, 0 = off */
 	uint32_t max_qos2_pending;    /* incoming QoS 2 ids awaiting PUBREL, per client */
 	uint16_t topic_alias_maximum; /* MQTT 5 aliases a client may bind, 0 = none */
+	/* MQTT 5: the basis of response topics, given to clients that ask
+	 * ("" = none); they get "<response_information>/<client id>". */
+	char response_information[128];
+	/* MQTT 5 redirection: when set, CONNECTs are refused with this Server
+	 * Reference, 0x9D if server_moved else 0x9C (3.1.1 clients: 0x03). */
+	char server_reference[128];
+	bool server_moved;
 };
 
 void broker_config_defaults(struct broker_config *cfg);

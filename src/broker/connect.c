@@ -40,6 +40,11 @@ static void refuse(struct broker *b, struct broker_client *c, const struct refus
 		props.present = MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
 		props.reason_string.data = (const uint8_t *)r->why;
 		props.reason_string.len = (uint16_t)strlen(r->why);
+		if (r->rc5 == 0x9C || r->rc5 == 0x9D) { /* where to go [MQTT 5.0, 4.11] */
+			props.present |= MQTT_PROP_BIT(MQTT_PROP_SERVER_REFERENCE);
+			props.server_reference.data = (const uint8_t *)b->cfg.server_reference;
+			props.server_reference.len = (uint16_t)strlen(b->cfg.server_reference);
+		}
 	}
 	send_connack(b, c, false, c->level == MQTT_LEVEL_5 ? r->rc5 : r->rc3, &props);
 	broker_client_close(b, c, CLOSE_REFUSED, r->why);
@@ -65,7 +70,10 @@ static bool check_connect(const struct broker *b, const struct broker_client *c,
 	bool v5 = p->level == MQTT_LEVEL_5;
 
 	*r = (struct refusal){ MQTT_CONNACK_ID_REJECTED, 0x85, NULL };
-	if (p->client_id.len == 0 && p->level == MQTT_LEVEL_31)
+	if (b->cfg.server_reference[0])
+		*r = (struct refusal){ MQTT_CONNACK_UNAVAILABLE, b->cfg.server_moved ? 0x9D : 0x9C,
+				       b->cfg.server_moved ? "server moved" : "use another server" };
+	else if (p->client_id.len == 0 && p->level == MQTT_LEVEL_31)
 		r->why = "MQTT 3.1 requires a client identifier";
 	else if (p->client_id.len == 0 && !p->clean_session && !v5)
 		r->why = "empty client identifier with clean session 0"; /* [MQTT-3.1.3-8] */
@@ -183,6 +191,7 @@ static void send_accept(struct broker *b, struct broker_client *c, const struct 
 			const uint8_t *auth_data, size_t auth_len)
 {
 	struct mqtt_props props = { 0 };
+	char response[512];
 
 	if (c->level == MQTT_LEVEL_5) {
 		/* What this broker allows, so the client never has to guess
@@ -209,6 +218,17 @@ static void send_accept(struct broker *b, struct broker_client *c, const struct 
 				props.auth_data.data = auth_data;
 				props.auth_data.len = (uint16_t)auth_len;
 			}
+		}
+		if (b->cfg.response_information[0] && p->props.request_response_info &&
+		    (p->props.present & MQTT_PROP_BIT(MQTT_PROP_REQUEST_RESPONSE_INFO))) {
+			/* [MQTT-3.1.2-28]: only when asked for */
+			int n = snprintf(response, sizeof(response), "%s/%s",
+					 b->cfg.response_information, s->id);
+			props.present |= MQTT_PROP_BIT(MQTT_PROP_RESPONSE_INFO);
+			props.response_info.data = (const uint8_t *)response;
+			props.response_info.len = (uint16_t)(n < (int)sizeof(response)
+								    ? n
+								    : (int)sizeof(response) - 1);
 		}
 		if (c->keepalive != p->keepalive) {
 			props.present |= MQTT_PROP_BIT(MQTT_PROP_SERVER_KEEPALIVE);

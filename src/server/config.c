@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum key_kind { K_UINT, K_SECONDS_MS, K_LISTENER, K_LOG_LEVEL, K_ANON, K_PATH };
+enum key_kind { K_UINT, K_SECONDS_MS, K_LISTENER, K_LOG_LEVEL, K_ANON, K_PATH, K_STRING, K_BOOL };
 
 struct key {
 	const char *name;
 	enum key_kind kind;
 	size_t offset;  /* into struct agora_config */
-	int width;      /* bytes of the integer field */
+	int width;      /* bytes of the field */
 	uint64_t min, max;
 	const char *help;
 };
@@ -48,6 +48,12 @@ static const struct key keys[] = {
 	  "incoming QoS 2 messages awaiting PUBREL, per client" },
 	{ "topic_alias_maximum", K_UINT, BROKER_FIELD(topic_alias_maximum), 0, 65535,
 	  "MQTT 5 topic aliases a client may set per connection (0 = none)" },
+	{ "response_information", K_STRING, BROKER_FIELD(response_information), 0, 0,
+	  "MQTT 5: basis of response topics for clients that ask (\"\" = none)" },
+	{ "server_reference", K_STRING, BROKER_FIELD(server_reference), 0, 0,
+	  "MQTT 5 redirection: refuse CONNECTs, naming this server (\"\" = off)" },
+	{ "server_moved", K_BOOL, BROKER_FIELD(server_moved), 0, 0,
+	  "with server_reference: moved for good (0x9D) rather than for now (0x9C)" },
 	{ "connect_timeout", K_SECONDS_MS, BROKER_FIELD(connect_timeout_ms), 1, 3600,
 	  "seconds a new connection has to send CONNECT" },
 	{ "sys_interval", K_UINT, BROKER_FIELD(sys_interval), 0, 86400,
@@ -197,6 +203,23 @@ int config_set(struct agora_config *cfg, const char *key, const char *value, cha
 			return -1;
 		}
 		return 0;
+	case K_STRING:
+		if (strlen(value) >= (size_t)k->width) {
+			snprintf(err, errlen, "%s: longer than %d bytes", k->name, k->width - 1);
+			return -1;
+		}
+		/* A quoted "" clears the setting (a file line needs a value). */
+		snprintf((char *)cfg + k->offset, (size_t)k->width, "%s",
+			 strcmp(value, "\"\"") == 0 ? "" : value);
+		return 0;
+	case K_BOOL:
+		if (strcmp(value, "yes") && strcmp(value, "no") && strcmp(value, "true") &&
+		    strcmp(value, "false")) {
+			snprintf(err, errlen, "%s: '%s' is not yes or no", k->name, value);
+			return -1;
+		}
+		*((bool *)((char *)cfg + k->offset)) = value[0] == 'y' || value[0] == 't';
+		return 0;
 	case K_PATH:
 		if (!*value || strlen(value) >= sizeof(cfg->data_dir)) {
 			snprintf(err, errlen, "data_dir: path empty or longer than %zu bytes",
@@ -292,6 +315,10 @@ void config_print_keys(void)
 			snprintf(def, sizeof(def), "info");
 		} else if (key->kind == K_ANON) {
 			snprintf(def, sizeof(def), "loopback");
+		} else if (key->kind == K_STRING) {
+			snprintf(def, sizeof(def), "\"\"");
+		} else if (key->kind == K_BOOL) {
+			snprintf(def, sizeof(def), "no");
 		} else {
 			snprintf(def, sizeof(def), "%s", d.data_dir);
 		}

@@ -1,8 +1,10 @@
 /*
- * test_auth.c - the MQTT 5 AUTH exchange and the mechanism interface, with a
- * test mechanism: the client says "hello", the broker challenges with
- * "challenge", the client must answer "response", and the broker ends with
- * "welcome". No sockets: bytes in, packets out.
+ * test_connect5.c - what an MQTT 5 CONNECT can start beyond the basics: the
+ * AUTH exchange and the mechanism interface (with a test mechanism: the
+ * client says "hello", the broker challenges with "challenge", the client
+ * must answer "response", and the broker ends with "welcome"), redirection
+ * with a Server Reference, and Response Information. No sockets: bytes in,
+ * packets out.
  */
 #include "helpers.h"
 
@@ -11,6 +13,7 @@
 #include "broker/broker.h"
 #include "mqtt/mqtt.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,8 +129,8 @@ static void set_auth(struct mqtt_props *props, const char *method, const char *d
 	}
 }
 
-static void send_connect(struct broker *b, struct broker_client *c, const char *method,
-			 const char *data)
+static void send_connect_props(struct broker *b, struct broker_client *c, const char *method,
+			       const char *data, bool ask_response_info)
 {
 	struct mqtt_packet p = { .type = MQTT_CONNECT };
 
@@ -140,7 +143,17 @@ static void send_connect(struct broker *b, struct broker_client *c, const char *
 	p.u.connect.client_id.len = 5;
 	if (method)
 		set_auth(&p.u.connect.props, method, data);
+	if (ask_response_info) {
+		p.u.connect.props.present |= MQTT_PROP_BIT(MQTT_PROP_REQUEST_RESPONSE_INFO);
+		p.u.connect.props.request_response_info = 1;
+	}
 	feed_packet(b, c, &p);
+}
+
+static void send_connect(struct broker *b, struct broker_client *c, const char *method,
+			 const char *data)
+{
+	send_connect_props(b, c, method, data, false);
 }
 
 static void send_auth(struct broker *b, struct broker_client *c, uint8_t reason,
@@ -397,6 +410,96 @@ static void test_register_limit(void **state)
 	broker_free(b);
 }
 
+/* ---- redirection and response information ---- */
+
+static struct broker *broker_with(void (*tune)(struct broker_config *cfg))
+{
+	struct broker_config cfg;
+	struct broker *b;
+
+	log_set_level(LOG_ERROR);
+	broker_config_defaults(&cfg);
+	tune(&cfg);
+	b = broker_new(&cfg);
+	broker_set_time(b, 1000000);
+	return b;
+}
+
+static void use_another(struct broker_config *cfg)
+{
+	snprintf(cfg->server_reference, sizeof(cfg->server_reference), "other.example:1883");
+}
+
+static void moved(struct broker_config *cfg)
+{
+	use_another(cfg);
+	cfg->server_moved = true;
+}
+
+static void responses(struct broker_config *cfg)
+{
+	snprintf(cfg->response_information, sizeof(cfg->response_information), "replies");
+}
+
+static void test_server_reference(void **state)
+{
+	void (*tunes[])(struct broker_config *) = { use_another, moved };
+	const uint8_t codes[] = { 0x9C, 0x9D };
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		struct broker *b = broker_with(tunes[i]);
+		struct broker_client *c = broker_client_new(b, NULL, "t:1", true);
+		struct mqtt_packet p;
+
+		send_connect(b, c, NULL, NULL);
+		p = next_packet(c);
+		assert_int_equal(p.type, MQTT_CONNACK);
+		assert_int_equal(p.u.connack.return_code, codes[i]);
+		assert_str(p.u.connack.props.server_reference, "other.example:1883");
+		assert_int_equal(c->state, CLIENT_CLOSING);
+		finish(b, c);
+	}
+}
+
+static void test_server_reference_311(void **state)
+{
+	struct broker *b = broker_with(use_another);
+	struct broker_client *c = broker_client_new(b, NULL, "t:1", true);
+	static const uint8_t connect311[] = { 0x10, 0x0D, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0,
+					      60, 0, 1, 'x' };
+	uint8_t out[8];
+
+	(void)state;
+	broker_client_input(b, c, connect311, sizeof(connect311));
+	assert_int_equal(outbuf_copy(&c->out, out, sizeof(out)), 4);
+	assert_int_equal(out[3], MQTT_CONNACK_UNAVAILABLE); /* 3.1.1 cannot redirect */
+	assert_int_equal(c->state, CLIENT_CLOSING);
+	finish(b, c);
+}
+
+static void test_response_information(void **state)
+{
+	struct broker *b = broker_with(responses);
+	struct broker_client *asks = broker_client_new(b, NULL, "t:1", true);
+	struct broker_client *quiet = broker_client_new(b, NULL, "t:2", true);
+	struct mqtt_packet p;
+
+	(void)state;
+	send_connect_props(b, asks, NULL, NULL, true);
+	p = next_packet(asks);
+	assert_int_equal(p.u.connack.return_code, 0);
+	assert_str(p.u.connack.props.response_info, "replies/authc");
+	/* [MQTT-3.1.2-28]: not sent to a client that did not ask */
+	broker_client_close(b, asks, CLOSE_PEER, NULL);
+	broker_client_free(b, asks);
+	send_connect(b, quiet, NULL, NULL);
+	p = next_packet(quiet);
+	assert_int_equal(p.u.connack.return_code, 0);
+	assert_false(p.u.connack.props.present & MQTT_PROP_BIT(MQTT_PROP_RESPONSE_INFO));
+	finish(b, quiet);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +514,9 @@ int main(void)
 		cmocka_unit_test(test_auth_without_method_at_connect),
 		cmocka_unit_test(test_auth_with_another_method),
 		cmocka_unit_test(test_register_limit),
+		cmocka_unit_test(test_server_reference),
+		cmocka_unit_test(test_server_reference_311),
+		cmocka_unit_test(test_response_information),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
