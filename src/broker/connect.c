@@ -35,11 +35,13 @@ static void refuse(struct broker *b, struct broker_client *c, const struct refus
 	log_info("refused client %.*s from %s: %s", (int)p->client_id.len,
 		 (const char *)p->client_id.data, c->peer, r->why);
 	if (c->level == MQTT_LEVEL_5) {
-		/* A reason string is allowed on CONNACK even when the client asked
-		 * for no problem information [MQTT-3.1.2-29]. */
-		props.present = MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
-		props.reason_string.data = (const uint8_t *)r->why;
-		props.reason_string.len = (uint16_t)strlen(r->why);
+		/* Allowed on CONNACK whatever the client asked [MQTT-3.1.2-29], but
+		 * a client that asked for no problem information gets none. */
+		if (c->problem_info) {
+			props.present = MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
+			props.reason_string.data = (const uint8_t *)r->why;
+			props.reason_string.len = (uint16_t)strlen(r->why);
+		}
 		if (r->rc5 == 0x9C || r->rc5 == 0x9D) { /* where to go [MQTT 5.0, 4.11] */
 			props.present |= MQTT_PROP_BIT(MQTT_PROP_SERVER_REFERENCE);
 			props.server_reference.data = (const uint8_t *)b->cfg.server_reference;

@@ -148,11 +148,10 @@ static uint16_t matching_sub_ids(struct broker *b, const struct session *s, cons
 }
 
 /* The properties an MQTT 5 subscriber gets with m, into a zeroed props. */
-static void publish_props(struct broker *b, const struct broker_client *c, const struct msg *m,
-			  struct mqtt_props *props, uint32_t *ids, uint16_t cap)
+static void publish_props_full(struct broker *b, const struct broker_client *c,
+			       const struct msg *m, struct mqtt_props *props, uint32_t *ids,
+			       uint16_t cap)
 {
-	if (c->level != MQTT_LEVEL_5)
-		return;
 	if (m->expires_ms) {
 		/* [MQTT-3.3.2-6]: the interval sent on is the time left */
 		props->present |= MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY);
@@ -164,6 +163,16 @@ static void publish_props(struct broker *b, const struct broker_client *c, const
 	}
 	props->user_raw = m->props; /* forwarded as received, user properties in order */
 	props->user_raw_len = m->props_len;
+}
+
+/* Most messages carry no property at all: that case stays inline. */
+static inline void publish_props(struct broker *b, const struct broker_client *c,
+				 const struct msg *m, struct mqtt_props *props, uint32_t *ids,
+				 uint16_t cap)
+{
+	if (c->level == MQTT_LEVEL_5 &&
+	    (m->expires_ms || m->props_len || (c->session && c->session->has_sub_ids)))
+		publish_props_full(b, c, m, props, ids, cap);
 }
 
 #define MAX_SUB_IDS 32
