@@ -121,7 +121,7 @@ struct broker_client {
 	bool dirty;                /* on the broker's dirty list */
 	struct broker_client *dirty_next;
 	struct broker_client *prev, *next; /* all clients, for timers */
-	char *peer;                /* "address:port" for logs, owned */
+	const char *peer;          /* "address:port" for logs, in this allocation */
 };
 
 struct broker *broker_new(const struct broker_config *cfg);

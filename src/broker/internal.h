@@ -74,6 +74,11 @@ struct session_flow {
 	uint32_t qos2_n, qos2_cap;
 
 	uint64_t dropped;
+
+	/* MQTT 5 delayed will, waiting for its delay or the session's end. */
+	struct msg *pending_will; /* owned reference */
+	uint64_t will_due_ms;
+	uint32_t will_expiry_s;   /* its Message Expiry Interval, from publication */
 };
 
 /* A session outlives its connection when clean_session is 0. */
@@ -89,9 +94,6 @@ struct session {
 	uint8_t match_qos;
 	bool match_rap;       /* a matching subscription has retain-as-published */
 	bool has_sub_ids;     /* some subscription carries a subscription identifier */
-	struct msg *pending_will; /* MQTT 5 delayed will, owned reference */
-	uint64_t will_due_ms;
-	uint32_t will_expiry_s;   /* its Message Expiry Interval, from publication */
 	uint16_t id_len;
 	char id[];            /* client identifier, NUL-terminated */
 };
@@ -249,6 +251,10 @@ void session_qos2_release(struct session *s, uint16_t packet_id);
 /* Frees empty window, queue and id storage (when the client goes away). */
 void session_trim(struct session *s);
 void session_remove_sub(struct broker *b, struct session *s, uint32_t index);
+/* Keeps a delayed will until due_ms or the session's end; w gets a new
+ * reference, and its expiry (seconds, or WILL_NO_EXPIRY) starts when sent. */
+void session_park_will(struct session *s, struct msg *w, uint64_t due_ms, uint32_t expiry_s);
+bool session_will_due(const struct broker *b, const struct session *s);
 /* Publishes a delayed will now (and forgets it). */
 void session_release_will(struct broker *b, struct session *s);
 /* The client came back within the will delay: the will is not sent. */

@@ -71,18 +71,34 @@ static void flow_free(struct broker *b, struct session_flow *f)
 	}
 	free(f->q);
 	free(f->qos2_in);
+	msg_unref(f->pending_will);
 	free(f);
+}
+
+void session_park_will(struct session *s, struct msg *w, uint64_t due_ms, uint32_t expiry_s)
+{
+	struct session_flow *f = flow_get(s);
+
+	msg_unref(f->pending_will);
+	f->pending_will = msg_ref(w);
+	f->will_due_ms = due_ms;
+	f->will_expiry_s = expiry_s;
+}
+
+bool session_will_due(const struct broker *b, const struct session *s)
+{
+	return s->flow && s->flow->pending_will && b->now_ms >= s->flow->will_due_ms;
 }
 
 void session_release_will(struct broker *b, struct session *s)
 {
-	struct msg *w = s->pending_will;
+	struct msg *w = s->flow ? s->flow->pending_will : NULL;
 
 	if (!w)
 		return;
-	s->pending_will = NULL;
-	if (s->will_expiry_s != WILL_NO_EXPIRY)
-		w->expires_ms = msg_deadline(b, s->will_expiry_s);
+	s->flow->pending_will = NULL;
+	if (s->flow->will_expiry_s != WILL_NO_EXPIRY)
+		w->expires_ms = msg_deadline(b, s->flow->will_expiry_s);
 	if (!b->freeing)
 		broker_publish_msg(b, w);
 	msg_unref(w);
@@ -90,8 +106,10 @@ void session_release_will(struct broker *b, struct session *s)
 
 void session_cancel_will(struct session *s)
 {
-	msg_unref(s->pending_will);
-	s->pending_will = NULL;
+	if (!s->flow)
+		return;
+	msg_unref(s->flow->pending_will);
+	s->flow->pending_will = NULL;
 }
 
 void session_destroy(struct broker *b, struct session *s)
@@ -420,7 +438,7 @@ void session_trim(struct session *s)
 
 	/* Kept while a client is active (a steady stream would otherwise
 	 * allocate per message), given back when it goes away. */
-	if (!f || f->ifl_used || f->q_len || f->qos2_n)
+	if (!f || f->ifl_used || f->q_len || f->qos2_n || f->pending_will)
 		return;
 	flow_free(NULL, f); /* empty: no group to release */
 	s->flow = NULL;

@@ -41,18 +41,18 @@ struct wbatch {
 	uv_write_t req;
 	struct outbuf out;
 	struct conn *conn;
+	uint64_t started_ms;     /* a closing client gets CLOSE_GRACE_MS to take it */
 	struct wbatch *next_free;
 };
 
+/* Kept small: one per connection, most of them idle. The server is
+ * reached through the loop (loop.data), closing through libuv. */
 struct conn {
 	uv_tcp_t tcp;
-	struct server *srv;
 	struct broker_client *client;
 	struct wbatch *writing;  /* NULL when no write is in flight */
 	uint8_t *pending;        /* unconsumed input: a partial packet */
 	uint32_t pending_len, pending_cap;
-	uint64_t close_deadline; /* when to stop waiting for the last write */
-	bool handle_closing;
 };
 
 struct server {
@@ -79,10 +79,20 @@ struct server {
 
 /* ---- connections ---- */
 
+static struct server *conn_server(const struct conn *conn)
+{
+	return conn->tcp.loop->data;
+}
+
+static bool conn_closing(const struct conn *conn)
+{
+	return uv_is_closing((const uv_handle_t *)&conn->tcp);
+}
+
 static void on_conn_closed(uv_handle_t *h)
 {
 	struct conn *conn = h->data;
-	struct server *srv = conn->srv;
+	struct server *srv = conn_server(conn);
 
 	broker_client_free(srv->broker, conn->client);
 	free(conn->pending);
@@ -92,9 +102,8 @@ static void on_conn_closed(uv_handle_t *h)
 
 static void conn_close(struct conn *conn)
 {
-	if (conn->handle_closing)
+	if (conn_closing(conn))
 		return;
-	conn->handle_closing = true;
 	uv_read_stop((uv_stream_t *)&conn->tcp);
 	uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
 }
@@ -133,11 +142,11 @@ static void on_write(uv_write_t *req, int status)
 {
 	struct wbatch *w = req->data;
 	struct conn *conn = w->conn;
-	struct server *srv = conn->srv;
+	struct server *srv = conn_server(conn);
 
 	conn->writing = NULL;
 	batch_put(srv, w);
-	if (conn->handle_closing)
+	if (conn_closing(conn))
 		return;
 	if (status < 0)
 		broker_client_close(srv->broker, conn->client, CLOSE_PEER, uv_strerror(status));
@@ -161,14 +170,14 @@ static uv_buf_t *iov_for(struct server *srv, uint32_t n)
 /* Writes everything queued for the client in one uv_write. */
 static void conn_flush(struct conn *conn)
 {
-	struct server *srv = conn->srv;
+	struct server *srv = conn_server(conn);
 	struct broker_client *c = conn->client;
 	struct wbatch *w;
 	struct outbuf *o;
 	uv_buf_t *iov;
 	int rc;
 
-	if (conn->handle_closing || conn->writing || !c->out.total)
+	if (conn_closing(conn) || conn->writing || !c->out.total)
 		return;
 	w = batch_get(srv);
 	w->conn = conn;
@@ -186,6 +195,7 @@ static void conn_flush(struct conn *conn)
 		return;
 	}
 	conn->writing = w;
+	w->started_ms = uv_now(&srv->loop);
 }
 
 static void on_check(uv_check_t *h)
@@ -199,8 +209,6 @@ static void on_check(uv_check_t *h)
 		conn_flush(conn);
 		if (c->state == CLIENT_CLOSING && !conn->writing)
 			conn_close(conn);
-		else if (c->state == CLIENT_CLOSING && !conn->close_deadline)
-			conn->close_deadline = uv_now(&srv->loop) + CLOSE_GRACE_MS;
 	}
 }
 
@@ -211,7 +219,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	(void)suggested;
 	/* One loop-wide buffer: libuv calls on_read right after on_alloc, and an
 	 * idle connection then holds no read buffer at all. */
-	*buf = uv_buf_init((char *)conn->srv->readbuf, READ_CHUNK);
+	*buf = uv_buf_init((char *)conn_server(conn)->readbuf, READ_CHUNK);
 }
 
 static void keep_pending(struct conn *conn, const uint8_t *data, size_t len)
@@ -232,7 +240,7 @@ static void keep_pending(struct conn *conn, const uint8_t *data, size_t len)
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *conn = stream->data;
-	struct server *srv = conn->srv;
+	struct server *srv = conn_server(conn);
 	struct broker *b = srv->broker;
 	const uint8_t *data = (const uint8_t *)buf->base;
 	size_t len = (size_t)nread;
@@ -333,7 +341,6 @@ static void on_connection(uv_stream_t *server_handle, int status)
 		return;
 	}
 	conn = xcalloc(1, sizeof(*conn));
-	conn->srv = srv;
 	uv_tcp_init(&srv->loop, &conn->tcp);
 	conn->tcp.data = conn;
 	if (uv_accept(server_handle, (uv_stream_t *)&conn->tcp) < 0) {
@@ -365,7 +372,8 @@ static void on_tick(uv_timer_t *t)
 	for (struct broker_client *c = broker_first_client(srv->broker); c; c = c->next) {
 		struct conn *conn = c->io;
 
-		if (conn->close_deadline && now >= conn->close_deadline)
+		if (c->state == CLIENT_CLOSING && conn->writing &&
+		    now - conn->writing->started_ms >= CLOSE_GRACE_MS)
 			conn_close(conn); /* it never took its last bytes */
 	}
 }
@@ -529,6 +537,7 @@ int server_run(const struct agora_config *cfg, const char *config_path,
 		return 1;
 	}
 	uv_loop_init(&srv->loop);
+	srv->loop.data = srv; /* connections find the server through their loop */
 	srv->broker = broker_new(&cfg->broker);
 	broker_set_version(srv->broker, "agora " AGORA_VERSION);
 	broker_set_time(srv->broker, uv_now(&srv->loop));
