@@ -1087,6 +1087,11 @@ def write_report(path, ctx):
     w("| kernel | %s |" % mi["kernel"])
     w("| Debian | %s%s |" % (mi["debian"], " (%s)" % mi["os"] if mi.get("os") else ""))
     w("| load average at start | %s (1, 5, 15 min) |" % ", ".join("%.2f" % x for x in ctx["load_start"]))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    w("| open-file limit (soft / hard) | %s / %s: one process holds at most this many connections"
+      " (a privileged process may raise it; `agora` and `agora bench` try) |"
+      % tuple("unlimited" if v == resource.RLIM_INFINITY else "{:,}".format(v)
+              for v in (soft, hard)))
     pins = ctx["pins"]
     w("| pinning | %s |" % ("broker on core %d, load generator on core %d (`taskset -c`)" % pins
                            if pins else "**none** (taskset missing or fewer than 2 cores)"))
@@ -1189,6 +1194,25 @@ def write_report(path, ctx):
     if not ctx["have_forwarder"]:
         w("The forwarder (`build/release/forwarder`, from `bench/forwarder.c`) was not built, so"
           " there is no ceiling column: `make build/release/forwarder`, then rerun.")
+        w("")
+
+    v3 = {b: stat_of(runner, "qos0_1to1", b, "delivered_per_s") for b in ("agora", "mosquitto")}
+    v5 = {b: stat_of(runner, "qos0_1to1_v5", b, "delivered_per_s") for b in ("agora", "mosquitto")}
+    if any(v5.values()):
+        w("## MQTT 5 against MQTT 3.1.1")
+        w("")
+        w("The same QoS 0 1→1 workload with MQTT 5 clients (`qos0_1to1_v5`) and with MQTT 3.1.1"
+          " clients (`qos0_1to1`): median deliveries/s, MQTT 5 as a share of 3.1.1. The load"
+          " generator speaks MQTT 5 too, so its own extra work is included; neither process"
+          " saturates its core in this scenario, so run-to-run spread is wide.")
+        w("")
+        w("| broker | MQTT 3.1.1 | MQTT 5 | MQTT 5 / 3.1.1 |")
+        w("| --- | --- | --- | --- |")
+        for b in ("agora", "mosquitto"):
+            if v3[b] and v5[b]:
+                w("| %s | %s | %s | %.0f%% |" % (TITLES[b], fmt_stat(v3[b], "msg/s"),
+                                                  fmt_stat(v5[b], "msg/s"),
+                                                  100.0 * v5[b][0] / v3[b][0]))
         w("")
 
     w("## Targets")

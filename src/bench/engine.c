@@ -11,13 +11,13 @@
 #include "bench.h"
 
 #include "base/alloc.h"
+#include "base/fdlimit.h"
 #include "mqtt/mqtt.h"
 #include "seqtrack.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <uv.h>
 
 #define PAYLOAD_MAGIC 0x41474f52u /* "AGOR" */
@@ -545,6 +545,7 @@ static void on_connected(uv_connect_t *req, int status)
 static void start_connect(struct bench *bn, struct bconn *c)
 {
 	struct sockaddr_storage addr;
+	int rc;
 
 	if (uv_ip4_addr(bn->o->host, bn->o->port, (struct sockaddr_in *)&addr) != 0 &&
 	    uv_ip6_addr(bn->o->host, bn->o->port, (struct sockaddr_in6 *)&addr) != 0) {
@@ -556,9 +557,10 @@ static void start_connect(struct bench *bn, struct bconn *c)
 	c->creq.data = c;
 	c->started = true;
 	bn->connects_in_flight++;
-	if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&addr, on_connected) < 0) {
+	rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&addr, on_connected);
+	if (rc < 0) {
 		bn->connects_in_flight--;
-		fail(bn, "cannot connect to the broker", "");
+		fail(bn, "cannot connect to the broker", uv_strerror(rc)); /* e.g. too many open files */
 		uv_close((uv_handle_t *)&c->tcp, on_closed);
 		c->closing = true;
 	}
@@ -672,8 +674,11 @@ static void end_run(struct bench *bn)
 {
 	uint64_t end;
 
-	if (bn->o->scenario == BENCH_CONNS && bn->ready == 0)
-		fail(bn, "no connection could be opened", NULL);
+	if (bn->o->scenario == BENCH_CONNS) {
+		bn->r->connections = bn->ready; /* however the run ended */
+		if (bn->ready == 0)
+			fail(bn, "no connection could be opened", NULL);
+	}
 	struct mqtt_packet p = { .type = MQTT_DISCONNECT };
 
 	/* Rates are over the time messages flowed: up to the last delivery,
@@ -904,16 +909,6 @@ static void free_all(struct bench *bn)
 	free(bn->payload);
 }
 
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 int bench_run(const struct bench_opts *o, struct bench_result *r)
 {
 	struct bench *bn = xcalloc(1, sizeof(*bn));
@@ -921,7 +916,7 @@ int bench_run(const struct bench_opts *o, struct bench_result *r)
 
 	memset(r, 0, sizeof(*r));
 	hist_init(&r->latency);
-	raise_fd_limit();
+	fdlimit_raise((uint64_t)o->connections + o->publishers + o->subscribers + 64);
 	bn->o = o;
 	bn->r = r;
 	bn->payload = xcalloc(1, o->payload);

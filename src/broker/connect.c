@@ -193,7 +193,6 @@ static void send_accept(struct broker *b, struct broker_client *c, const struct 
 			const uint8_t *auth_data, size_t auth_len)
 {
 	struct mqtt_props props = { 0 };
-	char response[512];
 
 	if (c->level == MQTT_LEVEL_5) {
 		/* What this broker allows, so the client never has to guess
@@ -223,14 +222,20 @@ static void send_accept(struct broker *b, struct broker_client *c, const struct 
 		}
 		if (b->cfg.response_information[0] && p->props.request_response_info &&
 		    (p->props.present & MQTT_PROP_BIT(MQTT_PROP_REQUEST_RESPONSE_INFO))) {
-			/* [MQTT-3.1.2-28]: only when asked for */
-			int n = snprintf(response, sizeof(response), "%s/%s",
-					 b->cfg.response_information, s->id);
-			props.present |= MQTT_PROP_BIT(MQTT_PROP_RESPONSE_INFO);
-			props.response_info.data = (const uint8_t *)response;
-			props.response_info.len = (uint16_t)(n < (int)sizeof(response)
-								    ? n
-								    : (int)sizeof(response) - 1);
+			/* [MQTT-3.1.2-28]: only when asked for. Sized for the
+			 * longest client id: never cut inside a character. */
+			size_t plen = strlen(b->cfg.response_information);
+			size_t n = plen + 1 + s->id_len;
+			uint8_t *buf = broker_props_scratch(b, n);
+
+			memcpy(buf, b->cfg.response_information, plen);
+			buf[plen] = '/';
+			memcpy(buf + plen + 1, s->id, s->id_len);
+			if (n <= UINT16_MAX) {
+				props.present |= MQTT_PROP_BIT(MQTT_PROP_RESPONSE_INFO);
+				props.response_info.data = buf;
+				props.response_info.len = (uint16_t)n;
+			}
 		}
 		if (c->keepalive != p->keepalive) {
 			props.present |= MQTT_PROP_BIT(MQTT_PROP_SERVER_KEEPALIVE);
@@ -246,9 +251,11 @@ void connect_refuse_auth(struct broker *b, struct broker_client *c)
 	const char *why = "authentication failed";
 
 	log_info("refused connection from %s: %s", c->peer, why);
-	props.present = MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
-	props.reason_string.data = (const uint8_t *)why;
-	props.reason_string.len = (uint16_t)strlen(why);
+	if (c->problem_info) {
+		props.present = MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
+		props.reason_string.data = (const uint8_t *)why;
+		props.reason_string.len = (uint16_t)strlen(why);
+	}
 	send_connack(b, c, false, 0x87, &props);
 	broker_client_close(b, c, CLOSE_REFUSED, why);
 }

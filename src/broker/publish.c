@@ -191,7 +191,7 @@ static bool publish_props_acceptable(struct broker *b, struct broker_client *c,
 /* [MQTT-3.3.2-..]: Payload Format Indicator 1 promises UTF-8. */
 static bool payload_format_ok(const struct mqtt_publish *p)
 {
-	return !p->props.payload_format || mqtt_utf8_valid(p->payload, p->payload_len);
+	return !p->props.payload_format || mqtt_utf8_data_valid(p->payload, p->payload_len);
 }
 
 void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *in)

@@ -186,7 +186,7 @@ size_t publish_packet_size(struct broker *b, const struct broker_client *c, cons
 
 	publish_props(b, c, m, &props, ids, MAX_SUB_IDS);
 	if (c->level == MQTT_LEVEL_5)
-		body += mqtt_props_size(&props);
+		body += mqtt_props_size(&props) + (c->alias_out_max ? 3 : 0); /* a Topic Alias */
 	return 1 + (size_t)mqtt_varint_size((uint32_t)body) + body;
 }
 

@@ -12,7 +12,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: agora serve [-c FILE] [-l ADDRESS:PORT]... [--SETTING VALUE]...\n"
 		"\n"
-		"Runs the MQTT broker (3.1.1 and 3.1) in the foreground until SIGINT or SIGTERM.\n"
+		"Runs the MQTT broker (5.0, 3.1.1 and 3.1) in the foreground until SIGINT or SIGTERM.\n"
 		"SIGHUP re-reads the configuration file (log level and limits).\n"
 		"\n"
 		"  -c, --config FILE        read settings from FILE ('key value' lines)\n"

@@ -49,6 +49,7 @@ bool mqtt_err_is_protocol_error(int err)
 	case MQTT_ERR_PROP_VALUE:
 	case MQTT_ERR_PACKET_ID:
 	case MQTT_ERR_TOPIC:
+	case MQTT_ERR_EMPTY: /* [MQTT 5.0, 3.8.3, 3.10.3] */
 		return true;
 	default:
 		return false;

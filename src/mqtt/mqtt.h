@@ -287,8 +287,11 @@ long mqtt_encode_publish_header(const struct mqtt_publish *p, uint8_t level, uin
 /* Topic names and filters (MQTT 3.1.1 section 4.7). */
 #define MQTT_TOPIC_MAX 65535
 
-/* Well-formed UTF-8 without U+0000 and without surrogates. */
+/* Well-formed UTF-8 without U+0000 and without surrogates (MQTT strings). */
 bool mqtt_utf8_valid(const uint8_t *s, size_t len);
+/* Well-formed UTF-8, U+0000 allowed: a payload whose Payload Format
+ * Indicator is 1 [MQTT 5.0, 3.3.2.3.2]. */
+bool mqtt_utf8_data_valid(const uint8_t *s, size_t len);
 /* A topic name a PUBLISH may carry: non-empty, valid UTF-8, no + or #. */
 bool mqtt_topic_name_valid(const uint8_t *s, size_t len);
 /* A topic filter: non-empty, valid UTF-8, '+' alone in its level, '#' alone

@@ -3,7 +3,8 @@
 
 #include <string.h>
 
-bool mqtt_utf8_valid(const uint8_t *s, size_t len)
+/* Well-formed UTF-8 (RFC 3629), U+0000 refused unless allow_nul. */
+static bool utf8_check(const uint8_t *s, size_t len, bool allow_nul)
 {
 	size_t i = 0;
 
@@ -12,9 +13,9 @@ bool mqtt_utf8_valid(const uint8_t *s, size_t len)
 		uint32_t cp;
 		size_t n;
 
-		if (c == 0)
+		if (c == 0 && !allow_nul)
 			return false; /* [MQTT-1.5.3-2] */
-		if (c < 0x80) {
+		if (c < 0x80) { /* ASCII, and U+0000 where allowed */
 			i++;
 			continue;
 		}
@@ -45,6 +46,16 @@ bool mqtt_utf8_valid(const uint8_t *s, size_t len)
 		i += n + 1;
 	}
 	return true;
+}
+
+bool mqtt_utf8_valid(const uint8_t *s, size_t len)
+{
+	return utf8_check(s, len, false);
+}
+
+bool mqtt_utf8_data_valid(const uint8_t *s, size_t len)
+{
+	return utf8_check(s, len, true);
 }
 
 bool mqtt_topic_name_valid(const uint8_t *s, size_t len)

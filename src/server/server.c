@@ -10,6 +10,7 @@
 #include "server.h"
 
 #include "base/alloc.h"
+#include "base/fdlimit.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <uv.h>
 
@@ -490,16 +490,6 @@ static void on_signal(uv_signal_t *h, int signum)
 		server_stop(srv, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 static int ensure_data_dir(const char *dir)
 {
 	struct stat st;
@@ -531,7 +521,10 @@ int server_run(const struct agora_config *cfg, const char *config_path,
 	srv->overrides = ov;
 	log_set_level((enum log_level)cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit();
+	/* One descriptor per connection, plus listeners and a margin. */
+	if (fdlimit_raise((uint64_t)cfg->max_connections + 64) < (uint64_t)cfg->max_connections + 64)
+		log_warn("the open-file limit is below max_connections (%u): connections beyond "
+			 "it will fail to be accepted", cfg->max_connections);
 	if (ensure_data_dir(cfg->data_dir)) {
 		free(srv);
 		return 1;

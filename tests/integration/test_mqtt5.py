@@ -10,11 +10,11 @@ timeouts), and hand-built MQTT 5 packets over mqttraw.RawClient (Raw5) where
 a test must see every byte: reason codes paho hides, malformed packets,
 clients that never acknowledge.
 
-Not covered as working: shared subscriptions (only that the SUBACK for a
-$share filter, 0x9E or granted, agrees with the CONNACK's Shared
-Subscription Available), enhanced authentication (only the 0x8C
-refusal), Response Information, Server Reference; topic aliases only as far
-as refusing one outside the announced maximum (0x94).
+Enhanced authentication is covered here only as the 0x8C refusal (no
+mechanism is registered in the server); the exchange itself is tested in
+tests/unit/test_connect5.c with a test mechanism. Topic aliases both ways,
+shared subscriptions, Response Information and Server Reference are tested
+at the end of this file.
 
 paho-mqtt 1.6.1 drops the reason code of a DISCONNECT that has no property
 block (Remaining Length 1, valid MQTT 5): its on_disconnect then reports a

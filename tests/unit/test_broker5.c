@@ -1459,7 +1459,20 @@ static void test5_payload_format_invalid(void **state)
 	expect_packet(sub, MQTT_PUBLISH, &p);
 	assert_int_equal(p.u.publish.payload_len, sizeof(bad));
 	assert_memory_equal(p.u.publish.payload, bad, sizeof(bad));
+	send_ack5(b, sub, MQTT_PUBACK, p.u.publish.packet_id);
+	expect_packet(late, MQTT_PUBLISH, &p);
+	send_ack5(b, late, MQTT_PUBACK, p.u.publish.packet_id);
 	assert_int_equal(stats(b)->msgs_sent, sent + 4);
+
+	/* U+0000 is well-formed UTF-8: allowed in a payload (unlike in MQTT
+	 * strings), so it is routed. */
+	{
+		static const uint8_t nul[] = { 'a', 0x00, 'b' };
+		publish5_props(b, pub, "p/6", nul, sizeof(nul), 1, false, &utf8, 0x00);
+		expect_packet(sub, MQTT_PUBLISH, &p);
+		assert_int_equal(p.u.publish.payload_len, sizeof(nul));
+		assert_memory_equal(p.u.publish.payload, nul, sizeof(nul));
+	}
 	drop_client(b, sub);
 	drop_client(b, late);
 	drop_client(b, pub);

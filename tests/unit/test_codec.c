@@ -773,7 +773,7 @@ static const struct wire_case bad_header[] = {
 	/* Header problems are reported before the body has arrived. */
 	WIRE("PUBREL flags 0, header only", 4, MQTT_ERR_FLAGS, 0x60, 0x02),
 	WIRE("type 0, header only", 4, MQTT_ERR_TYPE, 0x00, 0x05),
-	/* Level 5 bodies are not decoded yet. */
+	/* Level-5 packets that are not well-formed MQTT 5. */
 	WIRE("PUBLISH at level 5 without its property length", 5, MQTT_ERR_TRUNCATED,
 	     PKT(0x30, 0, 1, 'a')),
 	WIRE("PINGREQ at level 5 with a body", 5, MQTT_ERR_TRAILING, 0xC0, 0x01, 0x00),
