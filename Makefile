@@ -68,10 +68,11 @@ build/test/obj/%.o: src/%.c
 build/test/agora: $(TST_OBJ)
 	$(CC) $(TEST_LDFLAGS) $(TST_OBJ) $(LDLIBS) -o $@
 
-build/test/unit/%: tests/unit/%.c $(TST_LIB_OBJ) tests/unit/helpers.h
+build/test/unit/%: tests/unit/%.c tests/unit/broker_support.c $(TST_LIB_OBJ) tests/unit/helpers.h \
+		tests/unit/broker_support.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(TEST_PKG)) $< \
-		$(TST_LIB_OBJ) $(TEST_LDFLAGS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKG)) -o $@
+		tests/unit/broker_support.c $(TST_LIB_OBJ) $(TEST_LDFLAGS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKG)) -o $@
 
 # The trivial forwarder (bench/forwarder.c): the machine's ceiling in
 # `make bench`, and a deliberately faulty broker for the bench's own tests.

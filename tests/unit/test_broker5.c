@@ -9,7 +9,7 @@
  * Statement ids ([MQTT-x.y.z-n]) and section numbers refer to OASIS MQTT
  * Version 5.0.
  */
-#include "helpers.h"
+#include "broker_support.h"
 
 #include "broker/broker.h"
 #include "mqtt/mqtt.h"
@@ -21,110 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Start of every test's clock, far from 0 like a real monotonic clock. */
-#define T0 1000000u
-
 /* ---- broker and client bookkeeping ---- */
-
-/*
- * Every broker and client a test creates is recorded until the test frees
- * it, so that the teardown can free what a failed assertion left behind:
- * LeakSanitizer would otherwise bury the failure under leak reports.
- */
-#define MAX_LIVE 16
-static void *live_brokers[MAX_LIVE];
-static void *live_clients[MAX_LIVE];
-
-static void track(void **slots, void *p)
-{
-	for (int i = 0; i < MAX_LIVE; i++) {
-		if (!slots[i]) {
-			slots[i] = p;
-			return;
-		}
-	}
-	fail_msg("more than %d live objects", MAX_LIVE);
-}
-
-static void untrack(void **slots, void *p)
-{
-	for (int i = 0; i < MAX_LIVE; i++) {
-		if (slots[i] == p) {
-			slots[i] = NULL;
-			return;
-		}
-	}
-	fail_msg("freeing an object the test does not own");
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	for (int i = 0; i < MAX_LIVE; i++) {
-		struct broker_client *c = live_clients[i];
-
-		if (c)
-			broker_client_free(c->broker, c);
-		live_clients[i] = NULL;
-	}
-	for (int i = 0; i < MAX_LIVE; i++) {
-		broker_free(live_brokers[i]);
-		live_brokers[i] = NULL;
-	}
-	return 0;
-}
-
-static void test_config(struct broker_config *cfg)
-{
-	broker_config_defaults(cfg);
-	cfg->sys_interval = 0; /* no $SYS traffic */
-}
-
-static struct broker *new_broker(const struct broker_config *cfg)
-{
-	struct broker *b = broker_new(cfg);
-
-	assert_non_null(b);
-	track(live_brokers, b);
-	broker_set_time(b, T0);
-	return b;
-}
-
-static struct broker *default_broker(void)
-{
-	struct broker_config cfg;
-
-	test_config(&cfg);
-	return new_broker(&cfg);
-}
-
-/* The contract: every client is freed before its broker. */
-static void free_broker(struct broker *b)
-{
-	for (int i = 0; i < MAX_LIVE; i++) {
-		const struct broker_client *c = live_clients[i];
-
-		assert_true(!c || c->broker != b);
-	}
-	untrack(live_brokers, b);
-	broker_free(b);
-}
-
-static void set_time(struct broker *b, uint64_t ms_after_t0)
-{
-	broker_set_time(b, T0 + ms_after_t0);
-}
 
 /* Moves the clock and runs the periodic work. */
 static void tick_at(struct broker *b, uint64_t ms_after_t0)
 {
 	set_time(b, ms_after_t0);
 	broker_tick(b);
-}
-
-static const struct broker_stats *stats(const struct broker *b)
-{
-	return broker_get_stats(b);
 }
 
 static struct broker_client *new_client_on(struct broker *b, bool anonymous_ok)
@@ -141,50 +44,11 @@ static struct broker_client *new_client(struct broker *b)
 	return new_client_on(b, true);
 }
 
-static void free_client(struct broker *b, struct broker_client *c)
-{
-	untrack(live_clients, c);
-	broker_client_free(b, c);
-}
-
-/* A network drop: the I/O layer closes then frees. */
-static void drop_client(struct broker *b, struct broker_client *c)
-{
-	broker_client_close(b, c, CLOSE_PEER, NULL);
-	free_client(b, c);
-}
-
-static void assert_closed(const struct broker_client *c, enum broker_close_reason reason)
-{
-	assert_int_equal(c->state, CLIENT_CLOSING);
-	assert_string_equal(broker_close_reason_str(c->close_reason),
-			    broker_close_reason_str(reason));
-}
-
 /* ---- what a client sends ---- */
-
-static struct mqtt_str str(const char *s)
-{
-	return (struct mqtt_str){ (const uint8_t *)s, (uint16_t)strlen(s) };
-}
 
 static struct mqtt_props_str pstr(const char *s)
 {
 	return (struct mqtt_props_str){ (const uint8_t *)s, (uint16_t)strlen(s) };
-}
-
-static uint16_t next_packet_id(void)
-{
-	static uint16_t id;
-
-	id = id == UINT16_MAX ? 1 : (uint16_t)(id + 1);
-	return id;
-}
-
-/* Feeds bytes that must all be consumed. */
-static void feed(struct broker *b, struct broker_client *c, const uint8_t *buf, size_t len)
-{
-	assert_int_equal(broker_client_input(b, c, buf, len), len);
 }
 
 static void send_packet_at(struct broker *b, struct broker_client *c, const struct mqtt_packet *p,
@@ -294,28 +158,6 @@ static void send_disconnect5(struct broker *b, struct broker_client *c, uint8_t 
 	if (props)
 		p.u.reason.props = *props;
 	send5(b, c, &p);
-}
-
-/* Writes a SUBSCRIBE (options given) or UNSUBSCRIBE (options NULL) list. */
-static struct mqtt_topic_list topic_list(uint8_t *buf, size_t cap, const char *const *filters,
-					 const uint8_t *options, uint16_t n)
-{
-	struct mqtt_topic_list l = { .data = buf, .count = n, .with_options = options != NULL };
-	size_t pos = 0;
-
-	for (uint16_t i = 0; i < n; i++) {
-		size_t len = strlen(filters[i]);
-
-		assert_true(pos + 3 + len <= cap);
-		buf[pos++] = (uint8_t)(len >> 8);
-		buf[pos++] = (uint8_t)len;
-		memcpy(buf + pos, filters[i], len);
-		pos += len;
-		if (options)
-			buf[pos++] = options[i];
-	}
-	l.len = (uint32_t)pos;
-	return l;
 }
 
 static void send_subscribe5(struct broker *b, struct broker_client *c, uint16_t id,
