@@ -247,7 +247,8 @@ void session_pubrec(struct broker *b, struct session *s, uint16_t packet_id, uin
 void session_pubcomp(struct broker *b, struct session *s, uint16_t packet_id);
 bool session_qos2_seen(const struct session *s, uint16_t packet_id);
 bool session_qos2_add(struct broker *b, struct session *s, uint16_t packet_id);
-void session_qos2_release(struct session *s, uint16_t packet_id);
+/* Forgets an incoming QoS 2 id; false if it was not held. */
+bool session_qos2_release(struct session *s, uint16_t packet_id);
 /* Frees empty window, queue and id storage (when the client goes away). */
 void session_trim(struct session *s);
 void session_remove_sub(struct broker *b, struct session *s, uint32_t index);

@@ -239,6 +239,9 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 
 void handle_pubrel(struct broker *b, struct broker_client *c, uint16_t packet_id)
 {
-	session_qos2_release(c->session, packet_id);
-	send_ack(b, c, MQTT_PUBCOMP, packet_id); /* [MQTT-4.3.3-2] even for an unknown id */
+	bool known = session_qos2_release(c->session, packet_id);
+
+	/* [MQTT-4.3.3-2] answered even for an unknown id; MQTT 5 says so with
+	 * 0x92 Packet Identifier not found. */
+	send_ack_reason(b, c, MQTT_PUBCOMP, packet_id, known ? 0x00 : 0x92);
 }

@@ -368,6 +368,9 @@ void session_pubrec(struct broker *b, struct session *s, uint16_t packet_id, uin
 
 	if (!f || f->qos != 2) {
 		log_debug("client %s: PUBREC for unknown packet id %u", s->id, packet_id);
+		/* MQTT 5 answers with PUBREL 0x92 (Packet Identifier not found). */
+		if (s->client && s->client->level == MQTT_LEVEL_5)
+			send_ack_reason(b, s->client, MQTT_PUBREL, packet_id, 0x92);
 		return;
 	}
 	if (reason >= 0x80 && f->state == IFL_WAIT_ACK) {
@@ -420,16 +423,17 @@ bool session_qos2_add(struct broker *b, struct session *s, uint16_t packet_id)
 	return true;
 }
 
-void session_qos2_release(struct session *s, uint16_t packet_id)
+bool session_qos2_release(struct session *s, uint16_t packet_id)
 {
 	if (!s->flow)
-		return;
+		return false;
 	for (uint32_t i = 0; i < s->flow->qos2_n; i++) {
 		if (s->flow->qos2_in[i] == packet_id) {
 			s->flow->qos2_in[i] = s->flow->qos2_in[--s->flow->qos2_n];
-			break;
+			return true;
 		}
 	}
+	return false;
 }
 
 void session_trim(struct session *s)

@@ -1321,6 +1321,29 @@ static void test5_payload_format_invalid(void **state)
 	free_broker(b);
 }
 
+/* 0x92 Packet Identifier not found (3.6.2.1, 3.7.2.1): a PUBREL or PUBREC
+ * for an id the broker does not hold is answered with it; an MQTT 3.1.1
+ * client gets the plain PUBCOMP. */
+static void test5_unknown_packet_id_0x92(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *c = connect5(b, "c", true, 0, false);
+	struct mqtt_packet p;
+
+	(void)state;
+	send_ack5(b, c, MQTT_PUBREL, 77);
+	expect_packet(c, MQTT_PUBCOMP, &p);
+	assert_int_equal(p.u.ack.packet_id, 77);
+	assert_int_equal(p.u.ack.reason_code, 0x92);
+	send_ack5(b, c, MQTT_PUBREC, 78);
+	expect_packet(c, MQTT_PUBREL, &p);
+	assert_int_equal(p.u.ack.packet_id, 78);
+	assert_int_equal(p.u.ack.reason_code, 0x92);
+	expect_nothing(c);
+	drop_client(b, c);
+	free_broker(b);
+}
+
 /* 0x10 No matching subscribers on PUBACK and PUBREC (3.4.2.1, 3.5.2.1);
  * 0x00 once someone subscribes; an MQTT 3.1.1 publisher gets the plain
  * acknowledgement. */
@@ -2072,6 +2095,7 @@ int main(void)
 		TEST(test5_retained_message_expiry),
 		TEST(test5_payload_format_invalid),
 		TEST(test5_no_matching_subscribers),
+		TEST(test5_unknown_packet_id_0x92),
 		TEST(test5_topic_alias_refused),
 		TEST(test5_subscription_id_from_client),
 		TEST(test5_no_local),
