@@ -1138,6 +1138,48 @@ static void test_suback_codes(void **state)
 	free_broker(b);
 }
 
+/* Topics and filters of up to 128 levels are accepted; one level more gets
+ * SUBACK 0x80 for a filter and closes the connection for a PUBLISH (the trie
+ * walks recurse per level). */
+static void levels(char *out, size_t cap, int n)
+{
+	size_t pos = 0;
+
+	for (int i = 0; i < n && pos + 2 < cap; i++) {
+		if (i)
+			out[pos++] = '/';
+		out[pos++] = 'a';
+	}
+	out[pos] = '\0';
+}
+
+static void test_topic_levels_limit(void **state)
+{
+	char deep[300], deeper[300];
+	const char *filters[2] = { deep, deeper };
+	static const uint8_t qos[] = { 0, 0 };
+	static const uint8_t codes[] = { 0, 0x80 };
+	struct broker *b = default_broker();
+	struct broker_client *sub = connect_client(b, "sub", true, false);
+	struct broker_client *pub = connect_client(b, "pub", true, false);
+	struct broker_client *bad = connect_client(b, "bad", true, false);
+
+	(void)state;
+	levels(deep, sizeof(deep), 128);
+	levels(deeper, sizeof(deeper), 129);
+	send_subscribe(b, sub, 7, filters, qos, 2);
+	expect_suback(sub, 7, codes, 2);
+	send_publish(b, pub, deep, "x", 1, 0, false, false, 0);
+	assert_int_equal(pub->state, CLIENT_CONNECTED);
+	assert_int_equal(stats(b)->msgs_sent, 1); /* the 128-level message went out */
+	send_publish(b, bad, deeper, "x", 1, 0, false, false, 0);
+	assert_closed(bad, CLOSE_PROTOCOL);
+	drop_client(b, sub);
+	drop_client(b, pub);
+	free_client(b, bad);
+	free_broker(b);
+}
+
 static void test_max_subscriptions(void **state)
 {
 	static const char *const filters[] = { "s/1", "s/2", "s/3" };
@@ -2041,6 +2083,7 @@ int main(void)
 		TEST(test_wildcard_routing),
 		TEST(test_max_qos2_pending),
 		TEST(test_suback_codes),
+		TEST(test_topic_levels_limit),
 		TEST(test_max_subscriptions),
 		TEST(test_unsubscribe),
 		TEST(test_dollar_topics),
