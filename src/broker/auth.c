@@ -22,6 +22,8 @@ int broker_auth_register(struct broker *b, const struct auth_mechanism *m)
 
 static const struct auth_mechanism *find(const struct broker *b, const struct mqtt_props *props)
 {
+	if (!(props->present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)))
+		return NULL;
 	for (int i = 0; i < b->nmechs; i++) {
 		const char *name = b->mechs[i]->name;
 		if (strlen(name) == props->auth_method.len &&
@@ -65,11 +67,12 @@ static void send_auth(struct broker *b, struct broker_client *c, uint8_t reason,
 static enum auth_result step(struct broker_client *c, const struct mqtt_props *props,
 			     uint8_t *out, size_t *out_len)
 {
+	bool has_data = props->present & MQTT_PROP_BIT(MQTT_PROP_AUTH_DATA);
 	enum auth_result r;
 
 	*out_len = 0;
-	r = c->auth->mech->step(c->auth->state, props->auth_data.data, props->auth_data.len, out,
-			  out_len);
+	r = c->auth->mech->step(c->auth->state, has_data ? props->auth_data.data : NULL,
+				has_data ? props->auth_data.len : 0, out, out_len);
 	if (*out_len > AUTH_DATA_MAX)
 		return AUTH_FAIL; /* a mechanism bug must not overrun anything */
 	return r;

@@ -126,7 +126,8 @@ static uint32_t requested_expiry(const struct mqtt_connect *p)
 {
 	if (p->level != MQTT_LEVEL_5)
 		return p->clean_session ? 0 : SESSION_NEVER_EXPIRES;
-	return p->props.session_expiry; /* absent: 0 [MQTT 5.0, 3.1.2.11.2] */
+	/* absent: 0 [MQTT 5.0, 3.1.2.11.2] */
+	return MQTT_PROP_OR(&p->props, MQTT_PROP_SESSION_EXPIRY, session_expiry, 0);
 }
 
 static uint16_t effective_keepalive(const struct broker *b, const struct mqtt_connect *p)
@@ -161,7 +162,9 @@ static struct client_will *make_will(struct broker *b, const struct mqtt_connect
 		spec.props_len = props_forwardable(&p->will_props, buf);
 	}
 	w->msg = msg_new(&spec);
-	w->delay_s = p->level == MQTT_LEVEL_5 ? p->will_props.will_delay : 0;
+	w->delay_s = p->level == MQTT_LEVEL_5
+			     ? MQTT_PROP_OR(&p->will_props, MQTT_PROP_WILL_DELAY, will_delay, 0)
+			     : 0;
 	/* The will's expiry clock starts when it is published. */
 	w->expiry_s = p->level == MQTT_LEVEL_5 && (p->will_props.present &
 						     MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY))
@@ -179,7 +182,8 @@ static void take_client_limits(struct broker_client *c, const struct mqtt_connec
 	c->alias_out_max = 0;
 	if (p->level != MQTT_LEVEL_5)
 		return;
-	c->alias_out_max = p->props.topic_alias_maximum; /* absent: 0, no aliases */
+	/* absent: 0, no aliases */
+	c->alias_out_max = MQTT_PROP_OR(&p->props, MQTT_PROP_TOPIC_ALIAS_MAXIMUM, topic_alias_maximum, 0);
 	if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM))
 		c->receive_max = p->props.receive_maximum;
 	if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE))
@@ -220,8 +224,8 @@ static void send_accept(struct broker *b, struct broker_client *c, const struct 
 				props.auth_data.len = (uint16_t)auth_len;
 			}
 		}
-		if (b->cfg.response_information[0] && p->props.request_response_info &&
-		    (p->props.present & MQTT_PROP_BIT(MQTT_PROP_REQUEST_RESPONSE_INFO))) {
+		if (b->cfg.response_information[0] &&
+		    MQTT_PROP_OR(&p->props, MQTT_PROP_REQUEST_RESPONSE_INFO, request_response_info, 0)) {
 			/* [MQTT-3.1.2-28]: only when asked for. Sized for the
 			 * longest client id: never cut inside a character. */
 			size_t plen = strlen(b->cfg.response_information);

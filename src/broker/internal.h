@@ -87,6 +87,7 @@ struct session {
 	struct sub **subs;
 	uint32_t nsubs, subs_cap;
 	struct session_flow *flow;    /* NULL while there is no QoS 1/2 state */
+	uint64_t serial;      /* unique in this broker's life, never reused */
 	uint64_t match_epoch; /* routing: last message this session matched */
 	uint64_t expires_at_ms; /* offline: when the session ends (0 = never) */
 	uint32_t expiry_s;    /* session expiry interval; 0 = ends with the connection */
@@ -132,6 +133,7 @@ struct broker {
 	size_t transient_cap;
 	uint32_t scratch_cap;
 	uint64_t id_counter;
+	uint64_t session_serial; /* last struct session.serial given */
 	char version[32];
 };
 
@@ -218,12 +220,15 @@ void send_ack_reason(struct broker *b, struct broker_client *c, uint8_t type,
 void send_simple(struct broker *b, struct broker_client *c, uint8_t type);
 void send_suback(struct broker *b, struct broker_client *c, uint16_t packet_id,
 		 const uint8_t *codes, uint16_t count);
+/* via: the shared subscription group the delivery comes through, or NULL
+ * for the session's own subscriptions (which subscription identifiers the
+ * MQTT 5 PUBLISH carries). */
 void send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint8_t qos,
-		  uint16_t packet_id, bool retain, bool dup);
+		  uint16_t packet_id, bool retain, bool dup, const struct share_group *via);
 /* Size of the PUBLISH send_publish would write, for the client's MQTT 5
  * Maximum Packet Size. */
 size_t publish_packet_size(struct broker *b, const struct broker_client *c, const struct msg *m,
-			   uint8_t qos);
+			   uint8_t qos, const struct share_group *via);
 void send_unsuback(struct broker *b, struct broker_client *c, uint16_t packet_id,
 		   const uint8_t *codes, uint16_t count);
 

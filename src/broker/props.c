@@ -48,9 +48,13 @@ uint64_t msg_deadline(const struct broker *b, uint32_t seconds)
 
 uint64_t props_expiry_deadline(const struct broker *b, const struct mqtt_props *in)
 {
-	if (!(in->present & MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY)))
+	uint32_t seconds = MQTT_PROP_OR(in, MQTT_PROP_MESSAGE_EXPIRY, message_expiry, 0);
+
+	/* An interval of 0 taken literally would expire before reaching
+	 * anyone; like Mosquitto, it means no expiry. */
+	if (!seconds)
 		return 0;
-	return msg_deadline(b, in->message_expiry);
+	return msg_deadline(b, seconds);
 }
 
 bool msg_expired(const struct broker *b, const struct msg *m)

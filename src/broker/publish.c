@@ -119,9 +119,11 @@ void broker_publish_msg(struct broker *b, struct msg *m)
  * deliveries copy it, nothing queues or retains it. It is built in reusable
  * broker memory instead of the heap, so the QoS 0 path allocates nothing.
  */
-static struct msg *message_for(struct broker *b, const struct mqtt_publish *p)
+static struct msg *message_for(struct broker *b, const struct mqtt_publish *p,
+			       const struct session *from)
 {
 	struct msg_spec spec = {
+		.origin = from->serial,
 		.topic = p->topic.data,
 		.topic_len = p->topic.len,
 		.payload = p->payload,
@@ -170,8 +172,8 @@ static bool publish_props_acceptable(struct broker *b, struct broker_client *c,
 {
 	uint8_t rc;
 
-	if (c->level != MQTT_LEVEL_5)
-		return true;
+	if (c->level != MQTT_LEVEL_5 || !p->props.present)
+		return true; /* the common case: no property at all */
 	rc = alias_in_resolve(b, c, p);
 	if (rc) {
 		broker_client_close_code(b, c, CLOSE_PROTOCOL, rc,
@@ -191,7 +193,8 @@ static bool publish_props_acceptable(struct broker *b, struct broker_client *c,
 /* [MQTT-3.3.2-..]: Payload Format Indicator 1 promises UTF-8. */
 static bool payload_format_ok(const struct mqtt_publish *p)
 {
-	return !p->props.payload_format || mqtt_utf8_data_valid(p->payload, p->payload_len);
+	return !MQTT_PROP_OR(&p->props, MQTT_PROP_PAYLOAD_FORMAT, payload_format, 0) ||
+	       mqtt_utf8_data_valid(p->payload, p->payload_len);
 }
 
 void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *in)
@@ -223,7 +226,7 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 					 "too many QoS 2 messages awaiting PUBREL");
 		return;
 	} else if (broker_client_may_publish(p->topic.data, p->topic.len)) {
-		m = message_for(b, p);
+		m = message_for(b, p, s);
 		if (!broker_route(b, m, s) && c->level == MQTT_LEVEL_5)
 			reason = 0x10; /* accepted, but no matching subscribers */
 		message_done(b, m);

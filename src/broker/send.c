@@ -6,6 +6,8 @@
  */
 #include "internal.h"
 
+#include "base/log.h"
+
 #include <string.h>
 
 /* The property block of a packet that may carry a Reason String. */
@@ -30,15 +32,21 @@ void send_packet(struct broker *b, struct broker_client *c, const struct mqtt_pa
 
 	if (size < 0)
 		return;
-	/* [MQTT-3.1.2-25], [MQTT-3.2.2-19]: the Reason String is left out
-	 * rather than send the client a packet larger than it accepts. */
-	if (c->max_packet_out && (uint64_t)size > c->max_packet_out &&
-	    (props = reason_props(&copy))) {
-		props->present &= ~MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
-		p = &copy;
-		size = mqtt_encoded_size(p, c->level);
-		if ((uint64_t)size > c->max_packet_out)
+	/* [MQTT-3.1.2-24], [MQTT-3.2.2-19]: the Reason String is left out
+	 * rather than send the client a packet larger than it accepts; a
+	 * packet still too large (a SUBACK for a huge SUBSCRIBE) is not sent. */
+	if (c->max_packet_out && (uint64_t)size > c->max_packet_out) {
+		if ((props = reason_props(&copy))) {
+			props->present &= ~MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
+			p = &copy;
+			size = mqtt_encoded_size(p, c->level);
+		}
+		if ((uint64_t)size > c->max_packet_out) {
+			log_info("client %s: %s of %ld bytes not sent: over its maximum packet "
+				 "size (%u)", c->session ? c->session->id : "?",
+				 mqtt_type_name(p->type), size, c->max_packet_out);
 			return;
+		}
 	}
 	dst = outbuf_reserve(&c->out, (size_t)size);
 	n = mqtt_encode(p, c->level, dst, (size_t)size);
@@ -125,10 +133,21 @@ void send_suback(struct broker *b, struct broker_client *c, uint16_t packet_id,
 	send_packet(b, c, &p);
 }
 
-/* Subscription identifiers of s's subscriptions matching the topic, for an
- * MQTT 5 delivery [MQTT-3.3.4-3]; at most cap. */
+/* Whether sub is one of the subscriptions a delivery of m to its session
+ * comes from: via a shared group, that group's; else the session's own
+ * subscriptions, less the No Local ones for its own message. */
+static bool sub_caused(const struct sub *sub, const struct msg *m,
+		       const struct share_group *via)
+{
+	if (sub->group != via)
+		return false;
+	return via || !(sub->options & MQTT_SUBOPT_NO_LOCAL) || m->origin != sub->session->serial;
+}
+
+/* Subscription identifiers of the subscriptions a delivery comes from, for
+ * an MQTT 5 delivery [MQTT-3.3.4-3, -4]; at most cap. */
 static uint16_t matching_sub_ids(struct broker *b, const struct session *s, const struct msg *m,
-				 uint32_t *ids, uint16_t cap)
+				 const struct share_group *via, uint32_t *ids, uint16_t cap)
 {
 	uint16_t n = 0;
 
@@ -137,7 +156,7 @@ static uint16_t matching_sub_ids(struct broker *b, const struct session *s, cons
 		uint8_t *filter;
 		size_t flen;
 
-		if (!sub->sub_id)
+		if (!sub->sub_id || !sub_caused(sub, m, via))
 			continue;
 		filter = broker_props_scratch(b, tree_filter_len(sub->node) + 1);
 		flen = tree_filter_write(sub->node, filter);
@@ -149,8 +168,8 @@ static uint16_t matching_sub_ids(struct broker *b, const struct session *s, cons
 
 /* The properties an MQTT 5 subscriber gets with m, into a zeroed props. */
 static void publish_props_full(struct broker *b, const struct broker_client *c,
-			       const struct msg *m, struct mqtt_props *props, uint32_t *ids,
-			       uint16_t cap)
+			       const struct msg *m, const struct share_group *via,
+			       struct mqtt_props *props, uint32_t *ids, uint16_t cap)
 {
 	if (m->expires_ms) {
 		/* [MQTT-3.3.2-6]: the interval sent on is the time left */
@@ -158,7 +177,7 @@ static void publish_props_full(struct broker *b, const struct broker_client *c,
 		props->message_expiry = msg_expiry_left(b, m);
 	}
 	if (c->session && c->session->has_sub_ids) {
-		props->sub_id_count = matching_sub_ids(b, c->session, m, ids, cap);
+		props->sub_id_count = matching_sub_ids(b, c->session, m, via, ids, cap);
 		props->sub_ids = props->sub_id_count ? ids : NULL;
 	}
 	props->user_raw = m->props; /* forwarded as received, user properties in order */
@@ -167,31 +186,31 @@ static void publish_props_full(struct broker *b, const struct broker_client *c,
 
 /* Most messages carry no property at all: that case stays inline. */
 static inline void publish_props(struct broker *b, const struct broker_client *c,
-				 const struct msg *m, struct mqtt_props *props, uint32_t *ids,
-				 uint16_t cap)
+				 const struct msg *m, const struct share_group *via,
+				 struct mqtt_props *props, uint32_t *ids, uint16_t cap)
 {
 	if (c->level == MQTT_LEVEL_5 &&
 	    (m->expires_ms || m->props_len || (c->session && c->session->has_sub_ids)))
-		publish_props_full(b, c, m, props, ids, cap);
+		publish_props_full(b, c, m, via, props, ids, cap);
 }
 
 #define MAX_SUB_IDS 32
 
 size_t publish_packet_size(struct broker *b, const struct broker_client *c, const struct msg *m,
-			   uint8_t qos)
+			   uint8_t qos, const struct share_group *via)
 {
 	struct mqtt_props props = { 0 };
 	uint32_t ids[MAX_SUB_IDS];
 	size_t body = 2 + (size_t)m->topic_len + (qos ? 2 : 0) + m->payload_len;
 
-	publish_props(b, c, m, &props, ids, MAX_SUB_IDS);
+	publish_props(b, c, m, via, &props, ids, MAX_SUB_IDS);
 	if (c->level == MQTT_LEVEL_5)
 		body += mqtt_props_size(&props) + (c->alias_out_max ? 3 : 0); /* a Topic Alias */
 	return 1 + (size_t)mqtt_varint_size((uint32_t)body) + body;
 }
 
 void send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint8_t qos,
-		  uint16_t packet_id, bool retain, bool dup)
+		  uint16_t packet_id, bool retain, bool dup, const struct share_group *via)
 {
 	struct mqtt_publish p = {
 		.dup = dup,
@@ -207,7 +226,7 @@ void send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint
 	uint8_t *dst;
 	long n;
 
-	publish_props(b, c, m, &p.props, ids, MAX_SUB_IDS);
+	publish_props(b, c, m, via, &p.props, ids, MAX_SUB_IDS);
 	if (c->alias_out_max) {
 		bool bound;
 		uint16_t alias = alias_out(c, m->topic, m->topic_len, &bound);

@@ -19,6 +19,7 @@ struct session *session_new(struct broker *b, const uint8_t *id, uint16_t len, u
 	s->id_len = len;
 	s->expiry_s = expiry_s;
 	s->next_packet_id = 1;
+	s->serial = ++b->session_serial;
 	hmap_put(&b->sessions, s->id, len, s);
 	b->stats.sessions++;
 	return s;
@@ -215,7 +216,7 @@ static void window_send(struct broker *b, struct session *s, struct msg *m, uint
 	if (g)
 		share_group_ref(g);
 	f->state = IFL_WAIT_ACK;
-	send_publish(b, s->client, m, qos, f->packet_id, retain, false);
+	send_publish(b, s->client, m, qos, f->packet_id, retain, false, g);
 }
 
 /* ---- the queue behind the window ---- */
@@ -262,13 +263,14 @@ static void drop(struct broker *b, struct session *s, const struct msg *m, const
 /* False (and counted) when the client must not get m now: expired, or
  * larger than the MQTT 5 client's Maximum Packet Size [MQTT-3.1.2-25], in
  * which case the message is dropped as if delivered. */
-static bool deliverable(struct broker *b, struct session *s, const struct msg *m, uint8_t qos)
+static bool deliverable(struct broker *b, struct session *s, const struct msg *m, uint8_t qos,
+			const struct share_group *via)
 {
 	struct broker_client *c = s->client;
 
 	if (msg_expired(b, m))
 		return false; /* [MQTT-3.3.2-5] */
-	if (c && c->max_packet_out && publish_packet_size(b, c, m, qos) > c->max_packet_out) {
+	if (c && c->max_packet_out && publish_packet_size(b, c, m, qos, via) > c->max_packet_out) {
 		drop(b, s, m, "larger than the client's maximum packet size");
 		return false;
 	}
@@ -283,7 +285,7 @@ static void queue_pump(struct broker *b, struct session *s)
 
 		s->flow->q_head = (s->flow->q_head + 1) % s->flow->q_cap;
 		s->flow->q_len--;
-		if (deliverable(b, s, e.msg, e.qos))
+		if (deliverable(b, s, e.msg, e.qos, e.group))
 			window_send(b, s, e.msg, e.qos, e.retain, e.group);
 		msg_unref(e.msg);
 		share_group_unref(b, e.group);
@@ -300,7 +302,7 @@ void session_deliver_shared(struct broker *b, struct session *s, struct msg *m, 
 {
 	struct broker_client *c = s->client;
 
-	if (!deliverable(b, s, m, qos))
+	if (!deliverable(b, s, m, qos, g))
 		return;
 
 	if (qos == 0) {
@@ -311,7 +313,7 @@ void session_deliver_shared(struct broker *b, struct session *s, struct msg *m, 
 			drop(b, s, m, "client not reading (output buffer full)");
 			return;
 		}
-		send_publish(b, c, m, 0, 0, retain, false);
+		send_publish(b, c, m, 0, 0, retain, false, g);
 		return;
 	}
 	if (broker_client_online(c) && !queued_count(s) && window_has_room(b, s)) {
@@ -333,7 +335,8 @@ void session_resume(struct broker *b, struct session *s)
 		struct inflight *f = &s->flow->ifl[(s->flow->ifl_head + i) % s->flow->ifl_cap];
 
 		if (f->state == IFL_WAIT_ACK)
-			send_publish(b, s->client, f->msg, f->qos, f->packet_id, f->retain, true);
+			send_publish(b, s->client, f->msg, f->qos, f->packet_id, f->retain, true,
+				     f->group);
 		else if (f->state == IFL_WAIT_COMP)
 			send_ack(b, s->client, MQTT_PUBREL, f->packet_id);
 	}

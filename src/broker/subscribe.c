@@ -151,7 +151,9 @@ void handle_subscribe(struct broker *b, struct broker_client *c, const struct mq
 {
 	struct session *s = c->session;
 	struct mqtt_topic_iter it = { &p->filters, 0 };
-	struct sub_request rq = { .sub_id = p->props.subscription_id };
+	struct sub_request rq = {
+		.sub_id = MQTT_PROP_OR(&p->props, MQTT_PROP_SUBSCRIPTION_ID, subscription_id, 0),
+	};
 	struct mqtt_str key, filter;
 	uint16_t n = 0;
 

@@ -75,25 +75,30 @@ static struct mqtt_str rd_str(struct reader *r)
 	return s;
 }
 
-/* An MQTT 5 property block for a packet of kind `where`. */
-static void rd_props(struct reader *r, int where, struct mqtt_props *props)
+/* A non-empty MQTT 5 property block: the full table walk. */
+static void rd_props_block(struct reader *r, int where, struct mqtt_props *props)
 {
-	long n;
+	long n = mqtt_props_decode(r->p, rd_left(r), where, props);
 
-	if (r->err)
-		return;
-	if (rd_left(r) && r->p[0] == 0) {
-		/* Empty, as on most messages: no table walk. */
-		memset(props, 0, sizeof(*props));
-		props->raw = r->p + 1;
-		r->p++;
-		return;
-	}
-	n = mqtt_props_decode(r->p, rd_left(r), where, props);
 	if (n < 0)
 		rd_fail(r, (int)n);
 	else
 		r->p += n;
+}
+
+/* An MQTT 5 property block for a packet of kind `where`. Inline: most
+ * messages carry an empty one, a single zero byte. */
+static inline void rd_props(struct reader *r, int where, struct mqtt_props *props)
+{
+	if (r->err)
+		return;
+	if (rd_left(r) && r->p[0] == 0) {
+		mqtt_props_clear(props);
+		props->raw = r->p + 1;
+		r->p++;
+		return;
+	}
+	rd_props_block(r, where, props);
 }
 
 static int rd_finish(const struct reader *r)
@@ -222,7 +227,7 @@ static int decode_connack(struct reader *r, uint8_t level, struct mqtt_connack *
 static int decode_publish(struct reader *r, uint8_t level, uint8_t flags, struct mqtt_publish *p)
 {
 	if (level != MQTT_LEVEL_5)
-		memset(&p->props, 0, sizeof(p->props)); /* rd_props clears it at level 5 */
+		mqtt_props_clear(&p->props); /* rd_props fills it at level 5 */
 	p->dup = flags & 0x08;
 	p->qos = (flags >> 1) & 0x03;
 	p->retain = flags & 0x01;

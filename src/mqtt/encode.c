@@ -54,19 +54,24 @@ static void wr_header(struct writer *w, uint8_t first, uint32_t remaining)
 	wr_bytes(w, v, (size_t)n);
 }
 
-static void wr_props(struct writer *w, const struct mqtt_props *props)
+static void wr_props_block(struct writer *w, const struct mqtt_props *props)
 {
 	uint32_t n = mqtt_props_size(props);
 
-	if (n == 1) { /* empty: its length, 0 */
-		wr_u8(w, 0);
-		return;
-	}
 	if ((size_t)(w->end - w->p) < n) {
 		w->overflow = true;
 		return;
 	}
 	w->p += mqtt_props_encode(props, w->p);
+}
+
+/* Inline: the common empty block is its length, one 0 byte. */
+static inline void wr_props(struct writer *w, const struct mqtt_props *props)
+{
+	if (mqtt_props_empty(props))
+		wr_u8(w, 0);
+	else
+		wr_props_block(w, props);
 }
 
 /* ---- sizes ---- */

@@ -203,7 +203,7 @@ long mqtt_props_decode(const uint8_t *buf, size_t len, int where, struct mqtt_pr
 	int n = mqtt_varint_decode(buf, len, &body);
 	const uint8_t *p, *end;
 
-	memset(out, 0, sizeof(*out));
+	mqtt_props_clear(out);
 	if (n < 0)
 		return n == MQTT_ERR_NEED_MORE ? MQTT_ERR_TRUNCATED : MQTT_ERR_REMAINING_LENGTH;
 	if (len - (size_t)n < body)

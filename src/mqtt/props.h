@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum mqtt_prop_id {
 	MQTT_PROP_PAYLOAD_FORMAT = 0x01,
@@ -60,10 +61,25 @@ struct mqtt_props_str {
 	uint16_t len;
 };
 
+/*
+ * A decoded or to-be-encoded property block. The head is always valid; a
+ * value field holds something only when its bit is in `present`, so read it
+ * through the bit (decoding does not clear the values it did not find: the
+ * common empty block then costs a few stores, not ~250 bytes of clearing).
+ * To encode, start from a zeroed struct and set the bits of what you fill.
+ */
 struct mqtt_props {
+	/* -- always valid -- */
 	const uint8_t *raw;      /* the property bytes, after their length */
 	uint32_t raw_len;
+	uint16_t user_count, sub_id_count;
 	uint64_t present;        /* MQTT_PROP_BIT(id) for each property present */
+	/* Encoding only: user properties already encoded as property bytes
+	 * (0x26, key, value)..., and subscription identifiers to write. */
+	const uint8_t *user_raw;
+	uint32_t user_raw_len;
+	const uint32_t *sub_ids;
+	/* -- valid only under their bit in present -- */
 	uint32_t message_expiry, session_expiry, will_delay, maximum_packet_size;
 	uint32_t subscription_id; /* SUBSCRIBE's (PUBLISH may carry several: iterate) */
 	uint16_t server_keepalive, receive_maximum, topic_alias_maximum, topic_alias;
@@ -73,13 +89,28 @@ struct mqtt_props {
 	struct mqtt_props_str content_type, response_topic, correlation_data;
 	struct mqtt_props_str assigned_client_id, auth_method, auth_data;
 	struct mqtt_props_str response_info, server_reference, reason_string;
-	uint16_t user_count, sub_id_count;
-	/* Encoding only: user properties already encoded as property bytes
-	 * (0x26, key, value)..., and subscription identifiers to write. */
-	const uint8_t *user_raw;
-	uint32_t user_raw_len;
-	const uint32_t *sub_ids;
 };
+
+/* An empty block: the head cleared. Test builds (no NDEBUG) fill the values
+ * with a pattern, so a consumer that reads one without its bit fails. */
+static inline void mqtt_props_clear(struct mqtt_props *p)
+{
+	p->raw = NULL;
+	p->raw_len = 0;
+	p->user_count = 0;
+	p->sub_id_count = 0;
+	p->present = 0;
+	p->user_raw = NULL;
+	p->user_raw_len = 0;
+	p->sub_ids = NULL;
+#ifndef NDEBUG
+	memset(&p->message_expiry, 0xA5, sizeof(*p) - offsetof(struct mqtt_props, message_expiry));
+#endif
+}
+
+/* A value if its property is present, else the default the spec gives. */
+#define MQTT_PROP_OR(props, id, field, dflt) \
+	(((props)->present & MQTT_PROP_BIT(id)) ? (props)->field : (dflt))
 
 /* One property, as mqtt_props_next yields it. */
 struct mqtt_prop {
@@ -106,9 +137,15 @@ bool mqtt_props_next(const struct mqtt_props *p, uint32_t *pos, struct mqtt_prop
  * block (the common case on the message path) is answered inline. */
 uint32_t mqtt_props_body_size_full(const struct mqtt_props *p);
 
+static inline bool mqtt_props_empty(const struct mqtt_props *p)
+{
+	/* one test, not three: this runs several times per message */
+	return !(p->present | p->user_raw_len | (uintptr_t)p->sub_ids);
+}
+
 static inline uint32_t mqtt_props_body_size(const struct mqtt_props *p)
 {
-	if (!p->present && !p->user_raw_len && !p->sub_ids)
+	if (mqtt_props_empty(p))
 		return 0;
 	return mqtt_props_body_size_full(p);
 }

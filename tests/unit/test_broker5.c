@@ -1202,6 +1202,37 @@ static void test5_message_expiry_forwarded(void **state)
 	free_broker(b);
 }
 
+/* Message Expiry Interval 0: no expiry (as Mosquitto), so the message is
+ * delivered live, queued for an offline session and retained, and carries
+ * no interval on. */
+static void test5_message_expiry_zero_never_expires(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *live = connect5(b, "live", true, 0, false);
+	struct broker_client *away = connect5(b, "away", true, 100, false);
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct mqtt_props props = expiry_props(0);
+	struct mqtt_packet p;
+
+	(void)state;
+	subscribe5(b, live, "z", 1, 0);
+	subscribe5(b, away, "z", 1, 0);
+	drop_client(b, away);
+	publish5_props(b, pub, "z", "zero", 4, 1, true, &props, 0x00);
+	expect_publish(live, "z", "zero", 1, false, &p);
+	assert_false(has_prop(&p.u.publish.props, MQTT_PROP_MESSAGE_EXPIRY));
+	set_time(b, 50 * 1000); /* within the session expiry */
+	broker_tick(b);
+	away = connect5(b, "away", false, 100, true);
+	expect_publish(away, "z", "zero", 1, false, &p);
+	subscribe5(b, pub, "z", 1, 0);
+	expect_publish(pub, "z", "zero", 1, true, &p);
+	drop_client(b, live);
+	drop_client(b, away);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
 /* An expired message is not delivered from an offline queue
  * [MQTT-3.3.2-5]; one without expiry queued beside it is. */
 static void test5_expired_not_delivered_from_queue(void **state)
@@ -1604,6 +1635,62 @@ static void test5_overlapping_subscription_ids(void **state)
 	free_broker(b);
 }
 
+/* Only the subscriptions a delivery comes from lend it their identifiers
+ * [MQTT-3.3.4-3, -4]: a No Local one skipped for the client's own message
+ * does not, and a shared subscription's copy is apart from the session's
+ * own: each carries its own identifiers. */
+static void test5_sub_ids_only_of_causing_subscriptions(void **state)
+{
+	static const uint32_t two[] = { 2 };
+	struct broker *b = default_broker();
+	struct broker_client *c = connect5(b, "c", true, 0, false);
+	struct broker_client *other = connect5(b, "other", true, 0, false);
+	struct broker_client *pub = connect5(b, "pub", true, 0, false);
+	struct mqtt_packet p;
+	int mine = 0, shared = 0;
+
+	(void)state;
+	/* No Local: c's own message comes through "n/x" only. */
+	subscribe5(b, c, "n/#", MQTT_SUBOPT_NO_LOCAL, 1);
+	subscribe5(b, c, "n/x", 0, 2);
+	publish5(b, c, "n/x", "self", 0, false, 0);
+	expect_publish(c, "n/x", "self", 0, false, &p);
+	expect_sub_ids(&p.u.publish.props, two, 1);
+	expect_nothing(c);
+	publish5(b, pub, "n/x", "peer", 0, false, 0);
+	expect_publish(c, "n/x", "peer", 0, false, &p);
+	expect_sub_ids(&p.u.publish.props, (const uint32_t[]){ 1, 2 }, 2);
+
+	/* c's own "s" (id 1) and its share of "$share/g/s" (id 3), with other. */
+	subscribe5(b, c, "s", 0, 1);
+	subscribe5(b, c, "$share/g/s", 0, 3);
+	subscribe5(b, other, "$share/g/s", 0, 9);
+	publish5(b, pub, "s", "m", 0, false, 0);
+	publish5(b, pub, "s", "m", 0, false, 0);
+	/* Two messages: c's own copy of each, and the group's copy of one
+	 * (round robin gives the other to "other"). */
+	while (mine + shared < 3) {
+		uint32_t id = 0;
+		expect_publish(c, "s", "m", 0, false, &p);
+		assert_int_equal(sub_ids_of(&p.u.publish.props, &id, 1), 1);
+		if (id == 1)
+			mine++;
+		else
+			shared++;
+		assert_true(id == 1 || id == 3);
+	}
+	assert_int_equal(mine, 2);
+	assert_int_equal(shared, 1);
+	expect_nothing(c);
+	expect_publish(other, "s", "m", 0, false, &p);
+	expect_sub_ids(&p.u.publish.props, (const uint32_t[]){ 9 }, 1);
+	expect_nothing(other);
+	drop_client(b, c);
+	drop_client(b, other);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
 /* SUBACK reason codes (3.9.3): 0x8F Topic Filter invalid, 0x97 Quota
  * exceeded; failed filters take no quota. */
 static void test5_suback_codes(void **state)
@@ -1807,6 +1894,24 @@ static void test5_client_maximum_packet_size(void **state)
 	}
 	publish5(b, pub, "t", "small", 0, false, 0);
 	expect_publish(sub, "t", "small", 0, false, &p);
+
+	/* Not only messages: a SUBACK for 16 filters (21 bytes) is not sent
+	 * either, though the subscriptions are made; one for 11 (16) is. */
+	{
+		static const char *const filters[16] = { "a", "b", "c", "d", "e", "f", "g", "h",
+							 "i", "j", "k", "l", "m", "n", "o", "p" };
+		uint8_t options[16] = { 0 };
+		uint16_t id = next_packet_id();
+
+		send_subscribe5(b, sub, id, filters, options, 16, 0);
+		expect_nothing(sub);
+		publish5(b, pub, "p", "x", 0, false, 0);
+		expect_publish(sub, "p", "x", 0, false, &p);
+		id = next_packet_id();
+		send_subscribe5(b, sub, id, filters, options, 11, 0);
+		expect_packet(sub, MQTT_SUBACK, &p);
+		assert_int_equal(last_packet_len, 16);
+	}
 	drop_client(b, sub);
 	drop_client(b, pub);
 	free_broker(b);
@@ -2091,6 +2196,7 @@ int main(void)
 		TEST(test5_delayed_will_outlasting_its_expiry),
 		TEST(test5_publish_properties_forwarded),
 		TEST(test5_message_expiry_forwarded),
+		TEST(test5_message_expiry_zero_never_expires),
 		TEST(test5_expired_not_delivered_from_queue),
 		TEST(test5_retained_message_expiry),
 		TEST(test5_payload_format_invalid),
@@ -2103,6 +2209,7 @@ int main(void)
 		TEST(test5_retain_handling),
 		TEST(test5_subscription_identifier),
 		TEST(test5_overlapping_subscription_ids),
+		TEST(test5_sub_ids_only_of_causing_subscriptions),
 		TEST(test5_suback_codes),
 		TEST(test5_shared_subscription_announced),
 		TEST(test5_unsuback_codes),
