@@ -9,7 +9,7 @@ PKG_CONFIG ?= pkg-config
 PYTHON ?= /usr/bin/python3
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-LIBS_PKG := libuv
+LIBS_PKG := libuv jansson sqlite3 libsodium
 TEST_PKG := cmocka
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -17,7 +17,8 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' $(WARN) -Isrc \
 	$(shell $(PKG_CONFIG) --cflags $(LIBS_PKG) 2>/dev/null)
 BANNED := -include src/base/banned.h
-LDLIBS = $(shell $(PKG_CONFIG) --libs $(LIBS_PKG) 2>/dev/null) -lm
+# http-parser ships no pkg-config file.
+LDLIBS = $(shell $(PKG_CONFIG) --libs $(LIBS_PKG) 2>/dev/null) -lhttp_parser -lm
 
 RELEASE_CFLAGS := -O2 -g -DNDEBUG
 TEST_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -29,9 +30,12 @@ MAIN_SRC := $(sort $(wildcard src/cli/*.c))
 LIB_SRC := $(filter-out $(MAIN_SRC),$(SRC))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 
-REL_OBJ := $(patsubst src/%.c,build/release/obj/%.o,$(SRC))
-TST_OBJ := $(patsubst src/%.c,build/test/obj/%.o,$(SRC))
-TST_LIB_OBJ := $(patsubst src/%.c,build/test/obj/%.o,$(LIB_SRC))
+# Files served as they are (OpenAPI document, docs page), compiled in.
+include mk/assets.mk
+
+REL_OBJ := $(patsubst src/%.c,build/release/obj/%.o,$(SRC)) $(ASSETS_REL_OBJ)
+TST_OBJ := $(patsubst src/%.c,build/test/obj/%.o,$(SRC)) $(ASSETS_TST_OBJ)
+TST_LIB_OBJ := $(patsubst src/%.c,build/test/obj/%.o,$(LIB_SRC)) $(ASSETS_TST_OBJ)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
 .PHONY: all build run test deps test-deps unit integration build-test format clean help bench fuzz
@@ -116,10 +120,10 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' -Isrc -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(ASSETS_C)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(BANNED) $(shell $(PKG_CONFIG) --cflags $(LIBS_PKG)) $< $(LIB_SRC) \
-		$(LDLIBS) -o $@
+		$(ASSETS_C) $(LDLIBS) -o $@
 
 fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \

@@ -8,10 +8,10 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -eu
 
-pkgs="gcc make pkg-config libuv1-dev"
+pkgs="gcc make pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libsqlite3-dev libsodium-dev"
 case "${1:-}" in
 test)
-	pkgs="$pkgs libcmocka-dev python3 python3-pytest python3-paho-mqtt mosquitto-clients"
+	pkgs="$pkgs libcmocka-dev python3 python3-pytest python3-paho-mqtt python3-requests python3-jsonschema mosquitto-clients"
 	;;
 bench)
 	# mosquitto is the peer measured side by side; valgrind and strace
@@ -19,6 +19,10 @@ bench)
 	pkgs="$pkgs python3 mosquitto strace valgrind util-linux"
 	;;
 esac
+
+# The build embeds Swagger UI from npm (mk/assets.mk): Debian's npm unless
+# the machine already has one.
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 
 missing=""
 for p in $pkgs; do

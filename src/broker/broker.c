@@ -313,9 +313,15 @@ void broker_client_free(struct broker *b, struct broker_client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	outbuf_release(&c->out);
+	free(c->account);
 	aliases_free(c->aliases);
 	auth_release(c);
 	free(c);
+}
+
+void broker_set_hooks(struct broker *b, const struct broker_hooks *h)
+{
+	b->hooks = *h;
 }
 
 uint32_t broker_topic_levels(const uint8_t *s, size_t len)

@@ -67,6 +67,7 @@ struct broker_stats {
 	uint32_t clients_maximum;
 	uint64_t msgs_received;   /* PUBLISH packets in */
 	uint64_t msgs_sent;       /* PUBLISH packets out */
+	uint64_t msgs_received_qos[3], msgs_sent_qos[3]; /* the same, by QoS */
 	uint64_t bytes_received;
 	uint64_t bytes_sent;      /* bytes handed to the I/O layer */
 	uint64_t msgs_dropped;    /* queue full, output full, or retained limit */
@@ -118,6 +119,7 @@ struct broker_client {
 	struct topic_aliases *aliases; /* per connection, created on first use */
 	uint8_t close_code;        /* MQTT 5 reason code for the DISCONNECT we send */
 	bool anonymous_ok;         /* set by the I/O layer from the listener */
+	char *account;             /* the account it logged in as, NULL = anonymous */
 	bool dirty;                /* on the broker's dirty list */
 	struct broker_client *dirty_next;
 	struct broker_client *prev, *next; /* all clients, for timers */
@@ -183,6 +185,38 @@ void broker_tick(struct broker *b);
 /* Publishes $SYS/broker/... now (also done by broker_tick every
  * sys_interval seconds). version is the program version string. */
 void broker_publish_sys(struct broker *b);
+
+/*
+ * Accounts and access rules, supplied by the server (the REST API's users;
+ * docs/api.md "Over MQTT"). Without hooks every username is accepted as
+ * anonymous and everything is allowed. `account` is NULL for anonymous
+ * clients. The topic and filter bytes are not NUL-terminated.
+ */
+struct broker_hooks {
+	void *ctx;
+	/* A CONNECT with a username: true if it names an account with this
+	 * password; account (cap bytes) gets the account's own spelling. */
+	bool (*login)(void *ctx, const uint8_t *user, size_t user_len, const uint8_t *password,
+		      size_t password_len, char *account, size_t cap);
+	bool (*may_subscribe)(void *ctx, const char *account, const uint8_t *filter, size_t len);
+	bool (*may_publish)(void *ctx, const char *account, const uint8_t *topic, size_t len);
+	/* Per delivery, for topics under read_prefix only (so other traffic
+	 * pays nothing): whether a session logged in as account may get it. */
+	bool (*may_read)(void *ctx, const char *account, const uint8_t *topic, size_t len);
+	const char *read_prefix;
+	/* An authorized client PUBLISH, before routing: true if the hook took
+	 * it (it will publish what it wants itself), false to route it. */
+	bool (*take_publish)(void *ctx, const char *account, const uint8_t *topic, size_t topic_len,
+			     const uint8_t *payload, size_t payload_len);
+};
+
+/* Copies the hooks (their ctx must outlive the broker). */
+void broker_set_hooks(struct broker *b, const struct broker_hooks *h);
+/* Publishes a message of the server's own (the REST API's status and inbox
+ * messages): routed like a client's PUBLISH, retained if asked (an empty
+ * retained payload clears the topic). The bytes are copied. */
+void broker_publish(struct broker *b, const char *topic, const void *payload, size_t len,
+		    uint8_t qos, bool retain);
 void broker_set_version(struct broker *b, const char *version);
 
 /* Closes every client with CLOSE_SHUTDOWN (no wills), for a clean stop. */

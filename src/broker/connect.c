@@ -13,6 +13,7 @@
 #include "base/log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *level_name(uint8_t level)
@@ -89,9 +90,10 @@ static bool check_connect(const struct broker *b, const struct broker_client *c,
 				    BROKER_MAX_TOPIC_LEVELS)
 		*r = (struct refusal){ MQTT_CONNACK_ID_REJECTED, 0x90,
 				       "will topic has too many levels" };
-	/* No account store yet: a listener either admits everyone or no one
-	 * (an enhanced authentication mechanism may still admit a client). */
-	else if (!c->anonymous_ok && !(p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)))
+	/* Without credentials (a username the account hooks check, or an
+	 * enhanced authentication method) a client is anonymous. */
+	else if (!c->anonymous_ok && !(p->has_username && b->hooks.login) &&
+		 !(p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)))
 		*r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x87,
 				       "anonymous clients are not allowed on this listener" };
 	return r->why != NULL;
@@ -264,6 +266,21 @@ void connect_refuse_auth(struct broker *b, struct broker_client *c)
 	broker_client_close(b, c, CLOSE_REFUSED, why);
 }
 
+/* Checks the CONNECT's username and password against the accounts; on
+ * success the client acts as that account. */
+static bool login(struct broker *b, struct broker_client *c, const struct mqtt_connect *p)
+{
+	char account[128];
+
+	if (!b->hooks.login(b->hooks.ctx, p->username.data, p->username.len,
+			    p->has_password ? p->password.data : NULL,
+			    p->has_password ? p->password.len : 0, account, sizeof(account)))
+		return false;
+	free(c->account);
+	c->account = xstrdup(account);
+	return true;
+}
+
 void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
 		    const uint8_t *raw, size_t len)
 {
@@ -274,6 +291,11 @@ void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt
 	c->level = p->level; /* the CONNACK, even a refusal, speaks the client's version */
 	take_client_limits(c, p); /* a refusal too must fit its Maximum Packet Size */
 	if (check_connect(b, c, p, &r)) {
+		refuse(b, c, &r, p);
+		return;
+	}
+	if (p->has_username && b->hooks.login && !login(b, c, p)) {
+		r = (struct refusal){ MQTT_CONNACK_BAD_CREDENTIALS, 0x86, "bad user name or password" };
 		refuse(b, c, &r, p);
 		return;
 	}
@@ -314,9 +336,16 @@ void connect_accept(struct broker *b, struct broker_client *c, const struct mqtt
 	s = take_session(b, id, id_len, p->clean_session, requested_expiry(p), &present);
 	s->client = c;
 	c->session = s;
+	free(s->account); /* the session now acts for this connection's account */
+	s->account = c->account ? xstrdup(c->account) : NULL;
 	c->keepalive = effective_keepalive(b, p);
 	if (p->will && !broker_client_may_publish(p->will_topic.data, p->will_topic.len))
 		log_info("client %s: will on '%.*s' ignored: clients cannot publish to $SYS", s->id,
+			 (int)p->will_topic.len, (const char *)p->will_topic.data);
+	else if (p->will && b->hooks.may_publish &&
+		 !b->hooks.may_publish(b->hooks.ctx, c->account, p->will_topic.data,
+				       p->will_topic.len))
+		log_info("client %s: will on '%.*s' ignored: not authorized", s->id,
 			 (int)p->will_topic.len, (const char *)p->will_topic.data);
 	else if (p->will)
 		c->will = make_will(b, p);
@@ -325,9 +354,10 @@ void connect_accept(struct broker *b, struct broker_client *c, const struct mqtt
 	b->stats.clients_connected++;
 	if (b->stats.clients_connected > b->stats.clients_maximum)
 		b->stats.clients_maximum = b->stats.clients_connected;
-	log_info("client %s connected from %s (MQTT %s, clean %s %d, keepalive %u%s)", s->id,
-		 c->peer, level_name(c->level), c->level == MQTT_LEVEL_5 ? "start" : "session",
-		 p->clean_session, c->keepalive, present ? ", session resumed" : "");
+	log_info("client %s connected from %s as %s (MQTT %s, clean %s %d, keepalive %u%s)", s->id,
+		 c->peer, c->account ? c->account : "anonymous", level_name(c->level),
+		 c->level == MQTT_LEVEL_5 ? "start" : "session", p->clean_session, c->keepalive,
+		 present ? ", session resumed" : "");
 	send_accept(b, c, p, s, present, id != p->client_id.data, auth_data, auth_len);
 	if (present)
 		session_resume(b, s);

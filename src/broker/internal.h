@@ -95,6 +95,7 @@ struct session {
 	uint8_t match_qos;
 	bool match_rap;       /* a matching subscription has retain-as-published */
 	bool has_sub_ids;     /* some subscription carries a subscription identifier */
+	char *account;        /* account of its last connection, NULL = anonymous */
 	uint16_t id_len;
 	char id[];            /* client identifier, NUL-terminated */
 };
@@ -120,6 +121,7 @@ struct broker {
 	uint8_t *props_buf; /* building property blocks */
 	size_t props_cap;
 	struct session *route_from; /* routing: the publisher's session, for No Local */
+	const struct msg *route_msg; /* routing: its topic needs a may_read check */
 	struct hmap groups;         /* "group/filter" -> struct share_group */
 	struct share_group **gmatches; /* routing: groups the message matched */
 	uint32_t ngmatches, gmatches_cap;
@@ -134,6 +136,7 @@ struct broker {
 	uint32_t scratch_cap;
 	uint64_t id_counter;
 	uint64_t session_serial; /* last struct session.serial given */
+	struct broker_hooks hooks;
 	char version[32];
 };
 
@@ -231,6 +234,9 @@ size_t publish_packet_size(struct broker *b, const struct broker_client *c, cons
 			   uint8_t qos, const struct share_group *via);
 void send_unsuback(struct broker *b, struct broker_client *c, uint16_t packet_id,
 		   const uint8_t *codes, uint16_t count);
+
+/* publish.c: whether deliveries of m are checked by the may_read hook */
+bool broker_read_checked(const struct broker *b, const struct msg *m);
 
 /* session.c */
 /* expiry_s: SESSION_NEVER_EXPIRES, seconds, or 0 (ends with the connection). */

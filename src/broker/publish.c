@@ -36,6 +36,10 @@ static void collect(void *ctx, struct sub *sub)
 	/* MQTT 5 No Local [MQTT-3.8.3-3]: not back to the publisher. */
 	if ((sub->options & MQTT_SUBOPT_NO_LOCAL) && s == b->route_from)
 		return;
+	if (b->route_msg && !b->hooks.may_read(b->hooks.ctx, s->account,
+					       (const uint8_t *)b->route_msg->topic,
+					       b->route_msg->topic_len))
+		return; /* a wildcard subscription reaching a topic it may not read */
 	if (s->match_epoch == b->epoch) {
 		if (sub->qos > s->match_qos)
 			s->match_qos = sub->qos;
@@ -86,6 +90,18 @@ static void store_retained(struct broker *b, struct msg *m)
 	n->retained = msg_ref(m);
 }
 
+/* Whether deliveries of m go through the may_read hook. */
+bool broker_read_checked(const struct broker *b, const struct msg *m)
+{
+	const char *prefix = b->hooks.read_prefix;
+	size_t n;
+
+	if (!b->hooks.may_read || !prefix)
+		return false;
+	n = strlen(prefix);
+	return m->topic_len >= n && memcmp(m->topic, prefix, n) == 0;
+}
+
 uint32_t broker_route(struct broker *b, struct msg *m, struct session *from)
 {
 	if (m->retain)
@@ -94,8 +110,10 @@ uint32_t broker_route(struct broker *b, struct msg *m, struct session *from)
 	b->nmatches = 0;
 	b->ngmatches = 0;
 	b->route_from = from;
+	b->route_msg = broker_read_checked(b, m) ? m : NULL;
 	tree_match(b->subs, (const uint8_t *)m->topic, m->topic_len, collect, b);
 	b->route_from = NULL;
+	b->route_msg = NULL;
 	for (uint32_t i = 0; i < b->nmatches; i++) {
 		struct session *s = b->matches[i];
 		uint8_t qos = m->qos < s->match_qos ? m->qos : s->match_qos;
@@ -111,6 +129,23 @@ uint32_t broker_route(struct broker *b, struct msg *m, struct session *from)
 void broker_publish_msg(struct broker *b, struct msg *m)
 {
 	broker_route(b, m, NULL);
+}
+
+void broker_publish(struct broker *b, const char *topic, const void *payload, size_t len,
+		    uint8_t qos, bool retain)
+{
+	struct msg_spec spec = {
+		.topic = (const uint8_t *)topic,
+		.topic_len = (uint16_t)strlen(topic),
+		.payload = payload,
+		.payload_len = (uint32_t)len,
+		.qos = qos,
+		.retain = retain,
+	};
+	struct msg *m = msg_new(&spec);
+
+	broker_route(b, m, NULL);
+	msg_unref(m);
 }
 
 /*
@@ -197,6 +232,19 @@ static bool payload_format_ok(const struct mqtt_publish *p)
 	       mqtt_utf8_data_valid(p->payload, p->payload_len);
 }
 
+/* The account hooks' access rule for this PUBLISH (logged when refused). */
+static bool publish_authorized(struct broker *b, const struct broker_client *c,
+			       const struct mqtt_publish *p)
+{
+	if (!b->hooks.may_publish ||
+	    b->hooks.may_publish(b->hooks.ctx, c->account, p->topic.data, p->topic.len))
+		return true;
+	log_info("client %s (%s): PUBLISH on '%.*s' dropped: not authorized", c->session->id,
+		 c->account ? c->account : "anonymous", (int)p->topic.len,
+		 (const char *)p->topic.data);
+	return false;
+}
+
 void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *in)
 {
 	struct mqtt_publish pub = *in; /* its topic may come from an alias */
@@ -206,6 +254,7 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 	struct msg *m;
 
 	b->stats.msgs_received++;
+	b->stats.msgs_received_qos[p->qos]++;
 	if (!publish_props_acceptable(b, c, &pub))
 		return;
 	if (p->qos == 2 && session_qos2_seen(s, p->packet_id)) {
@@ -225,6 +274,12 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x93,
 					 "too many QoS 2 messages awaiting PUBREL");
 		return;
+	} else if (!publish_authorized(b, c, p)) {
+		reason = 0x87; /* not authorized: acknowledged (MQTT 5 says so), dropped */
+	} else if (b->hooks.take_publish &&
+		   b->hooks.take_publish(b->hooks.ctx, c->account, p->topic.data, p->topic.len,
+					 p->payload, p->payload_len)) {
+		/* the server made it its own message (a REST API inbox write) */
 	} else if (broker_client_may_publish(p->topic.data, p->topic.len)) {
 		m = message_for(b, p, s);
 		if (!broker_route(b, m, s) && c->level == MQTT_LEVEL_5)

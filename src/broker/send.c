@@ -250,6 +250,7 @@ void send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint
 		outbuf_append_msg_payload(&c->out, m);
 	}
 	b->stats.msgs_sent++;
+	b->stats.msgs_sent_qos[qos]++;
 	b->stats.bytes_sent += (uint64_t)n + m->payload_len;
 	broker_mark_dirty(b, c);
 }

@@ -126,6 +126,7 @@ void session_destroy(struct broker *b, struct session *s)
 	b->stats.sessions--;
 	if (s->client)
 		s->client->session = NULL;
+	free(s->account);
 	free(s);
 }
 

@@ -96,6 +96,13 @@ static uint8_t subscribe_one(struct broker *b, struct broker_client *c, struct s
 	rq->existed = false;
 	if (!classify(&rq->filter, &fp))
 		return v5 ? 0x8F : MQTT_SUBACK_FAILURE;
+	if (b->hooks.may_subscribe &&
+	    !b->hooks.may_subscribe(b->hooks.ctx, c->account, fp.filter.data, fp.filter.len)) {
+		log_info("client %s (%s): subscription to '%.*s' refused: not authorized", s->id,
+			 c->account ? c->account : "anonymous", (int)rq->filter.len,
+			 (const char *)rq->filter.data);
+		return v5 ? 0x87 : MQTT_SUBACK_FAILURE;
+	}
 	sub = existing_sub(b, s, &fp, &index);
 	if (!sub && s->nsubs >= b->cfg.max_subscriptions) {
 		log_warn("client %s: max_subscriptions (%u) reached", s->id,
@@ -122,8 +129,12 @@ static void send_retained(void *ctx, struct msg *m)
 {
 	struct retained_ctx *rc = ctx;
 	uint8_t qos = m->qos < rc->qos ? m->qos : rc->qos;
+	struct broker *b = rc->b;
 
-	session_deliver(rc->b, rc->s, m, qos, true); /* [MQTT-3.3.1-8] */
+	if (broker_read_checked(b, m) &&
+	    !b->hooks.may_read(b->hooks.ctx, rc->s->account, (const uint8_t *)m->topic, m->topic_len))
+		return; /* a wildcard reaching a topic this account may not read */
+	session_deliver(b, rc->s, m, qos, true); /* [MQTT-3.3.1-8] */
 }
 
 /* MQTT 5 Retain Handling [MQTT-3.3.1-9..11]: 0 always, 1 only for a new

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum key_kind { K_UINT, K_SECONDS_MS, K_LISTENER, K_LOG_LEVEL, K_ANON, K_PATH, K_STRING, K_BOOL };
+enum key_kind {
+	K_UINT, K_SECONDS_MS, K_LISTENER, K_LOG_LEVEL, K_ANON, K_PATH, K_STRING, K_BOOL,
+	K_HTTP_LISTENER, K_SYNC,
+};
 
 struct key {
 	const char *name;
@@ -21,6 +24,7 @@ struct key {
 };
 
 #define BROKER_FIELD(f) offsetof(struct agora_config, broker.f), sizeof(((struct broker_config *)0)->f)
+#define HTTP_FIELD(f) offsetof(struct agora_config, http.f), sizeof(((struct http_config *)0)->f)
 #define FIELD(f) offsetof(struct agora_config, f), sizeof(((struct agora_config *)0)->f)
 
 static const struct key keys[] = {
@@ -61,7 +65,33 @@ static const struct key keys[] = {
 	{ "log_level", K_LOG_LEVEL, 0, 0, 0, 0, "error, warn, info or debug" },
 	{ "allow_anonymous", K_ANON, 0, 0, 0, 0,
 	  "loopback (only on loopback listeners), yes or no" },
-	{ "data_dir", K_PATH, 0, 0, 0, 0, "directory for the broker's data" },
+	{ "data_dir", K_PATH, 0, 0, 0, 0, "directory for the data (agora.db: users, messages)" },
+	{ "http_listener", K_HTTP_LISTENER, HTTP_FIELD(listener), 0, 0,
+	  "address:port of the HTTP API, or off" },
+	{ "http_max_connections", K_UINT, HTTP_FIELD(max_connections), 1, 1000000,
+	  "simultaneous HTTP connections; more get 503" },
+	{ "http_max_header_size", K_UINT, HTTP_FIELD(max_header_size), 256, 1048576,
+	  "bytes of request line and headers; more get 431" },
+	{ "http_max_uri", K_UINT, HTTP_FIELD(max_uri), 64, 1048576,
+	  "bytes of a request target; more get 414" },
+	{ "http_max_body", K_UINT, HTTP_FIELD(max_body), 0, 268435456,
+	  "bytes of a request body; more get 413" },
+	{ "http_request_timeout", K_SECONDS_MS, HTTP_FIELD(request_timeout_ms), 1, 3600,
+	  "seconds for a started request to arrive whole; then 408" },
+	{ "http_idle_timeout", K_SECONDS_MS, HTTP_FIELD(idle_timeout_ms), 1, 86400,
+	  "seconds an idle keep-alive HTTP connection is kept" },
+	{ "cors_origins", K_STRING, HTTP_FIELD(cors_origins), 0, 0,
+	  "origins allowed by CORS: comma-separated, or * (\"\" = none)" },
+	{ "message_max_length", K_UINT, HTTP_FIELD(message_max), 1, 1048576,
+	  "bytes of a direct message's content" },
+	{ "store_sync", K_SYNC, 0, 0, 0, 0,
+	  "normal (survives a crash) or full (fsync per write: survives power loss)" },
+	{ "password_hash_memory", K_UINT, HTTP_FIELD(password_hash_kib), 8, 4194304,
+	  "KiB of memory argon2id uses per password hash" },
+	{ "password_hash_passes", K_UINT, HTTP_FIELD(password_hash_passes), 1, 100,
+	  "argon2id passes per password hash" },
+	{ "login_failures_per_minute", K_UINT, HTTP_FIELD(login_failures_per_minute), 0, 1000000,
+	  "failed logins per address per minute before 429 (0 = no limit)" },
 };
 
 void config_defaults(struct agora_config *cfg)
@@ -72,6 +102,17 @@ void config_defaults(struct agora_config *cfg)
 	cfg->log_level = LOG_INFO;
 	cfg->allow_anonymous = ANON_LOOPBACK;
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "agora-data");
+	snprintf(cfg->http.listener, sizeof(cfg->http.listener), "127.0.0.1:8080");
+	cfg->http.max_connections = 1024;
+	cfg->http.max_header_size = 8192;
+	cfg->http.max_uri = 2048;
+	cfg->http.max_body = 1048576;
+	cfg->http.request_timeout_ms = 10000;
+	cfg->http.idle_timeout_ms = 60000;
+	cfg->http.message_max = 4096;
+	cfg->http.password_hash_kib = 19456; /* OWASP's argon2id floor: 19 MiB, 2 passes */
+	cfg->http.password_hash_passes = 2;
+	cfg->http.login_failures_per_minute = 10;
 }
 
 static const struct key *find_key(const char *name)
@@ -220,6 +261,25 @@ int config_set(struct agora_config *cfg, const char *key, const char *value, cha
 		}
 		*((bool *)((char *)cfg + k->offset)) = value[0] == 'y' || value[0] == 't';
 		return 0;
+	case K_HTTP_LISTENER: {
+		struct listener_config l;
+
+		if (strcmp(value, "off") != 0 && config_parse_listener(value, &l)) {
+			snprintf(err, errlen,
+				 "http_listener: '%s' is not ADDRESS:PORT ([ADDRESS]:PORT for IPv6) "
+				 "or off", value);
+			return -1;
+		}
+		snprintf(cfg->http.listener, sizeof(cfg->http.listener), "%s", value);
+		return 0;
+	}
+	case K_SYNC:
+		if (strcmp(value, "normal") && strcmp(value, "full")) {
+			snprintf(err, errlen, "store_sync: '%s' is not normal or full", value);
+			return -1;
+		}
+		cfg->http.store_sync_full = strcmp(value, "full") == 0;
+		return 0;
 	case K_PATH:
 		if (!*value || strlen(value) >= sizeof(cfg->data_dir)) {
 			snprintf(err, errlen, "data_dir: path empty or longer than %zu bytes",
@@ -317,6 +377,10 @@ void config_print_keys(void)
 			snprintf(def, sizeof(def), "loopback");
 		} else if (key->kind == K_STRING) {
 			snprintf(def, sizeof(def), "\"\"");
+		} else if (key->kind == K_HTTP_LISTENER) {
+			snprintf(def, sizeof(def), "%s", d.http.listener);
+		} else if (key->kind == K_SYNC) {
+			snprintf(def, sizeof(def), "normal");
 		} else if (key->kind == K_BOOL) {
 			snprintf(def, sizeof(def), "no");
 		} else {

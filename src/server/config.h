@@ -26,8 +26,26 @@ struct listener_config {
 	uint16_t port;
 };
 
+/* The HTTP API's settings (docs/api.md). */
+struct http_config {
+	char listener[80];          /* "address:port", or "off" */
+	uint32_t max_connections;
+	uint32_t max_header_size;   /* bytes: 431 beyond */
+	uint32_t max_uri;           /* bytes: 414 beyond */
+	uint32_t max_body;          /* bytes: 413 beyond */
+	uint32_t request_timeout_ms; /* a started request must be whole by then: 408 */
+	uint32_t idle_timeout_ms;   /* idle keep-alive connections close */
+	char cors_origins[512];
+	uint32_t message_max;       /* bytes of a message */
+	bool store_sync_full;       /* fsync every store write */
+	uint32_t password_hash_kib; /* argon2id memory */
+	uint32_t password_hash_passes;
+	uint32_t login_failures_per_minute;
+};
+
 struct agora_config {
 	struct broker_config broker;
+	struct http_config http;
 	struct listener_config listeners[CONFIG_MAX_LISTENERS];
 	int nlisteners;            /* 0 means the default 127.0.0.1:1883 */
 	uint32_t max_connections;

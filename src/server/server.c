@@ -9,9 +9,13 @@
  */
 #include "server.h"
 
+#include "api/api.h"
 #include "base/alloc.h"
 #include "base/fdlimit.h"
 #include "base/log.h"
+#include "bridge.h"
+#include "http_server.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -74,6 +78,10 @@ struct server {
 	uint32_t iov_cap;
 	struct wbatch *free_batches;
 	uint32_t nfree_batches;
+	struct store *store;
+	struct api *api;
+	struct http_server *http;
+	struct bridge bridge;
 	uint8_t readbuf[READ_CHUNK];
 };
 
@@ -448,6 +456,7 @@ static void server_stop(struct server *srv, const char *why)
 	log_info("%s: stopping (%u connections)", why, srv->nconns);
 	for (int i = 0; i < srv->nlisteners; i++)
 		uv_close((uv_handle_t *)&srv->listeners[i].tcp, NULL);
+	http_server_stop(srv->http);
 	broker_shutdown(srv->broker);
 	uv_timer_stop(&srv->tick);
 	uv_close((uv_handle_t *)&srv->tick, NULL);
@@ -475,8 +484,8 @@ static void reload(struct server *srv)
 	srv->cfg.broker = fresh.broker;
 	srv->cfg.max_connections = fresh.max_connections;
 	srv->cfg.log_level = fresh.log_level;
-	log_info("SIGHUP: configuration reloaded (log_level %s); listeners, data_dir and "
-		 "allow_anonymous apply at the next start",
+	log_info("SIGHUP: configuration reloaded (log_level %s); listeners, data_dir, "
+		 "allow_anonymous and HTTP settings apply at the next start",
 		 log_level_name((enum log_level)fresh.log_level));
 }
 
@@ -498,6 +507,34 @@ static int ensure_data_dir(const char *dir)
 		return 0;
 	log_error("data_dir %s: %s", dir, errno == EEXIST ? "not a directory" : strerror(errno));
 	return -1;
+}
+
+/* The store in data_dir and the API over it; false (logged) if the
+ * database cannot be opened. */
+static bool api_open(struct server *srv, const struct agora_config *cfg)
+{
+	char path[sizeof(cfg->data_dir) + 16];
+	char err[512];
+	struct api_config ac;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/agora.db", cfg->data_dir);
+	rc = store_open(path, cfg->http.store_sync_full ? STORE_SYNC_FULL : STORE_SYNC_NORMAL,
+			&srv->store, err, sizeof(err));
+	if (rc) {
+		log_error("%s", err);
+		return false;
+	}
+	api_config_defaults(&ac);
+	ac.message_max = cfg->http.message_max;
+	ac.cors_origins = srv->cfg.http.cors_origins; /* srv->cfg outlives the api */
+	ac.pwhash_mem = (size_t)cfg->http.password_hash_kib * 1024;
+	ac.pwhash_ops = cfg->http.password_hash_passes;
+	ac.login_failures_per_minute = cfg->http.login_failures_per_minute;
+	srv->api = api_new(srv->store, &ac);
+	srv->bridge.broker = srv->broker;
+	bridge_attach(&srv->bridge, srv->api);
+	return true;
 }
 
 static void start_signal(struct server *srv, uv_signal_t *h, int signum)
@@ -552,6 +589,14 @@ int server_run(const struct agora_config *cfg, const char *config_path,
 		}
 		srv->nlisteners++;
 	}
+	if (status == 0 && !api_open(srv, cfg))
+		status = 1;
+	if (status == 0 && strcmp(cfg->http.listener, "off") != 0) {
+		srv->http = http_server_start(&srv->loop, &srv->cfg.http, srv->api);
+		srv->bridge.http = srv->http;
+		if (!srv->http)
+			status = 1;
+	}
 	uv_timer_init(&srv->loop, &srv->tick);
 	srv->tick.data = srv;
 	uv_timer_init(&srv->loop, &srv->shutdown_timer);
@@ -575,6 +620,9 @@ int server_run(const struct agora_config *cfg, const char *config_path,
 		srv->free_batches = w->next_free;
 		free(w);
 	}
+	http_server_free(srv->http);
+	api_free(srv->api);
+	store_free(srv->store);
 	broker_free(srv->broker);
 	free(srv->iov);
 	free(srv);

@@ -135,8 +135,9 @@ def _mosquitto_config(lines):
             out.append("max_keepalive %s" % value)
         elif key == "log_level":
             level = value
-        elif key == "data_dir":
-            pass
+        elif key in ("data_dir", "http_listener", "password_hash_memory",
+                     "password_hash_passes"):
+            pass  # Agora's HTTP API: mosquitto has none
         elif key == "allow_anonymous":
             anonymous = "false" if value == "no" else "true"
         else:
@@ -163,6 +164,8 @@ class Broker:
         if listeners is None:
             listeners = ["127.0.0.1:%d" % free_port()]
         self.listeners = list(listeners)
+        # The HTTP API listens on a free port of its own (not 8080).
+        self.http_port = free_port(exclude=[int(l.rsplit(":", 1)[1]) for l in self.listeners])
         self.extra_lines = list(lines)
         self.args = list(args)
         # Give the listeners as --listener options instead of config lines.
@@ -187,6 +190,14 @@ class Broker:
             lines.append("data_dir %s" % self.data_dir)
         if "log_level" not in keys:
             lines.append("log_level info")
+        if "http_listener" not in keys:
+            lines.append("http_listener 127.0.0.1:%d" % self.http_port)
+        # Cheap password hashing: tests create many accounts (the cost is
+        # a setting; production keeps argon2id's recommended one).
+        if "password_hash_memory" not in keys:
+            lines.append("password_hash_memory 64")
+        if "password_hash_passes" not in keys:
+            lines.append("password_hash_passes 1")
         return lines + extra
 
     def write_config(self, extra=None):
@@ -196,6 +207,11 @@ class Broker:
                 f.write("\n".join(lines) + "\n")
             else:
                 f.write(_mosquitto_config(lines))
+
+    @property
+    def http_url(self):
+        """Base URL of the HTTP API, e.g. http://127.0.0.1:PORT."""
+        return "http://127.0.0.1:%d" % self.http_port
 
     @property
     def host(self):
@@ -237,6 +253,8 @@ class Broker:
             for listener in self.listeners:
                 self.wait_log(r"listening on " + re.escape(listener) + r"\b",
                               timeout, what="readiness line")
+            # The HTTP API and the store are up once "ready" is logged.
+            self.wait_log(r"agora \S+ ready", timeout, what="ready line")
         else:
             self.wait_log(r"mosquitto version \S+ running", timeout,
                           what="readiness line")

@@ -3,6 +3,7 @@
 import time
 
 import pytest
+import requests
 
 import mqttraw
 from mqttraw import (CONNACK, PINGRESP, PUBLISH, RawClient, assert_broker_serves,
@@ -50,9 +51,33 @@ def test_connect_31_accepted(broker, raw):
 
 
 def test_connect_with_username_password_accepted(broker, raw):
-    c = raw(broker.port)
-    p = c.connect("with-creds", username="user", password=b"secret\x00\xff")
+    # MQTT logins use the REST API's accounts (docs/api.md, "Over MQTT").
+    require_agora("accounts shared with the HTTP API")
+    r = requests.post(broker.http_url + "/api/users",
+                      json={"name": "mqttuser", "password": "secret-pass"}, timeout=10)
+    assert r.status_code == 201, r.text
+    p = raw(broker.port).connect("with-creds", username="mqttuser", password=b"secret-pass")
     assert p.rc == 0
+    # Any case of the name is the same account.
+    p = raw(broker.port).connect("with-creds2", username="MQTTUser", password=b"secret-pass")
+    assert p.rc == 0
+
+
+def test_connect_with_wrong_password_refused(broker, raw):
+    # A bad password is refused even where anonymous clients are welcome:
+    # it never falls back to anonymous. 3.1.1 says 0x04.
+    require_agora("accounts shared with the HTTP API")
+    r = requests.post(broker.http_url + "/api/users",
+                      json={"name": "mqttuser", "password": "secret-pass"}, timeout=10)
+    assert r.status_code == 201, r.text
+    c = raw(broker.port)
+    p = c.connect("bad-creds", username="mqttuser", password=b"secret\x00\xff", expect_rc=4)
+    assert p.rc == 4
+    c.expect_closed(3.0)
+    p = raw(broker.port).connect("no-user", username="nobody", password=b"secret-pass",
+                               expect_rc=4)
+    assert p.rc == 4
+    assert_broker_serves(broker.port)
 
 
 @pytest.mark.parametrize("level", [6, 0x7F, 2])

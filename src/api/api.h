@@ -1,0 +1,101 @@
+/*
+ * api.h - the REST API (docs/api.md): a route table and the handlers behind
+ * it. Handlers take a parsed request and fill a response; they never touch
+ * a socket (src/server does), so they are tested with plain structs.
+ */
+#ifndef AGORA_API_H
+#define AGORA_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct api;
+struct http_request;
+struct http_response;
+struct api_params;
+
+typedef void (*api_handler_fn)(struct api *a, const struct http_request *rq,
+			       const struct api_params *p, struct http_response *rs);
+
+/* One route. Templates use OpenAPI's syntax, "/api/users/{id}"; a {name}
+ * matches one non-empty path segment. HEAD and OPTIONS are answered for
+ * every path from this table and are not listed. */
+struct api_route {
+	const char *method; /* "GET", "POST", "PATCH", "DELETE" */
+	const char *path;
+	api_handler_fn handler;
+};
+
+/* The table, in match order: *n gets the count. Static. */
+const struct api_route *api_routes(size_t *n);
+
+struct store;
+struct store_user;
+struct store_message;
+
+/* Settings (docs/api.md, docs/configuration.md). */
+struct api_config {
+	size_t message_max;      /* bytes of a message's content */
+	size_t status_max;       /* bytes of a status */
+	const char *cors_origins; /* "", "*" or "https://a,https://b" (not copied) */
+	unsigned long long pwhash_ops; /* argon2id cost: passes */
+	size_t pwhash_mem;       /* argon2id cost: bytes of memory */
+	unsigned login_failures_per_minute; /* per address, then 429 */
+};
+
+void api_config_defaults(struct api_config *cfg);
+
+/* How the API reaches MQTT (the server wires it to the broker); any
+ * callback may be NULL. */
+struct api_bridge {
+	void *ctx;
+	void (*status_changed)(void *ctx, const struct store_user *u);
+	void (*message_created)(void *ctx, const struct store_message *m);
+	void (*user_deleted)(void *ctx, const char *name);
+};
+
+/* Counters for /metrics that the API keeps; the server adds its own. */
+#define API_LATENCY_BUCKETS 12
+struct api_route_stats {
+	uint64_t by_class[6]; /* requests by status class: [2] = 2xx ... [5] = 5xx */
+};
+
+struct api {
+	struct store *store;
+	struct api_config cfg;
+	struct api_bridge bridge;
+	void *random; /* struct api_random */
+	int64_t now_ms; /* wall clock for this request, set by api_handle's caller */
+	const char *peer; /* client address of this request, for rate limits */
+	uint64_t store_errors;
+	struct api_route_stats *route_stats; /* one per route, + 1 for "other" */
+	uint64_t latency_buckets[API_LATENCY_BUCKETS + 1]; /* cumulative later */
+	double latency_sum_s;
+	uint64_t latency_count;
+	/* metrics text appended by the server (connections, MQTT) */
+	void (*metrics_extra)(void *ctx, char **buf, size_t *len);
+	void *metrics_ctx;
+	struct api_limiter *limiter;
+};
+
+/* A new API over an open store (not owned); cfg copied. */
+struct api *api_new(struct store *st, const struct api_config *cfg);
+void api_free(struct api *a);
+
+/* Answers one request: routing, HEAD, OPTIONS, CORS, 404/405, the
+ * handler. rs must be initialised; the caller writes and releases it. */
+void api_handle(struct api *a, const struct http_request *rq, struct http_response *rs);
+/* The JSON the bridge publishes over MQTT (malloc'ed, NUL-terminated): a
+ * user's status {"name", "status", "status_updated_at"}, and a message as
+ * the API shows it. NULL on failure. */
+char *api_status_payload(const struct store_user *u);
+char *api_message_payload(const struct store_message *m);
+
+/* Whether password (len bytes, may hold NULs) matches an argon2id hash. */
+bool api_password_verify(const char *hash, const uint8_t *password, size_t len);
+
+/* Records a finished request for /metrics. */
+void api_observe(struct api *a, const struct http_request *rq, int status, double seconds);
+
+#endif

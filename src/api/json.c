@@ -1,0 +1,200 @@
+/*
+ * json.c - JSON in and out of the API: request bodies, the shapes of users
+ * and messages, times, pagination parameters.
+ */
+#include "api/internal.h"
+
+#include "base/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* application/json, with or without parameters (charset=utf-8). */
+static bool json_content_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (!ct)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	return strncasecmp(ct, "application/json", n) == 0 &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+json_t *api_body_object(const struct http_request *rq, struct http_response *rs)
+{
+	json_error_t err;
+	json_t *o;
+
+	if (!rq->has_body || rq->body_len == 0) {
+		http_response_error(rs, 422, NULL, "a JSON object body is required");
+		return NULL;
+	}
+	if (!json_content_type(http_header_get(rq, "content-type"))) {
+		http_response_error(rs, 415, NULL, "the body must be application/json");
+		return NULL;
+	}
+	/* JSON_REJECT_DUPLICATES: {"to":"a","to":"b"} is ambiguous. */
+	o = json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &err);
+	if (!o) {
+		http_response_error(rs, 400, "invalid_json", "body is not JSON: %s (line %d)",
+				    err.text, err.line);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		http_response_error(rs, 422, NULL, "the body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+const char *api_json_string(json_t *o, const char *key, struct http_response *rs)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_string(v)) {
+		http_response_error(rs, 422, NULL, "'%s' must be a string", key);
+		return NULL;
+	}
+	if (strlen(json_string_value(v)) != json_string_length(v)) {
+		http_response_error(rs, 422, NULL, "'%s' must not contain NUL characters", key);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+json_t *api_json_time(int64_t ms)
+{
+	char buf[96]; /* room for any int in each field: gcc checks */
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0 || !gmtime_r(&secs, &tm))
+		return json_null();
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	return json_string(buf);
+}
+
+bool api_parse_time(const char *s, int64_t *ms)
+{
+	struct tm tm = { 0 };
+	const char *rest;
+	char *end;
+	long long v;
+	int frac = 0, digits = 0;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*s && *end == '\0' && errno == 0 && v >= 0) {
+		*ms = v;
+		return true;
+	}
+	rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!rest)
+		return false;
+	if (*rest == '.') {
+		for (rest++; *rest >= '0' && *rest <= '9'; rest++, digits++)
+			if (digits < 3)
+				frac = frac * 10 + (*rest - '0');
+		while (digits > 0 && digits < 3) {
+			frac *= 10;
+			digits++;
+		}
+	}
+	if (strcmp(rest, "Z") != 0 && strcmp(rest, "+00:00") != 0)
+		return false; /* UTC only: say so rather than guess an offset */
+	*ms = (int64_t)timegm(&tm) * 1000 + frac;
+	return true;
+}
+
+json_t *api_user_json(const struct store_user *u)
+{
+	return json_pack("{s:I,s:s,s:s,s:o,s:o}", "id", (json_int_t)u->id, "name", u->name,
+			 "status", u->status ? u->status : "", "status_updated_at",
+			 api_json_time(u->status_updated_at), "created_at",
+			 api_json_time(u->created_at));
+}
+
+json_t *api_message_json(const struct store_message *m)
+{
+	return json_pack("{s:I,s:s,s:I,s:s,s:I,s:s,s:o,s:b,s:o}", "id", (json_int_t)m->id, "from",
+			 m->from_name, "from_id", (json_int_t)m->from_id, "to", m->to_name,
+			 "to_id", (json_int_t)m->to_id, "content", m->content, "created_at",
+			 api_json_time(m->created_at), "read", m->read_at != 0, "read_at",
+			 api_json_time(m->read_at));
+}
+
+char *api_status_payload(const struct store_user *u)
+{
+	json_t *o = json_pack("{s:s,s:s,s:o}", "name", u->name, "status", u->status ? u->status : "",
+			      "status_updated_at", api_json_time(u->status_updated_at));
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return s;
+}
+
+char *api_message_payload(const struct store_message *m)
+{
+	json_t *o = api_message_json(m);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return s;
+}
+
+void api_reply(struct http_response *rs, int status, json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	if (!s) {
+		http_response_error(rs, 500, NULL, "could not encode the answer");
+		return;
+	}
+	http_response_json(rs, status, s);
+}
+
+void api_store_failed(struct api *a, struct http_response *rs, int err)
+{
+	a->store_errors++;
+	log_error("store: %s", store_strerror(err));
+	http_response_error(rs, 500, NULL, "storage failed; the error is logged");
+}
+
+bool api_query_int(const struct http_request *rq, const char *name, int64_t dflt, int64_t min,
+		   int64_t max, int64_t *out, struct http_response *rs)
+{
+	char buf[32];
+	const char *v = http_query_get(rq, name, buf, sizeof(buf));
+	char *end;
+	long long n;
+
+	if (!v && !http_query_has(rq, name)) {
+		*out = dflt;
+		return true;
+	}
+	errno = 0;
+	n = v ? strtoll(v, &end, 10) : 0;
+	if (!v || !*v || *end || errno || n < min || n > max) {
+		http_response_error(rs, 422, NULL, "'%s' must be an integer from %lld to %lld", name,
+				    (long long)min, (long long)max);
+		return false;
+	}
+	*out = n;
+	return true;
+}
+
+bool api_page(const struct http_request *rq, int64_t *limit, int64_t *offset,
+	      struct http_response *rs)
+{
+	return api_query_int(rq, "limit", API_PAGE_DEFAULT, 1, API_PAGE_MAX, limit, rs) &&
+	       api_query_int(rq, "offset", 0, 0, INT64_MAX / 2, offset, rs);
+}

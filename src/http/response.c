@@ -1,0 +1,194 @@
+/*
+ * response.c - HTTP responses: the JSON error body every failure carries,
+ * and the status line and headers written in front of a body.
+ */
+#include "http/http.h"
+
+#include "base/alloc.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct status_info {
+	int status;
+	const char *reason;
+	const char *word; /* the "code" of an error body */
+};
+
+static const struct status_info statuses[] = {
+	{ 100, "Continue", "continue" },
+	{ 200, "OK", "ok" },
+	{ 201, "Created", "created" },
+	{ 204, "No Content", "no_content" },
+	{ 400, "Bad Request", "bad_request" },
+	{ 401, "Unauthorized", "unauthorized" },
+	{ 403, "Forbidden", "forbidden" },
+	{ 404, "Not Found", "not_found" },
+	{ 405, "Method Not Allowed", "method_not_allowed" },
+	{ 408, "Request Timeout", "request_timeout" },
+	{ 409, "Conflict", "conflict" },
+	{ 411, "Length Required", "length_required" },
+	{ 413, "Content Too Large", "payload_too_large" },
+	{ 414, "URI Too Long", "uri_too_long" },
+	{ 415, "Unsupported Media Type", "unsupported_media_type" },
+	{ 422, "Unprocessable Content", "validation_failed" },
+	{ 429, "Too Many Requests", "too_many_requests" },
+	{ 431, "Request Header Fields Too Large", "header_too_large" },
+	{ 500, "Internal Server Error", "internal" },
+	{ 501, "Not Implemented", "not_implemented" },
+	{ 503, "Service Unavailable", "unavailable" },
+};
+
+static const struct status_info *status_find(int status)
+{
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+		if (statuses[i].status == status)
+			return &statuses[i];
+	return NULL;
+}
+
+const char *http_status_reason(int status)
+{
+	const struct status_info *s = status_find(status);
+	return s ? s->reason : "Unknown";
+}
+
+const char *http_status_code_word(int status)
+{
+	const struct status_info *s = status_find(status);
+	return s ? s->word : "error";
+}
+
+void http_response_init(struct http_response *rs)
+{
+	memset(rs, 0, sizeof(*rs));
+	rs->status = 200;
+}
+
+void http_response_release(struct http_response *rs)
+{
+	free(rs->body);
+	for (unsigned i = 0; i < rs->nextra; i++)
+		free((char *)rs->extra[i]);
+	memset(rs, 0, sizeof(*rs));
+}
+
+static void drop_body(struct http_response *rs)
+{
+	free(rs->body);
+	rs->body = NULL;
+	rs->body_static = NULL;
+	rs->body_len = 0;
+}
+
+void http_response_json(struct http_response *rs, int status, char *json)
+{
+	drop_body(rs);
+	rs->status = status;
+	rs->content_type = "application/json";
+	rs->body = json;
+	rs->body_len = json ? strlen(json) : 0;
+}
+
+void http_response_body(struct http_response *rs, int status, const char *content_type,
+			char *body, size_t len)
+{
+	drop_body(rs);
+	rs->status = status;
+	rs->content_type = content_type;
+	rs->body = body;
+	rs->body_len = len;
+}
+
+void http_response_static(struct http_response *rs, int status, const char *content_type,
+			  const unsigned char *data, size_t len)
+{
+	drop_body(rs);
+	rs->status = status;
+	rs->content_type = content_type;
+	rs->body_static = data;
+	rs->body_len = len;
+}
+
+void http_response_error(struct http_response *rs, int status, const char *code,
+			 const char *fmt, ...)
+{
+	char msg[512];
+	json_t *o;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* jansson escapes the message, whatever the client put in it */
+	o = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : http_status_code_word(status),
+		      "message", msg);
+	http_response_json(rs, status, o ? json_dumps(o, JSON_COMPACT) : NULL);
+	json_decref(o);
+	if (!rs->body) { /* a message that is not UTF-8: say less */
+		rs->body = xstrdup("{\"error\":{\"code\":\"internal\",\"message\":\"error\"}}");
+		rs->body_len = strlen(rs->body);
+	}
+}
+
+void http_response_header(struct http_response *rs, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (rs->nextra == HTTP_MAX_EXTRA_HEADERS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	rs->extra[rs->nextra++] = xstrdup(line);
+}
+
+/* Status 1xx, 204 and 304 carry no body and no Content-Length. */
+static bool bodiless(int status)
+{
+	return status < 200 || status == 204 || status == 304;
+}
+
+size_t http_response_head_size(const struct http_response *rs)
+{
+	size_t n = 256; /* status line, Date, Content-Type/Length, Connection */
+
+	for (unsigned i = 0; i < rs->nextra; i++)
+		n += strlen(rs->extra[i]) + 2;
+	return n;
+}
+
+size_t http_response_write_head(const struct http_response *rs, const struct http_write_opts *o,
+				char *out, size_t cap)
+{
+	size_t n = 0;
+	int k;
+
+#define PUT(...)                                                      \
+	do {                                                          \
+		k = snprintf(out + n, cap - n, __VA_ARGS__);          \
+		if (k < 0 || (size_t)k >= cap - n)                    \
+			return 0;                                     \
+		n += (size_t)k;                                       \
+	} while (0)
+
+	PUT("HTTP/1.1 %d %s\r\n", rs->status, http_status_reason(rs->status));
+	if (o->date)
+		PUT("Date: %s\r\n", o->date);
+	if (!bodiless(rs->status)) {
+		if (rs->content_type)
+			PUT("Content-Type: %s\r\n", rs->content_type);
+		PUT("Content-Length: %zu\r\n", rs->body_len);
+	}
+	for (unsigned i = 0; i < rs->nextra; i++)
+		PUT("%s\r\n", rs->extra[i]);
+	if (!o->keep_alive || rs->close)
+		PUT("Connection: close\r\n");
+	PUT("\r\n");
+#undef PUT
+	return n;
+}

@@ -1,0 +1,320 @@
+/*
+ * bridge.c - the REST API's changes, published over MQTT, and the
+ * server-wide counters for /metrics.
+ *
+ * agora/users/{name}/status  retained, QoS 1: {"name", "status", "status_updated_at"}
+ * agora/users/{name}/inbox   QoS 1: the message as GET /api/messages/{id} shows it
+ */
+#include "bridge.h"
+
+#include "api/api.h"
+#include "base/log.h"
+#include "broker/broker.h"
+#include "http_server.h"
+#include "store/store.h"
+
+#include <stdarg.h>
+#include <strings.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOPIC_MAX 128
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void status_changed(void *ctx, const struct store_user *u)
+{
+	struct bridge *b = ctx;
+	char topic[TOPIC_MAX];
+	char *payload = api_status_payload(u);
+
+	if (!payload)
+		return;
+	snprintf(topic, sizeof(topic), "agora/users/%s/status", u->name);
+	broker_publish(b->broker, topic, payload, strlen(payload), 1, true);
+	free(payload);
+}
+
+static void message_created(void *ctx, const struct store_message *m)
+{
+	struct bridge *b = ctx;
+	char topic[TOPIC_MAX];
+	char *payload = api_message_payload(m);
+
+	if (!payload)
+		return;
+	snprintf(topic, sizeof(topic), "agora/users/%s/inbox", m->to_name);
+	broker_publish(b->broker, topic, payload, strlen(payload), 1, false);
+	free(payload);
+}
+
+static void user_deleted(void *ctx, const char *name)
+{
+	struct bridge *b = ctx;
+	char topic[TOPIC_MAX];
+
+	/* An empty retained message clears the status topic [MQTT-3.3.1-10]. */
+	snprintf(topic, sizeof(topic), "agora/users/%s/status", name);
+	broker_publish(b->broker, topic, "", 0, 1, true);
+}
+
+struct text {
+	char *s;
+	size_t len, cap;
+};
+
+static void __attribute__((format(printf, 2, 3))) put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (t->s && (size_t)n < t->cap - t->len)
+			break;
+		t->cap = (t->cap + (size_t)n + 1) * 2;
+		t->s = realloc(t->s, t->cap);
+		if (!t->s)
+			abort();
+	}
+	t->len += (size_t)n;
+}
+
+static void counter(struct text *t, const char *name, const char *help, unsigned long long v)
+{
+	put(t, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, v);
+}
+
+static void gauge(struct text *t, const char *name, const char *help, unsigned long long v)
+{
+	put(t, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name, v);
+}
+
+static void metrics(void *ctx, char **out, size_t *len)
+{
+	struct bridge *b = ctx;
+	const struct broker_stats *s = broker_get_stats(b->broker);
+	struct text t = { 0 };
+
+	gauge(&t, "agora_mqtt_connections", "MQTT clients connected.", s->clients_connected);
+	gauge(&t, "agora_http_connections", "HTTP connections open.",
+	      http_server_connections(b->http));
+	put(&t, "# HELP agora_mqtt_messages_received_total PUBLISH packets received, by QoS.\n"
+		"# TYPE agora_mqtt_messages_received_total counter\n");
+	for (int q = 0; q < 3; q++)
+		put(&t, "agora_mqtt_messages_received_total{qos=\"%d\"} %llu\n", q,
+		    (unsigned long long)s->msgs_received_qos[q]);
+	put(&t, "# HELP agora_mqtt_messages_sent_total PUBLISH packets sent, by QoS.\n"
+		"# TYPE agora_mqtt_messages_sent_total counter\n");
+	for (int q = 0; q < 3; q++)
+		put(&t, "agora_mqtt_messages_sent_total{qos=\"%d\"} %llu\n", q,
+		    (unsigned long long)s->msgs_sent_qos[q]);
+	counter(&t, "agora_mqtt_messages_dropped_total", "Messages dropped (queue or output full).",
+		s->msgs_dropped);
+	gauge(&t, "agora_mqtt_subscriptions", "Subscriptions.", s->subscriptions);
+	gauge(&t, "agora_mqtt_retained_messages", "Retained messages.", s->retained);
+	*out = t.s;
+	*len = t.len;
+}
+
+/* ---- MQTT side: accounts and access rules ---- */
+
+#define PREFIX "agora/users/"
+#define PREFIX_LEN (sizeof(PREFIX) - 1)
+
+/* "agora/users/{name}/{leaf}" split; false if topic is not of that form. */
+static bool user_topic(const uint8_t *t, size_t len, char *name, size_t cap, const char **leaf)
+{
+	const uint8_t *slash;
+	size_t nlen;
+
+	if (len <= PREFIX_LEN || memcmp(t, PREFIX, PREFIX_LEN) != 0)
+		return false;
+	t += PREFIX_LEN;
+	len -= PREFIX_LEN;
+	slash = memchr(t, '/', len);
+	if (!slash)
+		return false;
+	nlen = (size_t)(slash - t);
+	if (nlen == 0 || nlen >= cap)
+		return false;
+	memcpy(name, t, nlen);
+	name[nlen] = '\0';
+	len -= nlen + 1;
+	if (len == 5 && memcmp(slash + 1, "inbox", 5) == 0)
+		*leaf = "inbox";
+	else if (len == 6 && memcmp(slash + 1, "status", 6) == 0)
+		*leaf = "status";
+	else
+		*leaf = NULL; /* another leaf, or deeper */
+	return true;
+}
+
+static bool under_prefix(const uint8_t *t, size_t len)
+{
+	return len >= PREFIX_LEN - 1 && memcmp(t, PREFIX, PREFIX_LEN - 1) == 0 &&
+	       (len == PREFIX_LEN - 1 || t[PREFIX_LEN - 1] == '/');
+}
+
+static bool hook_login(void *ctx, const uint8_t *user, size_t user_len, const uint8_t *password,
+		       size_t password_len, char *account, size_t cap)
+{
+	struct bridge *b = ctx;
+	struct store_user u = { 0 };
+	char name[64], hash[256];
+	int64_t id;
+	bool ok;
+
+	if (user_len == 0 || user_len >= sizeof(name) || memchr(user, 0, user_len))
+		return false;
+	memcpy(name, user, user_len);
+	name[user_len] = '\0';
+	if (store_user_password(b->api->store, name, &id, hash, sizeof(hash)) != 0)
+		return false;
+	ok = api_password_verify(hash, password, password_len);
+	if (ok && store_user_by_id(b->api->store, id, &u) == 0) {
+		snprintf(account, cap, "%s", u.name);
+		store_user_release(&u);
+	} else {
+		ok = false;
+	}
+	log_info("MQTT login as '%s': %s", name, ok ? "accepted" : "refused");
+	return ok;
+}
+
+/* Reading agora/users/{name}/...: the inbox only by {name}, the rest by any
+ * account; nothing there by anonymous clients. */
+static bool hook_may_read(void *ctx, const char *account, const uint8_t *topic, size_t len)
+{
+	char name[64];
+	const char *leaf;
+
+	(void)ctx;
+	if (!under_prefix(topic, len))
+		return true;
+	if (!account)
+		return false;
+	if (user_topic(topic, len, name, sizeof(name), &leaf) && leaf && strcmp(leaf, "inbox") == 0)
+		return strcasecmp(name, account) == 0;
+	return true;
+}
+
+/* Subscribing: a filter that begins agora/users/ is refused to anonymous
+ * clients, and when it names (or can match) another user's inbox. Broader
+ * wildcards ("#") are allowed: may_read filters what they get. */
+static bool hook_may_subscribe(void *ctx, const char *account, const uint8_t *f, size_t len)
+{
+	const uint8_t *lvl, *end = f + len, *slash;
+	size_t nlen;
+
+	(void)ctx;
+	if (!under_prefix(f, len))
+		return true;
+	if (!account)
+		return false;
+	if (len <= PREFIX_LEN)
+		return false; /* "agora/users": nothing to read there */
+	lvl = f + PREFIX_LEN;
+	slash = memchr(lvl, '/', (size_t)(end - lvl));
+	nlen = slash ? (size_t)(slash - lvl) : (size_t)(end - lvl);
+	if (nlen == 1 && lvl[0] == '#')
+		return false; /* every user's inbox */
+	if (!(nlen == 1 && lvl[0] == '+') &&
+	    (nlen == strlen(account) && strncasecmp((const char *)lvl, account, nlen) == 0))
+		return true; /* the account's own subtree */
+	/* Another user, or "+": only statuses. */
+	if (!slash)
+		return false;
+	return (size_t)(end - slash - 1) == 6 && memcmp(slash + 1, "status", 6) == 0;
+}
+
+/* Publishing: nothing under agora/users/ anonymously, never a status (the
+ * server writes those), and an inbox only as a message (take_publish). */
+static bool hook_may_publish(void *ctx, const char *account, const uint8_t *topic, size_t len)
+{
+	char name[64];
+	const char *leaf;
+
+	(void)ctx;
+	if (!under_prefix(topic, len))
+		return true;
+	if (!account)
+		return false;
+	return user_topic(topic, len, name, sizeof(name), &leaf) && leaf &&
+	       strcmp(leaf, "inbox") == 0;
+}
+
+/* An authenticated client's text to agora/users/{name}/inbox becomes a
+ * message in the store, from its account, published as the API does. */
+static bool hook_take_publish(void *ctx, const char *account, const uint8_t *topic,
+			      size_t topic_len, const uint8_t *payload, size_t payload_len)
+{
+	struct bridge *b = ctx;
+	struct store_user from = { 0 }, to = { 0 };
+	struct store_message m = { 0 };
+	char name[64], *content;
+	const char *leaf;
+	int rc;
+
+	if (!account || !user_topic(topic, topic_len, name, sizeof(name), &leaf) || !leaf ||
+	    strcmp(leaf, "inbox") != 0)
+		return false;
+	if (payload_len == 0 || payload_len > b->api->cfg.message_max ||
+	    memchr(payload, 0, payload_len) || !mqtt_utf8_data_valid(payload, payload_len)) {
+		log_info("MQTT message from %s to %s dropped: content must be 1 to %zu bytes of "
+			 "UTF-8 text", account, name, b->api->cfg.message_max);
+		return true;
+	}
+	content = strndup((const char *)payload, payload_len);
+	rc = content ? store_user_by_name(b->api->store, account, &from) : STORE_EIO;
+	if (!rc)
+		rc = store_user_by_name(b->api->store, name, &to);
+	if (!rc)
+		rc = store_message_create(b->api->store, from.id, to.id, content, wall_ms(), &m);
+	if (rc)
+		log_info("MQTT message from %s to %s not stored: %s", account, name,
+			 store_strerror(rc));
+	else
+		message_created(b, &m);
+	store_message_release(&m);
+	store_user_release(&from);
+	store_user_release(&to);
+	free(content);
+	return true;
+}
+
+void bridge_attach(struct bridge *b, struct api *api)
+{
+	struct broker_hooks hooks = {
+		.ctx = b,
+		.login = hook_login,
+		.may_subscribe = hook_may_subscribe,
+		.may_publish = hook_may_publish,
+		.may_read = hook_may_read,
+		.read_prefix = "agora/users",
+		.take_publish = hook_take_publish,
+	};
+
+	b->api = api;
+	broker_set_hooks(b->broker, &hooks);
+	api->bridge = (struct api_bridge){
+		.ctx = b,
+		.status_changed = status_changed,
+		.message_created = message_created,
+		.user_deleted = user_deleted,
+	};
+	api->metrics_extra = metrics;
+	api->metrics_ctx = b;
+}

@@ -1,0 +1,154 @@
+/*
+ * store.h - the durable data behind the REST API and the broker: user
+ * accounts, their login tokens and the direct messages between them.
+ *
+ * This header is the contract; store_sqlite.c is the only backend today and
+ * the only file that includes sqlite3.h (PostgreSQL will be one more file
+ * behind the same functions).
+ *
+ * Conventions:
+ *  - Every function returns 0 (STORE_OK) or a negative STORE_E* code;
+ *    store_strerror names it. Output parameters are written only on success.
+ *  - Times are milliseconds since the Unix epoch (UTC), passed in by the
+ *    caller (the store never reads the clock: tests control time).
+ *  - Strings in are NUL-terminated UTF-8, already validated by the caller
+ *    (lengths, characters); the store checks nothing but uniqueness.
+ *  - Records out own their strings: free them with the matching *_release
+ *    or *_list_free (all accept NULL / zeroed records).
+ *  - A write that returned STORE_OK is committed: it survives the process
+ *    being killed right after (WAL journal; see store_open's `sync`).
+ *  - Not thread-safe: one store is used from one thread.
+ */
+#ifndef AGORA_STORE_H
+#define AGORA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_err {
+	STORE_OK = 0,
+	STORE_ENOTFOUND = -1, /* no such user, token or message */
+	STORE_ECONFLICT = -2, /* a unique key exists (user name) */
+	STORE_EIO = -3,       /* the database failed: disk, corruption, ... */
+	STORE_EVERSION = -4,  /* the file's schema is newer than this program */
+	STORE_EOPEN = -5,     /* the file cannot be opened or created */
+};
+
+const char *store_strerror(int err);
+
+struct store;
+
+/* How hard a commit is pushed to disk. NORMAL (the default) survives the
+ * process being killed at any moment; FULL also survives a power loss, at
+ * the price of an fsync per write. */
+enum store_sync { STORE_SYNC_NORMAL, STORE_SYNC_FULL };
+
+/*
+ * Opens (creating if needed) the database at path, ":memory:" for a private
+ * in-memory one (tests), and brings its schema up to date with the
+ * versioned migrations. On failure returns STORE_EOPEN, STORE_EVERSION or
+ * STORE_EIO, *out untouched, and a human sentence in err (path included).
+ */
+int store_open(const char *path, enum store_sync sync, struct store **out, char *err,
+	       size_t errlen);
+/* Closes it; NULL is fine. */
+void store_free(struct store *st);
+/* The schema version the file is at after store_open (>= 1). */
+int store_schema_version(const struct store *st);
+
+/* ---- users ---- */
+
+struct store_user {
+	int64_t id;
+	char *name;
+	char *status;            /* "" until set */
+	int64_t status_updated_at; /* 0 until set */
+	int64_t created_at;
+};
+
+void store_user_release(struct store_user *u);
+
+/* Creates a user; STORE_ECONFLICT if the name exists, compared without
+ * regard to ASCII case ("Alice" and "alice" are one user). */
+int store_user_create(struct store *st, const char *name, const char *password_hash,
+		      int64_t now, struct store_user *out);
+int store_user_by_id(struct store *st, int64_t id, struct store_user *out);
+/* By name, ASCII case ignored. */
+int store_user_by_name(struct store *st, const char *name, struct store_user *out);
+/* The password hash of a user found by name (ASCII case ignored), copied
+ * into hash (NUL-terminated; STORE_EIO if it does not fit in cap). */
+int store_user_password(struct store *st, const char *name, int64_t *id, char *hash,
+			size_t cap);
+int store_user_set_status(struct store *st, int64_t id, const char *status, int64_t now);
+/* Deletes the user, its tokens and every message it sent or received. */
+int store_user_delete(struct store *st, int64_t id);
+
+struct store_user_list {
+	struct store_user *items;
+	size_t n;
+	int64_t total; /* users in all, for pagination */
+};
+
+/* Users ordered by id, after the first `offset`, at most `limit`. */
+int store_user_list(struct store *st, int64_t limit, int64_t offset, struct store_user_list *out);
+void store_user_list_free(struct store_user_list *l);
+
+/* ---- tokens (the caller stores a hash of the token, never the token) ---- */
+
+#define STORE_TOKEN_HASH_LEN 32
+
+int store_token_add(struct store *st, int64_t user_id, const uint8_t hash[STORE_TOKEN_HASH_LEN],
+		    int64_t now);
+/* The user a token hash belongs to; STORE_ENOTFOUND if none. */
+int store_token_user(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t *user_id);
+int store_token_delete(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN]);
+
+/* ---- messages ---- */
+
+struct store_message {
+	int64_t id;
+	int64_t from_id, to_id;
+	char *from_name, *to_name;
+	char *content;
+	int64_t created_at;
+	int64_t read_at; /* 0 = unread */
+};
+
+void store_message_release(struct store_message *m);
+
+int store_message_create(struct store *st, int64_t from_id, int64_t to_id, const char *content,
+			 int64_t now, struct store_message *out);
+/* A message as `viewer` sees it: STORE_ENOTFOUND unless viewer is its
+ * sender or recipient and has not deleted it. */
+int store_message_get(struct store *st, int64_t id, int64_t viewer, struct store_message *out);
+/* Marks read (read_at = now) or unread (0); only the recipient may:
+ * STORE_ENOTFOUND for anyone else. */
+int store_message_set_read(struct store *st, int64_t id, int64_t recipient, bool read,
+			   int64_t now);
+/* Deletes it for `viewer` (sender or recipient; STORE_ENOTFOUND for anyone
+ * else); the other side keeps it until they delete it too. */
+int store_message_delete(struct store *st, int64_t id, int64_t viewer);
+
+enum store_box { STORE_INBOX, STORE_SENT };
+
+struct store_message_query {
+	int64_t user_id;
+	enum store_box box;
+	int64_t since;     /* only created_at > since; 0 = all */
+	bool unread_only;  /* inbox only */
+	int64_t limit, offset;
+};
+
+struct store_message_list {
+	struct store_message *items;
+	size_t n;
+	int64_t total; /* matching the query, before limit/offset */
+};
+
+/* Newest first (created_at, then id, descending), deleted ones left out. */
+int store_message_list(struct store *st, const struct store_message_query *q,
+		       struct store_message_list *out);
+void store_message_list_free(struct store_message_list *l);
+
+#endif
