@@ -53,6 +53,9 @@ struct api_bridge {
 	void (*status_changed)(void *ctx, const struct store_user *u);
 	void (*message_created)(void *ctx, const struct store_message *m);
 	void (*user_deleted)(void *ctx, const char *name);
+	/* A password was just set or proven (registration, login): the
+	 * bridge derives what other login methods need (SCRAM). */
+	void (*password_known)(void *ctx, int64_t user_id, const char *password);
 };
 
 /* Counters for /metrics that the API keeps; the server adds its own. */

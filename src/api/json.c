@@ -40,7 +40,8 @@ json_t *api_body_object(const struct http_request *rq, struct http_response *rs)
 		return NULL;
 	}
 	/* JSON_REJECT_DUPLICATES: {"to":"a","to":"b"} is ambiguous. */
-	o = json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &err);
+	o = json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+		       &err);
 	if (!o) {
 		http_response_error(rs, 400, "invalid_json", "body is not JSON: %s (line %d)",
 				    err.text, err.line);

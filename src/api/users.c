@@ -72,6 +72,8 @@ void api_create_user(struct api *a, const struct http_request *rq, const struct 
 		api_store_failed(a, rs, rc);
 		goto out;
 	}
+	if (a->bridge.password_known)
+		a->bridge.password_known(a->bridge.ctx, u.id, pw);
 	if (!api_issue_token(a, u.id, token, rs))
 		goto out_user;
 	api_reply(rs, 201, user_with_token(&u, token));
@@ -116,6 +118,8 @@ void api_login(struct api *a, const struct http_request *rq, const struct api_pa
 		api_store_failed(a, rs, rc);
 		goto out;
 	}
+	if (a->bridge.password_known)
+		a->bridge.password_known(a->bridge.ctx, id, pw);
 	if (api_issue_token(a, id, token, rs))
 		api_reply(rs, 200, json_pack("{s:s,s:o}", "token", token, "user", api_user_json(&u)));
 	store_user_release(&u);

@@ -78,6 +78,17 @@ static enum auth_result step(struct broker_client *c, const struct mqtt_props *p
 	return r;
 }
 
+/* The account an exchange proved, for the connection to act as. */
+static void take_identity(struct broker_client *c)
+{
+	const char *who = c->auth->mech->identity ? c->auth->mech->identity(c->auth->state) : NULL;
+
+	if (who) {
+		free(c->account);
+		c->account = xstrdup(who);
+	}
+}
+
 enum auth_begin auth_connect_begin(struct broker *b, struct broker_client *c,
 				   const struct mqtt_connect *p, const uint8_t *raw, size_t len,
 				   uint8_t *out, size_t *out_len)
@@ -91,6 +102,7 @@ enum auth_begin auth_connect_begin(struct broker *b, struct broker_client *c,
 	c->auth->state = m->start ? m->start(m, p->client_id.data, p->client_id.len) : NULL;
 	switch (step(c, &p->props, out, out_len)) {
 	case AUTH_SUCCESS:
+		take_identity(c);
 		return AUTH_BEGIN_DONE;
 	case AUTH_FAIL:
 		return AUTH_BEGIN_FAILED;
@@ -125,6 +137,7 @@ static void continue_connect(struct broker *b, struct broker_client *c,
 		connect_refuse_auth(b, c);
 		return;
 	case AUTH_SUCCESS:
+		take_identity(c);
 		break;
 	}
 	if (mqtt_decode(c->auth->pending_connect, c->auth->pending_len, 0, 0, &connect) <= 0) {

@@ -8,8 +8,8 @@
  * back what it answers: AUTH 0x18 (continue) with the mechanism's data
  * until it succeeds (CONNACK 0x00, or AUTH 0x00 for a re-authentication)
  * or fails (CONNACK 0x87 / DISCONNECT 0x87). The core knows nothing of any
- * mechanism's content; SCRAM-SHA-256 against user accounts arrives with the
- * users API, and the tests register a mechanism of their own.
+ * mechanism's content: src/server/scram.c registers SCRAM-SHA-256 against the
+ * user accounts, and the tests register a mechanism of their own.
  *
  * Ownership: the mechanism table is the caller's and must outlive the
  * broker; per-connection state is created by start and freed by end.
@@ -39,6 +39,10 @@ struct auth_mechanism {
 	enum auth_result (*step)(void *state, const uint8_t *in, size_t in_len, uint8_t *out,
 				 size_t *out_len);
 	void (*end)(void *state);
+	/* Optional: after AUTH_SUCCESS at connect, the account the client
+	 * proved to be (NULL: it stays anonymous); it then acts as that
+	 * account (access rules, logs). */
+	const char *(*identity)(void *state);
 };
 
 /* Makes a mechanism available (at most 8). Returns 0, or -1 if full. */

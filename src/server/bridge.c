@@ -11,8 +11,10 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "http_server.h"
+#include "scram.h"
 #include "store/store.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <strings.h>
 #include <time.h>
@@ -54,6 +56,34 @@ static void message_created(void *ctx, const struct store_message *m)
 	snprintf(topic, sizeof(topic), "agora/users/%s/inbox", m->to_name);
 	broker_publish(b->broker, topic, payload, strlen(payload), 1, false);
 	free(payload);
+}
+
+/* SCRAM credentials for accounts that have none yet (created before SCRAM
+ * existed) or whose password was just set. */
+static void password_known(void *ctx, int64_t user_id, const char *password)
+{
+	struct bridge *b = ctx;
+	struct store_user u = { 0 };
+	struct store_scram cred;
+	int rc;
+
+	if (store_user_by_id(b->api->store, user_id, &u) != 0)
+		return;
+	rc = store_user_scram(b->api->store, u.name, &cred);
+	store_user_release(&u);
+	if (rc == 0) {
+		struct store_scram check;
+
+		scram_derive(password, strlen(password), cred.salt, STORE_SCRAM_SALT_LEN,
+			     cred.iterations, &check);
+		if (sodium_memcmp(check.stored_key, cred.stored_key, STORE_SCRAM_KEY_LEN) == 0)
+			return; /* already derived from this password */
+	}
+	scram_credentials(password, strlen(password), &cred);
+	rc = store_user_set_scram(b->api->store, user_id, &cred);
+	if (rc)
+		log_warn("SCRAM credentials of user %lld not stored: %s", (long long)user_id,
+			 store_strerror(rc));
 }
 
 static void user_deleted(void *ctx, const char *name)
@@ -184,6 +214,14 @@ static bool hook_login(void *ctx, const uint8_t *user, size_t user_len, const ui
 	if (store_user_password(b->api->store, name, &id, hash, sizeof(hash)) != 0)
 		return false;
 	ok = api_password_verify(hash, password, password_len);
+	if (ok && password_len < 1024 && !memchr(password, 0, password_len)) {
+		char pw[1024];
+
+		memcpy(pw, password, password_len);
+		pw[password_len] = '\0';
+		password_known(b, id, pw);
+		sodium_memzero(pw, sizeof(pw));
+	}
 	if (ok && store_user_by_id(b->api->store, id, &u) == 0) {
 		snprintf(account, cap, "%s", u.name);
 		store_user_release(&u);
@@ -314,6 +352,7 @@ void bridge_attach(struct bridge *b, struct api *api)
 		.status_changed = status_changed,
 		.message_created = message_created,
 		.user_deleted = user_deleted,
+		.password_known = password_known,
 	};
 	api->metrics_extra = metrics;
 	api->metrics_ctx = b;

@@ -10,11 +10,13 @@
 #include "server.h"
 
 #include "api/api.h"
+#include "broker/auth.h"
 #include "base/alloc.h"
 #include "base/fdlimit.h"
 #include "base/log.h"
 #include "bridge.h"
 #include "http_server.h"
+#include "scram.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -82,6 +84,7 @@ struct server {
 	struct api *api;
 	struct http_server *http;
 	struct bridge bridge;
+	struct scram_mechanism scram;
 	uint8_t readbuf[READ_CHUNK];
 };
 
@@ -534,6 +537,8 @@ static bool api_open(struct server *srv, const struct agora_config *cfg)
 	srv->api = api_new(srv->store, &ac);
 	srv->bridge.broker = srv->broker;
 	bridge_attach(&srv->bridge, srv->api);
+	scram_mechanism_init(&srv->scram, srv->store);
+	broker_auth_register(srv->broker, &srv->scram.m);
 	return true;
 }
 

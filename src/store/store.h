@@ -94,6 +94,22 @@ struct store_user_list {
 int store_user_list(struct store *st, int64_t limit, int64_t offset, struct store_user_list *out);
 void store_user_list_free(struct store_user_list *l);
 
+/* SCRAM-SHA-256 credentials of a user (RFC 7677): what MQTT 5 enhanced
+ * authentication checks a proof against, never the password itself. */
+#define STORE_SCRAM_SALT_LEN 16
+#define STORE_SCRAM_KEY_LEN 32
+struct store_scram {
+	uint8_t salt[STORE_SCRAM_SALT_LEN];
+	uint32_t iterations;
+	uint8_t stored_key[STORE_SCRAM_KEY_LEN];
+	uint8_t server_key[STORE_SCRAM_KEY_LEN];
+};
+
+int store_user_set_scram(struct store *st, int64_t id, const struct store_scram *s);
+/* By name (ASCII case ignored); STORE_ENOTFOUND if no such user or it has
+ * no SCRAM credentials yet. */
+int store_user_scram(struct store *st, const char *name, struct store_scram *out);
+
 /* ---- tokens (the caller stores a hash of the token, never the token) ---- */
 
 #define STORE_TOKEN_HASH_LEN 32

@@ -31,6 +31,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* RETURNING (3.35), sqlite3_prepare_v3 (3.20), sqlite3_system_errno (3.16). */
+#if SQLITE_VERSION_NUMBER < 3035000
+#error "Agora's store needs SQLite 3.35 or later"
+#endif
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* How long a statement waits for a lock held by another connection (a
@@ -69,6 +74,14 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER messages_gone AFTER UPDATE OF deleted_by_sender, deleted_by_recipient"
 	" ON messages WHEN NEW.deleted_by_sender AND NEW.deleted_by_recipient"
 	" BEGIN DELETE FROM messages WHERE id = NEW.id; END;",
+	/* 2: SCRAM-SHA-256 credentials for MQTT 5 enhanced authentication,
+	 * at most one set per user, gone with the user. */
+	"CREATE TABLE user_scram ("
+	" user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,"
+	" salt BLOB NOT NULL,"
+	" iterations INTEGER NOT NULL,"
+	" stored_key BLOB NOT NULL,"
+	" server_key BLOB NOT NULL);",
 };
 
 #define SCHEMA_LATEST ((int)ARRAY_SIZE(migrations))
@@ -82,6 +95,8 @@ enum stmt_id {
 	ST_USER_DELETE,
 	ST_USER_COUNT,
 	ST_USER_LIST,
+	ST_SCRAM_SET,
+	ST_SCRAM_GET,
 	ST_TOKEN_INSERT,
 	ST_TOKEN_USER,
 	ST_TOKEN_DELETE,
@@ -98,19 +113,19 @@ enum stmt_id {
 
 /* Columns read by read_user() and read_message(), in their order. */
 #define USER_COLS "id, name, status, status_updated_at, created_at"
-#define MSG_COLS                                                                        \
-	"m.id, m.from_id, m.to_id, f.name, t.name, m.content, m.created_at, m.read_at " \
+#define MSG_COLS                                                                                   \
+	"m.id, m.from_id, m.to_id, f.name, t.name, m.content, m.created_at, m.read_at "            \
 	"FROM messages m JOIN users f ON f.id = m.from_id JOIN users t ON t.id = m.to_id "
 /* ?1 viewer, ?2 since (exclusive), ?3 unread only, ?4 limit, ?5 offset. */
-#define INBOX_WHERE                                                          \
-	"WHERE m.to_id = ?1 AND m.deleted_by_recipient = 0 AND m.created_at > ?2 " \
+#define INBOX_WHERE                                                                                \
+	"WHERE m.to_id = ?1 AND m.deleted_by_recipient = 0 AND m.created_at > ?2 "                 \
 	"AND (?3 = 0 OR m.read_at = 0) "
 #define SENT_WHERE "WHERE m.from_id = ?1 AND m.deleted_by_sender = 0 AND m.created_at > ?2 "
 #define NEWEST_FIRST "ORDER BY m.created_at DESC, m.id DESC LIMIT ?4 OFFSET ?5"
 
 static const char *const stmt_sql[STMT_COUNT] = {
 	[ST_USER_INSERT] = "INSERT INTO users (name, password_hash, created_at)"
-			   " VALUES (?1, ?2, ?3) RETURNING " USER_COLS,
+			   " VALUES (?1, ?2, ?3)",
 	[ST_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
 	/* The column's NOCASE collation applies: ASCII case ignored. */
 	[ST_USER_BY_NAME] = "SELECT " USER_COLS " FROM users WHERE name = ?1",
@@ -119,6 +134,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[ST_USER_DELETE] = "DELETE FROM users WHERE id = ?1",
 	[ST_USER_COUNT] = "SELECT count(*) FROM users",
 	[ST_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY id LIMIT ?1 OFFSET ?2",
+	[ST_SCRAM_SET] = "INSERT INTO user_scram (user_id, salt, iterations, stored_key, server_key)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id) DO UPDATE SET"
+			 " salt = excluded.salt, iterations = excluded.iterations,"
+			 " stored_key = excluded.stored_key, server_key = excluded.server_key",
+	[ST_SCRAM_GET] = "SELECT s.salt, s.iterations, s.stored_key, s.server_key"
+			 " FROM users u JOIN user_scram s ON s.user_id = u.id WHERE u.name = ?1",
 	[ST_TOKEN_INSERT] = "INSERT INTO tokens (hash, user_id, created_at) VALUES (?1, ?2, ?3)",
 	[ST_TOKEN_USER] = "SELECT user_id FROM tokens WHERE hash = ?1",
 	[ST_TOKEN_DELETE] = "DELETE FROM tokens WHERE hash = ?1",
@@ -277,30 +298,6 @@ static int get_user(struct store *st, sqlite3_stmt *s, struct store_user *out, c
 	} else {
 		ret = fail_step(st, rc, what);
 	}
-	stmt_done(s);
-	return ret;
-}
-
-/* Steps a bound INSERT ... RETURNING to its end: the commit happens when
- * the statement finishes, so the row is only handed out after that. */
-static int insert_returning(struct store *st, sqlite3_stmt *s, void *rec,
-			    void (*read)(sqlite3_stmt *, void *), void (*release)(void *),
-			    const char *what)
-{
-	int rc = sqlite3_step(s);
-	int ret = STORE_OK;
-
-	if (rc != SQLITE_ROW) {
-		ret = rc == SQLITE_DONE ? fail_io(st, what) : fail_step(st, rc, what);
-		goto out_reset;
-	}
-	read(s, rec);
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_DONE) {
-		ret = fail_step(st, rc, what);
-		release(rec);
-	}
-out_reset:
 	stmt_done(s);
 	return ret;
 }
@@ -504,6 +501,8 @@ static int open_db(struct store *st, const char *path, char *err, size_t errlen)
 static int configure(struct store *st, const char *path, enum store_sync sync, char *err,
 		     size_t errlen)
 {
+	const char *sync_sql = sync == STORE_SYNC_FULL ? "PRAGMA synchronous=FULL"
+						       : "PRAGMA synchronous=NORMAL";
 	const char *name;
 	char buf[16];
 	int ret = pragma_text(st->db, "PRAGMA journal_mode=WAL", buf, sizeof(buf), path,
@@ -515,12 +514,11 @@ static int configure(struct store *st, const char *path, enum store_sync sync, c
 	name = sqlite3_db_filename(st->db, "main");
 	if (strcmp(buf, "wal") != 0 && name && *name)
 		log_warn("store '%s': journal mode is %s, not wal: commits are slower", path, buf);
-	ret = exec_sql(st->db,
-		       sync == STORE_SYNC_FULL ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-		       path, "setting synchronous", err, errlen);
+	ret = exec_sql(st->db, sync_sql, path, "setting synchronous", err, errlen);
 	if (ret)
 		return ret;
-	ret = exec_sql(st->db, "PRAGMA foreign_keys=ON", path, "enabling foreign keys", err, errlen);
+	ret = exec_sql(st->db, "PRAGMA foreign_keys=ON", path, "enabling foreign keys", err,
+		       errlen);
 	if (ret)
 		return ret;
 	/* Deleting a user relies on the cascades: refuse a library without. */
@@ -537,8 +535,7 @@ static int configure(struct store *st, const char *path, enum store_sync sync, c
 
 /* One migration step in its own transaction. The version is read again
  * under the write lock: another process may have migrated meanwhile. */
-static int migrate_step(struct store *st, const char *path, int *version, char *err,
-			size_t errlen)
+static int migrate_step(struct store *st, const char *path, int *version, char *err, size_t errlen)
 {
 	char sql[48];
 	char doing[48];
@@ -582,8 +579,7 @@ static int migrate(struct store *st, const char *path, int *version, char *err, 
 		ret = migrate_step(st, path, version, err, errlen);
 	/* Upgrading existing data is worth a line; creating a file is not. */
 	if (!ret && from > 0 && *version > from)
-		log_info("store '%s': schema upgraded from version %d to %d", path, from,
-			 *version);
+		log_info("store '%s': schema upgraded from version %d to %d", path, from, *version);
 	return ret;
 }
 
@@ -602,8 +598,7 @@ static int prepare_all(struct store *st, const char *path, char *err, size_t err
 	return STORE_OK;
 }
 
-int store_open(const char *path, enum store_sync sync, struct store **out, char *err,
-	       size_t errlen)
+int store_open(const char *path, enum store_sync sync, struct store **out, char *err, size_t errlen)
 {
 	struct store *st = xcalloc(1, sizeof(*st));
 	int version;
@@ -668,33 +663,32 @@ void store_user_release(struct store_user *u)
 	memset(u, 0, sizeof(*u));
 }
 
-static void read_user_any(sqlite3_stmt *s, void *rec)
-{
-	read_user(s, rec);
-}
-
-static void release_user_any(void *rec)
-{
-	store_user_release(rec);
-}
-
 int store_user_create(struct store *st, const char *name, const char *password_hash,
 		      int64_t now, struct store_user *out)
 {
 	sqlite3_stmt *s = st->stmt[ST_USER_INSERT];
-	struct store_user u;
-	int ret;
+	int rc;
 
 	if (bind_text(s, 1, name) || bind_text(s, 2, password_hash) ||
 	    sqlite3_bind_int64(s, 3, now))
 		return fail_bind(st, s, __func__);
-	ret = insert_returning(st, s, &u, read_user_any, release_user_any, __func__);
-	if (ret)
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE) {
+		int ret = fail_step(st, rc, __func__);
+
+		stmt_done(s);
 		return ret;
-	if (out)
-		*out = u;
-	else
-		store_user_release(&u);
+	}
+	stmt_done(s);
+	/* The new row is what was given, and the defaults. */
+	if (out) {
+		*out = (struct store_user){
+			.id = sqlite3_last_insert_rowid(st->db),
+			.name = xstrdup(name),
+			.status = xstrdup(""),
+			.created_at = now,
+		};
+	}
 	return STORE_OK;
 }
 
@@ -716,8 +710,7 @@ int store_user_by_name(struct store *st, const char *name, struct store_user *ou
 	return get_user(st, s, out, __func__);
 }
 
-int store_user_password(struct store *st, const char *name, int64_t *id, char *hash,
-			size_t cap)
+int store_user_password(struct store *st, const char *name, int64_t *id, char *hash, size_t cap)
 {
 	sqlite3_stmt *s = st->stmt[ST_USER_PASSWORD];
 	int ret = STORE_OK;
@@ -814,6 +807,65 @@ void store_user_list_free(struct store_user_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* ---- SCRAM credentials ---- */
+
+int store_user_set_scram(struct store *st, int64_t id, const struct store_scram *cred)
+{
+	sqlite3_stmt *s = st->stmt[ST_SCRAM_SET];
+
+	if (sqlite3_bind_int64(s, 1, id) ||
+	    sqlite3_bind_blob(s, 2, cred->salt, STORE_SCRAM_SALT_LEN, SQLITE_STATIC) ||
+	    sqlite3_bind_int64(s, 3, cred->iterations) ||
+	    sqlite3_bind_blob(s, 4, cred->stored_key, STORE_SCRAM_KEY_LEN, SQLITE_STATIC) ||
+	    sqlite3_bind_blob(s, 5, cred->server_key, STORE_SCRAM_KEY_LEN, SQLITE_STATIC))
+		return fail_bind(st, s, __func__);
+	return run_write(st, s, __func__);
+}
+
+/* Copies a blob column of exactly len bytes; false if it has another size. */
+static bool column_blob(sqlite3_stmt *s, int col, uint8_t *out, size_t len)
+{
+	const void *blob = sqlite3_column_blob(s, col);
+
+	if (!blob || (size_t)sqlite3_column_bytes(s, col) != len)
+		return false;
+	memcpy(out, blob, len);
+	return true;
+}
+
+int store_user_scram(struct store *st, const char *name, struct store_scram *out)
+{
+	sqlite3_stmt *s = st->stmt[ST_SCRAM_GET];
+	struct store_scram cred;
+	int ret = STORE_OK;
+	int rc;
+
+	if (bind_text(s, 1, name))
+		return fail_bind(st, s, __func__);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		int64_t iterations = sqlite3_column_int64(s, 1);
+
+		if (!column_blob(s, 0, cred.salt, sizeof(cred.salt)) ||
+		    !column_blob(s, 2, cred.stored_key, sizeof(cred.stored_key)) ||
+		    !column_blob(s, 3, cred.server_key, sizeof(cred.server_key)) ||
+		    iterations < 1 || iterations > UINT32_MAX) {
+			log_error("store: %s: malformed SCRAM credentials for '%s'", __func__,
+				  name);
+			ret = STORE_EIO;
+		} else {
+			cred.iterations = (uint32_t)iterations;
+			*out = cred;
+		}
+	} else if (rc == SQLITE_DONE) {
+		ret = STORE_ENOTFOUND;
+	} else {
+		ret = fail_step(st, rc, __func__);
+	}
+	stmt_done(s);
+	return ret;
+}
+
 /* ---- tokens ---- */
 
 int store_token_add(struct store *st, int64_t user_id, const uint8_t hash[STORE_TOKEN_HASH_LEN],
@@ -867,34 +919,38 @@ void store_message_release(struct store_message *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static void read_message_any(sqlite3_stmt *s, void *rec)
-{
-	read_message(s, rec);
-}
-
-static void release_message_any(void *rec)
-{
-	store_message_release(rec);
-}
-
 int store_message_create(struct store *st, int64_t from_id, int64_t to_id, const char *content,
 			 int64_t now, struct store_message *out)
 {
 	sqlite3_stmt *s = st->stmt[ST_MSG_INSERT];
 	struct store_message m;
-	int ret;
+	int ret = STORE_OK;
+	int rc;
 
 	if (sqlite3_bind_int64(s, 1, from_id) || sqlite3_bind_int64(s, 2, to_id) ||
 	    bind_text(s, 3, content) || sqlite3_bind_int64(s, 4, now))
 		return fail_bind(st, s, __func__);
-	ret = insert_returning(st, s, &m, read_message_any, release_message_any, __func__);
-	if (ret)
-		return ret;
+	/* RETURNING gives the row (with both names) at the first step, but
+	 * the statement commits when it ends: step to the end first. */
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		ret = fail_step(st, rc, __func__);
+		goto out_reset;
+	}
+	read_message(s, &m);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE) {
+		ret = fail_step(st, rc, __func__);
+		store_message_release(&m);
+		goto out_reset;
+	}
 	if (out)
 		*out = m;
 	else
 		store_message_release(&m);
-	return STORE_OK;
+out_reset:
+	stmt_done(s);
+	return ret;
 }
 
 int store_message_get(struct store *st, int64_t id, int64_t viewer, struct store_message *out)
@@ -918,8 +974,7 @@ int store_message_get(struct store *st, int64_t id, int64_t viewer, struct store
 	return ret;
 }
 
-int store_message_set_read(struct store *st, int64_t id, int64_t recipient, bool read,
-			   int64_t now)
+int store_message_set_read(struct store *st, int64_t id, int64_t recipient, bool read, int64_t now)
 {
 	sqlite3_stmt *s = st->stmt[ST_MSG_SET_READ];
 

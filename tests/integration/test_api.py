@@ -3,6 +3,8 @@ documented error. Every answer is validated against the OpenAPI document the
 server serves (apiclient.Api does it on each request)."""
 
 import datetime
+import hashlib
+import json
 import re
 import secrets
 
@@ -10,7 +12,8 @@ import urllib.parse
 
 import pytest
 
-from apiclient import (DEFAULT_PASSWORD, TIME_RE, Api, api)  # noqa: F401 (fixture)
+from apiclient import (DEFAULT_PASSWORD, TIME_RE, Api,  # noqa: F401 (fixtures)
+                       api, shared_api, shared_broker)
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -28,6 +31,18 @@ def ms_to_iso(ms):
 
 def error(r):
     return r.json()["error"]
+
+
+def ensure_user(api, name):
+    """For tests on the shared server: the user, registered if new."""
+    r = api.get("/api/users/%s" % name)
+    if r.status_code == 200:
+        return r.json()
+    return api.register(name).user
+
+
+def user_count(api):
+    return api.get("/api/users", expect=200).json()["total"]
 
 
 def bogus_token():
@@ -78,15 +93,18 @@ def test_register_conflict_also_differing_only_in_case(api):
     "12345",             # only digits (would read as an id)
     "0",
 ])
-def test_register_bad_name_is_422(api, name):
+def test_register_bad_name_is_422(shared_api, name):
+    api = shared_api
+    before = user_count(api)
     r = api.post("/api/users", json={"name": name, "password": "wonderland"}, expect=422)
     assert error(r)["code"] == "validation_failed"
     assert "name" in error(r)["message"], error(r)
-    assert api.get("/api/users", expect=200).json()["total"] == 0
+    assert user_count(api) == before
 
 
 @pytest.mark.parametrize("name", ["a" * 32, "1alice", "a.b-c_d", "Z", "9lives"])
-def test_register_good_names(api, name):
+def test_register_good_names(shared_api, name):
+    api = shared_api
     acct = api.register(name)
     assert acct.name == name
     assert api.get("/api/users/%s" % name, expect=200).json()["id"] == acct.id
@@ -99,12 +117,15 @@ def test_register_good_names(api, name):
     # 129 characters, 258 bytes
     ("\u00e9" * 129, 422),
 ])
-def test_register_password_length_in_bytes(api, password, status):
-    r = api.post("/api/users", json={"name": "alice", "password": password}, expect=status)
+def test_register_password_length_in_bytes(shared_api, password, status):
+    api = shared_api
+    name = "pw-%s" % hashlib.sha256(password.encode()).hexdigest()[:12]
+    r = api.post("/api/users", json={"name": name, "password": password}, expect=status)
     if status == 422:
         assert "password" in error(r)["message"], error(r)
+        api.get("/api/users/" + name, expect=404)
     else:
-        api.login("alice", password)
+        api.login(name, password)
 
 
 def test_register_wrong_content_type_is_415(api):
@@ -122,7 +143,8 @@ def test_register_wrong_content_type_is_415(api):
 
 @pytest.mark.parametrize("body", [b"{", b"{'name': 'alice'}", b"nope", b'{"name": "alice",}',
                                   b"\xff\xfe{}"])
-def test_register_invalid_json_is_400(api, body):
+def test_register_invalid_json_is_400(shared_api, body):
+    api = shared_api
     r = api.post("/api/users", data=body, headers={"Content-Type": "application/json"},
                  expect=400)
     assert error(r)["code"] == "invalid_json"
@@ -135,9 +157,9 @@ def test_register_invalid_json_is_400(api, body):
     ({"name": 5, "password": "wonderland"}, "name"),
     ({"name": "alice", "password": ["wonderland"]}, "password"),
 ])
-def test_register_wrong_shape_is_422(api, body, field):
-    import json as _json
-    r = api.post("/api/users", data=_json.dumps(body).encode(),
+def test_register_wrong_shape_is_422(shared_api, body, field):
+    api = shared_api
+    r = api.post("/api/users", data=json.dumps(body).encode(),
                  headers={"Content-Type": "application/json"}, expect=422)
     assert error(r)["code"] == "validation_failed"
     if field:
@@ -252,7 +274,8 @@ def test_users_list_and_pagination(api):
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=101", "offset=-1", "limit=abc",
                                    "offset=x", "limit=", "limit=1.5", "limit=-5"])
-def test_users_list_bad_pagination_is_422(api, query):
+def test_users_list_bad_pagination_is_422(shared_api, query):
+    api = shared_api
     r = api.get("/api/users?" + query, expect=422)
     assert error(r)["code"] == "validation_failed"
     assert query.split("=")[0] in error(r)["message"], error(r)
@@ -267,8 +290,9 @@ def test_get_user_by_id_and_name_in_any_case(api):
 
 
 @pytest.mark.parametrize("ref", ["carol", "999", "0", "carol%2Fx"])
-def test_get_unknown_user_is_404(api, ref):
-    api.register("alice")
+def test_get_unknown_user_is_404(shared_api, ref):
+    api = shared_api
+    ensure_user(api, "alice")
     r = api.get("/api/users/%s" % ref, expect=404)
     assert error(r)["code"] == "not_found"
 
@@ -625,7 +649,8 @@ def test_integer_parameters(api):
     "n=0", "n=1001", "n=-1",
     "max=%d" % (2 ** 53 + 1), "min=-%d" % (2 ** 53 + 1),
 ])
-def test_integer_bad_parameters_are_422(api, query):
+def test_integer_bad_parameters_are_422(shared_api, query):
+    api = shared_api
     r = api.get("/api/integer?" + query, expect=422)
     assert error(r)["code"] == "validation_failed"
 
@@ -640,7 +665,8 @@ def test_float_within_bounds(api):
 
 @pytest.mark.parametrize("query", ["min=5&max=1", "min=abc", "max=", "n=0", "n=1001",
                                    "n=x", "min=nan", "max=inf"])
-def test_float_bad_parameters_are_422(api, query):
+def test_float_bad_parameters_are_422(shared_api, query):
+    api = shared_api
     api.get("/api/float?" + query, expect=422)
 
 
@@ -755,8 +781,9 @@ def test_doc_page_and_its_script(api):
 
 @pytest.mark.parametrize("path", ["/api/users", "/healthz", "/api/openapi.json", "/api/doc",
                                   "/api/users/alice", "/api/doc/swagger-ui-bundle.js"])
-def test_head_like_get_without_body(api, path):
-    api.register("alice")
+def test_head_like_get_without_body(shared_api, path):
+    api = shared_api
+    ensure_user(api, "alice")
     g = api.get(path, expect=200)
     h = api.request("HEAD", path, expect=200)
     assert h.content == b""
@@ -764,7 +791,8 @@ def test_head_like_get_without_body(api, path):
     assert h.headers.get("Content-Type") == g.headers.get("Content-Type")
 
 
-def test_head_of_missing_thing_is_404_without_body(api):
+def test_head_of_missing_thing_is_404_without_body(shared_api):
+    api = shared_api
     h = api.request("HEAD", "/api/users/carol", expect=404)
     assert h.content == b""
 
@@ -776,7 +804,8 @@ def test_head_of_missing_thing_is_404_without_body(api):
     ("/api/login", {"POST", "OPTIONS"}),
     ("/healthz", {"GET", "HEAD", "OPTIONS"}),
 ])
-def test_options_lists_allow(api, path, methods):
+def test_options_lists_allow(shared_api, path, methods):
+    api = shared_api
     r = api.request("OPTIONS", path)
     assert r.status_code in (200, 204), r
     allow = {m.strip() for m in r.headers.get("Allow", "").split(",") if m.strip()}
@@ -791,7 +820,8 @@ def test_options_lists_allow(api, path, methods):
     ("PUT", "/healthz", {"GET"}),
     ("POST", "/api/integer", {"GET"}),
 ])
-def test_405_lists_allowed_methods(api, method, path, allowed):
+def test_405_lists_allowed_methods(shared_api, method, path, allowed):
+    api = shared_api
     r = api.request(method, path, expect=405)
     assert error(r)["code"] == "method_not_allowed"
     allow = {m.strip() for m in r.headers.get("Allow", "").split(",")}
@@ -801,7 +831,8 @@ def test_405_lists_allowed_methods(api, method, path, allowed):
 
 @pytest.mark.parametrize("path", ["/api/nope", "/api/users/alice/nope", "/", "/api",
                                   "/api/users/alice/messages/1"])
-def test_unknown_route_is_404(api, path):
+def test_unknown_route_is_404(shared_api, path):
+    api = shared_api
     r = api.get(path, expect=404)
     assert error(r)["code"] == "not_found"
 

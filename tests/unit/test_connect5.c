@@ -77,8 +77,9 @@ static void test_end(void *state)
 	free(st);
 }
 
-static const struct auth_mechanism challenge = { "TEST-CHALLENGE", test_start, test_step,
-						 test_end };
+static const struct auth_mechanism challenge = {
+	.name = "TEST-CHALLENGE", .start = test_start, .step = test_step, .end = test_end,
+};
 
 /* A mechanism that accepts at once, with no state. */
 static enum auth_result accept_step(void *state, const uint8_t *in, size_t len, uint8_t *out,
@@ -90,7 +91,7 @@ static enum auth_result accept_step(void *state, const uint8_t *in, size_t len, 
 	return answer(out, out_len, "ok", AUTH_SUCCESS);
 }
 
-static const struct auth_mechanism instant = { "TEST-INSTANT", NULL, accept_step, NULL };
+static const struct auth_mechanism instant = { .name = "TEST-INSTANT", .step = accept_step };
 
 /* ---- packets ---- */
 

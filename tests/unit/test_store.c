@@ -1,13 +1,14 @@
 /*
  * test_store.c - the SQLite store behind store.h: users (case-insensitive
- * names), tokens, messages and their visibility to each side, listing
- * order, filters and pagination, and the file itself: migrations, reopen,
- * a newer schema, a path that cannot be opened.
+ * names), SCRAM credentials, tokens, messages and their visibility to each
+ * side, listing order, filters and pagination, and the file itself:
+ * migrations, reopen, a newer schema, a path that cannot be opened.
  */
 #include "helpers.h"
 
 #include "store/store.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -73,8 +74,7 @@ static int64_t send_msg(struct fixture *f, const struct store_user *from,
 	struct store_message m;
 	int64_t id;
 
-	assert_int_equal(store_message_create(f->st, from->id, to->id, content, now, &m),
-			 STORE_OK);
+	assert_int_equal(store_message_create(f->st, from->id, to->id, content, now, &m), STORE_OK);
 	id = m.id;
 	store_message_release(&m);
 	return id;
@@ -102,8 +102,8 @@ static struct store_message_list list_box(struct fixture *f, const struct store_
 
 static void test_strerror(void **state)
 {
-	static const int codes[] = { STORE_OK,	    STORE_ENOTFOUND, STORE_ECONFLICT,
-				     STORE_EIO,	    STORE_EVERSION,  STORE_EOPEN };
+	static const int codes[] = { STORE_OK,	STORE_ENOTFOUND, STORE_ECONFLICT,
+				     STORE_EIO, STORE_EVERSION,	 STORE_EOPEN };
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(codes); i++) {
@@ -191,15 +191,14 @@ static void test_user_conflict_case(void **state)
 {
 	struct fixture *f = *state;
 	struct store_user u;
+	char hash[64];
+	int64_t id = 0;
 
 	memset(&u, 0x5a, sizeof(u));
 	assert_int_equal(store_user_create(f->st, "ALICE", "other", 2000, &u), STORE_ECONFLICT);
 	assert_int_equal(store_user_create(f->st, "Bob", "other", 2000, &u), STORE_ECONFLICT);
 	assert_int_equal(u.id, 0x5a5a5a5a5a5a5a5a);
 	/* The first account is untouched. */
-	char hash[64];
-	int64_t id = 0;
-
 	assert_int_equal(store_user_password(f->st, "alice", &id, hash, sizeof(hash)), STORE_OK);
 	assert_string_equal(hash, "hash-a");
 	/* A name that only shares a prefix is fine; so is a NULL out. */
@@ -211,16 +210,15 @@ static void test_user_password(void **state)
 {
 	struct fixture *f = *state;
 	char hash[64];
-	char tiny[6]; /* "hash-a" needs 7 */
+	char exact[7]; /* "hash-c" and its NUL */
+	char tiny[6];
 	int64_t id = -1;
 
 	assert_int_equal(store_user_password(f->st, "BoB", &id, hash, sizeof(hash)), STORE_OK);
 	assert_int_equal(id, f->bob.id);
 	assert_string_equal(hash, "hash-b");
 
-	/* Exactly enough room. */
-	char exact[7];
-
+	/* Exactly enough room; one byte less is too little. */
 	assert_int_equal(store_user_password(f->st, "carol", &id, exact, sizeof(exact)), STORE_OK);
 	assert_string_equal(exact, "hash-c");
 	assert_int_equal(id, f->carol.id);
@@ -318,6 +316,58 @@ static void test_user_list_empty(void **state)
 	store_free(st);
 }
 
+/* ---- SCRAM credentials ---- */
+
+static void make_scram(struct store_scram *c, uint8_t seed, uint32_t iterations)
+{
+	for (size_t i = 0; i < STORE_SCRAM_SALT_LEN; i++)
+		c->salt[i] = (uint8_t)(seed + i);
+	for (size_t i = 0; i < STORE_SCRAM_KEY_LEN; i++) {
+		c->stored_key[i] = (uint8_t)(seed * 3 + i);
+		c->server_key[i] = (uint8_t)(seed * 5 + i);
+	}
+	c->iterations = iterations;
+}
+
+static void assert_scram_equal(const struct store_scram *a, const struct store_scram *b)
+{
+	assert_memory_equal(a->salt, b->salt, STORE_SCRAM_SALT_LEN);
+	assert_int_equal(a->iterations, b->iterations);
+	assert_memory_equal(a->stored_key, b->stored_key, STORE_SCRAM_KEY_LEN);
+	assert_memory_equal(a->server_key, b->server_key, STORE_SCRAM_KEY_LEN);
+}
+
+static void test_scram(void **state)
+{
+	struct fixture *f = *state;
+	struct store_scram a, b, got, untouched;
+
+	make_scram(&a, 1, 4096);
+	make_scram(&b, 2, 100000);
+	memset(&untouched, 0x5a, sizeof(untouched));
+	got = untouched;
+	/* None yet; no such user. */
+	assert_int_equal(store_user_scram(f->st, "alice", &got), STORE_ENOTFOUND);
+	assert_int_equal(store_user_scram(f->st, "nobody", &got), STORE_ENOTFOUND);
+	assert_int_equal(store_user_set_scram(f->st, 9999, &a), STORE_ENOTFOUND);
+	assert_memory_equal(&got, &untouched, sizeof(got));
+
+	assert_int_equal(store_user_set_scram(f->st, f->alice.id, &a), STORE_OK);
+	assert_int_equal(store_user_scram(f->st, "ALICE", &got), STORE_OK);
+	assert_scram_equal(&got, &a);
+	/* Per user. */
+	assert_int_equal(store_user_scram(f->st, "bob", &got), STORE_ENOTFOUND);
+	/* Setting again replaces. */
+	assert_int_equal(store_user_set_scram(f->st, f->alice.id, &b), STORE_OK);
+	assert_int_equal(store_user_scram(f->st, "alice", &got), STORE_OK);
+	assert_scram_equal(&got, &b);
+
+	/* Gone with the user, not inherited by a new account of that name. */
+	assert_int_equal(store_user_delete(f->st, f->alice.id), STORE_OK);
+	assert_int_equal(store_user_create(f->st, "alice", "h", 2000, NULL), STORE_OK);
+	assert_int_equal(store_user_scram(f->st, "alice", &got), STORE_ENOTFOUND);
+}
+
 /* ---- tokens ---- */
 
 static void test_tokens(void **state)
@@ -356,14 +406,15 @@ static void test_user_delete_cascades(void **state)
 	int64_t uid;
 	struct store_user u;
 	struct store_message_list l;
+	int64_t to_bob, from_bob, kept, newest;
 
 	make_hash(ha, 10);
 	make_hash(hb, 20);
 	assert_int_equal(store_token_add(f->st, f->alice.id, ha, 100), STORE_OK);
 	assert_int_equal(store_token_add(f->st, f->bob.id, hb, 100), STORE_OK);
-	int64_t to_bob = send_msg(f, &f->alice, &f->bob, "to bob", 200);
-	int64_t from_bob = send_msg(f, &f->bob, &f->alice, "from bob", 201);
-	int64_t kept = send_msg(f, &f->bob, &f->carol, "bob to carol", 202);
+	to_bob = send_msg(f, &f->alice, &f->bob, "to bob", 200);
+	from_bob = send_msg(f, &f->bob, &f->alice, "from bob", 201);
+	kept = send_msg(f, &f->bob, &f->carol, "bob to carol", 202);
 
 	assert_int_equal(store_user_delete(f->st, f->alice.id), STORE_OK);
 	assert_int_equal(store_user_by_id(f->st, f->alice.id, NULL), STORE_ENOTFOUND);
@@ -390,6 +441,15 @@ static void test_user_delete_cascades(void **state)
 	assert_true(u.id != f->alice.id);
 	assert_int_equal(store_message_get(f->st, to_bob, u.id, NULL), STORE_ENOTFOUND);
 	store_user_release(&u);
+	/* Not even the newest id is reused: a session or cache still holding
+	 * it must not come to mean someone else. */
+	assert_int_equal(store_user_create(f->st, "dave", "h", 400, &u), STORE_OK);
+	newest = u.id;
+	store_user_release(&u);
+	assert_int_equal(store_user_delete(f->st, newest), STORE_OK);
+	assert_int_equal(store_user_create(f->st, "erin", "h", 401, &u), STORE_OK);
+	assert_true(u.id > newest);
+	store_user_release(&u);
 }
 
 /* ---- messages ---- */
@@ -397,6 +457,7 @@ static void test_user_delete_cascades(void **state)
 static void test_message_create_get(void **state)
 {
 	struct fixture *f = *state;
+	const struct store_user *sides[] = { &f->alice, &f->bob };
 	struct store_message m, g;
 
 	assert_int_equal(store_message_create(f->st, f->alice.id, f->bob.id, "hello", 500, &m),
@@ -409,8 +470,6 @@ static void test_message_create_get(void **state)
 	assert_string_equal(m.content, "hello");
 	assert_int_equal(m.created_at, 500);
 	assert_int_equal(m.read_at, 0);
-
-	const struct store_user *sides[] = { &f->alice, &f->bob };
 
 	for (size_t i = 0; i < ARRAY_SIZE(sides); i++) {
 		assert_int_equal(store_message_get(f->st, m.id, sides[i]->id, &g), STORE_OK);
@@ -468,8 +527,7 @@ static void test_message_set_read(void **state)
 			 STORE_ENOTFOUND);
 	/* Once bob deleted it, he cannot mark it either. */
 	assert_int_equal(store_message_delete(f->st, id, f->bob.id), STORE_OK);
-	assert_int_equal(store_message_set_read(f->st, id, f->bob.id, true, 900),
-			 STORE_ENOTFOUND);
+	assert_int_equal(store_message_set_read(f->st, id, f->bob.id, true, 900), STORE_ENOTFOUND);
 }
 
 static void test_message_delete_sides(void **state)
@@ -477,6 +535,7 @@ static void test_message_delete_sides(void **state)
 	struct fixture *f = *state;
 	struct store_message m;
 	int64_t id = send_msg(f, &f->alice, &f->bob, "delete me", 1000);
+	int64_t next;
 
 	assert_int_equal(store_message_delete(f->st, id, f->carol.id), STORE_ENOTFOUND);
 	assert_int_equal(store_message_delete(f->st, id, f->alice.id), STORE_OK);
@@ -489,7 +548,7 @@ static void test_message_delete_sides(void **state)
 
 	/* The row is kept: the next message gets a new id (SQLite reuses the
 	 * largest rowid only once that row is gone). */
-	int64_t next = send_msg(f, &f->carol, &f->bob, "next", 1001);
+	next = send_msg(f, &f->carol, &f->bob, "next", 1001);
 
 	assert_true(next > id);
 	assert_int_equal(store_message_delete(f->st, next, f->carol.id), STORE_OK);
@@ -669,11 +728,22 @@ struct tmp {
 	char db[128];
 };
 
-static void tmp_make(struct tmp *t)
+/* A fresh directory for a file test; teardown removes it even when the
+ * test failed half-way. */
+static int setup_tmp(void **state)
 {
+	struct tmp *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -1;
 	snprintf(t->dir, sizeof(t->dir), "/tmp/agora-test-store-XXXXXX");
-	assert_non_null(mkdtemp(t->dir));
+	if (!mkdtemp(t->dir)) {
+		free(t);
+		return -1;
+	}
 	snprintf(t->db, sizeof(t->db), "%s/agora.db", t->dir);
+	*state = t;
+	return 0;
 }
 
 static void tmp_path(const struct tmp *t, const char *name, char *buf, size_t cap)
@@ -691,21 +761,27 @@ static bool tmp_exists(const struct tmp *t, const char *name)
 	return access(path, F_OK) == 0;
 }
 
-/* Removes what the tests put there, then the directory (which must then
- * be empty: nothing left behind). */
-static void tmp_clean(struct tmp *t)
+/* Removes what the tests put there, then the directory, which must then
+ * be empty: a file the store left behind fails the test. */
+static int teardown_tmp(void **state)
 {
 	static const char *const files[] = { "agora.db", "agora.db-wal", "agora.db-shm",
 					     "agora.db-journal", "garbage.db" };
+	struct tmp *t = *state;
 	char path[160];
+	int ret;
 
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-		tmp_path(t, files[i], path, sizeof(path));
+		snprintf(path, sizeof(path), "%s/%s", t->dir, files[i]);
 		unlink(path);
 	}
-	tmp_path(t, "subdir", path, sizeof(path));
+	snprintf(path, sizeof(path), "%s/subdir", t->dir);
 	rmdir(path);
-	assert_int_equal(rmdir(t->dir), 0);
+	ret = rmdir(t->dir);
+	if (ret)
+		fprintf(stderr, "could not remove %s: %s\n", t->dir, strerror(errno));
+	free(t);
+	return ret;
 }
 
 static struct store *open_file(const char *path, enum store_sync sync)
@@ -734,22 +810,22 @@ static void poke_user_version(const char *path, uint32_t v)
 
 static void test_file_reopen(void **state)
 {
-	struct tmp t;
+	struct tmp *t = *state;
 	struct store *st;
 	struct store_user u;
 	struct store_message_list l;
 	struct store_message_query q = { .box = STORE_INBOX, .limit = 10 };
 	uint8_t h[STORE_TOKEN_HASH_LEN];
+	struct store_scram cred, got;
 	int64_t uid = 0, alice, bob;
 	int version;
 
-	(void)state;
-	tmp_make(&t);
 	make_hash(h, 42);
-	st = open_file(t.db, STORE_SYNC_NORMAL);
+	make_scram(&cred, 7, 4096);
+	st = open_file(t->db, STORE_SYNC_NORMAL);
 	version = store_schema_version(st);
 	assert_true(version >= 1);
-	assert_true(tmp_exists(&t, "agora.db"));
+	assert_true(tmp_exists(t, "agora.db"));
 	assert_int_equal(store_user_create(st, "Alice", "ha", 10, &u), STORE_OK);
 	alice = u.id;
 	store_user_release(&u);
@@ -757,14 +833,15 @@ static void test_file_reopen(void **state)
 	bob = u.id;
 	store_user_release(&u);
 	assert_int_equal(store_token_add(st, alice, h, 12), STORE_OK);
+	assert_int_equal(store_user_set_scram(st, alice, &cred), STORE_OK);
 	assert_int_equal(store_message_create(st, alice, bob, "kept", 13, NULL), STORE_OK);
 	/* WAL journal: the log sits beside the database while it is open. */
-	assert_true(tmp_exists(&t, "agora.db-wal"));
+	assert_true(tmp_exists(t, "agora.db-wal"));
 	store_free(st);
 
 	/* Reopened: same version (migrating again would fail: the tables
 	 * exist), same data, same rules. */
-	st = open_file(t.db, STORE_SYNC_FULL);
+	st = open_file(t->db, STORE_SYNC_FULL);
 	assert_int_equal(store_schema_version(st), version);
 	assert_int_equal(store_user_by_name(st, "alice", &u), STORE_OK);
 	assert_int_equal(u.id, alice);
@@ -773,6 +850,8 @@ static void test_file_reopen(void **state)
 	assert_int_equal(store_user_create(st, "ALICE", "x", 20, NULL), STORE_ECONFLICT);
 	assert_int_equal(store_token_user(st, h, &uid), STORE_OK);
 	assert_int_equal(uid, alice);
+	assert_int_equal(store_user_scram(st, "alice", &got), STORE_OK);
+	assert_scram_equal(&got, &cred);
 	q.user_id = bob;
 	assert_int_equal(store_message_list(st, &q, &l), STORE_OK);
 	assert_int_equal(l.total, 1);
@@ -782,54 +861,51 @@ static void test_file_reopen(void **state)
 	/* Foreign keys are on in a reopened connection too. */
 	assert_int_equal(store_user_delete(st, alice), STORE_OK);
 	assert_int_equal(store_token_user(st, h, &uid), STORE_ENOTFOUND);
+	assert_int_equal(store_user_scram(st, "alice", &got), STORE_ENOTFOUND);
 	assert_int_equal(store_message_list(st, &q, &l), STORE_OK);
 	assert_int_equal(l.total, 0);
 	store_message_list_free(&l);
 	store_free(st);
 
 	/* A third time, after the deletion. */
-	st = open_file(t.db, STORE_SYNC_NORMAL);
+	st = open_file(t->db, STORE_SYNC_NORMAL);
 	assert_int_equal(store_user_by_id(st, alice, NULL), STORE_ENOTFOUND);
 	assert_int_equal(store_user_by_id(st, bob, NULL), STORE_OK);
 	store_free(st);
-	tmp_clean(&t);
 }
 
 static void test_file_newer_version(void **state)
 {
-	struct tmp t;
+	struct tmp *t = *state;
 	struct store *st = open_memory();
-	struct store *sentinel = (struct store *)&t; /* must stay as it is */
+	struct store *sentinel = (struct store *)t; /* must stay as it is */
 	struct store *out = sentinel;
 	int latest = store_schema_version(st);
 	char err[512] = "";
 	char newer[16], known[16];
 
-	(void)state;
 	store_free(st);
-	tmp_make(&t);
-	st = open_file(t.db, STORE_SYNC_NORMAL);
+	st = open_file(t->db, STORE_SYNC_NORMAL);
 	assert_int_equal(store_user_create(st, "alice", "h", 1, NULL), STORE_OK);
 	store_free(st);
 	/* Closed cleanly: everything is in the main file. */
-	assert_false(tmp_exists(&t, "agora.db-wal"));
-	poke_user_version(t.db, (uint32_t)latest + 7);
+	assert_false(tmp_exists(t, "agora.db-wal"));
+	poke_user_version(t->db, (uint32_t)latest + 7);
 
-	assert_int_equal(store_open(t.db, STORE_SYNC_NORMAL, &out, err, sizeof(err)),
+	assert_int_equal(store_open(t->db, STORE_SYNC_NORMAL, &out, err, sizeof(err)),
 			 STORE_EVERSION);
 	assert_ptr_equal(out, sentinel);
 	snprintf(newer, sizeof(newer), "%d", latest + 7);
 	snprintf(known, sizeof(known), "%d", latest);
-	assert_non_null(strstr(err, t.db));
+	assert_non_null(strstr(err, t->db));
 	assert_non_null(strstr(err, newer));
 	assert_non_null(strstr(err, known));
 
 	/* Refusing it left it alone: put the version back and it opens. */
-	poke_user_version(t.db, (uint32_t)latest);
-	st = open_file(t.db, STORE_SYNC_NORMAL);
+	poke_user_version(t->db, (uint32_t)latest);
+	st = open_file(t->db, STORE_SYNC_NORMAL);
 	assert_int_equal(store_user_by_name(st, "ALICE", NULL), STORE_OK);
 	store_free(st);
-	tmp_clean(&t);
 }
 
 static void expect_eopen(const char *path)
@@ -838,8 +914,7 @@ static void expect_eopen(const char *path)
 	struct store *out = sentinel;
 	char err[512] = "";
 
-	assert_int_equal(store_open(path, STORE_SYNC_NORMAL, &out, err, sizeof(err)),
-			 STORE_EOPEN);
+	assert_int_equal(store_open(path, STORE_SYNC_NORMAL, &out, err, sizeof(err)), STORE_EOPEN);
 	assert_ptr_equal(out, sentinel);
 	assert_true(strlen(err) > 0);
 	assert_non_null(strstr(err, path));
@@ -847,37 +922,31 @@ static void expect_eopen(const char *path)
 
 static void test_file_unopenable(void **state)
 {
-	struct tmp t;
+	static const char junk[] = "this is certainly not an SQLite database file, no sir";
+	struct tmp *t = *state;
+	struct store *out = NULL;
+	struct stat sb;
 	char path[160];
 	int fd;
 
-	(void)state;
-	tmp_make(&t);
 	/* Under a directory that does not exist (and is not created). */
-	tmp_path(&t, "subdir/agora.db", path, sizeof(path));
+	tmp_path(t, "subdir/agora.db", path, sizeof(path));
 	expect_eopen(path);
-	assert_false(tmp_exists(&t, "subdir"));
+	assert_false(tmp_exists(t, "subdir"));
 	/* A directory. */
-	expect_eopen(t.dir);
+	expect_eopen(t->dir);
 	/* A file that is not a database, left as it was. */
-	tmp_path(&t, "garbage.db", path, sizeof(path));
+	tmp_path(t, "garbage.db", path, sizeof(path));
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
-	static const char junk[] = "this is certainly not an SQLite database file, no sir";
-
 	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
 	assert_int_equal(close(fd), 0);
 	expect_eopen(path);
-	struct stat sb;
-
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_size, (off_t)sizeof(junk));
 	/* A NULL or zero-length err buffer is fine. */
-	struct store *out = NULL;
-
-	assert_int_equal(store_open(t.dir, STORE_SYNC_NORMAL, &out, NULL, 0), STORE_EOPEN);
+	assert_int_equal(store_open(t->dir, STORE_SYNC_NORMAL, &out, NULL, 0), STORE_EOPEN);
 	assert_null(out);
-	tmp_clean(&t);
 }
 
 int main(void)
@@ -892,6 +961,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_user_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_user_list, setup, teardown),
 		cmocka_unit_test(test_user_list_empty),
+		cmocka_unit_test_setup_teardown(test_scram, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_user_delete_cascades, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_create_get, setup, teardown),
@@ -900,9 +970,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_message_to_self, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_list_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_list_filters, setup, teardown),
-		cmocka_unit_test(test_file_reopen),
-		cmocka_unit_test(test_file_newer_version),
-		cmocka_unit_test(test_file_unopenable),
+		cmocka_unit_test_setup_teardown(test_file_reopen, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_file_newer_version, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_file_unopenable, setup_tmp, teardown_tmp),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);

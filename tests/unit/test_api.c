@@ -1,0 +1,291 @@
+/*
+ * test_api.c - the REST API without sockets: routing (404, 405 with Allow,
+ * HEAD, OPTIONS, CORS), request validation (415, 400, 422), and the
+ * handlers' answers over an in-memory store.
+ */
+#include "helpers.h"
+
+#include "api/api.h"
+#include "http/http.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fixture {
+	struct store *st;
+	struct api *api;
+	struct http_response rs;
+	json_t *body; /* the last answer, parsed */
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct api_config cfg;
+	char err[256];
+
+	assert_int_equal(store_open(":memory:", STORE_SYNC_NORMAL, &f->st, err, sizeof(err)), 0);
+	api_config_defaults(&cfg);
+	cfg.pwhash_ops = 1; /* fast hashing in tests */
+	cfg.pwhash_mem = 8192;
+	cfg.cors_origins = "https://a.example, https://b.example";
+	cfg.login_failures_per_minute = 2;
+	f->api = api_new(f->st, &cfg);
+	f->api->now_ms = 1763900000000; /* 2025-11-23T12:13:20Z */
+	f->api->peer = "127.0.0.1";
+	http_response_init(&f->rs);
+	*state = f;
+	return 0;
+}
+
+static int teardown_fixture(void **state)
+{
+	struct fixture *f = *state;
+
+	http_response_release(&f->rs);
+	json_decref(f->body);
+	api_free(f->api);
+	store_free(f->st);
+	free(f);
+	return 0;
+}
+
+/* Builds a request, answers it, returns the status; f->body is the JSON
+ * answer (NULL if none). headers: "name: value" lines, lower-case names. */
+static int call(struct fixture *f, const char *method, const char *target, const char *json,
+		const char *const *headers)
+{
+	struct http_header hs[8];
+	char *t = strdup(target), *q = strchr(t, '?');
+	struct http_request rq = {
+		.method = method,
+		.target = t,
+		.path = t,
+		.query = q ? q + 1 : "",
+		.headers = hs,
+		.body = (uint8_t *)(json ? json : ""),
+		.body_len = json ? strlen(json) : 0,
+		.has_body = json != NULL,
+		.keep_alive = true,
+	};
+
+	if (q)
+		*q = '\0';
+	for (unsigned i = 0; headers && headers[i]; i++) {
+		char *line = strdup(headers[i]), *colon = strchr(line, ':');
+
+		*colon = '\0';
+		hs[i].name = line;
+		hs[i].value = colon + 2;
+		rq.nheaders = i + 1;
+	}
+	http_response_release(&f->rs);
+	http_response_init(&f->rs);
+	json_decref(f->body);
+	api_handle(f->api, &rq, &f->rs);
+	f->body = f->rs.body ? json_loads(f->rs.body, 0, NULL) : NULL;
+	for (unsigned i = 0; i < rq.nheaders; i++)
+		free(hs[i].name);
+	free(t);
+	return f->rs.status;
+}
+
+static const char *const json_ct[] = { "content-type: application/json", NULL };
+
+static const char *error_code(const struct fixture *f)
+{
+	return json_string_value(json_object_get(json_object_get(f->body, "error"), "code"));
+}
+
+static const char *header(const struct fixture *f, const char *prefix)
+{
+	for (unsigned i = 0; i < f->rs.nextra; i++)
+		if (strncmp(f->rs.extra[i], prefix, strlen(prefix)) == 0)
+			return f->rs.extra[i] + strlen(prefix);
+	return NULL;
+}
+
+/* Registers name and returns its token (static buffer per call site). */
+static void register_user(struct fixture *f, const char *name, char *token, size_t cap)
+{
+	char body[128];
+
+	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"password\":\"password1\"}", name);
+	assert_int_equal(call(f, "POST", "/api/users", body, json_ct), 201);
+	snprintf(token, cap, "authorization: Bearer %s",
+		 json_string_value(json_object_get(f->body, "token")));
+}
+
+static void test_routing(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(call(f, "GET", "/nowhere", NULL, NULL), 404);
+	assert_string_equal(error_code(f), "not_found");
+	assert_int_equal(call(f, "PUT", "/api/users", NULL, NULL), 405);
+	assert_string_equal(error_code(f), "method_not_allowed");
+	assert_string_equal(header(f, "Allow: "), "POST, GET, HEAD");
+	assert_int_equal(call(f, "HEAD", "/api/users", NULL, NULL), 200); /* GET's answer */
+	assert_int_equal(call(f, "OPTIONS", "/api/users/7", NULL, NULL), 204);
+	assert_string_equal(header(f, "Allow: "), "GET, HEAD, PATCH, DELETE, OPTIONS");
+	/* a literal segment before a parameter: /api/messages/sent is a route */
+	assert_int_equal(call(f, "GET", "/api/messages/sent", NULL, NULL), 401);
+	assert_int_equal(call(f, "GET", "/api/users/a%2Fb", NULL, NULL), 404); /* no '/' in {id} */
+	assert_int_equal(call(f, "GET", "/api/users/", NULL, NULL), 404);
+}
+
+static void test_cors(void **state)
+{
+	struct fixture *f = *state;
+	const char *const ok[] = { "origin: https://b.example", NULL };
+	const char *const other[] = { "origin: https://evil.example", NULL };
+
+	assert_int_equal(call(f, "GET", "/api/users", NULL, ok), 200);
+	assert_string_equal(header(f, "Access-Control-Allow-Origin: "), "https://b.example");
+	assert_int_equal(call(f, "OPTIONS", "/api/messages", NULL, ok), 204);
+	assert_non_null(header(f, "Access-Control-Allow-Methods: "));
+	assert_int_equal(call(f, "GET", "/api/users", NULL, other), 200);
+	assert_null(header(f, "Access-Control-Allow-Origin: "));
+}
+
+static void test_body_validation(void **state)
+{
+	struct fixture *f = *state;
+	const char *const text_ct[] = { "content-type: text/plain", NULL };
+
+	assert_int_equal(call(f, "POST", "/api/users", "{\"name\":\"a\"}", text_ct), 415);
+	assert_string_equal(error_code(f), "unsupported_media_type");
+	assert_int_equal(call(f, "POST", "/api/users", "{\"name\":", json_ct), 400);
+	assert_string_equal(error_code(f), "invalid_json");
+	assert_int_equal(call(f, "POST", "/api/users", "[1,2]", json_ct), 422);
+	assert_int_equal(call(f, "POST", "/api/users", "{\"name\":\"a\",\"name\":\"b\"}", json_ct), 400);
+	assert_int_equal(call(f, "POST", "/api/users", "{\"name\":7,\"password\":\"password1\"}",
+			      json_ct),
+			 422);
+	assert_non_null(strstr(f->rs.body, "'name'"));
+	assert_int_equal(call(f, "POST", "/api/users",
+			      "{\"name\":\"12345\",\"password\":\"password1\"}", json_ct),
+			 422);
+	assert_int_equal(call(f, "POST", "/api/users",
+			      "{\"name\":\"bad/name\",\"password\":\"password1\"}", json_ct),
+			 422);
+	assert_int_equal(call(f, "POST", "/api/users", "{\"name\":\"ok\",\"password\":\"short\"}",
+			      json_ct),
+			 422);
+	/* jansson refuses \u0000 in strings: 400, nothing truncated later */
+	assert_int_equal(call(f, "POST", "/api/users",
+			      "{\"name\":\"nul\",\"password\":\"pass\\u0000word1\"}", json_ct),
+			 400);
+}
+
+static void test_accounts_and_status(void **state)
+{
+	struct fixture *f = *state;
+	char alice[128], bob[128];
+	const char *hdr[3] = { json_ct[0], alice, NULL };
+
+	register_user(f, "alice", alice, sizeof(alice));
+	assert_string_equal(header(f, "Location: "), "/api/users/1");
+	register_user(f, "bob", bob, sizeof(bob));
+	assert_int_equal(call(f, "POST", "/api/users",
+			      "{\"name\":\"ALICE\",\"password\":\"password1\"}", json_ct),
+			 409);
+	assert_int_equal(call(f, "GET", "/api/users/Alice", NULL, NULL), 200);
+	assert_int_equal(json_integer_value(json_object_get(f->body, "id")), 1);
+
+	assert_int_equal(call(f, "PATCH", "/api/users/alice", "{\"status\":\"busy\"}", hdr), 200);
+	assert_string_equal(json_string_value(json_object_get(f->body, "status")), "busy");
+	assert_string_equal(json_string_value(json_object_get(f->body, "status_updated_at")),
+			    "2025-11-23T12:13:20.000Z");
+	assert_int_equal(call(f, "PATCH", "/api/users/bob", "{\"status\":\"x\"}", hdr), 403);
+	assert_int_equal(call(f, "PATCH", "/api/users/alice", "{\"status\":\"x\"}", json_ct), 401);
+
+	/* wrong passwords: 401, then 429 once the address used its allowance */
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(call(f, "POST", "/api/login",
+				      "{\"name\":\"alice\",\"password\":\"wrong-pass\"}", json_ct),
+				 401);
+	assert_int_equal(call(f, "POST", "/api/login",
+			      "{\"name\":\"alice\",\"password\":\"password1\"}", json_ct),
+			 429);
+	assert_non_null(header(f, "Retry-After: "));
+	f->api->now_ms += 61000; /* a new minute */
+	assert_int_equal(call(f, "POST", "/api/login",
+			      "{\"name\":\"alice\",\"password\":\"password1\"}", json_ct),
+			 200);
+}
+
+static void test_messages(void **state)
+{
+	struct fixture *f = *state;
+	char alice[128], bob[128], carol[128];
+	const char *as_alice[3] = { json_ct[0], alice, NULL };
+	const char *as_bob[3] = { json_ct[0], bob, NULL };
+	const char *as_carol[3] = { json_ct[0], carol, NULL };
+	char path[64];
+	long long id;
+
+	register_user(f, "alice", alice, sizeof(alice));
+	register_user(f, "bob", bob, sizeof(bob));
+	register_user(f, "carol", carol, sizeof(carol));
+	assert_int_equal(call(f, "POST", "/api/messages", "{\"to\":\"bob\",\"content\":\"hi\"}",
+			      as_alice),
+			 201);
+	id = json_integer_value(json_object_get(f->body, "id"));
+	assert_string_equal(json_string_value(json_object_get(f->body, "from")), "alice");
+	assert_int_equal(call(f, "POST", "/api/messages", "{\"to\":2,\"content\":\"\"}", as_alice),
+			 422);
+	assert_int_equal(call(f, "POST", "/api/messages", "{\"to\":\"zed\",\"content\":\"x\"}",
+			      as_alice),
+			 404);
+	assert_int_equal(call(f, "GET", "/api/messages?unread=true", NULL, as_bob), 200);
+	assert_int_equal(json_integer_value(json_object_get(f->body, "total")), 1);
+	snprintf(path, sizeof(path), "/api/messages/%lld", id);
+	assert_int_equal(call(f, "GET", path, NULL, as_carol), 404);
+	assert_int_equal(call(f, "PATCH", path, "{\"read\":true}", as_alice), 403);
+	assert_int_equal(call(f, "PATCH", path, "{\"read\":true}", as_bob), 200);
+	assert_true(json_is_true(json_object_get(f->body, "read")));
+	assert_int_equal(call(f, "GET", "/api/messages?unread=true", NULL, as_bob), 200);
+	assert_int_equal(json_integer_value(json_object_get(f->body, "total")), 0);
+	assert_int_equal(call(f, "GET", "/api/messages?since=yesterday", NULL, as_bob), 422);
+	assert_int_equal(call(f, "GET", "/api/messages?limit=101", NULL, as_bob), 422);
+	assert_int_equal(call(f, "DELETE", path, NULL, as_bob), 204);
+	assert_int_equal(call(f, "GET", path, NULL, as_bob), 404);
+	assert_int_equal(call(f, "GET", path, NULL, as_alice), 200); /* the sender's copy */
+}
+
+static void test_random_and_health(void **state)
+{
+	struct fixture *f = *state;
+	json_t *first;
+
+	assert_int_equal(call(f, "GET", "/api/integer", NULL, NULL), 200);
+	assert_int_equal(json_array_size(f->body), 3);
+	assert_int_equal(call(f, "GET", "/api/integer?n=11&min=0&max=9", NULL, NULL), 422);
+	assert_int_equal(call(f, "GET", "/api/integer?min=5&max=1", NULL, NULL), 422);
+	assert_int_equal(call(f, "GET", "/api/float?min=abc", NULL, NULL), 422);
+	assert_int_equal(call(f, "POST", "/api/seed", "{\"seed_value\":42}", json_ct), 200);
+	assert_int_equal(call(f, "GET", "/api/integer?n=5&max=1000000", NULL, NULL), 200);
+	first = json_incref(f->body);
+	assert_int_equal(call(f, "POST", "/api/seed", "{\"seed_value\":42}", json_ct), 200);
+	assert_int_equal(call(f, "GET", "/api/integer?n=5&max=1000000", NULL, NULL), 200);
+	assert_true(json_equal(first, f->body));
+	json_decref(first);
+	assert_int_equal(call(f, "GET", "/healthz", NULL, NULL), 200);
+	assert_int_equal(call(f, "GET", "/metrics", NULL, NULL), 200);
+	assert_non_null(strstr(f->rs.body, "agora_http_request_duration_seconds_bucket"));
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown_fixture)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_routing),	   T(test_cors),     T(test_body_validation),
+		T(test_accounts_and_status), T(test_messages), T(test_random_and_health),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
