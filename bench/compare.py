@@ -22,6 +22,10 @@ Debian python3, standard library only. Needs build/release/agora (make build),
 /usr/sbin/mosquitto; strace, valgrind and cc for the profile; taskset for
 pinning (without it the runs are unpinned, and the report says so).
 
+The HTTP scenario (scenario name `http`: wrk on the REST API beside nginx
+serving the same bytes) is bench/http_bench.py; its section goes at the end
+of the report.
+
 usage: bench/compare.py [--repeat N] [--scenarios a,b|all] [--quick] [--no-profile]
                         [--brokers agora,mosquitto,forwarder] [--out FILE] [--note TEXT]
 """
@@ -42,6 +46,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import http_bench   # HTTP scenario (bench/http_bench.py): the `http` scenario name
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 AGORA = os.environ.get("AGORA_BIN", os.path.join(REPO, "build", "release", "agora"))
@@ -1270,6 +1276,10 @@ def write_report(path, ctx):
             w("- %s, %s, repetition %d: %s" % (r["scenario"], TITLES[r["broker"]], r["rep"] + 1,
                                               "; ".join(r["notes"])))
         w("")
+    # --- HTTP scenario (bench/http_bench.py) ---
+    if ctx.get("http"):
+        L.extend(http_bench.markdown(ctx["http"]).rstrip("\n").split("\n"))
+    # --- end HTTP scenario ---
     text = "\n".join(L).rstrip() + "\n"
     tmp = path + ".tmp"
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -1384,7 +1394,7 @@ def parse_args(argv):
     ap.add_argument("--repeat", type=int, default=None, help="runs per scenario and broker (default 3)")
     ap.add_argument("--scenarios", default=None,
                     help="comma-separated scenario names, 'all' (includes the optional ones) or"
-                         " 'none' (profile only); default: %s" % ",".join(
+                         " 'none' (profile only); default: %s,http" % ",".join(
                              s.name for s in SCENARIOS if not s.optional))
     ap.add_argument("--quick", action="store_true", help="small counts and 1 repeat: a smoke check")
     ap.add_argument("--no-profile", action="store_true", help="skip strace, callgrind and malloccount")
@@ -1402,6 +1412,12 @@ def parse_args(argv):
         opts.out = QUICK_OUT if opts.quick else DEFAULT_OUT
     if opts.repeat < 1:
         ap.error("--repeat must be at least 1")
+    # --- HTTP scenario (bench/http_bench.py): `http` runs it; default and 'all' include it ---
+    opts.http = opts.scenarios in (None, "all") or "http" in [
+        n.strip() for n in (opts.scenarios or "").split(",")]
+    if opts.scenarios not in (None, "all", "none"):
+        opts.scenarios = ",".join(n for n in opts.scenarios.split(",") if n.strip() != "http")
+    # --- end HTTP scenario ---
     if opts.scenarios is None:
         opts.scenario_list = [s for s in SCENARIOS if not s.optional]
     elif opts.scenarios == "all":
@@ -1412,7 +1428,7 @@ def parse_args(argv):
         names = [n.strip() for n in opts.scenarios.split(",") if n.strip()]
         bad = [n for n in names if n not in SCENARIO_BY_NAME]
         if bad:
-            ap.error("unknown scenario(s) %s; known: %s" % (", ".join(bad), ", ".join(SCENARIO_BY_NAME)))
+            ap.error("unknown scenario(s) %s; known: %s, http" % (", ".join(bad), ", ".join(SCENARIO_BY_NAME)))
         opts.scenario_list = [SCENARIO_BY_NAME[n] for n in names]
     if opts.brokers is None:
         opts.brokers = list(BROKERS)
@@ -1440,6 +1456,14 @@ def main(argv):
     t0 = time.monotonic()
     load_start = os.getloadavg()
     pinned, warnings = check_tools(opts)
+    # --- HTTP scenario (bench/http_bench.py) ---
+    if opts.http and http_bench.missing_tools():
+        warn("missing: %s (for the http scenario)" % ", ".join(http_bench.missing_tools()))
+        warn("install with:  " + http_bench.APT)
+        warn("(or leave http out of --scenarios)")
+        sys.exit(2)
+    http_res = None
+    # --- end HTTP scenario ---
     have_forwarder = os.access(FORWARDER, os.X_OK)
     if "forwarder" in opts.brokers and not have_forwarder:
         msg = ("%s is not built (`make build/release/forwarder`): no ceiling column"
@@ -1479,6 +1503,11 @@ def main(argv):
                                      "broker core %d, bench core %d" % pins if pins else "none"))
         runner = Runner(opts, opts.brokers, pin_cmds, workdir)
         runner.run_scenarios(opts.scenario_list)
+        # --- HTTP scenario (bench/http_bench.py) ---
+        if opts.http:
+            http_res = http_bench.run(AGORA, workdir, pin_cmds, quick=opts.quick,
+                                      repeat=opts.repeat, log=log)
+        # --- end HTTP scenario ---
         rows = []
         for sc in opts.scenario_list:
             rows.extend(summary_rows(runner, sc))
@@ -1507,16 +1536,18 @@ def main(argv):
             "pins": pins, "pin_cmds": pin_cmds, "have_forwarder": "forwarder" in opts.brokers,
             "targets": tgt, "limits": limits_rows(runner, opts.scenario_list),
             "callgrind_top": tops,
+            "http": http_res,   # HTTP scenario (bench/http_bench.py)
         }
         write_report(opts.out, ctx)
         os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
         with open(RESULTS_JSON, "w") as f:
             json.dump({"started": started, "argv": argv, "machine": machine, "versions": vers,
-                       "runs": runner.runs,
+                       "runs": runner.runs, "http": http_res,
                        "profile": {"%s/%s" % k: v for k, v in runner.profile.items()}},
                       f, indent=1, default=str)
         log("\nwrote %s and %s" % (rel(os.path.abspath(opts.out)), rel(RESULTS_JSON)))
         failed = sum(not r["ok"] for r in runner.runs)
+        failed += http_res["failed"] if http_res else 0   # HTTP scenario
         if failed:
             log("%d run(s) failed: see 'Failed runs' in the report" % failed)
         return 1 if failed or any(e["error"] for e in runner.profile.values()) else 0
@@ -1525,6 +1556,7 @@ def main(argv):
         return 1
     finally:
         Broker.kill_all()
+        http_bench.Server.kill_all()   # HTTP scenario
         if opts.keep_tmp:
             log("logs and profiles kept in " + workdir)
         else:

@@ -16,7 +16,7 @@ test)
 bench)
 	# mosquitto is the peer measured side by side; valgrind and strace
 	# count instructions and syscalls per message; taskset is util-linux.
-	pkgs="$pkgs python3 mosquitto strace valgrind util-linux"
+	pkgs="$pkgs python3 mosquitto strace valgrind util-linux wrk nginx-light"
 	;;
 esac
 

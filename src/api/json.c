@@ -7,6 +7,7 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,40 @@ static bool json_content_type(const char *ct)
 	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* Parse "errors" of jansson's for text that is valid JSON: a number too
+ * large, "\u0000" in a string, a member given twice. */
+static bool valid_but_refused(enum json_error_code e)
+{
+	return e == json_error_numeric_overflow || e == json_error_null_character ||
+	       e == json_error_duplicate_key;
+}
+
+/* The 422 for such a body, naming the member at fault: parsed again with
+ * the checks off, a top-level string holding a NUL or a number beyond
+ * 64-bit integers is the one. */
+static void refused_member(const struct http_request *rq, const json_error_t *first,
+			   struct http_response *rs)
+{
+	json_t *o = json_loadb((const char *)rq->body, rq->body_len,
+			       JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(o, key, v) {
+		if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
+			http_response_error(rs, 422, NULL, "'%s' must not contain NUL characters", key);
+			goto out;
+		}
+		if (json_is_real(v) && fabs(json_real_value(v)) >= 9223372036854775808.0) {
+			http_response_error(rs, 422, NULL, "'%s' is out of range (64-bit integers)", key);
+			goto out;
+		}
+	}
+	http_response_error(rs, 422, NULL, "%s", first->text); /* names a repeated key */
+out:
+	json_decref(o);
+}
+
 json_t *api_body_object(const struct http_request *rq, struct http_response *rs)
 {
 	json_error_t err;
@@ -42,6 +77,11 @@ json_t *api_body_object(const struct http_request *rq, struct http_response *rs)
 	/* JSON_REJECT_DUPLICATES: {"to":"a","to":"b"} is ambiguous. */
 	o = json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
 		       &err);
+	if (!o && valid_but_refused(json_error_code(&err))) {
+		/* valid JSON we cannot take: the shape is wrong, not the syntax */
+		refused_member(rq, &err, rs);
+		return NULL;
+	}
 	if (!o) {
 		http_response_error(rs, 400, "invalid_json", "body is not JSON: %s (line %d)",
 				    err.text, err.line);

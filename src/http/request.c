@@ -133,6 +133,8 @@ static int on_headers_complete(http_parser *p)
 	if (r->in_value && finish_header(r))
 		return -1;
 	r->in_value = false;
+	if (p->http_major != 1)
+		return fail(r, 505, "only HTTP/1.0 and HTTP/1.1 are spoken here");
 	if (!r->url || r->url[0] != '/')
 		return fail(r, 400, "request target must be a path"); /* no proxy forms */
 	split_target(&r->rq, r->url, r->url_len);

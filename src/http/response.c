@@ -30,7 +30,6 @@ static const struct status_info statuses[] = {
 	{ 405, "Method Not Allowed", "method_not_allowed" },
 	{ 408, "Request Timeout", "request_timeout" },
 	{ 409, "Conflict", "conflict" },
-	{ 411, "Length Required", "length_required" },
 	{ 413, "Content Too Large", "payload_too_large" },
 	{ 414, "URI Too Long", "uri_too_long" },
 	{ 415, "Unsupported Media Type", "unsupported_media_type" },
@@ -38,8 +37,8 @@ static const struct status_info statuses[] = {
 	{ 429, "Too Many Requests", "too_many_requests" },
 	{ 431, "Request Header Fields Too Large", "header_too_large" },
 	{ 500, "Internal Server Error", "internal" },
-	{ 501, "Not Implemented", "not_implemented" },
 	{ 503, "Service Unavailable", "unavailable" },
+	{ 505, "HTTP Version Not Supported", "http_version_not_supported" },
 };
 
 static const struct status_info *status_find(int status)

@@ -208,9 +208,6 @@ static void handle_request(struct hconn *c)
 	if (hs->stopping) {
 		http_response_error(&rs, 503, NULL, "the server is stopping");
 		rs.close = true;
-	} else if (rq->has_body && !rq->body_len && http_header_get(rq, "transfer-encoding") == NULL &&
-		   http_header_get(rq, "content-length") == NULL) {
-		http_response_error(&rs, 411, NULL, "a body needs Content-Length");
 	} else {
 		api_handle(hs->api, rq, &rs);
 	}

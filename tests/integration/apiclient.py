@@ -41,7 +41,6 @@ ERROR_CODES = {
     405: {"method_not_allowed"},
     408: {"request_timeout"},
     409: {"conflict"},
-    411: {"length_required"},
     413: {"payload_too_large"},
     414: {"uri_too_long"},
     415: {"unsupported_media_type"},
@@ -50,6 +49,7 @@ ERROR_CODES = {
     431: {"header_too_large"},
     500: {"internal"},
     503: {"unavailable"},
+    505: {"http_version_not_supported"},
 }
 
 DEFAULT_PASSWORD = "wonderland"

@@ -7,13 +7,23 @@ import hashlib
 import json
 import re
 import secrets
-
+import time
 import urllib.parse
 
 import pytest
 
-from apiclient import (DEFAULT_PASSWORD, TIME_RE, Api,  # noqa: F401 (fixtures)
-                       api, shared_api, shared_broker)
+from conftest import is_agora
+import apiclient
+from apiclient import DEFAULT_PASSWORD, TIME_RE, Api
+
+# Fixtures: a fresh server per test, or the module's shared one.
+api = apiclient.api
+shared_api = apiclient.shared_api
+shared_broker = apiclient.shared_broker
+
+# The HTTP API is Agora's own: skipped (before any broker starts) against
+# Mosquitto.
+pytestmark = pytest.mark.skipif(not is_agora(), reason="Agora-only: the HTTP API")
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -471,7 +481,6 @@ def test_message_max_length_in_bytes(broker_factory):
 def wait_clock_past(ms_iso):
     """The wall clock (the server's: same machine) past a time string by a
     few milliseconds, so the next message's created_at is later."""
-    import time
     target = iso_to_ms(ms_iso) / 1000.0 + 0.003
     for _ in range(100):
         now = time.time()
@@ -537,6 +546,9 @@ def test_inbox_since_iso_and_ms(api):
         assert [m["id"] for m in api.sent(alice, since=since)["messages"]] == later
     assert api.inbox(bob, since="1970-01-01T00:00:00.000Z")["total"] == 3
     assert api.inbox(bob, since="0")["total"] == 3
+    # Without milliseconds: whole seconds.
+    secs = ms_to_iso(iso_to_ms(first) // 1000 * 1000 - 1000)[:19] + "Z"
+    assert api.inbox(bob, since=secs)["total"] == 3
     assert api.inbox(bob, since=msgs[2]["created_at"])["total"] == 0
     assert api.inbox(bob, since=ms_to_iso(iso_to_ms(msgs[2]["created_at"]) - 1))["total"] == 1
     for bad in ("yesterday", "2026-13-45T99:00:00.000Z", "12abc"):
@@ -690,6 +702,30 @@ def test_seed_makes_sequences_repeat(api):
     assert draw() == other
 
 
+def test_seed_accepts_any_int64(shared_api):
+    for v in (2 ** 63 - 1, -2 ** 63, 0):
+        r = shared_api.post("/api/seed", json={"seed_value": v}, expect=200)
+        assert r.json() == {"seed_value": v}
+
+
+def test_int64_overflow_is_422_not_400(shared_api):
+    """docs/api.md: only a body that is not JSON is 400; an integer outside
+    int64 is valid JSON, just out of range."""
+    r = shared_api.post("/api/seed", data=b'{"seed_value": 18446744073709551616}',
+                        headers={"Content-Type": "application/json"}, expect=422)
+    assert "seed_value" in error(r)["message"]
+
+
+def test_escaped_nul_in_content_is_422_not_400(shared_api):
+    """A NUL character (escaped) is valid JSON: the content is what is wrong."""
+    api = shared_api
+    alice = ensure_user(api, "nul-sender")
+    token = api.login("nul-sender")["token"]
+    r = api.post("/api/messages", token=token,
+                 json={"to": alice["id"], "content": "a\u0000b"}, expect=422)
+    assert "content" in error(r)["message"]
+
+
 def test_seed_errors(api):
     for body in ({"seed_value": "42"}, {"seed_value": 1.5}, {}, {"seed": 42}):
         r = api.post("/api/seed", json=body, expect=422)
@@ -715,6 +751,7 @@ def test_metrics_prometheus_text(api, raw):
     api.get("/api/users", expect=200)
     api.get("/api/nope", expect=404)
     mqtt = raw(api.broker.port, "metrics-check")
+    mqtt.publish("metrics/check", b"x", qos=1, pid=5)  # PUBACK: it was received
     r = api.get("/metrics", expect=200)
     assert r.headers["Content-Type"].startswith("text/plain"), r.headers
     text = r.text
@@ -731,6 +768,9 @@ def test_metrics_prometheus_text(api, raw):
                  and "2xx" in k]
     assert users_2xx and sum(samples[k] for k in users_2xx) >= 2, users_2xx
     assert samples.get("agora_mqtt_connections", 0) >= 1, text
+    assert samples.get('agora_mqtt_messages_received_total{qos="1"}', 0) >= 1, text
+    assert 'agora_mqtt_messages_sent_total{qos="1"}' in samples, text
+    assert "agora_store_errors_total" in samples, text
     assert "# TYPE agora_http_request_duration_seconds histogram" in text
     inf = samples.get('agora_http_request_duration_seconds_bucket{le="+Inf"}')
     count = samples.get("agora_http_request_duration_seconds_count")
@@ -835,6 +875,8 @@ def test_unknown_route_is_404(shared_api, path):
     api = shared_api
     r = api.get(path, expect=404)
     assert error(r)["code"] == "not_found"
+    api.request("OPTIONS", path, expect=404)
+    api.post(path, json={}, expect=404)
 
 
 def test_cors_listed_origin(broker_factory):

@@ -13,10 +13,18 @@ import time
 
 import pytest
 
+from conftest import is_agora
 import mqttraw
-from apiclient import (RawHttp, assert_healthy, build_request, check_error_body,  # noqa: F401
-                       chunked, require_agora, shared_broker, spec_for, wait_http_ready)
+import apiclient
+from apiclient import (RawHttp, assert_healthy, build_request, check_error_body, chunked,
+                       require_agora, spec_for, wait_http_ready)
 import openapi_check
+
+shared_broker = apiclient.shared_broker  # fixture: one server for the module
+
+# The HTTP API is Agora's own: skipped (before any broker starts) against
+# Mosquitto.
+pytestmark = pytest.mark.skipif(not is_agora(), reason="Agora-only: the HTTP API")
 
 USER = b'{"name": "alice", "password": "wonderland"}'
 
@@ -250,6 +258,20 @@ def test_malformed_request_is_400_and_closed(server, data):
         assert r.json()["error"]["code"] == "bad_request"
         c.expect_closed(timeout=3)
     assert_healthy(server, "after %r" % data[:40])
+
+
+@pytest.mark.parametrize("data", [
+    pytest.param(b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", id="http-9.9"),
+    pytest.param(b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", id="http-2.0"),
+])
+def test_other_http_versions_are_505_and_closed(server, data):
+    with RawHttp(server) as c:
+        c.send(data)
+        r = c.read_response()
+        expect_error(server, r, 505, "version %r" % data[:30])
+        assert r.json()["error"]["code"] == "http_version_not_supported"
+        c.expect_closed(timeout=3)
+    assert_healthy(server, "after %r" % data[:30])
 
 
 # --------------------------------------------------------------------------
