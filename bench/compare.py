@@ -295,6 +295,9 @@ class Broker:
         if self.kind == "agora":
             return [AGORA, "serve", "-l", "127.0.0.1:%d" % port,
                     "--data-dir", os.path.join(self.workdir, "agora-data"),
+                    # MQTT only here (the HTTP scenario is http_bench.py):
+                    # no HTTP listener to collide with a busy port 8080
+                    "--http-listener", "off",
                     "--log-level", "warn", "--max-connections", "100000"]
         if self.kind == "mosquitto":
             conf = os.path.join(self.workdir, "mosquitto.conf")
@@ -1132,7 +1135,7 @@ def write_report(path, ctx):
     w("```sh")
     w("make build build/release/forwarder")
     w("# brokers (one per run)")
-    w("%sbuild/release/agora serve -l 127.0.0.1:PORT --data-dir TMP/agora-data --log-level warn"
+    w("%sbuild/release/agora serve -l 127.0.0.1:PORT --data-dir TMP/agora-data --http-listener off --log-level warn"
       " --max-connections 100000" % pre_b)
     w("%s%s -c TMP/mosquitto.conf" % (pre_b, MOSQUITTO))
     w("%sbuild/release/forwarder -p PORT" % pre_b)

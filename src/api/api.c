@@ -212,6 +212,18 @@ void api_handle(struct api *a, const struct http_request *rq, struct http_respon
 	add_cors(a, rq, rs, false, NULL);
 }
 
+void api_run_deferred(struct api *a, struct http_response *rs)
+{
+	struct api_job *job = a->deferred;
+
+	if (!job)
+		return;
+	a->deferred = NULL;
+	job->run(job);
+	job->finish(a, job, rs);
+	job->free(job);
+}
+
 /* Latency buckets, seconds: Prometheus' defaults, finer at the low end. */
 static const double bucket_le[API_LATENCY_BUCKETS] = { 0.0001, 0.00025, 0.0005, 0.001,
 						       0.0025, 0.005,  0.01,   0.025,

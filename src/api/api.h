@@ -58,6 +58,19 @@ struct api_bridge {
 	void (*password_known)(void *ctx, int64_t user_id, const char *password);
 };
 
+/*
+ * Work too slow for the event loop (password hashing: tens of
+ * milliseconds). A handler that needs it leaves a job in api->deferred and
+ * no response; the caller runs run() on a worker thread (it touches only
+ * the job), then finish() back on the loop fills the response, then
+ * free(). api_run_deferred does all three inline (tests, fuzzing).
+ */
+struct api_job {
+	void (*run)(struct api_job *job);
+	void (*finish)(struct api *a, struct api_job *job, struct http_response *rs);
+	void (*free)(struct api_job *job);
+};
+
 /* Counters for /metrics that the API keeps; the server adds its own. */
 #define API_LATENCY_BUCKETS 12
 struct api_route_stats {
@@ -80,6 +93,7 @@ struct api {
 	void (*metrics_extra)(void *ctx, char **buf, size_t *len);
 	void *metrics_ctx;
 	struct api_limiter *limiter;
+	struct api_job *deferred; /* left by a handler; taken by the caller */
 };
 
 /* A new API over an open store (not owned); cfg copied. */
@@ -97,6 +111,9 @@ char *api_message_payload(const struct store_message *m);
 
 /* Whether password (len bytes, may hold NULs) matches an argon2id hash. */
 bool api_password_verify(const char *hash, const uint8_t *password, size_t len);
+
+/* Takes api->deferred (if any) and runs it to its response, inline. */
+void api_run_deferred(struct api *a, struct http_response *rs);
 
 /* Records a finished request for /metrics. */
 void api_observe(struct api *a, const struct http_request *rq, int status, double seconds);

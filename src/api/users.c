@@ -4,7 +4,10 @@
  */
 #include "api/internal.h"
 
+#include "base/alloc.h"
+
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,15 +41,87 @@ static json_t *user_with_token(const struct store_user *u, const char *token)
 	return o;
 }
 
+/* ---- password work, off the event loop (struct api_job) ---- */
+
+struct password_job {
+	struct api_job job;
+	char name[64];
+	char *password;
+	unsigned long long ops;
+	size_t mem;
+	int64_t id;            /* login: the account whose hash is checked */
+	char hash[crypto_pwhash_STRBYTES];
+	bool ok;               /* run's result */
+};
+
+static void password_job_free(struct api_job *job)
+{
+	struct password_job *j = (struct password_job *)job;
+
+	if (j->password) {
+		sodium_memzero(j->password, strlen(j->password));
+		free(j->password);
+	}
+	sodium_memzero(j, sizeof(*j));
+	free(j);
+}
+
+static struct password_job *password_job_new(struct api *a, const char *name, const char *pw)
+{
+	struct password_job *j = xcalloc(1, sizeof(*j));
+
+	snprintf(j->name, sizeof(j->name), "%s", name);
+	j->password = xstrdup(pw);
+	j->ops = a->cfg.pwhash_ops;
+	j->mem = a->cfg.pwhash_mem;
+	j->job.free = password_job_free;
+	return j;
+}
+
+/* Registration: hash the password (worker), then create the account. */
+static void register_run(struct api_job *job)
+{
+	struct password_job *j = (struct password_job *)job;
+
+	j->ok = crypto_pwhash_str(j->hash, j->password, strlen(j->password), j->ops, j->mem) == 0;
+}
+
+static void register_finish(struct api *a, struct api_job *job, struct http_response *rs)
+{
+	struct password_job *j = (struct password_job *)job;
+	struct store_user u = { 0 };
+	char token[64];
+	int rc;
+
+	if (!j->ok) {
+		http_response_error(rs, 503, NULL, "out of memory hashing the password");
+		return;
+	}
+	rc = store_user_create(a->store, j->name, j->hash, a->now_ms, &u);
+	if (rc == STORE_ECONFLICT) {
+		http_response_error(rs, 409, NULL, "the name '%s' is taken", j->name);
+		return;
+	}
+	if (rc) {
+		api_store_failed(a, rs, rc);
+		return;
+	}
+	if (a->bridge.password_known)
+		a->bridge.password_known(a->bridge.ctx, u.id, j->password);
+	if (api_issue_token(a, u.id, token, rs)) {
+		api_reply(rs, 201, user_with_token(&u, token));
+		http_response_header(rs, "Location: /api/users/%lld", (long long)u.id);
+	}
+	store_user_release(&u);
+}
+
 void api_create_user(struct api *a, const struct http_request *rq, const struct api_params *p,
 		     struct http_response *rs)
 {
-	char hash[crypto_pwhash_STRBYTES];
-	char token[64];
-	struct store_user u = { 0 };
+	struct store_user existing = { 0 };
+	struct password_job *j;
 	const char *name, *pw, *why;
 	json_t *body = api_body_object(rq, rs);
-	int rc;
 
 	(void)p;
 	if (!body)
@@ -59,40 +134,62 @@ void api_create_user(struct api *a, const struct http_request *rq, const struct 
 	}
 	if (!password_valid(pw, rs))
 		goto out;
-	if (crypto_pwhash_str(hash, pw, strlen(pw), a->cfg.pwhash_ops, a->cfg.pwhash_mem) != 0) {
-		http_response_error(rs, 503, NULL, "out of memory hashing the password");
-		goto out;
-	}
-	rc = store_user_create(a->store, name, hash, a->now_ms, &u);
-	if (rc == STORE_ECONFLICT) {
+	/* A taken name is told at once, without hashing (the insert checks
+	 * again: another registration may win the race meanwhile). */
+	if (store_user_by_name(a->store, name, &existing) == 0) {
+		store_user_release(&existing);
 		http_response_error(rs, 409, NULL, "the name '%s' is taken", name);
 		goto out;
 	}
-	if (rc) {
-		api_store_failed(a, rs, rc);
-		goto out;
-	}
-	if (a->bridge.password_known)
-		a->bridge.password_known(a->bridge.ctx, u.id, pw);
-	if (!api_issue_token(a, u.id, token, rs))
-		goto out_user;
-	api_reply(rs, 201, user_with_token(&u, token));
-	http_response_header(rs, "Location: /api/users/%lld", (long long)u.id);
-out_user:
-	store_user_release(&u);
+	j = password_job_new(a, name, pw);
+	j->job.run = register_run;
+	j->job.finish = register_finish;
+	a->deferred = &j->job;
 out:
 	json_decref(body);
+}
+
+/* Login: check the password against its hash (worker), then a token. */
+static void login_run(struct api_job *job)
+{
+	struct password_job *j = (struct password_job *)job;
+
+	j->ok = crypto_pwhash_str_verify(j->hash, j->password, strlen(j->password)) == 0;
+}
+
+static void login_finish(struct api *a, struct api_job *job, struct http_response *rs)
+{
+	struct password_job *j = (struct password_job *)job;
+	struct store_user u = { 0 };
+	char token[64];
+	int rc;
+
+	if (!j->ok) {
+		api_login_failed(a);
+		http_response_error(rs, 401, NULL, "wrong name or password");
+		return;
+	}
+	if ((rc = store_user_by_id(a->store, j->id, &u))) {
+		/* deleted while its password was being checked */
+		if (rc == STORE_ENOTFOUND)
+			http_response_error(rs, 401, NULL, "wrong name or password");
+		else
+			api_store_failed(a, rs, rc);
+		return;
+	}
+	if (a->bridge.password_known)
+		a->bridge.password_known(a->bridge.ctx, j->id, j->password);
+	if (api_issue_token(a, j->id, token, rs))
+		api_reply(rs, 200, json_pack("{s:s,s:o}", "token", token, "user", api_user_json(&u)));
+	store_user_release(&u);
 }
 
 void api_login(struct api *a, const struct http_request *rq, const struct api_params *p,
 	       struct http_response *rs)
 {
-	char hash[crypto_pwhash_STRBYTES];
-	char token[64];
-	struct store_user u = { 0 };
+	struct password_job *j;
 	const char *name, *pw;
 	json_t *body;
-	int64_t id;
 	int rc;
 
 	(void)p;
@@ -102,27 +199,22 @@ void api_login(struct api *a, const struct http_request *rq, const struct api_pa
 		return;
 	if (!(name = api_json_string(body, "name", rs)) || !(pw = api_json_string(body, "password", rs)))
 		goto out;
-	rc = store_user_password(a->store, name, &id, hash, sizeof(hash));
-	if (rc && rc != STORE_ENOTFOUND) {
-		api_store_failed(a, rs, rc);
-		goto out;
-	}
-	/* One answer for an unknown name and a wrong password: no probing
-	 * for names through this door. */
-	if (rc == STORE_ENOTFOUND || crypto_pwhash_str_verify(hash, pw, strlen(pw)) != 0) {
+	j = password_job_new(a, name, pw);
+	rc = store_user_password(a->store, name, &j->id, j->hash, sizeof(j->hash));
+	if (rc) {
+		j->job.free(&j->job);
+		if (rc != STORE_ENOTFOUND) {
+			api_store_failed(a, rs, rc);
+			goto out;
+		}
+		/* One answer for an unknown name and a wrong password. */
 		api_login_failed(a);
 		http_response_error(rs, 401, NULL, "wrong name or password");
 		goto out;
 	}
-	if ((rc = store_user_by_id(a->store, id, &u))) {
-		api_store_failed(a, rs, rc);
-		goto out;
-	}
-	if (a->bridge.password_known)
-		a->bridge.password_known(a->bridge.ctx, id, pw);
-	if (api_issue_token(a, id, token, rs))
-		api_reply(rs, 200, json_pack("{s:s,s:o}", "token", token, "user", api_user_json(&u)));
-	store_user_release(&u);
+	j->job.run = login_run;
+	j->job.finish = login_finish;
+	a->deferred = &j->job;
 out:
 	json_decref(body);
 }

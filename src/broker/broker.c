@@ -313,6 +313,9 @@ void broker_client_free(struct broker *b, struct broker_client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	outbuf_release(&c->out);
+	if (c->login_pending && b->hooks.login_cancel)
+		b->hooks.login_cancel(b->hooks.ctx, c->login_job);
+	free(c->login_connect);
 	free(c->account);
 	aliases_free(c->aliases);
 	auth_release(c);
@@ -322,6 +325,7 @@ void broker_client_free(struct broker *b, struct broker_client *c)
 void broker_set_hooks(struct broker *b, const struct broker_hooks *h)
 {
 	b->hooks = *h;
+	b->hook_prefix_len = h->prefix ? strlen(h->prefix) : 0;
 }
 
 uint32_t broker_topic_levels(const uint8_t *s, size_t len)
@@ -474,7 +478,7 @@ size_t broker_client_input(struct broker *b, struct broker_client *c, const uint
 	if (c->state == CLIENT_CLOSING)
 		return len;
 	c->last_rx_ms = b->now_ms;
-	while (pos < len) {
+	while (pos < len && !c->login_pending) {
 		struct mqtt_packet p;
 		long n = mqtt_decode(buf + pos, len - pos, c->level, b->cfg.max_packet_size, &p);
 

@@ -120,6 +120,12 @@ struct broker_client {
 	uint8_t close_code;        /* MQTT 5 reason code for the DISCONNECT we send */
 	bool anonymous_ok;         /* set by the I/O layer from the listener */
 	char *account;             /* the account it logged in as, NULL = anonymous */
+	/* A username/password check running off the loop (hooks.login_begin):
+	 * the CONNECT waits here and no further input is taken. */
+	bool login_pending;
+	uint8_t *login_connect;
+	uint32_t login_len;
+	void *login_job;           /* the hooks' handle, for login_cancel */
 	bool dirty;                /* on the broker's dirty list */
 	struct broker_client *dirty_next;
 	struct broker_client *prev, *next; /* all clients, for timers */
@@ -191,19 +197,31 @@ void broker_publish_sys(struct broker *b);
  * docs/api.md "Over MQTT"). Without hooks every username is accepted as
  * anonymous and everything is allowed. `account` is NULL for anonymous
  * clients. The topic and filter bytes are not NUL-terminated.
+ *
+ * The per-topic hooks (may_subscribe, may_publish, may_read, take_publish)
+ * are only asked about topics and filters under `prefix` (the prefix
+ * itself or below it): all other traffic pays one comparison, no call.
  */
 struct broker_hooks {
 	void *ctx;
+	const char *prefix; /* e.g. "agora/users"; NULL: per-topic hooks unused */
 	/* A CONNECT with a username: true if it names an account with this
 	 * password; account (cap bytes) gets the account's own spelling. */
 	bool (*login)(void *ctx, const uint8_t *user, size_t user_len, const uint8_t *password,
 		      size_t password_len, char *account, size_t cap);
+	/* The same without blocking (preferred when set): start the check and
+	 * return; answer later with broker_login_done. The client takes no
+	 * input meanwhile (broker_client_waiting). If the client is freed
+	 * first, login_cancel(ctx, c->login_job) is called and no answer may
+	 * follow. */
+	void (*login_begin)(void *ctx, struct broker_client *c, const uint8_t *user,
+			    size_t user_len, const uint8_t *password, size_t password_len);
+	void (*login_cancel)(void *ctx, void *job);
 	bool (*may_subscribe)(void *ctx, const char *account, const uint8_t *filter, size_t len);
 	bool (*may_publish)(void *ctx, const char *account, const uint8_t *topic, size_t len);
-	/* Per delivery, for topics under read_prefix only (so other traffic
-	 * pays nothing): whether a session logged in as account may get it. */
+	/* Per delivery: whether a session logged in as account may get it
+	 * (a wildcard subscription may reach a topic its owner may not read). */
 	bool (*may_read)(void *ctx, const char *account, const uint8_t *topic, size_t len);
-	const char *read_prefix;
 	/* An authorized client PUBLISH, before routing: true if the hook took
 	 * it (it will publish what it wants itself), false to route it. */
 	bool (*take_publish)(void *ctx, const char *account, const uint8_t *topic, size_t topic_len,
@@ -212,6 +230,15 @@ struct broker_hooks {
 
 /* Copies the hooks (their ctx must outlive the broker). */
 void broker_set_hooks(struct broker *b, const struct broker_hooks *h);
+/* The end of a login_begin: account is the account's spelling when ok.
+ * The CONNECT then completes (or is refused with "bad user name or
+ * password"), and the I/O layer feeds the input it held back. */
+void broker_login_done(struct broker *b, struct broker_client *c, bool ok, const char *account);
+/* True while the client must not be fed input (a login in progress). */
+static inline bool broker_client_waiting(const struct broker_client *c)
+{
+	return c->login_pending;
+}
 /* Publishes a message of the server's own (the REST API's status and inbox
  * messages): routed like a client's PUBLISH, retained if asked (an empty
  * retained payload clears the topic). The bytes are copied. */

@@ -281,11 +281,12 @@ static bool login(struct broker *b, struct broker_client *c, const struct mqtt_c
 	return true;
 }
 
+static void connect_authenticated(struct broker *b, struct broker_client *c,
+				  const struct mqtt_connect *p, const uint8_t *raw, size_t len);
+
 void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
 		    const uint8_t *raw, size_t len)
 {
-	uint8_t out[AUTH_DATA_MAX];
-	size_t out_len = 0;
 	struct refusal r;
 
 	c->level = p->level; /* the CONNACK, even a refusal, speaks the client's version */
@@ -294,11 +295,34 @@ void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt
 		refuse(b, c, &r, p);
 		return;
 	}
+	if (p->has_username && b->hooks.login_begin) {
+		/* Checked off the loop; the CONNECT waits (broker_login_done). */
+		c->login_connect = xmalloc(len);
+		memcpy(c->login_connect, raw, len);
+		c->login_len = (uint32_t)len;
+		c->login_pending = true;
+		b->hooks.login_begin(b->hooks.ctx, c, p->username.data, p->username.len,
+				     p->has_password ? p->password.data : NULL,
+				     p->has_password ? p->password.len : 0);
+		return;
+	}
 	if (p->has_username && b->hooks.login && !login(b, c, p)) {
 		r = (struct refusal){ MQTT_CONNACK_BAD_CREDENTIALS, 0x86, "bad user name or password" };
 		refuse(b, c, &r, p);
 		return;
 	}
+	connect_authenticated(b, c, p, raw, len);
+}
+
+/* After the username check (if any): an enhanced authentication exchange,
+ * or the CONNACK. */
+static void connect_authenticated(struct broker *b, struct broker_client *c,
+				  const struct mqtt_connect *p, const uint8_t *raw, size_t len)
+{
+	uint8_t out[AUTH_DATA_MAX];
+	size_t out_len = 0;
+	struct refusal r;
+
 	if (c->level == MQTT_LEVEL_5 && (p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD))) {
 		switch (auth_connect_begin(b, c, p, raw, len, out, &out_len)) {
 		case AUTH_BEGIN_WAIT:
@@ -318,6 +342,31 @@ void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt
 		}
 	}
 	connect_accept(b, c, p, out, out_len);
+}
+
+void broker_login_done(struct broker *b, struct broker_client *c, bool ok, const char *account)
+{
+	struct mqtt_packet p;
+	uint8_t *raw = c->login_connect;
+	size_t len = c->login_len;
+
+	c->login_pending = false;
+	c->login_connect = NULL;
+	c->login_job = NULL;
+	if (c->state == CLIENT_CLOSING || mqtt_decode(raw, len, 0, 0, &p) <= 0) {
+		free(raw); /* closed meanwhile (or cannot happen: it decoded before) */
+		return;
+	}
+	if (!ok) {
+		struct refusal r = { MQTT_CONNACK_BAD_CREDENTIALS, 0x86, "bad user name or password" };
+		refuse(b, c, &r, &p.u.connect);
+	} else {
+		free(c->account);
+		c->account = xstrdup(account);
+		connect_authenticated(b, c, &p.u.connect, raw, len);
+	}
+	free(raw); /* what the connection keeps was copied */
+	broker_mark_dirty(b, c);
 }
 
 void connect_accept(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
@@ -343,6 +392,7 @@ void connect_accept(struct broker *b, struct broker_client *c, const struct mqtt
 		log_info("client %s: will on '%.*s' ignored: clients cannot publish to $SYS", s->id,
 			 (int)p->will_topic.len, (const char *)p->will_topic.data);
 	else if (p->will && b->hooks.may_publish &&
+		 broker_hooked(b, p->will_topic.data, p->will_topic.len) &&
 		 !b->hooks.may_publish(b->hooks.ctx, c->account, p->will_topic.data,
 				       p->will_topic.len))
 		log_info("client %s: will on '%.*s' ignored: not authorized", s->id,

@@ -11,6 +11,8 @@
 #include "msg.h"
 #include "tree.h"
 
+#include <string.h>
+
 /* Payloads up to this size are copied into the subscriber's output arena:
  * for small messages one memcpy is cheaper than an extra iovec and a
  * reference count. Larger payloads are shared by reference. */
@@ -137,6 +139,7 @@ struct broker {
 	uint64_t id_counter;
 	uint64_t session_serial; /* last struct session.serial given */
 	struct broker_hooks hooks;
+	size_t hook_prefix_len;
 	char version[32];
 };
 
@@ -235,8 +238,21 @@ size_t publish_packet_size(struct broker *b, const struct broker_client *c, cons
 void send_unsuback(struct broker *b, struct broker_client *c, uint16_t packet_id,
 		   const uint8_t *codes, uint16_t count);
 
-/* publish.c: whether deliveries of m are checked by the may_read hook */
-bool broker_read_checked(const struct broker *b, const struct msg *m);
+/* Whether the per-topic hooks apply to this topic or filter: it is the
+ * hooks' prefix or below it. Inline: asked for every PUBLISH. */
+static inline bool broker_hooked(const struct broker *b, const uint8_t *t, size_t len)
+{
+	size_t n = b->hook_prefix_len;
+
+	return n && len >= n && t[0] == (uint8_t)b->hooks.prefix[0] &&
+	       memcmp(t, b->hooks.prefix, n) == 0 && (len == n || t[n] == '/');
+}
+
+/* Whether deliveries of m go through the may_read hook. */
+static inline bool broker_read_checked(const struct broker *b, const struct msg *m)
+{
+	return b->hooks.may_read && broker_hooked(b, (const uint8_t *)m->topic, m->topic_len);
+}
 
 /* session.c */
 /* expiry_s: SESSION_NEVER_EXPIRES, seconds, or 0 (ends with the connection). */

@@ -11,6 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Out of line and cold: most messages are not under the hooks' prefix, and
+ * the call must not weigh on collect's common path. */
+static __attribute__((noinline, cold)) bool readable(struct broker *b, const struct session *s)
+{
+	return b->hooks.may_read(b->hooks.ctx, s->account, (const uint8_t *)b->route_msg->topic,
+				 b->route_msg->topic_len);
+}
+
 /* Collects each matching session once, keeping its highest granted QoS
  * ([MQTT-3.3.5-1]: overlapping subscriptions deliver one copy). */
 static void collect(void *ctx, struct sub *sub)
@@ -36,9 +44,7 @@ static void collect(void *ctx, struct sub *sub)
 	/* MQTT 5 No Local [MQTT-3.8.3-3]: not back to the publisher. */
 	if ((sub->options & MQTT_SUBOPT_NO_LOCAL) && s == b->route_from)
 		return;
-	if (b->route_msg && !b->hooks.may_read(b->hooks.ctx, s->account,
-					       (const uint8_t *)b->route_msg->topic,
-					       b->route_msg->topic_len))
+	if (b->route_msg && !readable(b, s))
 		return; /* a wildcard subscription reaching a topic it may not read */
 	if (s->match_epoch == b->epoch) {
 		if (sub->qos > s->match_qos)
@@ -88,18 +94,6 @@ static void store_retained(struct broker *b, struct msg *m)
 	}
 	msg_unref(n->retained);
 	n->retained = msg_ref(m);
-}
-
-/* Whether deliveries of m go through the may_read hook. */
-bool broker_read_checked(const struct broker *b, const struct msg *m)
-{
-	const char *prefix = b->hooks.read_prefix;
-	size_t n;
-
-	if (!b->hooks.may_read || !prefix)
-		return false;
-	n = strlen(prefix);
-	return m->topic_len >= n && memcmp(m->topic, prefix, n) == 0;
 }
 
 uint32_t broker_route(struct broker *b, struct msg *m, struct session *from)
@@ -232,8 +226,9 @@ static bool payload_format_ok(const struct mqtt_publish *p)
 	       mqtt_utf8_data_valid(p->payload, p->payload_len);
 }
 
-/* The account hooks' access rule for this PUBLISH (logged when refused). */
-static bool publish_authorized(struct broker *b, const struct broker_client *c,
+/* The account hooks' access rule for a PUBLISH under their prefix (logged
+ * when refused). */
+static __attribute__((noinline, cold)) bool publish_authorized(struct broker *b, const struct broker_client *c,
 			       const struct mqtt_publish *p)
 {
 	if (!b->hooks.may_publish ||
@@ -251,6 +246,7 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 	const struct mqtt_publish *p = &pub;
 	struct session *s = c->session;
 	uint8_t reason = 0;
+	bool hooked;
 	struct msg *m;
 
 	b->stats.msgs_received++;
@@ -267,6 +263,8 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 		broker_protocol_error(b, c, "topic has too many levels");
 		return;
 	}
+	/* After the alias is resolved: the topic the hooks must see. */
+	hooked = broker_hooked(b, p->topic.data, p->topic.len);
 	if (!payload_format_ok(p)) {
 		reason = 0x99; /* payload format invalid: acknowledged, not routed */
 	} else if (p->qos == 2 && !session_qos2_add(b, s, p->packet_id)) {
@@ -274,9 +272,9 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x93,
 					 "too many QoS 2 messages awaiting PUBREL");
 		return;
-	} else if (!publish_authorized(b, c, p)) {
+	} else if (hooked && !publish_authorized(b, c, p)) {
 		reason = 0x87; /* not authorized: acknowledged (MQTT 5 says so), dropped */
-	} else if (b->hooks.take_publish &&
+	} else if (hooked && b->hooks.take_publish &&
 		   b->hooks.take_publish(b->hooks.ctx, c->account, p->topic.data, p->topic.len,
 					 p->payload, p->payload_len)) {
 		/* the server made it its own message (a REST API inbox write) */

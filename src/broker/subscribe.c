@@ -96,7 +96,7 @@ static uint8_t subscribe_one(struct broker *b, struct broker_client *c, struct s
 	rq->existed = false;
 	if (!classify(&rq->filter, &fp))
 		return v5 ? 0x8F : MQTT_SUBACK_FAILURE;
-	if (b->hooks.may_subscribe &&
+	if (b->hooks.may_subscribe && broker_hooked(b, fp.filter.data, fp.filter.len) &&
 	    !b->hooks.may_subscribe(b->hooks.ctx, c->account, fp.filter.data, fp.filter.len)) {
 		log_info("client %s (%s): subscription to '%.*s' refused: not authorized", s->id,
 			 c->account ? c->account : "anonymous", (int)rq->filter.len,

@@ -8,6 +8,7 @@
 #include "bridge.h"
 
 #include "api/api.h"
+#include "base/alloc.h"
 #include "base/log.h"
 #include "broker/broker.h"
 #include "http_server.h"
@@ -198,38 +199,95 @@ static bool under_prefix(const uint8_t *t, size_t len)
 	       (len == PREFIX_LEN - 1 || t[PREFIX_LEN - 1] == '/');
 }
 
-static bool hook_login(void *ctx, const uint8_t *user, size_t user_len, const uint8_t *password,
-		       size_t password_len, char *account, size_t cap)
-{
-	struct bridge *b = ctx;
-	struct store_user u = { 0 };
-	char name[64], hash[256];
-	int64_t id;
-	bool ok;
+/* ---- MQTT username/password logins, checked on libuv's thread pool ---- */
 
-	if (user_len == 0 || user_len >= sizeof(name) || memchr(user, 0, user_len))
-		return false;
-	memcpy(name, user, user_len);
-	name[user_len] = '\0';
-	if (store_user_password(b->api->store, name, &id, hash, sizeof(hash)) != 0)
-		return false;
-	ok = api_password_verify(hash, password, password_len);
-	if (ok && password_len < 1024 && !memchr(password, 0, password_len)) {
+struct login_job {
+	uv_work_t req;
+	struct bridge *b;
+	struct broker_client *c; /* NULL once the client is gone */
+	char name[64];
+	char hash[256];
+	uint8_t *password;
+	size_t password_len;
+	int64_t id;
+	bool known, ok;
+};
+
+static void login_job_free(struct login_job *j)
+{
+	if (j->password) {
+		sodium_memzero(j->password, j->password_len);
+		free(j->password);
+	}
+	free(j);
+}
+
+static void login_work(uv_work_t *req)
+{
+	struct login_job *j = req->data;
+
+	/* argon2id: tens of milliseconds, so never on the event loop */
+	j->ok = j->known && api_password_verify(j->hash, j->password, j->password_len);
+}
+
+static void login_after(uv_work_t *req, int status)
+{
+	struct login_job *j = req->data;
+	struct bridge *b = j->b;
+	struct store_user u = { 0 };
+	bool ok = j->ok && status == 0;
+
+	if (!j->c) { /* the client left meanwhile */
+		login_job_free(j);
+		return;
+	}
+	if (ok && store_user_by_id(b->api->store, j->id, &u) != 0)
+		ok = false; /* deleted meanwhile */
+	if (ok && j->password_len < 1024 && !memchr(j->password, 0, j->password_len)) {
 		char pw[1024];
 
-		memcpy(pw, password, password_len);
-		pw[password_len] = '\0';
-		password_known(b, id, pw);
+		memcpy(pw, j->password, j->password_len);
+		pw[j->password_len] = '\0';
+		password_known(b, j->id, pw);
 		sodium_memzero(pw, sizeof(pw));
 	}
-	if (ok && store_user_by_id(b->api->store, id, &u) == 0) {
-		snprintf(account, cap, "%s", u.name);
-		store_user_release(&u);
-	} else {
-		ok = false;
+	log_info("MQTT login as '%s': %s", j->name, ok ? "accepted" : "refused");
+	broker_login_done(b->broker, j->c, ok, ok ? u.name : NULL);
+	if (b->resume)
+		b->resume(b->resume_ctx, j->c);
+	store_user_release(&u);
+	login_job_free(j);
+}
+
+static void hook_login_begin(void *ctx, struct broker_client *c, const uint8_t *user,
+			     size_t user_len, const uint8_t *password, size_t password_len)
+{
+	struct bridge *b = ctx;
+	struct login_job *j = xcalloc(1, sizeof(*j));
+
+	j->b = b;
+	j->c = c;
+	j->req.data = j;
+	if (user_len > 0 && user_len < sizeof(j->name) && !memchr(user, 0, user_len)) {
+		memcpy(j->name, user, user_len);
+		j->known = store_user_password(b->api->store, j->name, &j->id, j->hash,
+					       sizeof(j->hash)) == 0;
 	}
-	log_info("MQTT login as '%s': %s", name, ok ? "accepted" : "refused");
-	return ok;
+	j->password = xmalloc(password_len + 1);
+	if (password_len)
+		memcpy(j->password, password, password_len);
+	j->password_len = password && password_len ? password_len : 0;
+	c->login_job = j;
+	uv_queue_work(b->loop, &j->req, login_work, login_after);
+}
+
+static void hook_login_cancel(void *ctx, void *job)
+{
+	struct login_job *j = job;
+
+	(void)ctx;
+	if (j)
+		j->c = NULL;
 }
 
 /* Reading agora/users/{name}/...: the inbox only by {name}, the rest by any
@@ -337,11 +395,12 @@ void bridge_attach(struct bridge *b, struct api *api)
 {
 	struct broker_hooks hooks = {
 		.ctx = b,
-		.login = hook_login,
+		.login_begin = hook_login_begin,
+		.login_cancel = hook_login_cancel,
 		.may_subscribe = hook_may_subscribe,
 		.may_publish = hook_may_publish,
 		.may_read = hook_may_read,
-		.read_prefix = "agora/users",
+		.prefix = "agora/users",
 		.take_publish = hook_take_publish,
 	};
 

@@ -7,15 +7,21 @@
 #define AGORA_BRIDGE_H
 
 #include <stddef.h>
+#include <uv.h>
 
 struct api;
 struct broker;
+struct broker_client;
 struct http_server;
 
 struct bridge {
 	struct broker *broker;
 	struct http_server *http; /* may be NULL */
 	struct api *api;
+	uv_loop_t *loop;          /* its thread pool checks MQTT passwords */
+	/* Called after broker_login_done, to feed the client's held input. */
+	void (*resume)(void *ctx, struct broker_client *c);
+	void *resume_ctx;
 };
 
 /* Wires the API's callbacks and the broker's account hooks to b (which

@@ -55,8 +55,17 @@ struct hconn {
 	bool continue_sent;
 	bool closing_after_write;
 	bool reading;
-	int handles_open;     /* tcp and timer: freed when both closed */
+	bool waiting;         /* a request's slow work runs on a worker thread */
+	int handles_open;     /* tcp and timer: freed when both closed, and not waiting */
 	char peer[64];        /* address only, for logs and rate limits */
+};
+
+/* A request's api_job on libuv's thread pool. */
+struct hjob {
+	uv_work_t req;
+	struct hconn *conn;
+	struct api_job *job;
+	uint64_t t0;
 };
 
 struct hwrite {
@@ -90,15 +99,21 @@ static const char *http_date(struct http_server *hs)
 
 /* ---- connection lifetime ---- */
 
+static void conn_free(struct hconn *c)
+{
+	http_reader_release(&c->rd);
+	free(c->in);
+	free(c);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
 	struct hconn *c = h->data;
 
-	if (--c->handles_open > 0)
+	/* A job still out refers to c: on_job_done frees it then. */
+	if (--c->handles_open > 0 || c->waiting)
 		return;
-	http_reader_release(&c->rd);
-	free(c->in);
-	free(c);
+	conn_free(c);
 }
 
 static void conn_close(struct hconn *c)
@@ -119,6 +134,7 @@ static void conn_close(struct hconn *c)
 }
 
 static void on_timeout(uv_timer_t *t);
+static void process_input(struct hconn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
@@ -192,15 +208,82 @@ static void send_error(struct hconn *c, int status, const char *why)
 
 /* ---- requests ---- */
 
-static void handle_request(struct hconn *c)
+/* The answer to c's current request goes out (rs taken over). */
+static void finish_request(struct hconn *c, struct http_response *rs_in, uint64_t t0)
+{
+	struct http_server *hs = c->hs;
+	const struct http_request *rq = &c->rd.rq;
+	struct http_response rs = *rs_in;
+	bool head = strcmp(rq->method, "HEAD") == 0;
+	bool keep_alive;
+	double secs;
+
+	keep_alive = rq->keep_alive && !hs->stopping;
+	secs = (double)(uv_hrtime() - t0) / 1e9;
+	api_observe(hs->api, rq, rs.status, secs);
+	hs->requests++;
+	log_info("http %s %s %s %d %zu %.0fus", c->peer, rq->method, rq->target, rs.status,
+		 head ? 0 : rs.body_len, secs * 1e6);
+	send_response(c, &rs, head, keep_alive);
+	if (!keep_alive)
+		c->closing_after_write = true;
+}
+
+
+static void job_run(uv_work_t *req)
+{
+	struct hjob *w = req->data;
+
+	w->job->run(w->job); /* a worker thread: the job's own data only */
+}
+
+static void on_job_done(uv_work_t *req, int status)
+{
+	struct hjob *w = req->data;
+	struct hconn *c = w->conn;
+	struct http_server *hs = c->hs;
+	struct http_response rs;
+
+	c->waiting = false;
+	if (uv_is_closing((uv_handle_t *)&c->tcp)) {
+		/* the client left meanwhile: nothing to answer */
+		w->job->free(w->job);
+		free(w);
+		if (c->handles_open == 0)
+			conn_free(c);
+		return;
+	}
+	http_response_init(&rs);
+	hs->api->now_ms = wall_ms();
+	hs->api->peer = c->peer;
+	if (status < 0 || hs->stopping) {
+		http_response_error(&rs, 503, NULL, "the server is stopping");
+		rs.close = true;
+	} else {
+		w->job->finish(hs->api, w->job, &rs);
+	}
+	w->job->free(w->job);
+	finish_request(c, &rs, w->t0);
+	free(w);
+	http_reader_next(&c->rd);
+	c->timing_request = false;
+	c->continue_sent = false;
+	if (!c->closing_after_write && !c->reading) {
+		c->reading = true;
+		uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+	}
+	process_input(c); /* pipelined requests that waited */
+}
+
+/* Answers c's current request; false when its work went to the thread
+ * pool (the answer comes from on_job_done). */
+static bool handle_request(struct hconn *c)
 {
 	struct http_server *hs = c->hs;
 	const struct http_request *rq = &c->rd.rq;
 	struct http_response rs;
 	uint64_t t0 = uv_hrtime();
-	bool head = strcmp(rq->method, "HEAD") == 0;
-	bool keep_alive;
-	double secs;
+	struct hjob *w;
 
 	http_response_init(&rs);
 	hs->api->now_ms = wall_ms();
@@ -211,15 +294,20 @@ static void handle_request(struct hconn *c)
 	} else {
 		api_handle(hs->api, rq, &rs);
 	}
-	keep_alive = rq->keep_alive && !hs->stopping;
-	secs = (double)(uv_hrtime() - t0) / 1e9;
-	api_observe(hs->api, rq, rs.status, secs);
-	hs->requests++;
-	log_info("http %s %s %s %d %zu %.0fus", c->peer, rq->method, rq->target, rs.status,
-		 head ? 0 : rs.body_len, secs * 1e6);
-	send_response(c, &rs, head, keep_alive);
-	if (!keep_alive)
-		c->closing_after_write = true;
+	if (!hs->api->deferred) {
+		finish_request(c, &rs, t0);
+		return true;
+	}
+	http_response_release(&rs);
+	w = xcalloc(1, sizeof(*w));
+	w->conn = c;
+	w->job = hs->api->deferred;
+	w->t0 = t0;
+	w->req.data = w;
+	hs->api->deferred = NULL;
+	c->waiting = true;
+	uv_queue_work(hs->loop, &w->req, job_run, on_job_done);
+	return false;
 }
 
 /* Parses and answers every complete request in c->in, in order. */
@@ -239,7 +327,17 @@ static void process_input(struct hconn *c)
 			c->closing_after_write = true;
 			break;
 		}
-		handle_request(c);
+		if (!handle_request(c)) {
+			/* Its work is on a worker thread: nothing more is read or
+			 * parsed on this connection, and no timer runs, until the
+			 * answer is out (on_job_done). */
+			uv_read_stop((uv_stream_t *)&c->tcp);
+			c->reading = false;
+			uv_timer_stop(&c->timer);
+			memmove(c->in, c->in + off, c->in_len - off);
+			c->in_len -= off;
+			return;
+		}
 		http_reader_next(&c->rd);
 		c->timing_request = false;
 		c->continue_sent = false;
@@ -417,7 +515,7 @@ void http_server_stop(struct http_server *hs)
 	 * answer (503) as it arrives, within the shutdown grace. */
 	for (struct hconn *c = hs->conns, *next; c; c = next) {
 		next = c->next;
-		if (!http_reader_busy(&c->rd) && !c->tcp.write_queue_size)
+		if (!http_reader_busy(&c->rd) && !c->tcp.write_queue_size && !c->waiting)
 			conn_close(c);
 	}
 }

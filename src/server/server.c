@@ -85,6 +85,9 @@ struct server {
 	struct http_server *http;
 	struct bridge bridge;
 	struct scram_mechanism scram;
+	uv_work_t checkpoint;       /* store_checkpoint on the thread pool */
+	bool checkpointing;
+	uint64_t last_checkpoint_ms;
 	uint8_t readbuf[READ_CHUNK];
 };
 
@@ -248,6 +251,8 @@ static void keep_pending(struct conn *conn, const uint8_t *data, size_t len)
 	conn->pending_len = (uint32_t)need;
 }
 
+static void feed(struct conn *conn, const uint8_t *data, size_t len);
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *conn = stream->data;
@@ -255,7 +260,6 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	struct broker *b = srv->broker;
 	const uint8_t *data = (const uint8_t *)buf->base;
 	size_t len = (size_t)nread;
-	size_t used;
 
 	if (nread == 0)
 		return;
@@ -272,7 +276,15 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		data = conn->pending;
 		len = conn->pending_len;
 	}
-	used = broker_client_input(b, conn->client, data, len);
+	feed(conn, data, len);
+}
+
+/* Gives the broker what was read; keeps what it did not take. */
+static void feed(struct conn *conn, const uint8_t *data, size_t len)
+{
+	struct broker *b = conn_server(conn)->broker;
+	size_t used = broker_client_input(b, conn->client, data, len);
+
 	if (data == conn->pending) {
 		memmove(conn->pending, conn->pending + used, len - used);
 		conn->pending_len = (uint32_t)(len - used);
@@ -285,8 +297,32 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	} else if (used < len) {
 		keep_pending(conn, data + used, len - used);
 	}
-	if (conn->client->state == CLIENT_CLOSING)
-		uv_read_stop(stream);
+	if (conn->client->state == CLIENT_CLOSING || broker_client_waiting(conn->client))
+		uv_read_stop((uv_stream_t *)&conn->tcp); /* a login holds input back */
+}
+
+/* A login finished (broker_login_done): the input held back goes in, and
+ * reading resumes. */
+static void resume_client(void *ctx, struct broker_client *c)
+{
+	struct conn *conn = c->io;
+
+	(void)ctx;
+	if (conn_closing(conn))
+		return;
+	if (conn->pending_len) {
+		uint8_t *held = conn->pending;
+		uint32_t len = conn->pending_len;
+
+		/* feed() keeps what is left in a fresh buffer */
+		conn->pending = NULL;
+		conn->pending_len = conn->pending_cap = 0;
+		feed(conn, held, len);
+		free(held);
+	}
+	if (!conn_closing(conn) && conn->client->state != CLIENT_CLOSING &&
+	    !broker_client_waiting(conn->client))
+		uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
 }
 
 static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
@@ -373,6 +409,36 @@ static void on_connection(uv_stream_t *server_handle, int status)
 
 /* ---- housekeeping ---- */
 
+#define CHECKPOINT_MS 1000
+
+static void checkpoint_work(uv_work_t *req)
+{
+	struct server *srv = req->data;
+
+	store_checkpoint(srv->store); /* its own connection: writes go on */
+}
+
+static void checkpoint_done(uv_work_t *req, int status)
+{
+	struct server *srv = req->data;
+
+	(void)status;
+	srv->checkpointing = false;
+}
+
+/* The store's WAL goes into the database file off the loop, once a second
+ * (store_checkpoint_elsewhere): no request waits for that fsync. */
+static void maybe_checkpoint(struct server *srv, uint64_t now)
+{
+	if (!srv->store || srv->checkpointing || srv->stopping ||
+	    now - srv->last_checkpoint_ms < CHECKPOINT_MS)
+		return;
+	srv->last_checkpoint_ms = now;
+	srv->checkpointing = true;
+	srv->checkpoint.data = srv;
+	uv_queue_work(&srv->loop, &srv->checkpoint, checkpoint_work, checkpoint_done);
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct server *srv = t->data;
@@ -380,6 +446,7 @@ static void on_tick(uv_timer_t *t)
 
 	broker_set_time(srv->broker, now);
 	broker_tick(srv->broker);
+	maybe_checkpoint(srv, now);
 	for (struct broker_client *c = broker_first_client(srv->broker); c; c = c->next) {
 		struct conn *conn = c->io;
 
@@ -534,8 +601,13 @@ static bool api_open(struct server *srv, const struct agora_config *cfg)
 	ac.pwhash_mem = (size_t)cfg->http.password_hash_kib * 1024;
 	ac.pwhash_ops = cfg->http.password_hash_passes;
 	ac.login_failures_per_minute = cfg->http.login_failures_per_minute;
+	if (store_checkpoint_elsewhere(srv->store))
+		log_warn("store: checkpoints stay inside writes");
 	srv->api = api_new(srv->store, &ac);
 	srv->bridge.broker = srv->broker;
+	srv->bridge.loop = &srv->loop;
+	srv->bridge.resume = resume_client;
+	srv->bridge.resume_ctx = srv;
 	bridge_attach(&srv->bridge, srv->api);
 	scram_mechanism_init(&srv->scram, srv->store);
 	broker_auth_register(srv->broker, &srv->scram.m);

@@ -57,6 +57,18 @@ void store_free(struct store *st);
 /* The schema version the file is at after store_open (>= 1). */
 int store_schema_version(const struct store *st);
 
+/*
+ * Checkpoints (copying the WAL into the database file, with an fsync even
+ * under STORE_SYNC_NORMAL) happen by default inside whichever write fills
+ * the WAL: that write then takes milliseconds. After
+ * store_checkpoint_elsewhere, writes never checkpoint; store_checkpoint
+ * must then be called regularly, and may run on another thread (one at a
+ * time) on a connection of its own while writes go on. Both return 0 or
+ * STORE_EIO; for an in-memory store they do nothing.
+ */
+int store_checkpoint_elsewhere(struct store *st);
+int store_checkpoint(struct store *st);
+
 /* ---- users ---- */
 
 struct store_user {

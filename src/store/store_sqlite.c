@@ -168,6 +168,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 
 struct store {
 	sqlite3 *db;
+	sqlite3 *ckpt; /* store_checkpoint's own connection, or NULL */
 	int version; /* 0 until store_open succeeded */
 	sqlite3_stmt *stmt[STMT_COUNT];
 };
@@ -630,10 +631,54 @@ out_free:
 	return ret;
 }
 
+int store_checkpoint_elsewhere(struct store *st)
+{
+	const char *path = sqlite3_db_filename(st->db, "main");
+	int rc;
+
+	if (!path || !*path || st->ckpt)
+		return STORE_OK; /* in memory: no WAL */
+	rc = sqlite3_open_v2(path, &st->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		log_error("store '%s': checkpoint connection: %s", path, sqlite3_errstr(rc));
+		sqlite3_close(st->ckpt);
+		st->ckpt = NULL;
+		return STORE_EIO;
+	}
+	sqlite3_busy_timeout(st->ckpt, STORE_BUSY_TIMEOUT_MS);
+	/* From now on no write of ours checkpoints. */
+	if (sqlite3_exec(st->db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("store '%s': %s", path, sqlite3_errmsg(st->db));
+		sqlite3_close(st->ckpt);
+		st->ckpt = NULL;
+		return STORE_EIO;
+	}
+	return STORE_OK;
+}
+
+int store_checkpoint(struct store *st)
+{
+	int rc;
+
+	if (!st->ckpt)
+		return STORE_OK;
+	/* PASSIVE: copies what it can without waiting for the writer. */
+	rc = sqlite3_wal_checkpoint_v2(st->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+		log_error("store: checkpoint: %s", sqlite3_errmsg(st->ckpt));
+		return STORE_EIO;
+	}
+	return STORE_OK;
+}
+
 void store_free(struct store *st)
 {
 	if (!st)
 		return;
+	/* The checkpoint connection first: the last one to close checkpoints
+	 * the whole WAL and removes it. */
+	if (st->ckpt && sqlite3_close(st->ckpt) != SQLITE_OK)
+		log_error("store: closing the checkpoint connection: %s", sqlite3_errmsg(st->ckpt));
 	for (size_t i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	if (st->db) {

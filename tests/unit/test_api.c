@@ -86,6 +86,7 @@ static int call(struct fixture *f, const char *method, const char *target, const
 	http_response_init(&f->rs);
 	json_decref(f->body);
 	api_handle(f->api, &rq, &f->rs);
+	api_run_deferred(f->api, &f->rs); /* password work, inline here */
 	f->body = f->rs.body ? json_loads(f->rs.body, 0, NULL) : NULL;
 	for (unsigned i = 0; i < rq.nheaders; i++)
 		free(hs[i].name);
