@@ -313,9 +313,12 @@ void broker_client_free(struct broker *b, struct broker_client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	outbuf_release(&c->out);
-	if (c->login_pending && b->hooks.login_cancel)
-		b->hooks.login_cancel(b->hooks.ctx, c->login_job);
-	free(c->login_connect);
+	if (c->login) {
+		if (b->hooks.login_cancel)
+			b->hooks.login_cancel(b->hooks.ctx, c->login->handle);
+		free(c->login->connect);
+		free(c->login);
+	}
 	free(c->account);
 	aliases_free(c->aliases);
 	auth_release(c);

@@ -33,6 +33,7 @@ struct broker;
 struct session;
 struct client_will;
 struct auth_session;
+struct login_wait;
 
 /* Limits and policy. broker_config_defaults() fills the documented defaults
  * (see docs/configuration.md). */
@@ -119,14 +120,12 @@ struct broker_client {
 	struct topic_aliases *aliases; /* per connection, created on first use */
 	uint8_t close_code;        /* MQTT 5 reason code for the DISCONNECT we send */
 	bool anonymous_ok;         /* set by the I/O layer from the listener */
-	char *account;             /* the account it logged in as, NULL = anonymous */
-	/* A username/password check running off the loop (hooks.login_begin):
-	 * the CONNECT waits here and no further input is taken. */
+	/* A username/password check runs off the loop (hooks.login_begin):
+	 * the CONNECT waits in `login` and no further input is taken. */
 	bool login_pending;
-	uint8_t *login_connect;
-	uint32_t login_len;
-	void *login_job;           /* the hooks' handle, for login_cancel */
 	bool dirty;                /* on the broker's dirty list */
+	char *account;             /* the account it logged in as, NULL = anonymous */
+	struct login_wait *login;  /* while login_pending */
 	struct broker_client *dirty_next;
 	struct broker_client *prev, *next; /* all clients, for timers */
 	const char *peer;          /* "address:port" for logs, in this allocation */
@@ -209,14 +208,14 @@ struct broker_hooks {
 	 * password; account (cap bytes) gets the account's own spelling. */
 	bool (*login)(void *ctx, const uint8_t *user, size_t user_len, const uint8_t *password,
 		      size_t password_len, char *account, size_t cap);
-	/* The same without blocking (preferred when set): start the check and
-	 * return; answer later with broker_login_done. The client takes no
-	 * input meanwhile (broker_client_waiting). If the client is freed
-	 * first, login_cancel(ctx, c->login_job) is called and no answer may
-	 * follow. */
-	void (*login_begin)(void *ctx, struct broker_client *c, const uint8_t *user,
-			    size_t user_len, const uint8_t *password, size_t password_len);
-	void (*login_cancel)(void *ctx, void *job);
+	/* The same without blocking (preferred when set): start the check,
+	 * return a handle for it, answer later with broker_login_done. The
+	 * client takes no input meanwhile (broker_client_waiting). If the
+	 * client is freed first, login_cancel(ctx, handle) is called and no
+	 * answer may follow. */
+	void *(*login_begin)(void *ctx, struct broker_client *c, const uint8_t *user,
+			     size_t user_len, const uint8_t *password, size_t password_len);
+	void (*login_cancel)(void *ctx, void *handle);
 	bool (*may_subscribe)(void *ctx, const char *account, const uint8_t *filter, size_t len);
 	bool (*may_publish)(void *ctx, const char *account, const uint8_t *topic, size_t len);
 	/* Per delivery: whether a session logged in as account may get it

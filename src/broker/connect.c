@@ -297,13 +297,15 @@ void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt
 	}
 	if (p->has_username && b->hooks.login_begin) {
 		/* Checked off the loop; the CONNECT waits (broker_login_done). */
-		c->login_connect = xmalloc(len);
-		memcpy(c->login_connect, raw, len);
-		c->login_len = (uint32_t)len;
+		c->login = xmalloc(sizeof(*c->login));
+		c->login->connect = xmalloc(len);
+		memcpy(c->login->connect, raw, len);
+		c->login->len = (uint32_t)len;
 		c->login_pending = true;
-		b->hooks.login_begin(b->hooks.ctx, c, p->username.data, p->username.len,
-				     p->has_password ? p->password.data : NULL,
-				     p->has_password ? p->password.len : 0);
+		c->login->handle = b->hooks.login_begin(b->hooks.ctx, c, p->username.data,
+							p->username.len,
+							p->has_password ? p->password.data : NULL,
+							p->has_password ? p->password.len : 0);
 		return;
 	}
 	if (p->has_username && b->hooks.login && !login(b, c, p)) {
@@ -347,12 +349,12 @@ static void connect_authenticated(struct broker *b, struct broker_client *c,
 void broker_login_done(struct broker *b, struct broker_client *c, bool ok, const char *account)
 {
 	struct mqtt_packet p;
-	uint8_t *raw = c->login_connect;
-	size_t len = c->login_len;
+	uint8_t *raw = c->login->connect;
+	size_t len = c->login->len;
 
+	free(c->login);
+	c->login = NULL;
 	c->login_pending = false;
-	c->login_connect = NULL;
-	c->login_job = NULL;
 	if (c->state == CLIENT_CLOSING || mqtt_decode(raw, len, 0, 0, &p) <= 0) {
 		free(raw); /* closed meanwhile (or cannot happen: it decoded before) */
 		return;

@@ -89,7 +89,7 @@ struct session {
 	struct sub **subs;
 	uint32_t nsubs, subs_cap;
 	struct session_flow *flow;    /* NULL while there is no QoS 1/2 state */
-	uint64_t serial;      /* unique in this broker's life, never reused */
+	char *account;        /* account of its last connection, NULL = anonymous */
 	uint64_t match_epoch; /* routing: last message this session matched */
 	uint64_t expires_at_ms; /* offline: when the session ends (0 = never) */
 	uint32_t expiry_s;    /* session expiry interval; 0 = ends with the connection */
@@ -97,7 +97,9 @@ struct session {
 	uint8_t match_qos;
 	bool match_rap;       /* a matching subscription has retain-as-published */
 	bool has_sub_ids;     /* some subscription carries a subscription identifier */
-	char *account;        /* account of its last connection, NULL = anonymous */
+	/* For No Local: which session published a message. 32 bits wrap only
+	 * after 4 billion sessions, long after any message of theirs is gone. */
+	uint32_t serial;
 	uint16_t id_len;
 	char id[];            /* client identifier, NUL-terminated */
 };
@@ -137,10 +139,17 @@ struct broker {
 	size_t transient_cap;
 	uint32_t scratch_cap;
 	uint64_t id_counter;
-	uint64_t session_serial; /* last struct session.serial given */
+	uint32_t session_serial; /* last struct session.serial given */
 	struct broker_hooks hooks;
 	size_t hook_prefix_len;
 	char version[32];
+};
+
+/* A CONNECT waiting for its username/password check (hooks.login_begin). */
+struct login_wait {
+	uint8_t *connect; /* the packet, decoded again when the answer comes */
+	uint32_t len;
+	void *handle;     /* the hooks', for login_cancel */
 };
 
 /* A connection's will: the message and, for MQTT 5, when to send it and

@@ -24,7 +24,7 @@ struct msg {
 	uint8_t qos;       /* QoS it was published with */
 	bool retain;       /* retain flag it was published with */
 	uint64_t expires_ms; /* MQTT 5 message expiry, broker clock; 0 = never */
-	uint64_t origin;   /* serial of the publishing session (No Local); 0 = none */
+	uint32_t origin;   /* serial of the publishing session (No Local); 0 = none */
 	uint8_t *payload;  /* points inside this allocation */
 	uint8_t *props;    /* idem: encoded properties, props_len bytes */
 	char topic[];      /* topic_len bytes + NUL, then payload, then props */
@@ -41,7 +41,7 @@ struct msg_spec {
 	const uint8_t *props;
 	uint32_t props_len;
 	uint64_t expires_ms;
-	uint64_t origin;
+	uint32_t origin;
 };
 
 /* Returns a message with one reference. */

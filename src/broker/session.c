@@ -19,7 +19,9 @@ struct session *session_new(struct broker *b, const uint8_t *id, uint16_t len, u
 	s->id_len = len;
 	s->expiry_s = expiry_s;
 	s->next_packet_id = 1;
-	s->serial = ++b->session_serial;
+	if (!++b->session_serial)
+		b->session_serial = 1; /* 0 means "no session" in msg.origin */
+	s->serial = b->session_serial;
 	hmap_put(&b->sessions, s->id, len, s);
 	b->stats.sessions++;
 	return s;

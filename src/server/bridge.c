@@ -59,8 +59,9 @@ static void message_created(void *ctx, const struct store_message *m)
 	free(payload);
 }
 
-/* SCRAM credentials for accounts that have none yet (created before SCRAM
- * existed) or whose password was just set. */
+/* SCRAM credentials for accounts that have none yet (registered now, or
+ * before SCRAM existed). Passwords never change once set (there is no
+ * route for it), so existing credentials stay: no PBKDF2 per login. */
 static void password_known(void *ctx, int64_t user_id, const char *password)
 {
 	struct bridge *b = ctx;
@@ -72,14 +73,8 @@ static void password_known(void *ctx, int64_t user_id, const char *password)
 		return;
 	rc = store_user_scram(b->api->store, u.name, &cred);
 	store_user_release(&u);
-	if (rc == 0) {
-		struct store_scram check;
-
-		scram_derive(password, strlen(password), cred.salt, STORE_SCRAM_SALT_LEN,
-			     cred.iterations, &check);
-		if (sodium_memcmp(check.stored_key, cred.stored_key, STORE_SCRAM_KEY_LEN) == 0)
-			return; /* already derived from this password */
-	}
+	if (rc == 0)
+		return;
 	scram_credentials(password, strlen(password), &cred);
 	rc = store_user_set_scram(b->api->store, user_id, &cred);
 	if (rc)
@@ -259,8 +254,8 @@ static void login_after(uv_work_t *req, int status)
 	login_job_free(j);
 }
 
-static void hook_login_begin(void *ctx, struct broker_client *c, const uint8_t *user,
-			     size_t user_len, const uint8_t *password, size_t password_len)
+static void *hook_login_begin(void *ctx, struct broker_client *c, const uint8_t *user,
+			      size_t user_len, const uint8_t *password, size_t password_len)
 {
 	struct bridge *b = ctx;
 	struct login_job *j = xcalloc(1, sizeof(*j));
@@ -277,8 +272,8 @@ static void hook_login_begin(void *ctx, struct broker_client *c, const uint8_t *
 	if (password_len)
 		memcpy(j->password, password, password_len);
 	j->password_len = password && password_len ? password_len : 0;
-	c->login_job = j;
 	uv_queue_work(b->loop, &j->req, login_work, login_after);
+	return j;
 }
 
 static void hook_login_cancel(void *ctx, void *job)
