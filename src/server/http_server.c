@@ -165,7 +165,7 @@ static void on_write(uv_write_t *req, int status)
 		conn_close(c);
 		return;
 	}
-	if (!c->reading && c->tcp.write_queue_size < MAX_UNSENT / 2) {
+	if (!c->reading && !c->waiting && c->tcp.write_queue_size < MAX_UNSENT / 2) {
 		c->reading = true; /* the client caught up: read (and parse) again */
 		uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 	}
@@ -228,7 +228,6 @@ static void finish_request(struct hconn *c, struct http_response *rs_in, uint64_
 	if (!keep_alive)
 		c->closing_after_write = true;
 }
-
 
 static void job_run(uv_work_t *req)
 {
@@ -315,6 +314,8 @@ static void process_input(struct hconn *c)
 {
 	size_t off = 0;
 
+	if (c->waiting)
+		return; /* the current request's answer comes first (on_job_done) */
 	while (!c->closing_after_write && off < c->in_len) {
 		size_t used;
 		enum http_read_status st = http_reader_feed(&c->rd, c->in + off, c->in_len - off, &used);

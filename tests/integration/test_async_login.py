@@ -102,3 +102,70 @@ def test_client_leaving_during_its_login(broker_factory):
     b.wait_log(r"MQTT login as 'dev'", 20)
     mqttraw.assert_broker_serves(b.port)
     assert requests.get(b.http_url + "/healthz", timeout=10).status_code == 200
+
+
+def read_responses(s, n, timeout=20):
+    """The first n (status, body) answers on s, parsed with Content-Length."""
+    s.settimeout(timeout)
+    buf, out = b"", []
+    while len(out) < n:
+        head_end = buf.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = buf[:head_end].decode("latin-1")
+            length = int([l.split(":", 1)[1] for l in head.split("\r\n")
+                          if l.lower().startswith("content-length:")][0])
+            if len(buf) >= head_end + 4 + length:
+                out.append((int(head.split(" ", 2)[1]),
+                            buf[head_end + 4:head_end + 4 + length]))
+                buf = buf[head_end + 4 + length:]
+                continue
+        chunk = s.recv(65536)
+        assert chunk, "closed after %d answers" % len(out)
+        buf += chunk
+    return out, buf
+
+
+def test_pipelined_requests_wait_for_a_login(broker_factory):
+    # GET, login, then (while the login's hash runs) another GET on the same
+    # connection: three answers, in order, the login answered once.
+    require_agora("password hashing off the event loop")
+    b = broker_factory(*SLOW_HASH)
+    r = requests.post(b.http_url + "/api/users", json={"name": "pipe", "password": "password1"},
+                      timeout=30)
+    assert r.status_code == 201
+    body = json.dumps({"name": "pipe", "password": "password1"}).encode()
+    get = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    login = (b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    s = socket.create_connection(("127.0.0.1", int(b.http_url.rsplit(":", 1)[1])), timeout=20)
+    s.sendall(get + login)
+    first, rest = read_responses(s, 1)
+    assert first[0][0] == 200
+    s.sendall(get)  # arrives while the login is still being checked
+    more, rest = read_responses_with(s, rest, 2)
+    assert more[0][0] == 200 and "token" in json.loads(more[0][1])
+    assert more[1][0] == 200 and json.loads(more[1][1]) == {"status": "ok"}
+    s.settimeout(0.5)
+    try:
+        extra = s.recv(4096)
+    except socket.timeout:
+        extra = b""
+    assert rest == b"" and extra == b"", "unexpected extra bytes %r" % (rest + extra)
+    s.close()
+
+
+def read_responses_with(s, buf, n):
+    """read_responses, starting with bytes already received."""
+    class Prefixed:
+        def __init__(self, sock, data):
+            self.sock, self.data = sock, data
+
+        def settimeout(self, t):
+            self.sock.settimeout(t)
+
+        def recv(self, k):
+            if self.data:
+                d, self.data = self.data, b""
+                return d
+            return self.sock.recv(k)
+    return read_responses(Prefixed(s, buf), n)
