@@ -459,8 +459,9 @@ def handler_histogram(server):
         return None
     h = {"count": None, "sum": None, "buckets": [], "non2xx": 0}
     for line in body.decode("utf-8", "replace").splitlines():
-        m = re.match(r'^agora_http_requests_total\{.*status="([0-9])xx".*\}\s+(\S+)$', line)
-        if m and m.group(1) != "2":
+        m = re.match(r'^agora_http_requests_total\{.*status="([0-9]+|other)".*\}\s+(\S+)$',
+                     line)
+        if m and not m.group(1).startswith("2"):
             h["non2xx"] += float(m.group(2))
             continue
         m = re.match(r'^%s_bucket\{le="([^"]+)"\}\s+(\S+)$' % METRIC, line)

@@ -239,15 +239,13 @@ void api_observe(struct api *a, const struct http_request *rq, int status, doubl
 	struct api_params p;
 	char allow[128];
 	size_t index = 0;
-	int cls = status / 100;
 	int i;
 
 	if (rq && rq->path)
 		route_find(rq->method, rq->path, &p, allow, sizeof(allow), &index);
 	else
 		api_routes(&index); /* "other" */
-	if (cls >= 1 && cls <= 5)
-		a->route_stats[index].by_class[cls]++;
+	a->route_stats[index].by_status[http_status_slot(status)]++;
 	for (i = 0; i < API_LATENCY_BUCKETS && seconds > bucket_le[i]; i++)
 		;
 	a->latency_buckets[i]++;

@@ -74,7 +74,7 @@ struct api_job {
 /* Counters for /metrics that the API keeps; the server adds its own. */
 #define API_LATENCY_BUCKETS 12
 struct api_route_stats {
-	uint64_t by_class[6]; /* requests by status class: [2] = 2xx ... [5] = 5xx */
+	uint64_t by_status[24]; /* requests by http_status_slot() (HTTP_STATUS_SLOTS) */
 };
 
 struct api {

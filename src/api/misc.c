@@ -158,16 +158,23 @@ static void route_metrics(struct api *a, struct text *t)
 	size_t n;
 	const struct api_route *routes = api_routes(&n);
 
-	put(t, "# HELP agora_http_requests_total HTTP requests answered, by route and status class.\n"
+	put(t, "# HELP agora_http_requests_total HTTP requests answered, by route and status.\n"
 	       "# TYPE agora_http_requests_total counter\n");
 	for (size_t i = 0; i <= n; i++) {
-		for (int c = 1; c <= 5; c++) {
-			uint64_t v = a->route_stats[i].by_class[c];
+		for (int slot = 0; slot < HTTP_STATUS_SLOTS; slot++) {
+			uint64_t v = a->route_stats[i].by_status[slot];
+			int status = http_status_of_slot(slot);
+
 			if (!v)
 				continue;
-			put(t, "agora_http_requests_total{method=\"%s\",route=\"%s\",status=\"%dxx\"} %llu\n",
-			    i < n ? routes[i].method : "", i < n ? routes[i].path : "other", c,
-			    (unsigned long long)v);
+			if (status)
+				put(t, "agora_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
+				    i < n ? routes[i].method : "", i < n ? routes[i].path : "other",
+				    status, (unsigned long long)v);
+			else
+				put(t, "agora_http_requests_total{method=\"%s\",route=\"%s\",status=\"other\"} %llu\n",
+				    i < n ? routes[i].method : "", i < n ? routes[i].path : "other",
+				    (unsigned long long)v);
 		}
 	}
 }

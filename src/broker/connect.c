@@ -92,7 +92,8 @@ static bool check_connect(const struct broker *b, const struct broker_client *c,
 				       "will topic has too many levels" };
 	/* Without credentials (a username the account hooks check, or an
 	 * enhanced authentication method) a client is anonymous. */
-	else if (!c->anonymous_ok && !(p->has_username && b->hooks.login) &&
+	else if (!c->anonymous_ok &&
+		 !(p->has_username && (b->hooks.login || b->hooks.login_begin)) &&
 		 !(p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)))
 		*r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x87,
 				       "anonymous clients are not allowed on this listener" };

@@ -133,6 +133,12 @@ void http_response_error(struct http_response *rs, int status, const char *code,
 void http_response_header(struct http_response *rs, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Statuses as small indexes, for per-status counters: every status this
+ * server sends has its slot; anything else shares the last one (status 0). */
+#define HTTP_STATUS_SLOTS 24
+int http_status_slot(int status);
+int http_status_of_slot(int slot);
+
 /* The error code word of a status: 404 -> "not_found". */
 const char *http_status_code_word(int status);
 const char *http_status_reason(int status);

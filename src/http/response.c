@@ -49,6 +49,22 @@ static const struct status_info *status_find(int status)
 	return NULL;
 }
 
+_Static_assert(sizeof(statuses) / sizeof(statuses[0]) < HTTP_STATUS_SLOTS,
+	       "HTTP_STATUS_SLOTS must leave a slot for unknown statuses");
+
+int http_status_slot(int status)
+{
+	const struct status_info *s = status_find(status);
+	return s ? (int)(s - statuses) : HTTP_STATUS_SLOTS - 1;
+}
+
+int http_status_of_slot(int slot)
+{
+	if (slot < 0 || (size_t)slot >= sizeof(statuses) / sizeof(statuses[0]))
+		return 0;
+	return statuses[slot].status;
+}
+
 const char *http_status_reason(int status)
 {
 	const struct status_info *s = status_find(status);

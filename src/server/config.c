@@ -29,7 +29,7 @@ struct key {
 
 static const struct key keys[] = {
 	{ "listener", K_LISTENER, 0, 0, 0, 0,
-	  "address:port to accept MQTT on; repeat for several ([::1]:1883 for IPv6)" },
+	  "address:port to accept MQTT on, [anonymous=yes|no]; repeat for several ([::1]:1883)" },
 	{ "max_connections", K_UINT, FIELD(max_connections), 1, 1000000,
 	  "simultaneous client connections; more are closed at accept" },
 	{ "max_packet_size", K_UINT, BROKER_FIELD(max_packet_size), 16, 268435460,
@@ -186,6 +186,32 @@ int config_parse_listener(const char *text, struct listener_config *l)
 	return 0;
 }
 
+int config_parse_listener_opts(const char *text, struct listener_config *l)
+{
+	char addr[128];
+	size_t n = strcspn(text, " \t");
+	const char *opt = text + n;
+
+	if (n >= sizeof(addr))
+		return -1;
+	memcpy(addr, text, n);
+	addr[n] = '\0';
+	if (config_parse_listener(addr, l))
+		return -1;
+	l->anonymous = -1;
+	while (*opt == ' ' || *opt == '\t')
+		opt++;
+	if (!*opt)
+		return 0;
+	if (strcmp(opt, "anonymous=yes") == 0)
+		l->anonymous = 1;
+	else if (strcmp(opt, "anonymous=no") == 0)
+		l->anonymous = 0;
+	else
+		return -1;
+	return 0;
+}
+
 int config_set(struct agora_config *cfg, const char *key, const char *value, char *err,
 	       size_t errlen)
 {
@@ -215,9 +241,10 @@ int config_set(struct agora_config *cfg, const char *key, const char *value, cha
 			snprintf(err, errlen, "listener: at most %d listeners", CONFIG_MAX_LISTENERS);
 			return -1;
 		}
-		if (config_parse_listener(value, &cfg->listeners[cfg->nlisteners])) {
+		if (config_parse_listener_opts(value, &cfg->listeners[cfg->nlisteners])) {
 			snprintf(err, errlen,
-				 "listener: '%s' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT)", value);
+				 "listener: '%s' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT), "
+				 "optionally followed by anonymous=yes or anonymous=no", value);
 			return -1;
 		}
 		cfg->nlisteners++;

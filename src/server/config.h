@@ -24,6 +24,7 @@ enum anon_policy { ANON_LOOPBACK, ANON_YES, ANON_NO };
 struct listener_config {
 	char host[64]; /* numeric IPv4 or IPv6 address, no brackets */
 	uint16_t port;
+	int8_t anonymous; /* "anonymous=yes|no" after the address; -1: allow_anonymous decides */
 };
 
 /* The HTTP API's settings (docs/api.md). */
@@ -67,6 +68,8 @@ int config_load_file(struct agora_config *cfg, const char *path, char *err, size
 
 /* Parses "host:port", "[v6]:port" into l. Returns 0 or -1. */
 int config_parse_listener(const char *text, struct listener_config *l);
+/* The same followed by options: "host:port anonymous=no". */
+int config_parse_listener_opts(const char *text, struct listener_config *l);
 
 /* Settings given on the command line, applied over the file. */
 #define CONFIG_MAX_OVERRIDES 64

@@ -38,6 +38,7 @@ struct listener {
 	uv_tcp_t tcp;
 	struct server *srv;
 	bool loopback;
+	int8_t anonymous;  /* from its config: -1 = allow_anonymous decides */
 	char name[80];
 };
 
@@ -88,6 +89,7 @@ struct server {
 	uv_work_t checkpoint;       /* store_checkpoint on the thread pool */
 	bool checkpointing;
 	uint64_t last_checkpoint_ms;
+	uint64_t checkpointed_changes; /* store_changes() at the last checkpoint */
 	uint8_t readbuf[READ_CHUNK];
 };
 
@@ -342,6 +344,8 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap
 
 static bool anonymous_allowed(const struct server *srv, const struct listener *l)
 {
+	if (l->anonymous >= 0)
+		return l->anonymous; /* the listener's own "anonymous=" */
 	switch (srv->cfg.allow_anonymous) {
 	case ANON_YES:
 		return true;
@@ -430,10 +434,16 @@ static void checkpoint_done(uv_work_t *req, int status)
  * (store_checkpoint_elsewhere): no request waits for that fsync. */
 static void maybe_checkpoint(struct server *srv, uint64_t now)
 {
+	uint64_t changes;
+
 	if (!srv->store || srv->checkpointing || srv->stopping ||
 	    now - srv->last_checkpoint_ms < CHECKPOINT_MS)
 		return;
 	srv->last_checkpoint_ms = now;
+	changes = store_changes(srv->store);
+	if (changes == srv->checkpointed_changes)
+		return; /* nothing written since: no disk work at all */
+	srv->checkpointed_changes = changes;
 	srv->checkpointing = true;
 	srv->checkpoint.data = srv;
 	uv_queue_work(&srv->loop, &srv->checkpoint, checkpoint_work, checkpoint_done);
@@ -482,6 +492,7 @@ static int listener_start(struct server *srv, struct listener *l, const struct l
 	}
 	l->srv = srv;
 	l->loopback = host_is_loopback(lc->host);
+	l->anonymous = lc->anonymous;
 	uv_tcp_init(&srv->loop, &l->tcp);
 	l->tcp.data = l;
 	rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&addr, flags);
@@ -655,7 +666,7 @@ int server_run(const struct agora_config *cfg, const char *config_path,
 	start_signal(srv, &srv->sig_term, SIGTERM);
 	start_signal(srv, &srv->sig_hup, SIGHUP);
 	if (nl == 0) {
-		config_parse_listener("127.0.0.1:1883", &def);
+		config_parse_listener_opts("127.0.0.1:1883", &def);
 		lcs = &def;
 		nl = 1;
 	}

@@ -68,6 +68,9 @@ int store_schema_version(const struct store *st);
  */
 int store_checkpoint_elsewhere(struct store *st);
 int store_checkpoint(struct store *st);
+/* Rows changed since the store opened: a checkpoint is only worth running
+ * when this moved. Not thread-safe: the store's own thread. */
+uint64_t store_changes(const struct store *st);
 
 /* ---- users ---- */
 

@@ -656,6 +656,11 @@ int store_checkpoint_elsewhere(struct store *st)
 	return STORE_OK;
 }
 
+uint64_t store_changes(const struct store *st)
+{
+	return (uint64_t)sqlite3_total_changes64(st->db);
+}
+
 int store_checkpoint(struct store *st)
 {
 	int rc;

@@ -482,3 +482,21 @@ def test_several_packets_in_one_write(broker, raw):
     assert types[0] == CONNACK and types[1] == mqttraw.SUBACK, types
     assert sorted(types[2:]) == sorted([mqttraw.PUBACK, PUBLISH, PINGRESP]), types
     assert pub.payload == b"one"
+
+
+def test_listener_refusing_anonymous_clients(broker_factory, raw):
+    # "listener ADDR:PORT anonymous=no": that listener wants credentials
+    # (an account), while the default loopback listener still takes
+    # anonymous clients.
+    require_agora("per-listener anonymous setting")
+    from conftest import free_port
+    strict = free_port()
+    broker = broker_factory("listener 127.0.0.1:%d anonymous=no" % strict)
+    broker.wait_log(r"listening on 127\.0\.0\.1:%d \(anonymous clients refused\)" % strict, 5)
+    assert raw(broker.port).connect("anon-ok").rc == 0
+    assert raw(strict).connect("anon-refused", expect_rc=5).rc == 5
+    r = requests.post(broker.http_url + "/api/users",
+                      json={"name": "strictuser", "password": "secret-pass"}, timeout=10)
+    assert r.status_code == 201, r.text
+    assert raw(strict).connect("with-account", username="strictuser",
+                               password=b"secret-pass").rc == 0
