@@ -929,7 +929,8 @@ def markdown(res, heading="##"):
         w("%s Does a request block the event loop on disk?" % h3)
         w("")
         w("The POST stores the message in SQLite (WAL journal: `store_sync normal` syncs to disk at"
-          " checkpoints, `full` at every commit). Agora's handlers run on its event loop, so the"
+          " checkpoints, which Agora runs once a second on a worker thread, off the event loop;"
+          " `full` at every commit, on the loop). Agora's handlers run on its event loop, so the"
           " time a handler takes is time the loop serves no one else. Agora measures it for every"
           " request (`agora_http_request_duration_seconds` in `GET /metrics`, read before and after"
           " each run; its buckets are the bounds below). *Share of the run in handlers* is the sum"

@@ -7,10 +7,10 @@
 #include "api/assets.h"
 #include "api/random.h"
 #include "base/alloc.h"
+#include "base/text.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,36 +129,12 @@ void api_healthz(struct api *a, const struct http_request *rq, const struct api_
 
 /* ---- /metrics, Prometheus text format 0.0.4 ---- */
 
-struct text {
-	char *s;
-	size_t len, cap;
-};
-
-static void __attribute__((format(printf, 2, 3))) put(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if ((size_t)n < t->cap - t->len)
-			break;
-		t->cap = (t->cap + (size_t)n + 1) * 2;
-		t->s = xrealloc(t->s, t->cap);
-	}
-	t->len += (size_t)n;
-}
-
 static void route_metrics(struct api *a, struct text *t)
 {
 	size_t n;
 	const struct api_route *routes = api_routes(&n);
 
-	put(t, "# HELP agora_http_requests_total HTTP requests answered, by route and status.\n"
+	text_printf(t, "# HELP agora_http_requests_total HTTP requests answered, by route and status.\n"
 	       "# TYPE agora_http_requests_total counter\n");
 	for (size_t i = 0; i <= n; i++) {
 		for (int slot = 0; slot < HTTP_STATUS_SLOTS; slot++) {
@@ -168,11 +144,11 @@ static void route_metrics(struct api *a, struct text *t)
 			if (!v)
 				continue;
 			if (status)
-				put(t, "agora_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
+				text_printf(t, "agora_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
 				    i < n ? routes[i].method : "", i < n ? routes[i].path : "other",
 				    status, (unsigned long long)v);
 			else
-				put(t, "agora_http_requests_total{method=\"%s\",route=\"%s\",status=\"other\"} %llu\n",
+				text_printf(t, "agora_http_requests_total{method=\"%s\",route=\"%s\",status=\"other\"} %llu\n",
 				    i < n ? routes[i].method : "", i < n ? routes[i].path : "other",
 				    (unsigned long long)v);
 		}
@@ -183,32 +159,31 @@ static void latency_metrics(struct api *a, struct text *t)
 {
 	uint64_t cum = 0;
 
-	put(t, "# HELP agora_http_request_duration_seconds Time from a complete request to its answer.\n"
+	text_printf(t, "# HELP agora_http_request_duration_seconds Time from a complete request to its answer.\n"
 	       "# TYPE agora_http_request_duration_seconds histogram\n");
 	for (int i = 0; i < API_LATENCY_BUCKETS; i++) {
 		cum += a->latency_buckets[i];
-		put(t, "agora_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", api_bucket_le(i),
+		text_printf(t, "agora_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", api_bucket_le(i),
 		    (unsigned long long)cum);
 	}
 	cum += a->latency_buckets[API_LATENCY_BUCKETS];
-	put(t, "agora_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+	text_printf(t, "agora_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
 	    (unsigned long long)cum);
-	put(t, "agora_http_request_duration_seconds_sum %.6f\n", a->latency_sum_s);
-	put(t, "agora_http_request_duration_seconds_count %llu\n",
+	text_printf(t, "agora_http_request_duration_seconds_sum %.6f\n", a->latency_sum_s);
+	text_printf(t, "agora_http_request_duration_seconds_count %llu\n",
 	    (unsigned long long)a->latency_count);
 }
 
 void api_metrics(struct api *a, const struct http_request *rq, const struct api_params *p,
 		 struct http_response *rs)
 {
-	struct text t = { xmalloc(4096), 0, 4096 };
+	struct text t = { 0 };
 
 	(void)rq;
 	(void)p;
-	t.s[0] = '\0';
 	route_metrics(a, &t);
 	latency_metrics(a, &t);
-	put(&t, "# HELP agora_store_errors_total Store operations that failed.\n"
+	text_printf(&t, "# HELP agora_store_errors_total Store operations that failed.\n"
 		"# TYPE agora_store_errors_total counter\nagora_store_errors_total %llu\n",
 	    (unsigned long long)a->store_errors);
 	if (a->metrics_extra) {
@@ -217,7 +192,7 @@ void api_metrics(struct api *a, const struct http_request *rq, const struct api_
 
 		a->metrics_extra(a->metrics_ctx, &extra, &len);
 		if (extra)
-			put(&t, "%.*s", (int)len, extra);
+			text_printf(&t, "%.*s", (int)len, extra);
 		free(extra);
 	}
 	http_response_body(rs, 200, "text/plain; version=0.0.4; charset=utf-8", t.s, t.len);

@@ -194,15 +194,13 @@ bool broker_client_may_publish(const uint8_t *topic, size_t len)
 	return !(len >= 4 && memcmp(topic, "$SYS", 4) == 0 && (len == 4 || topic[4] == '/'));
 }
 
-/* MQTT 5 checks on a PUBLISH's properties, and its topic alias resolved;
- * false when the connection was closed for it. */
+/* MQTT 5 checks on a PUBLISH that has properties, and its topic alias
+ * resolved; false when the connection was closed for it. */
 static bool publish_props_acceptable(struct broker *b, struct broker_client *c,
 				     struct mqtt_publish *p)
 {
 	uint8_t rc;
 
-	if (c->level != MQTT_LEVEL_5 || !p->props.present)
-		return true; /* the common case: no property at all */
 	rc = alias_in_resolve(b, c, p);
 	if (rc) {
 		broker_client_close_code(b, c, CLOSE_PROTOCOL, rc,
@@ -242,8 +240,8 @@ static __attribute__((noinline, cold)) bool publish_authorized(struct broker *b,
 
 void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *in)
 {
-	struct mqtt_publish pub = *in; /* its topic may come from an alias */
-	const struct mqtt_publish *p = &pub;
+	struct mqtt_publish with_props; /* a copy only when properties came */
+	const struct mqtt_publish *p = in;
 	struct session *s = c->session;
 	uint8_t reason = 0;
 	bool hooked;
@@ -251,8 +249,12 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 
 	b->stats.msgs_received++;
 	b->stats.msgs_received_qos[p->qos]++;
-	if (!publish_props_acceptable(b, c, &pub))
-		return;
+	if (c->level == MQTT_LEVEL_5 && in->props.present) {
+		with_props = *in; /* its topic may come from an alias */
+		if (!publish_props_acceptable(b, c, &with_props))
+			return;
+		p = &with_props;
+	}
 	if (p->qos == 2 && session_qos2_seen(s, p->packet_id)) {
 		/* A resend of a message we already routed: acknowledge only
 		 * (exactly once, [MQTT-4.3.3-2]). */

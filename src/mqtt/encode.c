@@ -339,7 +339,9 @@ long mqtt_encode_publish_header(const struct mqtt_publish *p, uint8_t level, uin
 				size_t cap)
 {
 	struct writer w = { out, out + cap, false };
-	uint64_t rem = (uint64_t)publish_size(p, level);
+	/* The property block's size once: it is needed twice, per delivery. */
+	uint32_t props = v5(level) ? mqtt_props_size(&p->props) : 0;
+	uint64_t rem = 2 + (uint64_t)p->topic.len + (p->qos ? 2 : 0) + props + p->payload_len;
 
 	if (rem > MQTT_MAX_REMAINING || p->qos > 2 || (p->qos && !p->packet_id) ||
 	    (!p->qos && p->dup))
@@ -348,7 +350,9 @@ long mqtt_encode_publish_header(const struct mqtt_publish *p, uint8_t level, uin
 	wr_str(&w, p->topic);
 	if (p->qos)
 		wr_u16(&w, p->packet_id);
-	if (v5(level))
-		wr_props(&w, &p->props);
+	if (props == 1)
+		wr_u8(&w, 0); /* empty block: its length */
+	else if (props)
+		wr_props_block(&w, &p->props);
 	return w.overflow ? MQTT_ERR_NOSPACE : (long)(w.p - out);
 }

@@ -152,7 +152,11 @@ static inline uint32_t mqtt_props_body_size(const struct mqtt_props *p)
 
 static inline uint32_t mqtt_props_size(const struct mqtt_props *p)
 {
-	uint32_t body = mqtt_props_body_size(p);
+	uint32_t body;
+
+	if (mqtt_props_empty(p))
+		return 1; /* the length byte, 0 */
+	body = mqtt_props_body_size_full(p);
 	return (body < 128 ? 1 : body < 16384 ? 2 : body < 2097152 ? 3 : 4) + body;
 }
 /* Writes the block (length varint first) into out, which must hold

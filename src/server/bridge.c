@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "base/alloc.h"
+#include "base/text.h"
 #include "base/log.h"
 #include "broker/broker.h"
 #include "http_server.h"
@@ -16,7 +17,6 @@
 #include "store/store.h"
 
 #include <sodium.h>
-#include <stdarg.h>
 #include <strings.h>
 #include <time.h>
 #include <stdio.h>
@@ -24,14 +24,6 @@
 #include <string.h>
 
 #define TOPIC_MAX 128
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void status_changed(void *ctx, const struct store_user *u)
 {
@@ -92,40 +84,14 @@ static void user_deleted(void *ctx, const char *name)
 	broker_publish(b->broker, topic, "", 0, 1, true);
 }
 
-struct text {
-	char *s;
-	size_t len, cap;
-};
-
-static void __attribute__((format(printf, 2, 3))) put(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (t->s && (size_t)n < t->cap - t->len)
-			break;
-		t->cap = (t->cap + (size_t)n + 1) * 2;
-		t->s = realloc(t->s, t->cap);
-		if (!t->s)
-			abort();
-	}
-	t->len += (size_t)n;
-}
-
 static void counter(struct text *t, const char *name, const char *help, unsigned long long v)
 {
-	put(t, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, v);
+	text_printf(t, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, v);
 }
 
 static void gauge(struct text *t, const char *name, const char *help, unsigned long long v)
 {
-	put(t, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name, v);
+	text_printf(t, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name, v);
 }
 
 static void metrics(void *ctx, char **out, size_t *len)
@@ -137,15 +103,15 @@ static void metrics(void *ctx, char **out, size_t *len)
 	gauge(&t, "agora_mqtt_connections", "MQTT clients connected.", s->clients_connected);
 	gauge(&t, "agora_http_connections", "HTTP connections open.",
 	      http_server_connections(b->http));
-	put(&t, "# HELP agora_mqtt_messages_received_total PUBLISH packets received, by QoS.\n"
+	text_printf(&t, "# HELP agora_mqtt_messages_received_total PUBLISH packets received, by QoS.\n"
 		"# TYPE agora_mqtt_messages_received_total counter\n");
 	for (int q = 0; q < 3; q++)
-		put(&t, "agora_mqtt_messages_received_total{qos=\"%d\"} %llu\n", q,
+		text_printf(&t, "agora_mqtt_messages_received_total{qos=\"%d\"} %llu\n", q,
 		    (unsigned long long)s->msgs_received_qos[q]);
-	put(&t, "# HELP agora_mqtt_messages_sent_total PUBLISH packets sent, by QoS.\n"
+	text_printf(&t, "# HELP agora_mqtt_messages_sent_total PUBLISH packets sent, by QoS.\n"
 		"# TYPE agora_mqtt_messages_sent_total counter\n");
 	for (int q = 0; q < 3; q++)
-		put(&t, "agora_mqtt_messages_sent_total{qos=\"%d\"} %llu\n", q,
+		text_printf(&t, "agora_mqtt_messages_sent_total{qos=\"%d\"} %llu\n", q,
 		    (unsigned long long)s->msgs_sent_qos[q]);
 	counter(&t, "agora_mqtt_messages_dropped_total", "Messages dropped (queue or output full).",
 		s->msgs_dropped);
@@ -373,7 +339,7 @@ static bool hook_take_publish(void *ctx, const char *account, const uint8_t *top
 	if (!rc)
 		rc = store_user_by_name(b->api->store, name, &to);
 	if (!rc)
-		rc = store_message_create(b->api->store, from.id, to.id, content, wall_ms(), &m);
+		rc = store_message_create(b->api->store, from.id, to.id, content, wall_clock_ms(), &m);
 	if (rc)
 		log_info("MQTT message from %s to %s not stored: %s", account, name,
 			 store_strerror(rc));

@@ -15,6 +15,7 @@
 #include "api/api.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "base/text.h"
 #include "http/http.h"
 
 #include <stdio.h>
@@ -75,14 +76,6 @@ struct hwrite {
 	bool close;
 	char head[HEAD_MAX];
 };
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The Date header, formatted once a second. */
 static const char *http_date(struct http_server *hs)
@@ -253,7 +246,7 @@ static void on_job_done(uv_work_t *req, int status)
 		return;
 	}
 	http_response_init(&rs);
-	hs->api->now_ms = wall_ms();
+	hs->api->now_ms = wall_clock_ms();
 	hs->api->peer = c->peer;
 	if (status < 0 || hs->stopping) {
 		http_response_error(&rs, 503, NULL, "the server is stopping");
@@ -285,7 +278,7 @@ static bool handle_request(struct hconn *c)
 	struct hjob *w;
 
 	http_response_init(&rs);
-	hs->api->now_ms = wall_ms();
+	hs->api->now_ms = wall_clock_ms();
 	hs->api->peer = c->peer;
 	if (hs->stopping) {
 		http_response_error(&rs, 503, NULL, "the server is stopping");

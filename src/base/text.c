@@ -1,0 +1,35 @@
+/* text.c - see text.h. */
+#include "base/text.h"
+
+#include "base/alloc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+void text_printf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (t->s && (size_t)n < t->cap - t->len)
+			break;
+		t->cap = (t->cap + (size_t)n + 1) * 2;
+		t->s = xrealloc(t->s, t->cap);
+	}
+	t->len += (size_t)n;
+}
+
+int64_t wall_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
