@@ -6,12 +6,14 @@ error shape with the code word docs/api.md gives for its status; after each
 abusive case the server must still answer GET /healthz."""
 
 import json
+import re
 import random
 import select
 import socket
 import time
 
 import pytest
+import requests
 
 from conftest import is_agora
 import mqttraw
@@ -518,3 +520,13 @@ def test_fuzzish_requests_do_not_hurt_the_server(http_broker):
     assert_healthy(b, "after the fuzz loop")
     mqttraw.assert_broker_serves(b.port)
     assert b.alive()
+
+
+def test_access_log_line_per_request(server):
+    # One line per request: peer, method, target, status, bytes, microseconds.
+    r = requests.get(server.http_url + "/api/users/nobody-here?probe=1", timeout=10)
+    assert r.status_code == 404
+    line = server.wait_log(r"http 127\.0\.0\.1 GET /api/users/nobody-here\?probe=1 404 "
+                           r"(\d+) (\d+)us", 5)
+    size = int(re.search(r" 404 (\d+) ", line).group(1))
+    assert size == len(r.content), line

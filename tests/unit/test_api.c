@@ -10,6 +10,7 @@
 #include "store/store.h"
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,54 @@ static void test_random_and_health(void **state)
 	assert_non_null(strstr(f->rs.body, "agora_http_request_duration_seconds_bucket"));
 }
 
+/* A store that fails under the API: 500 with the JSON error body, counted
+ * in /metrics, and the server goes on answering what still works. The
+ * test breaks the database from outside, through SQLite itself. */
+static void test_store_failure_is_500(void **state)
+{
+	struct fixture *f = *state;
+	char dir[] = "/tmp/agora-api-XXXXXX", path[64], alice[128], bob[128];
+	const char *as_alice[3] = { json_ct[0], alice, NULL };
+	struct store *file_store;
+	struct api_config cfg;
+	struct api *file_api;
+	char err[256];
+	sqlite3 *db;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/agora.db", dir);
+	assert_int_equal(store_open(path, STORE_SYNC_NORMAL, &file_store, err, sizeof(err)), 0);
+	api_config_defaults(&cfg);
+	cfg.pwhash_ops = 1;
+	cfg.pwhash_mem = 8192;
+	file_api = api_new(file_store, &cfg);
+	file_api->now_ms = f->api->now_ms;
+	/* swap the fixture's API for this one, put back below */
+	{
+		struct api *mem_api = f->api;
+
+		f->api = file_api;
+		register_user(f, "alice", alice, sizeof(alice));
+		register_user(f, "bob", bob, sizeof(bob));
+		(void)bob;
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "DROP TABLE messages", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+		assert_int_equal(call(f, "POST", "/api/messages", "{\"to\":\"bob\",\"content\":\"x\"}",
+				      as_alice),
+				 500);
+		assert_string_equal(error_code(f), "internal");
+		assert_int_equal(call(f, "GET", "/api/users/bob", NULL, NULL), 200);
+		assert_int_equal(call(f, "GET", "/metrics", NULL, NULL), 200);
+		assert_non_null(strstr(f->rs.body, "agora_store_errors_total 1\n"));
+		f->api = mem_api;
+	}
+	api_free(file_api);
+	store_free(file_store);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown_fixture)
 
 int main(void)
@@ -290,6 +339,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_routing),	   T(test_cors),     T(test_body_validation),
 		T(test_accounts_and_status), T(test_messages), T(test_random_and_health),
+		T(test_store_failure_is_500),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
