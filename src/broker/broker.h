@@ -204,15 +204,12 @@ void broker_publish_sys(struct broker *b);
 struct broker_hooks {
 	void *ctx;
 	const char *prefix; /* e.g. "agora/users"; NULL: per-topic hooks unused */
-	/* A CONNECT with a username: true if it names an account with this
-	 * password; account (cap bytes) gets the account's own spelling. */
-	bool (*login)(void *ctx, const uint8_t *user, size_t user_len, const uint8_t *password,
-		      size_t password_len, char *account, size_t cap);
-	/* The same without blocking (preferred when set): start the check,
-	 * return a handle for it, answer later with broker_login_done. The
-	 * client takes no input meanwhile (broker_client_waiting). If the
-	 * client is freed first, login_cancel(ctx, handle) is called and no
-	 * answer may follow. */
+	/* A CONNECT with a username: start checking it against the accounts
+	 * (password hashing: not on the event loop), return a handle for the
+	 * check, answer later with broker_login_done. The client takes no
+	 * input meanwhile (broker_client_waiting). If the client is freed
+	 * first, login_cancel(ctx, handle) is called and no answer may follow.
+	 * Without this hook a username is not checked (anonymous rules apply). */
 	void *(*login_begin)(void *ctx, struct broker_client *c, const uint8_t *user,
 			     size_t user_len, const uint8_t *password, size_t password_len);
 	void (*login_cancel)(void *ctx, void *handle);

@@ -93,7 +93,7 @@ static bool check_connect(const struct broker *b, const struct broker_client *c,
 	/* Without credentials (a username the account hooks check, or an
 	 * enhanced authentication method) a client is anonymous. */
 	else if (!c->anonymous_ok &&
-		 !(p->has_username && (b->hooks.login || b->hooks.login_begin)) &&
+		 !(p->has_username && b->hooks.login_begin) &&
 		 !(p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)))
 		*r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x87,
 				       "anonymous clients are not allowed on this listener" };
@@ -267,21 +267,6 @@ void connect_refuse_auth(struct broker *b, struct broker_client *c)
 	broker_client_close(b, c, CLOSE_REFUSED, why);
 }
 
-/* Checks the CONNECT's username and password against the accounts; on
- * success the client acts as that account. */
-static bool login(struct broker *b, struct broker_client *c, const struct mqtt_connect *p)
-{
-	char account[128];
-
-	if (!b->hooks.login(b->hooks.ctx, p->username.data, p->username.len,
-			    p->has_password ? p->password.data : NULL,
-			    p->has_password ? p->password.len : 0, account, sizeof(account)))
-		return false;
-	free(c->account);
-	c->account = xstrdup(account);
-	return true;
-}
-
 static void connect_authenticated(struct broker *b, struct broker_client *c,
 				  const struct mqtt_connect *p, const uint8_t *raw, size_t len);
 
@@ -297,7 +282,8 @@ void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt
 		return;
 	}
 	if (p->has_username && b->hooks.login_begin) {
-		/* Checked off the loop; the CONNECT waits (broker_login_done). */
+		/* The accounts' check runs off the loop; the CONNECT waits for
+		 * broker_login_done. */
 		c->login = xmalloc(sizeof(*c->login));
 		c->login->connect = xmalloc(len);
 		memcpy(c->login->connect, raw, len);
@@ -307,11 +293,6 @@ void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt
 							p->username.len,
 							p->has_password ? p->password.data : NULL,
 							p->has_password ? p->password.len : 0);
-		return;
-	}
-	if (p->has_username && b->hooks.login && !login(b, c, p)) {
-		r = (struct refusal){ MQTT_CONNACK_BAD_CREDENTIALS, 0x86, "bad user name or password" };
-		refuse(b, c, &r, p);
 		return;
 	}
 	connect_authenticated(b, c, p, raw, len);

@@ -2002,6 +2002,226 @@ static const uint8_t *shared_payload(const struct broker_client *c)
 	return NULL;
 }
 
+/* ---- account hooks (struct broker_hooks): what the server plugs in ---- */
+
+/* A test policy over the prefix "acl": anonymous clients may neither
+ * subscribe to nor publish under it; "acl/NAME/..." is read by NAME only;
+ * a publish to "acl/take" is taken by the hook, not routed. Logins are
+ * answered by the test itself, through broker_login_done. */
+struct hook_log {
+	int logins, cancels, reads;
+	void *cancelled;
+	char user[32], password[32], taken[32];
+};
+
+static struct hook_log hook_log;
+static int login_handle; /* its address is the handle */
+
+static void *hook_login_begin(void *ctx, struct broker_client *c, const uint8_t *user,
+			      size_t user_len, const uint8_t *password, size_t password_len)
+{
+	(void)ctx;
+	(void)c;
+	hook_log.logins++;
+	snprintf(hook_log.user, sizeof(hook_log.user), "%.*s", (int)user_len, (const char *)user);
+	snprintf(hook_log.password, sizeof(hook_log.password), "%.*s", (int)password_len,
+		 (const char *)password);
+	return &login_handle;
+}
+
+static void hook_login_cancel(void *ctx, void *handle)
+{
+	(void)ctx;
+	hook_log.cancels++;
+	hook_log.cancelled = handle;
+}
+
+static bool hook_may_subscribe(void *ctx, const char *account, const uint8_t *f, size_t len)
+{
+	(void)ctx;
+	(void)f;
+	(void)len;
+	return account != NULL;
+}
+
+static bool hook_may_publish(void *ctx, const char *account, const uint8_t *t, size_t len)
+{
+	(void)ctx;
+	(void)t;
+	(void)len;
+	return account != NULL;
+}
+
+static bool hook_may_read(void *ctx, const char *account, const uint8_t *t, size_t len)
+{
+	size_t n = account ? strlen(account) : 0;
+
+	(void)ctx;
+	hook_log.reads++;
+	return account && len > 4 + n && memcmp(t + 4, account, n) == 0 && t[4 + n] == '/';
+}
+
+static bool hook_take_publish(void *ctx, const char *account, const uint8_t *t, size_t len,
+			      const uint8_t *payload, size_t payload_len)
+{
+	(void)ctx;
+	(void)account;
+	if (len != 8 || memcmp(t, "acl/take", 8) != 0)
+		return false;
+	snprintf(hook_log.taken, sizeof(hook_log.taken), "%.*s", (int)payload_len,
+		 (const char *)payload);
+	return true;
+}
+
+static struct broker *hooked_broker(void)
+{
+	struct broker *b = default_broker();
+	struct broker_hooks h = {
+		.prefix = "acl",
+		.login_begin = hook_login_begin,
+		.login_cancel = hook_login_cancel,
+		.may_subscribe = hook_may_subscribe,
+		.may_publish = hook_may_publish,
+		.may_read = hook_may_read,
+		.take_publish = hook_take_publish,
+	};
+
+	memset(&hook_log, 0, sizeof(hook_log));
+	broker_set_hooks(b, &h);
+	return b;
+}
+
+/* Sends a CONNECT with credentials; the broker must hold it for the hook. */
+static struct broker_client *connect_with_login(struct broker *b, const char *id,
+						const char *user, const char *password)
+{
+	struct broker_client *c = new_client_on(b, false);
+	struct mqtt_packet p = connect_packet(MQTT_LEVEL_311, id, true, 0, NULL);
+
+	p.u.connect.has_username = true;
+	p.u.connect.username = str(user);
+	p.u.connect.has_password = true;
+	p.u.connect.password = str(password);
+	send_packet(b, c, &p);
+	assert_true(broker_client_waiting(c));
+	expect_nothing(c); /* no CONNACK before the answer */
+	return c;
+}
+
+/* Logging in off the loop: the CONNECT waits for broker_login_done, and
+ * input after it stays unconsumed meanwhile (the I/O layer keeps it). */
+static void test_hooks_login_async(void **state)
+{
+	struct broker *b = hooked_broker();
+	struct broker_client *c = new_client_on(b, false);
+	struct mqtt_packet p = connect_packet(MQTT_LEVEL_311, "alice-1", true, 0, NULL);
+	const char *filter = "acl/alice/#";
+	uint8_t qos = 1, buf[256];
+	size_t n = 0, used;
+	uint16_t sid = next_packet_id();
+
+	(void)state;
+	p.u.connect.has_username = true;
+	p.u.connect.username = str("alice");
+	p.u.connect.has_password = true;
+	p.u.connect.password = str("secret");
+	encode_at(&p, buf, sizeof(buf), &n);
+	p = (struct mqtt_packet){ .type = MQTT_SUBSCRIBE };
+	{
+		uint8_t list[64];
+
+		p.u.subscribe.packet_id = sid;
+		p.u.subscribe.filters = topic_list(list, sizeof(list), &filter, &qos, 1);
+		encode_at(&p, buf, sizeof(buf), &n); /* CONNECT and SUBSCRIBE in one read */
+	}
+	used = broker_client_input(b, c, buf, n);
+	assert_true(used < n); /* the SUBSCRIBE waits */
+	assert_true(broker_client_waiting(c));
+	assert_int_equal(hook_log.logins, 1);
+	assert_string_equal(hook_log.user, "alice");
+	assert_string_equal(hook_log.password, "secret");
+	expect_nothing(c);
+	broker_login_done(b, c, true, "alice");
+	assert_false(broker_client_waiting(c));
+	expect_connack(c, false, MQTT_CONNACK_ACCEPTED);
+	assert_string_equal(c->account, "alice");
+	feed(b, c, buf + used, n - used);
+	expect_suback(c, sid, &qos, 1);
+	drop_client(b, c);
+	assert_int_equal(hook_log.cancels, 0); /* answered: nothing to cancel */
+
+	/* A wrong password: 0x04 and closed, whatever the listener allows. */
+	c = connect_with_login(b, "alice-2", "alice", "wrong");
+	broker_login_done(b, c, false, NULL);
+	expect_connack(c, false, MQTT_CONNACK_BAD_CREDENTIALS);
+	assert_closed(c, CLOSE_REFUSED);
+	free_client(b, c);
+
+	/* The client leaves first: its check is cancelled, with its handle. */
+	c = connect_with_login(b, "alice-3", "alice", "secret");
+	drop_client(b, c);
+	assert_int_equal(hook_log.cancels, 1);
+	assert_ptr_equal(hook_log.cancelled, &login_handle);
+	free_broker(b);
+}
+
+/* Access rules: asked only about topics under the prefix; wildcard
+ * subscriptions are filtered per delivery, retained messages included. */
+static void test_hooks_access_rules(void **state)
+{
+	struct broker *b = hooked_broker();
+	struct broker_client *anon = connect_client(b, "anon", true, false);
+	struct broker_client *alice, *bob;
+	const char *filter = "acl/bob/x";
+	uint8_t refused = MQTT_SUBACK_FAILURE, qos = 0;
+	uint16_t id = next_packet_id();
+
+	(void)state;
+	alice = connect_with_login(b, "alice", "alice", "a");
+	broker_login_done(b, alice, true, "alice");
+	expect_connack(alice, false, MQTT_CONNACK_ACCEPTED);
+	bob = connect_with_login(b, "bob", "bob", "b");
+	broker_login_done(b, bob, true, "bob");
+	expect_connack(bob, false, MQTT_CONNACK_ACCEPTED);
+
+	send_subscribe(b, anon, id, &filter, &qos, 1); /* anonymous, under the prefix */
+	expect_suback(anon, id, &refused, 1);
+	subscribe(b, anon, "#", 0);  /* outside the prefix: never asked */
+	subscribe(b, alice, "#", 0); /* allowed; what it reads is filtered */
+	subscribe(b, bob, "acl/bob/#", 0);
+
+	broker_publish(b, "acl/bob/x", "for bob", 7, 0, true);
+	expect_publish(bob, "acl/bob/x", "for bob", 0, false, false);
+	expect_nothing(alice); /* '#' reaches it, may_read says no */
+	expect_nothing(anon);
+	assert_true(hook_log.reads > 0);
+
+	hook_log.reads = 0;
+	publish(b, anon, "other/t", "free", 0, false);
+	expect_publish(alice, "other/t", "free", 0, false, false);
+	expect_publish(anon, "other/t", "free", 0, false, false);
+	assert_int_equal(hook_log.reads, 0); /* outside the prefix: no call */
+
+	/* an anonymous publish under the prefix is dropped */
+	publish(b, anon, "acl/bob/x", "forged", 0, false);
+	expect_nothing(bob);
+	/* a publish the hook takes is not routed */
+	publish(b, alice, "acl/take", "taken", 0, false);
+	assert_string_equal(hook_log.taken, "taken");
+	expect_nothing(alice);
+	expect_nothing(bob);
+
+	/* retained on SUBSCRIBE: the same read rule */
+	subscribe(b, alice, "acl/#", 0);
+	expect_nothing(alice);
+	subscribe(b, bob, "acl/#", 0);
+	expect_publish(bob, "acl/bob/x", "for bob", 0, true, false);
+	drop_client(b, anon);
+	drop_client(b, alice);
+	drop_client(b, bob);
+	free_broker(b);
+}
+
 static void test_large_payload(void **state)
 {
 	static const size_t sizes[] = { 256, 257, 10000 };
@@ -2107,6 +2327,8 @@ int main(void)
 		TEST(test_qos0_dropped_when_output_full),
 		TEST(test_pop_dirty),
 		TEST(test_large_payload),
+		TEST(test_hooks_login_async),
+		TEST(test_hooks_access_rules),
 	};
 
 	log_set_level(LOG_ERROR);
