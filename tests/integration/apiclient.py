@@ -1,6 +1,6 @@
 """Helpers for the REST API tests (test_api.py, test_http.py, test_bridge.py).
 
-    api = Api(broker)                      # waits for the HTTP listener
+    api = Api(broker)                      # the HTTP API of a started broker
     r = api.post("/api/users", json={"name": "alice", "password": "wonderland"})
     alice = api.register("alice")          # -> Account(id, name, password, token)
 
@@ -61,12 +61,6 @@ _specs = {}
 
 def require_agora():
     conftest.require_agora("the HTTP API")
-
-
-def wait_http_ready(broker, timeout=10.0):
-    """The MQTT 'listening on' line the fixture waits for comes before the
-    HTTP listener is up: wait for the HTTP API's own line too."""
-    broker.wait_log(r"HTTP API on http://", timeout, what="HTTP listener line")
 
 
 def spec_for(broker_or_url):
@@ -136,10 +130,10 @@ class Account:
 class Api:
     """requests.Session against one server; validates every answer."""
 
-    def __init__(self, broker, wait=True):
+    def __init__(self, broker):
+        # The fixture's start waits for "ready", which the HTTP listener
+        # precedes: nothing more to wait for here.
         require_agora()
-        if wait:
-            wait_http_ready(broker)
         self.broker = broker
         self.base = broker.http_url
         self.session = requests.Session()
@@ -430,9 +424,7 @@ def kill9(broker):
 
 def restart_on_same_data(broker_factory, old, *lines):
     """A new server on old's data directory (fresh ports)."""
-    new = broker_factory("data_dir %s" % old.data_dir, *lines)
-    wait_http_ready(new)
-    return new
+    return broker_factory("data_dir %s" % old.data_dir, *lines)
 
 
 @pytest.fixture

@@ -413,7 +413,45 @@ def broker(broker_factory):
 # Clients
 # --------------------------------------------------------------------------
 
-class PahoClient:
+class MessageQueue:
+    """Waiting on received messages, for clients whose callbacks put them
+    on self.messages (a queue.Queue); every wait is bounded."""
+
+    def get(self, timeout=5.0):
+        try:
+            return self.messages.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no message within %.1fs" % timeout)
+
+    def get_until(self, topic, timeout=5.0, limit=10000):
+        """Collects messages up to and including the first on `topic`
+        (a marker). Returns the messages before it."""
+        out = []
+        deadline = time.monotonic() + timeout
+        for _ in range(limit):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                m = self.messages.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if m.topic == topic:
+                return out
+            out.append(m)
+        raise AssertionError("marker %r not received within %.1fs; got %r" % (
+            topic, timeout, [(m.topic, m.payload[:40]) for m in out]))
+
+    def no_message(self, seconds):
+        """Asserts nothing arrives for `seconds`; returns nothing."""
+        try:
+            m = self.messages.get(timeout=seconds)
+        except queue.Empty:
+            return
+        raise AssertionError("unexpected message %r %r" % (m.topic, m.payload[:60]))
+
+
+class PahoClient(MessageQueue):
     """paho-mqtt 1.6 client whose callbacks feed queues, so tests wait on
     events with timeouts instead of sleeping."""
 
@@ -489,31 +527,6 @@ class PahoClient:
         assert info.is_published(), "publish to %r (qos %d) not acknowledged within %.1fs" % (
             topic, qos, timeout)
         return info
-
-    def get(self, timeout=5.0):
-        try:
-            return self.messages.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError("no message within %.1fs" % timeout)
-
-    def get_until(self, topic, timeout=5.0, limit=10000):
-        """Collects messages up to and including the first on `topic`
-        (a marker). Returns the messages before it."""
-        out = []
-        deadline = time.monotonic() + timeout
-        for _ in range(limit):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                m = self.messages.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if m.topic == topic:
-                return out
-            out.append(m)
-        raise AssertionError("marker %r not received within %.1fs; got %r" % (
-            topic, timeout, [(m.topic, m.payload[:40]) for m in out]))
 
     def wait_disconnect(self, timeout=5.0):
         try:

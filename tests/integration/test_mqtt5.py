@@ -39,7 +39,7 @@ from paho.mqtt.reasoncodes import ReasonCodes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 import mqttraw
-from conftest import is_agora
+from conftest import MessageQueue, is_agora
 from mqttraw import (CONNACK, DISCONNECT, PINGRESP, PUBACK, PUBLISH, SUBACK,
                      UNSUBACK, mqtt_str, packet, varint)
 
@@ -396,7 +396,7 @@ def has(props, name):
     return props is not None and hasattr(props, name)
 
 
-class V5Client:
+class V5Client(MessageQueue):
     """paho-mqtt 1.6 in MQTT 5 mode; callbacks feed queues. It never
     reconnects on its own: a test sees every disconnection."""
 
@@ -460,38 +460,6 @@ class V5Client:
         assert info.is_published(), "publish to %r not completed within %.1fs" % (
             topic, timeout)
         return info
-
-    def get(self, timeout=TIMEOUT):
-        try:
-            return self.messages.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError("no message within %.1fs" % timeout)
-
-    def get_until(self, marker, timeout=TIMEOUT, limit=1000):
-        """Messages before the first one on `marker` (excluded)."""
-        out = []
-        deadline = time.monotonic() + timeout
-        for _ in range(limit):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                m = self.messages.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if m.topic == marker:
-                return out
-            out.append(m)
-        raise AssertionError("marker %r not received within %.1fs; got %r" % (
-            marker, timeout, [(m.topic, m.payload[:40]) for m in out]))
-
-    def no_message(self, seconds):
-        """Asserts nothing arrives for `seconds`; returns nothing."""
-        try:
-            m = self.messages.get(timeout=seconds)
-        except queue.Empty:
-            return
-        raise AssertionError("unexpected message %r %r" % (m.topic, m.payload[:60]))
 
     def wait_disconnect(self, timeout=TIMEOUT):
         """(reason code int or None, properties) of the next disconnection."""
