@@ -184,7 +184,7 @@ static const struct api_asset *static_file(const struct http_request *rq)
 	return api_asset_find(rq->path);
 }
 
-void api_handle(struct api *a, const struct http_request *rq, struct http_response *rs)
+size_t api_handle(struct api *a, const struct http_request *rq, struct http_response *rs)
 {
 	struct api_params p;
 	char allow[128];
@@ -196,7 +196,7 @@ void api_handle(struct api *a, const struct http_request *rq, struct http_respon
 	r = route_find(rq->method, rq->path, &p, allow, sizeof(allow), &index);
 	if (!r && strcmp(rq->method, "OPTIONS") == 0 && allow[0]) {
 		options_reply(a, rq, rs, allow);
-		return;
+		return index;
 	}
 	if (!r && allow[0]) {
 		http_response_error(rs, 405, NULL, "%s is not allowed on %s (allowed: %s)",
@@ -210,6 +210,7 @@ void api_handle(struct api *a, const struct http_request *rq, struct http_respon
 		r->handler(a, rq, &p, rs);
 	}
 	add_cors(a, rq, rs, false, NULL);
+	return index;
 }
 
 void api_run_deferred(struct api *a, struct http_response *rs)
@@ -234,18 +235,15 @@ double api_bucket_le(int i)
 	return bucket_le[i];
 }
 
-void api_observe(struct api *a, const struct http_request *rq, int status, double seconds)
+void api_observe(struct api *a, size_t route, int status, double seconds)
 {
-	struct api_params p;
-	char allow[128];
-	size_t index = 0;
+	size_t n;
 	int i;
 
-	if (rq && rq->path)
-		route_find(rq->method, rq->path, &p, allow, sizeof(allow), &index);
-	else
-		api_routes(&index); /* "other" */
-	a->route_stats[index].by_status[http_status_slot(status)]++;
+	api_routes(&n);
+	if (route > n)
+		route = n; /* "other" */
+	a->route_stats[route].by_status[http_status_slot(status)]++;
 	for (i = 0; i < API_LATENCY_BUCKETS && seconds > bucket_le[i]; i++)
 		;
 	a->latency_buckets[i]++;

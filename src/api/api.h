@@ -101,8 +101,10 @@ struct api *api_new(struct store *st, const struct api_config *cfg);
 void api_free(struct api *a);
 
 /* Answers one request: routing, HEAD, OPTIONS, CORS, 404/405, the
- * handler. rs must be initialised; the caller writes and releases it. */
-void api_handle(struct api *a, const struct http_request *rq, struct http_response *rs);
+ * handler. rs must be initialised; the caller writes and releases it.
+ * Returns the index of the route in api_routes() (their count: none), for
+ * api_observe. */
+size_t api_handle(struct api *a, const struct http_request *rq, struct http_response *rs);
 /* The JSON the bridge publishes over MQTT (malloc'ed, NUL-terminated): a
  * user's status {"name", "status", "status_updated_at"}, and a message as
  * the API shows it. NULL on failure. */
@@ -116,6 +118,6 @@ bool api_password_verify(const char *hash, const uint8_t *password, size_t len);
 void api_run_deferred(struct api *a, struct http_response *rs);
 
 /* Records a finished request for /metrics. */
-void api_observe(struct api *a, const struct http_request *rq, int status, double seconds);
+void api_observe(struct api *a, size_t route, int status, double seconds);
 
 #endif

@@ -115,12 +115,12 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-static void split_target(struct http_request *rq, const char *url, size_t len)
+static void split_target(struct http_request *rq, char *url, size_t len)
 {
 	const char *q = memchr(url, '?', len);
 	size_t plen = q ? (size_t)(q - url) : len;
 
-	rq->target = xstrndup(url, len);
+	rq->target = url; /* the reader's own copy of it (freed with it) */
 	rq->path = xstrndup(url, plen);
 	rq->query = q ? xstrndup(q + 1, len - plen - 1) : xstrdup("");
 }
@@ -213,7 +213,6 @@ static void request_release(struct http_reader *r)
 		free(rq->headers[i].value);
 	}
 	free(rq->headers);
-	free(rq->target);
 	free(rq->path);
 	free(rq->query);
 	free(rq->body);

@@ -25,29 +25,31 @@
 
 #define TOPIC_MAX 128
 
+/* Publishes payload at QoS 1 on agora/users/{name}/{leaf}. */
+static void publish_user_topic(struct bridge *b, const char *name, const char *leaf,
+			       const char *payload, bool retain)
+{
+	char topic[TOPIC_MAX];
+
+	snprintf(topic, sizeof(topic), "agora/users/%s/%s", name, leaf);
+	broker_publish(b->broker, topic, payload, strlen(payload), 1, retain);
+}
+
 static void status_changed(void *ctx, const struct store_user *u)
 {
-	struct bridge *b = ctx;
-	char topic[TOPIC_MAX];
 	char *payload = api_status_payload(u);
 
-	if (!payload)
-		return;
-	snprintf(topic, sizeof(topic), "agora/users/%s/status", u->name);
-	broker_publish(b->broker, topic, payload, strlen(payload), 1, true);
+	if (payload)
+		publish_user_topic(ctx, u->name, "status", payload, true);
 	free(payload);
 }
 
 static void message_created(void *ctx, const struct store_message *m)
 {
-	struct bridge *b = ctx;
-	char topic[TOPIC_MAX];
 	char *payload = api_message_payload(m);
 
-	if (!payload)
-		return;
-	snprintf(topic, sizeof(topic), "agora/users/%s/inbox", m->to_name);
-	broker_publish(b->broker, topic, payload, strlen(payload), 1, false);
+	if (payload)
+		publish_user_topic(ctx, m->to_name, "inbox", payload, false);
 	free(payload);
 }
 
@@ -76,12 +78,8 @@ static void password_known(void *ctx, int64_t user_id, const char *password)
 
 static void user_deleted(void *ctx, const char *name)
 {
-	struct bridge *b = ctx;
-	char topic[TOPIC_MAX];
-
 	/* An empty retained message clears the status topic [MQTT-3.3.1-10]. */
-	snprintf(topic, sizeof(topic), "agora/users/%s/status", name);
-	broker_publish(b->broker, topic, "", 0, 1, true);
+	publish_user_topic(ctx, name, "status", "", true);
 }
 
 static void counter(struct text *t, const char *name, const char *help, unsigned long long v)

@@ -72,6 +72,8 @@ static const struct key keys[] = {
 	  "simultaneous HTTP connections; more get 503" },
 	{ "http_max_header_size", K_UINT, HTTP_FIELD(max_header_size), 256, 1048576,
 	  "bytes of request line and headers; more get 431" },
+	{ "http_max_headers", K_UINT, HTTP_FIELD(max_headers), 1, 10000,
+	  "header lines in a request; more get 431" },
 	{ "http_max_uri", K_UINT, HTTP_FIELD(max_uri), 64, 1048576,
 	  "bytes of a request target; more get 414" },
 	{ "http_max_body", K_UINT, HTTP_FIELD(max_body), 0, 268435456,
@@ -84,6 +86,8 @@ static const struct key keys[] = {
 	  "origins allowed by CORS: comma-separated, or * (\"\" = none)" },
 	{ "message_max_length", K_UINT, HTTP_FIELD(message_max), 1, 1048576,
 	  "bytes of a direct message's content" },
+	{ "status_max_length", K_UINT, HTTP_FIELD(status_max), 1, 65536,
+	  "bytes of a user's status" },
 	{ "store_sync", K_SYNC, 0, 0, 0, 0,
 	  "normal (survives a crash) or full (fsync per write: survives power loss)" },
 	{ "password_hash_memory", K_UINT, HTTP_FIELD(password_hash_kib), 8, 4194304,
@@ -105,11 +109,13 @@ void config_defaults(struct agora_config *cfg)
 	snprintf(cfg->http.listener, sizeof(cfg->http.listener), "127.0.0.1:8080");
 	cfg->http.max_connections = 1024;
 	cfg->http.max_header_size = 8192;
+	cfg->http.max_headers = 100;
 	cfg->http.max_uri = 2048;
 	cfg->http.max_body = 1048576;
 	cfg->http.request_timeout_ms = 10000;
 	cfg->http.idle_timeout_ms = 60000;
 	cfg->http.message_max = 4096;
+	cfg->http.status_max = 256;
 	cfg->http.password_hash_kib = 19456; /* OWASP's argon2id floor: 19 MiB, 2 passes */
 	cfg->http.password_hash_passes = 2;
 	cfg->http.login_failures_per_minute = 10;

@@ -32,12 +32,14 @@ struct http_config {
 	char listener[80];          /* "address:port", or "off" */
 	uint32_t max_connections;
 	uint32_t max_header_size;   /* bytes: 431 beyond */
+	uint32_t max_headers;       /* header lines: 431 beyond */
 	uint32_t max_uri;           /* bytes: 414 beyond */
 	uint32_t max_body;          /* bytes: 413 beyond */
 	uint32_t request_timeout_ms; /* a started request must be whole by then: 408 */
 	uint32_t idle_timeout_ms;   /* idle keep-alive connections close */
 	char cors_origins[512];
 	uint32_t message_max;       /* bytes of a message */
+	uint32_t status_max;        /* bytes of a user's status */
 	bool store_sync_full;       /* fsync every store write */
 	uint32_t password_hash_kib; /* argon2id memory */
 	uint32_t password_hash_passes;

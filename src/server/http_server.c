@@ -67,6 +67,7 @@ struct hjob {
 	struct hconn *conn;
 	struct api_job *job;
 	uint64_t t0;
+	size_t route; /* for api_observe */
 };
 
 struct hwrite {
@@ -202,7 +203,8 @@ static void send_error(struct hconn *c, int status, const char *why)
 /* ---- requests ---- */
 
 /* The answer to c's current request goes out (rs taken over). */
-static void finish_request(struct hconn *c, struct http_response *rs_in, uint64_t t0)
+static void finish_request(struct hconn *c, struct http_response *rs_in, size_t route,
+			   uint64_t t0)
 {
 	struct http_server *hs = c->hs;
 	const struct http_request *rq = &c->rd.rq;
@@ -213,7 +215,7 @@ static void finish_request(struct hconn *c, struct http_response *rs_in, uint64_
 
 	keep_alive = rq->keep_alive && !hs->stopping;
 	secs = (double)(uv_hrtime() - t0) / 1e9;
-	api_observe(hs->api, rq, rs.status, secs);
+	api_observe(hs->api, route, rs.status, secs);
 	hs->requests++;
 	log_info("http %s %s %s %d %zu %.0fus", c->peer, rq->method, rq->target, rs.status,
 		 head ? 0 : rs.body_len, secs * 1e6);
@@ -255,7 +257,7 @@ static void on_job_done(uv_work_t *req, int status)
 		w->job->finish(hs->api, w->job, &rs);
 	}
 	w->job->free(w->job);
-	finish_request(c, &rs, w->t0);
+	finish_request(c, &rs, w->route, w->t0);
 	free(w);
 	http_reader_next(&c->rd);
 	c->timing_request = false;
@@ -275,6 +277,7 @@ static bool handle_request(struct hconn *c)
 	const struct http_request *rq = &c->rd.rq;
 	struct http_response rs;
 	uint64_t t0 = uv_hrtime();
+	size_t route = SIZE_MAX; /* "other" */
 	struct hjob *w;
 
 	http_response_init(&rs);
@@ -284,10 +287,10 @@ static bool handle_request(struct hconn *c)
 		http_response_error(&rs, 503, NULL, "the server is stopping");
 		rs.close = true;
 	} else {
-		api_handle(hs->api, rq, &rs);
+		route = api_handle(hs->api, rq, &rs);
 	}
 	if (!hs->api->deferred) {
-		finish_request(c, &rs, t0);
+		finish_request(c, &rs, route, t0);
 		return true;
 	}
 	http_response_release(&rs);
@@ -295,6 +298,7 @@ static bool handle_request(struct hconn *c)
 	w->conn = c;
 	w->job = hs->api->deferred;
 	w->t0 = t0;
+	w->route = route;
 	w->req.data = w;
 	hs->api->deferred = NULL;
 	c->waiting = true;
@@ -482,7 +486,7 @@ struct http_server *http_server_start(uv_loop_t *loop, const struct http_config 
 	hs->lim = (struct http_limits){ .max_uri = cfg->max_uri,
 					.max_header = cfg->max_header_size,
 					.max_body = cfg->max_body,
-					.max_headers = 100 };
+					.max_headers = cfg->max_headers };
 	snprintf(hs->name, sizeof(hs->name), "%s", cfg->listener);
 	uv_tcp_init(loop, &hs->listener);
 	hs->listener.data = hs;
@@ -511,6 +515,16 @@ void http_server_stop(struct http_server *hs)
 		next = c->next;
 		if (!http_reader_busy(&c->rd) && !c->tcp.write_queue_size && !c->waiting)
 			conn_close(c);
+	}
+}
+
+void http_server_close_all(struct http_server *hs)
+{
+	if (!hs)
+		return;
+	for (struct hconn *c = hs->conns, *next; c; c = next) {
+		next = c->next;
+		conn_close(c);
 	}
 }
 

@@ -20,6 +20,9 @@ struct http_server *http_server_start(uv_loop_t *loop, const struct http_config 
 /* Stops accepting and closes idle connections; requests in progress get a
  * 503. The loop closes the rest; then http_server_free. */
 void http_server_stop(struct http_server *hs);
+/* Closes every connection now, answered or not (the end of the shutdown
+ * grace); NULL is fine. */
+void http_server_close_all(struct http_server *hs);
 /* After the loop has ended; NULL is fine. */
 void http_server_free(struct http_server *hs);
 uint32_t http_server_connections(const struct http_server *hs);

@@ -525,7 +525,12 @@ static void on_shutdown_timer(uv_timer_t *t)
 {
 	struct server *srv = t->data;
 
-	/* Whatever has not closed by now is closed hard; the loop then ends. */
+	/* Whatever has not closed by now is closed hard; the loop then ends.
+	 * Connections first, through their own close paths, which free what
+	 * they hold; then every other handle. */
+	for (struct broker_client *c = broker_first_client(srv->broker); c; c = c->next)
+		conn_close(c->io);
+	http_server_close_all(srv->http);
 	uv_walk(&srv->loop, close_handle, NULL);
 }
 
@@ -608,6 +613,7 @@ static bool api_open(struct server *srv, const struct agora_config *cfg)
 	}
 	api_config_defaults(&ac);
 	ac.message_max = cfg->http.message_max;
+	ac.status_max = cfg->http.status_max;
 	ac.cors_origins = srv->cfg.http.cors_origins; /* srv->cfg outlives the api */
 	ac.pwhash_mem = (size_t)cfg->http.password_hash_kib * 1024;
 	ac.pwhash_ops = cfg->http.password_hash_passes;

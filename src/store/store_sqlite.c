@@ -330,6 +330,44 @@ static size_t page_rows(int64_t total, int64_t limit, int64_t offset)
 	return (size_t)left;
 }
 
+/* The row readers, in the shape read_rows takes. */
+static void read_user_row(sqlite3_stmt *s, void *item)
+{
+	read_user(s, item);
+}
+
+static void read_message_row(sqlite3_stmt *s, void *item)
+{
+	read_message(s, item);
+}
+
+/* Steps a bound list query to its end, each row read by `read` into an
+ * array of `size`-byte items, allocated for `expect` rows (the count taken
+ * before) and grown if another process wrote in between. *items and *n
+ * are set even on failure, for the caller's list_free. */
+static int read_rows(struct store *st, sqlite3_stmt *s, size_t expect, size_t size,
+		     void (*read)(sqlite3_stmt *, void *), void **items, size_t *n, const char *what)
+{
+	size_t cap = expect;
+	char *a = cap ? xcalloc(cap, size) : NULL;
+	int rc, ret = STORE_OK;
+
+	*n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 8;
+			a = xrealloc(a, cap * size);
+		}
+		read(s, a + *n * size);
+		(*n)++;
+	}
+	if (rc != SQLITE_DONE)
+		ret = fail_step(st, rc, what);
+	stmt_done(s);
+	*items = a;
+	return ret;
+}
+
 /* ---- open, migrate, close ---- */
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -814,37 +852,22 @@ int store_user_list(struct store *st, int64_t limit, int64_t offset, struct stor
 {
 	sqlite3_stmt *s = st->stmt[ST_USER_LIST];
 	struct store_user_list l = { 0 };
-	size_t cap;
+	void *items;
 	int ret = get_count(st, st->stmt[ST_USER_COUNT], &l.total, __func__);
-	int rc;
 
 	if (ret)
 		return ret;
-	cap = page_rows(l.total, limit, offset);
-	if (cap)
-		l.items = xcalloc(cap, sizeof(*l.items));
-	if (sqlite3_bind_int64(s, 1, limit) || sqlite3_bind_int64(s, 2, offset)) {
-		ret = fail_bind(st, s, __func__);
-		goto out_free;
+	if (sqlite3_bind_int64(s, 1, limit) || sqlite3_bind_int64(s, 2, offset))
+		return fail_bind(st, s, __func__);
+	ret = read_rows(st, s, page_rows(l.total, limit, offset), sizeof(*l.items), read_user_row,
+			&items, &l.n, __func__);
+	l.items = items;
+	if (ret) {
+		store_user_list_free(&l);
+		return ret;
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		/* More than counted: another process wrote in between. */
-		if (l.n == cap) {
-			cap = cap ? 2 * cap : 8;
-			l.items = xrealloc(l.items, cap * sizeof(*l.items));
-		}
-		read_user(s, &l.items[l.n++]);
-	}
-	if (rc != SQLITE_DONE)
-		ret = fail_step(st, rc, __func__);
-	stmt_done(s);
-	if (ret)
-		goto out_free;
 	*out = l;
 	return STORE_OK;
-out_free:
-	store_user_list_free(&l);
-	return ret;
 }
 
 void store_user_list_free(struct store_user_list *l)
@@ -1068,39 +1091,25 @@ int store_message_list(struct store *st, const struct store_message_query *q,
 	sqlite3_stmt *count = st->stmt[inbox ? ST_INBOX_COUNT : ST_SENT_COUNT];
 	sqlite3_stmt *s = st->stmt[inbox ? ST_INBOX_LIST : ST_SENT_LIST];
 	struct store_message_list l = { 0 };
-	size_t cap;
+	void *items;
 	int ret;
-	int rc;
 
 	if (bind_query(count, q, false))
 		return fail_bind(st, count, __func__);
 	ret = get_count(st, count, &l.total, __func__);
 	if (ret)
 		return ret;
-	cap = page_rows(l.total, q->limit, q->offset);
-	if (cap)
-		l.items = xcalloc(cap, sizeof(*l.items));
-	if (bind_query(s, q, true)) {
-		ret = fail_bind(st, s, __func__);
-		goto out_free;
+	if (bind_query(s, q, true))
+		return fail_bind(st, s, __func__);
+	ret = read_rows(st, s, page_rows(l.total, q->limit, q->offset), sizeof(*l.items),
+			read_message_row, &items, &l.n, __func__);
+	l.items = items;
+	if (ret) {
+		store_message_list_free(&l);
+		return ret;
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (l.n == cap) {
-			cap = cap ? 2 * cap : 8;
-			l.items = xrealloc(l.items, cap * sizeof(*l.items));
-		}
-		read_message(s, &l.items[l.n++]);
-	}
-	if (rc != SQLITE_DONE)
-		ret = fail_step(st, rc, __func__);
-	stmt_done(s);
-	if (ret)
-		goto out_free;
 	*out = l;
 	return STORE_OK;
-out_free:
-	store_message_list_free(&l);
-	return ret;
 }
 
 void store_message_list_free(struct store_message_list *l)

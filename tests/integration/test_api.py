@@ -462,6 +462,16 @@ def test_send_message_errors(api):
     assert api.sent(alice)["total"] == 0
 
 
+def test_status_max_length_setting(broker_factory):
+    a = Api(broker_factory("status_max_length 4"))
+    alice = a.register("alice")
+    a.patch("/api/users/alice", token=alice.token, json={"status": "\u00e9\u00e9"},
+            expect=200)  # 4 bytes
+    r = a.patch("/api/users/alice", token=alice.token, json={"status": "abcde"}, expect=422)
+    assert "status" in error(r)["message"]
+    a.close()
+
+
 def test_message_max_length_in_bytes(broker_factory):
     a = Api(broker_factory("message_max_length 10"))
     alice = a.register("alice")
