@@ -72,11 +72,19 @@ build/test/obj/%.o: src/%.c
 build/test/agora: $(TST_OBJ)
 	$(CC) $(TEST_LDFLAGS) $(TST_OBJ) $(LDLIBS) -o $@
 
-build/test/unit/%: tests/unit/%.c tests/unit/broker_support.c $(TST_LIB_OBJ) tests/unit/helpers.h \
-		tests/unit/broker_support.h
+# Helpers every unit test links: broker bookkeeping and the test client,
+# compiled once.
+UNIT_SUPPORT_OBJ := build/test/unit/obj/broker_support.o build/test/unit/obj/broker_client.o
+UNIT_HEADERS := tests/unit/helpers.h tests/unit/broker_support.h tests/unit/broker_client.h
+
+build/test/unit/obj/%.o: tests/unit/%.c $(UNIT_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(TEST_PKG)) -c $< -o $@
+
+build/test/unit/%: tests/unit/%.c $(UNIT_SUPPORT_OBJ) $(TST_LIB_OBJ) $(UNIT_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(TEST_PKG)) $< \
-		tests/unit/broker_support.c $(TST_LIB_OBJ) $(TEST_LDFLAGS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKG)) -o $@
+		$(UNIT_SUPPORT_OBJ) $(TST_LIB_OBJ) $(TEST_LDFLAGS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKG)) -o $@
 
 # The trivial forwarder (bench/forwarder.c): the machine's ceiling in
 # `make bench`, and a deliberately faulty broker for the bench's own tests.

@@ -24,7 +24,8 @@ void broker_config_defaults(struct broker_config *cfg)
 	cfg->max_output_bytes = 16 * 1024 * 1024;
 	cfg->connect_timeout_ms = 10000;
 	cfg->sys_interval = 10;
-	cfg->max_qos2_pending = 65535;
+	cfg->receive_maximum = 1024;
+	cfg->strict_utf8 = true;
 	cfg->topic_alias_maximum = 64;
 }
 
@@ -345,6 +346,29 @@ uint32_t broker_topic_levels(const uint8_t *s, size_t len)
 static void handle_disconnect(struct broker *b, struct broker_client *c,
 			      const struct mqtt_reason *d);
 
+/* PUBACK, PUBREC or PUBCOMP for a message this client was sent. One of
+ * the wrong kind for that message (PUBREC for QoS 1, PUBACK for QoS 2,
+ * PUBCOMP before PUBREL) is a Protocol Error; the session keeps the
+ * message, resent when the client comes back. */
+static void handle_ack(struct broker *b, struct broker_client *c, uint8_t type,
+		       const struct mqtt_ack *a)
+{
+	struct session *s = c->session;
+	bool ok;
+
+	if (type == MQTT_PUBACK)
+		ok = session_puback(b, s, a->packet_id);
+	else if (type == MQTT_PUBREC)
+		ok = session_pubrec(b, s, a->packet_id, a->reason_code);
+	else
+		ok = session_pubcomp(b, s, a->packet_id);
+	if (!ok)
+		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x82,
+					 type == MQTT_PUBACK    ? "PUBACK for a QoS 2 message"
+					 : type == MQTT_PUBREC ? "PUBREC for a QoS 1 message"
+								: "PUBCOMP before PUBREL");
+}
+
 static void dispatch(struct broker *b, struct broker_client *c, const struct mqtt_packet *p,
 		     const uint8_t *raw, size_t len)
 {
@@ -365,16 +389,12 @@ static void dispatch(struct broker *b, struct broker_client *c, const struct mqt
 		handle_publish(b, c, &p->u.publish);
 		break;
 	case MQTT_PUBACK:
-		session_puback(b, c->session, p->u.ack.packet_id);
-		break;
 	case MQTT_PUBREC:
-		session_pubrec(b, c->session, p->u.ack.packet_id, p->u.ack.reason_code);
+	case MQTT_PUBCOMP:
+		handle_ack(b, c, p->type, &p->u.ack);
 		break;
 	case MQTT_PUBREL:
 		handle_pubrel(b, c, p->u.ack.packet_id);
-		break;
-	case MQTT_PUBCOMP:
-		session_pubcomp(b, c->session, p->u.ack.packet_id);
 		break;
 	case MQTT_SUBSCRIBE:
 		handle_subscribe(b, c, &p->u.subscribe);
@@ -408,14 +428,37 @@ static uint8_t decode_error_code(long err)
 	return mqtt_err_is_protocol_error((int)err) ? 0x82 : 0x81;
 }
 
+/* The CONNACK code for a CONNECT whose string field the codec refused
+ * (field: MQTT_FIELD_*), in the client's version; 0 when that version has
+ * none that fits, and the connection just closes. */
+static uint8_t bad_field_code(uint8_t level, uint8_t field, long err)
+{
+	bool v5 = level == MQTT_LEVEL_5;
+
+	switch (field) {
+	case MQTT_FIELD_CLIENT_ID:
+		/* 3.1.1's 0x02 is for an identifier that is "correct UTF-8 but
+		 * not allowed by the Server": not for ill-formed UTF-8. */
+		return v5 ? 0x85 : err == MQTT_ERR_UTF8_CHARS ? MQTT_CONNACK_ID_REJECTED : 0;
+	case MQTT_FIELD_USERNAME:
+		/* 3.1.1's 0x04: "the data in the user name or password is malformed" */
+		return v5 ? 0x86 : MQTT_CONNACK_BAD_CREDENTIALS;
+	case MQTT_FIELD_WILL_TOPIC:
+		return v5 ? 0x90 : 0; /* Topic Name invalid */
+	default:
+		return 0;
+	}
+}
+
 /* A CONNECT the codec refused still gets a CONNACK where the spec asks for
- * one: an unknown level [MQTT-3.1.2-2], or a broken MQTT 5 CONNECT. Returns
- * false when no CONNACK applies. */
+ * one (an unknown level [MQTT-3.1.2-2]), where a field has its own code
+ * (client identifier, user name, will topic), and for any broken MQTT 5
+ * CONNECT [MQTT 5.0, 4.13.1]. Returns false when no CONNACK applies. */
 static bool refuse_bad_connect(struct broker *b, struct broker_client *c, const uint8_t *buf,
-			       size_t len, long err)
+			       size_t len, long err, const struct mqtt_packet *p)
 {
 	struct mqtt_header h;
-	uint8_t level = 0;
+	uint8_t level = 0, code;
 
 	if (c->state != CLIENT_NEW || (buf[0] >> 4) != MQTT_CONNECT ||
 	    mqtt_frame(buf, len, 0, &h) < 0 ||
@@ -427,20 +470,23 @@ static bool refuse_bad_connect(struct broker *b, struct broker_client *c, const 
 		broker_client_close(b, c, CLOSE_REFUSED, "unsupported protocol level");
 		return true;
 	}
-	if (level != MQTT_LEVEL_5)
+	code = bad_field_code(level, p->type == MQTT_CONNECT ? p->u.connect.bad_field : 0, err);
+	if (!code && level == MQTT_LEVEL_5)
+		code = decode_error_code(err);
+	if (!code)
 		return false;
-	log_info("refused connection from %s: malformed MQTT 5 CONNECT: %s", c->peer,
+	log_info("refused connection from %s: malformed CONNECT: %s", c->peer,
 		 mqtt_strerror((int)err));
-	c->level = MQTT_LEVEL_5;
-	send_connack(b, c, false, decode_error_code(err), NULL);
+	c->level = level;
+	send_connack(b, c, false, code, NULL);
 	broker_client_close(b, c, CLOSE_REFUSED, mqtt_strerror((int)err));
 	return true;
 }
 
 static void decode_failed(struct broker *b, struct broker_client *c, const uint8_t *buf,
-			  size_t len, long err)
+			  size_t len, long err, const struct mqtt_packet *p)
 {
-	if (refuse_bad_connect(b, c, buf, len, err))
+	if (refuse_bad_connect(b, c, buf, len, err, p))
 		return;
 	if (log_enabled(LOG_DEBUG))
 		log_debug("malformed %s from %s: %s", mqtt_type_name(buf[0] >> 4), c->peer,
@@ -476,6 +522,12 @@ static void handle_disconnect(struct broker *b, struct broker_client *c,
 size_t broker_client_input(struct broker *b, struct broker_client *c, const uint8_t *buf,
 			   size_t len)
 {
+	struct mqtt_decode_opts opts = {
+		.level = c->level,
+		.sender = MQTT_SENDER_CLIENT,
+		.strict_utf8 = b->cfg.strict_utf8,
+		.max_packet = b->cfg.max_packet_size,
+	};
 	size_t pos = 0;
 
 	if (c->state == CLIENT_CLOSING)
@@ -483,12 +535,15 @@ size_t broker_client_input(struct broker *b, struct broker_client *c, const uint
 	c->last_rx_ms = b->now_ms;
 	while (pos < len && !c->login_pending) {
 		struct mqtt_packet p;
-		long n = mqtt_decode(buf + pos, len - pos, c->level, b->cfg.max_packet_size, &p);
+		long n;
 
+		opts.level = c->level; /* set by the CONNECT */
+		p.type = 0;            /* stays 0 if the frame itself is refused */
+		n = mqtt_decode_with(buf + pos, len - pos, &opts, &p);
 		if (n == MQTT_ERR_NEED_MORE)
 			break;
 		if (n < 0) {
-			decode_failed(b, c, buf + pos, len - pos, n);
+			decode_failed(b, c, buf + pos, len - pos, n, &p);
 			return len;
 		}
 		b->stats.bytes_received += (uint64_t)n;

@@ -48,7 +48,14 @@ struct broker_config {
 	uint32_t max_output_bytes;    /* pending output per client before QoS 0 drops */
 	uint32_t connect_timeout_ms;  /* time allowed between TCP accept and CONNECT */
 	uint32_t sys_interval;        /* seconds between $SYS updates, 0 = off */
-	uint32_t max_qos2_pending;    /* incoming QoS 2 ids awaiting PUBREL, per client */
+	/* Incoming flow control [MQTT 5.0, 3.3.4]: QoS 1/2 PUBLISH packets a
+	 * client may have unacknowledged, announced in every MQTT 5 CONNACK and
+	 * enforced for every version (QoS 1 is acknowledged as it is
+	 * processed, so in practice this counts QoS 2 awaiting PUBREL). */
+	uint16_t receive_maximum;
+	/* Refuse control characters and non-characters in client identifiers,
+	 * user names, will topics, topic names and filters (docs/mqtt.md). */
+	bool strict_utf8;
 	uint16_t topic_alias_maximum; /* MQTT 5 aliases a client may bind, 0 = none */
 	/* MQTT 5: the basis of response topics, given to clients that ask
 	 * ("" = none); they get "<response_information>/<client id>". */

@@ -195,61 +195,81 @@ static void take_client_limits(struct broker_client *c, const struct mqtt_connec
 		c->problem_info = p->props.request_problem_info;
 }
 
-static void send_accept(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
-			const struct session *s, bool present, bool assigned,
-			const uint8_t *auth_data, size_t auth_len)
+/* The identity a CONNECT is accepted under: the client's own id or one
+ * the broker assigned. */
+struct accepted_id {
+	const uint8_t *data;
+	uint16_t len;
+	bool assigned;
+};
+
+/* The properties of the accepting MQTT 5 CONNACK: what this broker allows,
+ * so the client never has to guess [MQTT 5.0, 3.2.2.3]. Absent properties
+ * mean "no limit". Strings in *props point into id, auth_data and the
+ * broker's scratch buffer, valid until the next broker_props_scratch. */
+static void accept_props(struct broker *b, const struct broker_client *c,
+			 const struct mqtt_connect *p, const struct accepted_id *id,
+			 const uint8_t *auth_data, size_t auth_len, struct mqtt_props *props)
 {
-	struct mqtt_props props = { 0 };
-
-	if (c->level == MQTT_LEVEL_5) {
-		/* What this broker allows, so the client never has to guess
-		 * [MQTT 5.0, 3.2.2.3]. Absent properties mean "no limit". */
-		props.present = MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE) |
-				MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM);
-		props.maximum_packet_size = b->cfg.max_packet_size;
-		props.receive_maximum = (uint16_t)b->cfg.max_qos2_pending;
-		if (b->cfg.topic_alias_maximum) {
-			props.present |= MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
-			props.topic_alias_maximum = b->cfg.topic_alias_maximum;
-		}
-		if (assigned) {
-			props.present |= MQTT_PROP_BIT(MQTT_PROP_ASSIGNED_CLIENT_ID);
-			props.assigned_client_id.data = (const uint8_t *)s->id;
-			props.assigned_client_id.len = s->id_len;
-		}
-		if (c->auth) { /* the method, and its last data [MQTT 5.0, 4.12] */
-			props.present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD);
-			props.auth_method.data = (const uint8_t *)c->auth->mech->name;
-			props.auth_method.len = (uint16_t)strlen(c->auth->mech->name);
-			if (auth_len) {
-				props.present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_DATA);
-				props.auth_data.data = auth_data;
-				props.auth_data.len = (uint16_t)auth_len;
-			}
-		}
-		if (b->cfg.response_information[0] &&
-		    MQTT_PROP_OR(&p->props, MQTT_PROP_REQUEST_RESPONSE_INFO, request_response_info, 0)) {
-			/* [MQTT-3.1.2-28]: only when asked for. Sized for the
-			 * longest client id: never cut inside a character. */
-			size_t plen = strlen(b->cfg.response_information);
-			size_t n = plen + 1 + s->id_len;
-			uint8_t *buf = broker_props_scratch(b, n);
-
-			memcpy(buf, b->cfg.response_information, plen);
-			buf[plen] = '/';
-			memcpy(buf + plen + 1, s->id, s->id_len);
-			if (n <= UINT16_MAX) {
-				props.present |= MQTT_PROP_BIT(MQTT_PROP_RESPONSE_INFO);
-				props.response_info.data = buf;
-				props.response_info.len = (uint16_t)n;
-			}
-		}
-		if (c->keepalive != p->keepalive) {
-			props.present |= MQTT_PROP_BIT(MQTT_PROP_SERVER_KEEPALIVE);
-			props.server_keepalive = c->keepalive;
+	memset(props, 0, sizeof(*props));
+	if (c->level != MQTT_LEVEL_5)
+		return;
+	props->present = MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE) |
+			 MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM);
+	props->maximum_packet_size = b->cfg.max_packet_size;
+	props->receive_maximum = b->cfg.receive_maximum;
+	if (b->cfg.topic_alias_maximum) {
+		props->present |= MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
+		props->topic_alias_maximum = b->cfg.topic_alias_maximum;
+	}
+	if (id->assigned) {
+		props->present |= MQTT_PROP_BIT(MQTT_PROP_ASSIGNED_CLIENT_ID);
+		props->assigned_client_id.data = id->data;
+		props->assigned_client_id.len = id->len;
+	}
+	if (c->auth) { /* the method, and its last data [MQTT 5.0, 4.12] */
+		props->present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD);
+		props->auth_method.data = (const uint8_t *)c->auth->mech->name;
+		props->auth_method.len = (uint16_t)strlen(c->auth->mech->name);
+		if (auth_len) {
+			props->present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_DATA);
+			props->auth_data.data = auth_data;
+			props->auth_data.len = (uint16_t)auth_len;
 		}
 	}
-	send_connack(b, c, present, MQTT_CONNACK_ACCEPTED, &props);
+	if (b->cfg.response_information[0] &&
+	    MQTT_PROP_OR(&p->props, MQTT_PROP_REQUEST_RESPONSE_INFO, request_response_info, 0)) {
+		/* [MQTT-3.1.2-28]: only when asked for. Sized for the longest
+		 * client id: never cut inside a character. */
+		size_t plen = strlen(b->cfg.response_information);
+		size_t n = plen + 1 + id->len;
+		uint8_t *buf = broker_props_scratch(b, n);
+
+		memcpy(buf, b->cfg.response_information, plen);
+		buf[plen] = '/';
+		memcpy(buf + plen + 1, id->data, id->len);
+		if (n <= UINT16_MAX) {
+			props->present |= MQTT_PROP_BIT(MQTT_PROP_RESPONSE_INFO);
+			props->response_info.data = buf;
+			props->response_info.len = (uint16_t)n;
+		}
+	}
+	if (c->keepalive != p->keepalive) {
+		props->present |= MQTT_PROP_BIT(MQTT_PROP_SERVER_KEEPALIVE);
+		props->server_keepalive = c->keepalive;
+	}
+}
+
+/* Whether the client can take the CONNACK at all: its Maximum Packet Size
+ * [MQTT-3.1.2-24] may be smaller than any answer. */
+static bool connack_fits(const struct broker_client *c, const struct mqtt_props *props)
+{
+	struct mqtt_packet ack = { .type = MQTT_CONNACK };
+
+	if (!c->max_packet_out)
+		return true;
+	ack.u.connack.props = *props;
+	return (uint64_t)mqtt_encoded_size(&ack, c->level) <= c->max_packet_out;
 }
 
 void connect_refuse_auth(struct broker *b, struct broker_client *c)
@@ -357,21 +377,32 @@ void connect_accept(struct broker *b, struct broker_client *c, const struct mqtt
 		    const uint8_t *auth_data, size_t auth_len)
 {
 	char assigned[48];
-	const uint8_t *id = p->client_id.data;
-	uint16_t id_len = p->client_id.len;
+	struct accepted_id id = { p->client_id.data, p->client_id.len, false };
+	struct mqtt_props props;
 	struct session *s;
 	bool present;
 
-	if (id_len == 0) {
-		id_len = (uint16_t)assign_id(b, assigned, sizeof(assigned));
-		id = (const uint8_t *)assigned;
+	if (id.len == 0) {
+		id.len = (uint16_t)assign_id(b, assigned, sizeof(assigned));
+		id.data = (const uint8_t *)assigned;
+		id.assigned = true;
 	}
-	s = take_session(b, id, id_len, p->clean_session, requested_expiry(p), &present);
+	c->keepalive = effective_keepalive(b, p);
+	accept_props(b, c, p, &id, auth_data, auth_len, &props);
+	if (!connack_fits(c, &props)) {
+		/* Nothing can be said to such a client: close at once, before
+		 * its session (or a connection using its id) is touched. */
+		log_info("refused client %.*s from %s: its maximum packet size (%u) is too small for "
+			 "the CONNACK", (int)p->client_id.len, (const char *)p->client_id.data,
+			 c->peer, c->max_packet_out);
+		broker_client_close(b, c, CLOSE_REFUSED, "maximum packet size too small");
+		return;
+	}
+	s = take_session(b, id.data, id.len, p->clean_session, requested_expiry(p), &present);
 	s->client = c;
 	c->session = s;
 	free(s->account); /* the session now acts for this connection's account */
 	s->account = c->account ? xstrdup(c->account) : NULL;
-	c->keepalive = effective_keepalive(b, p);
 	if (p->will && !broker_client_may_publish(p->will_topic.data, p->will_topic.len))
 		log_info("client %s: will on '%.*s' ignored: clients cannot publish to $SYS", s->id,
 			 (int)p->will_topic.len, (const char *)p->will_topic.data);
@@ -392,7 +423,7 @@ void connect_accept(struct broker *b, struct broker_client *c, const struct mqtt
 		 c->peer, c->account ? c->account : "anonymous", level_name(c->level),
 		 c->level == MQTT_LEVEL_5 ? "start" : "session", p->clean_session, c->keepalive,
 		 present ? ", session resumed" : "");
-	send_accept(b, c, p, s, present, id != p->client_id.data, auth_data, auth_len);
+	send_connack(b, c, present, MQTT_CONNACK_ACCEPTED, &props);
 	if (present)
 		session_resume(b, s);
 }

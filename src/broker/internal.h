@@ -278,11 +278,20 @@ void session_deliver_shared(struct broker *b, struct session *s, struct msg *m, 
 void session_share_hand_over(struct broker *b, struct session *s);
 /* After a reconnect: resend the unacknowledged window, then the queue. */
 void session_resume(struct broker *b, struct session *s);
-void session_puback(struct broker *b, struct session *s, uint16_t packet_id);
-void session_pubrec(struct broker *b, struct session *s, uint16_t packet_id, uint8_t reason);
-void session_pubcomp(struct broker *b, struct session *s, uint16_t packet_id);
+/* The client's acknowledgements of messages it was sent. Each returns
+ * false when the acknowledgement is of the wrong kind for the message
+ * with that id (a Protocol Error: the caller closes, the message stays);
+ * one for an id not in flight is not an error: ignored, except that an
+ * unsolicited PUBREC below 0x80 is answered with PUBREL (0x92 at level 5)
+ * so the client can finish its flow. */
+bool session_puback(struct broker *b, struct session *s, uint16_t packet_id);
+bool session_pubrec(struct broker *b, struct session *s, uint16_t packet_id, uint8_t reason);
+bool session_pubcomp(struct broker *b, struct session *s, uint16_t packet_id);
 bool session_qos2_seen(const struct session *s, uint16_t packet_id);
-bool session_qos2_add(struct broker *b, struct session *s, uint16_t packet_id);
+/* Records an incoming QoS 2 id until its PUBREL; the caller keeps the
+ * count under receive_maximum. */
+void session_qos2_add(struct session *s, uint16_t packet_id);
+uint32_t session_qos2_pending(const struct session *s);
 /* Forgets an incoming QoS 2 id; false if it was not held. */
 bool session_qos2_release(struct session *s, uint16_t packet_id);
 /* Frees empty window, queue and id storage (when the client goes away). */

@@ -238,14 +238,44 @@ static __attribute__((noinline, cold)) bool publish_authorized(struct broker *b,
 	return false;
 }
 
+/* Routes an accepted PUBLISH, or refuses it; returns the reason code its
+ * acknowledgement carries (MQTT 5; 0 = success). */
+static uint8_t publish_apply(struct broker *b, struct broker_client *c,
+			     const struct mqtt_publish *p)
+{
+	struct session *s = c->session;
+	/* After the alias is resolved: the topic the hooks must see. */
+	bool hooked = broker_hooked(b, p->topic.data, p->topic.len);
+	uint8_t reason = 0;
+	struct msg *m;
+
+	if (!payload_format_ok(p)) {
+		if (p->qos == 0)
+			log_info("client %s: PUBLISH on '%.*s' dropped: payload is not UTF-8", s->id,
+				 (int)p->topic.len, (const char *)p->topic.data);
+		return 0x99; /* payload format invalid: acknowledged, not routed */
+	}
+	if (hooked && !publish_authorized(b, c, p))
+		return 0x87; /* not authorized: acknowledged (MQTT 5 says so), dropped */
+	if (hooked && b->hooks.take_publish &&
+	    b->hooks.take_publish(b->hooks.ctx, c->account, p->topic.data, p->topic.len,
+				  p->payload, p->payload_len))
+		return 0; /* the server made it its own message (a REST API inbox write) */
+	if (broker_client_may_publish(p->topic.data, p->topic.len)) {
+		m = message_for(b, p, s);
+		if (!broker_route(b, m, s) && c->level == MQTT_LEVEL_5)
+			reason = 0x10; /* accepted, but no matching subscribers */
+		message_done(b, m);
+	}
+	return reason;
+}
+
 void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *in)
 {
 	struct mqtt_publish with_props; /* a copy only when properties came */
 	const struct mqtt_publish *p = in;
 	struct session *s = c->session;
-	uint8_t reason = 0;
-	bool hooked;
-	struct msg *m;
+	uint8_t reason;
 
 	b->stats.msgs_received++;
 	b->stats.msgs_received_qos[p->qos]++;
@@ -265,30 +295,18 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 		broker_protocol_error(b, c, "topic has too many levels");
 		return;
 	}
-	/* After the alias is resolved: the topic the hooks must see. */
-	hooked = broker_hooked(b, p->topic.data, p->topic.len);
-	if (!payload_format_ok(p)) {
-		reason = 0x99; /* payload format invalid: acknowledged, not routed */
-	} else if (p->qos == 2 && !session_qos2_add(b, s, p->packet_id)) {
-		/* MQTT 5 names it: more in flight than our Receive Maximum. */
+	/* Receive Maximum [MQTT-3.3.4-7]: QoS 1 is acknowledged below, at once,
+	 * so what can be outstanding is QoS 2 awaiting PUBREL. */
+	if (p->qos == 2 && session_qos2_pending(s) >= b->cfg.receive_maximum) {
 		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x93,
-					 "too many QoS 2 messages awaiting PUBREL");
+					 "more QoS 2 messages awaiting PUBREL than receive_maximum");
 		return;
-	} else if (hooked && !publish_authorized(b, c, p)) {
-		reason = 0x87; /* not authorized: acknowledged (MQTT 5 says so), dropped */
-	} else if (hooked && b->hooks.take_publish &&
-		   b->hooks.take_publish(b->hooks.ctx, c->account, p->topic.data, p->topic.len,
-					 p->payload, p->payload_len)) {
-		/* the server made it its own message (a REST API inbox write) */
-	} else if (broker_client_may_publish(p->topic.data, p->topic.len)) {
-		m = message_for(b, p, s);
-		if (!broker_route(b, m, s) && c->level == MQTT_LEVEL_5)
-			reason = 0x10; /* accepted, but no matching subscribers */
-		message_done(b, m);
 	}
-	if (p->qos == 0 && reason == 0x99)
-		log_info("client %s: PUBLISH on '%.*s' dropped: payload is not UTF-8", s->id,
-			 (int)p->topic.len, (const char *)p->topic.data);
+	reason = publish_apply(b, c, p);
+	/* A PUBREC of 0x80 or more ends the flow: no PUBREL will come for it
+	 * [MQTT-4.3.3-4]. Before MQTT 5 every PUBREC is a success. */
+	if (p->qos == 2 && !(c->level == MQTT_LEVEL_5 && reason >= 0x80))
+		session_qos2_add(s, p->packet_id);
 	if (p->qos == 1)
 		send_ack_reason(b, c, MQTT_PUBACK, p->packet_id, reason);
 	else if (p->qos == 2)

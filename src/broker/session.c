@@ -357,32 +357,37 @@ static void complete(struct broker *b, struct session *s, struct inflight *f)
 	queue_pump(b, s);
 }
 
-void session_puback(struct broker *b, struct session *s, uint16_t packet_id)
+bool session_puback(struct broker *b, struct session *s, uint16_t packet_id)
 {
 	struct inflight *f = window_find(s, packet_id);
 
-	if (!f || f->qos != 1) {
-		log_debug("client %s: PUBACK for unknown packet id %u", s->id, packet_id);
-		return;
+	if (!f) {
+		log_debug("client %s: PUBACK for packet id %u, not in flight", s->id, packet_id);
+		return true;
 	}
+	if (f->qos != 1)
+		return false; /* a QoS 2 message is acknowledged by PUBREC, then PUBCOMP */
 	complete(b, s, f);
+	return true;
 }
 
-void session_pubrec(struct broker *b, struct session *s, uint16_t packet_id, uint8_t reason)
+bool session_pubrec(struct broker *b, struct session *s, uint16_t packet_id, uint8_t reason)
 {
 	struct inflight *f = window_find(s, packet_id);
 
-	if (!f || f->qos != 2) {
-		log_debug("client %s: PUBREC for unknown packet id %u", s->id, packet_id);
-		/* MQTT 5 answers with PUBREL 0x92 (Packet Identifier not found). */
-		if (s->client && s->client->level == MQTT_LEVEL_5)
+	if (!f) {
+		log_debug("client %s: PUBREC for packet id %u, not in flight", s->id, packet_id);
+		/* A PUBREC of 0x80 or more ends its flow [MQTT-4.3.3-4]: no PUBREL. */
+		if (reason < 0x80)
 			send_ack_reason(b, s->client, MQTT_PUBREL, packet_id, 0x92);
-		return;
+		return true;
 	}
-	if (reason >= 0x80 && f->state == IFL_WAIT_ACK) {
+	if (f->qos != 2)
+		return false;
+	if (reason >= 0x80) {
 		/* MQTT 5: the client refused it; the flow ends here [MQTT-4.3.3-4] */
 		complete(b, s, f);
-		return;
+		return true;
 	}
 	if (f->state == IFL_WAIT_ACK) {
 		/* The message is delivered; only its id remains until PUBCOMP. */
@@ -390,18 +395,22 @@ void session_pubrec(struct broker *b, struct session *s, uint16_t packet_id, uin
 		f->msg = NULL;
 		f->state = IFL_WAIT_COMP;
 	}
-	send_ack(b, s->client, MQTT_PUBREL, packet_id);
+	send_ack(b, s->client, MQTT_PUBREL, packet_id); /* again for a repeated PUBREC */
+	return true;
 }
 
-void session_pubcomp(struct broker *b, struct session *s, uint16_t packet_id)
+bool session_pubcomp(struct broker *b, struct session *s, uint16_t packet_id)
 {
 	struct inflight *f = window_find(s, packet_id);
 
-	if (!f || f->state != IFL_WAIT_COMP) {
-		log_debug("client %s: PUBCOMP for unknown packet id %u", s->id, packet_id);
-		return;
+	if (!f) {
+		log_debug("client %s: PUBCOMP for packet id %u, not in flight", s->id, packet_id);
+		return true;
 	}
+	if (f->state != IFL_WAIT_COMP)
+		return false; /* QoS 1, or QoS 2 before its PUBREL */
 	complete(b, s, f);
+	return true;
 }
 
 /* ---- incoming QoS 2 ---- */
@@ -416,17 +425,19 @@ bool session_qos2_seen(const struct session *s, uint16_t packet_id)
 	return false;
 }
 
-bool session_qos2_add(struct broker *b, struct session *s, uint16_t packet_id)
+void session_qos2_add(struct session *s, uint16_t packet_id)
 {
 	flow_get(s);
-	if (s->flow->qos2_n >= b->cfg.max_qos2_pending)
-		return false;
 	if (s->flow->qos2_n == s->flow->qos2_cap) {
 		s->flow->qos2_cap = s->flow->qos2_cap ? s->flow->qos2_cap * 2 : 4;
 		s->flow->qos2_in = xrealloc(s->flow->qos2_in, s->flow->qos2_cap * sizeof(*s->flow->qos2_in));
 	}
 	s->flow->qos2_in[s->flow->qos2_n++] = packet_id;
-	return true;
+}
+
+uint32_t session_qos2_pending(const struct session *s)
+{
+	return s->flow ? s->flow->qos2_n : 0;
 }
 
 bool session_qos2_release(struct session *s, uint16_t packet_id)

@@ -21,11 +21,6 @@ static struct sub *find_sub(const struct session *s, const struct tnode *node,
 	return NULL;
 }
 
-static bool filter_acceptable(const struct mqtt_str *f)
-{
-	return mqtt_topic_filter_valid(f->data, f->len) &&
-	       broker_topic_levels(f->data, f->len) <= BROKER_MAX_TOPIC_LEVELS;
-}
 
 /* One filter of a SUBSCRIBE, with what the packet says about it. */
 struct sub_request {
@@ -42,14 +37,39 @@ struct filter_parts {
 	bool shared;
 };
 
-/* False when the filter is not acceptable. */
+/* False when the filter breaks the standard's rules [MQTT-4.7.1-1 ..
+ * 4.7.3-1, 4.8.2-1, 4.8.2-2]: empty, a misplaced wildcard, a shared
+ * subscription without a group or a filter. */
 static bool classify(const struct mqtt_str *f, struct filter_parts *fp)
 {
 	fp->filter = *f;
 	fp->shared = share_parse(f, &fp->key, &fp->filter);
-	if (fp->shared && !share_valid(&fp->key, &fp->filter))
-		return false;
-	return filter_acceptable(&fp->filter);
+	if (fp->shared)
+		return share_valid(&fp->key, &fp->filter);
+	return mqtt_topic_filter_valid(fp->filter.data, fp->filter.len);
+}
+
+/* MQTT 3.1.1 has no code to refuse one malformed filter and keep the
+ * rest: the whole packet is a protocol violation and the connection closes
+ * [MQTT-4.8.0-1] (MQTT 5 answers 0x8F for that filter instead). Closes c
+ * and returns false when a filter of the list is malformed. */
+static bool filters_well_formed(struct broker *b, struct broker_client *c,
+				const struct mqtt_topic_list *filters)
+{
+	struct mqtt_topic_iter it = { filters, 0 };
+	struct filter_parts fp;
+	struct mqtt_str f;
+	uint8_t opts;
+
+	if (c->level == MQTT_LEVEL_5)
+		return true;
+	while (mqtt_topic_list_next_opts(&it, &f, &opts)) {
+		if (!classify(&f, &fp)) {
+			broker_protocol_error(b, c, "invalid topic filter");
+			return false;
+		}
+	}
+	return true;
 }
 
 /* The session's existing subscription for these parts, if any. */
@@ -94,7 +114,10 @@ static uint8_t subscribe_one(struct broker *b, struct broker_client *c, struct s
 	uint32_t index;
 
 	rq->existed = false;
-	if (!classify(&rq->filter, &fp))
+	/* A well-formed filter deeper than the trie allows is refused by
+	 * policy, not as a protocol error. */
+	if (!classify(&rq->filter, &fp) ||
+	    broker_topic_levels(fp.filter.data, fp.filter.len) > BROKER_MAX_TOPIC_LEVELS)
 		return v5 ? 0x8F : MQTT_SUBACK_FAILURE;
 	if (b->hooks.may_subscribe && broker_hooked(b, fp.filter.data, fp.filter.len) &&
 	    !b->hooks.may_subscribe(b->hooks.ctx, c->account, fp.filter.data, fp.filter.len)) {
@@ -168,6 +191,8 @@ void handle_subscribe(struct broker *b, struct broker_client *c, const struct mq
 	struct mqtt_str key, filter;
 	uint16_t n = 0;
 
+	if (!filters_well_formed(b, c, &p->filters))
+		return;
 	if (c->level == MQTT_LEVEL_5 && no_local_on_shared(p)) {
 		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x82,
 					 "No Local on a shared subscription");
@@ -209,6 +234,8 @@ void handle_unsubscribe(struct broker *b, struct broker_client *c,
 	uint8_t qos;
 	uint16_t n = 0;
 
+	if (!filters_well_formed(b, c, &p->filters))
+		return;
 	if (b->scratch_cap < p->filters.count) {
 		b->scratch_cap = p->filters.count;
 		b->scratch = xrealloc(b->scratch, b->scratch_cap);
@@ -216,11 +243,15 @@ void handle_unsubscribe(struct broker *b, struct broker_client *c,
 	while (mqtt_topic_list_next(&it, &f, &qos)) {
 		struct filter_parts fp;
 		uint32_t index;
-		bool found = classify(&f, &fp) && existing_sub(b, s, &fp, &index);
 
-		if (found)
+		if (!classify(&f, &fp)) {
+			b->scratch[n++] = 0x8F; /* MQTT 5: Topic Filter invalid */
+		} else if (existing_sub(b, s, &fp, &index)) {
 			session_remove_sub(b, s, index);
-		b->scratch[n++] = found ? 0x00 : 0x11; /* MQTT 5: no subscription existed */
+			b->scratch[n++] = 0x00;
+		} else {
+			b->scratch[n++] = 0x11; /* MQTT 5: no subscription existed */
+		}
 	}
 	send_unsuback(b, c, p->packet_id, b->scratch, n);
 }

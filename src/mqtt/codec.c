@@ -34,6 +34,7 @@ const char *mqtt_strerror(int err)
 	case MQTT_ERR_PROP_VALUE: return "invalid property value";
 	case MQTT_ERR_REASON: return "reason code not allowed in this packet";
 	case MQTT_ERR_RETAIN_HANDLING: return "retain handling 3 is reserved";
+	case MQTT_ERR_UTF8_CHARS: return "control character or non-character in a string";
 	}
 	return "unknown error";
 }

@@ -12,6 +12,8 @@ struct reader {
 	const uint8_t *p;
 	const uint8_t *end;
 	int err;
+	unsigned refuse; /* MQTT_UTF8_* classes refused in policy strings */
+	uint8_t sender;  /* enum mqtt_sender */
 };
 
 static size_t rd_left(const struct reader *r)
@@ -65,13 +67,25 @@ static struct mqtt_str rd_bin(struct reader *r)
 	return s;
 }
 
-/* UTF-8 string: binary data that must be well-formed UTF-8 without U+0000. */
+/* The error for a string with the MQTT_UTF8_* classes `found`, 0 if the
+ * reader accepts them. */
+static int str_error(const struct reader *r, unsigned found)
+{
+	if (!(found & r->refuse))
+		return MQTT_OK;
+	return found & MQTT_UTF8_REFUSED ? MQTT_ERR_UTF8 : MQTT_ERR_UTF8_CHARS;
+}
+
+/* A UTF-8 string that names something (client identifier, user name,
+ * topic, filter): well-formed, no U+0000, and under strict decoding no
+ * control characters or non-characters. */
 static struct mqtt_str rd_str(struct reader *r)
 {
 	struct mqtt_str s = rd_bin(r);
+	int rc;
 
-	if (!r->err && !mqtt_utf8_valid(s.data, s.len))
-		rd_fail(r, MQTT_ERR_UTF8);
+	if (!r->err && (rc = str_error(r, mqtt_utf8_scan(s.data, s.len))))
+		rd_fail(r, rc);
 	return s;
 }
 
@@ -118,7 +132,7 @@ static bool name_is(struct mqtt_str s, const char *lit)
 
 int mqtt_connect_peek_level(const uint8_t *body, size_t len, uint8_t *level)
 {
-	struct reader r = { body, body + len, 0 };
+	struct reader r = { .p = body, .end = body + len };
 	struct mqtt_str name = rd_bin(&r);
 	uint8_t lv = rd_u8(&r);
 
@@ -158,6 +172,15 @@ static int check_connect_flags(const struct mqtt_connect *c, uint8_t flags)
 	return MQTT_OK;
 }
 
+/* A string field's error, named so that a server can answer with the
+ * field's own CONNACK code. A field cut short is malformed, nothing more. */
+static int connect_field_error(struct mqtt_connect *c, int err, uint8_t field)
+{
+	if (err != MQTT_ERR_TRUNCATED)
+		c->bad_field = field;
+	return err;
+}
+
 static int decode_connect(struct reader *r, struct mqtt_connect *c)
 {
 	uint8_t flags;
@@ -186,17 +209,28 @@ static int decode_connect(struct reader *r, struct mqtt_connect *c)
 		return rc;
 	if (c->level == MQTT_LEVEL_5)
 		rd_props(r, MQTT_CONNECT, &c->props);
+	if (r->err)
+		return r->err;
 	c->client_id = rd_str(r);
+	if (r->err)
+		return connect_field_error(c, r->err, MQTT_FIELD_CLIENT_ID);
 	if (c->will) {
 		if (c->level == MQTT_LEVEL_5)
 			rd_props(r, MQTT_PROPS_WILL, &c->will_props);
+		if (r->err)
+			return r->err;
 		c->will_topic = rd_str(r);
+		if (r->err)
+			return connect_field_error(c, r->err, MQTT_FIELD_WILL_TOPIC);
+		if (!mqtt_topic_name_valid(c->will_topic.data, c->will_topic.len))
+			return connect_field_error(c, MQTT_ERR_TOPIC, MQTT_FIELD_WILL_TOPIC);
 		c->will_payload = rd_bin(r);
-		if (!r->err && !mqtt_topic_name_valid(c->will_topic.data, c->will_topic.len))
-			return MQTT_ERR_TOPIC;
 	}
-	if (c->has_username)
+	if (c->has_username) {
 		c->username = rd_str(r);
+		if (r->err)
+			return connect_field_error(c, r->err, MQTT_FIELD_USERNAME);
+	}
 	if (c->has_password)
 		c->password = rd_bin(r);
 	return rd_finish(r);
@@ -224,6 +258,18 @@ static int decode_connack(struct reader *r, uint8_t level, struct mqtt_connack *
 
 /* ---- PUBLISH and its acknowledgements ---- */
 
+/* A PUBLISH topic name: its UTF-8 (one pass), then its wildcard rules. */
+static int topic_name_error(const struct reader *r, struct mqtt_str t)
+{
+	int rc = str_error(r, mqtt_utf8_scan(t.data, t.len));
+
+	if (rc)
+		return rc;
+	if (t.len == 0 || memchr(t.data, '+', t.len) || memchr(t.data, '#', t.len))
+		return MQTT_ERR_TOPIC; /* [MQTT-4.7.3-1], [MQTT-3.3.2-2] */
+	return MQTT_OK;
+}
+
 static int decode_publish(struct reader *r, uint8_t level, uint8_t flags, struct mqtt_publish *p)
 {
 	if (level != MQTT_LEVEL_5)
@@ -246,13 +292,12 @@ static int decode_publish(struct reader *r, uint8_t level, uint8_t flags, struct
 		rd_props(r, MQTT_PUBLISH, &p->props);
 	if (r->err)
 		return r->err;
-	/* MQTT 5 [MQTT-3.3.2-8]: an empty topic stands for a topic alias. The
-	 * UTF-8 check runs once: only a refused topic is checked again, to say
-	 * which rule it broke. */
-	if (!(p->topic.len == 0 && (p->props.present & MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS))) &&
-	    !mqtt_topic_name_valid(p->topic.data, p->topic.len))
-		return p->topic.len && !mqtt_utf8_valid(p->topic.data, p->topic.len) ? MQTT_ERR_UTF8
-											  : MQTT_ERR_TOPIC;
+	/* MQTT 5 [MQTT-3.3.2-8]: an empty topic stands for a topic alias. */
+	if (!(p->topic.len == 0 && (p->props.present & MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS)))) {
+		int rc = topic_name_error(r, p->topic);
+		if (rc)
+			return rc;
+	}
 	p->payload = r->p;
 	p->payload_len = (uint32_t)rd_left(r);
 	r->p = r->end;
@@ -382,17 +427,22 @@ static int decode_code_list(struct reader *r, uint8_t level, uint8_t type, uint1
 
 /* ---- DISCONNECT and AUTH ---- */
 
-/* [MQTT 5.0, 3.14.2.1 and 3.15.2.1] */
-static bool reason_valid(uint8_t type, uint8_t rc)
+/* [MQTT 5.0, 3.14.2.1 and 3.15.2.1]: the codes each side may send. */
+static bool reason_valid(uint8_t type, uint8_t sender, uint8_t rc)
 {
-	static const uint8_t disconnect[] = { 0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89,
-					      0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95,
-					      0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D,
-					      0x9E, 0x9F, 0xA0, 0xA1, 0xA2 };
+	static const uint8_t by_either[] = { 0x00, 0x80, 0x81, 0x82, 0x83, 0x90, 0x93,
+					     0x94, 0x95, 0x96, 0x97, 0x98, 0x99 };
+	static const uint8_t by_server[] = { 0x87, 0x89, 0x8B, 0x8D, 0x8E, 0x8F, 0x9A, 0x9B,
+					     0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2 };
+	bool client = sender != MQTT_SENDER_SERVER, server = sender != MQTT_SENDER_CLIENT;
 
-	if (type == MQTT_AUTH)
-		return rc == 0x00 || rc == 0x18 || rc == 0x19;
-	return memchr(disconnect, rc, sizeof(disconnect)) != NULL;
+	if (type == MQTT_AUTH) /* 0x00 Success: server; 0x19 Re-authenticate: client */
+		return rc == 0x18 || (rc == 0x00 && server) || (rc == 0x19 && client);
+	if (memchr(by_either, rc, sizeof(by_either)))
+		return true;
+	if (rc == 0x04) /* Disconnect with Will Message */
+		return client;
+	return server && memchr(by_server, rc, sizeof(by_server)) != NULL;
 }
 
 static int decode_reason(struct reader *r, uint8_t level, uint8_t type, struct mqtt_reason *x)
@@ -402,10 +452,10 @@ static int decode_reason(struct reader *r, uint8_t level, uint8_t type, struct m
 		/* [MQTT-3.14.2-1], [MQTT-3.15.2-1]: both may be left out */
 		if (rd_left(r) >= 1)
 			x->reason_code = rd_u8(r);
+		if (!reason_valid(type, r->sender, x->reason_code))
+			return MQTT_ERR_REASON;
 		if (rd_left(r) >= 1)
 			rd_props(r, type, &x->props);
-		if (!r->err && !reason_valid(type, x->reason_code))
-			return MQTT_ERR_REASON;
 	}
 	return rd_finish(r);
 }
@@ -458,17 +508,17 @@ static int decode_body(struct reader *r, uint8_t level, const struct mqtt_header
 	}
 }
 
-long mqtt_decode(const uint8_t *buf, size_t len, uint8_t level, uint32_t max_packet,
-		 struct mqtt_packet *out)
+long mqtt_decode_with(const uint8_t *buf, size_t len, const struct mqtt_decode_opts *o,
+		      struct mqtt_packet *out)
 {
 	struct mqtt_header h;
 	struct reader r;
-	long total = mqtt_frame(buf, len, max_packet, &h);
+	long total = mqtt_frame(buf, len, o->max_packet, &h);
 	int rc;
 
 	if (total < 0)
 		return total;
-	if (h.type == 0 || (h.type == MQTT_AUTH && level != MQTT_LEVEL_5))
+	if (h.type == 0 || (h.type == MQTT_AUTH && o->level != MQTT_LEVEL_5))
 		return MQTT_ERR_TYPE;
 	if (required_flags[h.type] != 0xFF && h.flags != required_flags[h.type])
 		return MQTT_ERR_FLAGS;
@@ -477,9 +527,19 @@ long mqtt_decode(const uint8_t *buf, size_t len, uint8_t level, uint32_t max_pac
 	r.p = buf + h.header_len;
 	r.end = buf + total;
 	r.err = 0;
+	r.refuse = MQTT_UTF8_REFUSED | (o->strict_utf8 ? MQTT_UTF8_DISCOURAGED : 0);
+	r.sender = o->sender;
 	out->type = h.type;
-	rc = decode_body(&r, level, &h, out);
+	rc = decode_body(&r, o->level, &h, out);
 	return rc < 0 ? rc : total;
+}
+
+long mqtt_decode(const uint8_t *buf, size_t len, uint8_t level, uint32_t max_packet,
+		 struct mqtt_packet *out)
+{
+	struct mqtt_decode_opts o = { .level = level, .max_packet = max_packet };
+
+	return mqtt_decode_with(buf, len, &o, out);
 }
 
 bool mqtt_topic_list_next_opts(struct mqtt_topic_iter *it, struct mqtt_str *filter,

@@ -76,6 +76,7 @@ enum mqtt_err {
 	MQTT_ERR_PROP_VALUE = -22,     /* MQTT 5: property value out of range */
 	MQTT_ERR_REASON = -23,         /* MQTT 5: reason code not allowed in this packet */
 	MQTT_ERR_RETAIN_HANDLING = -24, /* MQTT 5: retain handling 3 (protocol error) */
+	MQTT_ERR_UTF8_CHARS = -25,     /* strict decoding: control character or non-character */
 };
 
 /* True for errors MQTT 5 calls Protocol Errors (reason 0x82) rather than
@@ -134,7 +135,15 @@ struct mqtt_connect {
 	struct mqtt_str password;
 	struct mqtt_props props;      /* level 5 */
 	struct mqtt_props will_props; /* level 5, when will is set */
+	/* After a decoding error: the string field at fault (MQTT_FIELD_*),
+	 * 0 when it was something else. Lets a server answer with that
+	 * field's own CONNACK code. */
+	uint8_t bad_field;
 };
+
+#define MQTT_FIELD_CLIENT_ID 1
+#define MQTT_FIELD_USERNAME 2
+#define MQTT_FIELD_WILL_TOPIC 3
 
 struct mqtt_connack {
 	bool session_present;
@@ -247,16 +256,43 @@ struct mqtt_packet {
 	} u;
 };
 
+/* Who sent the packets being decoded: some reason codes belong to one side
+ * only [MQTT 5.0, 3.14.2.1, 3.15.2.1]. */
+enum mqtt_sender {
+	MQTT_SENDER_ANY = 0, /* accept what either side may send */
+	MQTT_SENDER_CLIENT,
+	MQTT_SENDER_SERVER,
+};
+
+/* How to decode: the connection's state and the receiver's choices among
+ * what the standard allows. Zero-initialised means level 0, no size limit
+ * beyond the protocol's, lenient strings, either sender. */
+struct mqtt_decode_opts {
+	uint8_t level;       /* negotiated protocol level, 0 before CONNECT */
+	uint8_t sender;      /* enum mqtt_sender */
+	bool strict_utf8;    /* also refuse control characters and non-characters
+			      * (MQTT_UTF8_DISCOURAGED) in client identifiers, user
+			      * names, will topics, topic names and filters: the
+			      * standard lets a receiver treat them as malformed
+			      * [MQTT 5.0, 1.5.4] */
+	uint32_t max_packet; /* bytes, whole packet; 0 = the protocol's limit */
+};
+
 /*
- * Decode one packet from buf. `level` is the connection's negotiated protocol
- * level (0 before CONNECT: then only CONNECT decodes fully, any other type
- * still decodes so the caller can report "first packet must be CONNECT").
- * Returns the number of bytes the packet occupies (> 0), MQTT_ERR_NEED_MORE,
- * or a negative error. Strings are checked as the spec requires (well-formed
- * UTF-8, no U+0000); topic names and filters get their wildcard rules checked
- * by the broker through mqtt_topic_* since refusing a filter is a SUBACK code,
- * not a malformed packet.
+ * Decode one packet from buf. `o->level` is the connection's negotiated
+ * protocol level (0 before CONNECT: then only CONNECT decodes fully, any
+ * other type still decodes so the caller can report "first packet must be
+ * CONNECT"). Returns the number of bytes the packet occupies (> 0),
+ * MQTT_ERR_NEED_MORE, or a negative error; after an error, *out holds the
+ * fields decoded so far (and for CONNECT, connect.bad_field). Strings are
+ * checked as the spec requires (well-formed UTF-8, no U+0000) and, with
+ * strict_utf8, for discouraged code points; topic names and filters get
+ * their wildcard rules checked by the broker through mqtt_topic_* since
+ * refusing a filter is a SUBACK code, not a malformed packet.
  */
+long mqtt_decode_with(const uint8_t *buf, size_t len, const struct mqtt_decode_opts *o,
+		      struct mqtt_packet *out);
+/* mqtt_decode_with() with lenient strings and either sender. */
 long mqtt_decode(const uint8_t *buf, size_t len, uint8_t level, uint32_t max_packet,
 		 struct mqtt_packet *out);
 
@@ -287,6 +323,20 @@ long mqtt_encode_publish_header(const struct mqtt_publish *p, uint8_t level, uin
 /* Topic names and filters (MQTT 3.1.1 section 4.7). */
 #define MQTT_TOPIC_MAX 65535
 
+/* What mqtt_utf8_scan() found in a string [MQTT 5.0, 1.5.4]. */
+#define MQTT_UTF8_ILL_FORMED 0x01 /* not well-formed UTF-8 (RFC 3629): surrogates,
+				   * overlong forms, above U+10FFFF, truncated */
+#define MQTT_UTF8_NUL 0x02        /* U+0000 */
+#define MQTT_UTF8_CONTROL 0x04    /* U+0001..U+001F, U+007F..U+009F */
+#define MQTT_UTF8_NONCHAR 0x08    /* U+FDD0..U+FDEF, U+nFFFE and U+nFFFF */
+/* What a receiver must refuse [MQTT-1.5.4-1], [MQTT-1.5.4-2]. */
+#define MQTT_UTF8_REFUSED (MQTT_UTF8_ILL_FORMED | MQTT_UTF8_NUL)
+/* What the standard discourages and lets a receiver refuse. */
+#define MQTT_UTF8_DISCOURAGED (MQTT_UTF8_CONTROL | MQTT_UTF8_NONCHAR)
+
+/* The MQTT_UTF8_* classes found in s (0: a clean string). The scan stops
+ * at the first ill-formed sequence. */
+unsigned mqtt_utf8_scan(const uint8_t *s, size_t len);
 /* Well-formed UTF-8 without U+0000 and without surrogates (MQTT strings). */
 bool mqtt_utf8_valid(const uint8_t *s, size_t len);
 /* Well-formed UTF-8, U+0000 allowed: a payload whose Payload Format

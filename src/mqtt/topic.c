@@ -3,9 +3,19 @@
 
 #include <string.h>
 
-/* Well-formed UTF-8 (RFC 3629), U+0000 refused unless allow_nul. */
-static bool utf8_check(const uint8_t *s, size_t len, bool allow_nul)
+/* The class of a multi-byte code point: C1 controls and non-characters. */
+static unsigned code_point_class(uint32_t cp)
 {
+	if (cp <= 0x9F)
+		return MQTT_UTF8_CONTROL; /* U+0080..U+009F: the shortest 2-byte forms */
+	if ((cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE)
+		return MQTT_UTF8_NONCHAR;
+	return 0;
+}
+
+unsigned mqtt_utf8_scan(const uint8_t *s, size_t len)
+{
+	unsigned found = 0;
 	size_t i = 0;
 
 	while (i < len) {
@@ -13,9 +23,9 @@ static bool utf8_check(const uint8_t *s, size_t len, bool allow_nul)
 		uint32_t cp;
 		size_t n;
 
-		if (c == 0 && !allow_nul)
-			return false; /* [MQTT-1.5.3-2] */
-		if (c < 0x80) { /* ASCII, and U+0000 where allowed */
+		if (c < 0x80) { /* ASCII: the common case, two comparisons */
+			if (c < 0x20 || c == 0x7F)
+				found |= c ? MQTT_UTF8_CONTROL : MQTT_UTF8_NUL;
 			i++;
 			continue;
 		}
@@ -29,33 +39,35 @@ static bool utf8_check(const uint8_t *s, size_t len, bool allow_nul)
 			n = 3;
 			cp = c & 0x07;
 		} else {
-			return false; /* continuation byte, overlong lead or > U+10FFFF */
+			/* continuation byte, overlong lead (C0, C1) or > U+10FFFF */
+			return found | MQTT_UTF8_ILL_FORMED;
 		}
 		if (len - i <= n)
-			return false;
+			return found | MQTT_UTF8_ILL_FORMED; /* truncated */
 		for (size_t k = 1; k <= n; k++) {
 			uint8_t cc = s[i + k];
 			if ((cc & 0xC0) != 0x80)
-				return false;
+				return found | MQTT_UTF8_ILL_FORMED;
 			cp = (cp << 6) | (cc & 0x3F);
 		}
-		/* Overlong forms, surrogates [MQTT-1.5.3-1], beyond U+10FFFF. */
+		/* Overlong forms, surrogates [MQTT-1.5.4-1], beyond U+10FFFF. */
 		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
 		    (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
+			return found | MQTT_UTF8_ILL_FORMED;
+		found |= code_point_class(cp);
 		i += n + 1;
 	}
-	return true;
+	return found;
 }
 
 bool mqtt_utf8_valid(const uint8_t *s, size_t len)
 {
-	return utf8_check(s, len, false);
+	return !(mqtt_utf8_scan(s, len) & MQTT_UTF8_REFUSED);
 }
 
 bool mqtt_utf8_data_valid(const uint8_t *s, size_t len)
 {
-	return utf8_check(s, len, true);
+	return !(mqtt_utf8_scan(s, len) & MQTT_UTF8_ILL_FORMED);
 }
 
 bool mqtt_topic_name_valid(const uint8_t *s, size_t len)

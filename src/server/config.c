@@ -48,8 +48,13 @@ static const struct key keys[] = {
 	  "retained messages held by the broker" },
 	{ "max_output_buffer", K_UINT, BROKER_FIELD(max_output_bytes), 4096, 1073741824,
 	  "bytes waiting to be written to one client before its QoS 0 messages drop" },
-	{ "max_qos2_pending", K_UINT, BROKER_FIELD(max_qos2_pending), 1, 65535,
-	  "incoming QoS 2 messages awaiting PUBREL, per client" },
+	{ "receive_maximum", K_UINT, BROKER_FIELD(receive_maximum), 1, 65535,
+	  "incoming QoS 1/2 messages a client may leave unacknowledged (QoS 2 until PUBREL); "
+	  "announced to MQTT 5 clients, one more closes the connection" },
+	{ "max_qos2_pending", K_UINT, BROKER_FIELD(receive_maximum), 1, 65535,
+	  "deprecated name of receive_maximum" },
+	{ "strict_utf8", K_BOOL, BROKER_FIELD(strict_utf8), 0, 0,
+	  "refuse control characters and non-characters in client ids, user names and topics" },
 	{ "topic_alias_maximum", K_UINT, BROKER_FIELD(topic_alias_maximum), 0, 65535,
 	  "MQTT 5 topic aliases a client may set per connection (0 = none)" },
 	{ "response_information", K_STRING, BROKER_FIELD(response_information), 0, 0,
@@ -415,7 +420,8 @@ void config_print_keys(void)
 		} else if (key->kind == K_SYNC) {
 			snprintf(def, sizeof(def), "normal");
 		} else if (key->kind == K_BOOL) {
-			snprintf(def, sizeof(def), "no");
+			snprintf(def, sizeof(def), "%s",
+				 *(const bool *)((const char *)&d + key->offset) ? "yes" : "no");
 		} else {
 			snprintf(def, sizeof(def), "%s", d.data_dir);
 		}

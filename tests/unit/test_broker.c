@@ -917,8 +917,7 @@ static void test_qos1_delivery_awaits_puback(void **state)
 	publish(b, pub, "t", "m2", 1, false);
 	id = expect_publish(sub, "t", "m1", 1, false, false);
 	expect_nothing(sub);
-	send_ack(b, sub, MQTT_PUBREC, id); /* wrong ack for QoS 1: ignored */
-	send_ack(b, sub, MQTT_PUBACK, (uint16_t)(id + 100)); /* unknown id */
+	send_ack(b, sub, MQTT_PUBACK, (uint16_t)(id + 100)); /* unknown id: ignored */
 	expect_nothing(sub);
 	send_ack(b, sub, MQTT_PUBACK, id);
 	expect_publish(sub, "t", "m2", 1, false, false);
@@ -940,15 +939,12 @@ static void test_qos2_outgoing_flow(void **state)
 	publish(b, pub, "t", "m2", 2, false);
 	id = expect_publish(sub, "t", "m1", 2, false, false);
 	expect_nothing(sub);
-	/* Acks that do not fit the flow's state complete nothing. */
-	send_ack(b, sub, MQTT_PUBCOMP, id);
-	send_ack(b, sub, MQTT_PUBACK, id);
-	expect_nothing(sub);
-
+	/* (Acks of the wrong kind: test_broker_input.c.) */
 	send_ack(b, sub, MQTT_PUBREC, id);
 	expect_ack(sub, MQTT_PUBREL, id);
 	expect_nothing(sub); /* the id stays in use until PUBCOMP */
-	send_ack(b, sub, MQTT_PUBACK, id);
+	send_ack(b, sub, MQTT_PUBREC, id); /* repeated: PUBREL again */
+	expect_ack(sub, MQTT_PUBREL, id);
 	expect_nothing(sub);
 	send_ack(b, sub, MQTT_PUBCOMP, id);
 	expect_publish(sub, "t", "m2", 2, false, false);
@@ -1100,7 +1096,7 @@ static void test_max_qos2_pending(void **state)
 
 	(void)state;
 	test_config(&cfg);
-	cfg.max_qos2_pending = 2;
+	cfg.receive_maximum = 2;
 	b = new_broker(&cfg);
 	pub = connect_client(b, "pub", true, false);
 	send_publish(b, pub, "t", "1", 1, 2, false, false, 1);
@@ -1122,17 +1118,17 @@ static void test_max_qos2_pending(void **state)
 
 static void test_suback_codes(void **state)
 {
-	static const char *const filters[] = { "ok/+", "a/#/b", "a+", "q2" };
+	/* (Malformed filters close a 3.1.1 connection: test_broker_input.c.) */
+	static const char *const filters[] = { "ok/+", "#", "+/x/#", "q2" };
 	static const uint8_t qos[] = { 1, 0, 1, 2 };
-	static const uint8_t codes[] = { 1, 0x80, 0x80, 2 };
 	struct broker *b = default_broker();
 	struct broker_client *c = connect_client(b, "c", true, false);
 
 	(void)state;
 	send_subscribe(b, c, 300, filters, qos, 4);
-	expect_suback(c, 300, codes, 4);
+	expect_suback(c, 300, qos, 4);
 	expect_nothing(c);
-	assert_int_equal(stats(b)->subscriptions, 2);
+	assert_int_equal(stats(b)->subscriptions, 4);
 	drop_client(b, c);
 	assert_int_equal(stats(b)->subscriptions, 0);
 	free_broker(b);

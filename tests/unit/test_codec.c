@@ -1396,10 +1396,10 @@ static void test_publish_header(void **state)
 
 static void test_strerror(void **state)
 {
-	const char *seen[-MQTT_ERR_RETAIN_HANDLING + 1];
+	const char *seen[-MQTT_ERR_UTF8_CHARS + 1];
 
 	(void)state;
-	for (int err = MQTT_OK; err >= MQTT_ERR_RETAIN_HANDLING; err--) {
+	for (int err = MQTT_OK; err >= MQTT_ERR_UTF8_CHARS; err--) {
 		const char *s = mqtt_strerror(err);
 
 		assert_non_null(s);
@@ -1410,7 +1410,7 @@ static void test_strerror(void **state)
 		seen[-err] = s;
 	}
 	assert_string_equal(mqtt_strerror(1), "unknown error");
-	assert_string_equal(mqtt_strerror(MQTT_ERR_RETAIN_HANDLING - 1), "unknown error");
+	assert_string_equal(mqtt_strerror(MQTT_ERR_UTF8_CHARS - 1), "unknown error");
 	assert_string_equal(mqtt_strerror(-1000), "unknown error");
 }
 
