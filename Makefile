@@ -75,7 +75,8 @@ build/test/agora: $(TST_OBJ)
 # Helpers every unit test links: broker bookkeeping and the test client,
 # compiled once.
 UNIT_SUPPORT_OBJ := build/test/unit/obj/broker_support.o build/test/unit/obj/broker_client.o
-UNIT_HEADERS := tests/unit/helpers.h tests/unit/broker_support.h tests/unit/broker_client.h
+UNIT_HEADERS := tests/unit/helpers.h tests/unit/broker_support.h tests/unit/broker_client.h \
+	tests/unit/utf8_samples.h
 
 build/test/unit/obj/%.o: tests/unit/%.c $(UNIT_HEADERS)
 	@mkdir -p $(dir $@)

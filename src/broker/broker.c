@@ -24,7 +24,7 @@ void broker_config_defaults(struct broker_config *cfg)
 	cfg->max_output_bytes = 16 * 1024 * 1024;
 	cfg->connect_timeout_ms = 10000;
 	cfg->sys_interval = 10;
-	cfg->receive_maximum = 1024;
+	cfg->receive_maximum = 65535;
 	cfg->strict_utf8 = true;
 	cfg->topic_alias_maximum = 64;
 }

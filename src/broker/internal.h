@@ -7,6 +7,7 @@
 #define AGORA_BROKER_INTERNAL_H
 
 #include "base/hmap.h"
+#include "base/idset.h"
 #include "broker.h"
 #include "msg.h"
 #include "tree.h"
@@ -71,9 +72,9 @@ struct session_flow {
 	struct queued *q;
 	uint32_t q_cap, q_head, q_len;
 
-	/* Incoming QoS 2 packet ids received and not yet released. */
-	uint16_t *qos2_in;
-	uint32_t qos2_n, qos2_cap;
+	/* Incoming QoS 2 packet ids received and not yet released: a set, so
+	 * the duplicate check costs the same however many a client holds. */
+	struct idset qos2_in;
 
 	uint64_t dropped;
 

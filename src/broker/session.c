@@ -73,7 +73,7 @@ static void flow_free(struct broker *b, struct session_flow *f)
 		share_group_unref(b, e->group);
 	}
 	free(f->q);
-	free(f->qos2_in);
+	idset_release(&f->qos2_in);
 	msg_unref(f->pending_will);
 	free(f);
 }
@@ -417,40 +417,22 @@ bool session_pubcomp(struct broker *b, struct session *s, uint16_t packet_id)
 
 bool session_qos2_seen(const struct session *s, uint16_t packet_id)
 {
-	if (!s->flow)
-		return false;
-	for (uint32_t i = 0; i < s->flow->qos2_n; i++)
-		if (s->flow->qos2_in[i] == packet_id)
-			return true;
-	return false;
+	return s->flow && idset_has(&s->flow->qos2_in, packet_id);
 }
 
 void session_qos2_add(struct session *s, uint16_t packet_id)
 {
-	flow_get(s);
-	if (s->flow->qos2_n == s->flow->qos2_cap) {
-		s->flow->qos2_cap = s->flow->qos2_cap ? s->flow->qos2_cap * 2 : 4;
-		s->flow->qos2_in = xrealloc(s->flow->qos2_in, s->flow->qos2_cap * sizeof(*s->flow->qos2_in));
-	}
-	s->flow->qos2_in[s->flow->qos2_n++] = packet_id;
+	idset_add(&flow_get(s)->qos2_in, packet_id);
 }
 
 uint32_t session_qos2_pending(const struct session *s)
 {
-	return s->flow ? s->flow->qos2_n : 0;
+	return s->flow ? s->flow->qos2_in.count : 0;
 }
 
 bool session_qos2_release(struct session *s, uint16_t packet_id)
 {
-	if (!s->flow)
-		return false;
-	for (uint32_t i = 0; i < s->flow->qos2_n; i++) {
-		if (s->flow->qos2_in[i] == packet_id) {
-			s->flow->qos2_in[i] = s->flow->qos2_in[--s->flow->qos2_n];
-			return true;
-		}
-	}
-	return false;
+	return s->flow && idset_remove(&s->flow->qos2_in, packet_id);
 }
 
 void session_trim(struct session *s)
@@ -459,7 +441,7 @@ void session_trim(struct session *s)
 
 	/* Kept while a client is active (a steady stream would otherwise
 	 * allocate per message), given back when it goes away. */
-	if (!f || f->ifl_used || f->q_len || f->qos2_n || f->pending_will)
+	if (!f || f->ifl_used || f->q_len || f->qos2_in.count || f->pending_will)
 		return;
 	flow_free(NULL, f); /* empty: no group to release */
 	s->flow = NULL;

@@ -168,19 +168,27 @@ def test_sys_topics_not_matched_by_leading_wildcards(broker_factory, raw, uniq):
 # SUBSCRIBE / UNSUBSCRIBE
 # --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad", ["a/#/b", "a/b#", "a+/b", "+a", "#/", "a/+b/c"])
-def test_suback_failure_code_for_invalid_filter(broker, raw, uniq, bad):
-    sub = raw(broker.port, "sa-" + uniq)
-    codes = sub.subscribe([("s1/" + uniq, 0), (bad, 1), ("s2/" + uniq + "/+", 2),
-                           ("s3/" + uniq + "/#", 1)], pid=0x7E57)
-    assert codes == [0, 0x80, 2, 1]
-    # The valid filters were installed; the connection survives.
+@pytest.mark.parametrize("bad", ["a/#/b", "a/b#", "a+/b", "+a", "#/", "a/+b/c", "",
+                                 "$share/g", "$share//t", "$share/g/"])
+def test_invalid_filter_closes_connection(broker, raw, uniq, bad):
+    """MQTT 3.1.1 has no code for one malformed filter: the SUBSCRIBE is a
+    protocol violation, the connection closes without a SUBACK, and none of
+    its filters is installed [MQTT-4.8.0-1]."""
+    sub = raw(broker.port, "sa-" + uniq, clean=False)
+    sub.send(mqttraw.subscribe(0x7E57, [("s1/" + uniq, 0), (bad, 1),
+                                        ("s2/" + uniq + "/+", 2)]))
+    sub.expect_closed()
     pub = raw(broker.port, "sa-pub-" + uniq)
-    pub.publish("s2/%s/x" % uniq, b"two", qos=2, pid=1)
-    pub.publish("s3/%s/y/z" % uniq, b"three", qos=2, pid=2)
-    pub.publish("s1/" + uniq, b"one", qos=0)
-    got = sub.collect_until("s1/" + uniq)
-    assert [(p.payload, p.qos) for p in got] == [(b"two", 2), (b"three", 1)]
+    pub.publish("s1/" + uniq, b"queued?", qos=1, pid=1)
+    # The persistent session came back without the valid filters either.
+    again = mqttraw.RawClient(broker.port)
+    try:
+        assert again.connect("sa-" + uniq, clean=False).session_present == 1
+        assert again.sync() == []
+        again.disconnect()
+    finally:
+        again.close()
+    mqttraw.assert_broker_serves(broker.port)
 
 
 def test_subscribe_replaces_qos_of_same_filter(broker, raw, uniq):
