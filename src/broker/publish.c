@@ -238,6 +238,23 @@ static __attribute__((noinline, cold)) bool publish_authorized(struct broker *b,
 	return false;
 }
 
+/* The account hooks' take_publish (broker.h): its reason code, or
+ * BROKER_TAKE_ROUTE. A refusing PUBREC ends the QoS 2 flow [MQTT-4.3.3-4]:
+ * the id recorded for the message must not wait for a PUBREL. */
+static __attribute__((noinline, cold)) int publish_taken(struct broker *b, struct broker_client *c,
+							 const struct mqtt_publish *p)
+{
+	int rc;
+
+	if (!b->hooks.take_publish)
+		return BROKER_TAKE_ROUTE;
+	rc = b->hooks.take_publish(b->hooks.ctx, c->account, p->topic.data, p->topic.len,
+				   p->payload, p->payload_len);
+	if (rc >= 0x80 && p->qos == 2 && c->level == MQTT_LEVEL_5)
+		session_qos2_release(c->session, p->packet_id);
+	return rc;
+}
+
 void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *in)
 {
 	struct mqtt_publish with_props; /* a copy only when properties came */
@@ -245,6 +262,7 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 	struct session *s = c->session;
 	uint8_t reason = 0;
 	bool hooked;
+	int taken;
 	struct msg *m;
 
 	b->stats.msgs_received++;
@@ -274,12 +292,12 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x93,
 					 "too many QoS 2 messages awaiting PUBREL");
 		return;
+	} else if (hooked && (taken = publish_taken(b, c, p)) != BROKER_TAKE_ROUTE) {
+		/* the server made it its own message (a REST API inbox write) or
+		 * refused it; a QoS 0 publisher gets no code (the hook logged) */
+		reason = p->qos ? (uint8_t)taken : 0;
 	} else if (hooked && !publish_authorized(b, c, p)) {
 		reason = 0x87; /* not authorized: acknowledged (MQTT 5 says so), dropped */
-	} else if (hooked && b->hooks.take_publish &&
-		   b->hooks.take_publish(b->hooks.ctx, c->account, p->topic.data, p->topic.len,
-					 p->payload, p->payload_len)) {
-		/* the server made it its own message (a REST API inbox write) */
 	} else if (broker_client_may_publish(p->topic.data, p->topic.len)) {
 		m = message_for(b, p, s);
 		if (!broker_route(b, m, s) && c->level == MQTT_LEVEL_5)
