@@ -225,11 +225,22 @@ struct broker_hooks {
 	/* Per delivery: whether a session logged in as account may get it
 	 * (a wildcard subscription may reach a topic its owner may not read). */
 	bool (*may_read)(void *ctx, const char *account, const uint8_t *topic, size_t len);
-	/* An authorized client PUBLISH, before routing: true if the hook took
-	 * it (it will publish what it wants itself), false to route it. */
-	bool (*take_publish)(void *ctx, const char *account, const uint8_t *topic, size_t topic_len,
-			     const uint8_t *payload, size_t payload_len);
+	/* A client PUBLISH under the prefix (never a will), offered before
+	 * may_publish and routing. The hook either takes it, and returns the
+	 * reason code of its PUBACK or PUBREC: 0x00 when it did what it wanted
+	 * with it (it publishes what it wants itself), a code of 0x80 or more
+	 * when it refused it (and logged why). Or it returns BROKER_TAKE_ROUTE:
+	 * may_publish then decides, and the message is routed as any other.
+	 * Codes reach MQTT 5 publishers only; a 3.1.1 publisher is acknowledged
+	 * as usual, and QoS 0 gets nothing. A refusing PUBREC ends that QoS 2
+	 * flow [MQTT-4.3.3-4]: no PUBREL follows, and the packet id is free at
+	 * once for a new message. */
+	int (*take_publish)(void *ctx, const char *account, const uint8_t *topic, size_t topic_len,
+			    const uint8_t *payload, size_t payload_len);
 };
+
+/* take_publish's answer for a message it leaves to routing. */
+#define BROKER_TAKE_ROUTE (-1)
 
 /* Copies the hooks (their ctx must outlive the broker). */
 void broker_set_hooks(struct broker *b, const struct broker_hooks *h);

@@ -238,6 +238,18 @@ static __attribute__((noinline, cold)) bool publish_authorized(struct broker *b,
 	return false;
 }
 
+/* The account hooks' take_publish (broker.h): its reason code, or
+ * BROKER_TAKE_ROUTE. Out of line and cold: only topics under the hooks'
+ * prefix get here. */
+static __attribute__((noinline, cold)) int publish_taken(struct broker *b, struct broker_client *c,
+							 const struct mqtt_publish *p)
+{
+	if (!b->hooks.take_publish)
+		return BROKER_TAKE_ROUTE;
+	return b->hooks.take_publish(b->hooks.ctx, c->account, p->topic.data, p->topic.len,
+				     p->payload, p->payload_len);
+}
+
 /* Routes an accepted PUBLISH, or refuses it; returns the reason code its
  * acknowledgement carries (MQTT 5; 0 = success). */
 static uint8_t publish_apply(struct broker *b, struct broker_client *c,
@@ -248,6 +260,7 @@ static uint8_t publish_apply(struct broker *b, struct broker_client *c,
 	bool hooked = broker_hooked(b, p->topic.data, p->topic.len);
 	uint8_t reason = 0;
 	struct msg *m;
+	int taken;
 
 	if (!payload_format_ok(p)) {
 		if (p->qos == 0)
@@ -255,12 +268,12 @@ static uint8_t publish_apply(struct broker *b, struct broker_client *c,
 				 (int)p->topic.len, (const char *)p->topic.data);
 		return 0x99; /* payload format invalid: acknowledged, not routed */
 	}
+	/* The server makes it its own message (a REST API inbox write) or
+	 * refuses it; a QoS 0 publisher gets no code (the hook logged). */
+	if (hooked && (taken = publish_taken(b, c, p)) != BROKER_TAKE_ROUTE)
+		return p->qos ? (uint8_t)taken : 0;
 	if (hooked && !publish_authorized(b, c, p))
 		return 0x87; /* not authorized: acknowledged (MQTT 5 says so), dropped */
-	if (hooked && b->hooks.take_publish &&
-	    b->hooks.take_publish(b->hooks.ctx, c->account, p->topic.data, p->topic.len,
-				  p->payload, p->payload_len))
-		return 0; /* the server made it its own message (a REST API inbox write) */
 	if (broker_client_may_publish(p->topic.data, p->topic.len)) {
 		m = message_for(b, p, s);
 		if (!broker_route(b, m, s) && c->level == MQTT_LEVEL_5)

@@ -98,23 +98,36 @@ void share_remove_member(struct broker *b, struct sub *sub)
 	share_group_unref(b, g);
 }
 
-/* The next member, round robin; one that is online if any is. */
-static struct sub *pick(struct share_group *g, const struct session *not_this)
+/* Whether member may get m: the account hooks' read rule, for topics under
+ * their prefix (a member's `$share/g/#` must not reach an inbox that its
+ * account may not read). */
+static bool may_get(struct broker *b, const struct sub *member, const struct msg *m,
+		    bool checked)
 {
+	return !checked || b->hooks.may_read(b->hooks.ctx, member->session->account,
+					     (const uint8_t *)m->topic, m->topic_len);
+}
+
+/* The next member allowed to get m, round robin; one that is online if any
+ * is. */
+static struct sub *pick(struct broker *b, struct share_group *g, const struct msg *m,
+			const struct session *not_this)
+{
+	bool checked = broker_read_checked(b, m);
 	struct sub *fallback = NULL;
 
 	for (uint32_t k = 0; k < g->nmembers; k++) {
 		uint32_t i = (g->next + k) % g->nmembers;
-		struct sub *m = g->members[i];
+		struct sub *member = g->members[i];
 
-		if (m->session == not_this)
+		if (member->session == not_this || !may_get(b, member, m, checked))
 			continue;
-		if (broker_client_online(m->session->client)) {
+		if (broker_client_online(member->session->client)) {
 			g->next = (i + 1) % g->nmembers;
-			return m;
+			return member;
 		}
 		if (!fallback)
-			fallback = m;
+			fallback = member;
 	}
 	if (fallback)
 		g->next = (g->next + 1) % g->nmembers;
@@ -123,7 +136,7 @@ static struct sub *pick(struct share_group *g, const struct session *not_this)
 
 void share_deliver(struct broker *b, struct share_group *g, struct msg *m)
 {
-	struct sub *member = pick(g, NULL);
+	struct sub *member = pick(b, g, m, NULL);
 	uint8_t qos;
 
 	if (!member)
@@ -136,7 +149,7 @@ void share_deliver(struct broker *b, struct share_group *g, struct msg *m)
 bool share_hand_over(struct broker *b, struct share_group *g, struct session *from,
 		     struct msg *m, uint8_t qos)
 {
-	struct sub *member = pick(g, from);
+	struct sub *member = pick(b, g, m, from);
 
 	if (!member || !broker_client_online(member->session->client))
 		return false;

@@ -1,12 +1,15 @@
 /*
- * bridge.c - the REST API's changes, published over MQTT, and the
- * server-wide counters for /metrics.
+ * bridge.c - the REST API's changes, published over MQTT; MQTT logins with
+ * the API's accounts; the broker hooks that apply access.h's rule and turn
+ * an MQTT inbox write into a stored message; the server-wide counters for
+ * /metrics.
  *
  * agora/users/{name}/status  retained, QoS 1: {"name", "status", "status_updated_at"}
  * agora/users/{name}/inbox   QoS 1: the message as GET /api/messages/{id} shows it
  */
 #include "bridge.h"
 
+#include "access.h"
 #include "api/api.h"
 #include "base/alloc.h"
 #include "base/text.h"
@@ -17,7 +20,6 @@
 #include "store/store.h"
 
 #include <sodium.h>
-#include <strings.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,43 +123,6 @@ static void metrics(void *ctx, char **out, size_t *len)
 
 /* ---- MQTT side: accounts and access rules ---- */
 
-#define PREFIX "agora/users/"
-#define PREFIX_LEN (sizeof(PREFIX) - 1)
-
-/* "agora/users/{name}/{leaf}" split; false if topic is not of that form. */
-static bool user_topic(const uint8_t *t, size_t len, char *name, size_t cap, const char **leaf)
-{
-	const uint8_t *slash;
-	size_t nlen;
-
-	if (len <= PREFIX_LEN || memcmp(t, PREFIX, PREFIX_LEN) != 0)
-		return false;
-	t += PREFIX_LEN;
-	len -= PREFIX_LEN;
-	slash = memchr(t, '/', len);
-	if (!slash)
-		return false;
-	nlen = (size_t)(slash - t);
-	if (nlen == 0 || nlen >= cap)
-		return false;
-	memcpy(name, t, nlen);
-	name[nlen] = '\0';
-	len -= nlen + 1;
-	if (len == 5 && memcmp(slash + 1, "inbox", 5) == 0)
-		*leaf = "inbox";
-	else if (len == 6 && memcmp(slash + 1, "status", 6) == 0)
-		*leaf = "status";
-	else
-		*leaf = NULL; /* another leaf, or deeper */
-	return true;
-}
-
-static bool under_prefix(const uint8_t *t, size_t len)
-{
-	return len >= PREFIX_LEN - 1 && memcmp(t, PREFIX, PREFIX_LEN - 1) == 0 &&
-	       (len == PREFIX_LEN - 1 || t[PREFIX_LEN - 1] == '/');
-}
-
 /* ---- MQTT username/password logins, checked on libuv's thread pool ---- */
 
 struct login_job {
@@ -249,105 +214,121 @@ static void hook_login_cancel(void *ctx, void *job)
 		j->c = NULL;
 }
 
-/* Reading agora/users/{name}/...: the inbox only by {name}, the rest by any
- * account; nothing there by anonymous clients. */
+/* The rule of access.h (docs/api.md, "Who sees what"), as the broker's
+ * hooks: asked only about topics and filters under agora/users. */
 static bool hook_may_read(void *ctx, const char *account, const uint8_t *topic, size_t len)
 {
-	char name[64];
-	const char *leaf;
-
 	(void)ctx;
-	if (!under_prefix(topic, len))
-		return true;
-	if (!account)
-		return false;
-	if (user_topic(topic, len, name, sizeof(name), &leaf) && leaf && strcmp(leaf, "inbox") == 0)
-		return strcasecmp(name, account) == 0;
-	return true;
+	return access_may_read(account, topic, len);
 }
 
-/* Subscribing: a filter that begins agora/users/ is refused to anonymous
- * clients, and when it names (or can match) another user's inbox. Broader
- * wildcards ("#") are allowed: may_read filters what they get. */
 static bool hook_may_subscribe(void *ctx, const char *account, const uint8_t *f, size_t len)
 {
-	const uint8_t *lvl, *end = f + len, *slash;
-	size_t nlen;
-
 	(void)ctx;
-	if (!under_prefix(f, len))
-		return true;
-	if (!account)
-		return false;
-	if (len <= PREFIX_LEN)
-		return false; /* "agora/users": nothing to read there */
-	lvl = f + PREFIX_LEN;
-	slash = memchr(lvl, '/', (size_t)(end - lvl));
-	nlen = slash ? (size_t)(slash - lvl) : (size_t)(end - lvl);
-	if (nlen == 1 && lvl[0] == '#')
-		return false; /* every user's inbox */
-	if (!(nlen == 1 && lvl[0] == '+') &&
-	    (nlen == strlen(account) && strncasecmp((const char *)lvl, account, nlen) == 0))
-		return true; /* the account's own subtree */
-	/* Another user, or "+": only statuses. */
-	if (!slash)
-		return false;
-	return (size_t)(end - slash - 1) == 6 && memcmp(slash + 1, "status", 6) == 0;
+	return access_may_subscribe(account, f, len);
 }
 
-/* Publishing: nothing under agora/users/ anonymously, never a status (the
- * server writes those), and an inbox only as a message (take_publish). */
 static bool hook_may_publish(void *ctx, const char *account, const uint8_t *topic, size_t len)
 {
-	char name[64];
-	const char *leaf;
-
 	(void)ctx;
-	if (!under_prefix(topic, len))
-		return true;
-	if (!account)
-		return false;
-	return user_topic(topic, len, name, sizeof(name), &leaf) && leaf &&
-	       strcmp(leaf, "inbox") == 0;
+	return access_may_publish(account, topic, len);
 }
 
-/* An authenticated client's text to agora/users/{name}/inbox becomes a
- * message in the store, from its account, published as the API does. */
-static bool hook_take_publish(void *ctx, const char *account, const uint8_t *topic,
-			      size_t topic_len, const uint8_t *payload, size_t payload_len)
+/* PUBACK/PUBREC reason codes of an MQTT write to an inbox (MQTT 5, 3.4.2.1). */
+enum inbox_reason {
+	INBOX_STORED = 0x00,
+	INBOX_STORE_FAILED = 0x80, /* Unspecified error: the store failed */
+	INBOX_SENDER_GONE = 0x87,  /* Not authorized: the account was deleted meanwhile */
+	INBOX_NO_SUCH_USER = 0x90, /* Topic Name invalid: no user has that name */
+	INBOX_BAD_CONTENT = 0x99,  /* Payload format invalid */
+};
+
+/* A message from account to the user called to, stored then published as
+ * the API does; else the reason code, and why in the log's words. */
+static enum inbox_reason inbox_store(struct bridge *b, const char *account, const char *to,
+				     const char *content, char *why, size_t cap)
 {
-	struct bridge *b = ctx;
-	struct store_user from = { 0 }, to = { 0 };
+	struct store_user from = { 0 }, rcpt = { 0 };
 	struct store_message m = { 0 };
-	char name[64], *content;
-	const char *leaf;
+	enum inbox_reason reason = INBOX_STORE_FAILED;
 	int rc;
 
-	if (!account || !user_topic(topic, topic_len, name, sizeof(name), &leaf) || !leaf ||
-	    strcmp(leaf, "inbox") != 0)
-		return false;
-	if (payload_len == 0 || payload_len > b->api->cfg.message_max ||
-	    memchr(payload, 0, payload_len) || !mqtt_utf8_data_valid(payload, payload_len)) {
-		log_info("MQTT message from %s to %s dropped: content must be 1 to %zu bytes of "
-			 "UTF-8 text", account, name, b->api->cfg.message_max);
-		return true;
+	rc = store_user_by_name(b->api->store, account, &from);
+	if (rc == STORE_ENOTFOUND) {
+		reason = INBOX_SENDER_GONE;
+		snprintf(why, cap, "the sender's account was deleted");
 	}
-	content = strndup((const char *)payload, payload_len);
-	rc = content ? store_user_by_name(b->api->store, account, &from) : STORE_EIO;
-	if (!rc)
-		rc = store_user_by_name(b->api->store, name, &to);
-	if (!rc)
-		rc = store_message_create(b->api->store, from.id, to.id, content, wall_clock_ms(), &m);
 	if (rc)
-		log_info("MQTT message from %s to %s not stored: %s", account, name,
-			 store_strerror(rc));
-	else
-		message_created(b, &m);
+		goto out_failed;
+	rc = store_user_by_name(b->api->store, to, &rcpt);
+	if (rc == STORE_ENOTFOUND) {
+		reason = INBOX_NO_SUCH_USER;
+		snprintf(why, cap, "no such user");
+	}
+	if (rc)
+		goto out_release_from;
+	rc = store_message_create(b->api->store, from.id, rcpt.id, content, wall_clock_ms(), &m);
+	if (rc)
+		goto out_release_rcpt;
+	reason = INBOX_STORED;
+	message_created(b, &m);
 	store_message_release(&m);
+out_release_rcpt:
+	store_user_release(&rcpt);
+out_release_from:
 	store_user_release(&from);
-	store_user_release(&to);
+out_failed:
+	if (reason == INBOX_STORE_FAILED)
+		snprintf(why, cap, "%s", store_strerror(rc));
+	return reason;
+}
+
+/* The checks of POST /api/messages on content and recipient, then the
+ * store; why is written when the answer is not INBOX_STORED. */
+static enum inbox_reason inbox_write(struct bridge *b, const char *account, const uint8_t *to,
+				     size_t to_len, const uint8_t *payload, size_t len, char *why,
+				     size_t cap)
+{
+	char name[64], *content;
+	enum inbox_reason reason;
+
+	if (len == 0 || len > b->api->cfg.message_max || memchr(payload, 0, len) ||
+	    !mqtt_utf8_data_valid(payload, len)) {
+		snprintf(why, cap, "content must be 1 to %zu bytes of UTF-8 text",
+			 b->api->cfg.message_max);
+		return INBOX_BAD_CONTENT;
+	}
+	if (to_len >= sizeof(name)) {
+		snprintf(why, cap, "no such user"); /* names have 32 characters at most */
+		return INBOX_NO_SUCH_USER;
+	}
+	memcpy(name, to, to_len);
+	name[to_len] = '\0';
+	content = xstrndup(payload, len);
+	reason = inbox_store(b, account, name, content, why, cap);
 	free(content);
-	return true;
+	return reason;
+}
+
+/* An account's PUBLISH to agora/users/{name}/inbox is a message to {name}.
+ * Refusals are logged here, whatever the protocol level: an MQTT 3.1.1
+ * publisher has no reason code to learn them from. Anything else under
+ * agora/users is left to may_publish, which refuses it. */
+static int hook_take_publish(void *ctx, const char *account, const uint8_t *topic,
+			     size_t topic_len, const uint8_t *payload, size_t payload_len)
+{
+	const uint8_t *to;
+	size_t to_len;
+	char why[96];
+	enum inbox_reason reason;
+
+	if (!access_inbox_write(account, topic, topic_len, &to, &to_len))
+		return BROKER_TAKE_ROUTE;
+	reason = inbox_write(ctx, account, to, to_len, payload, payload_len, why, sizeof(why));
+	if (reason != INBOX_STORED)
+		log_info("MQTT message from %s to '%.*s' refused (reason code 0x%02x): %s",
+			 account, (int)(to_len < 64 ? to_len : 64), (const char *)to, reason, why);
+	return reason;
 }
 
 void bridge_attach(struct bridge *b, struct api *api)
@@ -359,7 +340,7 @@ void bridge_attach(struct bridge *b, struct api *api)
 		.may_subscribe = hook_may_subscribe,
 		.may_publish = hook_may_publish,
 		.may_read = hook_may_read,
-		.prefix = "agora/users",
+		.prefix = ACCESS_PREFIX,
 		.take_publish = hook_take_publish,
 	};
 

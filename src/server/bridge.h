@@ -25,8 +25,8 @@ struct bridge {
 };
 
 /* Wires the API's callbacks and the broker's account hooks to b (which
- * must outlive both): MQTT logins use the API's accounts, and the access
- * rules of docs/api.md ("Over MQTT") apply to agora/users/#. */
+ * must outlive both): MQTT logins use the API's accounts, and the rule of
+ * access.h (docs/api.md, "Who sees what") applies to agora/users/#. */
 void bridge_attach(struct bridge *b, struct api *api);
 
 #endif

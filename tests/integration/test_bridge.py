@@ -1,25 +1,38 @@
 """The REST API and MQTT together (docs/api.md, "Over MQTT"): statuses and
 messages published by the server, MQTT logins with the API's accounts, the
-access rules on agora/users/#, an MQTT publish becoming a stored message,
-and durability of what the API acknowledged across a SIGKILL."""
+one visibility rule of agora/users/# seen from both protocols (docs/api.md,
+"Who sees what"), an MQTT publish becoming a stored message or refused with
+its reason code, and durability of what the API acknowledged across a
+SIGKILL."""
 
 import copy
 import json
+import os
+import sqlite3
+import struct
 import uuid
 
+import paho.mqtt.client as paho_mqtt
 import pytest
 
-from conftest import is_agora
+from conftest import PahoClient, is_agora
 from apiclient import Api, kill9, restart_on_same_data
 import mqttraw
+from mqttraw import CONNACK, PUBACK, PUBCOMP, PUBLISH, PUBREC, mqtt_str, packet, pubrel
 import openapi_check
+from test_mqtt5 import Connack5, Raw5, Reason5, V5Client, encode_props, publish5
 
 # The HTTP API is Agora's own: skipped (before any broker starts) against
 # Mosquitto.
 pytestmark = pytest.mark.skipif(not is_agora(), reason="Agora-only: the HTTP API")
 
 
-REFUSED = 0x80
+REFUSED = 0x80            # SUBACK failure, MQTT 3.1.1
+NOT_AUTHORIZED = 0x87     # MQTT 5: SUBACK, PUBACK
+UNSPECIFIED_ERROR = 0x80  # MQTT 5 PUBACK: the store failed
+TOPIC_NAME_INVALID = 0x90  # MQTT 5 PUBACK: no user by that name
+PAYLOAD_FORMAT_INVALID = 0x99  # MQTT 5 PUBACK: not 1..message_max_length bytes of UTF-8
+MESSAGE_MAX_LENGTH = 4096  # the default of message_max_length
 
 
 def uniq():
@@ -224,43 +237,328 @@ def test_mqtt_publish_to_an_inbox_creates_a_message(api, broker, raw):
     assert json.loads(got[0].payload.decode("utf-8")) == m
 
 
-def test_only_the_owner_subscribes_to_an_inbox(api, broker, raw):
+
+# --------------------------------------------------------------------------
+# One visibility rule (docs/api.md, "Who sees what"), from both protocols
+# --------------------------------------------------------------------------
+
+def connect5_packet(client_id, name=None, password=None):
+    """An MQTT 5 CONNECT, with a username and password when name is given."""
+    flags = 0x02
+    payload = mqtt_str(client_id)
+    if name is not None:
+        flags |= 0xC0
+        payload += mqtt_str(name) + mqtt_str(password)
+    var = mqtt_str(b"MQTT") + bytes([5, flags]) + struct.pack("!H", 60)
+    return packet(mqttraw.CONNECT, 0, var + encode_props(()) + payload)
+
+
+@pytest.fixture
+def mqtt5(broker):
+    """mqtt5(account=None) -> a raw MQTT 5 client (test_mqtt5.Raw5) logged in
+    as the account, anonymous without one; closed at teardown. Its
+    publishes() is the barrier: a PINGREQ round trip returns every PUBLISH
+    the server queued for it before."""
+    clients = []
+
+    def make(account=None):
+        c = Raw5(broker.port)
+        clients.append(c)
+        login = (account.name, account.password) if account else ()
+        c.send(connect5_packet("t5-" + uniq(), *login))
+        ack = Connack5(c.expect(CONNACK))
+        assert ack.rc == 0, ack
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+@pytest.fixture
+def paho_any(broker):
+    """paho_any(version) -> an anonymous paho-mqtt client speaking MQTT
+    "3.1.1" or "5", connected; stopped at teardown."""
+    clients = []
+
+    def make(version):
+        c = PahoClient(broker.port) if version == "3.1.1" else V5Client(broker.port)
+        clients.append(c)
+        c.connect()
+        return c
+
+    yield make
+    for c in clients:
+        try:
+            c.client.disconnect()
+        except Exception:
+            pass
+        c.stop()
+
+
+def test_statuses_are_public_over_http_messages_are_not(api):
+    alice = api.register("alice")
+    bob = api.register("bob")
+    api.patch("/api/users/alice", token=alice.token, json={"status": "coding"}, expect=200)
+    # No token: every user with its status.
+    users = api.get("/api/users", expect=200).json()["users"]
+    assert {u["name"]: u["status"] for u in users} == {"alice": "coding", "bob": ""}
+    assert api.get("/api/users/alice", expect=200).json()["status"] == "coding"
+    assert api.get("/api/users/%d" % alice.id, expect=200).json()["status"] == "coding"
+    # Messages need the token, and only their owner's.
+    api.send(alice, "bob", "private")
+    api.get("/api/messages", expect=401)
+    api.get("/api/messages/sent", expect=401)
+    api.post("/api/users/bob/messages", json={"content": "anonymous"}, expect=401)
+    assert api.inbox(bob)["total"] == 1
+    assert api.inbox(alice)["total"] == 0
+
+
+def test_anonymous_raw_client_gets_statuses_retained_and_live(api, broker, raw):
+    alice = api.register("alice")
+    bob = api.register("bob")
+    api.patch("/api/users/alice", token=alice.token, json={"status": "coding"}, expect=200)
+    api.patch("/api/users/bob", token=bob.token, json={"status": "away"}, expect=200)
+    anon = Mqtt(raw, broker)
+    assert anon.subscribe("agora/users/+/status", qos=1) == [1]
+    got = anon.drain()
+    assert sorted((p.topic, p.retain, json.loads(p.payload)["status"]) for p in got) == [
+        (status_topic("alice"), True, "coding"), (status_topic("bob"), True, "away")]
+    # A change made over HTTP arrives live (retain 0 on a live delivery).
+    api.patch("/api/users/alice", token=alice.token, json={"status": "lunch"}, expect=200)
+    got = anon.drain()
+    assert [(p.topic, p.retain, json.loads(p.payload)["status"]) for p in got] == [
+        (status_topic("alice"), False, "lunch")]
+    # One user's status, directly.
+    other = Mqtt(raw, broker)
+    assert other.subscribe(status_topic("bob"), qos=0) == [0]
+    assert [json.loads(p.payload)["status"] for p in other.drain()] == ["away"]
+
+
+@pytest.mark.parametrize("version", ["3.1.1", "5"])
+def test_anonymous_paho_client_gets_statuses(api, paho_any, version):
+    alice = api.register("alice")
+    api.patch("/api/users/alice", token=alice.token, json={"status": "coding"}, expect=200)
+    c = paho_any(version)
+    marker = "test/marker/" + uniq()
+    assert c.subscribe("agora/users/+/status", qos=1) == [1]
+    assert c.subscribe(marker, qos=0) == [0]
+    m = c.get()
+    assert (m.topic, m.retain, json.loads(m.payload)["status"]) == (
+        status_topic("alice"), 1, "coding")
+    u = api.patch("/api/users/alice", token=alice.token, json={"status": "home"},
+                  expect=200).json()
+    m = c.get()
+    assert (m.topic, m.retain) == (status_topic("alice"), 0)
+    assert json.loads(m.payload) == {"name": "alice", "status": "home",
+                                     "status_updated_at": u["status_updated_at"]}
+    c.publish(marker, b"m", qos=0)
+    assert c.get_until(marker) == []
+
+
+def test_inbox_stays_with_its_owner(api, broker, raw, mqtt5):
     alice = api.register("alice")
     bob = api.register("bob")
     carol = api.register("carol")
-    spy = Mqtt(raw, broker, carol)
-    assert spy.subscribe(inbox_topic("bob"), qos=1) == [REFUSED]
-    assert spy.subscribe(inbox_topic("BOB"), qos=1, pid=2) == [REFUSED]
-    assert Mqtt(raw, broker, bob).subscribe(inbox_topic("bob"), qos=1) == [1]
-    # A wildcard may be granted, but must not carry bob's messages to carol.
-    spy.subscribe("agora/users/+/inbox", qos=1, pid=3)
-    spy.subscribe("#", qos=1, pid=4)
-    api.send(alice, "bob", "for bob only")
-    leaked = [p for p in spy.drain() if p.topic == inbox_topic("bob")]
-    assert leaked == [], "carol received bob's inbox: %r" % leaked
+    owner = Mqtt(raw, broker, bob)
+    assert owner.subscribe(inbox_topic("bob"), qos=1) == [1]
+    anon, spy = Mqtt(raw, broker), Mqtt(raw, broker, carol)
+    anon5, spy5 = mqtt5(), mqtt5(carol)
+    # A filter that can match only bob's inbox is refused to anyone else,
+    # however the name is spelled.
+    for c in (anon, spy):
+        assert c.subscribe(inbox_topic("bob"), pid=2) == [REFUSED]
+        assert c.subscribe(inbox_topic("BOB"), pid=3) == [REFUSED]
+        assert c.subscribe(inbox_topic("bob") + "/#", pid=4) == [REFUSED]
+    for c in (anon5, spy5):
+        assert c.subscribe5([(inbox_topic("bob"), 1)], pid=2) == [NOT_AUTHORIZED]
+    assert anon.subscribe("agora/users/+/inbox", pid=5) == [REFUSED]  # no inbox of its own
+    # Broad filters are granted, then filtered message by message.
+    wide = ["#", "agora/#", "agora/users/#", "+/users/+/+"]
+    for c in (anon, spy):
+        assert c.c.subscribe([(f, 1) for f in wide], pid=6) == [1, 1, 1, 1]
+    assert spy.subscribe("agora/users/+/inbox", pid=7) == [1]  # carol's own is among them
+    for c in (anon5, spy5):
+        assert c.subscribe5([(f, 1) for f in wide], pid=3) == [1, 1, 1, 1]
+    # bob gets a message sent over HTTP and one sent over MQTT.
+    m1 = api.send(alice, "bob", "for bob only")
+    Mqtt(raw, broker, alice).c.publish(inbox_topic("bob"), b"also for bob", qos=1, pid=9)
+    api.patch("/api/users/alice", token=alice.token, json={"status": "seen"}, expect=200)
+    got = owner.drain()
+    assert [json.loads(p.payload)["content"] for p in got] == ["for bob only", "also for bob"]
+    assert json.loads(got[0].payload) == m1
+    # The others got the status through their wildcards, and nothing of bob's
+    # ('#' also brings the other test clients' markers: not counted).
+    for name, got in (("anonymous 3.1.1", anon.drain()), ("carol 3.1.1", spy.drain()),
+                      ("anonymous 5", anon5.publishes()), ("carol 5", spy5.publishes())):
+        topics = [p.topic for p in got if p.topic.startswith("agora/")]
+        assert topics == [status_topic("alice")], "%s received %r" % (name, topics)
 
 
-def test_anonymous_clients_cannot_touch_agora_users(api, broker, raw):
+def test_shared_subscription_does_not_leak_an_inbox(api, broker, raw):
+    """A shared subscription's copy goes to one member that may read it:
+    bob's inbox reaches bob through his group, never the anonymous member
+    of the same group, nor carol's group of her own."""
     alice = api.register("alice")
     bob = api.register("bob")
-    anon = Mqtt(raw, broker)
-    for i, f in enumerate(["agora/users/#", status_topic("alice"), inbox_topic("bob"),
-                           "agora/users/+/status"]):
-        assert anon.subscribe(f, qos=1, pid=10 + i) == [REFUSED], f
-    # Publishes are dropped: no retained status, no message.
-    anon.c.publish(status_topic("alice"), b'{"name":"alice","status":"pwned"}', qos=1,
-                   retain=True, pid=20)
-    anon.c.publish(status_topic("x"), b"pwned", qos=0, retain=True)
-    anon.c.publish(inbox_topic("bob"), b"anonymous spam", qos=1, pid=21)
-    assert anon.c.is_open()
+    carol = api.register("carol")
+    anon, spy, owner = Mqtt(raw, broker), Mqtt(raw, broker, carol), Mqtt(raw, broker, bob)
+    assert anon.subscribe("$share/g/#", qos=1) == [1]
+    assert owner.subscribe("$share/g/#", qos=1) == [1]
+    assert spy.subscribe("$share/h/agora/users/#", qos=1) == [1]
+    for n in range(3):  # round robin would give the anonymous member a turn
+        api.send(alice, "bob", "for bob only %d" % n)
+    got = [json.loads(p.payload)["content"] for p in owner.drain()
+           if p.topic == inbox_topic("bob")]
+    assert got == ["for bob only 0", "for bob only 1", "for bob only 2"]
+    leaked = [(who, p.topic) for who, c in (("anonymous", anon), ("carol", spy))
+              for p in c.drain() if p.topic == inbox_topic("bob")]
+    assert leaked == []
+
+
+def test_nobody_publishes_a_status_or_a_raw_inbox_message(api, broker, raw, mqtt5):
+    alice = api.register("alice")
+    bob = api.register("bob")
     check = Mqtt(raw, broker, bob)
-    check.subscribe(status_topic("alice"), pid=2)
-    check.subscribe(status_topic("x"), pid=3)
+    check.subscribe("agora/users/#", qos=1, pid=2)
+    forged = b'{"name":"alice","status":"forged"}'
+    mark = broker.log_mark()
+    # MQTT 3.1.1: acknowledged (there is no code to refuse with), dropped.
+    for who in (None, alice):
+        c = Mqtt(raw, broker, who)
+        c.c.publish(status_topic("alice"), forged, qos=1, retain=True, pid=20)
+        c.c.publish(status_topic("x"), b"forged", qos=0, retain=True)
+        assert c.c.is_open()
+    Mqtt(raw, broker).c.publish(inbox_topic("bob"), b"anonymous spam", qos=1, pid=21)
+    # MQTT 5: PUBACK 0x87.
+    for who in (None, alice):
+        c = mqtt5(who)
+        assert c.publish5(status_topic("alice"), forged, pid=1, retain=True).rc == \
+            NOT_AUTHORIZED
+    assert mqtt5().publish5(inbox_topic("bob"), b"anonymous spam", pid=2).rc == \
+        NOT_AUTHORIZED
+    broker.wait_log(r"PUBLISH on 'agora/users/alice/status' dropped: not authorized",
+                    since=mark)
+    # A will cannot write there either: a forged message "from carol" to
+    # bob's inbox would otherwise reach him raw when alice's connection drops.
+    will = (inbox_topic("bob"), b'{"from":"carol","content":"forged"}', 1, False)
+    c = raw(broker.port)
+    c.connect("will-" + uniq(), username="alice", password=alice.password, will=will)
+    broker.wait_log(r"will on 'agora/users/bob/inbox' ignored: not authorized", since=mark)
+    c.drop()
     assert check.drain() == []
     assert api.inbox(bob)["total"] == 0
-    # Only the server writes statuses: an account cannot either.
-    own = Mqtt(raw, broker, alice)
-    own.c.publish(status_topic("alice"), b'{"name":"alice","status":"forged"}', qos=1,
-                  retain=True, pid=30)
-    assert check.drain() == []
     assert api.get("/api/users/alice", expect=200).json()["status"] == ""
+    fresh = Mqtt(raw, broker, bob)  # nothing was retained either
+    fresh.subscribe("agora/users/#", qos=1, pid=2)
+    assert fresh.drain() == []
+
+
+# --------------------------------------------------------------------------
+# An MQTT write to an inbox refused: its reason code (MQTT 5), the log (3.1.1)
+# --------------------------------------------------------------------------
+
+REFUSED_WRITES = [  # (to, payload, MQTT 5 reason code, what the log says)
+    ("bob", b"\xff\xfe not UTF-8", PAYLOAD_FORMAT_INVALID, "UTF-8 text"),
+    ("bob", b"", PAYLOAD_FORMAT_INVALID, "UTF-8 text"),
+    ("bob", b"nul \x00 inside", PAYLOAD_FORMAT_INVALID, "UTF-8 text"),
+    ("bob", b"x" * (MESSAGE_MAX_LENGTH + 1), PAYLOAD_FORMAT_INVALID, "UTF-8 text"),
+    ("nobody", b"hello", TOPIC_NAME_INVALID, "no such user"),
+    ("n" * 80, b"hello", TOPIC_NAME_INVALID, "no such user"),
+]
+
+
+def test_mqtt5_inbox_publish_reason_codes_qos1(api, broker, raw, mqtt5):
+    alice = api.register("alice")
+    bob = api.register("bob")
+    owner = Mqtt(raw, broker, bob)
+    owner.subscribe(inbox_topic("bob"), qos=1)
+    c = mqtt5(alice)
+    for pid, (to, payload, rc, _) in enumerate(REFUSED_WRITES, start=1):
+        ack = c.publish5(inbox_topic(to), payload, qos=1, pid=pid)
+        assert ack.rc == rc, "%r to %s: %r" % (payload[:20], to[:20], ack)
+    assert owner.drain() == []
+    assert api.inbox(bob)["total"] == 0
+    # What is accepted is 0x00 (not 0x10: it was stored, subscribers or not),
+    # the longest content included, and to a name spelled otherwise.
+    longest = "é" * (MESSAGE_MAX_LENGTH // 2)
+    assert c.publish5(inbox_topic("bob"), longest.encode("utf-8"), pid=50).rc == 0x00
+    assert c.publish5(inbox_topic("BOB"), b"hi", pid=51).rc == 0x00
+    assert c.publish5(inbox_topic("alice"), b"note to self", pid=52).rc == 0x00
+    assert [m["content"] for m in api.inbox(bob)["messages"]] == ["hi", longest]
+    assert [json.loads(p.payload)["content"] for p in owner.drain()] == [longest, "hi"]
+    assert api.inbox(alice)["total"] == 1
+
+
+@pytest.mark.parametrize("to,payload,rc", [
+    ("bob", b"\xff\xfe not UTF-8", PAYLOAD_FORMAT_INVALID),
+    ("nobody", b"hello", TOPIC_NAME_INVALID),
+], ids=["bad-content-0x99", "unknown-user-0x90"])
+def test_mqtt5_refused_qos2_inbox_publish_ends_the_flow(api, broker, mqtt5, to, payload, rc):
+    alice = api.register("alice")
+    bob = api.register("bob")
+    c = mqtt5(alice)
+    c.send(publish5(inbox_topic(to), payload, qos=2, pid=5))
+    ack = Reason5(c.expect(PUBREC))
+    assert (ack.pid, ack.rc) == (5, rc), ack
+    # The flow ended there: no PUBREL, and the same id at once is a new
+    # message (not a resend of the refused one), stored exactly once.
+    c.send(publish5(inbox_topic("bob"), b"second try", qos=2, pid=5))
+    ack = Reason5(c.expect(PUBREC))
+    assert (ack.pid, ack.rc) == (5, 0x00), ack
+    c.send(publish5(inbox_topic("bob"), b"second try", qos=2, pid=5))  # a resend
+    ack = Reason5(c.expect(PUBREC))
+    assert (ack.pid, ack.rc) == (5, 0x00), ack
+    c.send(pubrel(5))
+    done = Reason5(c.expect(PUBCOMP))
+    assert (done.pid, done.rc) == (5, 0x00), done
+    assert c.sync() == []
+    assert [m["content"] for m in api.inbox(bob)["messages"]] == ["second try"]
+
+
+def test_mqtt5_inbox_publish_from_a_deleted_account_0x87(api, broker, mqtt5):
+    alice = api.register("alice")
+    bob = api.register("bob")
+    c = mqtt5(alice)
+    api.delete("/api/users/alice", token=alice.token, expect=204)
+    mark = broker.log_mark()
+    assert c.publish5(inbox_topic("bob"), b"from beyond", pid=1).rc == NOT_AUTHORIZED
+    broker.wait_log(r"MQTT message from alice to 'bob' refused \(reason code 0x87\)",
+                    since=mark)
+    assert api.inbox(bob)["total"] == 0
+
+
+def test_mqtt5_inbox_publish_store_failure_0x80(api, broker, mqtt5):
+    alice = api.register("alice")
+    api.register("bob")
+    c = mqtt5(alice)
+    # Break the database from outside, as tests/unit/test_api.c does.
+    db = sqlite3.connect(os.path.join(broker.data_dir, "agora.db"), timeout=5)
+    try:
+        db.execute("DROP TABLE messages")
+        db.commit()
+    finally:
+        db.close()
+    mark = broker.log_mark()
+    assert c.publish5(inbox_topic("bob"), b"lost", pid=1).rc == UNSPECIFIED_ERROR
+    broker.wait_log(r"MQTT message from alice to 'bob' refused \(reason code 0x80\)",
+                    since=mark)
+    assert c.publish5("some/topic", b"still served", pid=2).rc == 0x10
+
+
+def test_mqtt311_refused_inbox_publishes_acknowledged_and_logged(api, broker, raw):
+    alice = api.register("alice")
+    bob = api.register("bob")
+    owner = Mqtt(raw, broker, bob)
+    owner.subscribe(inbox_topic("bob"), qos=1)
+    c = Mqtt(raw, broker, alice)
+    for i, (to, payload, rc, why) in enumerate(REFUSED_WRITES):
+        qos = i % 3  # each QoS in turn; QoS 1 and 2 complete their flows
+        mark = broker.log_mark()
+        c.c.publish(inbox_topic(to), payload, qos=qos, pid=30 + i if qos else None)
+        line = broker.wait_log(r"MQTT message from alice to '%s' refused \(reason code "
+                               r"0x%02x\): .*%s" % (to[:64], rc, why), since=mark)
+        assert "alice" in line
+    assert c.c.is_open()
+    assert owner.drain() == []
+    assert api.inbox(bob)["total"] == 0

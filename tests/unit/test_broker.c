@@ -2057,16 +2057,16 @@ static bool hook_may_read(void *ctx, const char *account, const uint8_t *t, size
 	return account && len > 4 + n && memcmp(t + 4, account, n) == 0 && t[4 + n] == '/';
 }
 
-static bool hook_take_publish(void *ctx, const char *account, const uint8_t *t, size_t len,
-			      const uint8_t *payload, size_t payload_len)
+static int hook_take_publish(void *ctx, const char *account, const uint8_t *t, size_t len,
+			     const uint8_t *payload, size_t payload_len)
 {
 	(void)ctx;
 	(void)account;
 	if (len != 8 || memcmp(t, "acl/take", 8) != 0)
-		return false;
+		return BROKER_TAKE_ROUTE;
 	snprintf(hook_log.taken, sizeof(hook_log.taken), "%.*s", (int)payload_len,
 		 (const char *)payload);
-	return true;
+	return 0x00;
 }
 
 static struct broker *hooked_broker(void)

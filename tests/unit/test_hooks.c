@@ -1,0 +1,464 @@
+/*
+ * test_hooks.c - the take_publish contract of struct broker_hooks, in the
+ * broker core with no sockets: what the hook answers is what the publisher's
+ * PUBACK or PUBREC carries (MQTT 5), a refusing PUBREC ends the QoS 2 flow
+ * and frees its packet id, MQTT 3.1.1 publishers are acknowledged as usual,
+ * and what the hook leaves to routing goes through may_publish first.
+ *
+ * The test policy covers the prefix "acl": "acl/take" is the hook's, which
+ * answers with take.answer; everything else there is left to routing, and
+ * may_publish lets accounts (not anonymous clients) publish it.
+ */
+#include "broker_support.h"
+
+#include "base/log.h"
+#include "broker/broker.h"
+#include "mqtt/mqtt.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the test policy ---- */
+
+static struct {
+	int answer;  /* what take_publish returns for "acl/take" */
+	int calls;   /* take_publish calls, whatever the topic */
+	char account[32], topic[64], payload[64];
+} take;
+
+static int login_handle; /* its address is the login check's handle */
+
+static void *hook_login_begin(void *ctx, struct broker_client *c, const uint8_t *user,
+			      size_t user_len, const uint8_t *password, size_t password_len)
+{
+	(void)ctx;
+	(void)c;
+	(void)user;
+	(void)user_len;
+	(void)password;
+	(void)password_len;
+	return &login_handle; /* answered by the test: broker_login_done */
+}
+
+static void hook_login_cancel(void *ctx, void *handle)
+{
+	(void)ctx;
+	(void)handle;
+}
+
+static bool hook_may_publish(void *ctx, const char *account, const uint8_t *t, size_t len)
+{
+	(void)ctx;
+	(void)t;
+	(void)len;
+	return account != NULL;
+}
+
+static int hook_take_publish(void *ctx, const char *account, const uint8_t *t, size_t len,
+			     const uint8_t *payload, size_t payload_len)
+{
+	(void)ctx;
+	take.calls++;
+	snprintf(take.account, sizeof(take.account), "%s", account ? account : "(anonymous)");
+	snprintf(take.topic, sizeof(take.topic), "%.*s", (int)len, (const char *)t);
+	snprintf(take.payload, sizeof(take.payload), "%.*s", (int)payload_len,
+		 (const char *)payload);
+	if (len != 8 || memcmp(t, "acl/take", 8) != 0)
+		return BROKER_TAKE_ROUTE;
+	return take.answer;
+}
+
+static struct broker *hooked_broker_with(struct broker_config *cfg)
+{
+	struct broker *b = new_broker(cfg);
+	struct broker_hooks h = {
+		.prefix = "acl",
+		.login_begin = hook_login_begin,
+		.login_cancel = hook_login_cancel,
+		.may_publish = hook_may_publish,
+		.take_publish = hook_take_publish,
+	};
+
+	memset(&take, 0, sizeof(take));
+	broker_set_hooks(b, &h);
+	return b;
+}
+
+static struct broker *hooked_broker(void)
+{
+	struct broker_config cfg;
+
+	test_config(&cfg);
+	return hooked_broker_with(&cfg);
+}
+
+/* ---- packets in and out, at the client's level ---- */
+
+static void send_at(struct broker *b, struct broker_client *c, const struct mqtt_packet *p,
+		    uint8_t level)
+{
+	uint8_t buf[512];
+	long n = mqtt_encode(p, level, buf, sizeof(buf));
+
+	assert_true(n > 0);
+	feed(b, c, buf, (size_t)n);
+}
+
+static size_t last_len; /* bytes of the packet pop_packet returned last */
+static uint8_t last[512];
+
+/* Removes the first packet from c's output and decodes it into *p (its
+ * fields point into `last`). */
+static bool pop_packet(struct broker_client *c, struct mqtt_packet *p)
+{
+	uint8_t level = c->level ? c->level : MQTT_LEVEL_311;
+	uint8_t all[4096];
+	size_t total = c->out.total;
+	long n;
+
+	if (total == 0)
+		return false;
+	assert_true(total <= sizeof(all));
+	assert_int_equal(outbuf_copy(&c->out, all, total), total);
+	n = mqtt_decode(all, total, level, 0, p);
+	assert_true(n > 0 && (size_t)n <= sizeof(last));
+	memcpy(last, all, (size_t)n);
+	last_len = (size_t)n;
+	assert_int_equal(mqtt_decode(last, last_len, level, 0, p), n);
+	outbuf_reset(&c->out);
+	outbuf_append(&c->out, all + n, total - (size_t)n);
+	return true;
+}
+
+static void expect_packet(struct broker_client *c, uint8_t type, struct mqtt_packet *p)
+{
+	if (!pop_packet(c, p))
+		fail_msg("expected %s, the broker sent nothing", mqtt_type_name(type));
+	assert_string_equal(mqtt_type_name(p->type), mqtt_type_name(type));
+}
+
+static void expect_nothing(struct broker_client *c)
+{
+	struct mqtt_packet p;
+
+	if (pop_packet(c, &p))
+		fail_msg("unexpected %s from the broker", mqtt_type_name(p.type));
+}
+
+/* An acknowledgement with this id and reason code; MQTT 3.1.1 has no code:
+ * its acknowledgements are always the 4-byte form. */
+static void expect_ack(struct broker_client *c, uint8_t type, uint16_t id, uint8_t reason)
+{
+	struct mqtt_packet p;
+
+	expect_packet(c, type, &p);
+	assert_int_equal(p.u.ack.packet_id, id);
+	if (c->level == MQTT_LEVEL_5)
+		assert_int_equal(p.u.ack.reason_code, reason);
+	else
+		assert_int_equal(last_len, 4);
+}
+
+/* This PUBLISH; returns its packet id. */
+static uint16_t expect_publish(struct broker_client *c, const char *topic, const char *payload)
+{
+	struct mqtt_packet p;
+
+	expect_packet(c, MQTT_PUBLISH, &p);
+	assert_int_equal(p.u.publish.topic.len, strlen(topic));
+	assert_memory_equal(p.u.publish.topic.data, topic, strlen(topic));
+	assert_int_equal(p.u.publish.payload_len, strlen(payload));
+	assert_memory_equal(p.u.publish.payload, payload, strlen(payload));
+	return p.u.publish.packet_id;
+}
+
+/* A client at level, logged in as account (through the login hook), or
+ * anonymous when account is NULL. */
+static struct broker_client *connect_as(struct broker *b, uint8_t level, const char *id,
+					const char *account)
+{
+	struct broker_client *c = broker_client_new(b, NULL, "t:1", true);
+	struct mqtt_packet p = { .type = MQTT_CONNECT };
+
+	assert_non_null(c);
+	track(live_clients, c);
+	p.u.connect.protocol_name = str("MQTT");
+	p.u.connect.level = level;
+	p.u.connect.clean_session = true;
+	p.u.connect.client_id = str(id);
+	if (account) {
+		p.u.connect.has_username = p.u.connect.has_password = true;
+		p.u.connect.username = str(account);
+		p.u.connect.password = str("pw");
+	}
+	send_at(b, c, &p, level);
+	if (account)
+		broker_login_done(b, c, true, account);
+	expect_packet(c, MQTT_CONNACK, &p);
+	assert_int_equal(p.u.connack.return_code, 0);
+	return c;
+}
+
+static void subscribe(struct broker *b, struct broker_client *c, const char *filter)
+{
+	uint8_t list[128], qos = 1;
+	struct mqtt_packet p = { .type = MQTT_SUBSCRIBE };
+
+	p.u.subscribe.packet_id = next_packet_id();
+	p.u.subscribe.filters = topic_list(list, sizeof(list), &filter, &qos, 1);
+	send_at(b, c, &p, c->level);
+	expect_packet(c, MQTT_SUBACK, &p);
+	assert_int_equal(p.u.suback.codes[0], qos);
+}
+
+static struct mqtt_packet publish_packet(const char *topic, const char *payload, uint8_t qos,
+					 uint16_t id)
+{
+	struct mqtt_packet p = { .type = MQTT_PUBLISH };
+
+	p.u.publish.topic = str(topic);
+	p.u.publish.payload = (const uint8_t *)payload;
+	p.u.publish.payload_len = (uint32_t)strlen(payload);
+	p.u.publish.qos = qos;
+	p.u.publish.packet_id = qos ? id : 0;
+	return p;
+}
+
+static void send_publish(struct broker *b, struct broker_client *c, const char *topic,
+			 const char *payload, uint8_t qos, uint16_t id)
+{
+	struct mqtt_packet p = publish_packet(topic, payload, qos, id);
+
+	send_at(b, c, &p, c->level);
+}
+
+static void send_ack(struct broker *b, struct broker_client *c, uint8_t type, uint16_t id)
+{
+	struct mqtt_packet p = { .type = type };
+
+	p.u.ack.packet_id = id;
+	send_at(b, c, &p, c->level);
+}
+
+/* ---- the tests ---- */
+
+/* MQTT 5, QoS 1: the hook's answer is the PUBACK's reason code. A taken
+ * message is not routed, and a success is 0x00 even with no subscriber
+ * (no 0x10: the hook did something with it). */
+static void test_take_answer_is_the_puback_code(void **state)
+{
+	static const uint8_t answers[] = { 0x00, 0x99, 0x90, 0x87, 0x80 };
+	struct broker *b = hooked_broker();
+	struct broker_client *pub = connect_as(b, MQTT_LEVEL_5, "pub", "alice");
+	struct broker_client *sub = connect_as(b, MQTT_LEVEL_5, "sub", "bob");
+
+	(void)state;
+	subscribe(b, sub, "acl/#");
+	for (size_t i = 0; i < sizeof(answers); i++) {
+		uint16_t id = next_packet_id();
+
+		take.answer = answers[i];
+		send_publish(b, pub, "acl/take", "hello", 1, id);
+		expect_ack(pub, MQTT_PUBACK, id, answers[i]);
+		assert_int_equal(take.calls, (int)i + 1);
+	}
+	assert_string_equal(take.account, "alice");
+	assert_string_equal(take.topic, "acl/take");
+	assert_string_equal(take.payload, "hello");
+	expect_nothing(sub);
+	assert_int_equal(pub->state, CLIENT_CONNECTED);
+
+	/* QoS 0: no acknowledgement to carry a refusal, nothing routed. */
+	take.answer = 0x99;
+	send_publish(b, pub, "acl/take", "zero", 0, 0);
+	assert_string_equal(take.payload, "zero");
+	expect_nothing(pub);
+	expect_nothing(sub);
+	drop_client(b, sub);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* MQTT 5, QoS 2: a PUBREC of 0x80 or more ends the flow [MQTT-4.3.3-4].
+ * The id is not held: no PUBREL is awaited (one sent anyway is answered
+ * 0x92), the same id starts a new message at once, and refusals take no
+ * slot of the Receive Maximum. An accepted message keeps its id until
+ * PUBREL, and a resend of it is not offered to the hook again. */
+static void test_take_refusing_pubrec_frees_the_id(void **state)
+{
+	struct broker_config cfg;
+	struct broker *b;
+	struct broker_client *pub;
+
+	(void)state;
+	test_config(&cfg);
+	cfg.receive_maximum = 2;
+	b = hooked_broker_with(&cfg);
+	pub = connect_as(b, MQTT_LEVEL_5, "pub", "alice");
+
+	take.answer = 0x99;
+	send_publish(b, pub, "acl/take", "bad", 2, 7);
+	expect_ack(pub, MQTT_PUBREC, 7, 0x99);
+	send_ack(b, pub, MQTT_PUBREL, 7);
+	expect_ack(pub, MQTT_PUBCOMP, 7, 0x92); /* not held */
+
+	for (int i = 0; i < 5; i++) { /* more than receive_maximum */
+		send_publish(b, pub, "acl/take", "bad", 2, 7);
+		expect_ack(pub, MQTT_PUBREC, 7, 0x99);
+	}
+	assert_int_equal(pub->state, CLIENT_CONNECTED);
+	assert_int_equal(take.calls, 6);
+
+	/* The same id, now a message the hook accepts: exactly once. */
+	take.answer = 0x00;
+	send_publish(b, pub, "acl/take", "good", 2, 7);
+	expect_ack(pub, MQTT_PUBREC, 7, 0x00);
+	assert_int_equal(take.calls, 7);
+	assert_string_equal(take.payload, "good");
+	send_publish(b, pub, "acl/take", "good", 2, 7); /* a resend before PUBREL */
+	expect_ack(pub, MQTT_PUBREC, 7, 0x00);
+	assert_int_equal(take.calls, 7);
+	send_ack(b, pub, MQTT_PUBREL, 7);
+	expect_ack(pub, MQTT_PUBCOMP, 7, 0x00);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* MQTT 3.1.1 has no reason codes: a refused message is acknowledged as
+ * any other, and at QoS 2 the publisher goes on with PUBREL, so the id
+ * is held until then (a resend is not offered to the hook again). */
+static void test_take_refusal_to_mqtt311(void **state)
+{
+	struct broker *b = hooked_broker();
+	struct broker_client *pub = connect_as(b, MQTT_LEVEL_311, "pub", "alice");
+
+	(void)state;
+	take.answer = 0x90;
+	send_publish(b, pub, "acl/take", "to nobody", 1, 3);
+	expect_ack(pub, MQTT_PUBACK, 3, 0);
+	send_publish(b, pub, "acl/take", "to nobody", 2, 4);
+	expect_ack(pub, MQTT_PUBREC, 4, 0);
+	assert_int_equal(take.calls, 2);
+	send_publish(b, pub, "acl/take", "to nobody", 2, 4);
+	expect_ack(pub, MQTT_PUBREC, 4, 0);
+	assert_int_equal(take.calls, 2);
+	send_ack(b, pub, MQTT_PUBREL, 4);
+	expect_ack(pub, MQTT_PUBCOMP, 4, 0);
+	assert_int_equal(pub->state, CLIENT_CONNECTED);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* BROKER_TAKE_ROUTE: may_publish decides, then the message is routed as
+ * any other. The hook is offered only client PUBLISH packets under the
+ * prefix: not other topics, not wills. */
+static void test_take_route_then_may_publish(void **state)
+{
+	struct broker *b = hooked_broker();
+	struct broker_client *alice = connect_as(b, MQTT_LEVEL_5, "alice", "alice");
+	struct broker_client *anon = connect_as(b, MQTT_LEVEL_5, "anon", NULL);
+	struct broker_client *sub = connect_as(b, MQTT_LEVEL_311, "sub", "bob");
+	uint16_t id;
+
+	(void)state;
+	subscribe(b, sub, "#");
+	id = next_packet_id();
+	send_publish(b, alice, "acl/x", "routed", 1, id);
+	expect_ack(alice, MQTT_PUBACK, id, 0x00);
+	send_ack(b, sub, MQTT_PUBACK, expect_publish(sub, "acl/x", "routed"));
+	assert_int_equal(take.calls, 1);
+
+	id = next_packet_id();
+	send_publish(b, anon, "acl/x", "refused", 1, id);
+	expect_ack(anon, MQTT_PUBACK, id, 0x87); /* may_publish said no */
+	assert_int_equal(take.calls, 2);
+	assert_string_equal(take.account, "(anonymous)");
+	expect_nothing(sub);
+
+	id = next_packet_id();
+	send_publish(b, alice, "other/t", "outside", 1, id);
+	expect_ack(alice, MQTT_PUBACK, id, 0x00);
+	expect_publish(sub, "other/t", "outside");
+	assert_int_equal(take.calls, 2); /* outside the prefix: never offered */
+	drop_client(b, anon);
+	drop_client(b, alice);
+	drop_client(b, sub);
+	free_broker(b);
+}
+
+/* The hook sees the topic a Topic Alias stands for (MQTT 5). */
+static void test_take_sees_aliased_topic(void **state)
+{
+	struct broker *b = hooked_broker();
+	struct broker_client *pub = connect_as(b, MQTT_LEVEL_5, "pub", "alice");
+	struct mqtt_packet p;
+
+	(void)state;
+	take.answer = 0x90;
+	p = publish_packet("acl/take", "bound", 1, 1);
+	p.u.publish.props.present = MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS);
+	p.u.publish.props.topic_alias = 1;
+	send_at(b, pub, &p, MQTT_LEVEL_5);
+	expect_ack(pub, MQTT_PUBACK, 1, 0x90);
+	p.u.publish.topic = str("");
+	p.u.publish.payload = (const uint8_t *)"aliased";
+	p.u.publish.payload_len = 7;
+	p.u.publish.packet_id = 2;
+	send_at(b, pub, &p, MQTT_LEVEL_5);
+	expect_ack(pub, MQTT_PUBACK, 2, 0x90);
+	assert_string_equal(take.topic, "acl/take");
+	assert_string_equal(take.payload, "aliased");
+	drop_client(b, pub);
+	free_broker(b);
+}
+
+/* A will under the prefix is checked with may_publish only: it is never
+ * offered to take_publish, which is for what a client sends. */
+static void test_take_not_offered_wills(void **state)
+{
+	struct broker *b = hooked_broker();
+	struct broker_client *sub = connect_as(b, MQTT_LEVEL_311, "sub", "bob");
+	struct broker_client *c = broker_client_new(b, NULL, "t:1", true);
+	struct mqtt_packet p = { .type = MQTT_CONNECT };
+
+	(void)state;
+	subscribe(b, sub, "acl/#");
+	assert_non_null(c);
+	track(live_clients, c);
+	p.u.connect.protocol_name = str("MQTT");
+	p.u.connect.level = MQTT_LEVEL_311;
+	p.u.connect.clean_session = true;
+	p.u.connect.client_id = str("willing");
+	p.u.connect.will = true;
+	p.u.connect.will_topic = str("acl/take");
+	p.u.connect.will_payload = str("last words");
+	p.u.connect.has_username = p.u.connect.has_password = true;
+	p.u.connect.username = str("alice");
+	p.u.connect.password = str("pw");
+	send_at(b, c, &p, MQTT_LEVEL_311);
+	broker_login_done(b, c, true, "alice");
+	expect_packet(c, MQTT_CONNACK, &p);
+	drop_client(b, c);
+	expect_publish(sub, "acl/take", "last words");
+	assert_int_equal(take.calls, 0);
+	drop_client(b, sub);
+	free_broker(b);
+}
+
+int main(void)
+{
+#define TEST(f) cmocka_unit_test_teardown(f, teardown)
+	const struct CMUnitTest tests[] = {
+		TEST(test_take_answer_is_the_puback_code),
+		TEST(test_take_refusing_pubrec_frees_the_id),
+		TEST(test_take_refusal_to_mqtt311),
+		TEST(test_take_route_then_may_publish),
+		TEST(test_take_sees_aliased_topic),
+		TEST(test_take_not_offered_wills),
+	};
+
+	log_set_level(LOG_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
