@@ -3,6 +3,7 @@
  * the UTF-8 check behind them (MQTT 3.1.1 sections 1.5.3 and 4.7).
  */
 #include "helpers.h"
+#include "utf8_samples.h"
 
 #include "mqtt/mqtt.h"
 
@@ -448,6 +449,84 @@ static void test_utf8_exhaustive_short(void **state)
 	}
 }
 
+/* mqtt_utf8_scan's classes for the shared samples (utf8_samples.h). */
+static void test_utf8_scan_classes(void **state)
+{
+	int failed = 0;
+
+	(void)state;
+	for (size_t i = 0; i < UTF8_SAMPLES; i++) {
+		const struct utf8_sample *x = &utf8_samples[i];
+		uint8_t *c = copy_of(x->s, x->len);
+		unsigned got = mqtt_utf8_scan(c, x->len);
+
+		free(c);
+		if (got != x->cls) {
+			print_error("%s: got 0x%x, want 0x%x\n", x->name, got, x->cls);
+			failed++;
+		}
+	}
+	assert_int_equal(failed, 0);
+}
+
+/* Every code point, encoded as RFC 3629 says, against the definitions of
+ * the classes [MQTT 5.0, 1.5.4]. */
+static size_t encode_utf8(uint32_t cp, uint8_t *out)
+{
+	if (cp < 0x80) {
+		out[0] = (uint8_t)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (uint8_t)(0xC0 | cp >> 6);
+		out[1] = (uint8_t)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (uint8_t)(0xE0 | cp >> 12);
+		out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+		out[2] = (uint8_t)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	out[0] = (uint8_t)(0xF0 | cp >> 18);
+	out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+	out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+	out[3] = (uint8_t)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+static unsigned class_of(uint32_t cp)
+{
+	if (cp == 0)
+		return MQTT_UTF8_NUL;
+	if (cp >= 0xD800 && cp <= 0xDFFF)
+		return MQTT_UTF8_ILL_FORMED;
+	if (cp <= 0x1F || (cp >= 0x7F && cp <= 0x9F))
+		return MQTT_UTF8_CONTROL;
+	if ((cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFF) == 0xFFFE || (cp & 0xFFFF) == 0xFFFF)
+		return MQTT_UTF8_NONCHAR;
+	return 0;
+}
+
+static void test_utf8_scan_every_code_point(void **state)
+{
+	(void)state;
+	for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
+		uint8_t s[4];
+		size_t n = encode_utf8(cp, s);
+		unsigned got = mqtt_utf8_scan(s, n);
+
+		if (got != class_of(cp))
+			fail_msg("U+%04X: got 0x%x, want 0x%x", cp, got, class_of(cp));
+	}
+	/* Classes add up along a string, and the scan stops at the first
+	 * ill-formed sequence. */
+	assert_int_equal(mqtt_utf8_scan((const uint8_t *)"a\x01\xef\xbf\xbf", 5),
+			 MQTT_UTF8_CONTROL | MQTT_UTF8_NONCHAR);
+	assert_int_equal(mqtt_utf8_scan((const uint8_t *)"\x01\xc0\x80\x00", 4),
+			 MQTT_UTF8_CONTROL | MQTT_UTF8_ILL_FORMED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +537,8 @@ int main(void)
 		cmocka_unit_test(test_valid_length),
 		cmocka_unit_test(test_utf8_table),
 		cmocka_unit_test(test_utf8_exhaustive_short),
+		cmocka_unit_test(test_utf8_scan_classes),
+		cmocka_unit_test(test_utf8_scan_every_code_point),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
