@@ -608,3 +608,105 @@ def assert_broker_serves(port, host="127.0.0.1"):
         c.disconnect()
     finally:
         c.close()
+
+
+# --------------------------------------------------------------------------
+# MQTT 5 packets with every field given (including broken ones), and
+# waiting for a refusal. Property blocks are passed already encoded (the
+# length varint included, e.g. test_mqtt5.encode_props(...)), so this file
+# stays free of a property table.
+# --------------------------------------------------------------------------
+
+AUTH = 15  # MQTT 5 only (reserved in 3.1.1)
+EMPTY_PROPS = b"\x00"
+
+
+def connect_v5(client_id="", clean_start=True, keepalive=60, props=EMPTY_PROPS,
+               will=None, username=None, password=None, extra=b""):
+    """MQTT 5 CONNECT. will: None or (topic, payload, qos, retain,
+    will_props_block). Strings go out as given (bytes may be ill-formed);
+    extra is appended after the last field."""
+    f = 0x02 if clean_start else 0
+    payload = mqtt_str(client_id)
+    if will is not None:
+        wtopic, wpayload, wqos, wretain, wprops = will
+        f |= 0x04 | ((wqos & 3) << 3) | (0x20 if wretain else 0)
+        payload += bytes(wprops) + mqtt_str(wtopic) + mqtt_str(wpayload)
+    if username is not None:
+        f |= 0x80
+        payload += mqtt_str(username)
+    if password is not None:
+        f |= 0x40
+        payload += mqtt_str(password)
+    var = mqtt_str(b"MQTT") + bytes([5, f]) + struct.pack("!H", keepalive)
+    return packet(CONNECT, 0, var + bytes(props) + payload + extra)
+
+
+def ack_v5(ptype, pid, reason=None, props=None):
+    """PUBACK/PUBREC/PUBREL/PUBCOMP with an optional reason code and
+    property block (PUBREL gets its required flags 0x2)."""
+    body = struct.pack("!H", pid)
+    if reason is not None or props is not None:
+        body += bytes([reason or 0])
+    if props is not None:
+        body += bytes(props)
+    return packet(ptype, 0x02 if ptype == PUBREL else 0, body)
+
+
+def disconnect_v5(reason=None, props=None):
+    """DISCONNECT; reason None leaves the body empty (means 0x00)."""
+    body = b"" if reason is None else bytes([reason])
+    if props is not None:
+        body += bytes(props)
+    return packet(DISCONNECT, 0, body)
+
+
+def auth_v5(reason=None, props=None):
+    """AUTH; reason None gives Remaining Length 0 (which means 0x00)."""
+    body = b"" if reason is None else bytes([reason])
+    if props is not None:
+        body += bytes(props)
+    return packet(AUTH, 0, body)
+
+
+def topic_bytes(p):
+    """A PUBLISH packet's topic as bytes, never decoded (it may be what a
+    test sent as ill-formed UTF-8)."""
+    n = struct.unpack("!H", p.body[:2])[0]
+    return bytes(p.body[2:2 + n])
+
+
+def answer_code(p):
+    """The code a refusal carries: a CONNACK's return/reason code, a
+    DISCONNECT's reason code (absent means 0x00)."""
+    if p.type == CONNACK:
+        return p.body[1]
+    if p.type == DISCONNECT:
+        return p.body[0] if p.body else 0
+    raise ProtocolError("not a CONNACK or DISCONNECT: %r" % p)
+
+
+def expect_refused(c, ptype=None, code=None, timeout=2.0, exact=True):
+    """Waits (bounded) for the broker to refuse and close.
+
+    exact: ptype None means the connection closes with nothing sent;
+    ptype CONNACK or DISCONNECT means exactly that packet with that code,
+    then the close. exact=False is for another broker whose codes differ:
+    the connection closes after at most one CONNACK with a non-zero code or
+    DISCONNECT with a code >= 0x80. Returns the packets received."""
+    if not exact:
+        def failure(p):
+            return (p.type == CONNACK and answer_code(p) != 0) or \
+                   (p.type == DISCONNECT and answer_code(p) >= 0x80)
+        _, got = c.expect_closed(timeout, allow=failure)
+        if len(got) > 1:
+            raise ProtocolError("more than one refusal: %r" % got)
+        return got
+    if ptype is None:
+        return c.expect_closed(timeout)[1]
+    p = c.recv_packet(timeout)
+    if p.type != ptype or answer_code(p) != code:
+        raise ProtocolError("expected %s 0x%02x then the close, got %r raw=%r"
+                            % (TYPE_NAMES[ptype], code, p, p.raw))
+    c.expect_closed(timeout)
+    return [p]
