@@ -9,7 +9,7 @@
  * answers with take.answer; everything else there is left to routing, and
  * may_publish lets accounts (not anonymous clients) publish it.
  */
-#include "broker_support.h"
+#include "broker_client.h"
 
 #include "base/log.h"
 #include "broker/broker.h"
@@ -94,58 +94,7 @@ static struct broker *hooked_broker(void)
 	return hooked_broker_with(&cfg);
 }
 
-/* ---- packets in and out, at the client's level ---- */
-
-static void send_at(struct broker *b, struct broker_client *c, const struct mqtt_packet *p,
-		    uint8_t level)
-{
-	uint8_t buf[512];
-	long n = mqtt_encode(p, level, buf, sizeof(buf));
-
-	assert_true(n > 0);
-	feed(b, c, buf, (size_t)n);
-}
-
-static size_t last_len; /* bytes of the packet pop_packet returned last */
-static uint8_t last[512];
-
-/* Removes the first packet from c's output and decodes it into *p (its
- * fields point into `last`). */
-static bool pop_packet(struct broker_client *c, struct mqtt_packet *p)
-{
-	uint8_t level = c->level ? c->level : MQTT_LEVEL_311;
-	uint8_t all[4096];
-	size_t total = c->out.total;
-	long n;
-
-	if (total == 0)
-		return false;
-	assert_true(total <= sizeof(all));
-	assert_int_equal(outbuf_copy(&c->out, all, total), total);
-	n = mqtt_decode(all, total, level, 0, p);
-	assert_true(n > 0 && (size_t)n <= sizeof(last));
-	memcpy(last, all, (size_t)n);
-	last_len = (size_t)n;
-	assert_int_equal(mqtt_decode(last, last_len, level, 0, p), n);
-	outbuf_reset(&c->out);
-	outbuf_append(&c->out, all + n, total - (size_t)n);
-	return true;
-}
-
-static void expect_packet(struct broker_client *c, uint8_t type, struct mqtt_packet *p)
-{
-	if (!pop_packet(c, p))
-		fail_msg("expected %s, the broker sent nothing", mqtt_type_name(type));
-	assert_string_equal(mqtt_type_name(p->type), mqtt_type_name(type));
-}
-
-static void expect_nothing(struct broker_client *c)
-{
-	struct mqtt_packet p;
-
-	if (pop_packet(c, &p))
-		fail_msg("unexpected %s from the broker", mqtt_type_name(p.type));
-}
+/* ---- packets in and out, at the client's level (broker_client.h) ---- */
 
 /* An acknowledgement with this id and reason code; MQTT 3.1.1 has no code:
  * its acknowledgements are always the 4-byte form. */
@@ -158,11 +107,11 @@ static void expect_ack(struct broker_client *c, uint8_t type, uint16_t id, uint8
 	if (c->level == MQTT_LEVEL_5)
 		assert_int_equal(p.u.ack.reason_code, reason);
 	else
-		assert_int_equal(last_len, 4);
+		assert_int_equal(last_packet_len, 4);
 }
 
 /* This PUBLISH; returns its packet id. */
-static uint16_t expect_publish(struct broker_client *c, const char *topic, const char *payload)
+static uint16_t expect_publish_id(struct broker_client *c, const char *topic, const char *payload)
 {
 	struct mqtt_packet p;
 
@@ -179,11 +128,9 @@ static uint16_t expect_publish(struct broker_client *c, const char *topic, const
 static struct broker_client *connect_as(struct broker *b, uint8_t level, const char *id,
 					const char *account)
 {
-	struct broker_client *c = broker_client_new(b, NULL, "t:1", true);
+	struct broker_client *c = new_client(b);
 	struct mqtt_packet p = { .type = MQTT_CONNECT };
 
-	assert_non_null(c);
-	track(live_clients, c);
 	p.u.connect.protocol_name = str("MQTT");
 	p.u.connect.level = level;
 	p.u.connect.clean_session = true;
@@ -193,7 +140,7 @@ static struct broker_client *connect_as(struct broker *b, uint8_t level, const c
 		p.u.connect.username = str(account);
 		p.u.connect.password = str("pw");
 	}
-	send_at(b, c, &p, level);
+	send_packet_at(b, c, &p, level);
 	if (account)
 		broker_login_done(b, c, true, account);
 	expect_packet(c, MQTT_CONNACK, &p);
@@ -208,30 +155,17 @@ static void subscribe(struct broker *b, struct broker_client *c, const char *fil
 
 	p.u.subscribe.packet_id = next_packet_id();
 	p.u.subscribe.filters = topic_list(list, sizeof(list), &filter, &qos, 1);
-	send_at(b, c, &p, c->level);
+	send_packet_at(b, c, &p, c->level);
 	expect_packet(c, MQTT_SUBACK, &p);
 	assert_int_equal(p.u.suback.codes[0], qos);
-}
-
-static struct mqtt_packet publish_packet(const char *topic, const char *payload, uint8_t qos,
-					 uint16_t id)
-{
-	struct mqtt_packet p = { .type = MQTT_PUBLISH };
-
-	p.u.publish.topic = str(topic);
-	p.u.publish.payload = (const uint8_t *)payload;
-	p.u.publish.payload_len = (uint32_t)strlen(payload);
-	p.u.publish.qos = qos;
-	p.u.publish.packet_id = qos ? id : 0;
-	return p;
 }
 
 static void send_publish(struct broker *b, struct broker_client *c, const char *topic,
 			 const char *payload, uint8_t qos, uint16_t id)
 {
-	struct mqtt_packet p = publish_packet(topic, payload, qos, id);
+	struct mqtt_packet p = publish_packet(topic, payload, strlen(payload), qos, false, id);
 
-	send_at(b, c, &p, c->level);
+	send_packet_at(b, c, &p, c->level);
 }
 
 static void send_ack(struct broker *b, struct broker_client *c, uint8_t type, uint16_t id)
@@ -239,7 +173,7 @@ static void send_ack(struct broker *b, struct broker_client *c, uint8_t type, ui
 	struct mqtt_packet p = { .type = type };
 
 	p.u.ack.packet_id = id;
-	send_at(b, c, &p, c->level);
+	send_packet_at(b, c, &p, c->level);
 }
 
 /* ---- the tests ---- */
@@ -367,7 +301,7 @@ static void test_take_route_then_may_publish(void **state)
 	id = next_packet_id();
 	send_publish(b, alice, "acl/x", "routed", 1, id);
 	expect_ack(alice, MQTT_PUBACK, id, 0x00);
-	send_ack(b, sub, MQTT_PUBACK, expect_publish(sub, "acl/x", "routed"));
+	send_ack(b, sub, MQTT_PUBACK, expect_publish_id(sub, "acl/x", "routed"));
 	assert_int_equal(take.calls, 1);
 
 	id = next_packet_id();
@@ -380,7 +314,7 @@ static void test_take_route_then_may_publish(void **state)
 	id = next_packet_id();
 	send_publish(b, alice, "other/t", "outside", 1, id);
 	expect_ack(alice, MQTT_PUBACK, id, 0x00);
-	expect_publish(sub, "other/t", "outside");
+	expect_publish_id(sub, "other/t", "outside");
 	assert_int_equal(take.calls, 2); /* outside the prefix: never offered */
 	drop_client(b, anon);
 	drop_client(b, alice);
@@ -397,16 +331,16 @@ static void test_take_sees_aliased_topic(void **state)
 
 	(void)state;
 	take.answer = 0x90;
-	p = publish_packet("acl/take", "bound", 1, 1);
+	p = publish_packet("acl/take", "bound", 5, 1, false, 1);
 	p.u.publish.props.present = MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS);
 	p.u.publish.props.topic_alias = 1;
-	send_at(b, pub, &p, MQTT_LEVEL_5);
+	send_packet_at(b, pub, &p, MQTT_LEVEL_5);
 	expect_ack(pub, MQTT_PUBACK, 1, 0x90);
 	p.u.publish.topic = str("");
 	p.u.publish.payload = (const uint8_t *)"aliased";
 	p.u.publish.payload_len = 7;
 	p.u.publish.packet_id = 2;
-	send_at(b, pub, &p, MQTT_LEVEL_5);
+	send_packet_at(b, pub, &p, MQTT_LEVEL_5);
 	expect_ack(pub, MQTT_PUBACK, 2, 0x90);
 	assert_string_equal(take.topic, "acl/take");
 	assert_string_equal(take.payload, "aliased");
@@ -437,11 +371,11 @@ static void test_take_not_offered_wills(void **state)
 	p.u.connect.has_username = p.u.connect.has_password = true;
 	p.u.connect.username = str("alice");
 	p.u.connect.password = str("pw");
-	send_at(b, c, &p, MQTT_LEVEL_311);
+	send_packet_at(b, c, &p, MQTT_LEVEL_311);
 	broker_login_done(b, c, true, "alice");
 	expect_packet(c, MQTT_CONNACK, &p);
 	drop_client(b, c);
-	expect_publish(sub, "acl/take", "last words");
+	expect_publish_id(sub, "acl/take", "last words");
 	assert_int_equal(take.calls, 0);
 	drop_client(b, sub);
 	free_broker(b);
