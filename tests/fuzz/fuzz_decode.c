@@ -5,6 +5,8 @@
  * (ASan). Below MQTT 5 whatever decodes encodes again to the same bytes; at
  * level 5 (where properties are re-encoded in identifier order) the encoding
  * must decode again. Property blocks are walked with mqtt_props_next.
+ * Strict decoding (strict_utf8, a client as the sender) only ever refuses
+ * more: what it accepts, lenient decoding accepts with the same size.
  */
 #include "mqtt/mqtt.h"
 
@@ -18,10 +20,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint8_t levels[] = { 0, MQTT_LEVEL_31, MQTT_LEVEL_311, MQTT_LEVEL_5 };
 
 	for (size_t i = 0; i < sizeof(levels); i++) {
+		struct mqtt_decode_opts strict = { .level = levels[i], .sender = MQTT_SENDER_CLIENT,
+						   .strict_utf8 = true, .max_packet = 1 << 20 };
 		struct mqtt_packet p;
+		long s = mqtt_decode_with(data, size, &strict, &p);
 		long n = mqtt_decode(data, size, levels[i], 1 << 20, &p);
 		uint8_t out[4096];
 		long m;
+
+		if (s > 0 && s != n)
+			abort(); /* strict accepted what lenient refused */
 
 		if (n <= 0 || p.type == MQTT_CONNECT || p.type == MQTT_CONNACK)
 			continue;
