@@ -661,7 +661,7 @@ def test_outgoing_packet_ids_unique_while_in_flight(broker, raw, uniq):
     sub = raw(broker.port, "pid-sub-" + uniq)
     assert sub.subscribe([(t, 2)]) == [2]
     pub = raw(broker.port, "pid-pub-" + uniq)
-    n = 60  # under the default window of 64
+    n = 60  # within the default window (1000)
     for i in range(n):
         pub.publish(t, b"%d" % i, qos=1 + i % 2, pid=i + 1)
     got = [sub.recv_publish(ack=False) for _ in range(n)]
