@@ -366,7 +366,7 @@ static void handle_ack(struct broker *b, struct broker_client *c, uint8_t type,
 		broker_client_close_code(b, c, CLOSE_PROTOCOL, 0x82,
 					 type == MQTT_PUBACK    ? "PUBACK for a QoS 2 message"
 					 : type == MQTT_PUBREC ? "PUBREC for a QoS 1 message"
-								: "PUBCOMP before PUBREL");
+								: "PUBCOMP for a message it had no PUBREL for");
 }
 
 static void dispatch(struct broker *b, struct broker_client *c, const struct mqtt_packet *p,
