@@ -86,8 +86,7 @@ static bool check_connect(const struct broker *b, const struct broker_client *c,
 	else if (!v5 && b->cfg.keepalive_max < UINT16_MAX &&
 		 (p->keepalive == 0 || p->keepalive > b->cfg.keepalive_max))
 		r->why = "keepalive above keepalive_max";
-	else if (p->will && broker_topic_levels(p->will_topic.data, p->will_topic.len) >
-				    BROKER_MAX_TOPIC_LEVELS)
+	else if (p->will && broker_too_deep(p->will_topic.data, p->will_topic.len))
 		*r = (struct refusal){ MQTT_CONNACK_ID_REJECTED, 0x90,
 				       "will topic has too many levels" };
 	/* Without credentials (a username the account hooks check, or an

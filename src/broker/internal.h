@@ -220,7 +220,14 @@ void broker_protocol_error(struct broker *b, struct broker_client *c, const char
 /* Closes with the MQTT 5 reason code an MQTT 5 client is sent in DISCONNECT. */
 void broker_client_close_code(struct broker *b, struct broker_client *c,
 			      enum broker_close_reason reason, uint8_t code, const char *detail);
+/* Whether a topic or filter has more than BROKER_MAX_TOPIC_LEVELS levels.
+ * Inline: asked for every PUBLISH, and a topic shorter than the limit (the
+ * common case) cannot have that many '/' to separate them. */
 uint32_t broker_topic_levels(const uint8_t *s, size_t len);
+static inline bool broker_too_deep(const uint8_t *s, size_t len)
+{
+	return len >= BROKER_MAX_TOPIC_LEVELS && broker_topic_levels(s, len) > BROKER_MAX_TOPIC_LEVELS;
+}
 
 /* send.c: encode into a client's output and mark it dirty */
 void send_packet(struct broker *b, struct broker_client *c, const struct mqtt_packet *p);

@@ -304,7 +304,7 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 		send_ack(b, c, MQTT_PUBREC, p->packet_id);
 		return;
 	}
-	if (broker_topic_levels(p->topic.data, p->topic.len) > BROKER_MAX_TOPIC_LEVELS) {
+	if (broker_too_deep(p->topic.data, p->topic.len)) {
 		broker_protocol_error(b, c, "topic has too many levels");
 		return;
 	}

@@ -117,7 +117,7 @@ static uint8_t subscribe_one(struct broker *b, struct broker_client *c, struct s
 	/* A well-formed filter deeper than the trie allows is refused by
 	 * policy, not as a protocol error. */
 	if (!classify(&rq->filter, &fp) ||
-	    broker_topic_levels(fp.filter.data, fp.filter.len) > BROKER_MAX_TOPIC_LEVELS)
+	    broker_too_deep(fp.filter.data, fp.filter.len))
 		return v5 ? 0x8F : MQTT_SUBACK_FAILURE;
 	if (b->hooks.may_subscribe && broker_hooked(b, fp.filter.data, fp.filter.len) &&
 	    !b->hooks.may_subscribe(b->hooks.ctx, c->account, fp.filter.data, fp.filter.len)) {

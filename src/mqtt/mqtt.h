@@ -329,6 +329,9 @@ long mqtt_encode_publish_header(const struct mqtt_publish *p, uint8_t level, uin
 #define MQTT_UTF8_NUL 0x02        /* U+0000 */
 #define MQTT_UTF8_CONTROL 0x04    /* U+0001..U+001F, U+007F..U+009F */
 #define MQTT_UTF8_NONCHAR 0x08    /* U+FDD0..U+FDEF, U+nFFFE and U+nFFFF */
+/* Not a UTF-8 class: '+' or '#' seen, which a topic name may not hold
+ * [MQTT-3.3.2-2]; reported by the same pass, so a topic is read once. */
+#define MQTT_UTF8_WILDCARD 0x10
 /* What a receiver must refuse [MQTT-1.5.4-1], [MQTT-1.5.4-2]. */
 #define MQTT_UTF8_REFUSED (MQTT_UTF8_ILL_FORMED | MQTT_UTF8_NUL)
 /* What the standard discourages and lets a receiver refuse. */

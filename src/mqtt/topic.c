@@ -23,9 +23,15 @@ unsigned mqtt_utf8_scan(const uint8_t *s, size_t len)
 		uint32_t cp;
 		size_t n;
 
-		if (c < 0x80) { /* ASCII: the common case, two comparisons */
-			if (c < 0x20 || c == 0x7F)
-				found |= c ? MQTT_UTF8_CONTROL : MQTT_UTF8_NUL;
+		if (c < 0x80) { /* ASCII: the common case */
+			if (c < 0x30) { /* controls, space, punctuation: '/', '+', '#' */
+				if (c < 0x20)
+					found |= c ? MQTT_UTF8_CONTROL : MQTT_UTF8_NUL;
+				else if (c == '+' || c == '#')
+					found |= MQTT_UTF8_WILDCARD;
+			} else if (c == 0x7F) {
+				found |= MQTT_UTF8_CONTROL;
+			}
 			i++;
 			continue;
 		}
@@ -72,11 +78,8 @@ bool mqtt_utf8_data_valid(const uint8_t *s, size_t len)
 
 bool mqtt_topic_name_valid(const uint8_t *s, size_t len)
 {
-	if (len == 0 || len > MQTT_TOPIC_MAX)
-		return false;
-	if (memchr(s, '+', len) || memchr(s, '#', len))
-		return false;
-	return mqtt_utf8_valid(s, len);
+	return len > 0 && len <= MQTT_TOPIC_MAX &&
+	       !(mqtt_utf8_scan(s, len) & (MQTT_UTF8_REFUSED | MQTT_UTF8_WILDCARD));
 }
 
 bool mqtt_topic_filter_valid(const uint8_t *s, size_t len)

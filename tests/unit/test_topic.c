@@ -499,6 +499,8 @@ static unsigned class_of(uint32_t cp)
 {
 	if (cp == 0)
 		return MQTT_UTF8_NUL;
+	if (cp == '+' || cp == '#')
+		return MQTT_UTF8_WILDCARD;
 	if (cp >= 0xD800 && cp <= 0xDFFF)
 		return MQTT_UTF8_ILL_FORMED;
 	if (cp <= 0x1F || (cp >= 0x7F && cp <= 0x9F))
