@@ -13,7 +13,9 @@
  *
  * Ownership: a request's strings belong to the reader and stay valid until
  * http_reader_next or http_reader_release. A response owns its body unless
- * it was set with http_response_static.
+ * it was set with http_response_static (the body outlives the process's
+ * use of it) or http_response_borrow (valid only until control returns to
+ * the event loop: a writer that keeps the body longer copies it).
  */
 #ifndef AGORA_HTTP_H
 #define AGORA_HTTP_H
@@ -109,8 +111,9 @@ struct http_response {
 	int status;
 	const char *content_type; /* static string */
 	char *body;               /* owned (malloc), unless body_static */
-	const unsigned char *body_static;
+	const unsigned char *body_static; /* static or borrowed: not freed */
 	size_t body_len;
+	bool body_borrowed;       /* body_static is valid until back in the loop */
 	bool close;               /* close the connection after it */
 	const char *extra[HTTP_MAX_EXTRA_HEADERS]; /* "Name: value" lines, owned */
 	unsigned nextra;
@@ -126,6 +129,10 @@ void http_response_body(struct http_response *rs, int status, const char *conten
 /* Sets a body that outlives the response (an embedded file). */
 void http_response_static(struct http_response *rs, int status, const char *content_type,
 			  const unsigned char *data, size_t len);
+/* Sets a body the caller keeps (a cache entry) that stays valid only until
+ * control returns to the event loop; see Ownership above. */
+void http_response_borrow(struct http_response *rs, int status, const char *content_type,
+			  const char *data, size_t len);
 /* Sets the standard error body {"error": {"code", "message"}}. */
 void http_response_error(struct http_response *rs, int status, const char *code,
 			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
