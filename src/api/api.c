@@ -40,6 +40,7 @@ struct api *api_new(struct store *st, const struct api_config *cfg)
 	a->random = r;
 	api_routes(&nroutes);
 	a->route_stats = xcalloc(nroutes + 1, sizeof(*a->route_stats));
+	a->user_cache = api_user_cache_new();
 	return a;
 }
 
@@ -50,6 +51,7 @@ void api_free(struct api *a)
 	free(a->random);
 	free(a->route_stats);
 	api_limiter_free(a->limiter);
+	api_user_cache_free(a->user_cache);
 	free(a);
 }
 

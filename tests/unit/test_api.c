@@ -88,7 +88,12 @@ static int call(struct fixture *f, const char *method, const char *target, const
 	json_decref(f->body);
 	api_handle(f->api, &rq, &f->rs);
 	api_run_deferred(f->api, &f->rs); /* password work, inline here */
-	f->body = f->rs.body ? json_loads(f->rs.body, 0, NULL) : NULL;
+	/* An owned body, or a borrowed one (the user cache's). */
+	if (f->rs.body || f->rs.body_borrowed)
+		f->body = json_loadb(f->rs.body ? f->rs.body : (const char *)f->rs.body_static,
+				     f->rs.body_len, 0, NULL);
+	else
+		f->body = NULL;
 	for (unsigned i = 0; i < rq.nheaders; i++)
 		free(hs[i].name);
 	free(t);
