@@ -109,6 +109,23 @@ static size_t format_prefix(char *out, enum log_level level)
 	return n;
 }
 
+/* A line of n bytes (its '\n' included) was formatted at the end of the
+ * buffer: it is in; out at once unless buffering, or for warn and error. */
+static void line_done(enum log_level level, size_t n)
+{
+	lg.len += n;
+	if (!lg.buffering || level <= LOG_WARN)
+		flush_locked();
+}
+
+/* Where the next line goes, with room for LINE_MAX_BYTES. */
+static char *line_start(void)
+{
+	if (BUFFER_BYTES - lg.len < LINE_MAX_BYTES)
+		flush_locked();
+	return lg.buf + lg.len;
+}
+
 void log_write(enum log_level level, const char *fmt, ...)
 {
 	char *line;
@@ -119,9 +136,7 @@ void log_write(enum log_level level, const char *fmt, ...)
 	if (level > current_level)
 		return;
 	pthread_mutex_lock(&lg.mu);
-	if (BUFFER_BYTES - lg.len < LINE_MAX_BYTES)
-		flush_locked();
-	line = lg.buf + lg.len;
+	line = line_start();
 	n = format_prefix(line, level);
 	va_start(ap, fmt);
 	k = vsnprintf(line + n, LINE_MAX_BYTES - n, fmt, ap);
@@ -130,9 +145,26 @@ void log_write(enum log_level level, const char *fmt, ...)
 		k = 0;
 	n = n + (size_t)k >= LINE_MAX_BYTES - 1 ? LINE_MAX_BYTES - 1 : n + (size_t)k;
 	line[n++] = '\n';
-	lg.len += n;
-	if (!lg.buffering || level <= LOG_WARN)
-		flush_locked();
+	line_done(level, n);
+	pthread_mutex_unlock(&lg.mu);
+}
+
+void log_text(enum log_level level, const char *text, size_t len)
+{
+	char *line;
+	size_t n;
+
+	if (level > current_level)
+		return;
+	pthread_mutex_lock(&lg.mu);
+	line = line_start();
+	n = format_prefix(line, level);
+	if (len > LINE_MAX_BYTES - 1 - n)
+		len = LINE_MAX_BYTES - 1 - n;
+	memcpy(line + n, text, len);
+	n += len;
+	line[n++] = '\n';
+	line_done(level, n);
 	pthread_mutex_unlock(&lg.mu);
 }
 

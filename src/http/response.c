@@ -5,6 +5,7 @@
 #include "http/http.h"
 
 #include "base/alloc.h"
+#include "base/text.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -185,74 +186,38 @@ size_t http_response_head_size(const struct http_response *rs)
 	return n;
 }
 
-/* The head being written: appends stop at the first that does not fit. */
-struct head_out {
-	char *p;
-	size_t n, cap;
-	bool full;
-};
-
-static void put(struct head_out *o, const char *s, size_t len)
-{
-	if (o->full || len > o->cap - o->n) {
-		o->full = true;
-		return;
-	}
-	memcpy(o->p + o->n, s, len);
-	o->n += len;
-}
-
-static void put_str(struct head_out *o, const char *s)
-{
-	put(o, s, strlen(s));
-}
-
-static void put_uint(struct head_out *o, size_t v)
-{
-	char digits[24];
-	size_t i = sizeof(digits);
-
-	do {
-		digits[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(o, digits + i, sizeof(digits) - i);
-}
-
-#define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
-
 /* Appends and no printf: this runs once per answer. */
 size_t http_response_write_head(const struct http_response *rs, const struct http_write_opts *o,
 				char *out, size_t cap)
 {
-	struct head_out h = { .p = out, .cap = cap };
+	struct text_fixed h = { .buf = out, .cap = cap };
 
-	PUT_LIT(&h, "HTTP/1.1 ");
-	put_uint(&h, (size_t)(rs->status >= 100 && rs->status <= 999 ? rs->status : 500));
-	PUT_LIT(&h, " ");
-	put_str(&h, http_status_reason(rs->status));
-	PUT_LIT(&h, "\r\n");
+	TEXT_PUT_LIT(&h, "HTTP/1.1 ");
+	text_put_uint(&h, (size_t)(rs->status >= 100 && rs->status <= 999 ? rs->status : 500));
+	TEXT_PUT_LIT(&h, " ");
+	text_put_str(&h, http_status_reason(rs->status));
+	TEXT_PUT_LIT(&h, "\r\n");
 	if (o->date) {
-		PUT_LIT(&h, "Date: ");
-		put_str(&h, o->date);
-		PUT_LIT(&h, "\r\n");
+		TEXT_PUT_LIT(&h, "Date: ");
+		text_put_str(&h, o->date);
+		TEXT_PUT_LIT(&h, "\r\n");
 	}
 	if (!bodiless(rs->status)) {
 		if (rs->content_type) {
-			PUT_LIT(&h, "Content-Type: ");
-			put_str(&h, rs->content_type);
-			PUT_LIT(&h, "\r\n");
+			TEXT_PUT_LIT(&h, "Content-Type: ");
+			text_put_str(&h, rs->content_type);
+			TEXT_PUT_LIT(&h, "\r\n");
 		}
-		PUT_LIT(&h, "Content-Length: ");
-		put_uint(&h, rs->body_len);
-		PUT_LIT(&h, "\r\n");
+		TEXT_PUT_LIT(&h, "Content-Length: ");
+		text_put_uint(&h, rs->body_len);
+		TEXT_PUT_LIT(&h, "\r\n");
 	}
 	for (unsigned i = 0; i < rs->nextra; i++) {
-		put_str(&h, rs->extra[i]);
-		PUT_LIT(&h, "\r\n");
+		text_put_str(&h, rs->extra[i]);
+		TEXT_PUT_LIT(&h, "\r\n");
 	}
 	if (!o->keep_alive || rs->close)
-		PUT_LIT(&h, "Connection: close\r\n");
-	PUT_LIT(&h, "\r\n");
-	return h.full ? 0 : h.n;
+		TEXT_PUT_LIT(&h, "Connection: close\r\n");
+	TEXT_PUT_LIT(&h, "\r\n");
+	return h.cut ? 0 : h.len;
 }

@@ -72,6 +72,7 @@ struct hconn {
 	size_t in_len, in_cap;
 	uint64_t linger_until; /* loop time (ms) the lingering close ends at the latest */
 	uint64_t discarded;   /* bytes read and dropped while lingering */
+	uint64_t idle_since;  /* loop time (ms) the last request was answered */
 	bool timing_request;  /* the timer runs for a started request */
 	bool continue_sent;
 	bool lingering;       /* the last answer is out or queued: closing (linger_start) */
@@ -152,15 +153,26 @@ static void process_input(struct hconn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
+/* After input was taken: the request's clock runs from its first byte (not
+ * reset by later bytes); otherwise the connection is idle from now. The
+ * idle timer is not moved on every request (a timer heap update each):
+ * one due sooner is left running, and on_timeout looks at idle_since. */
 static void timer_arm(struct hconn *c)
 {
-	bool busy = http_reader_busy(&c->rd);
+	uint32_t idle = c->hs->cfg.idle_timeout_ms;
+	uint64_t due;
 
-	if (busy && c->timing_request)
-		return; /* the request's clock runs from its first byte, not reset */
-	c->timing_request = busy;
-	uv_timer_start(&c->timer, on_timeout,
-		       busy ? c->hs->cfg.request_timeout_ms : c->hs->cfg.idle_timeout_ms, 0);
+	if (http_reader_busy(&c->rd)) {
+		if (!c->timing_request)
+			uv_timer_start(&c->timer, on_timeout, c->hs->cfg.request_timeout_ms, 0);
+		c->timing_request = true;
+		return;
+	}
+	c->timing_request = false;
+	c->idle_since = uv_now(c->hs->loop);
+	due = uv_timer_get_due_in(&c->timer); /* 0: not running */
+	if (due == 0 || due > idle)
+		uv_timer_start(&c->timer, on_timeout, idle, 0);
 }
 
 /* ---- the lingering close ---- */
@@ -355,6 +367,30 @@ static void send_error(struct hconn *c, int status, const char *why)
 
 /* ---- requests ---- */
 
+/* The access-log line: "http PEER METHOD TARGET STATUS BYTES MICROSECONDSus",
+ * put together without printf (it is written for every request). */
+static void access_log(struct hconn *c, int status, size_t bytes, uint64_t ns)
+{
+	const struct http_request *rq = &c->rd.rq;
+	char line[1024];
+	struct text_fixed t = { .buf = line, .cap = sizeof(line) };
+
+	TEXT_PUT_LIT(&t, "http ");
+	text_put_str(&t, c->peer);
+	TEXT_PUT_LIT(&t, " ");
+	text_put_str(&t, rq->method);
+	TEXT_PUT_LIT(&t, " ");
+	text_put_str(&t, rq->target);
+	TEXT_PUT_LIT(&t, " ");
+	text_put_uint(&t, (uint64_t)status);
+	TEXT_PUT_LIT(&t, " ");
+	text_put_uint(&t, bytes);
+	TEXT_PUT_LIT(&t, " ");
+	text_put_uint(&t, (ns + 500) / 1000);
+	TEXT_PUT_LIT(&t, "us");
+	log_text(LOG_INFO, line, t.len);
+}
+
 /* The answer to c's current request goes out (rs taken over). */
 static void finish_request(struct hconn *c, struct http_response *rs_in, size_t route,
 			   uint64_t t0)
@@ -370,9 +406,8 @@ static void finish_request(struct hconn *c, struct http_response *rs_in, size_t 
 	keep_alive = rq->keep_alive && !hs->stopping;
 	api_observe(hs->api, route, rs.status, (double)ns / 1e9);
 	hs->requests++;
-	/* Microseconds as an integer: no floating-point formatting per line. */
-	log_info("http %s %s %s %d %zu %lluus", c->peer, rq->method, rq->target, rs.status,
-		 head ? 0 : rs.body_len, (unsigned long long)((ns + 500) / 1000));
+	if (log_enabled(LOG_INFO))
+		access_log(c, rs.status, head ? 0 : rs.body_len, ns);
 	send_response(c, &rs, head, keep_alive);
 }
 
@@ -552,6 +587,14 @@ static void on_timeout(uv_timer_t *t)
 	if (c->timing_request && http_reader_busy(&c->rd)) {
 		send_error(c, 408, "the request did not arrive in time");
 		return;
+	}
+	if (!c->timing_request) {
+		uint64_t idle = uv_now(c->hs->loop) - c->idle_since;
+
+		if (idle < c->hs->cfg.idle_timeout_ms) { /* active since the timer started */
+			uv_timer_start(&c->timer, on_timeout, c->hs->cfg.idle_timeout_ms - idle, 0);
+			return;
+		}
 	}
 	conn_close(c); /* idle */
 }

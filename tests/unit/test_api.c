@@ -60,6 +60,7 @@ static int call(struct fixture *f, const char *method, const char *target, const
 		const char *const *headers)
 {
 	struct http_header hs[8];
+	char *lines[8];
 	char *t = strdup(target), *q = strchr(t, '?');
 	struct http_request rq = {
 		.method = method,
@@ -79,6 +80,7 @@ static int call(struct fixture *f, const char *method, const char *target, const
 		char *line = strdup(headers[i]), *colon = strchr(line, ':');
 
 		*colon = '\0';
+		lines[i] = line;
 		hs[i].name = line;
 		hs[i].value = colon + 2;
 		rq.nheaders = i + 1;
@@ -95,7 +97,7 @@ static int call(struct fixture *f, const char *method, const char *target, const
 	else
 		f->body = NULL;
 	for (unsigned i = 0; i < rq.nheaders; i++)
-		free(hs[i].name);
+		free(lines[i]);
 	free(t);
 	return f->rs.status;
 }
