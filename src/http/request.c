@@ -122,7 +122,8 @@ static int finish_header(struct http_reader *r)
 		r->rq.headers = xrealloc(r->rq.headers, r->cap_headers * sizeof(*r->rq.headers));
 	}
 	for (char *c = r->arena + r->name_at; *c; c++)
-		*c = (char)tolower((unsigned char)*c);
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a'); /* ASCII: no locale lookup per byte */
 	h = &r->at[r->rq.nheaders++];
 	h->name = r->name_at;
 	h->value = value;
