@@ -76,6 +76,7 @@ struct hconn {
 	bool timing_request;  /* the timer runs for a started request */
 	bool continue_sent;
 	bool lingering;       /* the last answer is out or queued: closing (linger_start) */
+	bool shut;            /* ... and all out, the write side shut: the linger timers run */
 	bool reading;
 	bool waiting;         /* a request's slow work runs on a worker thread */
 	int handles_open;     /* tcp and timer: freed when both closed, and not waiting */
@@ -215,24 +216,35 @@ static void on_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
-	if (nread > 0)
+	if (nread > 0 && c->shut)
 		linger_arm(c); /* linger_timeout counts from the last byte */
 }
 
+/* The last answer is all out and the write side shut: the client has had
+ * its FIN, and the linger timers start. */
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
 	struct hconn *c = req->data;
 
 	/* UV_ECANCELED: the connection closed meanwhile (c lives until its
 	 * handles' close callbacks, which come after this one). */
-	if (status < 0 && !uv_is_closing((uv_handle_t *)&c->tcp))
+	if (uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	if (status < 0) {
 		conn_close(c);
+		return;
+	}
+	c->shut = true;
+	c->linger_until = uv_now(c->hs->loop) + c->hs->cfg.linger_time_ms;
+	linger_arm(c);
 }
 
 /* c's last answer is written or queued: no more requests are read. The
  * write side is shut once the queue is out (uv_shutdown waits for it), and
  * reading goes on into the discard buffer, bounded by linger_bytes and the
- * timers, so the client reads the answer before the close. */
+ * timers, so the client reads the answer before the close. Until the
+ * answer is out, the connection has idle_timeout to take it, as a
+ * keep-alive one has; the linger timers run from then (on_shutdown). */
 static void linger_start(struct hconn *c)
 {
 	uv_stream_t *s = (uv_stream_t *)&c->tcp;
@@ -249,8 +261,7 @@ static void linger_start(struct hconn *c)
 	uv_read_stop(s);
 	c->reading = true;
 	uv_read_start(s, on_linger_alloc, on_linger_read);
-	c->linger_until = uv_now(c->hs->loop) + c->hs->cfg.linger_time_ms;
-	linger_arm(c);
+	uv_timer_start(&c->timer, on_timeout, c->hs->cfg.idle_timeout_ms, 0);
 }
 
 /* ---- writing ---- */
@@ -399,11 +410,9 @@ static void finish_request(struct hconn *c, struct http_response *rs_in, size_t 
 	const struct http_request *rq = &c->rd.rq;
 	struct http_response rs = *rs_in;
 	bool head = strcmp(rq->method, "HEAD") == 0;
-	bool keep_alive;
-
 	uint64_t ns = uv_hrtime() - t0;
+	bool keep_alive = rq->keep_alive && !hs->stopping;
 
-	keep_alive = rq->keep_alive && !hs->stopping;
 	api_observe(hs->api, route, rs.status, (double)ns / 1e9);
 	hs->requests++;
 	if (log_enabled(LOG_INFO))
@@ -581,7 +590,9 @@ static void on_timeout(uv_timer_t *t)
 	struct hconn *c = t->data;
 
 	if (c->lingering) {
-		conn_close(c); /* linger_timeout or linger_time is over */
+		/* linger_timeout or linger_time is over, or the last answer
+		 * was not taken within idle_timeout */
+		conn_close(c);
 		return;
 	}
 	if (c->timing_request && http_reader_busy(&c->rd)) {

@@ -406,6 +406,33 @@ def test_lingering_ends_after_http_linger_time(http_broker):
     assert_healthy(b, "after a client cut off at http_linger_time")
 
 
+def test_last_answer_read_late_is_not_cut_by_lingering(http_broker):
+    # The linger timers run once the last answer is all out: a client that
+    # reads a large "Connection: close" answer only after longer than
+    # http_linger_time still gets all of it. About 6.5 MB: more than the
+    # kernel's socket buffers take, so most of it waits in the server.
+    b = http_broker("http_linger_timeout 1", "http_linger_time 1", "status_max_length 65536")
+    api = apiclient.Api(b)
+    try:
+        for i in range(100):
+            u = api.register("late%d" % i)
+            # (beyond the document's default maxLength: not validated)
+            api.patch("/api/users/%d" % u.id, token=u.token, json={"status": "s" * 65536},
+                      expect=200, validate=False)
+        expected = api.get("/api/users?limit=100", expect=200, validate=False).content
+    finally:
+        api.close()
+    assert len(expected) > 6000000
+    with RawHttp(b, timeout=30) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        c.send(build_request("GET", "/api/users?limit=100", None, [("Connection", "close")]))
+        time.sleep(2.5)  # the client reading late is the case under test
+        r = c.read_response(timeout=30)
+        assert r.status_code == 200, r
+        assert r.content == expected, "got %d of %d bytes" % (len(r.content), len(expected))
+        c.expect_closed(timeout=5)
+
+
 # --------------------------------------------------------------------------
 # Malformed requests
 # --------------------------------------------------------------------------
