@@ -360,7 +360,7 @@ def test_lingering_ends_after_http_linger_timeout_of_silence(http_broker):
             start = time.monotonic()
             wait_connections(poller, 1, 5)
             elapsed = time.monotonic() - start
-            assert 0.7 <= elapsed <= 3, "closed %.2fs after the 413" % elapsed
+            assert 0.7 <= elapsed <= 4, "closed %.2fs after the 413" % elapsed
 
 
 def sends_until_closed(c, chunk, pause, deadline_s, max_bytes):
@@ -401,8 +401,8 @@ def test_lingering_ends_after_http_linger_time(http_broker):
         refused_upload(c)
         # A byte every 0.25 s keeps http_linger_timeout (1 s) from firing:
         # http_linger_time (2 s) ends it.
-        elapsed, _sent = sends_until_closed(c, b"t", 0.25, 8, 1000)
-        assert 1.5 <= elapsed <= 4, "closed %.2fs after the 413" % elapsed
+        elapsed, _sent = sends_until_closed(c, b"t", 0.25, 10, 1000)
+        assert 1.5 <= elapsed <= 6, "closed %.2fs after the 413" % elapsed
     assert_healthy(b, "after a client cut off at http_linger_time")
 
 
