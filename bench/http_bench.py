@@ -6,8 +6,9 @@ Every run starts its server fresh on free loopback ports, pinned to the
 brokers' core (taskset -c 0, as in bench/compare.py), and runs one
 `wrk -t1 -cN -dS --latency` pinned to the other core (taskset -c 1):
 
-  get_user           GET /api/users/1 on Agora (--log-level warn: no access log)
-  get_user_log_info  the same at --log-level info (one access-log line per request)
+  get_user           GET /api/users/1 on Agora in its default configuration (log
+                     level info: one access-log line per request); the headline
+  get_user_log_warn  the same at --log-level warn (no access log), for comparison
   get_static         GET of the same bytes as a static file on nginx (the ceiling)
   post_message       POST /api/users/2/messages on Agora (a 64-byte message to
                      SQLite; store_sync normal) with bench/wrk_post.lua
@@ -73,7 +74,9 @@ APT = "apt-get install -y wrk nginx-light"
 
 
 class Config:
-    def __init__(self, name, title, server, method="GET", log_level="warn", sync="normal",
+    """log_level None: Agora's default (no --log-level given)."""
+
+    def __init__(self, name, title, server, method="GET", log_level=None, sync="normal",
                  connections=None):
         self.name, self.title, self.server = name, title, server
         self.method, self.log_level, self.sync = method, log_level, sync
@@ -81,9 +84,9 @@ class Config:
 
 
 CONFIGS = [
-    Config("get_user", "GET /api/users/1", "agora"),
-    Config("get_user_log_info", "GET /api/users/1, access log on (`--log-level info`)", "agora",
-           log_level="info"),
+    Config("get_user", "GET /api/users/1, default configuration (access log on)", "agora"),
+    Config("get_user_log_warn", "GET /api/users/1, no access log (`--log-level warn`)", "agora",
+           log_level="warn"),
     Config("get_static", "GET the same bytes as a static file", "nginx"),
     Config("post_message", "POST /api/users/2/messages (SQLite, `store_sync normal`)", "agora",
            method="POST"),
@@ -195,7 +198,7 @@ class Server:
 
     live = set()
 
-    def __init__(self, kind, workdir, pin, log_level="warn", sync="normal", docroot=None):
+    def __init__(self, kind, workdir, pin, log_level=None, sync="normal", docroot=None):
         self.kind, self.workdir, self.pin = kind, workdir, pin
         self.log_level, self.sync, self.docroot = log_level, sync, docroot
         self.proc = None
@@ -208,7 +211,9 @@ class Server:
             cmd = [AGORA, "serve", "-l", "127.0.0.1:%d" % mqtt_port,
                    "--http-listener", "127.0.0.1:%d" % self.port,
                    "--data-dir", os.path.join(self.workdir, "agora-data"),
-                   "--log-level", self.log_level, "--login-failures-per-minute", "0"]
+                   "--login-failures-per-minute", "0"]
+            if self.log_level:
+                cmd += ["--log-level", self.log_level]
             if self.sync != "normal":
                 cmd += ["--store-sync", self.sync]
             return cmd
@@ -624,9 +629,13 @@ class Bench:
             return
         f = run["figures"]
         lat = f["latency_us"]
-        text = "%s req/s, latency p50 %s p90 %s p99 %s max %s ms, server CPU %s, wrk CPU %s" % (
-            fmt_int(f["rps"]), *(fmt_ms(lat[k]) for k in ("p50", "p90", "p99", "max")),
-            fmt_pct(run["server_cpu_pct"]), fmt_pct(run["wrk_cpu_pct"]))
+        text = "%s req/s, latency p50 %s p90 %s p99 %s max %s ms, server CPU %s (%s µs/answer)," \
+               " wrk CPU %s" % (
+                   fmt_int(f["rps"]), *(fmt_ms(lat[k]) for k in ("p50", "p90", "p99", "max")),
+                   fmt_pct(run["server_cpu_pct"]),
+                   fmt_us(run["server_cpu_pct"] / 100 / f["rps"] * 1e6
+                          if run["server_cpu_pct"] is not None and f["rps"] else None),
+                   fmt_pct(run["wrk_cpu_pct"]))
         hd = run["handlers"]
         if hd and hd["over_1ms"] is not None:
             text += "; handlers over 1 ms: %d of %d, slowest %s" % (
@@ -695,6 +704,12 @@ def fmt_ms(us):
     return "%.2f" % ms
 
 
+def fmt_us(v):
+    if v is None:
+        return "-"
+    return "%.1f" % v if v < 100 else "%.0f" % v
+
+
 def fmt_pct(v):
     return "-" if v is None else "%.0f%%" % v
 
@@ -751,6 +766,8 @@ def stats(res, name):
         "rps": spread([r["figures"]["rps"] for r in ok]),
         "bytes": spread([r["figures"]["bytes_read"] / r["figures"]["requests"] for r in ok]),
         "server_cpu": spread([r["server_cpu_pct"] for r in ok if r["server_cpu_pct"] is not None]),
+        "cpu_us": spread([r["server_cpu_pct"] / 100 / r["figures"]["rps"] * 1e6 for r in ok
+                          if r["server_cpu_pct"] is not None and r["figures"]["rps"]]),
         "wrk_cpu": spread([r["wrk_cpu_pct"] for r in ok if r["wrk_cpu_pct"] is not None]),
     }
     for k in LAT_KEYS:
@@ -795,7 +812,11 @@ def summary_lines(res):
             lines.append("%s: failed [%s ok]" % (name, runs_ok(res, name)))
     a, n = med(s.get("get_user"), "rps"), med(s.get("get_static"), "rps")
     if a and n:
-        lines.append("Agora GET = %.0f%% of nginx's requests/s (%.2fx)" % (a / n * 100, a / n))
+        lines.append("Agora GET (default configuration, access log on) = %.0f%% of nginx's"
+                     " requests/s (%.2fx)" % (a / n * 100, a / n))
+    a, n = med(s.get("get_user"), "cpu_us"), med(s.get("get_static"), "cpu_us")
+    if a and n:
+        lines.append("server CPU per answer: Agora %.1f µs, nginx %.1f µs" % (a, n))
     return lines
 
 
@@ -835,8 +856,8 @@ def markdown(res, heading="##"):
     w("```sh")
     w("# servers (one per run)")
     w("%sbuild/release/agora serve -l 127.0.0.1:PORT --http-listener 127.0.0.1:HTTP_PORT"
-      " --data-dir TMP/agora-data --log-level warn --login-failures-per-minute 0"
-      "   # [--log-level info] [--store-sync full]" % pre_s)
+      " --data-dir TMP/agora-data --login-failures-per-minute 0"
+      "   # [--log-level warn] [--store-sync full]" % pre_s)
     w("%s%s -p TMP/ -c TMP/nginx.conf -e TMP/err.log" % (pre_s, NGINX))
     w("# load generator")
     w("%swrk -t1 -c%d -d%ds --latency http://127.0.0.1:HTTP_PORT/api/users/1" % (pre_w, c, res["duration"]))
@@ -846,11 +867,11 @@ def markdown(res, heading="##"):
     w("")
     w("Before each Agora run, two users are created with `POST /api/users` (alice, id 1, and bob,"
       " id 2); the POST sends alice's message to bob with alice's bearer token: a %d-byte JSON body"
-      " whose content is %d bytes, the MQTT scenarios' payload size. **Agora's measured"
-      " configuration logs at `warn`**, which leaves out the access log (one line per request, at"
-      " `info`); the `get_user_log_info` row is the same GET at `--log-level info`, stderr going"
-      " to a file on the same disk, to show what the access log costs. The data directory is on"
-      " that disk too, so `--store-sync full` pays real fsyncs."
+      " whose content is %d bytes, the MQTT scenarios' payload size. **Agora runs in its default"
+      " configuration**: log level `info`, so with its access log (one line per request, stderr"
+      " going to a file on the same disk); the `get_user_log_warn` row is the same GET at"
+      " `--log-level warn`, without the access log, to show what the log costs. The data"
+      " directory is on that disk too, so `--store-sync full` pays real fsyncs."
       % (res.get("post_body_len") or 0, len(CONTENT)))
     w("")
     w("nginx serves the %s bytes Agora answered to `GET /api/users/1` as the file `api/users/1`"
@@ -868,21 +889,22 @@ def markdown(res, heading="##"):
 
     s = {name: stats(res, name) for name in res["configs"]}
     w("| configuration | what | server | requests/s | p50 latency (ms) | p90 | p99 | max |"
-      " server CPU (% of its core) | wrk CPU | bytes/answer | runs ok |")
-    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+      " server CPU (% of its core) | server CPU per answer (µs) | wrk CPU | bytes/answer |"
+      " runs ok |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in res["configs"]:
         cfg = CONFIG_BY_NAME[name]
         st = s[name]
         server = SERVER_TITLES[cfg.server] + (" (ceiling)" if cfg.server == "nginx" else "")
         if not st:
-            w("| %s | %s | %s | failed | | | | | | | | %s |" % (name, cfg.title, server,
-                                                              runs_ok(res, name)))
+            w("| %s | %s | %s | failed | | | | | | | | | %s |" % (name, cfg.title, server,
+                                                                runs_ok(res, name)))
             continue
-        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             name, cfg.title, server, fmt_stat(st["rps"], fmt_int),
             *(fmt_stat(st[k], fmt_ms) for k in ("p50", "p90", "p99", "max")),
-            fmt_stat(st["server_cpu"], fmt_pct), fmt_stat(st["wrk_cpu"], fmt_pct),
-            fmt_int(med(st, "bytes")), runs_ok(res, name)))
+            fmt_stat(st["server_cpu"], fmt_pct), fmt_stat(st["cpu_us"], fmt_us),
+            fmt_stat(st["wrk_cpu"], fmt_pct), fmt_int(med(st, "bytes")), runs_ok(res, name)))
     w("")
     w("Latencies are wrk's (`--latency`), from sending a request to its whole answer, so they include"
       " the wait behind the other connections' requests. wrk 4 corrects its distribution for"
@@ -892,25 +914,31 @@ def markdown(res, heading="##"):
       " therefore those of a steady client, a little above the raw ones when there are stalls; the"
       " max is the slowest real answer. *bytes/answer* is what wrk read (headers and body) /"
       " requests. CPU is the server's utime + stime over the run (`/proc/PID/stat`) and wrk's"
-      " (`getrusage`), as a share of one core: near 100% is the limit.")
+      " (`getrusage`), as a share of one core: near 100% is the limit. *Server CPU per answer*"
+      " is the server's CPU time / the answers wrk counted: on a machine whose other core is"
+      " busy too (wrk, other processes), requests/s move with the load while this moves much"
+      " less, so it is the fairer comparison of the two servers' own cost.")
     w("")
 
     notes = []
-    g, gi, n = s.get("get_user"), s.get("get_user_log_info"), s.get("get_static")
+    g, gw, n = s.get("get_user"), s.get("get_user_log_warn"), s.get("get_static")
     if med(g, "rps") and med(n, "rps"):
         a, b = med(g, "rps"), med(n, "rps")
-        text = ("**Agora's `GET /api/users/1`: %.0f%% of nginx's static file** (%s vs %s requests/s,"
-                " %.2f×)" % (a / b * 100, fmt_int(a), fmt_int(b), a / b))
+        text = ("**Agora's `GET /api/users/1` in its default configuration (access log on): %.0f%%"
+                " of nginx's static file** (%s vs %s requests/s, %.2f×)"
+                % (a / b * 100, fmt_int(a), fmt_int(b), a / b))
+        if med(g, "cpu_us") and med(n, "cpu_us"):
+            text += ("; server CPU per answer %s vs %s µs"
+                     % (fmt_us(med(g, "cpu_us")), fmt_us(med(n, "cpu_us"))))
         if (med(n, "wrk_cpu") or 0) >= 85:
             text += ("; wrk used %s of its core against nginx, so that ceiling is wrk's as much as"
                      " nginx's" % fmt_pct(med(n, "wrk_cpu")))
         notes.append(text + ".")
-    if med(g, "rps") and med(gi, "rps"):
-        a, b = med(gi, "rps"), med(g, "rps")
-        notes.append("Access log on (`--log-level info`): the GET gives %.0f%% of its requests/s at"
-                     " `warn` (%s vs %s; p99 %s vs %s ms)."
-                     % (a / b * 100, fmt_int(a), fmt_int(b), fmt_ms(med(gi, "p99")),
-                        fmt_ms(med(g, "p99"))))
+    if med(g, "rps") and med(gw, "rps"):
+        a, b = med(g, "rps"), med(gw, "rps")
+        notes.append("Without the access log (`--log-level warn`) the GET gives %s requests/s:"
+                     " the default configuration gives %.0f%% of that (p99 %s vs %s ms)."
+                     % (fmt_int(b), a / b * 100, fmt_ms(med(g, "p99")), fmt_ms(med(gw, "p99"))))
     p, pf = s.get("post_message"), s.get("post_message_sync_full")
     if med(p, "rps") and med(pf, "rps"):
         a, b = med(pf, "rps"), med(p, "rps")
@@ -922,6 +950,16 @@ def markdown(res, heading="##"):
         w("- " + text)
     if notes:
         w("")
+    w("%s Where the time of a GET goes" % h3)
+    w("")
+    w("Profiles of `GET /api/users/1` in the default configuration (syscalls per request from"
+      " `strace -c`, `perf record` by library and by function, user-space instructions per"
+      " request from callgrind), before and after the work that brought it from about 0.5× to"
+      " nginx's pace, and what is left: [http-profile.md](http-profile.md). In short, each"
+      " answered GET now costs one `read` and one `writev`, with one `write` of the access log"
+      " and one `epoll_wait` shared by all the requests of a loop turn (nginx: `recvfrom`,"
+      " `pread64`, `writev`); most of the time is the kernel's TCP work on both sides.")
+    w("")
 
     agora = [name for name in res["configs"]
              if CONFIG_BY_NAME[name].server == "agora" and s[name] and s[name]["handled_n"]]

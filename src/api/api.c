@@ -40,6 +40,7 @@ struct api *api_new(struct store *st, const struct api_config *cfg)
 	a->random = r;
 	api_routes(&nroutes);
 	a->route_stats = xcalloc(nroutes + 1, sizeof(*a->route_stats));
+	a->user_cache = api_user_cache_new();
 	return a;
 }
 
@@ -50,6 +51,7 @@ void api_free(struct api *a)
 	free(a->random);
 	free(a->route_stats);
 	api_limiter_free(a->limiter);
+	api_user_cache_free(a->user_cache);
 	free(a);
 }
 
@@ -78,8 +80,40 @@ static bool path_match(const char *tmpl, const char *path, struct api_params *p)
 	return *tmpl == '\0' && *path == '\0';
 }
 
-/* The route for method and path; *allow lists the methods the path has
- * (for 405 and OPTIONS) when no route has this method. */
+static bool method_matches(const struct api_route *r, const char *method, bool head)
+{
+	return strcmp(r->method, method) == 0 || (head && strcmp(r->method, "GET") == 0);
+}
+
+/* The methods of the routes whose template matches path, into allow (for
+ * 405 and OPTIONS): "GET, HEAD, PATCH". */
+static void allowed_methods(const char *path, char *allow, size_t cap)
+{
+	size_t n, used = 0;
+	const struct api_route *routes = api_routes(&n);
+
+	allow[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		struct api_params tmp;
+		int k;
+
+		if (strstr(allow, routes[i].method) || !path_match(routes[i].path, path, &tmp))
+			continue;
+		k = snprintf(allow + used, cap - used, "%s%s", used ? ", " : "", routes[i].method);
+		if (k > 0 && (size_t)k < cap - used)
+			used += (size_t)k;
+		if (strcmp(routes[i].method, "GET") == 0) {
+			k = snprintf(allow + used, cap - used, ", HEAD");
+			if (k > 0 && (size_t)k < cap - used)
+				used += (size_t)k;
+		}
+	}
+}
+
+/* The route for method and path (p gets its {name} segments), or NULL
+ * with *allow listing the methods the path has, if any. Only templates of
+ * routes with this method are matched on the way: that is the path every
+ * answered request takes. */
 static const struct api_route *route_find(const char *method, const char *path,
 					  struct api_params *p, char *allow, size_t cap,
 					  size_t *index)
@@ -87,33 +121,16 @@ static const struct api_route *route_find(const char *method, const char *path,
 	size_t n;
 	const struct api_route *routes = api_routes(&n);
 	bool head = strcmp(method, "HEAD") == 0;
-	size_t used = 0;
 
-	allow[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
-		struct api_params tmp;
-
-		if (!path_match(routes[i].path, path, &tmp))
-			continue;
-		if (strcmp(routes[i].method, method) == 0 ||
-		    (head && strcmp(routes[i].method, "GET") == 0)) {
-			*p = tmp;
+		if (method_matches(&routes[i], method, head) && path_match(routes[i].path, path, p)) {
 			*index = i;
+			allow[0] = '\0';
 			return &routes[i];
-		}
-		if (!strstr(allow, routes[i].method)) {
-			int k = snprintf(allow + used, cap - used, "%s%s", used ? ", " : "",
-					 routes[i].method);
-			if (k > 0 && (size_t)k < cap - used)
-				used += (size_t)k;
-			if (strcmp(routes[i].method, "GET") == 0) {
-				k = snprintf(allow + used, cap - used, ", HEAD");
-				if (k > 0 && (size_t)k < cap - used)
-					used += (size_t)k;
-			}
 		}
 	}
 	*index = n;
+	allowed_methods(path, allow, cap);
 	return NULL;
 }
 

@@ -93,6 +93,7 @@ struct api {
 	void (*metrics_extra)(void *ctx, char **buf, size_t *len);
 	void *metrics_ctx;
 	struct api_limiter *limiter;
+	struct api_user_cache *user_cache; /* GET /api/users/{id} answers (user_cache.c) */
 	struct api_job *deferred; /* left by a handler; taken by the caller */
 };
 

@@ -91,24 +91,35 @@ bool api_authenticate(struct api *a, const struct http_request *rq, json_t *body
 	return true;
 }
 
+bool api_user_id(const char *ref, int64_t *id)
+{
+	bool digits = *ref != '\0';
+	long long v;
+	char *end;
+
+	for (const char *p = ref; *p; p++)
+		digits &= *p >= '0' && *p <= '9';
+	if (!digits)
+		return false;
+	errno = 0;
+	v = strtoll(ref, &end, 10);
+	*id = v;
+	return errno == 0;
+}
+
 bool api_find_user(struct api *a, const char *ref, struct store_user *out,
 		   struct http_response *rs)
 {
 	bool digits = *ref != '\0';
+	int64_t id;
 	int rc;
 
 	for (const char *p = ref; *p; p++)
 		digits &= *p >= '0' && *p <= '9';
-	if (digits) {
-		char *end;
-		long long id;
-
-		errno = 0;
-		id = strtoll(ref, &end, 10);
-		rc = errno ? STORE_ENOTFOUND : store_user_by_id(a->store, id, out);
-	} else {
+	if (digits)
+		rc = api_user_id(ref, &id) ? store_user_by_id(a->store, id, out) : STORE_ENOTFOUND;
+	else
 		rc = store_user_by_name(a->store, ref, out);
-	}
 	if (rc == STORE_ENOTFOUND) {
 		http_response_error(rs, 404, NULL, "no user '%.64s'", ref);
 		return false;

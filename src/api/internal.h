@@ -68,6 +68,28 @@ bool api_login_limited(struct api *a, struct http_response *rs);
 void api_login_failed(struct api *a);
 void api_limiter_free(struct api_limiter *l);
 
+/* ---- user_cache.c ---- */
+
+#define API_USER_CACHE_SLOTS 1024
+
+struct api_cached_user {
+	int64_t id;
+	uint64_t version; /* store_users_version when built */
+	char *json;       /* the answer's body (owned by the cache) */
+	size_t len;
+};
+
+struct api_user_cache *api_user_cache_new(void);
+void api_user_cache_free(struct api_user_cache *c);
+/* The answer for user id if the cache holds one built at the store's
+ * current users version; valid until the next call into the API. */
+const struct api_cached_user *api_user_cache_get(struct api *a, int64_t id);
+/* Keeps json (malloc'ed, NUL-terminated; taken over) as user id's answer,
+ * at the current version, in place of the slot's entry; returns it. */
+const struct api_cached_user *api_user_cache_put(struct api *a, int64_t id, char *json);
+/* A "{id}" made of digits only: its number (false for a name or too big). */
+bool api_user_id(const char *ref, int64_t *id);
+
 /* ---- handlers ---- */
 
 void api_create_user(struct api *a, const struct http_request *rq, const struct api_params *p,

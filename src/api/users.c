@@ -273,15 +273,33 @@ void api_list_users(struct api *a, const struct http_request *rq, const struct a
 	store_user_list_free(&l);
 }
 
+/* From the cache when it holds the user at the store's current version;
+ * else read, and the answer kept for the next time (user_cache.c). */
 void api_get_user(struct api *a, const struct http_request *rq, const struct api_params *p,
 		  struct http_response *rs)
 {
 	struct store_user u = { 0 };
+	const struct api_cached_user *e;
+	json_t *o;
+	char *json;
+	int64_t id;
 
 	(void)rq;
+	if (api_user_id(p->v[0], &id) && (e = api_user_cache_get(a, id))) {
+		http_response_borrow(rs, 200, "application/json", e->json, e->len);
+		return;
+	}
 	if (!api_find_user(a, p->v[0], &u, rs))
 		return;
-	api_reply(rs, 200, api_user_json(&u));
+	o = api_user_json(&u);
+	json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (json) {
+		e = api_user_cache_put(a, u.id, json);
+		http_response_borrow(rs, 200, "application/json", e->json, e->len);
+	} else {
+		http_response_error(rs, 500, NULL, "could not encode the answer");
+	}
 	store_user_release(&u);
 }
 

@@ -1,12 +1,15 @@
 /* alloc.c - allocation wrappers that abort on exhaustion. */
 #include "alloc.h"
 
+#include "log.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void out_of_memory(size_t size)
 {
+	log_flush(); /* the lines logged before, in their order */
 	fprintf(stderr, "agora: out of memory allocating %zu bytes\n", size);
 	abort();
 }

@@ -26,6 +26,18 @@ void text_printf(struct text *t, const char *fmt, ...)
 	t->len += (size_t)n;
 }
 
+void text_put_uint(struct text_fixed *t, uint64_t v)
+{
+	char digits[20];
+	size_t i = sizeof(digits);
+
+	do {
+		digits[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	text_put(t, digits + i, sizeof(digits) - i);
+}
+
 int64_t wall_clock_ms(void)
 {
 	struct timespec ts;

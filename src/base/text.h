@@ -1,6 +1,7 @@
 /*
  * text.h - a growable text buffer for generated documents (the /metrics
- * page), and the wall clock in milliseconds.
+ * page), a fixed one for text built per request, and the wall clock in
+ * milliseconds.
  *
  * Ownership: text_printf grows t->s with malloc; the caller frees t->s (or
  * hands it on, e.g. as a response body). A zeroed struct text is empty.
@@ -8,8 +9,10 @@
 #ifndef AGORA_BASE_TEXT_H
 #define AGORA_BASE_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct text {
 	char *s; /* NUL-terminated once anything was written */
@@ -18,6 +21,36 @@ struct text {
 
 /* Appends formatted text (aborts when out of memory, like xmalloc). */
 void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A fixed buffer filled by appends, for text built on every request (an
+ * answer's head, an access-log line) without printf's cost. What does not
+ * fit is cut off and `cut` is set. The caller owns buf; nothing is
+ * NUL-terminated. */
+struct text_fixed {
+	char *buf;
+	size_t len, cap;
+	bool cut;
+};
+
+static inline void text_put(struct text_fixed *t, const char *s, size_t n)
+{
+	if (n > t->cap - t->len) {
+		n = t->cap - t->len;
+		t->cut = true;
+	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+}
+
+static inline void text_put_str(struct text_fixed *t, const char *s)
+{
+	text_put(t, s, strlen(s));
+}
+
+/* Decimal digits of v. */
+void text_put_uint(struct text_fixed *t, uint64_t v);
+
+#define TEXT_PUT_LIT(t, lit) text_put((t), (lit), sizeof(lit) - 1)
 
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME): the times users see. */
 int64_t wall_clock_ms(void);

@@ -13,7 +13,9 @@
  *
  * Ownership: a request's strings belong to the reader and stay valid until
  * http_reader_next or http_reader_release. A response owns its body unless
- * it was set with http_response_static.
+ * it was set with http_response_static (the body outlives the process's
+ * use of it) or http_response_borrow (valid only until control returns to
+ * the event loop: a writer that keeps the body longer copies it).
  */
 #ifndef AGORA_HTTP_H
 #define AGORA_HTTP_H
@@ -32,15 +34,15 @@ struct http_limits {
 };
 
 struct http_header {
-	char *name; /* lower-cased */
-	char *value;
+	const char *name; /* lower-cased */
+	const char *value;
 };
 
 struct http_request {
 	const char *method; /* "GET", ... (static) */
-	char *target;       /* as sent: path and query */
-	char *path;         /* target up to '?', not decoded */
-	char *query;        /* after '?', "" if none, not decoded */
+	const char *target; /* as sent: path and query */
+	const char *path;   /* target up to '?', not decoded */
+	const char *query;  /* after '?', "" if none, not decoded */
 	struct http_header *headers;
 	unsigned nheaders;
 	uint8_t *body;      /* NUL-terminated for convenience; body_len bytes */
@@ -56,24 +58,37 @@ enum http_read_status {
 	HTTP_READ_ERROR,   /* answer error_status and close the connection */
 };
 
+/* Where a header's name and value are in the reader's arena. */
+struct http_header_at {
+	uint32_t name, value;
+};
+
 struct http_reader {
 	http_parser parser;
 	struct http_limits lim;
 	struct http_request rq;
-	/* building the request */
-	char *buf;            /* url, then header names/values, then body */
-	size_t head_bytes;    /* request line + headers so far */
+	/* Building the request. Its strings (target, path, query, header names
+	 * and values) are NUL-terminated in one arena, placed by offset while
+	 * it may still grow, and the request's pointers set once the head (and
+	 * again once trailers) are in. The arena, the header array and a small
+	 * body buffer are kept from one request to the next, so a connection's
+	 * requests allocate nothing once they have grown. */
+	char *arena;
+	size_t arena_len, arena_cap;
+	struct http_header_at *at; /* cap_headers entries */
 	unsigned cap_headers;
-	bool in_value;        /* the last header callback was a value */
+	enum { PART_URL, PART_NAME, PART_VALUE, PART_DONE } part; /* being appended */
+	uint32_t part_start;  /* arena offset where the current name or value began */
+	uint32_t name_at;     /* the current header's name */
+	uint32_t path_at, query_at;
+	size_t head_bytes;    /* request line + headers so far */
+	size_t url_len, body_cap;
 	bool complete;        /* on_message_complete seen, request in rq */
 	bool started;         /* bytes of a request were seen */
 	bool expect_continue; /* "Expect: 100-continue", headers complete */
 	int error_status;     /* HTTP_READ_ERROR: 400, 413, 414, 431, ... */
 	const char *error_why;
-	size_t url_len, body_cap;
-	char *url;
-	char *hname, *hvalue;
-	size_t hname_len, hvalue_len;
+	uint8_t no_body[1];   /* rq.body when there is none: "" */
 };
 
 void http_reader_init(struct http_reader *r, const struct http_limits *lim);
@@ -109,8 +124,9 @@ struct http_response {
 	int status;
 	const char *content_type; /* static string */
 	char *body;               /* owned (malloc), unless body_static */
-	const unsigned char *body_static;
+	const unsigned char *body_static; /* static or borrowed: not freed */
 	size_t body_len;
+	bool body_borrowed;       /* body_static is valid until back in the loop */
 	bool close;               /* close the connection after it */
 	const char *extra[HTTP_MAX_EXTRA_HEADERS]; /* "Name: value" lines, owned */
 	unsigned nextra;
@@ -126,6 +142,10 @@ void http_response_body(struct http_response *rs, int status, const char *conten
 /* Sets a body that outlives the response (an embedded file). */
 void http_response_static(struct http_response *rs, int status, const char *content_type,
 			  const unsigned char *data, size_t len);
+/* Sets a body the caller keeps (a cache entry) that stays valid only until
+ * control returns to the event loop; see Ownership above. */
+void http_response_borrow(struct http_response *rs, int status, const char *content_type,
+			  const char *data, size_t len);
 /* Sets the standard error body {"error": {"code", "message"}}. */
 void http_response_error(struct http_response *rs, int status, const char *code,
 			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -29,16 +29,39 @@ static int fail(struct http_reader *r, int status, const char *why)
 	return -1; /* stops http_parser_execute */
 }
 
-/* Appends n bytes to a growable string, within limit bytes in all. */
-static bool append(char **s, size_t *len, const char *at, size_t n, size_t limit)
+/* Room for n more bytes in the arena (it grows by doubling; the limits
+ * the callers check bound it). Moves the arena: offsets, not pointers. */
+static void arena_reserve(struct http_reader *r, size_t n)
 {
-	if (*len + n > limit)
-		return false;
-	*s = xrealloc(*s, *len + n + 1);
-	memcpy(*s + *len, at, n);
-	*len += n;
-	(*s)[*len] = '\0';
-	return true;
+	size_t cap = r->arena_cap ? r->arena_cap : 256;
+
+	if (r->arena_cap - r->arena_len >= n)
+		return;
+	while (cap - r->arena_len < n)
+		cap *= 2;
+	r->arena = xrealloc(r->arena, cap);
+	r->arena_cap = cap;
+}
+
+/* Appends n bytes from outside the arena. */
+static void arena_put(struct http_reader *r, const char *at, size_t n)
+{
+	arena_reserve(r, n);
+	memcpy(r->arena + r->arena_len, at, n);
+	r->arena_len += n;
+}
+
+/* Ends the string being appended with its NUL; returns where it began. */
+static uint32_t arena_end_part(struct http_reader *r)
+{
+	arena_put(r, "", 1);
+	return r->part_start;
+}
+
+static void arena_begin_part(struct http_reader *r, int part)
+{
+	r->part = part;
+	r->part_start = (uint32_t)r->arena_len;
 }
 
 static int on_message_begin(http_parser *p)
@@ -52,8 +75,10 @@ static int on_url(http_parser *p, const char *at, size_t n)
 	struct http_reader *r = reader_of(p);
 
 	r->head_bytes += n;
-	if (!append(&r->url, &r->url_len, at, n, r->lim.max_uri))
+	if (r->url_len + n > r->lim.max_uri)
 		return fail(r, 414, "request target too long");
+	arena_put(r, at, n); /* the URL is the arena's first part, at 0 */
+	r->url_len += n;
 	return 0;
 }
 
@@ -65,27 +90,43 @@ static int count_head(struct http_reader *r, size_t n)
 	return 0;
 }
 
+/* The URL ends where the first header name (or the end of the head) begins. */
+static void end_url(struct http_reader *r)
+{
+	if (r->part == PART_URL) {
+		arena_end_part(r);
+		r->part = PART_DONE;
+	}
+}
+
 /* A header is complete when its value ended: the next name, or the end of
- * the headers. */
+ * the headers (or of the trailers). */
 static int finish_header(struct http_reader *r)
 {
-	struct http_header *h;
+	struct http_header_at *h;
+	uint32_t value;
 
-	if (!r->hname)
+	if (r->part == PART_NAME) {
+		r->name_at = arena_end_part(r); /* a name without a value */
+		arena_begin_part(r, PART_VALUE);
+	}
+	if (r->part != PART_VALUE)
 		return 0;
+	value = arena_end_part(r);
+	r->part = PART_DONE;
 	if (r->rq.nheaders == r->lim.max_headers)
 		return fail(r, 431, "too many request headers");
 	if (r->rq.nheaders == r->cap_headers) {
 		r->cap_headers = r->cap_headers ? r->cap_headers * 2 : 16;
+		r->at = xrealloc(r->at, r->cap_headers * sizeof(*r->at));
 		r->rq.headers = xrealloc(r->rq.headers, r->cap_headers * sizeof(*r->rq.headers));
 	}
-	for (size_t i = 0; i < r->hname_len; i++)
-		r->hname[i] = (char)tolower((unsigned char)r->hname[i]);
-	h = &r->rq.headers[r->rq.nheaders++];
-	h->name = r->hname;
-	h->value = r->hvalue ? r->hvalue : xstrdup("");
-	r->hname = r->hvalue = NULL;
-	r->hname_len = r->hvalue_len = 0;
+	for (char *c = r->arena + r->name_at; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a'); /* ASCII: no locale lookup per byte */
+	h = &r->at[r->rq.nheaders++];
+	h->name = r->name_at;
+	h->value = value;
 	return 0;
 }
 
@@ -95,10 +136,12 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 
 	if (count_head(r, n))
 		return -1;
-	if (r->in_value && finish_header(r))
+	end_url(r);
+	if (r->part == PART_VALUE && finish_header(r))
 		return -1;
-	r->in_value = false;
-	append(&r->hname, &r->hname_len, at, n, SIZE_MAX);
+	if (r->part != PART_NAME)
+		arena_begin_part(r, PART_NAME);
+	arena_put(r, at, n);
 	return 0;
 }
 
@@ -108,21 +151,46 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 
 	if (count_head(r, n))
 		return -1;
-	r->in_value = true;
-	if (!r->hvalue)
-		r->hvalue = xstrdup("");
-	append(&r->hvalue, &r->hvalue_len, at, n, SIZE_MAX);
+	if (r->part == PART_NAME) {
+		r->name_at = arena_end_part(r);
+		arena_begin_part(r, PART_VALUE);
+	}
+	arena_put(r, at, n);
 	return 0;
 }
 
-static void split_target(struct http_request *rq, char *url, size_t len)
+/* The request's pointers into the arena, (re)set once it stopped growing
+ * for now: after the head, and after trailers. */
+static void resolve(struct http_reader *r)
 {
-	const char *q = memchr(url, '?', len);
-	size_t plen = q ? (size_t)(q - url) : len;
+	struct http_request *rq = &r->rq;
 
-	rq->target = url; /* the reader's own copy of it (freed with it) */
-	rq->path = xstrndup(url, plen);
-	rq->query = q ? xstrndup(q + 1, len - plen - 1) : xstrdup("");
+	rq->target = r->arena;
+	rq->path = r->arena + r->path_at;
+	rq->query = r->arena + r->query_at;
+	for (unsigned i = 0; i < rq->nheaders; i++) {
+		rq->headers[i].name = r->arena + r->at[i].name;
+		rq->headers[i].value = r->arena + r->at[i].value;
+	}
+}
+
+/* Path and query: copies of the target's two sides, NUL-terminated. */
+static void split_target(struct http_reader *r)
+{
+	const char *q = memchr(r->arena, '?', r->url_len);
+	size_t plen = q ? (size_t)(q - r->arena) : r->url_len;
+	size_t qlen = q ? r->url_len - plen - 1 : 0;
+	char *out;
+
+	arena_reserve(r, r->url_len + 2); /* before taking pointers into it */
+	out = r->arena + r->arena_len;
+	r->path_at = (uint32_t)r->arena_len;
+	memcpy(out, r->arena, plen);
+	out[plen] = '\0';
+	r->query_at = (uint32_t)(r->arena_len + plen + 1);
+	memcpy(out + plen + 1, r->arena + plen + 1, qlen);
+	out[plen + 1 + qlen] = '\0';
+	r->arena_len += plen + qlen + 2;
 }
 
 static int on_headers_complete(http_parser *p)
@@ -130,14 +198,15 @@ static int on_headers_complete(http_parser *p)
 	struct http_reader *r = reader_of(p);
 	const char *expect;
 
-	if (r->in_value && finish_header(r))
+	end_url(r);
+	if (finish_header(r))
 		return -1;
-	r->in_value = false;
 	if (p->http_major != 1)
 		return fail(r, 505, "only HTTP/1.0 and HTTP/1.1 are spoken here");
-	if (!r->url || r->url[0] != '/')
+	if (!r->url_len || r->arena[0] != '/')
 		return fail(r, 400, "request target must be a path"); /* no proxy forms */
-	split_target(&r->rq, r->url, r->url_len);
+	split_target(r);
+	resolve(r);
 	r->rq.method = http_method_str(p->method);
 	r->rq.http_major = p->http_major;
 	r->rq.http_minor = p->http_minor;
@@ -162,7 +231,7 @@ static int on_body(http_parser *p, const char *at, size_t n)
 		r->body_cap = r->body_cap ? r->body_cap : 256;
 		while (r->body_cap < len + n + 1)
 			r->body_cap *= 2;
-		r->rq.body = xrealloc(r->rq.body, r->body_cap);
+		r->rq.body = xrealloc(r->rq.body == r->no_body ? NULL : r->rq.body, r->body_cap);
 	}
 	memcpy(r->rq.body + len, at, n);
 	r->rq.body_len = len + n;
@@ -179,8 +248,9 @@ static int on_message_complete(http_parser *p)
 	 * answered as any other, and the connection closed after it, since
 	 * the parser takes what follows for another protocol. */
 	r->rq.keep_alive = http_should_keep_alive(p) && !p->upgrade;
-	if (!r->rq.body)
-		r->rq.body = (uint8_t *)xstrdup("");
+	if (finish_header(r)) /* a trailer */
+		return -1;
+	resolve(r);
 	r->complete = true;
 	http_parser_pause(p, 1); /* one request per feed: pipelining in order */
 	return 0;
@@ -200,32 +270,48 @@ void http_reader_init(struct http_reader *r, const struct http_limits *lim)
 {
 	memset(r, 0, sizeof(*r));
 	r->lim = *lim;
+	r->rq.body = r->no_body;
 	http_parser_init(&r->parser, HTTP_REQUEST);
 	r->parser.data = r;
 }
 
-static void request_release(struct http_reader *r)
+/* What a connection keeps between requests: enough for ordinary ones. A
+ * request that needed more gives the excess back once answered. */
+#define KEEP_ARENA 4096
+#define KEEP_HEADERS 32
+#define KEEP_BODY 4096
+
+static void request_reset(struct http_reader *r)
 {
 	struct http_request *rq = &r->rq;
+	struct http_header *headers = rq->headers;
+	uint8_t *body = rq->body;
 
-	for (unsigned i = 0; i < rq->nheaders; i++) {
-		free(rq->headers[i].name);
-		free(rq->headers[i].value);
+	if (r->arena_cap > KEEP_ARENA) {
+		free(r->arena);
+		r->arena = NULL;
+		r->arena_cap = 0;
 	}
-	free(rq->headers);
-	free(rq->path);
-	free(rq->query);
-	free(rq->body);
-	free(r->url);
-	free(r->hname);
-	free(r->hvalue);
+	if (r->cap_headers > KEEP_HEADERS) {
+		free(headers);
+		free(r->at);
+		headers = NULL;
+		r->at = NULL;
+		r->cap_headers = 0;
+	}
+	if (body != r->no_body && r->body_cap > KEEP_BODY) {
+		free(body);
+		body = r->no_body;
+		r->body_cap = 0;
+	}
 	memset(rq, 0, sizeof(*rq));
-	r->url = r->hname = r->hvalue = NULL;
-	r->url_len = r->hname_len = r->hvalue_len = 0;
-	r->body_cap = 0;
-	r->cap_headers = 0;
+	rq->headers = headers;
+	rq->body = body;
+	body[0] = 0;
+	r->arena_len = 0;
+	r->part = PART_URL;
+	r->url_len = 0;
 	r->head_bytes = 0;
-	r->in_value = false;
 	r->complete = false;
 	r->started = false;
 	r->expect_continue = false;
@@ -233,12 +319,22 @@ static void request_release(struct http_reader *r)
 
 void http_reader_release(struct http_reader *r)
 {
-	request_release(r);
+	free(r->arena);
+	free(r->at);
+	free(r->rq.headers);
+	if (r->rq.body != r->no_body)
+		free(r->rq.body);
+	r->arena = NULL;
+	r->at = NULL;
+	r->rq.headers = NULL;
+	r->rq.body = r->no_body;
+	r->arena_cap = r->body_cap = 0;
+	r->cap_headers = 0;
 }
 
 void http_reader_next(struct http_reader *r)
 {
-	request_release(r);
+	request_reset(r);
 	http_parser_pause(&r->parser, 0);
 }
 

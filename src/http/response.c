@@ -5,6 +5,7 @@
 #include "http/http.h"
 
 #include "base/alloc.h"
+#include "base/text.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -97,6 +98,7 @@ static void drop_body(struct http_response *rs)
 	rs->body = NULL;
 	rs->body_static = NULL;
 	rs->body_len = 0;
+	rs->body_borrowed = false;
 }
 
 void http_response_json(struct http_response *rs, int status, char *json)
@@ -126,6 +128,13 @@ void http_response_static(struct http_response *rs, int status, const char *cont
 	rs->content_type = content_type;
 	rs->body_static = data;
 	rs->body_len = len;
+}
+
+void http_response_borrow(struct http_response *rs, int status, const char *content_type,
+			  const char *data, size_t len)
+{
+	http_response_static(rs, status, content_type, (const unsigned char *)data, len);
+	rs->body_borrowed = true;
 }
 
 void http_response_error(struct http_response *rs, int status, const char *code,
@@ -177,33 +186,38 @@ size_t http_response_head_size(const struct http_response *rs)
 	return n;
 }
 
+/* Appends and no printf: this runs once per answer. */
 size_t http_response_write_head(const struct http_response *rs, const struct http_write_opts *o,
 				char *out, size_t cap)
 {
-	size_t n = 0;
-	int k;
+	struct text_fixed h = { .buf = out, .cap = cap };
 
-#define PUT(...)                                                      \
-	do {                                                          \
-		k = snprintf(out + n, cap - n, __VA_ARGS__);          \
-		if (k < 0 || (size_t)k >= cap - n)                    \
-			return 0;                                     \
-		n += (size_t)k;                                       \
-	} while (0)
-
-	PUT("HTTP/1.1 %d %s\r\n", rs->status, http_status_reason(rs->status));
-	if (o->date)
-		PUT("Date: %s\r\n", o->date);
-	if (!bodiless(rs->status)) {
-		if (rs->content_type)
-			PUT("Content-Type: %s\r\n", rs->content_type);
-		PUT("Content-Length: %zu\r\n", rs->body_len);
+	TEXT_PUT_LIT(&h, "HTTP/1.1 ");
+	text_put_uint(&h, (size_t)(rs->status >= 100 && rs->status <= 999 ? rs->status : 500));
+	TEXT_PUT_LIT(&h, " ");
+	text_put_str(&h, http_status_reason(rs->status));
+	TEXT_PUT_LIT(&h, "\r\n");
+	if (o->date) {
+		TEXT_PUT_LIT(&h, "Date: ");
+		text_put_str(&h, o->date);
+		TEXT_PUT_LIT(&h, "\r\n");
 	}
-	for (unsigned i = 0; i < rs->nextra; i++)
-		PUT("%s\r\n", rs->extra[i]);
+	if (!bodiless(rs->status)) {
+		if (rs->content_type) {
+			TEXT_PUT_LIT(&h, "Content-Type: ");
+			text_put_str(&h, rs->content_type);
+			TEXT_PUT_LIT(&h, "\r\n");
+		}
+		TEXT_PUT_LIT(&h, "Content-Length: ");
+		text_put_uint(&h, rs->body_len);
+		TEXT_PUT_LIT(&h, "\r\n");
+	}
+	for (unsigned i = 0; i < rs->nextra; i++) {
+		text_put_str(&h, rs->extra[i]);
+		TEXT_PUT_LIT(&h, "\r\n");
+	}
 	if (!o->keep_alive || rs->close)
-		PUT("Connection: close\r\n");
-	PUT("\r\n");
-#undef PUT
-	return n;
+		TEXT_PUT_LIT(&h, "Connection: close\r\n");
+	TEXT_PUT_LIT(&h, "\r\n");
+	return h.cut ? 0 : h.len;
 }

@@ -87,6 +87,12 @@ static const struct key keys[] = {
 	  "seconds for a started request to arrive whole; then 408" },
 	{ "http_idle_timeout", K_SECONDS_MS, HTTP_FIELD(idle_timeout_ms), 1, 86400,
 	  "seconds an idle keep-alive HTTP connection is kept" },
+	{ "http_linger_time", K_SECONDS_MS, HTTP_FIELD(linger_time_ms), 1, 3600,
+	  "seconds at most that a closing HTTP connection drops what the client still sends" },
+	{ "http_linger_timeout", K_SECONDS_MS, HTTP_FIELD(linger_timeout_ms), 1, 3600,
+	  "seconds a closing HTTP connection waits for the client's next bytes (or EOF)" },
+	{ "http_linger_bytes", K_UINT, HTTP_FIELD(linger_bytes), 0, 4294967295u,
+	  "bytes a closing HTTP connection drops before it closes anyway" },
 	{ "cors_origins", K_STRING, HTTP_FIELD(cors_origins), 0, 0,
 	  "origins allowed by CORS: comma-separated, or * (\"\" = none)" },
 	{ "message_max_length", K_UINT, HTTP_FIELD(message_max), 1, 1048576,
@@ -119,6 +125,9 @@ void config_defaults(struct agora_config *cfg)
 	cfg->http.max_body = 1048576;
 	cfg->http.request_timeout_ms = 10000;
 	cfg->http.idle_timeout_ms = 60000;
+	cfg->http.linger_time_ms = 30000;  /* nginx's lingering_time */
+	cfg->http.linger_timeout_ms = 5000; /* nginx's lingering_timeout */
+	cfg->http.linger_bytes = 64u << 20;
 	cfg->http.message_max = 4096;
 	cfg->http.status_max = 256;
 	cfg->http.password_hash_kib = 19456; /* OWASP's argon2id floor: 19 MiB, 2 passes */

@@ -37,6 +37,12 @@ struct http_config {
 	uint32_t max_body;          /* bytes: 413 beyond */
 	uint32_t request_timeout_ms; /* a started request must be whole by then: 408 */
 	uint32_t idle_timeout_ms;   /* idle keep-alive connections close */
+	/* The lingering close after a connection's last answer (http_server.c):
+	 * what the client still sends is dropped for at most linger_time_ms,
+	 * linger_timeout_ms between two reads, linger_bytes in all. */
+	uint32_t linger_time_ms;
+	uint32_t linger_timeout_ms;
+	uint32_t linger_bytes;
 	char cors_origins[512];
 	uint32_t message_max;       /* bytes of a message */
 	uint32_t status_max;        /* bytes of a user's status */

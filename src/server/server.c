@@ -72,6 +72,7 @@ struct server {
 	int nlisteners;
 	uv_timer_t tick;
 	uv_check_t flush;
+	uv_prepare_t log_turn;      /* writes the buffered log before the loop waits */
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_timer_t shutdown_timer;
 	uint32_t nconns;
@@ -212,6 +213,14 @@ static void conn_flush(struct conn *conn)
 	}
 	conn->writing = w;
 	w->started_ms = uv_now(&srv->loop);
+}
+
+/* Right before the loop waits for I/O: what this turn logged goes out in
+ * one write (base/log.h). */
+static void on_log_turn(uv_prepare_t *h)
+{
+	(void)h;
+	log_flush();
 }
 
 static void on_check(uv_check_t *h)
@@ -697,9 +706,14 @@ int server_run(const struct agora_config *cfg, const char *config_path,
 	srv->shutdown_timer.data = srv;
 	uv_check_init(&srv->loop, &srv->flush);
 	srv->flush.data = srv;
+	uv_prepare_init(&srv->loop, &srv->log_turn);
 	if (status == 0) {
 		uv_timer_start(&srv->tick, on_tick, TICK_MS, TICK_MS);
 		uv_check_start(&srv->flush, on_check);
+		uv_prepare_start(&srv->log_turn, on_log_turn);
+		uv_unref((uv_handle_t *)&srv->log_turn);
+		log_flush_on_crash();
+		log_buffering(true);
 		log_info("agora %s ready (max %u connections, max packet %u bytes)", AGORA_VERSION,
 			 cfg->max_connections, cfg->broker.max_packet_size);
 		uv_run(&srv->loop, UV_RUN_DEFAULT);
@@ -707,6 +721,7 @@ int server_run(const struct agora_config *cfg, const char *config_path,
 	/* Close anything left (also the path after a failed start). */
 	uv_walk(&srv->loop, close_handle, NULL);
 	uv_run(&srv->loop, UV_RUN_DEFAULT);
+	log_buffering(false);
 	if (uv_loop_close(&srv->loop) != 0)
 		log_warn("event loop closed with handles still open");
 	while (srv->free_batches) {

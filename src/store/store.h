@@ -18,6 +18,10 @@
  *  - A write that returned STORE_OK is committed: it survives the process
  *    being killed right after (WAL journal; see store_open's `sync`).
  *  - Not thread-safe: one store is used from one thread.
+ *  - One writer: the process that opened the store is the only one writing
+ *    the file while it is open (another may read it: a backup, the sqlite3
+ *    shell). store_users_version counts this store's writes only, so a
+ *    cache keyed on it would not see another process's.
  */
 #ifndef AGORA_STORE_H
 #define AGORA_STORE_H
@@ -83,6 +87,11 @@ struct store_user {
 };
 
 void store_user_release(struct store_user *u);
+
+/* A number that changes with every write to the users (create, status,
+ * delete) through this store, failed ones included: what was read at one
+ * value is still what the store holds while the value stays. Starts at 1. */
+uint64_t store_users_version(const struct store *st);
 
 /* Creates a user; STORE_ECONFLICT if the name exists, compared without
  * regard to ASCII case ("Alice" and "alice" are one user). */

@@ -170,6 +170,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3 *ckpt; /* store_checkpoint's own connection, or NULL */
 	int version; /* 0 until store_open succeeded */
+	uint64_t users_version; /* store_users_version: bumped before each users write */
 	sqlite3_stmt *stmt[STMT_COUNT];
 };
 
@@ -643,6 +644,7 @@ int store_open(const char *path, enum store_sync sync, struct store **out, char 
 	int version;
 	int ret = open_db(st, path, err, errlen);
 
+	st->users_version = 1;
 	if (ret)
 		goto out_free;
 	/* Before anything writes to it: a newer file is left as it is. */
@@ -742,6 +744,11 @@ int store_schema_version(const struct store *st)
 
 /* ---- users ---- */
 
+uint64_t store_users_version(const struct store *st)
+{
+	return st->users_version;
+}
+
 void store_user_release(struct store_user *u)
 {
 	if (!u)
@@ -757,6 +764,7 @@ int store_user_create(struct store *st, const char *name, const char *password_h
 	sqlite3_stmt *s = st->stmt[ST_USER_INSERT];
 	int rc;
 
+	st->users_version++;
 	if (bind_text(s, 1, name) || bind_text(s, 2, password_hash) ||
 	    sqlite3_bind_int64(s, 3, now))
 		return fail_bind(st, s, __func__);
@@ -833,6 +841,7 @@ int store_user_set_status(struct store *st, int64_t id, const char *status, int6
 {
 	sqlite3_stmt *s = st->stmt[ST_USER_SET_STATUS];
 
+	st->users_version++;
 	if (sqlite3_bind_int64(s, 1, id) || bind_text(s, 2, status) ||
 	    sqlite3_bind_int64(s, 3, now))
 		return fail_bind(st, s, __func__);
@@ -843,6 +852,7 @@ int store_user_delete(struct store *st, int64_t id)
 {
 	sqlite3_stmt *s = st->stmt[ST_USER_DELETE];
 
+	st->users_version++;
 	if (sqlite3_bind_int64(s, 1, id))
 		return fail_bind(st, s, __func__);
 	return run_write(st, s, __func__);

@@ -381,6 +381,30 @@ def test_delete_user(api):
     api.post("/api/login", json={"name": "alice", "password": DEFAULT_PASSWORD}, expect=401)
 
 
+def test_get_user_shows_every_change_at_once(api):
+    # GET /api/users/{id} is answered from a cache of its JSON
+    # (src/api/user_cache.c): no change may be missed by the next GET.
+    alice = api.register("alice")
+    by_id = "/api/users/%d" % alice.id
+    for _ in range(3):
+        assert api.get(by_id, expect=200).json() == alice.user
+    for status in ("coding", "lunch", "", "\u00e9" * 128, "coding"):
+        u = api.patch(by_id, token=alice.token, json={"status": status}, expect=200).json()
+        for _ in range(2):
+            assert api.get(by_id, expect=200).json() == u
+        assert api.get("/api/users/alice", expect=200).json() == u
+        assert api.request("HEAD", by_id, expect=200).headers["Content-Length"] == \
+            str(len(json.dumps(u, separators=(",", ":"), ensure_ascii=False).encode()))
+    # Another user registering does not disturb alice's answer.
+    bob = api.register("bob")
+    assert api.get("/api/users/%d" % bob.id, expect=200).json() == bob.user
+    assert api.get(by_id, expect=200).json() == u
+    api.delete(by_id, token=alice.token, expect=204)
+    api.get(by_id, expect=404)
+    api.get("/api/users/alice", expect=404)
+    assert api.get("/api/users/%d" % bob.id, expect=200).json() == bob.user
+
+
 def test_delete_user_errors(api):
     alice = api.register("alice")
     bob = api.register("bob")

@@ -356,6 +356,34 @@ def test_anonymous_paho_client_gets_statuses(api, paho_any, version):
     assert c.get_until(marker) == []
 
 
+def test_reads_after_mqtt_writes_and_status_changes(api, broker, raw):
+    # What the bridge stores (an MQTT publish to an inbox) and a status
+    # change both show in the next GETs, which the user cache answers.
+    alice = api.register("alice")
+    bob = api.register("bob")
+    watcher = Mqtt(raw, broker, alice)
+    assert watcher.subscribe(status_topic("bob"), qos=1) == [1]
+    bob_url = "/api/users/%d" % bob.id
+    u = bob.user
+    assert api.get(bob_url, expect=200).json() == u
+    pub = Mqtt(raw, broker, alice)
+    for i in range(3):
+        pub.c.publish(inbox_topic("bob"), b"note %d" % i, qos=1, pid=10 + i)
+        inbox = api.inbox(bob)
+        assert inbox["total"] == i + 1 and inbox["messages"][0]["content"] == "note %d" % i
+        assert api.get(bob_url, expect=200).json() == u  # messages leave users be
+        u = api.patch(bob_url, token=bob.token, json={"status": "read %d" % i},
+                      expect=200).json()
+        got = api.get(bob_url, expect=200).json()
+        assert got == u and got["status"] == "read %d" % i
+        # The status published over MQTT is the one the API answers.
+        published = [p for p in watcher.drain() if p.topic == status_topic("bob")]
+        assert published, "no status published"
+        doc = json.loads(published[-1].payload.decode("utf-8"))
+        assert (doc["status"], doc["status_updated_at"]) == (got["status"],
+                                                             got["status_updated_at"])
+
+
 def test_inbox_stays_with_its_owner(api, broker, raw, mqtt5):
     alice = api.register("alice")
     bob = api.register("bob")

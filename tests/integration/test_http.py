@@ -9,7 +9,9 @@ import json
 import re
 import random
 import select
+import shutil
 import socket
+import subprocess
 import time
 
 import pytest
@@ -238,6 +240,197 @@ def test_431_more_header_lines_than_http_max_headers(http_broker):
         expect_error(b, r, 431, "six header lines")
         c.expect_closed(timeout=3)
     assert_healthy(b, "after too many header lines")
+
+
+# --------------------------------------------------------------------------
+# Closing after an early answer: the lingering close
+# --------------------------------------------------------------------------
+#
+# After an answer the server closes on (413 while the body is still coming,
+# 431, 400, 408, ...), it shuts its write side and drops what the client
+# still sends, within http_linger_bytes and http_linger_time
+# (http_linger_timeout between two reads), so that the client reads the
+# answer instead of a reset.
+
+BIG_BODY = 5 * 1024 * 1024  # over the default http_max_body (1 MiB)
+TRIES = 30
+
+
+def test_413_reaches_requests_still_sending_its_body(server):
+    # requests sends the whole body before it reads: without the lingering
+    # close it sometimes gets "Connection reset by peer" instead.
+    body = b"x" * BIG_BODY
+    for i in range(TRIES):
+        r = requests.post(server.http_url + "/api/users", data=body, timeout=30,
+                          headers={"Content-Type": "application/json"})
+        expect_error(server, r, 413, "5 MiB body with requests, try %d" % i)
+    assert_healthy(server, "after %d refused 5 MiB bodies" % TRIES)
+
+
+@pytest.mark.skipif(not shutil.which("curl"), reason="curl is not installed")
+def test_413_reaches_curl_still_sending_its_body(server, tmp_path):
+    path = tmp_path / "big.json"
+    path.write_bytes(b"x" * BIG_BODY)
+    for i in range(TRIES):
+        # Half the tries without "Expect: 100-continue" (curl then sends the
+        # body at once), half with it (the 413 comes before any body byte).
+        expect = ["-H", "Expect:"] if i % 2 == 0 else []
+        p = subprocess.run(["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST",
+                            "-H", "Content-Type: application/json"] + expect
+                           + ["--data-binary", "@%s" % path, server.http_url + "/api/users"],
+                           capture_output=True, timeout=60)
+        assert p.returncode == 0, "try %d: curl exit %d: %r" % (i, p.returncode, p.stderr)
+        body, _, code = p.stdout.rpartition(b"\n")
+        assert code == b"413", "try %d: status %r, body %r" % (i, code, body[:200])
+        err = json.loads(body.decode("utf-8"))["error"]
+        assert err["code"] == "payload_too_large", err
+    assert_healthy(server, "after %d refused 5 MiB bodies from curl" % TRIES)
+
+
+def refused_upload(c, length=100000000):
+    """Starts a POST whose Content-Length is over the limit, with some body
+    bytes; reads the 413 and the server's EOF (a clean FIN: a reset raises
+    here)."""
+    c.send(build_request("POST", "/api/users", None,
+                         [("Content-Type", "application/json"),
+                          ("Content-Length", str(length))]) + b"x" * 4096)
+    r = c.read_response()
+    assert r.status_code == 413, r
+    assert (r.headers.get("Connection") or "").lower() == "close", r.headers
+    assert not c.buf, "bytes after the 413: %r" % bytes(c.buf[:100])
+    c.sock.settimeout(5)
+    assert c.sock.recv(1) == b"", "expected the server's EOF after its 413"
+    return r
+
+
+def http_connections(poller):
+    """agora_http_connections, asked over the keep-alive connection poller
+    (which counts itself)."""
+    r = poller.request("GET", "/metrics")
+    assert r.status_code == 200, r
+    m = re.search(r"^agora_http_connections (\d+)$", r.text, re.M)
+    assert m, r.text[:300]
+    return int(m.group(1))
+
+
+def wait_connections(poller, n, timeout):
+    """Waits (polling, bounded) until the server counts n HTTP connections;
+    returns the seconds waited."""
+    start = time.monotonic()
+    while http_connections(poller) != n:
+        assert time.monotonic() - start < timeout, \
+            "still %d HTTP connections after %.1fs" % (http_connections(poller), timeout)
+        time.sleep(0.02)  # polling, bounded by the deadline
+    return time.monotonic() - start
+
+
+def test_after_413_write_side_shut_and_later_bytes_dropped(http_broker):
+    b = http_broker("http_max_body 1024")
+    with RawHttp(b) as c:
+        r = refused_upload(c)
+        expect_error(b, r, 413, "Content-Length 100000000")
+        # The server still takes (and drops) what the client sends...
+        for _ in range(32):
+            c.sock.sendall(b"y" * 65536)
+        # ... and closes cleanly once the client is done: a server that
+        # had closed its socket would have answered these bytes with a
+        # reset, which recv raises.
+        c.sock.shutdown(socket.SHUT_WR)
+        assert c.sock.recv(1) == b""
+    assert_healthy(b, "after a lingering close")
+
+
+def test_lingering_ends_at_the_clients_eof(http_broker):
+    b = http_broker("http_max_body 1024", "http_linger_timeout 30", "http_linger_time 60")
+    with RawHttp(b) as poller:
+        assert http_connections(poller) == 1
+        with RawHttp(b) as c:
+            refused_upload(c)
+            assert http_connections(poller) == 2  # lingering
+            c.sock.shutdown(socket.SHUT_WR)
+            # Closed at once, not after http_linger_timeout (30 s).
+            assert wait_connections(poller, 1, 5) < 5
+
+
+def test_lingering_ends_after_http_linger_timeout_of_silence(http_broker):
+    b = http_broker("http_max_body 1024", "http_linger_timeout 1", "http_linger_time 60")
+    with RawHttp(b) as poller:
+        with RawHttp(b) as c:
+            refused_upload(c)
+            start = time.monotonic()
+            wait_connections(poller, 1, 5)
+            elapsed = time.monotonic() - start
+            assert 0.7 <= elapsed <= 4, "closed %.2fs after the 413" % elapsed
+
+
+def sends_until_closed(c, chunk, pause, deadline_s, max_bytes):
+    """Sends chunk every pause seconds until the server's close makes a
+    send fail; returns (seconds, bytes sent). Fails the test past the
+    deadline or max_bytes."""
+    start = time.monotonic()
+    sent = 0
+    c.sock.settimeout(deadline_s)
+    while True:
+        assert time.monotonic() - start < deadline_s, \
+            "still accepting bytes after %.1fs (%d bytes)" % (deadline_s, sent)
+        assert sent <= max_bytes, "still accepting bytes after %d bytes" % sent
+        try:
+            c.sock.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            return time.monotonic() - start, sent
+        sent += len(chunk)
+        if pause:
+            time.sleep(pause)  # the client's pace, not a synchronisation
+
+
+def test_lingering_ends_after_http_linger_bytes(http_broker):
+    b = http_broker("http_max_body 1024", "http_linger_bytes 65536", "http_linger_timeout 30",
+                    "http_linger_time 60")
+    with RawHttp(b) as c:
+        refused_upload(c)
+        # A client that never stops: closed once 64 KiB were dropped (plus
+        # what the two sockets' buffers hold), well before the timers.
+        elapsed, sent = sends_until_closed(c, b"z" * 65536, 0, 20, 64 * 1024 * 1024)
+        assert elapsed < 20 and sent >= 65536 - 4096, (elapsed, sent)
+    assert_healthy(b, "after a client cut off at http_linger_bytes")
+
+
+def test_lingering_ends_after_http_linger_time(http_broker):
+    b = http_broker("http_max_body 1024", "http_linger_time 2", "http_linger_timeout 1")
+    with RawHttp(b) as c:
+        refused_upload(c)
+        # A byte every 0.25 s keeps http_linger_timeout (1 s) from firing:
+        # http_linger_time (2 s) ends it.
+        elapsed, _sent = sends_until_closed(c, b"t", 0.25, 10, 1000)
+        assert 1.5 <= elapsed <= 6, "closed %.2fs after the 413" % elapsed
+    assert_healthy(b, "after a client cut off at http_linger_time")
+
+
+def test_last_answer_read_late_is_not_cut_by_lingering(http_broker):
+    # The linger timers run once the last answer is all out: a client that
+    # reads a large "Connection: close" answer only after longer than
+    # http_linger_time still gets all of it. About 6.5 MB: more than the
+    # kernel's socket buffers take, so most of it waits in the server.
+    b = http_broker("http_linger_timeout 1", "http_linger_time 1", "status_max_length 65536")
+    api = apiclient.Api(b)
+    try:
+        for i in range(100):
+            u = api.register("late%d" % i)
+            # (beyond the document's default maxLength: not validated)
+            api.patch("/api/users/%d" % u.id, token=u.token, json={"status": "s" * 65536},
+                      expect=200, validate=False)
+        expected = api.get("/api/users?limit=100", expect=200, validate=False).content
+    finally:
+        api.close()
+    assert len(expected) > 6000000
+    with RawHttp(b, timeout=30) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        c.send(build_request("GET", "/api/users?limit=100", None, [("Connection", "close")]))
+        time.sleep(2.5)  # the client reading late is the case under test
+        r = c.read_response(timeout=30)
+        assert r.status_code == 200, r
+        assert r.content == expected, "got %d of %d bytes" % (len(r.content), len(expected))
+        c.expect_closed(timeout=5)
 
 
 # --------------------------------------------------------------------------

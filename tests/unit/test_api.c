@@ -60,6 +60,7 @@ static int call(struct fixture *f, const char *method, const char *target, const
 		const char *const *headers)
 {
 	struct http_header hs[8];
+	char *lines[8];
 	char *t = strdup(target), *q = strchr(t, '?');
 	struct http_request rq = {
 		.method = method,
@@ -79,6 +80,7 @@ static int call(struct fixture *f, const char *method, const char *target, const
 		char *line = strdup(headers[i]), *colon = strchr(line, ':');
 
 		*colon = '\0';
+		lines[i] = line;
 		hs[i].name = line;
 		hs[i].value = colon + 2;
 		rq.nheaders = i + 1;
@@ -88,9 +90,14 @@ static int call(struct fixture *f, const char *method, const char *target, const
 	json_decref(f->body);
 	api_handle(f->api, &rq, &f->rs);
 	api_run_deferred(f->api, &f->rs); /* password work, inline here */
-	f->body = f->rs.body ? json_loads(f->rs.body, 0, NULL) : NULL;
+	/* An owned body, or a borrowed one (the user cache's). */
+	if (f->rs.body || f->rs.body_borrowed)
+		f->body = json_loadb(f->rs.body ? f->rs.body : (const char *)f->rs.body_static,
+				     f->rs.body_len, 0, NULL);
+	else
+		f->body = NULL;
 	for (unsigned i = 0; i < rq.nheaders; i++)
-		free(hs[i].name);
+		free(lines[i]);
 	free(t);
 	return f->rs.status;
 }
@@ -332,6 +339,60 @@ static void test_store_failure_is_500(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/* GET /api/users/{id} is answered from a cache (src/api/user_cache.c):
+ * every write through the store shows in the next answer, whoever made it,
+ * and ids sharing a cache slot never answer for each other. */
+static void test_user_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct store_user u;
+	char path[64];
+	const char *first_body;
+
+	/* Users 1 .. 1 + API_USER_CACHE_SLOTS (1024): 1 and 1025 share a slot. */
+	for (int i = 0; i <= 1024; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "user%d", i + 1);
+		assert_int_equal(store_user_create(f->st, name, "hash", f->api->now_ms, &u), 0);
+		assert_int_equal(u.id, i + 1);
+		store_user_release(&u);
+	}
+	assert_int_equal(call(f, "GET", "/api/users/1", NULL, NULL), 200);
+	first_body = (const char *)f->rs.body_static;
+	assert_true(f->rs.body_borrowed); /* the cache's copy */
+	assert_int_equal(call(f, "GET", "/api/users/1", NULL, NULL), 200);
+	assert_ptr_equal(f->rs.body_static, first_body); /* the same entry: a hit */
+	for (int round = 0; round < 3; round++) {
+		for (int id = 1; id <= 1025; id += 1024) {
+			char want[32];
+
+			snprintf(path, sizeof(path), "/api/users/%d", id);
+			snprintf(want, sizeof(want), "user%d", id);
+			assert_int_equal(call(f, "GET", path, NULL, NULL), 200);
+			assert_int_equal(json_integer_value(json_object_get(f->body, "id")), id);
+			assert_string_equal(json_string_value(json_object_get(f->body, "name")), want);
+		}
+	}
+	/* A status set straight in the store (as any writer would): seen. */
+	assert_int_equal(store_user_set_status(f->st, 1, "away", f->api->now_ms + 1000), 0);
+	assert_int_equal(call(f, "GET", "/api/users/1", NULL, NULL), 200);
+	assert_string_equal(json_string_value(json_object_get(f->body, "status")), "away");
+	assert_string_equal(json_string_value(json_object_get(f->body, "status_updated_at")),
+			    "2025-11-23T12:13:21.000Z");
+	/* A failed write counts as a change too (nothing is assumed). */
+	assert_int_equal(store_user_set_status(f->st, 9999, "x", f->api->now_ms), STORE_ENOTFOUND);
+	assert_int_equal(call(f, "GET", "/api/users/1", NULL, NULL), 200);
+	assert_string_equal(json_string_value(json_object_get(f->body, "status")), "away");
+	/* Deleted: 404, not the cached answer. */
+	assert_int_equal(store_user_delete(f->st, 1), 0);
+	assert_int_equal(call(f, "GET", "/api/users/1", NULL, NULL), 404);
+	assert_int_equal(call(f, "GET", "/api/users/1025", NULL, NULL), 200);
+	/* HEAD from the cache: the length, no body. */
+	assert_int_equal(call(f, "HEAD", "/api/users/1025", NULL, NULL), 200);
+	assert_true(f->rs.body_len > 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown_fixture)
 
 int main(void)
@@ -339,7 +400,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_routing),	   T(test_cors),     T(test_body_validation),
 		T(test_accounts_and_status), T(test_messages), T(test_random_and_health),
-		T(test_store_failure_is_500),
+		T(test_store_failure_is_500), T(test_user_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

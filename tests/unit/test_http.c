@@ -105,6 +105,69 @@ static void test_chunked_body(void **state)
 	}
 }
 
+/* Requests in a row on one reader, which keeps its arena, header array and
+ * body buffer from one to the next: nothing of one may leak into the next,
+ * at every split. Names lower-cased, an empty value, a trailer. */
+static void test_requests_in_a_row_on_one_reader(void **state)
+{
+	const char text[] = "POST /first?q=1&r=%20 HTTP/1.1\r\nHost: A\r\nX-Empty:\r\n"
+			    "X-MiXeD: Value\r\nTransfer-Encoding: chunked\r\n\r\n"
+			    "3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n"
+			    "GET /second HTTP/1.1\r\n\r\n"
+			    "DELETE /third/x HTTP/1.0\r\nHost: b\r\n\r\n";
+	size_t len = strlen(text);
+
+	(void)state;
+	for (size_t step = 1; step <= len; step++) {
+		struct http_reader r;
+		size_t off = 0;
+		int seen = 0;
+
+		http_reader_init(&r, &lim);
+		while (off < len) {
+			size_t n = len - off < step ? len - off : step, used;
+			enum http_read_status st = http_reader_feed(&r, (const uint8_t *)text + off, n,
+								    &used);
+
+			off += used;
+			assert_int_not_equal(st, HTTP_READ_ERROR);
+			if (st == HTTP_READ_MORE)
+				continue;
+			if (seen == 0) {
+				assert_string_equal(r.rq.method, "POST");
+				assert_string_equal(r.rq.target, "/first?q=1&r=%20");
+				assert_string_equal(r.rq.path, "/first");
+				assert_string_equal(r.rq.query, "q=1&r=%20");
+				assert_string_equal(http_header_get(&r.rq, "host"), "A");
+				assert_string_equal(http_header_get(&r.rq, "x-empty"), "");
+				assert_string_equal(http_header_get(&r.rq, "x-mixed"), "Value");
+				assert_string_equal(http_header_get(&r.rq, "x-trailer"), "t");
+				assert_int_equal(r.rq.body_len, 3);
+				assert_memory_equal(r.rq.body, "abc", 4); /* and its NUL */
+			} else if (seen == 1) {
+				assert_string_equal(r.rq.method, "GET");
+				assert_string_equal(r.rq.target, "/second");
+				assert_string_equal(r.rq.query, "");
+				assert_int_equal(r.rq.nheaders, 0);
+				assert_null(http_header_get(&r.rq, "host"));
+				assert_false(r.rq.has_body);
+				assert_int_equal(r.rq.body_len, 0);
+				assert_string_equal((const char *)r.rq.body, "");
+			} else {
+				assert_string_equal(r.rq.method, "DELETE");
+				assert_string_equal(r.rq.path, "/third/x");
+				assert_int_equal(r.rq.nheaders, 1);
+				assert_string_equal(http_header_get(&r.rq, "host"), "b");
+				assert_false(r.rq.keep_alive);
+			}
+			seen++;
+			http_reader_next(&r);
+		}
+		assert_int_equal(seen, 3);
+		http_reader_release(&r);
+	}
+}
+
 /* The status a request gets from the reader alone. */
 static int error_of(const char *text)
 {
@@ -236,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_request_at_every_split),
 		cmocka_unit_test(test_pipelined_requests_one_at_a_time),
 		cmocka_unit_test(test_chunked_body),
+		cmocka_unit_test(test_requests_in_a_row_on_one_reader),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_upgrade_not_kept),
