@@ -184,7 +184,25 @@ static uv_buf_t *iov_for(struct server *srv, uint32_t n)
 	return srv->iov;
 }
 
-/* Writes everything queued for the client in one uv_write. */
+/* Skips the first `done` bytes of iov[0..n): returns the index of the first
+ * buffer with bytes left, that buffer advanced past what was written. */
+static uint32_t iov_skip(uv_buf_t *iov, uint32_t n, size_t done)
+{
+	uint32_t i = 0;
+
+	while (i < n && done >= iov[i].len)
+		done -= iov[i++].len;
+	if (i < n) {
+		iov[i].base += done;
+		iov[i].len -= done;
+	}
+	return i;
+}
+
+/* Writes everything queued for the client: at once with uv_try_write when
+ * the socket takes it all (the common case: no write request, no callback,
+ * and no epoll_ctl, which libuv issues to re-arm the watcher after every
+ * uv_write), and what it refuses with one uv_write. */
 static void conn_flush(struct conn *conn)
 {
 	struct server *srv = conn_server(conn);
@@ -192,6 +210,8 @@ static void conn_flush(struct conn *conn)
 	struct wbatch *w;
 	struct outbuf *o;
 	uv_buf_t *iov;
+	size_t total;
+	uint32_t first;
 	int rc;
 
 	if (conn_closing(conn) || conn->writing || !c->out.total)
@@ -201,11 +221,23 @@ static void conn_flush(struct conn *conn)
 	w->req.data = w;
 	o = &w->out;
 	outbuf_move(o, &c->out);
+	total = o->total;
 	iov = iov_for(srv, o->nsegs);
 	for (uint32_t i = 0; i < o->nsegs; i++)
 		iov[i] = uv_buf_init((char *)outbuf_seg_data(o, i), o->segs[i].len);
+	rc = uv_try_write((uv_stream_t *)&conn->tcp, iov, o->nsegs);
+	if (rc == (int)total) {
+		batch_put(srv, w); /* all in the kernel: references dropped now */
+		return;
+	}
+	if (rc < 0 && rc != UV_EAGAIN) {
+		batch_put(srv, w);
+		broker_client_close(srv->broker, c, CLOSE_PEER, uv_strerror(rc));
+		return;
+	}
+	first = iov_skip(iov, o->nsegs, rc > 0 ? (size_t)rc : 0);
 	/* uv_write copies the iov array, so one scratch array serves all. */
-	rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, iov, o->nsegs, on_write);
+	rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, iov + first, o->nsegs - first, on_write);
 	if (rc < 0) {
 		batch_put(srv, w);
 		broker_client_close(srv->broker, c, CLOSE_PEER, uv_strerror(rc));
