@@ -86,6 +86,7 @@ void broker_free(struct broker *b)
 	free(b->props_buf);
 	free(b->due);
 	outbuf_pool_release(&b->out_pool);
+	msg_pool_release(&b->msg_pool);
 	free(b);
 }
 

@@ -163,7 +163,7 @@ static struct client_will *make_will(struct broker *b, const struct mqtt_connect
 		spec.props = buf;
 		spec.props_len = props_forwardable(&p->will_props, buf);
 	}
-	w->msg = msg_new(&spec);
+	w->msg = msg_new(&b->msg_pool, &spec);
 	w->delay_s = p->level == MQTT_LEVEL_5
 			     ? MQTT_PROP_OR(&p->will_props, MQTT_PROP_WILL_DELAY, will_delay, 0)
 			     : 0;

@@ -118,6 +118,7 @@ struct broker {
 	struct broker_client *clients;
 	struct broker_client *dirty_head, *dirty_tail;
 	struct outbuf_pool out_pool; /* storage for every client's output */
+	struct msg_pool msg_pool;    /* freed small messages, reused */
 	/* Routing scratch: sessions matched by the message being routed. */
 	uint64_t epoch;
 	struct session **matches;

@@ -16,7 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct msg_pool;
+
 struct msg {
+	struct msg_pool *pool; /* where the memory goes back, NULL: free() */
 	uint32_t refs;
 	uint32_t payload_len;
 	uint32_t props_len;
@@ -44,8 +47,29 @@ struct msg_spec {
 	uint32_t origin;
 };
 
-/* Returns a message with one reference. */
-struct msg *msg_new(const struct msg_spec *spec);
+/*
+ * Freed small messages kept for reuse, per broker: a QoS 1/2 message lives
+ * only until its last subscriber acknowledges it, so a steady stream would
+ * otherwise malloc and free one block per message, past what malloc's own
+ * per-thread cache holds when a window of them is in flight. Blocks come in
+ * classes of MSG_POOL_GRAIN bytes up to MSG_POOL_LARGEST; at most
+ * MSG_POOL_MAX_BYTES are kept free. Not thread-safe (one broker, one loop).
+ */
+#define MSG_POOL_GRAIN 64
+#define MSG_POOL_LARGEST 512
+#define MSG_POOL_MAX_BYTES (1024 * 1024)
+struct msg_pool {
+	void *free[MSG_POOL_LARGEST / MSG_POOL_GRAIN]; /* linked through their first word */
+	size_t bytes;
+};
+
+/* Frees the kept blocks. Messages from the pool still alive may come back
+ * later: they are then kept again, so release once none is. */
+void msg_pool_release(struct msg_pool *p);
+
+/* Returns a message with one reference, from pool when it is small enough
+ * (pool may be NULL). */
+struct msg *msg_new(struct msg_pool *pool, const struct msg_spec *spec);
 
 /* Bytes msg_build needs. */
 size_t msg_size(const struct msg_spec *spec);

@@ -136,7 +136,7 @@ void broker_publish(struct broker *b, const char *topic, const void *payload, si
 		.qos = qos,
 		.retain = retain,
 	};
-	struct msg *m = msg_new(&spec);
+	struct msg *m = msg_new(&b->msg_pool, &spec);
 
 	broker_route(b, m, NULL);
 	msg_unref(m);
@@ -169,7 +169,7 @@ static struct msg *message_for(struct broker *b, const struct mqtt_publish *p,
 		spec.expires_ms = props_expiry_deadline(b, &p->props);
 	}
 	if (p->qos || p->retain || p->payload_len > BROKER_INLINE_PAYLOAD)
-		return msg_new(&spec);
+		return msg_new(&b->msg_pool, &spec);
 	size = msg_size(&spec);
 	if (size > b->transient_cap) {
 		free(b->transient);

@@ -13,7 +13,7 @@ static void publish_text(struct broker *b, const char *topic, const char *text)
 		.payload_len = (uint32_t)strlen(text),
 		.retain = true,
 	};
-	struct msg *m = msg_new(&spec);
+	struct msg *m = msg_new(&b->msg_pool, &spec);
 
 	broker_publish_msg(b, m);
 	msg_unref(m);

@@ -56,6 +56,19 @@ static bool is_wild(const uint8_t *s, size_t len, char c)
 	return len == 1 && s[0] == (uint8_t)c;
 }
 
+/* The literal child named lvl, or NULL; remembered in n->last. */
+static inline struct tnode *literal_child(struct tnode *n, const uint8_t *lvl, size_t len)
+{
+	struct tnode *c = n->last;
+
+	if (c && c->level_len == len && memcmp(c->level, lvl, len) == 0)
+		return c;
+	if (!n->children.count || !(c = hmap_get(&n->children, lvl, len)))
+		return NULL;
+	n->last = c;
+	return c;
+}
+
 static struct tnode *child_get(struct tnode *n, const uint8_t *lvl, size_t len, bool create)
 {
 	struct tnode **slot = NULL;
@@ -70,7 +83,7 @@ static struct tnode *child_get(struct tnode *n, const uint8_t *lvl, size_t len, 
 			*slot = node_new(n, lvl, len);
 		return *slot;
 	}
-	c = hmap_get(&n->children, lvl, len);
+	c = literal_child(n, lvl, len);
 	if (!c && create) {
 		c = node_new(n, lvl, len);
 		hmap_put(&n->children, c->level, len, c);
@@ -110,6 +123,8 @@ void tree_prune(struct tnode *n)
 			p->hash = NULL;
 		else
 			hmap_del(&p->children, n->level, n->level_len);
+		if (p->last == n)
+			p->last = NULL;
 		hmap_release(&n->children);
 		free(n->subs);
 		free(n);
@@ -170,7 +185,7 @@ static void match_from(struct tnode *n, const uint8_t *t, size_t len, bool done,
 	next_done = l == len;
 	next = next_done ? t + len : t + l + 1;
 	next_len = next_done ? 0 : len - l - 1;
-	if (n->children.count && (c = hmap_get(&n->children, t, l)))
+	if ((c = literal_child(n, t, l)))
 		match_from(c, next, next_len, next_done, fn, ctx);
 	if (n->plus)
 		match_from(n->plus, next, next_len, next_done, fn, ctx);
@@ -184,7 +199,7 @@ void tree_match(struct tnode *root, const uint8_t *topic, size_t len, tree_sub_f
 	bool done = l == len;
 	const uint8_t *next = done ? topic + len : topic + l + 1;
 	size_t next_len = done ? 0 : len - l - 1;
-	struct tnode *c = hmap_get(&root->children, topic, l);
+	struct tnode *c = literal_child(root, topic, l);
 
 	if (c)
 		match_from(c, next, next_len, done, fn, ctx);

@@ -37,6 +37,8 @@ struct sub {
 struct tnode {
 	struct tnode *parent;
 	struct hmap children;  /* literal levels */
+	struct tnode *last;    /* the literal child found last: a topic published
+				* again and again skips the hashing */
 	struct tnode *plus;    /* "+" child */
 	struct tnode *hash;    /* "#" child */
 	struct sub **subs;

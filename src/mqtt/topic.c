@@ -13,6 +13,29 @@ static unsigned code_point_class(uint32_t cp)
 	return 0;
 }
 
+/* Bytes of a word that are zero, as their high bit (exact: no false
+ * positive when some byte is zero). */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+static inline uint64_t zero_bytes(uint64_t x)
+{
+	return (x - ONES) & ~x & HIGHS;
+}
+
+/* Whether the 8 bytes at s are printable ASCII without '+' or '#': nothing
+ * for the scan to report, the case of nearly every topic and identifier. */
+static inline bool plain_ascii8(const uint8_t *s)
+{
+	uint64_t w;
+
+	memcpy(&w, s, 8);
+	if (w & HIGHS)
+		return false;
+	/* below 0x20 (valid now that every byte is below 0x80), 0x7F, '+', '#' */
+	return !(((w - ONES * 0x20) & ~w & HIGHS) | zero_bytes(w ^ (ONES * 0x7F)) |
+		 zero_bytes(w ^ (ONES * '+')) | zero_bytes(w ^ (ONES * '#')));
+}
+
 unsigned mqtt_utf8_scan(const uint8_t *s, size_t len)
 {
 	unsigned found = 0;
@@ -22,6 +45,11 @@ unsigned mqtt_utf8_scan(const uint8_t *s, size_t len)
 		uint8_t c = s[i];
 		uint32_t cp;
 		size_t n;
+
+		if (len - i >= 8 && plain_ascii8(s + i)) {
+			i += 8;
+			continue;
+		}
 
 		if (c < 0x80) { /* ASCII: the common case */
 			if (c < 0x30) { /* controls, space, punctuation: '/', '+', '#' */

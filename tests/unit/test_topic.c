@@ -529,6 +529,41 @@ static void test_utf8_scan_every_code_point(void **state)
 			 MQTT_UTF8_CONTROL | MQTT_UTF8_ILL_FORMED);
 }
 
+/* The word-at-a-time path of the scan: every ASCII byte, and every sample,
+ * at every position of strings long enough to take it. */
+static void test_utf8_scan_long_strings(void **state)
+{
+	(void)state;
+	for (int c = 0; c < 128; c++) {
+		for (size_t pos = 0; pos < 24; pos++) {
+			uint8_t s[24];
+			unsigned want = class_of((uint32_t)c);
+
+			memset(s, 'a', sizeof(s));
+			s[pos] = (uint8_t)c;
+			if (mqtt_utf8_scan(s, sizeof(s)) != want)
+				fail_msg("byte 0x%02x at %zu: got 0x%x, want 0x%x", c, pos,
+					 mqtt_utf8_scan(s, sizeof(s)), want);
+		}
+	}
+	for (size_t i = 0; i < UTF8_SAMPLES; i++) {
+		const struct utf8_sample *x = &utf8_samples[i];
+
+		for (size_t pos = 0; pos < 17; pos++) {
+			uint8_t s[32];
+			size_t len = pos + x->len + 7;
+
+			memset(s, 'z', sizeof(s));
+			memcpy(s + pos, x->s, x->len);
+			/* an ill-formed sample may swallow the bytes after it;
+			 * the class reported is the same */
+			if (mqtt_utf8_scan(s, len) != x->cls)
+				fail_msg("%s at %zu: got 0x%x, want 0x%x", x->name, pos,
+					 mqtt_utf8_scan(s, len), x->cls);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -541,6 +576,7 @@ int main(void)
 		cmocka_unit_test(test_utf8_exhaustive_short),
 		cmocka_unit_test(test_utf8_scan_classes),
 		cmocka_unit_test(test_utf8_scan_every_code_point),
+		cmocka_unit_test(test_utf8_scan_long_strings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
