@@ -55,7 +55,10 @@ struct broker *broker_new(const struct broker_config *cfg)
 	b->retained = tree_new_root();
 	hmap_init(&b->sessions);
 	hmap_init(&b->groups);
-	outbuf_pool_init(&b->out_pool, 512 * 1024);
+	/* Free output blocks kept for the next loop turn: enough for a fan-out
+	 * to a few hundred subscribers to reuse grown blocks rather than
+	 * free them and grow new ones (make bench's allocations per delivery). */
+	outbuf_pool_init(&b->out_pool, 4 * 1024 * 1024);
 	snprintf(b->version, sizeof(b->version), "agora");
 	return b;
 }

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A first block: a few small packets. It grows (and is pooled grown). */
+/* A first block: a few small packets. It grows (and is pooled grown). It
+ * holds the pool's header of a free block. */
 #define FIRST_ARENA 512
 #define FIRST_SEGS 16
 
@@ -17,6 +18,8 @@ struct outbuf_block {
 	struct out_seg *segs;
 	uint32_t arena_cap, segs_cap;
 };
+
+_Static_assert(FIRST_ARENA >= sizeof(struct outbuf_block), "a free block's header fits its arena");
 
 static size_t storage_bytes(uint32_t arena_cap, uint32_t segs_cap)
 {
@@ -35,9 +38,8 @@ void outbuf_pool_release(struct outbuf_pool *p)
 	while (p->free) {
 		struct outbuf_block *b = p->free;
 		p->free = b->next;
-		free(b->arena);
 		free(b->segs);
-		free(b);
+		free(b->arena); /* b itself, last */
 	}
 	p->bytes = 0;
 }
@@ -54,7 +56,9 @@ static void drop_refs(struct outbuf *o)
 		msg_unref(o->segs[i].msg);
 }
 
-/* Gives the storage back to the pool while it has room, else frees it. */
+/* Gives the storage back to the pool while it has room, else frees it. A
+ * pooled block's header lives at the start of its own arena (at least
+ * FIRST_ARENA bytes), so pooling allocates nothing. */
 static void put_storage(struct outbuf *o)
 {
 	struct outbuf_pool *p = o->pool;
@@ -62,7 +66,7 @@ static void put_storage(struct outbuf *o)
 
 	if (p && o->arena && o->segs && size <= OUTBUF_POOL_BLOCK_MAX &&
 	    p->bytes + size <= p->max_bytes) {
-		struct outbuf_block *b = xmalloc(sizeof(*b));
+		struct outbuf_block *b = (struct outbuf_block *)(void *)o->arena;
 		b->arena = o->arena;
 		b->segs = o->segs;
 		b->arena_cap = o->arena_cap;
@@ -93,7 +97,6 @@ static void get_storage(struct outbuf *o)
 		o->segs = b->segs;
 		o->arena_cap = b->arena_cap;
 		o->segs_cap = b->segs_cap;
-		free(b);
 		return;
 	}
 	o->arena = xmalloc(FIRST_ARENA);
