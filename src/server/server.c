@@ -4,8 +4,9 @@
  * Path of one PUBLISH: on_read gets up to 64 KiB in the loop-wide read
  * buffer -> broker_client_input decodes every complete packet and appends
  * the deliveries to each subscriber's outbuf -> on_check (after the poll
- * phase) pops every dirty client and writes its outbuf with one uv_write of
- * several buffers -> on_write releases the buffer's message references.
+ * phase) pops every dirty client and writes its outbuf with one
+ * uv_try_write of several buffers (what the socket refuses: one uv_write,
+ * whose on_write releases the rest's message references).
  */
 #include "server.h"
 
