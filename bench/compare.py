@@ -1291,6 +1291,7 @@ def write_report(path, ctx):
         w("")
     if ctx.get("slow"):
         L.extend(slow_subscribers.markdown(ctx["slow"]).rstrip("\n").split("\n"))
+        L.append("")
         L.append(SLOW_TRADE_OFF)
         L.append("")
     # --- HTTP scenario (bench/http_bench.py) ---
