@@ -558,6 +558,12 @@ def paho():
         return c
 
     yield make
+    stop_paho_clients(clients)
+
+
+def stop_paho_clients(clients):
+    """Fixture teardown for paho-based clients: disconnect (best effort),
+    then stop their network threads."""
     for c in clients:
         try:
             c.client.disconnect()

@@ -86,21 +86,25 @@ def packet(ptype, flags, body=b""):
 
 def connect(client_id="", clean=True, keepalive=60, will=None, username=None,
             password=None, proto_name=b"MQTT", level=4, flags=None,
-            extra=b""):
+            extra=b"", props=None):
     """CONNECT packet.
 
-    will: None or a tuple (topic, payload, qos, retain).
+    will: None or a tuple (topic, payload, qos, retain), and at level 5 a
+    fifth item: the will's property block, encoded.
     flags: if given, overrides the computed connect-flags byte entirely.
     extra: bytes appended after the payload (to build malformed packets).
+    props: the CONNECT's MQTT 5 property block, encoded; None (the default)
+    writes none, a 3.1.1-shaped body whatever the level.
     """
     f = 0
     if clean:
         f |= 0x02
     payload = mqtt_str(client_id)
     if will is not None:
-        wtopic, wpayload, wqos, wretain = will
+        wtopic, wpayload, wqos, wretain = will[:4]
         f |= 0x04 | ((wqos & 3) << 3) | (0x20 if wretain else 0)
-        payload += mqtt_str(wtopic) + mqtt_str(wpayload)
+        wprops = bytes(will[4]) if len(will) > 4 else b""
+        payload += wprops + mqtt_str(wtopic) + mqtt_str(wpayload)
     if username is not None:
         f |= 0x80
         payload += mqtt_str(username)
@@ -110,6 +114,8 @@ def connect(client_id="", clean=True, keepalive=60, will=None, username=None,
     if flags is not None:
         f = flags
     var = mqtt_str(proto_name) + bytes([level, f]) + struct.pack("!H", keepalive)
+    if props is not None:
+        var += bytes(props)
     return packet(CONNECT, 0, var + payload + extra)
 
 
@@ -626,20 +632,8 @@ def connect_v5(client_id="", clean_start=True, keepalive=60, props=EMPTY_PROPS,
     """MQTT 5 CONNECT. will: None or (topic, payload, qos, retain,
     will_props_block). Strings go out as given (bytes may be ill-formed);
     extra is appended after the last field."""
-    f = 0x02 if clean_start else 0
-    payload = mqtt_str(client_id)
-    if will is not None:
-        wtopic, wpayload, wqos, wretain, wprops = will
-        f |= 0x04 | ((wqos & 3) << 3) | (0x20 if wretain else 0)
-        payload += bytes(wprops) + mqtt_str(wtopic) + mqtt_str(wpayload)
-    if username is not None:
-        f |= 0x80
-        payload += mqtt_str(username)
-    if password is not None:
-        f |= 0x40
-        payload += mqtt_str(password)
-    var = mqtt_str(b"MQTT") + bytes([5, f]) + struct.pack("!H", keepalive)
-    return packet(CONNECT, 0, var + bytes(props) + payload + extra)
+    return connect(client_id, clean=clean_start, keepalive=keepalive, will=will,
+                   username=username, password=password, level=5, extra=extra, props=props)
 
 
 def ack_v5(ptype, pid, reason=None, props=None):

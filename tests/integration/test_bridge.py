@@ -15,7 +15,7 @@ import uuid
 import paho.mqtt.client as paho_mqtt
 import pytest
 
-from conftest import PahoClient, is_agora
+from conftest import PahoClient, is_agora, stop_paho_clients
 from apiclient import Api, kill9, restart_on_same_data
 import mqttraw
 from mqttraw import CONNACK, PUBACK, PUBCOMP, PUBLISH, PUBREC, mqtt_str, packet, pubrel
@@ -288,12 +288,7 @@ def paho_any(broker):
         return c
 
     yield make
-    for c in clients:
-        try:
-            c.client.disconnect()
-        except Exception:
-            pass
-        c.stop()
+    stop_paho_clients(clients)
 
 
 def test_statuses_are_public_over_http_messages_are_not(api):

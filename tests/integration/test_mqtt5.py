@@ -39,7 +39,7 @@ from paho.mqtt.reasoncodes import ReasonCodes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 import mqttraw
-from conftest import MessageQueue, is_agora
+from conftest import MessageQueue, is_agora, stop_paho_clients
 from mqttraw import (CONNACK, DISCONNECT, PINGRESP, PUBACK, PUBLISH, SUBACK,
                      UNSUBACK, mqtt_str, packet, varint)
 
@@ -503,12 +503,7 @@ def v5():
         return c
 
     yield make
-    for c in clients:
-        try:
-            c.client.disconnect()
-        except Exception:
-            pass
-        c.stop()
+    stop_paho_clients(clients)
 
 
 def session_props(expiry):
