@@ -8,6 +8,7 @@
 
 #include "base/hmap.h"
 #include "base/idset.h"
+#include "base/ring.h"
 #include "broker.h"
 #include "msg.h"
 #include "tree.h"
@@ -63,14 +64,14 @@ struct queued {
  * empties while the client is away: most idle sessions have none.
  */
 struct session_flow {
-	/* Outgoing QoS 1/2 window: a ring in packet-id order. ifl_used counts
-	 * slots from head to tail, holes included. */
-	struct inflight *ifl;
-	uint32_t ifl_cap, ifl_head, ifl_used;
+	/* Outgoing QoS 1/2 window: a ring of struct inflight in packet-id
+	 * order. Its len counts slots from head to tail, holes (IFL_FREE,
+	 * acknowledged out of order) included; the head is never a hole. */
+	struct ring ifl;
 
-	/* Messages waiting for room in the window (or for the client). */
-	struct queued *q;
-	uint32_t q_cap, q_head, q_len;
+	/* Messages waiting for room in the window (or for the client): a ring
+	 * of struct queued. */
+	struct ring q;
 
 	/* Incoming QoS 2 packet ids received and not yet released: a set, so
 	 * the duplicate check costs the same however many a client holds. */

@@ -54,25 +54,36 @@ static struct session_flow *flow_get(struct session *s)
 	return s->flow;
 }
 
+/* Slot i of the window and entry i of the queue, from their heads. */
+static inline struct inflight *ifl_at(const struct session_flow *f, uint32_t i)
+{
+	return ring_at(&f->ifl, i, sizeof(struct inflight));
+}
+
+static inline struct queued *q_at(const struct session_flow *f, uint32_t i)
+{
+	return ring_at(&f->q, i, sizeof(struct queued));
+}
+
 static uint32_t queued_count(const struct session *s)
 {
-	return s->flow ? s->flow->q_len : 0;
+	return s->flow ? s->flow->q.len : 0;
 }
 
 static void flow_free(struct broker *b, struct session_flow *f)
 {
-	for (uint32_t i = 0; i < f->ifl_used; i++) {
-		struct inflight *e = &f->ifl[(f->ifl_head + i) % f->ifl_cap];
+	for (uint32_t i = 0; i < f->ifl.len; i++) {
+		struct inflight *e = ifl_at(f, i);
 		msg_unref(e->msg);
 		share_group_unref(b, e->group);
 	}
-	free(f->ifl);
-	for (uint32_t i = 0; i < f->q_len; i++) {
-		struct queued *e = &f->q[(f->q_head + i) % f->q_cap];
+	ring_release(&f->ifl);
+	for (uint32_t i = 0; i < f->q.len; i++) {
+		struct queued *e = q_at(f, i);
 		msg_unref(e->msg);
 		share_group_unref(b, e->group);
 	}
-	free(f->q);
+	ring_release(&f->q);
 	idset_release(&f->qos2_in);
 	msg_unref(f->pending_will);
 	free(f);
@@ -147,7 +158,7 @@ static uint32_t window_limit(const struct broker *b, const struct session *s)
 
 static bool window_has_room(const struct broker *b, const struct session *s)
 {
-	return !s->flow || s->flow->ifl_used < window_limit(b, s);
+	return !s->flow || s->flow->ifl.len < window_limit(b, s);
 }
 
 static uint16_t take_packet_id(struct session *s)
@@ -160,45 +171,31 @@ static uint16_t take_packet_id(struct session *s)
 	return id;
 }
 
+/* The caller checked window_has_room: the ring grows towards the window's
+ * limit, never past it. */
 static struct inflight *window_push(struct broker *b, struct session *s)
 {
-	flow_get(s);
-	if (s->flow->ifl_used == s->flow->ifl_cap) {
-		/* Grow towards max_inflight; re-linearise the ring. */
-		uint32_t cap = s->flow->ifl_cap ? s->flow->ifl_cap * 2 : 4;
-		struct inflight *ring;
-
-		if (cap > window_limit(b, s))
-			cap = window_limit(b, s);
-		if (cap < s->flow->ifl_used + 1)
-			cap = s->flow->ifl_used + 1;
-		ring = xcalloc(cap, sizeof(*ring));
-		for (uint32_t i = 0; i < s->flow->ifl_used; i++)
-			ring[i] = s->flow->ifl[(s->flow->ifl_head + i) % s->flow->ifl_cap];
-		free(s->flow->ifl);
-		s->flow->ifl = ring;
-		s->flow->ifl_cap = cap;
-		s->flow->ifl_head = 0;
-	}
-	return &s->flow->ifl[(s->flow->ifl_head + s->flow->ifl_used++) % s->flow->ifl_cap];
+	return ring_push(&flow_get(s)->ifl, sizeof(struct inflight), 4, window_limit(b, s));
 }
 
 /* Advance the head past acknowledged slots. */
 static void window_compact(struct session *s)
 {
-	while (s->flow->ifl_used && s->flow->ifl[s->flow->ifl_head].state == IFL_FREE) {
-		s->flow->ifl_head = (s->flow->ifl_head + 1) % s->flow->ifl_cap;
-		s->flow->ifl_used--;
-	}
+	struct session_flow *f = s->flow;
+
+	while (f->ifl.len && ifl_at(f, 0)->state == IFL_FREE)
+		ring_pop(&f->ifl);
 }
 
 /* Acks nearly always come in order: look at the head first. */
 static struct inflight *window_find(struct session *s, uint16_t packet_id)
 {
-	if (!s->flow)
+	struct session_flow *fl = s->flow;
+
+	if (!fl)
 		return NULL;
-	for (uint32_t i = 0; i < s->flow->ifl_used; i++) {
-		struct inflight *f = &s->flow->ifl[(s->flow->ifl_head + i) % s->flow->ifl_cap];
+	for (uint32_t i = 0; i < fl->ifl.len; i++) {
+		struct inflight *f = ifl_at(fl, i);
 		if (f->state != IFL_FREE && f->packet_id == packet_id)
 			return f;
 	}
@@ -227,24 +224,9 @@ static void window_send(struct broker *b, struct session *s, struct msg *m, uint
 static void queue_push(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
 		       bool retain, struct share_group *g)
 {
-	struct queued *e;
+	/* The caller checked the queue is not full (max_queued). */
+	struct queued *e = ring_push(&flow_get(s)->q, sizeof(struct queued), 8, b->cfg.max_queued);
 
-	flow_get(s);
-	if (s->flow->q_len == s->flow->q_cap) {
-		uint32_t cap = s->flow->q_cap ? s->flow->q_cap * 2 : 8;
-		struct queued *q;
-
-		if (cap > b->cfg.max_queued)
-			cap = b->cfg.max_queued;
-		q = xmalloc(cap * sizeof(*q));
-		for (uint32_t i = 0; i < s->flow->q_len; i++)
-			q[i] = s->flow->q[(s->flow->q_head + i) % s->flow->q_cap];
-		free(s->flow->q);
-		s->flow->q = q;
-		s->flow->q_cap = cap;
-		s->flow->q_head = 0;
-	}
-	e = &s->flow->q[(s->flow->q_head + s->flow->q_len++) % s->flow->q_cap];
 	e->msg = msg_ref(m);
 	e->qos = qos;
 	e->retain = retain;
@@ -284,10 +266,9 @@ static bool deliverable(struct broker *b, struct session *s, const struct msg *m
 static void queue_pump(struct broker *b, struct session *s)
 {
 	while (queued_count(s) && broker_client_online(s->client) && window_has_room(b, s)) {
-		struct queued e = s->flow->q[s->flow->q_head];
+		struct queued e = *q_at(s->flow, 0);
 
-		s->flow->q_head = (s->flow->q_head + 1) % s->flow->q_cap;
-		s->flow->q_len--;
+		ring_pop(&s->flow->q);
 		if (deliverable(b, s, e.msg, e.qos, e.group))
 			window_send(b, s, e.msg, e.qos, e.retain, e.group);
 		msg_unref(e.msg);
@@ -334,8 +315,8 @@ void session_resume(struct broker *b, struct session *s)
 {
 	/* [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP) and PUBREL, in
 	 * their original order. */
-	for (uint32_t i = 0; s->flow && i < s->flow->ifl_used; i++) {
-		struct inflight *f = &s->flow->ifl[(s->flow->ifl_head + i) % s->flow->ifl_cap];
+	for (uint32_t i = 0; s->flow && i < s->flow->ifl.len; i++) {
+		struct inflight *f = ifl_at(s->flow, i);
 
 		if (f->state == IFL_WAIT_ACK)
 			send_publish(b, s->client, f->msg, f->qos, f->packet_id, f->retain, true,
@@ -441,7 +422,7 @@ void session_trim(struct session *s)
 
 	/* Kept while a client is active (a steady stream would otherwise
 	 * allocate per message), given back when it goes away. */
-	if (!f || f->ifl_used || f->q_len || f->qos2_in.count || f->pending_will)
+	if (!f || f->ifl.len || f->q.len || f->qos2_in.count || f->pending_will)
 		return;
 	flow_free(NULL, f); /* empty: no group to release */
 	s->flow = NULL;
@@ -456,8 +437,8 @@ void session_share_hand_over(struct broker *b, struct session *s)
 		return;
 	/* Sent but unacknowledged QoS 1 may go to another member; a QoS 2
 	 * message already sent stays with this one [MQTT-4.8.2-4]. */
-	for (uint32_t i = 0; i < f->ifl_used; i++) {
-		struct inflight *e = &f->ifl[(f->ifl_head + i) % f->ifl_cap];
+	for (uint32_t i = 0; i < f->ifl.len; i++) {
+		struct inflight *e = ifl_at(f, i);
 
 		if (e->state == IFL_WAIT_ACK && e->qos == 1 && e->group &&
 		    share_hand_over(b, e->group, s, e->msg, e->qos)) {
@@ -470,15 +451,15 @@ void session_share_hand_over(struct broker *b, struct session *s)
 	}
 	window_compact(s);
 	/* Not yet sent: any QoS may go. The queue keeps its order. */
-	for (uint32_t i = 0; i < f->q_len; i++) {
-		struct queued e = f->q[(f->q_head + i) % f->q_cap];
+	for (uint32_t i = 0; i < f->q.len; i++) {
+		struct queued e = *q_at(f, i);
 
 		if (e.group && share_hand_over(b, e.group, s, e.msg, e.qos)) {
 			msg_unref(e.msg);
 			share_group_unref(b, e.group);
 			continue;
 		}
-		f->q[(f->q_head + kept++) % f->q_cap] = e;
+		*q_at(f, kept++) = e;
 	}
-	f->q_len = kept;
+	ring_truncate(&f->q, kept);
 }
