@@ -2,6 +2,7 @@
 #include "hmap.h"
 
 #include "alloc.h"
+#include "array.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -62,12 +63,16 @@ static void insert_slot(struct hmap *m, struct hmap_entry in)
 	m->slots[i] = in;
 }
 
+/* A power of two up to which the load check in hmap_put (count * 4 against
+ * cap * 3) cannot overflow. */
+#define MAX_CAP (UINT32_C(1) << 30)
+
 static void grow(struct hmap *m)
 {
 	struct hmap_entry *old = m->slots;
 	uint32_t old_cap = m->cap;
 
-	m->cap = old_cap ? old_cap * 2 : 8;
+	m->cap = array_next_cap(old_cap, (size_t)old_cap + 1, sizeof(*m->slots), 8, MAX_CAP);
 	m->slots = xcalloc(m->cap, sizeof(*m->slots));
 	for (uint32_t i = 0; i < old_cap; i++)
 		if (old[i].hash)

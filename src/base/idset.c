@@ -2,6 +2,7 @@
 #include "idset.h"
 
 #include "alloc.h"
+#include "array.h"
 
 #include <stdlib.h>
 
@@ -20,12 +21,15 @@ static uint32_t slot_of(const struct idset *s, uint16_t id)
 	return i;
 }
 
+/* Every id (65,535) at a load of one half. */
+#define MAX_CAP (UINT32_C(1) << 17)
+
 static void grow(struct idset *s)
 {
 	uint16_t *old = s->slots;
 	uint32_t old_cap = s->cap;
 
-	s->cap = old_cap ? old_cap * 2 : 8;
+	s->cap = array_next_cap(old_cap, (size_t)old_cap + 1, sizeof(*s->slots), 8, MAX_CAP);
 	s->slots = xcalloc(s->cap, sizeof(*s->slots));
 	for (uint32_t i = 0; i < old_cap; i++)
 		if (old[i])

@@ -1,7 +1,7 @@
 /* text.c - see text.h. */
 #include "base/text.h"
 
-#include "base/alloc.h"
+#include "base/array.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,8 +20,7 @@ void text_printf(struct text *t, const char *fmt, ...)
 			return;
 		if (t->s && (size_t)n < t->cap - t->len)
 			break;
-		t->cap = (t->cap + (size_t)n + 1) * 2;
-		t->s = xrealloc(t->s, t->cap);
+		t->s = array_grow(t->s, &t->cap, t->len + (size_t)n + 1, 1, 256, ARRAY_MAX);
 	}
 	t->len += (size_t)n;
 }

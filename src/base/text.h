@@ -16,10 +16,12 @@
 
 struct text {
 	char *s; /* NUL-terminated once anything was written */
-	size_t len, cap;
+	size_t len;
+	uint32_t cap; /* grows by base/array.h, at most ARRAY_MAX bytes */
 };
 
-/* Appends formatted text (aborts when out of memory, like xmalloc). */
+/* Appends formatted text (aborts when out of memory, like xmalloc, or past
+ * ARRAY_MAX bytes). */
 void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A fixed buffer filled by appends, for text built on every request (an

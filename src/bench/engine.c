@@ -11,6 +11,7 @@
 #include "bench.h"
 
 #include "base/alloc.h"
+#include "base/array.h"
 #include "base/fdlimit.h"
 #include "mqtt/mqtt.h"
 #include "seqtrack.h"
@@ -42,9 +43,11 @@ struct bconn {
 	uint32_t index;
 	uint32_t topic;
 	uint8_t *rbuf;
-	size_t rlen, rcap;
+	size_t rlen;
+	uint32_t rcap;
 	uint8_t *wbuf, *fbuf;     /* filling, in flight */
-	size_t wlen, wcap, fcap;
+	size_t wlen;
+	uint32_t wcap, fcap;
 	bool writing, dirty, ready, closing, started;
 	uint64_t sent, quota, unacked; /* quota: messages to send, UINT64_MAX = until the deadline */
 	uint16_t next_pid;
@@ -120,13 +123,7 @@ static void mark_dirty(struct bconn *c)
 
 static uint8_t *out_reserve(struct bconn *c, size_t len)
 {
-	if (c->wlen + len > c->wcap) {
-		size_t cap = c->wcap ? c->wcap : 4096;
-		while (cap < c->wlen + len)
-			cap *= 2;
-		c->wbuf = xrealloc(c->wbuf, cap);
-		c->wcap = cap;
-	}
+	c->wbuf = array_grow(c->wbuf, &c->wcap, c->wlen + len, 1, 4096, ARRAY_MAX);
 	mark_dirty(c);
 	return c->wbuf + c->wlen;
 }
@@ -183,7 +180,7 @@ static void flush(struct bconn *c)
 {
 	uv_buf_t buf;
 	uint8_t *t;
-	size_t tc;
+	uint32_t tc;
 
 	if (c->writing || !c->wlen || c->closing)
 		return;
@@ -465,10 +462,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (c->rlen) {
-		if (c->rlen + len > c->rcap) {
-			c->rcap = (c->rlen + len) * 2;
-			c->rbuf = xrealloc(c->rbuf, c->rcap);
-		}
+		c->rbuf = array_grow(c->rbuf, &c->rcap, c->rlen + len, 1, 4096, ARRAY_MAX);
 		memcpy(c->rbuf + c->rlen, data, len);
 		c->rlen += len;
 		data = c->rbuf;
@@ -490,10 +484,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (pos < len) {
 		size_t rest = len - pos;
-		if (data != c->rbuf && rest > c->rcap) {
-			c->rcap = rest * 2;
-			c->rbuf = xrealloc(c->rbuf, c->rcap);
-		}
+		if (data != c->rbuf)
+			c->rbuf = array_grow(c->rbuf, &c->rcap, rest, 1, 4096, ARRAY_MAX);
 		memmove(c->rbuf, data + pos, rest);
 		c->rlen = rest;
 	} else {

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include "base/alloc.h"
+#include "base/array.h"
 #include "base/log.h"
 
 #include <stdio.h>
@@ -575,10 +576,7 @@ static void sessions_tick(struct broker *b)
 
 		if (s->client || !(will_due || expired))
 			continue;
-		if (n == b->due_cap) {
-			b->due_cap = b->due_cap ? b->due_cap * 2 : 16;
-			b->due = xrealloc(b->due, b->due_cap * sizeof(*b->due));
-		}
+		b->due = array_grow(b->due, &b->due_cap, n + 1, sizeof(*b->due), 16, ARRAY_MAX);
 		b->due[n++] = s;
 	}
 	for (uint32_t i = 0; i < n; i++) {

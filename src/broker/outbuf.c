@@ -2,6 +2,7 @@
 #include "outbuf.h"
 
 #include "base/alloc.h"
+#include "base/array.h"
 #include "msg.h"
 
 #include <stdlib.h>
@@ -137,10 +138,8 @@ static struct out_seg *new_seg(struct outbuf *o)
 {
 	if (!o->segs)
 		get_storage(o);
-	if (o->nsegs == o->segs_cap) {
-		o->segs_cap = o->segs_cap ? o->segs_cap * 2 : 8;
-		o->segs = xrealloc(o->segs, o->segs_cap * sizeof(*o->segs));
-	}
+	o->segs = array_grow(o->segs, &o->segs_cap, o->nsegs + 1, sizeof(*o->segs), FIRST_SEGS,
+			     ARRAY_MAX);
 	return &o->segs[o->nsegs++];
 }
 
@@ -150,13 +149,7 @@ uint8_t *outbuf_reserve(struct outbuf *o, size_t len)
 
 	if (!o->arena)
 		get_storage(o);
-	if (need > o->arena_cap) {
-		size_t cap = o->arena_cap ? o->arena_cap : 256;
-		while (cap < need)
-			cap *= 2;
-		o->arena = xrealloc(o->arena, cap);
-		o->arena_cap = (uint32_t)cap;
-	}
+	o->arena = array_grow(o->arena, &o->arena_cap, need, 1, FIRST_ARENA, ARRAY_MAX);
 	return o->arena + o->arena_len;
 }
 

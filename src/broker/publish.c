@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include "base/alloc.h"
+#include "base/array.h"
 #include "base/log.h"
 
 #include <assert.h>
@@ -34,10 +35,8 @@ static void collect(void *ctx, struct sub *sub)
 		if (g->epoch == b->epoch)
 			return;
 		g->epoch = b->epoch;
-		if (b->ngmatches == b->gmatches_cap) {
-			b->gmatches_cap = b->gmatches_cap ? b->gmatches_cap * 2 : 16;
-			b->gmatches = xrealloc(b->gmatches, b->gmatches_cap * sizeof(*b->gmatches));
-		}
+		b->gmatches = array_grow(b->gmatches, &b->gmatches_cap, b->ngmatches + 1,
+					 sizeof(*b->gmatches), 16, ARRAY_MAX);
 		b->gmatches[b->ngmatches++] = g;
 		return;
 	}
@@ -55,10 +54,8 @@ static void collect(void *ctx, struct sub *sub)
 	s->match_epoch = b->epoch;
 	s->match_qos = sub->qos;
 	s->match_rap = rap;
-	if (b->nmatches == b->matches_cap) {
-		b->matches_cap = b->matches_cap ? b->matches_cap * 2 : 64;
-		b->matches = xrealloc(b->matches, b->matches_cap * sizeof(*b->matches));
-	}
+	b->matches = array_grow(b->matches, &b->matches_cap, b->nmatches + 1, sizeof(*b->matches),
+				64, ARRAY_MAX);
 	b->matches[b->nmatches++] = s;
 }
 

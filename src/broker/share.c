@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include "base/alloc.h"
+#include "base/array.h"
 #include "base/log.h"
 
 #include <stdlib.h>
@@ -75,10 +76,8 @@ void share_group_unref(struct broker *b, struct share_group *g)
 
 void share_add_member(struct share_group *g, struct sub *sub)
 {
-	if (g->nmembers == g->members_cap) {
-		g->members_cap = g->members_cap ? g->members_cap * 2 : 4;
-		g->members = xrealloc(g->members, g->members_cap * sizeof(*g->members));
-	}
+	g->members = array_grow(g->members, &g->members_cap, g->nmembers + 1, sizeof(*g->members), 4,
+				ARRAY_MAX);
 	g->members[g->nmembers++] = sub;
 	sub->group = g;
 	share_group_ref(g);

@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include "base/alloc.h"
+#include "base/array.h"
 #include "base/log.h"
 
 #include <stdlib.h>
@@ -94,10 +95,7 @@ static struct sub *add_sub(struct broker *b, struct session *s, const struct fil
 	tree_add_sub(tree_lookup(b->subs, fp->filter.data, fp->filter.len, true), sub);
 	if (fp->shared)
 		share_add_member(share_group_get(b, &fp->key), sub);
-	if (s->nsubs == s->subs_cap) {
-		s->subs_cap = s->subs_cap ? s->subs_cap * 2 : 4;
-		s->subs = xrealloc(s->subs, s->subs_cap * sizeof(*s->subs));
-	}
+	s->subs = array_grow(s->subs, &s->subs_cap, s->nsubs + 1, sizeof(*s->subs), 4, ARRAY_MAX);
 	s->subs[s->nsubs++] = sub;
 	b->stats.subscriptions++;
 	return sub;
@@ -199,10 +197,7 @@ void handle_subscribe(struct broker *b, struct broker_client *c, const struct mq
 		return;
 	}
 	/* Two bytes per filter: its code, then whether it existed before. */
-	if (b->scratch_cap < 2u * p->filters.count) {
-		b->scratch_cap = 2u * p->filters.count;
-		b->scratch = xrealloc(b->scratch, b->scratch_cap);
-	}
+	b->scratch = array_grow(b->scratch, &b->scratch_cap, 2u * p->filters.count, 1, 64, ARRAY_MAX);
 	while (mqtt_topic_list_next_opts(&it, &rq.filter, &rq.options)) {
 		b->scratch[n] = subscribe_one(b, c, &rq);
 		b->scratch[p->filters.count + n++] = rq.existed;
@@ -236,10 +231,7 @@ void handle_unsubscribe(struct broker *b, struct broker_client *c,
 
 	if (!filters_well_formed(b, c, &p->filters))
 		return;
-	if (b->scratch_cap < p->filters.count) {
-		b->scratch_cap = p->filters.count;
-		b->scratch = xrealloc(b->scratch, b->scratch_cap);
-	}
+	b->scratch = array_grow(b->scratch, &b->scratch_cap, p->filters.count, 1, 64, ARRAY_MAX);
 	while (mqtt_topic_list_next(&it, &f, &qos)) {
 		struct filter_parts fp;
 		uint32_t index;

@@ -2,6 +2,7 @@
 #include "tree.h"
 
 #include "base/alloc.h"
+#include "base/array.h"
 #include "msg.h"
 
 #include <stdlib.h>
@@ -134,10 +135,7 @@ void tree_prune(struct tnode *n)
 
 void tree_add_sub(struct tnode *n, struct sub *s)
 {
-	if (n->nsubs == n->subs_cap) {
-		n->subs_cap = n->subs_cap ? n->subs_cap * 2 : 2;
-		n->subs = xrealloc(n->subs, n->subs_cap * sizeof(*n->subs));
-	}
+	n->subs = array_grow(n->subs, &n->subs_cap, n->nsubs + 1, sizeof(*n->subs), 2, ARRAY_MAX);
 	s->node = n;
 	s->node_idx = n->nsubs;
 	n->subs[n->nsubs++] = s;

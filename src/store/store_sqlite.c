@@ -17,6 +17,7 @@
 #include "store.h"
 
 #include "base/alloc.h"
+#include "base/array.h"
 #include "base/log.h"
 
 #include <sqlite3.h>
@@ -349,16 +350,14 @@ static void read_message_row(sqlite3_stmt *s, void *item)
 static int read_rows(struct store *st, sqlite3_stmt *s, size_t expect, size_t size,
 		     void (*read)(sqlite3_stmt *, void *), void **items, size_t *n, const char *what)
 {
-	size_t cap = expect;
-	char *a = cap ? xcalloc(cap, size) : NULL;
+	uint32_t cap = 0;
+	/* Exactly `expect` rows first (the first capacity is expect). */
+	char *a = array_grow(NULL, &cap, expect, size, (uint32_t)expect, ARRAY_MAX);
 	int rc, ret = STORE_OK;
 
 	*n = 0;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? 2 * cap : 8;
-			a = xrealloc(a, cap * size);
-		}
+		a = array_grow(a, &cap, *n + 1, size, 8, ARRAY_MAX);
 		read(s, a + *n * size);
 		(*n)++;
 	}
