@@ -33,11 +33,13 @@ uint32_t array_next_cap(uint32_t cap, size_t need, size_t elem, uint32_t first, 
 	return (uint32_t)next;
 }
 
-void *array__grow(void *arr, uint32_t *cap, size_t need, size_t elem, uint32_t first,
-		  uint32_t max)
+void *array_grow(void *arr, uint32_t *cap, size_t need, size_t elem, uint32_t first,
+		 uint32_t max)
 {
 	uint32_t next = array_next_cap(*cap, need, elem, first, max);
 
+	if (next == *cap)
+		return arr;
 	arr = xrealloc(arr, (size_t)next * elem);
 	*cap = next;
 	return arr;

@@ -3,9 +3,9 @@
  * capacity, never beyond a maximum.
  *
  * Every growable array in Agora is a pointer, a count and a capacity (in
- * elements, uint32_t). It grows through array_grow, so the doubling, the
- * overflow checks and the limit are written once (curl's rule: every
- * growable buffer has a size limit).
+ * elements, uint32_t). It grows through ARRAY_GROW (or array_grow), so the
+ * doubling, the overflow checks and the limit are written once (curl's
+ * rule: every growable buffer has a size limit).
  *
  * The limit: array_grow never makes an array larger than `max` elements.
  * It is a backstop, not a policy: anything a client controls is refused
@@ -36,21 +36,26 @@
  * idset.c) grow by. */
 uint32_t array_next_cap(uint32_t cap, size_t need, size_t elem, uint32_t first, uint32_t max);
 
-void *array__grow(void *arr, uint32_t *cap, size_t need, size_t elem, uint32_t first,
-		  uint32_t max) __attribute__((cold));
+/* Makes arr (*cap elements of elem bytes) hold at least need elements:
+ * returns arr untouched when it already does, else reallocates it to
+ * array_next_cap's capacity, sets *cap and returns the new pointer (the
+ * elements kept, the new ones uninitialised). Never returns NULL: aborts
+ * with a message when need > max or memory runs out. For an array whose
+ * element size is known only at run time; typed arrays use ARRAY_GROW. */
+void *array_grow(void *arr, uint32_t *cap, size_t need, size_t elem, uint32_t first,
+		 uint32_t max);
 
-/* Makes arr (*cap elements of elem bytes) hold at least need elements.
- * When it already does, returns arr untouched (an inline compare: cheap on
- * a per-message path). Otherwise reallocates it to array_next_cap's
- * capacity, sets *cap and returns the new pointer; the elements are kept,
- * the new ones uninitialised. Never returns NULL: aborts with a message
- * when need > max or memory runs out. */
-static inline void *array_grow(void *arr, uint32_t *cap, size_t need, size_t elem,
-			       uint32_t first, uint32_t max)
-{
-	if (need <= *cap)
-		return arr;
-	return array__grow(arr, cap, need, elem, first, max);
-}
+/*
+ * ARRAY_GROW(arr, cap, need, first, max): array_grow for a typed array
+ * (elem is sizeof(*arr)), after git's ALLOC_GROW. The compare is inline and
+ * arr is assigned only when it grows, so an append on a per-message path
+ * costs one compare and one branch. The arguments are evaluated more than
+ * once: pass plain expressions (b->matches, b->matches_cap, b->nmatches + 1).
+ */
+#define ARRAY_GROW(arr, cap, need, first, max)                                                 \
+	do {                                                                                   \
+		if (__builtin_expect((need) > (cap), 0))                                       \
+			(arr) = array_grow((arr), &(cap), (need), sizeof(*(arr)), (first), (max)); \
+	} while (0)
 
 #endif

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void ring__grow(struct ring *r, size_t elem, uint32_t first, uint32_t max)
+void ring_grow(struct ring *r, size_t elem, uint32_t first, uint32_t max)
 {
 	uint32_t cap = array_next_cap(r->cap, (size_t)r->len + 1, elem, first,
 				      max < RING_MAX ? max : RING_MAX);

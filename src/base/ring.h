@@ -9,10 +9,12 @@
  * the array. The capacity is at most RING_MAX, so head + i never
  * overflows.
  *
- * A full ring grows by the rule of array.h (doubling from `first`, never
- * beyond `max`: asking for more aborts, so a caller bounded by a limit
- * checks it before pushing) into a new array, the elements re-linearised
- * from index 0 in their order.
+ * A full ring is grown explicitly, by ring_grow, before a push: the rule is
+ * array.h's (doubling from `first`, never beyond `max`: asking for more
+ * aborts, so a caller bounded by a limit checks it before pushing), into a
+ * new array, the elements re-linearised from index 0 in their order. Kept
+ * apart from ring_push so the limit, which may cost a look-up, is computed
+ * only when the ring is full, not on every push.
  *
  * Elements are addressed by pointer; elem (their size) must be the same in
  * every call on one ring: callers wrap ring_at in a typed accessor. A
@@ -23,6 +25,7 @@
 #ifndef AGORA_BASE_RING_H
 #define AGORA_BASE_RING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,8 +36,14 @@ struct ring {
 	uint32_t cap, head, len;
 };
 
-/* Grows a full ring (see above). Out of line: it runs O(log n) times. */
-void ring__grow(struct ring *r, size_t elem, uint32_t first, uint32_t max) __attribute__((cold));
+static inline bool ring_full(const struct ring *r)
+{
+	return r->len == r->cap;
+}
+
+/* Makes room for one more element (see above): out of line, it runs
+ * O(log max) times in a ring's life. */
+void ring_grow(struct ring *r, size_t elem, uint32_t first, uint32_t max) __attribute__((cold));
 
 /* The array index of element i from the head (i < cap). */
 static inline uint32_t ring__index(const struct ring *r, uint32_t i)
@@ -50,17 +59,30 @@ static inline void *ring_at(const struct ring *r, uint32_t i, size_t elem)
 	return (char *)r->slots + (size_t)ring__index(r, i) * elem;
 }
 
-/* Appends an element at the tail, growing a full ring towards max, and
- * returns it for the caller to fill (its bytes are left over from before). */
-static inline void *ring_push(struct ring *r, size_t elem, uint32_t first, uint32_t max)
+/* The head element (len > 0): ring_at(r, 0, elem) without the wrap. */
+static inline void *ring_head(const struct ring *r, size_t elem)
 {
-	if (r->len == r->cap)
-		ring__grow(r, elem, first, max);
+	return (char *)r->slots + (size_t)r->head * elem;
+}
+
+/* The element after p (an element of the ring), wrapping at the end of the
+ * array: a walk by pointer, for a hot loop over the elements from the head
+ * (ring_at computes the wrap from scratch at each index). */
+static inline void *ring_next(const struct ring *r, const void *p, size_t elem)
+{
+	const char *next = (const char *)p + elem;
+
+	return (void *)(next == (char *)r->slots + (size_t)r->cap * elem ? r->slots : next);
+}
+
+/* Appends an element at the tail of a ring that is not full and returns it
+ * for the caller to fill (its bytes are left over from before). */
+static inline void *ring_push(struct ring *r, size_t elem)
+{
 	return ring_at(r, r->len++, elem);
 }
 
-/* Removes the head element (len > 0): read it with ring_at(r, 0, elem)
- * first. */
+/* Removes the head element (len > 0): read it with ring_head first. */
 static inline void ring_pop(struct ring *r)
 {
 	r->head = r->head + 1 == r->cap ? 0 : r->head + 1;

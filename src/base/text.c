@@ -20,7 +20,7 @@ void text_printf(struct text *t, const char *fmt, ...)
 			return;
 		if (t->s && (size_t)n < t->cap - t->len)
 			break;
-		t->s = array_grow(t->s, &t->cap, t->len + (size_t)n + 1, 1, 256, ARRAY_MAX);
+		ARRAY_GROW(t->s, t->cap, t->len + (size_t)n + 1, 256, ARRAY_MAX);
 	}
 	t->len += (size_t)n;
 }

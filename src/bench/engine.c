@@ -123,7 +123,7 @@ static void mark_dirty(struct bconn *c)
 
 static uint8_t *out_reserve(struct bconn *c, size_t len)
 {
-	c->wbuf = array_grow(c->wbuf, &c->wcap, c->wlen + len, 1, 4096, ARRAY_MAX);
+	ARRAY_GROW(c->wbuf, c->wcap, c->wlen + len, 4096, ARRAY_MAX);
 	mark_dirty(c);
 	return c->wbuf + c->wlen;
 }
@@ -462,7 +462,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (c->rlen) {
-		c->rbuf = array_grow(c->rbuf, &c->rcap, c->rlen + len, 1, 4096, ARRAY_MAX);
+		ARRAY_GROW(c->rbuf, c->rcap, c->rlen + len, 4096, ARRAY_MAX);
 		memcpy(c->rbuf + c->rlen, data, len);
 		c->rlen += len;
 		data = c->rbuf;
@@ -485,7 +485,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (pos < len) {
 		size_t rest = len - pos;
 		if (data != c->rbuf)
-			c->rbuf = array_grow(c->rbuf, &c->rcap, rest, 1, 4096, ARRAY_MAX);
+			ARRAY_GROW(c->rbuf, c->rcap, rest, 4096, ARRAY_MAX);
 		memmove(c->rbuf, data + pos, rest);
 		c->rlen = rest;
 	} else {

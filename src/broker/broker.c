@@ -576,7 +576,7 @@ static void sessions_tick(struct broker *b)
 
 		if (s->client || !(will_due || expired))
 			continue;
-		b->due = array_grow(b->due, &b->due_cap, n + 1, sizeof(*b->due), 16, ARRAY_MAX);
+		ARRAY_GROW(b->due, b->due_cap, n + 1, 16, ARRAY_MAX);
 		b->due[n++] = s;
 	}
 	for (uint32_t i = 0; i < n; i++) {

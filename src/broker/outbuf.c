@@ -138,8 +138,7 @@ static struct out_seg *new_seg(struct outbuf *o)
 {
 	if (!o->segs)
 		get_storage(o);
-	o->segs = array_grow(o->segs, &o->segs_cap, o->nsegs + 1, sizeof(*o->segs), FIRST_SEGS,
-			     ARRAY_MAX);
+	ARRAY_GROW(o->segs, o->segs_cap, o->nsegs + 1, FIRST_SEGS, ARRAY_MAX);
 	return &o->segs[o->nsegs++];
 }
 
@@ -149,7 +148,7 @@ uint8_t *outbuf_reserve(struct outbuf *o, size_t len)
 
 	if (!o->arena)
 		get_storage(o);
-	o->arena = array_grow(o->arena, &o->arena_cap, need, 1, FIRST_ARENA, ARRAY_MAX);
+	ARRAY_GROW(o->arena, o->arena_cap, need, FIRST_ARENA, ARRAY_MAX);
 	return o->arena + o->arena_len;
 }
 

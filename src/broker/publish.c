@@ -35,8 +35,7 @@ static void collect(void *ctx, struct sub *sub)
 		if (g->epoch == b->epoch)
 			return;
 		g->epoch = b->epoch;
-		b->gmatches = array_grow(b->gmatches, &b->gmatches_cap, b->ngmatches + 1,
-					 sizeof(*b->gmatches), 16, ARRAY_MAX);
+		ARRAY_GROW(b->gmatches, b->gmatches_cap, b->ngmatches + 1, 16, ARRAY_MAX);
 		b->gmatches[b->ngmatches++] = g;
 		return;
 	}
@@ -54,8 +53,7 @@ static void collect(void *ctx, struct sub *sub)
 	s->match_epoch = b->epoch;
 	s->match_qos = sub->qos;
 	s->match_rap = rap;
-	b->matches = array_grow(b->matches, &b->matches_cap, b->nmatches + 1, sizeof(*b->matches),
-				64, ARRAY_MAX);
+	ARRAY_GROW(b->matches, b->matches_cap, b->nmatches + 1, 64, ARRAY_MAX);
 	b->matches[b->nmatches++] = s;
 }
 

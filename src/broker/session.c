@@ -54,15 +54,26 @@ static struct session_flow *flow_get(struct session *s)
 	return s->flow;
 }
 
-/* Slot i of the window and entry i of the queue, from their heads. */
+/* Slot i of the window and entry i of the queue, from their heads; the
+ * heads themselves (no wrap to compute). */
 static inline struct inflight *ifl_at(const struct session_flow *f, uint32_t i)
 {
 	return ring_at(&f->ifl, i, sizeof(struct inflight));
 }
 
+static inline struct inflight *ifl_head(const struct session_flow *f)
+{
+	return ring_head(&f->ifl, sizeof(struct inflight));
+}
+
 static inline struct queued *q_at(const struct session_flow *f, uint32_t i)
 {
 	return ring_at(&f->q, i, sizeof(struct queued));
+}
+
+static inline struct queued *q_head(const struct session_flow *f)
+{
+	return ring_head(&f->q, sizeof(struct queued));
 }
 
 static uint32_t queued_count(const struct session *s)
@@ -171,11 +182,15 @@ static uint16_t take_packet_id(struct session *s)
 	return id;
 }
 
-/* The caller checked window_has_room: the ring grows towards the window's
- * limit, never past it. */
+/* The caller checked window_has_room: a full ring grows towards the
+ * window's limit, never past it. */
 static struct inflight *window_push(struct broker *b, struct session *s)
 {
-	return ring_push(&flow_get(s)->ifl, sizeof(struct inflight), 4, window_limit(b, s));
+	struct ring *r = &flow_get(s)->ifl;
+
+	if (ring_full(r))
+		ring_grow(r, sizeof(struct inflight), 4, window_limit(b, s));
+	return ring_push(r, sizeof(struct inflight));
 }
 
 /* Advance the head past acknowledged slots. */
@@ -183,19 +198,21 @@ static void window_compact(struct session *s)
 {
 	struct session_flow *f = s->flow;
 
-	while (f->ifl.len && ifl_at(f, 0)->state == IFL_FREE)
+	while (f->ifl.len && ifl_head(f)->state == IFL_FREE)
 		ring_pop(&f->ifl);
 }
 
-/* Acks nearly always come in order: look at the head first. */
+/* Acks nearly always come in order: look at the head first. Once per
+ * acknowledgement, so a walk by pointer. */
 static struct inflight *window_find(struct session *s, uint16_t packet_id)
 {
 	struct session_flow *fl = s->flow;
+	struct inflight *f;
 
-	if (!fl)
+	if (!fl || !fl->ifl.len)
 		return NULL;
-	for (uint32_t i = 0; i < fl->ifl.len; i++) {
-		struct inflight *f = ifl_at(fl, i);
+	f = ifl_head(fl);
+	for (uint32_t n = fl->ifl.len; n; n--, f = ring_next(&fl->ifl, f, sizeof(*f))) {
 		if (f->state != IFL_FREE && f->packet_id == packet_id)
 			return f;
 	}
@@ -224,8 +241,13 @@ static void window_send(struct broker *b, struct session *s, struct msg *m, uint
 static void queue_push(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
 		       bool retain, struct share_group *g)
 {
-	/* The caller checked the queue is not full (max_queued). */
-	struct queued *e = ring_push(&flow_get(s)->q, sizeof(struct queued), 8, b->cfg.max_queued);
+	struct ring *q = &flow_get(s)->q;
+	struct queued *e;
+
+	/* The caller checked there are fewer than max_queued. */
+	if (ring_full(q))
+		ring_grow(q, sizeof(struct queued), 8, b->cfg.max_queued);
+	e = ring_push(q, sizeof(struct queued));
 
 	e->msg = msg_ref(m);
 	e->qos = qos;
@@ -266,7 +288,7 @@ static bool deliverable(struct broker *b, struct session *s, const struct msg *m
 static void queue_pump(struct broker *b, struct session *s)
 {
 	while (queued_count(s) && broker_client_online(s->client) && window_has_room(b, s)) {
-		struct queued e = *q_at(s->flow, 0);
+		struct queued e = *q_head(s->flow);
 
 		ring_pop(&s->flow->q);
 		if (deliverable(b, s, e.msg, e.qos, e.group))

@@ -76,8 +76,7 @@ void share_group_unref(struct broker *b, struct share_group *g)
 
 void share_add_member(struct share_group *g, struct sub *sub)
 {
-	g->members = array_grow(g->members, &g->members_cap, g->nmembers + 1, sizeof(*g->members), 4,
-				ARRAY_MAX);
+	ARRAY_GROW(g->members, g->members_cap, g->nmembers + 1, 4, ARRAY_MAX);
 	g->members[g->nmembers++] = sub;
 	sub->group = g;
 	share_group_ref(g);

@@ -95,7 +95,7 @@ static struct sub *add_sub(struct broker *b, struct session *s, const struct fil
 	tree_add_sub(tree_lookup(b->subs, fp->filter.data, fp->filter.len, true), sub);
 	if (fp->shared)
 		share_add_member(share_group_get(b, &fp->key), sub);
-	s->subs = array_grow(s->subs, &s->subs_cap, s->nsubs + 1, sizeof(*s->subs), 4, ARRAY_MAX);
+	ARRAY_GROW(s->subs, s->subs_cap, s->nsubs + 1, 4, ARRAY_MAX);
 	s->subs[s->nsubs++] = sub;
 	b->stats.subscriptions++;
 	return sub;
@@ -197,7 +197,7 @@ void handle_subscribe(struct broker *b, struct broker_client *c, const struct mq
 		return;
 	}
 	/* Two bytes per filter: its code, then whether it existed before. */
-	b->scratch = array_grow(b->scratch, &b->scratch_cap, 2u * p->filters.count, 1, 64, ARRAY_MAX);
+	ARRAY_GROW(b->scratch, b->scratch_cap, 2u * p->filters.count, 64, ARRAY_MAX);
 	while (mqtt_topic_list_next_opts(&it, &rq.filter, &rq.options)) {
 		b->scratch[n] = subscribe_one(b, c, &rq);
 		b->scratch[p->filters.count + n++] = rq.existed;
@@ -231,7 +231,7 @@ void handle_unsubscribe(struct broker *b, struct broker_client *c,
 
 	if (!filters_well_formed(b, c, &p->filters))
 		return;
-	b->scratch = array_grow(b->scratch, &b->scratch_cap, p->filters.count, 1, 64, ARRAY_MAX);
+	ARRAY_GROW(b->scratch, b->scratch_cap, p->filters.count, 64, ARRAY_MAX);
 	while (mqtt_topic_list_next(&it, &f, &qos)) {
 		struct filter_parts fp;
 		uint32_t index;

@@ -135,7 +135,7 @@ void tree_prune(struct tnode *n)
 
 void tree_add_sub(struct tnode *n, struct sub *s)
 {
-	n->subs = array_grow(n->subs, &n->subs_cap, n->nsubs + 1, sizeof(*n->subs), 2, ARRAY_MAX);
+	ARRAY_GROW(n->subs, n->subs_cap, n->nsubs + 1, 2, ARRAY_MAX);
 	s->node = n;
 	s->node_idx = n->nsubs;
 	n->subs[n->nsubs++] = s;

@@ -112,6 +112,35 @@ static void test_grow_to_limit(void **state)
 	free(a);
 }
 
+/* The macro: elem taken from the type, arr left alone while it fits. */
+static void test_array_grow_macro(void **state)
+{
+	struct pair {
+		uint32_t a, b, c;
+	} *a = NULL;
+	uint32_t cap = 0;
+
+	(void)state;
+	for (uint32_t n = 0; n < 70; n++) {
+		struct pair *before = a;
+		uint32_t cap_before = cap;
+
+		ARRAY_GROW(a, cap, n + 1, 8, 70);
+		if (n < cap_before) {
+			assert_ptr_equal(a, before);
+			assert_int_equal(cap, cap_before);
+		} else {
+			/* 8, 16, 32, 64, then 70 rather than 128 */
+			assert_int_equal(cap, !cap_before ? 8 : cap_before == 64 ? 70 : 2 * cap_before);
+		}
+		a[n] = (struct pair){ n, 2 * n, 3 * n }; /* ASan: sizeof(*a) was used */
+	}
+	assert_int_equal(cap, 70);
+	for (uint32_t i = 0; i < 70; i++)
+		assert_true(a[i].a == i && a[i].b == 2 * i && a[i].c == 3 * i);
+	free(a);
+}
+
 struct grow_args {
 	uint32_t cap;
 	size_t need;
@@ -155,6 +184,7 @@ int main(void)
 		cmocka_unit_test(test_next_cap_limit),
 		cmocka_unit_test(test_grow_keeps_contents),
 		cmocka_unit_test(test_grow_to_limit),
+		cmocka_unit_test(test_array_grow_macro),
 		cmocka_unit_test(test_past_the_limit_aborts),
 	};
 

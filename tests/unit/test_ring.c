@@ -25,10 +25,15 @@ static struct item *item_at(const struct ring *r, uint32_t i)
 	return ring_at(r, i, sizeof(struct item));
 }
 
+/* Pushes seq, growing a full ring as session.c does. */
 static void push(struct ring *r, uint64_t seq, uint32_t first, uint32_t max)
 {
-	struct item *it = ring_push(r, sizeof(struct item), first, max);
+	struct item *it;
 
+	if (ring_full(r))
+		ring_grow(r, sizeof(struct item), first, max);
+	assert_false(ring_full(r));
+	it = ring_push(r, sizeof(struct item));
 	it->seq = seq;
 	it->check = (uint32_t)(seq * 2654435761u);
 	it->tag = (uint8_t)seq;
@@ -37,8 +42,9 @@ static void push(struct ring *r, uint64_t seq, uint32_t first, uint32_t max)
 /* Pops the head, which must be seq. */
 static void pop_expect(struct ring *r, uint64_t seq)
 {
-	struct item *it = item_at(r, 0);
+	struct item *it = ring_head(r, sizeof(struct item));
 
+	assert_ptr_equal(it, item_at(r, 0));
 	assert_true(it->seq == seq);
 	ring_pop(r);
 }
@@ -46,11 +52,17 @@ static void pop_expect(struct ring *r, uint64_t seq)
 /* The ring holds first, first + 1, ..., first + len - 1, in order. */
 static void check_run(const struct ring *r, uint64_t first, uint32_t len)
 {
+	const struct item *walk = len ? ring_head(r, sizeof(struct item)) : NULL;
+
 	assert_int_equal(r->len, len);
 	assert_true(r->len <= r->cap);
 	assert_true(r->head < r->cap || r->cap == 0);
 	for (uint32_t i = 0; i < len; i++) {
 		const struct item *it = item_at(r, i);
+
+		/* The walk by pointer meets the same elements. */
+		assert_ptr_equal(walk, it);
+		walk = ring_next(r, walk, sizeof(struct item));
 
 		assert_true(it->seq == first + i);
 		assert_int_equal(it->check, (uint32_t)((first + i) * 2654435761u));
