@@ -10,45 +10,59 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static void test_next_cap_rule(void **state)
+/* array_next_cap(cap, need, elem, first, max) and what it must answer. */
+static const struct next_cap_case {
+	uint32_t cap;
+	size_t need;
+	uint32_t first, max, want;
+} next_cap_cases[] = {
+	/* Holding need already: unchanged (also an empty array asked for 0). */
+	{ 0, 0, 8, ARRAY_MAX, 0 },
+	{ 8, 5, 16, ARRAY_MAX, 8 },
+	{ 8, 8, 16, ARRAY_MAX, 8 },
+	/* Empty: the first capacity, doubled while below need. */
+	{ 0, 1, 16, ARRAY_MAX, 16 },
+	{ 0, 16, 16, ARRAY_MAX, 16 },
+	{ 0, 17, 16, ARRAY_MAX, 32 },
+	{ 0, 1000, 16, ARRAY_MAX, 1024 },
+	{ 0, 1, 0, ARRAY_MAX, 1 }, /* first 0 counts as 1 */
+	{ 0, 3, 0, ARRAY_MAX, 4 },
+	/* Full: twice the capacity, whatever first says. */
+	{ 8, 9, 64, ARRAY_MAX, 16 },
+	{ 3, 4, 16, ARRAY_MAX, 6 },
+	{ 1000, 1001, 8, ARRAY_MAX, 2000 },
+	/* A need above the double: doubled again until it fits. */
+	{ 8, 17, 16, ARRAY_MAX, 32 },
+	{ 8, 100, 16, ARRAY_MAX, 128 },
+	{ 5, 81, 16, ARRAY_MAX, 160 },
+	/* Doubling stops at the limit, exactly. */
+	{ 8, 9, 4, 12, 12 },
+	{ 8, 12, 4, 12, 12 },
+	{ 0, 1, 16, 10, 10 }, /* first above max */
+	{ 0, 1, 16, 1, 1 },
+	{ 600, 601, 4, 1000, 1000 },
+	/* Near the top of uint32_t: no wrap-around on the way. */
+	{ UINT32_C(1) << 31, (UINT32_C(1) << 31) + 1, 8, ARRAY_MAX, ARRAY_MAX },
+	{ 3000000000u, 3000000001u, 8, ARRAY_MAX, ARRAY_MAX },
+	{ UINT32_C(1) << 30, (UINT32_C(1) << 30) + 1, 8, UINT32_C(1) << 31, UINT32_C(1) << 31 },
+};
+
+static void test_next_cap(void **state)
 {
 	(void)state;
-	/* Holding need already: unchanged (also an empty array asked for 0). */
-	assert_int_equal(array_next_cap(0, 0, 4, 8, ARRAY_MAX), 0);
-	assert_int_equal(array_next_cap(8, 5, 4, 16, ARRAY_MAX), 8);
-	assert_int_equal(array_next_cap(8, 8, 4, 16, ARRAY_MAX), 8);
-	/* Empty: the first capacity, doubled while below need. */
-	assert_int_equal(array_next_cap(0, 1, 4, 16, ARRAY_MAX), 16);
-	assert_int_equal(array_next_cap(0, 16, 4, 16, ARRAY_MAX), 16);
-	assert_int_equal(array_next_cap(0, 17, 4, 16, ARRAY_MAX), 32);
-	assert_int_equal(array_next_cap(0, 1000, 4, 16, ARRAY_MAX), 1024);
-	assert_int_equal(array_next_cap(0, 3, 4, 0, ARRAY_MAX), 4); /* first 0 counts as 1 */
-	/* Full: twice the capacity, whatever first says. */
-	assert_int_equal(array_next_cap(8, 9, 4, 64, ARRAY_MAX), 16);
-	assert_int_equal(array_next_cap(3, 4, 4, 16, ARRAY_MAX), 6);
-	assert_int_equal(array_next_cap(1000, 1001, 4, 8, ARRAY_MAX), 2000);
-	/* A need above the double: doubled again until it fits. */
-	assert_int_equal(array_next_cap(8, 17, 4, 16, ARRAY_MAX), 32);
-	assert_int_equal(array_next_cap(8, 100, 4, 16, ARRAY_MAX), 128);
-	assert_int_equal(array_next_cap(5, 81, 4, 16, ARRAY_MAX), 160);
+	for (size_t i = 0; i < sizeof(next_cap_cases) / sizeof(next_cap_cases[0]); i++) {
+		const struct next_cap_case *c = &next_cap_cases[i];
+		uint32_t got = array_next_cap(c->cap, c->need, 4, c->first, c->max);
+
+		if (got != c->want)
+			fail_msg("case %zu: array_next_cap(%u, %zu, 4, %u, %u) = %u, want %u", i,
+				 c->cap, c->need, c->first, c->max, got, c->want);
+	}
 }
 
-static void test_next_cap_limit(void **state)
+static void test_next_cap_steps(void **state)
 {
 	(void)state;
-	/* Doubling stops at the limit, exactly. */
-	assert_int_equal(array_next_cap(8, 9, 4, 4, 12), 12);
-	assert_int_equal(array_next_cap(8, 12, 4, 4, 12), 12);
-	assert_int_equal(array_next_cap(0, 1, 4, 16, 10), 10); /* first above max */
-	assert_int_equal(array_next_cap(0, 1, 4, 16, 1), 1);
-	assert_int_equal(array_next_cap(600, 601, 24, 4, 1000), 1000);
-	/* Near the top of uint32_t: no wrap-around on the way. */
-	assert_int_equal(array_next_cap(UINT32_C(1) << 31, (UINT32_C(1) << 31) + 1, 1, 8, ARRAY_MAX),
-			 ARRAY_MAX);
-	assert_int_equal(array_next_cap(3000000000u, 3000000001u, 1, 8, ARRAY_MAX), ARRAY_MAX);
-	assert_int_equal(array_next_cap(UINT32_C(1) << 30, (UINT32_C(1) << 30) + 1, 1, 8,
-					UINT32_C(1) << 31),
-			 UINT32_C(1) << 31);
 	/* Growing one at a time from empty: 4, 8, ..., 512, then 1000, never more. */
 	uint32_t cap = 0, steps = 0;
 	for (uint32_t n = 1; n <= 1000; n++) {
@@ -180,8 +194,8 @@ static void test_past_the_limit_aborts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_next_cap_rule),
-		cmocka_unit_test(test_next_cap_limit),
+		cmocka_unit_test(test_next_cap),
+		cmocka_unit_test(test_next_cap_steps),
 		cmocka_unit_test(test_grow_keeps_contents),
 		cmocka_unit_test(test_grow_to_limit),
 		cmocka_unit_test(test_array_grow_macro),
