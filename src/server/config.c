@@ -41,7 +41,8 @@ struct key {
 };
 
 /* offset and width of a field, for the table */
-#define BROKER_FIELD(f) offsetof(struct agora_config, broker.f), sizeof(((struct broker_config *)0)->f)
+#define BROKER_FIELD(f) \
+	offsetof(struct agora_config, broker.f), sizeof(((struct broker_config *)0)->f)
 #define HTTP_FIELD(f) offsetof(struct agora_config, http.f), sizeof(((struct http_config *)0)->f)
 #define FIELD(f) offsetof(struct agora_config, f), sizeof(((struct agora_config *)0)->f)
 
@@ -168,7 +169,8 @@ static const struct key *find_key(const char *name)
 	return NULL;
 }
 
-/* A decimal number: no sign, no space, nothing after it, no overflow. */
+/* A decimal number: no sign, nothing after it, no overflow. (strtoull
+ * skips leading blanks; a file's values arrive trimmed.) */
 static int parse_uint(const char *s, uint64_t *out)
 {
 	char *end;
