@@ -95,32 +95,56 @@ static void keep(struct net_conn *c, const uint8_t *data, size_t len)
 /* ---- input ---- */
 
 /* Offers data to the protocol; keeps what it did not take. data may be
- * the kept input itself. */
+ * the kept input itself. A protocol that handed the connection over
+ * (net_conn_upgrade) leaves the rest to the new one, fed at once. */
 static void feed(struct net_conn *c, const uint8_t *data, size_t len)
 {
-	struct conn_aux *a = c->aux;
-	bool from_pending = a && data == a->pending;
+	const struct net_service *svc;
+	struct conn_aux *a;
 	size_t used;
 
-	c->flags |= F_IN_INPUT;
-	used = c->svc->proto->input(c, data, len);
-	c->flags &= (uint8_t)~F_IN_INPUT;
-	if (c->mode == MODE_CLOSED)
-		return; /* closed by the protocol: the close callback frees */
-	if (from_pending) {
+	for (;;) {
 		a = c->aux;
-		memmove(a->pending, a->pending + used, len - used);
-		a->pending_len = (uint32_t)(len - used);
-		if (!a->pending_len) {
-			/* a partial unit is rare and short-lived: no buffer kept */
-			free(a->pending);
-			a->pending = NULL;
-			a->pending_cap = 0;
-			aux_trim(c);
+		bool from_pending = a && data == a->pending;
+
+		svc = c->svc;
+		c->flags |= F_IN_INPUT;
+		used = svc->proto->input(c, data, len);
+		c->flags &= (uint8_t)~F_IN_INPUT;
+		if (c->mode == MODE_CLOSED)
+			return; /* closed by the protocol: the close callback frees */
+		if (from_pending) {
+			a = c->aux;
+			memmove(a->pending, a->pending + used, len - used);
+			a->pending_len = (uint32_t)(len - used);
+			if (!a->pending_len) {
+				/* a partial unit is rare and short-lived: no buffer kept */
+				free(a->pending);
+				a->pending = NULL;
+				a->pending_cap = 0;
+				aux_trim(c);
+			}
+		} else if (used < len) {
+			keep(c, data + used, len - used);
 		}
-	} else if (used < len) {
-		keep(c, data + used, len - used);
+		a = c->aux;
+		if (c->svc == svc || c->mode != MODE_OPEN || (c->flags & F_PAUSED) || !a ||
+		    !a->pending_len)
+			return;
+		data = a->pending; /* upgraded: the rest is the new protocol's */
+		len = a->pending_len;
 	}
+}
+
+void net_conn_upgrade(struct net_conn *c, struct net_service *to, void *state)
+{
+	if (c->flags & F_COUNTED) {
+		c->svc->nconns--;
+		to->nconns++;
+		to->accepted++;
+	}
+	c->svc = to;
+	c->state = state;
 }
 
 /* Lingering: what comes is dropped, within the service's bounds. */

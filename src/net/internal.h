@@ -78,6 +78,7 @@ struct net_conn {
 	uint32_t deadline;           /* in ticks since the net started; 0 = none */
 	uint8_t mode;                /* enum conn_mode */
 	uint8_t flags;               /* F_* */
+	uint8_t transport;           /* index in net__transports */
 };
 
 static inline struct net *conn_net(const struct net_conn *c)
@@ -85,10 +86,14 @@ static inline struct net *conn_net(const struct net_conn *c)
 	return c->tcp.loop->data;
 }
 
+/* Transports by index: a connection names its own in one byte (its state,
+ * for a stacked one, goes in conn_aux), so plain TCP costs nothing more. */
+enum { NET_T_TCP = 0 };
+extern const struct net_transport *const net__transports[];
+
 static inline const struct net_transport *conn_transport(const struct net_conn *c)
 {
-	(void)c;
-	return &net_tcp; /* the only one until TLS and WebSocket come */
+	return net__transports[c->transport];
 }
 
 /* conn.c */

@@ -212,6 +212,13 @@ struct net *net_conn_net(const struct net_conn *c);
 /* "address:port" of the peer, into out. */
 void net_conn_peer(const struct net_conn *c, char *out, size_t cap, bool with_port);
 
+/* Hands the connection to another protocol (the HTTP -> WebSocket
+ * upgrade), from any callback of the current one: to's protocol gets
+ * state and everything from now on (input not taken by the current call
+ * included, fed at once); the current protocol's close is not called
+ * (state handed over is the new protocol's to free). It counts in to's
+ * connections from now on; to's limit is not checked (it was at accept). */
+void net_conn_upgrade(struct net_conn *c, struct net_service *to, void *state);
 /* The protocol has output: it is asked for it (proto->output) once per
  * loop turn, when no write is in flight. */
 void net_conn_want_write(struct net_conn *c);

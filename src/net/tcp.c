@@ -114,3 +114,9 @@ const struct net_transport net_tcp = {
 	.shutdown = tcp_shutdown,
 	.queued = tcp_queued,
 };
+
+/* Every transport, by index (internal.h): TCP first; TLS and WebSocket
+ * framing will follow. */
+const struct net_transport *const net__transports[] = {
+	[NET_T_TCP] = &net_tcp,
+};

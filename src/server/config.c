@@ -475,7 +475,7 @@ static void show_listener(const struct agora_config *d, const struct key *k, cha
 {
 	(void)d;
 	(void)k;
-	snprintf(out, outlen, "127.0.0.1:1883");
+	snprintf(out, outlen, "%s", CONFIG_DEFAULT_LISTENER);
 }
 
 static void show_log_level(const struct agora_config *d, const struct key *k, char *out,

@@ -466,6 +466,11 @@ uint32_t http_server_connections(const struct http_server *hs)
 	return hs ? hs->svc.nconns : 0;
 }
 
+const struct net_service *http_server_service(const struct http_server *hs)
+{
+	return &hs->svc;
+}
+
 uint64_t http_server_requests(const struct http_server *hs)
 {
 	return hs ? hs->requests : 0;

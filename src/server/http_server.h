@@ -25,6 +25,8 @@ struct http_server *http_server_new(struct net *n, const struct http_config *cfg
 /* After the loop has ended; NULL is fine. */
 void http_server_free(struct http_server *hs);
 uint32_t http_server_connections(const struct http_server *hs);
+/* Its service: the connection counters. */
+const struct net_service *http_server_service(const struct http_server *hs);
 uint64_t http_server_requests(const struct http_server *hs);
 
 #endif

@@ -193,7 +193,8 @@ static bool open_api(struct server *srv)
 		log_warn("store: checkpoints stay inside writes");
 	srv->api = api_new(srv->store, &ac);
 	srv->bridge = (struct bridge){ .broker = srv->broker, .loop = &srv->loop,
-				       .resume = resume_client, .resume_ctx = srv };
+				       .resume = resume_client, .resume_ctx = srv,
+				       .services = { &srv->mqtt.svc } };
 	bridge_attach(&srv->bridge, srv->api);
 	scram_mechanism_init(&srv->scram, srv->store);
 	broker_auth_register(srv->broker, &srv->scram.m);
@@ -239,7 +240,7 @@ int server_start(struct server *srv)
 	start_signal(srv, &srv->sig_term, SIGTERM);
 	start_signal(srv, &srv->sig_hup, SIGHUP);
 	if (nl == 0) {
-		config_parse_listener_opts("127.0.0.1:1883", &def);
+		config_parse_listener_opts(CONFIG_DEFAULT_LISTENER, &def);
 		lcs = &def;
 		nl = 1;
 	}
@@ -252,6 +253,7 @@ int server_start(struct server *srv)
 		if (!srv->http)
 			return -1;
 		srv->bridge.http = srv->http;
+		srv->bridge.services[1] = http_server_service(srv->http);
 	}
 	net_start(srv->net);
 	uv_timer_start(&srv->tick, on_tick, TICK_MS, TICK_MS);
