@@ -73,18 +73,18 @@ build/test/agora: $(TST_OBJ)
 	$(CC) $(TEST_LDFLAGS) $(TST_OBJ) $(LDLIBS) -o $@
 
 # Helpers every unit test links: broker bookkeeping and the test client,
-# compiled once.
+# compiled once. Unit tests compile with banned.h like the sources.
 UNIT_SUPPORT_OBJ := build/test/unit/obj/broker_support.o build/test/unit/obj/broker_client.o
 UNIT_HEADERS := tests/unit/helpers.h tests/unit/broker_support.h tests/unit/broker_client.h \
-	tests/unit/utf8_samples.h
+	tests/unit/utf8_samples.h src/base/banned.h
 
 build/test/unit/obj/%.o: tests/unit/%.c $(UNIT_HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(TEST_PKG)) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) $(BANNED) $(shell $(PKG_CONFIG) --cflags $(TEST_PKG)) -c $< -o $@
 
 build/test/unit/%: tests/unit/%.c $(UNIT_SUPPORT_OBJ) $(TST_LIB_OBJ) $(UNIT_HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(TEST_PKG)) $< \
+	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) $(BANNED) $(shell $(PKG_CONFIG) --cflags $(TEST_PKG)) $< \
 		$(UNIT_SUPPORT_OBJ) $(TST_LIB_OBJ) $(TEST_LDFLAGS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKG)) -o $@
 
 # The trivial forwarder (bench/forwarder.c): the machine's ceiling in

@@ -22,7 +22,7 @@
 #ifndef AGORA_BROKER_H
 #define AGORA_BROKER_H
 
-#include "../mqtt/mqtt.h"
+#include "mqtt/mqtt.h"
 #include "outbuf.h"
 
 #include <stdbool.h>

@@ -54,7 +54,8 @@ void outbuf_init(struct outbuf *o, struct outbuf_pool *pool)
 static void drop_refs(struct outbuf *o)
 {
 	for (uint32_t i = 0; i < o->nsegs; i++)
-		msg_unref(o->segs[i].msg);
+		if (o->segs[i].off == OUTBUF_SEG_MSG)
+			msg_unref(o->segs[i].msg);
 }
 
 /* Gives the storage back to the pool while it has room, else frees it. A
@@ -159,7 +160,7 @@ void outbuf_commit(struct outbuf *o, size_t len)
 	if (!len)
 		return;
 	/* Arena bytes directly after the previous arena segment extend it. */
-	if (last && !last->msg && last->off + last->len == o->arena_len) {
+	if (last && last->off < OUTBUF_SEG_STATIC && last->off + last->len == o->arena_len) {
 		last->len += (uint32_t)len;
 	} else {
 		struct out_seg *s = new_seg(o);
@@ -187,16 +188,32 @@ void outbuf_append_msg_payload(struct outbuf *o, struct msg *m)
 	if (!m->payload_len)
 		return;
 	s = new_seg(o);
-	s->off = 0;
+	s->off = OUTBUF_SEG_MSG;
 	s->len = m->payload_len;
 	s->msg = msg_ref(m);
 	o->total += m->payload_len;
 }
 
+void outbuf_append_static(struct outbuf *o, const void *data, size_t len)
+{
+	struct out_seg *s;
+
+	if (!len)
+		return;
+	s = new_seg(o);
+	s->off = OUTBUF_SEG_STATIC;
+	s->len = (uint32_t)len;
+	s->ext = data;
+	o->total += len;
+}
+
 const uint8_t *outbuf_seg_data(const struct outbuf *o, uint32_t i)
 {
 	const struct out_seg *s = &o->segs[i];
-	return s->msg ? s->msg->payload : o->arena + s->off;
+
+	if (s->off == OUTBUF_SEG_MSG)
+		return s->msg->payload;
+	return s->off == OUTBUF_SEG_STATIC ? s->ext : o->arena + s->off;
 }
 
 size_t outbuf_copy(const struct outbuf *o, uint8_t *dst, size_t cap)

@@ -25,10 +25,18 @@
 
 struct msg;
 
+/* Where a segment's bytes are: in the arena at off, or elsewhere (off is
+ * then one of the two tags below). 16 bytes: a fan-out queues many. */
+#define OUTBUF_SEG_MSG UINT32_MAX          /* msg's payload (a reference held) */
+#define OUTBUF_SEG_STATIC (UINT32_MAX - 1) /* ext: bytes that outlive the outbuf */
+
 struct out_seg {
-	uint32_t off;    /* into arena, when msg is NULL */
+	uint32_t off;
 	uint32_t len;
-	struct msg *msg; /* non-NULL: bytes are msg's payload (a reference held) */
+	union {
+		struct msg *msg;    /* OUTBUF_SEG_MSG; NULL for arena bytes */
+		const uint8_t *ext; /* OUTBUF_SEG_STATIC */
+	};
 };
 
 #define OUTBUF_POOL_BLOCK_MAX (256 * 1024)
@@ -70,6 +78,9 @@ void outbuf_commit(struct outbuf *o, size_t len);
 void outbuf_append(struct outbuf *o, const void *data, size_t len);
 /* Queues the payload of m by reference (takes a reference). */
 void outbuf_append_msg_payload(struct outbuf *o, struct msg *m);
+/* Queues len bytes at data by reference: they must outlive the outbuf
+ * (static data, such as a file compiled into the program). */
+void outbuf_append_static(struct outbuf *o, const void *data, size_t len);
 
 /* Segment bytes: start pointer and length of segment i. */
 const uint8_t *outbuf_seg_data(const struct outbuf *o, uint32_t i);

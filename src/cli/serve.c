@@ -1,9 +1,12 @@
 /* serve.c - `agora serve`: parse options, build the configuration, run. */
 #include "commands.h"
 
+#include "base/fdlimit.h"
+#include "base/log.h"
 #include "server/config.h"
 #include "server/server.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,6 +75,46 @@ static int parse_args(int argc, char **argv, const char **path, struct config_ov
 	return 0;
 }
 
+/* What the whole process needs before a server starts. */
+static void prepare_process(const struct agora_config *cfg)
+{
+	uint64_t fds = (uint64_t)cfg->max_connections + cfg->http.max_connections + 64;
+
+	log_set_level((enum log_level)cfg->log_level);
+	/* A peer gone mid-write is an error code on that connection, not the
+	 * end of the process. */
+	signal(SIGPIPE, SIG_IGN);
+	/* One descriptor per connection, plus listeners and a margin. */
+	if (fdlimit_raise(fds) < fds)
+		log_warn("the open-file limit is below max_connections (%u) + http_max_connections "
+			 "(%u): connections beyond it will fail to be accepted",
+			 cfg->max_connections, cfg->http.max_connections);
+}
+
+static int serve(const struct agora_config *cfg, const char *path,
+		 const struct config_overrides *ov)
+{
+	struct server *srv;
+	int status;
+
+	prepare_process(cfg);
+	srv = server_new(cfg, path, ov);
+	if (!srv)
+		return 1;
+	status = server_start(srv);
+	if (status == 0) {
+		log_flush_on_crash();
+		log_buffering(true); /* written once per loop turn */
+		server_run(srv);
+		log_buffering(false);
+	}
+	server_free(srv);
+	if (status != 0)
+		return 1;
+	log_info("stopped");
+	return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	static struct config_overrides ov; /* outlives the run: SIGHUP re-reads it */
@@ -86,5 +129,5 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "agora serve: %s\n", err);
 		return 2;
 	}
-	return server_run(&cfg, path, &ov);
+	return serve(&cfg, path, &ov);
 }

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "http_server.h"
+#include "net/net.h"
 #include "scram.h"
 #include "store/store.h"
 
@@ -94,6 +95,27 @@ static void gauge(struct text *t, const char *name, const char *help, unsigned l
 	text_printf(t, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name, v);
 }
 
+/* The connection layer's counters, one series per protocol. */
+static void connection_counters(struct text *t, const struct bridge *b)
+{
+	static const char *const help[2][2] = {
+		{ "agora_connections_accepted_total", "Connections accepted, by protocol." },
+		{ "agora_connections_refused_total",
+		  "Connections refused over the protocol's connection limit, by protocol." },
+	};
+
+	for (int k = 0; k < 2; k++) {
+		text_printf(t, "# HELP %s %s\n# TYPE %s counter\n", help[k][0], help[k][1],
+			    help[k][0]);
+		for (int i = 0; i < BRIDGE_MAX_SERVICES && b->services[i]; i++) {
+			const struct net_service *svc = b->services[i];
+
+			text_printf(t, "%s{protocol=\"%s\"} %llu\n", help[k][0], svc->proto->name,
+				    (unsigned long long)(k ? svc->refused : svc->accepted));
+		}
+	}
+}
+
 static void metrics(void *ctx, char **out, size_t *len)
 {
 	struct bridge *b = ctx;
@@ -101,6 +123,7 @@ static void metrics(void *ctx, char **out, size_t *len)
 	struct text t = { 0 };
 
 	gauge(&t, "agora_mqtt_connections", "MQTT clients connected.", s->clients_connected);
+	connection_counters(&t, b);
 	gauge(&t, "agora_http_connections", "HTTP connections open.",
 	      http_server_connections(b->http));
 	text_printf(&t, "# HELP agora_mqtt_messages_received_total PUBLISH packets received, by QoS.\n"

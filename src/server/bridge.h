@@ -13,10 +13,15 @@ struct api;
 struct broker;
 struct broker_client;
 struct http_server;
+struct net_service;
+
+#define BRIDGE_MAX_SERVICES 4
 
 struct bridge {
 	struct broker *broker;
 	struct http_server *http; /* may be NULL */
+	/* The services whose connection counters /metrics shows (NULL: none). */
+	const struct net_service *services[BRIDGE_MAX_SERVICES];
 	struct api *api;
 	uv_loop_t *loop;          /* its thread pool checks MQTT passwords */
 	/* Called after broker_login_done, to feed the client's held input. */

@@ -9,21 +9,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Every key is one row of keys[] below; what its value means is its kind.
+ * Each kind has one parser (text -> field, or an error naming the key, the
+ * value and what is accepted) and one formatter (the field's default as
+ * --help shows it), in kinds[]: config_set and config_print_keys are a
+ * look-up and one call, and a new kind of value is one row, not a case in
+ * two switches.
+ */
 enum key_kind {
-	K_UINT, K_SECONDS_MS, K_LISTENER, K_LOG_LEVEL, K_ANON, K_PATH, K_STRING, K_BOOL,
-	K_HTTP_LISTENER, K_SYNC,
+	K_UINT,          /* whole number in [min, max] */
+	K_SECONDS_MS,    /* seconds in [min, max], stored as milliseconds */
+	K_LISTENER,      /* appends to cfg->listeners (the key may repeat) */
+	K_LOG_LEVEL,     /* int: enum log_level */
+	K_ANON,          /* enum anon_policy */
+	K_PATH,          /* char[width], not empty */
+	K_STRING,        /* char[width]; "" clears it */
+	K_BOOL,          /* bool: yes, no, true, false */
+	K_HTTP_LISTENER, /* char[width]: "address:port" or "off" */
+	K_SYNC,          /* bool: store_sync full */
+	K_NKINDS
 };
 
 struct key {
 	const char *name;
 	enum key_kind kind;
-	size_t offset;  /* into struct agora_config */
-	int width;      /* bytes of the field */
-	uint64_t min, max;
+	size_t offset;  /* into struct agora_config (unused by K_LISTENER) */
+	size_t width;   /* bytes of the field */
+	uint64_t min, max; /* K_UINT and K_SECONDS_MS only */
 	const char *help;
 };
 
-#define BROKER_FIELD(f) offsetof(struct agora_config, broker.f), sizeof(((struct broker_config *)0)->f)
+/* offset and width of a field, for the table */
+#define BROKER_FIELD(f) \
+	offsetof(struct agora_config, broker.f), sizeof(((struct broker_config *)0)->f)
 #define HTTP_FIELD(f) offsetof(struct agora_config, http.f), sizeof(((struct http_config *)0)->f)
 #define FIELD(f) offsetof(struct agora_config, f), sizeof(((struct agora_config *)0)->f)
 
@@ -67,10 +86,11 @@ static const struct key keys[] = {
 	  "seconds a new connection has to send CONNECT" },
 	{ "sys_interval", K_UINT, BROKER_FIELD(sys_interval), 0, 86400,
 	  "seconds between $SYS/broker updates (0 = off)" },
-	{ "log_level", K_LOG_LEVEL, 0, 0, 0, 0, "error, warn, info or debug" },
-	{ "allow_anonymous", K_ANON, 0, 0, 0, 0,
+	{ "log_level", K_LOG_LEVEL, FIELD(log_level), 0, 0, "error, warn, info or debug" },
+	{ "allow_anonymous", K_ANON, FIELD(allow_anonymous), 0, 0,
 	  "loopback (only on loopback listeners), yes or no" },
-	{ "data_dir", K_PATH, 0, 0, 0, 0, "directory for the data (agora.db: users, messages)" },
+	{ "data_dir", K_PATH, FIELD(data_dir), 0, 0,
+	  "directory for the data (agora.db: users, messages)" },
 	{ "http_listener", K_HTTP_LISTENER, HTTP_FIELD(listener), 0, 0,
 	  "address:port of the HTTP API, or off" },
 	{ "http_max_connections", K_UINT, HTTP_FIELD(max_connections), 1, 1000000,
@@ -99,7 +119,7 @@ static const struct key keys[] = {
 	  "bytes of a direct message's content" },
 	{ "status_max_length", K_UINT, HTTP_FIELD(status_max), 1, 65536,
 	  "bytes of a user's status" },
-	{ "store_sync", K_SYNC, 0, 0, 0, 0,
+	{ "store_sync", K_SYNC, HTTP_FIELD(store_sync_full), 0, 0,
 	  "normal (survives a crash) or full (fsync per write: survives power loss)" },
 	{ "password_hash_memory", K_UINT, HTTP_FIELD(password_hash_kib), 8, 4194304,
 	  "KiB of memory argon2id uses per password hash" },
@@ -149,11 +169,14 @@ static const struct key *find_key(const char *name)
 	return NULL;
 }
 
+/* A decimal number: no sign, nothing after it, no overflow. (strtoull
+ * skips leading blanks; a file's values arrive trimmed.) */
 static int parse_uint(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
 
+	/* strtoull would take a sign, and negate "-1" into a huge number */
 	if (!*s || *s == '-' || *s == '+')
 		return -1;
 	errno = 0;
@@ -162,16 +185,6 @@ static int parse_uint(const char *s, uint64_t *out)
 		return -1;
 	*out = v;
 	return 0;
-}
-
-static void store_uint(void *field, int width, uint64_t v)
-{
-	if (width == 2)
-		*(uint16_t *)field = (uint16_t)v;
-	else if (width == 4)
-		*(uint32_t *)field = (uint32_t)v;
-	else
-		*(uint64_t *)field = v;
 }
 
 int config_parse_listener(const char *text, struct listener_config *l)
@@ -232,111 +245,306 @@ int config_parse_listener_opts(const char *text, struct listener_config *l)
 	return 0;
 }
 
+/* Where a key's value lives inside cfg. */
+static void *key_field(struct agora_config *cfg, const struct key *k)
+{
+	return (char *)cfg + k->offset;
+}
+
+static const void *key_field_const(const struct agora_config *cfg, const struct key *k)
+{
+	return (const char *)cfg + k->offset;
+}
+
+/* Numeric fields are 16 or 32 bits wide (64 would do too): the table's
+ * width says which, so one parser serves them all. */
+static void store_uint(void *field, size_t width, uint64_t v)
+{
+	if (width == 2)
+		*(uint16_t *)field = (uint16_t)v;
+	else if (width == 4)
+		*(uint32_t *)field = (uint32_t)v;
+	else
+		*(uint64_t *)field = v;
+}
+
+static uint64_t load_uint(const void *field, size_t width)
+{
+	if (width == 2)
+		return *(const uint16_t *)field;
+	if (width == 4)
+		return *(const uint32_t *)field;
+	return *(const uint64_t *)field;
+}
+
+/* The words yes/true and no/false, for every on/off setting. */
+static int parse_yes_no(const char *value, bool *out)
+{
+	if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+		*out = true;
+	else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+/* allow_anonymous's words; the first for each policy is the one --help shows. */
+static const struct {
+	const char *word;
+	enum anon_policy policy;
+} anon_words[] = {
+	{ "loopback", ANON_LOOPBACK },
+	{ "yes", ANON_YES },
+	{ "true", ANON_YES },
+	{ "no", ANON_NO },
+	{ "false", ANON_NO },
+};
+
+#define N_ANON_WORDS (sizeof(anon_words) / sizeof(anon_words[0]))
+
+/*
+ * The parsers, one per kind: value -> the key's field. On error each writes
+ * "key: ..." to err, naming the value and what is accepted, and leaves the
+ * field as it was. The texts are part of the interface (users read them,
+ * tests/integration/test_server.py and tests/unit/test_config.c check them).
+ */
+
+/* A whole number within the key's range, with the message every numeric
+ * key shares. */
+static int parse_in_range(const struct key *k, const char *value, uint64_t *v, char *err,
+			  size_t errlen)
+{
+	if (parse_uint(value, v) == 0 && *v >= k->min && *v <= k->max)
+		return 0;
+	snprintf(err, errlen, "%s: '%s' is not a whole number from %llu to %llu", k->name, value,
+		 (unsigned long long)k->min, (unsigned long long)k->max);
+	return -1;
+}
+
+static int set_uint(struct agora_config *cfg, const struct key *k, const char *value, char *err,
+		    size_t errlen)
+{
+	uint64_t v;
+
+	if (parse_in_range(k, value, &v, err, errlen))
+		return -1;
+	store_uint(key_field(cfg, k), k->width, v);
+	return 0;
+}
+
+/* Users give seconds; the timers want milliseconds. */
+static int set_seconds_ms(struct agora_config *cfg, const struct key *k, const char *value,
+			  char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (parse_in_range(k, value, &v, err, errlen))
+		return -1;
+	store_uint(key_field(cfg, k), k->width, v * 1000);
+	return 0;
+}
+
+/* The key may repeat: each value adds a listener. */
+static int set_listener(struct agora_config *cfg, const struct key *k, const char *value,
+			char *err, size_t errlen)
+{
+	if (cfg->nlisteners == CONFIG_MAX_LISTENERS) {
+		snprintf(err, errlen, "%s: at most %d listeners", k->name, CONFIG_MAX_LISTENERS);
+		return -1;
+	}
+	if (config_parse_listener_opts(value, &cfg->listeners[cfg->nlisteners])) {
+		snprintf(err, errlen,
+			 "%s: '%s' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT), "
+			 "optionally followed by anonymous=yes or anonymous=no",
+			 k->name, value);
+		return -1;
+	}
+	cfg->nlisteners++;
+	return 0;
+}
+
+static int set_log_level(struct agora_config *cfg, const struct key *k, const char *value,
+			 char *err, size_t errlen)
+{
+	int lvl = log_level_parse(value);
+
+	if (lvl < 0) {
+		snprintf(err, errlen, "%s: '%s' is not error, warn, info or debug", k->name, value);
+		return -1;
+	}
+	*(int *)key_field(cfg, k) = lvl;
+	return 0;
+}
+
+static int set_anon(struct agora_config *cfg, const struct key *k, const char *value, char *err,
+		    size_t errlen)
+{
+	for (size_t i = 0; i < N_ANON_WORDS; i++) {
+		if (strcmp(value, anon_words[i].word) == 0) {
+			*(enum anon_policy *)key_field(cfg, k) = anon_words[i].policy;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "%s: '%s' is not loopback, yes or no", k->name, value);
+	return -1;
+}
+
+static int set_path(struct agora_config *cfg, const struct key *k, const char *value, char *err,
+		    size_t errlen)
+{
+	if (!*value || strlen(value) >= k->width) {
+		snprintf(err, errlen, "%s: path empty or longer than %zu bytes", k->name,
+			 k->width - 1);
+		return -1;
+	}
+	snprintf(key_field(cfg, k), k->width, "%s", value);
+	return 0;
+}
+
+static int set_string(struct agora_config *cfg, const struct key *k, const char *value, char *err,
+		      size_t errlen)
+{
+	if (strlen(value) >= k->width) {
+		snprintf(err, errlen, "%s: longer than %zu bytes", k->name, k->width - 1);
+		return -1;
+	}
+	/* A quoted "" clears the setting (a file line needs a value). */
+	snprintf(key_field(cfg, k), k->width, "%s", strcmp(value, "\"\"") == 0 ? "" : value);
+	return 0;
+}
+
+static int set_bool(struct agora_config *cfg, const struct key *k, const char *value, char *err,
+		    size_t errlen)
+{
+	if (parse_yes_no(value, key_field(cfg, k))) {
+		snprintf(err, errlen, "%s: '%s' is not yes or no", k->name, value);
+		return -1;
+	}
+	return 0;
+}
+
+/* Kept as text: http_server.c parses it again when it binds. */
+static int set_http_listener(struct agora_config *cfg, const struct key *k, const char *value,
+			     char *err, size_t errlen)
+{
+	struct listener_config l;
+
+	if (strcmp(value, "off") != 0 && config_parse_listener(value, &l)) {
+		snprintf(err, errlen,
+			 "%s: '%s' is not ADDRESS:PORT ([ADDRESS]:PORT for IPv6) or off", k->name,
+			 value);
+		return -1;
+	}
+	snprintf(key_field(cfg, k), k->width, "%s", value);
+	return 0;
+}
+
+static int set_sync(struct agora_config *cfg, const struct key *k, const char *value, char *err,
+		    size_t errlen)
+{
+	if (strcmp(value, "normal") != 0 && strcmp(value, "full") != 0) {
+		snprintf(err, errlen, "%s: '%s' is not normal or full", k->name, value);
+		return -1;
+	}
+	*(bool *)key_field(cfg, k) = strcmp(value, "full") == 0;
+	return 0;
+}
+
+/*
+ * The formatters, one per kind: the key's value in d (the defaults) as
+ * --help shows it, in the words its parser accepts.
+ */
+
+static void show_uint(const struct agora_config *d, const struct key *k, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%llu",
+		 (unsigned long long)load_uint(key_field_const(d, k), k->width));
+}
+
+static void show_seconds_ms(const struct agora_config *d, const struct key *k, char *out,
+			    size_t outlen)
+{
+	snprintf(out, outlen, "%llu",
+		 (unsigned long long)load_uint(key_field_const(d, k), k->width) / 1000);
+}
+
+/* No listener in the defaults: server.c then listens on this one. */
+static void show_listener(const struct agora_config *d, const struct key *k, char *out,
+			  size_t outlen)
+{
+	(void)d;
+	(void)k;
+	snprintf(out, outlen, "%s", CONFIG_DEFAULT_LISTENER);
+}
+
+static void show_log_level(const struct agora_config *d, const struct key *k, char *out,
+			   size_t outlen)
+{
+	snprintf(out, outlen, "%s", log_level_name(*(const int *)key_field_const(d, k)));
+}
+
+static void show_anon(const struct agora_config *d, const struct key *k, char *out, size_t outlen)
+{
+	enum anon_policy p = *(const enum anon_policy *)key_field_const(d, k);
+
+	for (size_t i = 0; i < N_ANON_WORDS; i++) {
+		if (anon_words[i].policy == p) {
+			snprintf(out, outlen, "%s", anon_words[i].word);
+			return;
+		}
+	}
+}
+
+/* Text as it is; an empty one as the "" that sets it. */
+static void show_text(const struct agora_config *d, const struct key *k, char *out, size_t outlen)
+{
+	const char *text = key_field_const(d, k);
+
+	snprintf(out, outlen, "%s", *text ? text : "\"\"");
+}
+
+static void show_bool(const struct agora_config *d, const struct key *k, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s", *(const bool *)key_field_const(d, k) ? "yes" : "no");
+}
+
+static void show_sync(const struct agora_config *d, const struct key *k, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s", *(const bool *)key_field_const(d, k) ? "full" : "normal");
+}
+
+typedef int (*key_parse_fn)(struct agora_config *cfg, const struct key *k, const char *value,
+			    char *err, size_t errlen);
+typedef void (*key_show_fn)(const struct agora_config *d, const struct key *k, char *out,
+			    size_t outlen);
+
+static const struct {
+	key_parse_fn parse;
+	key_show_fn show;
+} kinds[K_NKINDS] = {
+	[K_UINT] = { set_uint, show_uint },
+	[K_SECONDS_MS] = { set_seconds_ms, show_seconds_ms },
+	[K_LISTENER] = { set_listener, show_listener },
+	[K_LOG_LEVEL] = { set_log_level, show_log_level },
+	[K_ANON] = { set_anon, show_anon },
+	[K_PATH] = { set_path, show_text },
+	[K_STRING] = { set_string, show_text },
+	[K_BOOL] = { set_bool, show_bool },
+	[K_HTTP_LISTENER] = { set_http_listener, show_text },
+	[K_SYNC] = { set_sync, show_sync },
+};
+
 int config_set(struct agora_config *cfg, const char *key, const char *value, char *err,
 	       size_t errlen)
 {
 	const struct key *k = find_key(key);
-	uint64_t v;
-	int lvl;
 
 	if (!k) {
 		snprintf(err, errlen, "unknown setting '%s' (see agora serve --help)", key);
 		return -1;
 	}
-	switch (k->kind) {
-	case K_UINT:
-	case K_SECONDS_MS:
-		if (parse_uint(value, &v) || v < k->min || v > k->max) {
-			snprintf(err, errlen, "%s: '%s' is not a whole number from %llu to %llu",
-				 k->name, value, (unsigned long long)k->min,
-				 (unsigned long long)k->max);
-			return -1;
-		}
-		if (k->kind == K_SECONDS_MS)
-			v *= 1000;
-		store_uint((char *)cfg + k->offset, k->width, v);
-		return 0;
-	case K_LISTENER:
-		if (cfg->nlisteners == CONFIG_MAX_LISTENERS) {
-			snprintf(err, errlen, "listener: at most %d listeners", CONFIG_MAX_LISTENERS);
-			return -1;
-		}
-		if (config_parse_listener_opts(value, &cfg->listeners[cfg->nlisteners])) {
-			snprintf(err, errlen,
-				 "listener: '%s' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT), "
-				 "optionally followed by anonymous=yes or anonymous=no", value);
-			return -1;
-		}
-		cfg->nlisteners++;
-		return 0;
-	case K_LOG_LEVEL:
-		lvl = log_level_parse(value);
-		if (lvl < 0) {
-			snprintf(err, errlen, "log_level: '%s' is not error, warn, info or debug",
-				 value);
-			return -1;
-		}
-		cfg->log_level = lvl;
-		return 0;
-	case K_ANON:
-		if (strcmp(value, "loopback") == 0)
-			cfg->allow_anonymous = ANON_LOOPBACK;
-		else if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
-			cfg->allow_anonymous = ANON_YES;
-		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
-			cfg->allow_anonymous = ANON_NO;
-		else {
-			snprintf(err, errlen, "allow_anonymous: '%s' is not loopback, yes or no",
-				 value);
-			return -1;
-		}
-		return 0;
-	case K_STRING:
-		if (strlen(value) >= (size_t)k->width) {
-			snprintf(err, errlen, "%s: longer than %d bytes", k->name, k->width - 1);
-			return -1;
-		}
-		/* A quoted "" clears the setting (a file line needs a value). */
-		snprintf((char *)cfg + k->offset, (size_t)k->width, "%s",
-			 strcmp(value, "\"\"") == 0 ? "" : value);
-		return 0;
-	case K_BOOL:
-		if (strcmp(value, "yes") && strcmp(value, "no") && strcmp(value, "true") &&
-		    strcmp(value, "false")) {
-			snprintf(err, errlen, "%s: '%s' is not yes or no", k->name, value);
-			return -1;
-		}
-		*((bool *)((char *)cfg + k->offset)) = value[0] == 'y' || value[0] == 't';
-		return 0;
-	case K_HTTP_LISTENER: {
-		struct listener_config l;
-
-		if (strcmp(value, "off") != 0 && config_parse_listener(value, &l)) {
-			snprintf(err, errlen,
-				 "http_listener: '%s' is not ADDRESS:PORT ([ADDRESS]:PORT for IPv6) "
-				 "or off", value);
-			return -1;
-		}
-		snprintf(cfg->http.listener, sizeof(cfg->http.listener), "%s", value);
-		return 0;
-	}
-	case K_SYNC:
-		if (strcmp(value, "normal") && strcmp(value, "full")) {
-			snprintf(err, errlen, "store_sync: '%s' is not normal or full", value);
-			return -1;
-		}
-		cfg->http.store_sync_full = strcmp(value, "full") == 0;
-		return 0;
-	case K_PATH:
-		if (!*value || strlen(value) >= sizeof(cfg->data_dir)) {
-			snprintf(err, errlen, "data_dir: path empty or longer than %zu bytes",
-				 sizeof(cfg->data_dir) - 1);
-			return -1;
-		}
-		snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", value);
-		return 0;
-	}
-	return -1;
+	return kinds[k->kind].parse(cfg, k, value, err, errlen);
 }
 
 static char *trim(char *s)
@@ -351,11 +559,39 @@ static char *trim(char *s)
 	return s;
 }
 
+/* One line of a config file, as fgets gave it: blank, a comment, or
+ * "key value" (a comment may follow the value). */
+static int load_line(struct agora_config *cfg, char *line, const char *path, int lineno,
+		     char *err, size_t errlen)
+{
+	char msg[CONFIG_ERR_LEN];
+	char *p = strchr(line, '#');
+	char *key, *value;
+
+	if (p)
+		*p = '\0';
+	key = trim(line);
+	if (!*key)
+		return 0;
+	value = key + strcspn(key, " \t");
+	if (*value)
+		*value++ = '\0';
+	value = trim(value);
+	if (!*value) {
+		snprintf(err, errlen, "%s:%d: '%s' needs a value", path, lineno, key);
+		return -1;
+	}
+	if (config_set(cfg, key, value, msg, sizeof(msg))) {
+		snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+		return -1;
+	}
+	return 0;
+}
+
 int config_load_file(struct agora_config *cfg, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	char line[1024];
-	char msg[CONFIG_ERR_LEN];
 	int lineno = 0;
 	int rc = 0;
 
@@ -363,39 +599,28 @@ int config_load_file(struct agora_config *cfg, const char *path, char *err, size
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		char *p, *key, *value;
-
+	while (rc == 0 && fgets(line, sizeof(line), f)) {
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
 			snprintf(err, errlen, "%s:%d: line longer than %zu bytes", path, lineno,
 				 sizeof(line) - 2);
 			rc = -1;
-			break;
-		}
-		p = strchr(line, '#');
-		if (p)
-			*p = '\0';
-		key = trim(line);
-		if (!*key)
-			continue;
-		value = key + strcspn(key, " \t");
-		if (*value)
-			*value++ = '\0';
-		value = trim(value);
-		if (!*value) {
-			snprintf(err, errlen, "%s:%d: '%s' needs a value", path, lineno, key);
-			rc = -1;
-			break;
-		}
-		if (config_set(cfg, key, value, msg, sizeof(msg))) {
-			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
-			rc = -1;
-			break;
+		} else {
+			rc = load_line(cfg, line, path, lineno, err, errlen);
 		}
 	}
 	fclose(f);
 	return rc;
+}
+
+/* "max_connections" -> "max-connections", as the command line spells it. */
+static void flag_name(const char *name, char *out, size_t outlen)
+{
+	size_t i;
+
+	for (i = 0; name[i] && i < outlen - 1; i++)
+		out[i] = name[i] == '_' ? '-' : name[i];
+	out[i] = '\0';
 }
 
 void config_print_keys(void)
@@ -403,56 +628,39 @@ void config_print_keys(void)
 	struct agora_config d;
 
 	config_defaults(&d);
-	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-		const struct key *key = &keys[k];
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const struct key *k = &keys[i];
 		char def[sizeof(d.data_dir) + 8] = "";
 		char flag[64];
-		size_t i;
 
-		if (key->kind == K_UINT || key->kind == K_SECONDS_MS) {
-			const char *field = (const char *)&d + key->offset;
-			uint64_t v = key->width == 2 ? *(const uint16_t *)field
-							: *(const uint32_t *)field;
-			if (key->kind == K_SECONDS_MS)
-				v /= 1000;
-			snprintf(def, sizeof(def), "%llu", (unsigned long long)v);
-		} else if (key->kind == K_LISTENER) {
-			snprintf(def, sizeof(def), "127.0.0.1:1883");
-		} else if (key->kind == K_LOG_LEVEL) {
-			snprintf(def, sizeof(def), "info");
-		} else if (key->kind == K_ANON) {
-			snprintf(def, sizeof(def), "loopback");
-		} else if (key->kind == K_STRING) {
-			snprintf(def, sizeof(def), "\"\"");
-		} else if (key->kind == K_HTTP_LISTENER) {
-			snprintf(def, sizeof(def), "%s", d.http.listener);
-		} else if (key->kind == K_SYNC) {
-			snprintf(def, sizeof(def), "normal");
-		} else if (key->kind == K_BOOL) {
-			snprintf(def, sizeof(def), "%s",
-				 *(const bool *)((const char *)&d + key->offset) ? "yes" : "no");
-		} else {
-			snprintf(def, sizeof(def), "%s", d.data_dir);
-		}
-		for (i = 0; key->name[i] && i < sizeof(flag) - 1; i++)
-			flag[i] = key->name[i] == '_' ? '-' : key->name[i];
-		flag[i] = '\0';
-		printf("  --%-23s %s (default %s)\n", flag, key->help, def);
+		kinds[k->kind].show(&d, k, def, sizeof(def));
+		flag_name(k->name, flag, sizeof(flag));
+		printf("  --%-23s %s (default %s)\n", flag, k->help, def);
 	}
+}
+
+static bool is_listener_key(const char *name)
+{
+	const struct key *k = find_key(name);
+
+	return k && k->kind == K_LISTENER;
 }
 
 int config_build(struct agora_config *cfg, const char *path, const struct config_overrides *ov,
 		 char *err, size_t errlen)
 {
 	char msg[CONFIG_ERR_LEN];
+	bool cli_listener = false;
 
 	config_defaults(cfg);
 	if (path && config_load_file(cfg, path, err, errlen))
 		return -1;
-	for (int i = 0, first_listener = 1; i < ov->n; i++) {
-		if (find_key(ov->key[i]) == &keys[0] && first_listener) {
-			cfg->nlisteners = 0; /* command-line listeners replace the file's */
-			first_listener = 0;
+	for (int i = 0; i < ov->n; i++) {
+		/* The command line's listeners replace the file's rather than
+		 * add to them: forget the file's at the first one. */
+		if (!cli_listener && is_listener_key(ov->key[i])) {
+			cfg->nlisteners = 0;
+			cli_listener = true;
 		}
 		if (config_set(cfg, ov->key[i], ov->value[i], msg, sizeof(msg))) {
 			snprintf(err, errlen, "--%s: %s", ov->key[i], msg);

@@ -52,11 +52,14 @@ struct http_config {
 	uint32_t login_failures_per_minute;
 };
 
+/* The MQTT listener when none is configured. */
+#define CONFIG_DEFAULT_LISTENER "127.0.0.1:1883"
+
 struct agora_config {
 	struct broker_config broker;
 	struct http_config http;
 	struct listener_config listeners[CONFIG_MAX_LISTENERS];
-	int nlisteners;            /* 0 means the default 127.0.0.1:1883 */
+	int nlisteners;            /* 0: CONFIG_DEFAULT_LISTENER */
 	uint32_t max_connections;
 	int log_level;             /* enum log_level */
 	enum anon_policy allow_anonymous;

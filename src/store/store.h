@@ -2,9 +2,10 @@
  * store.h - the durable data behind the REST API and the broker: user
  * accounts, their login tokens and the direct messages between them.
  *
- * This header is the contract; store_sqlite.c is the only backend today and
- * the only file that includes sqlite3.h (PostgreSQL will be one more file
- * behind the same functions).
+ * This header is the contract; SQLite is the only backend today
+ * (src/store/sqlite_*.c, whose files and sqlite_internal.h are the only ones
+ * that include sqlite3.h). PostgreSQL will be one more backend behind the
+ * same functions.
  *
  * Conventions:
  *  - Every function returns 0 (STORE_OK) or a negative STORE_E* code;

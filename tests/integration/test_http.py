@@ -537,6 +537,40 @@ def healthz_on(c):
     assert r.status_code == 200, r
 
 
+def connection_counters(poller, protocol):
+    """(accepted, refused) of the connection layer for protocol, from
+    /metrics asked over the keep-alive connection poller."""
+    r = poller.request("GET", "/metrics")
+    assert r.status_code == 200, r
+    got = []
+    for kind in ("accepted", "refused"):
+        m = re.search(r'^agora_connections_%s_total\{protocol="%s"\} (\d+)$' % (kind, protocol),
+                      r.text, re.M)
+        assert m, "no agora_connections_%s_total for %s in /metrics" % (kind, protocol)
+        got.append(int(m.group(1)))
+    return tuple(got)
+
+
+def test_metrics_count_accepted_and_refused_connections(http_broker):
+    b = http_broker("http_max_connections 2")
+    spec_for(b)  # fetched (and cached) while a connection is free
+    with RawHttp(b) as poller:
+        accepted, refused = connection_counters(poller, "http")
+        with RawHttp(b) as second:
+            healthz_on(second)
+            with RawHttp(b) as third:
+                expect_error(b, third.read_response(), 503, "third connection")
+            assert connection_counters(poller, "http") == (accepted + 1, refused + 1)
+        mqtt_accepted, mqtt_refused = connection_counters(poller, "mqtt")
+        c = mqttraw.RawClient(b.port)
+        try:
+            c.send(mqttraw.connect("counted-" + str(random.randrange(1 << 30))))
+            assert c.recv_packet(5.0).type == mqttraw.CONNACK
+        finally:
+            c.close()
+        assert connection_counters(poller, "mqtt") == (mqtt_accepted + 1, mqtt_refused)
+
+
 def test_503_beyond_max_connections(http_broker):
     b = http_broker("http_max_connections 2")
     spec_for(b)  # fetched (and cached) while a connection is free

@@ -797,11 +797,21 @@ def test_session_expiry_zero_ends_with_connection(broker, v5):
 
 
 def test_clean_start_discards_existing_session(broker, v5):
+    """Clean Start 1 discards the stored session [MQTT-3.1.2-4]: not only
+    Session Present 0, but its subscription and the messages queued for it
+    are gone."""
     c = v5(broker.port, "sess-clean", properties=session_props(60))
     assert c.subscribe("sess/clean", 1) == [1]
     c.disconnect()
+    pub = v5(broker.port, "sess-clean-pub")
+    pub.publish("sess/clean", b"queued", qos=1)  # for the offline session
     back = v5(broker.port, "sess-clean", clean_start=True, properties=session_props(60))
     assert back.connack[0] == 0
+    assert back.subscribe("marker/sess-clean", 1) == [1]
+    pub.publish("sess/clean", b"live", qos=1)  # on the old subscription
+    pub.publish("marker/sess-clean", b"m", qos=1)
+    got = back.get_until("marker/sess-clean")
+    assert [(m.topic, m.payload) for m in got] == [], "the old session survived Clean Start 1"
 
 
 def test_session_expiry_set_at_disconnect(broker, raw5):

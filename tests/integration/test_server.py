@@ -10,11 +10,12 @@ import subprocess
 import time
 
 import pytest
+import requests
 
 import mqttraw
 from mqttraw import (CONNACK, RawClient, assert_broker_serves, connect, publish,
                      subscribe)
-from conftest import (AGORA_BIN, REPO, free_port, ipv6_loopback_available,
+from conftest import (AGORA_BIN, is_agora, REPO, free_port, ipv6_loopback_available,
                       is_debug_line, require_agora, sanitizer_env, sanitizer_lines)
 
 
@@ -190,6 +191,10 @@ def test_max_connections(broker_factory, raw, uniq):
         extra.close()
     for c in clients:
         assert c.is_open()
+    if is_agora():
+        m = re.search(r'^agora_connections_refused_total\{protocol="mqtt"\} (\d+)$',
+                      requests.get(b.http_url + "/metrics", timeout=5).text, re.M)
+        assert m and int(m.group(1)) == 1, "the refused MQTT connection is counted once"
     # Freeing a slot lets a new client in (bounded retries: the count is
     # decremented asynchronously after the close).
     clients[0].disconnect()

@@ -63,6 +63,34 @@ void send5(struct broker *b, struct broker_client *c, const struct mqtt_packet *
 	send_packet_at(b, c, p, MQTT_LEVEL_5);
 }
 
+/* A CONNECT at its own level; anything else at the level c speaks, MQTT
+ * 3.1.1 before c has connected. */
+void client_send(struct broker *b, struct broker_client *c, const struct mqtt_packet *p)
+{
+	uint8_t level = c->level ? c->level : MQTT_LEVEL_311;
+
+	if (p->type == MQTT_CONNECT)
+		level = p->u.connect.level;
+	send_packet_at(b, c, p, level);
+}
+
+void encode_packet(const struct mqtt_packet *p, uint8_t level, uint8_t *buf, size_t cap,
+		   size_t *pos)
+{
+	long n = mqtt_encode(p, level, buf + *pos, cap - *pos);
+
+	if (n <= 0)
+		fail_msg("test packet does not encode (level %u): %ld", level, n);
+	*pos += (size_t)n;
+}
+
+void client_send_simple(struct broker *b, struct broker_client *c, uint8_t type)
+{
+	struct mqtt_packet p = { .type = type };
+
+	client_send(b, c, &p);
+}
+
 /* Appends one User Property (0x26, key, value) to buf at *pos. */
 void user_prop(uint8_t *buf, size_t cap, size_t *pos, const char *k, const char *v)
 {
@@ -87,7 +115,7 @@ struct mqtt_packet connect_packet(uint8_t level, const char *id, bool clean,
 	struct mqtt_packet p = { .type = MQTT_CONNECT };
 	struct mqtt_connect *cn = &p.u.connect;
 
-	cn->protocol_name = str("MQTT");
+	cn->protocol_name = str(level == MQTT_LEVEL_31 ? "MQIsdp" : "MQTT");
 	cn->level = level;
 	cn->clean_session = clean;
 	cn->keepalive = keepalive;
@@ -129,6 +157,28 @@ struct mqtt_packet publish_packet(const char *topic, const void *payload, size_t
 	return p;
 }
 
+void client_send_publish_bin(struct broker *b, struct broker_client *c, const char *topic,
+			     const void *payload, size_t len, uint8_t qos, uint16_t id)
+{
+	struct mqtt_packet p = publish_packet(topic, payload, len, qos, false, id);
+
+	client_send(b, c, &p);
+}
+
+void client_send_publish(struct broker *b, struct broker_client *c, const char *topic,
+			 const char *payload, uint8_t qos, uint16_t id)
+{
+	client_send_publish_bin(b, c, topic, payload, strlen(payload), qos, id);
+}
+
+void client_send_ack(struct broker *b, struct broker_client *c, uint8_t type, uint16_t id)
+{
+	struct mqtt_packet p = { .type = type };
+
+	p.u.ack.packet_id = id;
+	client_send(b, c, &p);
+}
+
 void send_ack5(struct broker *b, struct broker_client *c, uint8_t type, uint16_t id)
 {
 	struct mqtt_packet p = { .type = type };
@@ -148,15 +198,42 @@ void send_disconnect5(struct broker *b, struct broker_client *c, uint8_t reason,
 	send5(b, c, &p);
 }
 
+/* A SUBSCRIBE (options given) or UNSUBSCRIBE (options NULL) of n filters,
+ * written into list. */
+static struct mqtt_packet filters_packet(uint8_t *list, size_t cap, uint16_t id,
+					 const char *const *filters, const uint8_t *options,
+					 uint16_t n)
+{
+	struct mqtt_topic_list l = topic_list(list, cap, filters, options, n);
+	struct mqtt_packet p = { .type = MQTT_UNSUBSCRIBE };
+
+	if (options) {
+		p.type = MQTT_SUBSCRIBE;
+		p.u.subscribe.packet_id = id;
+		p.u.subscribe.filters = l;
+	} else {
+		p.u.unsubscribe.packet_id = id;
+		p.u.unsubscribe.filters = l;
+	}
+	return p;
+}
+
+void client_send_subscribe(struct broker *b, struct broker_client *c, uint16_t id,
+			   const char *const *filters, const uint8_t *options, uint16_t n)
+{
+	uint8_t list[1024];
+	struct mqtt_packet p = filters_packet(list, sizeof(list), id, filters, options, n);
+
+	client_send(b, c, &p);
+}
+
 void send_subscribe5(struct broker *b, struct broker_client *c, uint16_t id,
 			    const char *const *filters, const uint8_t *options, uint16_t n,
 			    uint32_t sub_id)
 {
 	uint8_t list[1024];
-	struct mqtt_packet p = { .type = MQTT_SUBSCRIBE };
+	struct mqtt_packet p = filters_packet(list, sizeof(list), id, filters, options, n);
 
-	p.u.subscribe.packet_id = id;
-	p.u.subscribe.filters = topic_list(list, sizeof(list), filters, options, n);
 	if (sub_id) {
 		p.u.subscribe.props.present = MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID);
 		p.u.subscribe.props.subscription_id = sub_id;
@@ -164,14 +241,21 @@ void send_subscribe5(struct broker *b, struct broker_client *c, uint16_t id,
 	send5(b, c, &p);
 }
 
+void client_send_unsubscribe(struct broker *b, struct broker_client *c, uint16_t id,
+			     const char *const *filters, uint16_t n)
+{
+	uint8_t list[1024];
+	struct mqtt_packet p = filters_packet(list, sizeof(list), id, filters, NULL, n);
+
+	client_send(b, c, &p);
+}
+
 void send_unsubscribe5(struct broker *b, struct broker_client *c, uint16_t id,
 			      const char *const *filters, uint16_t n)
 {
 	uint8_t list[1024];
-	struct mqtt_packet p = { .type = MQTT_UNSUBSCRIBE };
+	struct mqtt_packet p = filters_packet(list, sizeof(list), id, filters, NULL, n);
 
-	p.u.unsubscribe.packet_id = id;
-	p.u.unsubscribe.filters = topic_list(list, sizeof(list), filters, NULL, n);
 	send5(b, c, &p);
 }
 
@@ -228,9 +312,25 @@ void expect_nothing(struct broker_client *c)
 void expect_connack(struct broker_client *c, bool present, uint8_t rc,
 			   struct mqtt_packet *p)
 {
+	struct mqtt_packet local;
+
+	if (!p)
+		p = &local;
 	expect_packet(c, MQTT_CONNACK, p);
 	assert_int_equal(p->u.connack.return_code, rc);
 	assert_int_equal(p->u.connack.session_present, present);
+}
+
+void expect_ack(struct broker_client *c, uint8_t type, uint16_t id, uint8_t reason)
+{
+	struct mqtt_packet p;
+
+	expect_packet(c, type, &p);
+	assert_int_equal(p.u.ack.packet_id, id);
+	if (c->level == MQTT_LEVEL_5)
+		assert_int_equal(p.u.ack.reason_code, reason);
+	else
+		assert_int_equal(last_packet_len, 4);
 }
 
 void expect_ack5(struct broker_client *c, uint8_t type, uint16_t id, uint8_t reason)
@@ -260,13 +360,15 @@ void expect_suback(struct broker_client *c, uint16_t id, const uint8_t *codes, u
 	assert_memory_equal(p.u.suback.codes, codes, n);
 }
 
-/* Checks the next packet is this PUBLISH and leaves it in *p. */
-void expect_publish(struct broker_client *c, const char *topic, const char *payload,
-			   uint8_t qos, bool retain, struct mqtt_packet *p)
+uint16_t expect_publish_bin(struct broker_client *c, const char *topic, const void *payload,
+			    size_t len, uint8_t qos, bool retain, bool dup, struct mqtt_packet *p)
 {
-	const struct mqtt_publish *pub = &p->u.publish;
-	size_t len = strlen(payload);
+	struct mqtt_packet local;
+	const struct mqtt_publish *pub;
 
+	if (!p)
+		p = &local;
+	pub = &p->u.publish;
 	expect_packet(c, MQTT_PUBLISH, p);
 	assert_int_equal(pub->topic.len, strlen(topic));
 	assert_memory_equal(pub->topic.data, topic, pub->topic.len);
@@ -275,8 +377,16 @@ void expect_publish(struct broker_client *c, const char *topic, const char *payl
 		assert_memory_equal(pub->payload, payload, len);
 	assert_int_equal(pub->qos, qos);
 	assert_int_equal(pub->retain, retain);
+	assert_int_equal(pub->dup, dup);
 	if (qos)
 		assert_int_not_equal(pub->packet_id, 0);
+	return pub->packet_id;
+}
+
+uint16_t expect_publish(struct broker_client *c, const char *topic, const char *payload,
+			uint8_t qos, bool retain, struct mqtt_packet *p)
+{
+	return expect_publish_bin(c, topic, payload, strlen(payload), qos, retain, false, p);
 }
 
 bool has_prop(const struct mqtt_props *props, uint8_t id)
@@ -398,41 +508,52 @@ void subscribe311(struct broker *b, struct broker_client *c, const char *filter,
 {
 	uint16_t id = next_packet_id();
 	uint8_t list[512];
-	struct mqtt_packet p = { .type = MQTT_SUBSCRIBE };
+	struct mqtt_packet p = filters_packet(list, sizeof(list), id, &filter, &qos, 1);
 
-	p.u.subscribe.packet_id = id;
-	p.u.subscribe.filters = topic_list(list, sizeof(list), &filter, &qos, 1);
 	send_packet_at(b, c, &p, MQTT_LEVEL_311);
 	expect_suback(c, id, &qos, 1);
 }
 
-/* A v5 PUBLISH with its acknowledgement flow, which must carry reason. */
-void publish5_props(struct broker *b, struct broker_client *c, const char *topic,
-			   const void *payload, size_t len, uint8_t qos, bool retain,
-			   const struct mqtt_props *props, uint8_t reason)
+static void publish_flow(struct broker *b, struct broker_client *c, const char *topic,
+			 const void *payload, size_t len, uint8_t qos, bool retain,
+			 const struct mqtt_props *props, uint8_t reason)
 {
 	uint16_t id = qos ? next_packet_id() : 0;
 	struct mqtt_packet p = publish_packet(topic, payload, len, qos, retain, id);
 
 	if (props)
 		p.u.publish.props = *props;
-	send5(b, c, &p);
+	client_send(b, c, &p);
 	if (qos == 1) {
-		expect_ack5(c, MQTT_PUBACK, id, reason);
+		expect_ack(c, MQTT_PUBACK, id, reason);
 	} else if (qos == 2) {
-		expect_ack5(c, MQTT_PUBREC, id, reason);
+		expect_ack(c, MQTT_PUBREC, id, reason);
 		if (reason < 0x80) {
-			send_ack5(b, c, MQTT_PUBREL, id);
-			expect_ack5(c, MQTT_PUBCOMP, id, 0);
+			client_send_ack(b, c, MQTT_PUBREL, id);
+			expect_ack(c, MQTT_PUBCOMP, id, 0);
 		}
 	}
 	assert_int_equal(c->state, CLIENT_CONNECTED);
+}
+
+void publish5_props(struct broker *b, struct broker_client *c, const char *topic,
+		    const void *payload, size_t len, uint8_t qos, bool retain,
+		    const struct mqtt_props *props, uint8_t reason)
+{
+	assert_int_equal(c->level, MQTT_LEVEL_5);
+	publish_flow(b, c, topic, payload, len, qos, retain, props, reason);
 }
 
 void publish5(struct broker *b, struct broker_client *c, const char *topic,
 		     const char *payload, uint8_t qos, bool retain, uint8_t reason)
 {
 	publish5_props(b, c, topic, payload, strlen(payload), qos, retain, NULL, reason);
+}
+
+void publish(struct broker *b, struct broker_client *c, const char *topic, const char *payload,
+	     uint8_t qos, bool retain)
+{
+	publish_flow(b, c, topic, payload, strlen(payload), qos, retain, NULL, 0x00);
 }
 
 struct mqtt_props expiry_props(uint32_t seconds)

@@ -380,8 +380,7 @@ static void wrong_ack_case(uint8_t level, enum wrong_ack k)
 		expect_packet(sub, MQTT_PUBREL, &m);
 		assert_int_equal(m.u.ack.packet_id, id);
 	} else {
-		expect_publish(sub, "t/x", "m", qos, false, &m);
-		assert_true(m.u.publish.dup);
+		expect_publish_bin(sub, "t/x", "m", 1, qos, false, true, &m); /* DUP */
 		assert_int_equal(m.u.publish.packet_id, id);
 	}
 	expect_nothing(sub);

@@ -96,20 +96,6 @@ static struct broker *hooked_broker(void)
 
 /* ---- packets in and out, at the client's level (broker_client.h) ---- */
 
-/* An acknowledgement with this id and reason code; MQTT 3.1.1 has no code:
- * its acknowledgements are always the 4-byte form. */
-static void expect_ack(struct broker_client *c, uint8_t type, uint16_t id, uint8_t reason)
-{
-	struct mqtt_packet p;
-
-	expect_packet(c, type, &p);
-	assert_int_equal(p.u.ack.packet_id, id);
-	if (c->level == MQTT_LEVEL_5)
-		assert_int_equal(p.u.ack.reason_code, reason);
-	else
-		assert_int_equal(last_packet_len, 4);
-}
-
 /* This PUBLISH; returns its packet id. */
 static uint16_t expect_publish_id(struct broker_client *c, const char *topic, const char *payload)
 {
@@ -160,22 +146,6 @@ static void subscribe(struct broker *b, struct broker_client *c, const char *fil
 	assert_int_equal(p.u.suback.codes[0], qos);
 }
 
-static void send_publish(struct broker *b, struct broker_client *c, const char *topic,
-			 const char *payload, uint8_t qos, uint16_t id)
-{
-	struct mqtt_packet p = publish_packet(topic, payload, strlen(payload), qos, false, id);
-
-	send_packet_at(b, c, &p, c->level);
-}
-
-static void send_ack(struct broker *b, struct broker_client *c, uint8_t type, uint16_t id)
-{
-	struct mqtt_packet p = { .type = type };
-
-	p.u.ack.packet_id = id;
-	send_packet_at(b, c, &p, c->level);
-}
-
 /* ---- the tests ---- */
 
 /* MQTT 5, QoS 1: the hook's answer is the PUBACK's reason code. A taken
@@ -194,7 +164,7 @@ static void test_take_answer_is_the_puback_code(void **state)
 		uint16_t id = next_packet_id();
 
 		take.answer = answers[i];
-		send_publish(b, pub, "acl/take", "hello", 1, id);
+		client_send_publish(b, pub, "acl/take", "hello", 1, id);
 		expect_ack(pub, MQTT_PUBACK, id, answers[i]);
 		assert_int_equal(take.calls, (int)i + 1);
 	}
@@ -206,7 +176,7 @@ static void test_take_answer_is_the_puback_code(void **state)
 
 	/* QoS 0: no acknowledgement to carry a refusal, nothing routed. */
 	take.answer = 0x99;
-	send_publish(b, pub, "acl/take", "zero", 0, 0);
+	client_send_publish(b, pub, "acl/take", "zero", 0, 0);
 	assert_string_equal(take.payload, "zero");
 	expect_nothing(pub);
 	expect_nothing(sub);
@@ -233,13 +203,13 @@ static void test_take_refusing_pubrec_frees_the_id(void **state)
 	pub = connect_as(b, MQTT_LEVEL_5, "pub", "alice");
 
 	take.answer = 0x99;
-	send_publish(b, pub, "acl/take", "bad", 2, 7);
+	client_send_publish(b, pub, "acl/take", "bad", 2, 7);
 	expect_ack(pub, MQTT_PUBREC, 7, 0x99);
-	send_ack(b, pub, MQTT_PUBREL, 7);
+	client_send_ack(b, pub, MQTT_PUBREL, 7);
 	expect_ack(pub, MQTT_PUBCOMP, 7, 0x92); /* not held */
 
 	for (int i = 0; i < 5; i++) { /* more than receive_maximum */
-		send_publish(b, pub, "acl/take", "bad", 2, 7);
+		client_send_publish(b, pub, "acl/take", "bad", 2, 7);
 		expect_ack(pub, MQTT_PUBREC, 7, 0x99);
 	}
 	assert_int_equal(pub->state, CLIENT_CONNECTED);
@@ -247,14 +217,14 @@ static void test_take_refusing_pubrec_frees_the_id(void **state)
 
 	/* The same id, now a message the hook accepts: exactly once. */
 	take.answer = 0x00;
-	send_publish(b, pub, "acl/take", "good", 2, 7);
+	client_send_publish(b, pub, "acl/take", "good", 2, 7);
 	expect_ack(pub, MQTT_PUBREC, 7, 0x00);
 	assert_int_equal(take.calls, 7);
 	assert_string_equal(take.payload, "good");
-	send_publish(b, pub, "acl/take", "good", 2, 7); /* a resend before PUBREL */
+	client_send_publish(b, pub, "acl/take", "good", 2, 7); /* a resend before PUBREL */
 	expect_ack(pub, MQTT_PUBREC, 7, 0x00);
 	assert_int_equal(take.calls, 7);
-	send_ack(b, pub, MQTT_PUBREL, 7);
+	client_send_ack(b, pub, MQTT_PUBREL, 7);
 	expect_ack(pub, MQTT_PUBCOMP, 7, 0x00);
 	drop_client(b, pub);
 	free_broker(b);
@@ -270,15 +240,15 @@ static void test_take_refusal_to_mqtt311(void **state)
 
 	(void)state;
 	take.answer = 0x90;
-	send_publish(b, pub, "acl/take", "to nobody", 1, 3);
+	client_send_publish(b, pub, "acl/take", "to nobody", 1, 3);
 	expect_ack(pub, MQTT_PUBACK, 3, 0);
-	send_publish(b, pub, "acl/take", "to nobody", 2, 4);
+	client_send_publish(b, pub, "acl/take", "to nobody", 2, 4);
 	expect_ack(pub, MQTT_PUBREC, 4, 0);
 	assert_int_equal(take.calls, 2);
-	send_publish(b, pub, "acl/take", "to nobody", 2, 4);
+	client_send_publish(b, pub, "acl/take", "to nobody", 2, 4);
 	expect_ack(pub, MQTT_PUBREC, 4, 0);
 	assert_int_equal(take.calls, 2);
-	send_ack(b, pub, MQTT_PUBREL, 4);
+	client_send_ack(b, pub, MQTT_PUBREL, 4);
 	expect_ack(pub, MQTT_PUBCOMP, 4, 0);
 	assert_int_equal(pub->state, CLIENT_CONNECTED);
 	drop_client(b, pub);
@@ -299,20 +269,20 @@ static void test_take_route_then_may_publish(void **state)
 	(void)state;
 	subscribe(b, sub, "#");
 	id = next_packet_id();
-	send_publish(b, alice, "acl/x", "routed", 1, id);
+	client_send_publish(b, alice, "acl/x", "routed", 1, id);
 	expect_ack(alice, MQTT_PUBACK, id, 0x00);
-	send_ack(b, sub, MQTT_PUBACK, expect_publish_id(sub, "acl/x", "routed"));
+	client_send_ack(b, sub, MQTT_PUBACK, expect_publish_id(sub, "acl/x", "routed"));
 	assert_int_equal(take.calls, 1);
 
 	id = next_packet_id();
-	send_publish(b, anon, "acl/x", "refused", 1, id);
+	client_send_publish(b, anon, "acl/x", "refused", 1, id);
 	expect_ack(anon, MQTT_PUBACK, id, 0x87); /* may_publish said no */
 	assert_int_equal(take.calls, 2);
 	assert_string_equal(take.account, "(anonymous)");
 	expect_nothing(sub);
 
 	id = next_packet_id();
-	send_publish(b, alice, "other/t", "outside", 1, id);
+	client_send_publish(b, alice, "other/t", "outside", 1, id);
 	expect_ack(alice, MQTT_PUBACK, id, 0x00);
 	expect_publish_id(sub, "other/t", "outside");
 	assert_int_equal(take.calls, 2); /* outside the prefix: never offered */

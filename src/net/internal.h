@@ -1,0 +1,111 @@
+/*
+ * internal.h - what the files of src/net/ share and nothing else: the net
+ * and connection structures.
+ */
+#ifndef AGORA_NET_INTERNAL_H
+#define AGORA_NET_INTERNAL_H
+
+#include "net.h"
+
+struct turn_hook {
+	void (*fn)(void *ctx);
+	void *ctx;
+};
+
+#define NET_MAX_TURN_HOOKS 4
+
+struct net {
+	uv_loop_t *loop;
+	uv_check_t check;        /* after each poll phase: the writes */
+	uv_timer_t tick;         /* deadlines */
+	uv_timer_t grace;        /* the end of net_stop's grace */
+	uint64_t start_ms;
+	bool stopping;
+	struct turn_hook hooks[NET_MAX_TURN_HOOKS];
+	int nhooks;
+	struct net_listener *listeners[NET_MAX_LISTENERS];
+	int nlisteners;
+	/* Connections with output to write this turn (net_conn_want_write);
+	 * a flag in each says it is here. */
+	struct net_conn **dirty;
+	uint32_t ndirty, dirty_cap;
+	uint8_t readbuf[NET_READ_CHUNK];
+};
+
+/* Close modes in the order of strength: a later, stronger one wins. */
+enum conn_mode {
+	MODE_OPEN = 0,
+	MODE_LINGER,       /* NET_CLOSE_LINGER asked */
+	MODE_AFTER_WRITE,  /* NET_CLOSE_AFTER_WRITE asked */
+	MODE_CLOSED,       /* uv_close called */
+};
+
+enum {
+	F_PAUSED = 1 << 0,    /* input not fed to the protocol */
+	F_DIRTY = 1 << 1,     /* in net->dirty */
+	F_COUNTED = 1 << 2,   /* counted in its service's nconns */
+	F_PROTO_DONE = 1 << 3, /* proto->close was called */
+	F_SHUT = 1 << 4,      /* lingering: the write side is shut */
+	F_IN_INPUT = 1 << 5,  /* net__input running: no re-entry from pause */
+	F_LINGERING = 1 << 6, /* state is the layer's struct conn_linger */
+};
+
+/* What a connection holds only now and then, allocated while needed and
+ * freed when empty: the input kept for later (a partial unit, or what came
+ * while paused), and the output the transport still writes. */
+struct conn_aux {
+	struct net_out *writing;     /* handed to the transport, not yet out */
+	uint8_t *pending;
+	uint32_t pending_len, pending_cap;
+};
+
+/* A lingering close's state, in the slot of the protocol's state (the
+ * protocol is done with the connection by then). */
+struct conn_linger {
+	uint64_t until_ms;     /* the end of the service's linger_time */
+	uint64_t dropped;
+};
+
+/*
+ * One connection: kept small (most are idle MQTT clients, and its size is
+ * in make bench's memory per idle connection).
+ */
+struct net_conn {
+	uv_tcp_t tcp;                /* first: tcp.data == the conn itself */
+	struct net_service *svc;
+	void *state;                 /* the protocol's; struct conn_linger while lingering */
+	struct conn_aux *aux;        /* NULL: nothing kept, nothing being written */
+	uint32_t deadline;           /* in ticks since the net started; 0 = none */
+	uint8_t mode;                /* enum conn_mode */
+	uint8_t flags;               /* F_* */
+	uint8_t transport;           /* index in net__transports */
+};
+
+static inline struct net *conn_net(const struct net_conn *c)
+{
+	return c->tcp.loop->data;
+}
+
+/* Transports by index: a connection names its own in one byte (its state,
+ * for a stacked one, goes in conn_aux), so plain TCP costs nothing more. */
+enum { NET_T_TCP = 0 };
+extern const struct net_transport *const net__transports[];
+
+static inline const struct net_transport *conn_transport(const struct net_conn *c)
+{
+	return net__transports[c->transport];
+}
+
+/* conn.c */
+struct net_conn *net__conn_new(struct net *n, struct net_service *svc);
+void net__flush(struct net_conn *c);
+void net__deadline_check(struct net_conn *c, uint32_t now_tick);
+uint32_t net__tick_now(const struct net *n);
+
+/* net.c */
+void net__dirty_remove(struct net *n, struct net_conn *c);
+
+/* listener.c */
+void net__listener_close(struct net_listener *l);
+
+#endif

@@ -1,0 +1,246 @@
+/*
+ * net.h - the connection layer every listener goes through: listeners,
+ * connections, transports and the protocols above them, on one libuv loop.
+ *
+ *   listener  --accept-->  connection  --bytes-->  transport  --bytes-->  protocol
+ *   (bind, port list,       (read-buffer policy,     (how bytes cross      (MQTT, HTTP:
+ *    limit, options,         batched writes,          the socket: TCP      bytes in; output
+ *    the log line)           deadlines, one close     today, TLS and       segments and close
+ *                            path, counters)          WebSocket later)     decisions out)
+ *
+ * A protocol is a table of callbacks (struct net_proto) registered as a
+ * service (struct net_service: the protocol, its context, its connection
+ * limit and counters); listeners are bound to a service. The layer owns
+ * what every protocol needs alike and nothing else:
+ *
+ * - Reading: one loop-wide read buffer; a connection keeps only the tail a
+ *   protocol did not take (a partial packet or request), freed once
+ *   consumed. An idle connection holds no buffer. A protocol can pause its
+ *   input (net_conn_pause: a login or a request's work is under way) and
+ *   resume it, the kept bytes being fed first.
+ * - Writing: a protocol marks a connection (net_conn_want_write); once per
+ *   loop turn, after the poll phase, the layer asks it for its output
+ *   (proto->output: segments and a release function) and writes it with
+ *   one vectored try-write; what the socket refuses is queued, one write at
+ *   a time per connection, and the next output is asked for when it is out.
+ * - Deadlines: one per connection (net_conn_deadline), checked by the
+ *   layer's tick (NET_TICK_MS); a connection closing after its last output
+ *   (NET_CLOSE_AFTER_WRITE) gets NET_WRITE_STALL_MS to take it.
+ * - Closing: net_conn_close is the only way a connection ends: the protocol
+ *   gets proto->close once, output handed out is released, the handle is
+ *   closed and the connection freed in its close callback. The lingering
+ *   close (NET_CLOSE_LINGER: the write side shut once the output is out,
+ *   what the peer still sends read and dropped within bounds) is the
+ *   layer's too. net_stop and the end of its grace close every connection
+ *   through the same path.
+ * - Transports: a table of operations (struct net_transport) under each
+ *   connection; TCP's calls libuv's stream functions directly, so plain TCP
+ *   costs no copy. A stacked transport (TLS, WebSocket framing) turns bytes
+ *   on the socket into bytes for the protocol and back.
+ *
+ * Ownership: struct net is the caller's (net_new/net_free). Listeners and
+ * connections belong to the net. A protocol's per-connection state is the
+ * protocol's: set with net_conn_set_state at open, freed by the protocol in
+ * proto->close. Output handed out by proto->output is the protocol's until
+ * the layer calls its release function (always, written or not).
+ *
+ * Single-threaded: every call on the loop's thread.
+ */
+#ifndef AGORA_NET_H
+#define AGORA_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define NET_READ_CHUNK (64 * 1024) /* the loop-wide read buffer */
+#define NET_TICK_MS 100            /* deadlines are checked this often */
+#define NET_WRITE_STALL_MS 2000    /* a closing connection's time to take its last bytes */
+#define NET_MAX_LISTENERS 32
+
+struct net;
+struct net_conn;
+struct net_service;
+struct net_listener;
+
+/* Output a protocol hands the layer: iov[0..n) (total bytes). The array is
+ * read only while the layer writes it (transports copy what they keep: it
+ * may be one scratch array for all); the bytes it points to stay valid
+ * until release(out) is called, once, when they are all written or the
+ * connection closed. */
+struct net_out {
+	const uv_buf_t *iov;
+	uint32_t n;
+	size_t total;
+	void (*release)(struct net_out *out);
+};
+
+/* How a connection's bytes cross the socket. Every operation gets the
+ * connection; reading delivers into the layer (net__input). */
+struct net_transport {
+	const char *name;
+	void (*read_start)(struct net_conn *c);
+	void (*read_stop)(struct net_conn *c);
+	/* Bytes written at once (maybe fewer than asked), or a libuv error
+	 * (UV_EAGAIN: none now). */
+	int (*try_write)(struct net_conn *c, const uv_buf_t *iov, uint32_t n);
+	/* Queues the rest; net__write_done when it is out. 0 or an error. */
+	int (*write)(struct net_conn *c, const uv_buf_t *iov, uint32_t n);
+	/* Half-close once the queued writes are out; net__shutdown_done. */
+	int (*shutdown)(struct net_conn *c);
+	/* Bytes queued and not yet written. */
+	size_t (*queued)(const struct net_conn *c);
+};
+
+extern const struct net_transport net_tcp;
+
+/*
+ * A protocol. Every callback but output is optional. Calls come from the
+ * layer, on the loop, in this order: open once, then any of the others,
+ * then close once (after which nothing else).
+ */
+struct net_proto {
+	const char *name;
+	/* Accepted through listener l: set up state (net_conn_set_state).
+	 * False: close at once (the protocol logged why). */
+	bool (*open)(struct net_conn *c, const struct net_listener *l);
+	/* The service is over its connection limit: the protocol may answer
+	 * (state, output, then net_conn_close with AFTER_WRITE or LINGER);
+	 * otherwise the layer closes it at once. It is not counted in nconns. */
+	void (*refuse)(struct net_conn *c, const struct net_listener *l);
+	/* Bytes in: how many were taken; the rest is kept and presented again,
+	 * followed by new bytes. Taking none of a tail is fine (a partial
+	 * unit); the layer never offers more than it holds. */
+	size_t (*input)(struct net_conn *c, const uint8_t *data, size_t len);
+	/* What to write now, or NULL. Asked only when no write is in flight. */
+	struct net_out *(*output)(struct net_conn *c);
+	/* Output handed out is all written (the socket took it at once, or
+	 * the queued rest went out): room to read again. May come more than
+	 * once for one output. */
+	void (*drained)(struct net_conn *c);
+	/* The peer closed its side or the socket failed (status: 0 for EOF, or
+	 * a libuv error). The protocol closes the connection (net_conn_close)
+	 * or keeps writing. */
+	void (*eof)(struct net_conn *c, int status);
+	/* The deadline set with net_conn_deadline passed. */
+	void (*deadline)(struct net_conn *c);
+	/* The server is stopping (net_stop): end the connection within the
+	 * grace (a goodbye, the answer under way) with net_conn_close, or not:
+	 * at the grace's end the layer closes it. Without it: closed at once. */
+	void (*stop)(struct net_conn *c);
+	/* The connection ends: free the state. */
+	void (*close)(struct net_conn *c);
+};
+
+/* A protocol served: its callbacks' context, its connection limit and the
+ * counters /metrics and $SYS read. The caller owns it (it outlives the net). */
+struct net_service {
+	const struct net_proto *proto;
+	void *ctx;             /* net_conn_ctx() */
+	uint32_t max_conns;    /* 0 = no limit */
+	/* NET_CLOSE_LINGER's bounds: total time, time without a byte, bytes
+	 * read and dropped. */
+	uint32_t linger_time_ms, linger_timeout_ms;
+	uint64_t linger_bytes;
+	/* Counters: open now (lingering ones included), since the start. */
+	uint32_t nconns;
+	uint64_t accepted, refused;
+};
+
+/* A listener: an address, its service and its options. */
+struct net_listener_config {
+	const char *host;      /* numeric IPv4 or IPv6 */
+	uint16_t port;         /* 0: a free one (its name says which) */
+	int8_t anonymous;      /* "anonymous=": 1 yes, 0 no, -1 unset */
+};
+
+struct net_listener {
+	struct net *net;       /* first: tcp.data is the listener, never tcp itself */
+	uv_tcp_t tcp;
+	struct net_service *svc;
+	bool loopback;         /* bound to 127.0.0.0/8 or ::1 */
+	int8_t anonymous;      /* from its config */
+	char name[80];         /* "address:port" as bound ("[::1]:port" for IPv6) */
+};
+
+/* ---- the loop ---- */
+
+/* A net on loop (initialised by the caller, which runs it). The loop's
+ * `data` must not be used by anyone else: connections find the net there. */
+struct net *net_new(uv_loop_t *loop);
+/* Called once per loop turn, before the layer writes (the broker's dirty
+ * clients are marked there). */
+void net_on_turn(struct net *n, void (*fn)(void *ctx), void *ctx);
+/* Starts the write handle and the deadline tick. */
+void net_start(struct net *n);
+/* Stops accepting (listeners closed), tells every connection
+ * (proto->stop) and, after grace_ms, closes every connection still open
+ * (through net_conn_close, so the protocol frees its state); the loop then
+ * ends when nothing else holds it. */
+void net_stop(struct net *n, uint32_t grace_ms);
+/* After the loop has ended: frees the net (every connection is gone). */
+void net_free(struct net *n);
+uint64_t net_now(const struct net *n);
+uv_loop_t *net_loop(const struct net *n);
+
+/* ---- listeners ---- */
+
+/* Binds and listens; NULL (logged: "cannot listen on ..." with what, e.g.
+ * "HTTP") on failure. The "listening on NAME" line is the caller's: what a
+ * service says about itself varies. */
+struct net_listener *net_listen(struct net *n, const struct net_listener_config *lc,
+				struct net_service *svc, const char *what);
+
+/* ---- connections ---- */
+
+enum net_close {
+	NET_CLOSE_NOW,          /* drop what is queued, close the socket */
+	NET_CLOSE_AFTER_WRITE,  /* write what the protocol has, then close
+				 * (within NET_WRITE_STALL_MS) */
+	NET_CLOSE_LINGER,       /* write it (within the deadline set last, or
+				 * NET_WRITE_STALL_MS), shut the write side, then
+				 * read and drop what the peer sends until it
+				 * closes or a bound of the service's linger_* is
+				 * reached */
+};
+
+void net_conn_set_state(struct net_conn *c, void *state);
+void *net_conn_state(const struct net_conn *c);
+void *net_conn_ctx(const struct net_conn *c);
+struct net *net_conn_net(const struct net_conn *c);
+/* "address:port" of the peer, into out. */
+void net_conn_peer(const struct net_conn *c, char *out, size_t cap, bool with_port);
+
+/* Hands the connection to another protocol (the HTTP -> WebSocket
+ * upgrade), from any callback of the current one: to's protocol gets
+ * state and everything from now on (input not taken by the current call
+ * included, fed at once); the current protocol's close is not called
+ * (state handed over is the new protocol's to free). It counts in to's
+ * connections from now on; to's limit is not checked (it was at accept). */
+void net_conn_upgrade(struct net_conn *c, struct net_service *to, void *state);
+/* The protocol has output: it is asked for it (proto->output) once per
+ * loop turn, when no write is in flight. */
+void net_conn_want_write(struct net_conn *c);
+/* Stops feeding input (a login or a request's work is under way), or
+ * resumes: the bytes kept meanwhile are fed first. */
+void net_conn_pause(struct net_conn *c, bool paused);
+bool net_conn_paused(const struct net_conn *c);
+/* Bytes written to the transport and not yet sent. */
+size_t net_conn_queued(const struct net_conn *c);
+/* proto->deadline after ms (rounded up to the tick); 0 clears it. */
+void net_conn_deadline(struct net_conn *c, uint64_t ms);
+/* Ends the connection (idempotent; a later, stronger request wins: NOW
+ * over AFTER_WRITE over LINGER). */
+void net_conn_close(struct net_conn *c, enum net_close how);
+bool net_conn_closing(const struct net_conn *c);
+
+
+/* ---- what transports call ---- */
+
+void net__input(struct net_conn *c, const uint8_t *data, size_t len);
+void net__eof(struct net_conn *c, int status);
+void net__write_done(struct net_conn *c, int status);
+void net__shutdown_done(struct net_conn *c, int status);
+
+#endif

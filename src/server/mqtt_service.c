@@ -1,0 +1,191 @@
+/*
+ * mqtt_service.c - MQTT on the connection layer (mqtt_service.h).
+ *
+ * Path of one PUBLISH: the layer reads up to 64 KiB into its loop-wide
+ * buffer -> mqtt_input -> broker_client_input decodes every complete packet
+ * and appends the deliveries to each subscriber's outbuf, marking it dirty
+ * -> once per loop turn, mark_dirty_clients hands those connections to the
+ * layer -> mqtt_output moves each outbuf into a pooled batch the layer
+ * writes with one vectored try-write.
+ */
+#include "mqtt_service.h"
+
+#include "base/log.h"
+#include "broker/broker.h"
+
+#include <string.h>
+
+static struct mqtt_service *service_of(const struct net_conn *conn)
+{
+	return net_conn_ctx(conn);
+}
+
+static bool anonymous_allowed(const struct mqtt_service *m, const struct net_listener *l)
+{
+	if (l->anonymous >= 0)
+		return l->anonymous; /* the listener's own "anonymous=" */
+	switch (m->anonymous) {
+	case ANON_YES:
+		return true;
+	case ANON_NO:
+		return false;
+	default:
+		return l->loopback;
+	}
+}
+
+static bool mqtt_open(struct net_conn *conn, const struct net_listener *l)
+{
+	struct mqtt_service *m = service_of(conn);
+	char peer[80];
+
+	net_conn_peer(conn, peer, sizeof(peer), true);
+	broker_set_time(m->broker, net_now(m->net));
+	net_conn_set_state(conn, broker_client_new(m->broker, conn, peer, anonymous_allowed(m, l)));
+	log_debug("connection from %s on %s", peer, l->name);
+	return true;
+}
+
+/* Over max_connections: closed at once by the layer, so the backlog does
+ * not fill with clients left waiting; logged at most once a second. */
+static void mqtt_refuse(struct net_conn *conn, const struct net_listener *l)
+{
+	struct mqtt_service *m = service_of(conn);
+	uint64_t now = net_now(m->net);
+
+	(void)l;
+	if (now - m->last_refusal_log >= 1000) {
+		log_warn("refusing connection: max_connections (%u) reached", m->svc.max_conns);
+		m->last_refusal_log = now;
+	}
+}
+
+/* The broker's verdicts after input: a close (its goodbye written first),
+ * or a login under way (input held until mqtt_service_resume). */
+static void follow_client(struct net_conn *conn, struct broker_client *c)
+{
+	if (c->state == CLIENT_CLOSING)
+		net_conn_close(conn, NET_CLOSE_AFTER_WRITE);
+	else if (broker_client_waiting(c))
+		net_conn_pause(conn, true);
+}
+
+static size_t mqtt_input(struct net_conn *conn, const uint8_t *data, size_t len)
+{
+	struct mqtt_service *m = service_of(conn);
+	struct broker_client *c = net_conn_state(conn);
+	size_t used;
+
+	broker_set_time(m->broker, net_now(m->net));
+	used = broker_client_input(m->broker, c, data, len);
+	follow_client(conn, c);
+	return used;
+}
+
+static struct net_out *mqtt_output(struct net_conn *conn)
+{
+	struct broker_client *c = net_conn_state(conn);
+
+	return outbatch_take(&service_of(conn)->batches, &c->out);
+}
+
+static void mqtt_eof(struct net_conn *conn, int status)
+{
+	struct mqtt_service *m = service_of(conn);
+
+	broker_set_time(m->broker, net_now(m->net));
+	broker_client_close(m->broker, net_conn_state(conn), CLOSE_PEER,
+			    status ? uv_strerror(status) : NULL);
+}
+
+/* Shutting down: v5 clients get DISCONNECT 0x8B, then the close. */
+static void mqtt_stop(struct net_conn *conn)
+{
+	struct mqtt_service *m = service_of(conn);
+
+	broker_client_close(m->broker, net_conn_state(conn), CLOSE_SHUTDOWN, NULL);
+	net_conn_close(conn, NET_CLOSE_AFTER_WRITE);
+}
+
+static void mqtt_close(struct net_conn *conn)
+{
+	struct mqtt_service *m = service_of(conn);
+
+	broker_set_time(m->broker, net_now(m->net));
+	broker_client_free(m->broker, net_conn_state(conn)); /* closes it first if need be */
+}
+
+static const struct net_proto mqtt_proto = {
+	.name = "mqtt",
+	.open = mqtt_open,
+	.refuse = mqtt_refuse,
+	.input = mqtt_input,
+	.output = mqtt_output,
+	.eof = mqtt_eof,
+	.stop = mqtt_stop,
+	.close = mqtt_close,
+};
+
+/* Once per loop turn: every client the broker gave output or a close to
+ * since the last turn (deliveries from other connections' input, timers,
+ * the HTTP API) is handed to the layer. */
+static void mark_dirty_clients(void *ctx)
+{
+	struct mqtt_service *m = ctx;
+	struct broker_client *c;
+
+	while ((c = broker_pop_dirty(m->broker))) {
+		if (c->state == CLIENT_CLOSING)
+			net_conn_close(c->io, NET_CLOSE_AFTER_WRITE);
+		else
+			net_conn_want_write(c->io);
+	}
+}
+
+void mqtt_service_init(struct mqtt_service *m, struct net *n, struct broker *b,
+		       const struct agora_config *cfg)
+{
+	memset(m, 0, sizeof(*m));
+	m->net = n;
+	m->broker = b;
+	m->svc.proto = &mqtt_proto;
+	m->svc.ctx = m;
+	m->anonymous = cfg->allow_anonymous;
+	outbatch_pool_init(&m->batches, broker_outbuf_pool(b));
+	mqtt_service_reconfigure(m, cfg);
+	net_on_turn(n, mark_dirty_clients, m);
+}
+
+void mqtt_service_reconfigure(struct mqtt_service *m, const struct agora_config *cfg)
+{
+	m->svc.max_conns = cfg->max_connections;
+}
+
+int mqtt_service_listen(struct mqtt_service *m, const struct listener_config *lc)
+{
+	struct net_listener_config nl = { .host = lc->host, .port = lc->port,
+					  .anonymous = lc->anonymous };
+	struct net_listener *l = net_listen(m->net, &nl, &m->svc, "MQTT");
+
+	if (!l)
+		return -1;
+	log_info("listening on %s%s", l->name,
+		 anonymous_allowed(m, l) ? "" : " (anonymous clients refused)");
+	return 0;
+}
+
+void mqtt_service_resume(struct mqtt_service *m, struct broker_client *c)
+{
+	struct net_conn *conn = c->io;
+
+	(void)m;
+	if (net_conn_closing(conn))
+		return;
+	net_conn_pause(conn, false); /* what waited is fed first */
+	follow_client(conn, c);
+}
+
+void mqtt_service_release(struct mqtt_service *m)
+{
+	outbatch_pool_release(&m->batches);
+}
