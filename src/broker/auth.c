@@ -61,7 +61,7 @@ static void send_auth(struct broker *b, struct broker_client *c, uint8_t reason,
 		p.u.reason.props.auth_data.data = data;
 		p.u.reason.props.auth_data.len = (uint16_t)len;
 	}
-	send_packet(b, c, &p);
+	broker__send_packet(b, c, &p);
 }
 
 static enum auth_result step(struct broker_client *c, const struct mqtt_props *props,
@@ -134,7 +134,7 @@ static void continue_connect(struct broker *b, struct broker_client *c,
 		send_auth(b, c, 0x18, out, out_len);
 		return;
 	case AUTH_FAIL:
-		connect_refuse_auth(b, c);
+		broker__connect_refuse_auth(b, c);
 		return;
 	case AUTH_SUCCESS:
 		take_identity(c);
@@ -144,8 +144,8 @@ static void continue_connect(struct broker *b, struct broker_client *c,
 		broker_protocol_error(b, c, "kept CONNECT no longer decodes"); /* cannot happen */
 		return;
 	}
-	connect_accept(b, c, &connect.u.connect, out, out_len);
-	free(c->auth->pending_connect); /* connect_accept copied what it keeps */
+	broker__connect_accept(b, c, &connect.u.connect, out, out_len);
+	free(c->auth->pending_connect); /* broker__connect_accept copied what it keeps */
 	c->auth->pending_connect = NULL;
 	c->auth->pending_len = 0;
 }
@@ -183,7 +183,7 @@ static void reauthenticate(struct broker *b, struct broker_client *c, const stru
 	}
 }
 
-void handle_auth(struct broker *b, struct broker_client *c, const struct mqtt_reason *a)
+void broker__handle_auth(struct broker *b, struct broker_client *c, const struct mqtt_reason *a)
 {
 	/* [MQTT-4.12.0-7]: only in an exchange the CONNECT started, and with
 	 * the same method [MQTT-4.12.1-1]. */

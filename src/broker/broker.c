@@ -275,7 +275,7 @@ void broker_client_close(struct broker *b, struct broker_client *c,
 		return;
 	code = disconnect_code(c, reason);
 	if (was == CLIENT_CONNECTED && c->level == MQTT_LEVEL_5 && code)
-		send_disconnect(b, c, code, detail); /* [MQTT-4.13.2-1] */
+		broker__send_disconnect(b, c, code, detail); /* [MQTT-4.13.2-1] */
 	c->state = CLIENT_CLOSING;
 	c->close_reason = reason;
 	if (was == CLIENT_CONNECTED) {
@@ -381,9 +381,9 @@ static void dispatch(struct broker *b, struct broker_client *c, const struct mqt
 		bool exchanging = c->auth && c->auth->pending_connect;
 
 		if (p->type == MQTT_CONNECT && !exchanging)
-			handle_connect(b, c, &p->u.connect, raw, len);
+			broker__handle_connect(b, c, &p->u.connect, raw, len);
 		else if (p->type == MQTT_AUTH && exchanging)
-			handle_auth(b, c, &p->u.reason); /* the CONNECT's exchange */
+			broker__handle_auth(b, c, &p->u.reason); /* the CONNECT's exchange */
 		else
 			broker_protocol_error(b, c, exchanging ? "expected AUTH"
 							       : "first packet is not CONNECT");
@@ -391,7 +391,7 @@ static void dispatch(struct broker *b, struct broker_client *c, const struct mqt
 	}
 	switch (p->type) {
 	case MQTT_PUBLISH:
-		handle_publish(b, c, &p->u.publish);
+		broker__handle_publish(b, c, &p->u.publish);
 		break;
 	case MQTT_PUBACK:
 	case MQTT_PUBREC:
@@ -399,22 +399,22 @@ static void dispatch(struct broker *b, struct broker_client *c, const struct mqt
 		handle_ack(b, c, p->type, &p->u.ack);
 		break;
 	case MQTT_PUBREL:
-		handle_pubrel(b, c, p->u.ack.packet_id);
+		broker__handle_pubrel(b, c, p->u.ack.packet_id);
 		break;
 	case MQTT_SUBSCRIBE:
-		handle_subscribe(b, c, &p->u.subscribe);
+		broker__handle_subscribe(b, c, &p->u.subscribe);
 		break;
 	case MQTT_UNSUBSCRIBE:
-		handle_unsubscribe(b, c, &p->u.unsubscribe);
+		broker__handle_unsubscribe(b, c, &p->u.unsubscribe);
 		break;
 	case MQTT_PINGREQ:
-		send_simple(b, c, MQTT_PINGRESP);
+		broker__send_simple(b, c, MQTT_PINGRESP);
 		break;
 	case MQTT_DISCONNECT:
 		handle_disconnect(b, c, &p->u.reason);
 		break;
 	case MQTT_AUTH:
-		handle_auth(b, c, &p->u.reason);
+		broker__handle_auth(b, c, &p->u.reason);
 		break;
 	case MQTT_CONNECT:
 		broker_protocol_error(b, c, "second CONNECT"); /* [MQTT-3.1.0-2] */
@@ -471,7 +471,7 @@ static bool refuse_bad_connect(struct broker *b, struct broker_client *c, const 
 		return false;
 	if (err == MQTT_ERR_UNSUPPORTED) {
 		log_info("refused connection from %s: unsupported protocol level %u", c->peer, level);
-		send_connack(b, c, false, MQTT_CONNACK_BAD_VERSION, NULL);
+		broker__send_connack(b, c, false, MQTT_CONNACK_BAD_VERSION, NULL);
 		broker_client_close(b, c, CLOSE_REFUSED, "unsupported protocol level");
 		return true;
 	}
@@ -483,7 +483,7 @@ static bool refuse_bad_connect(struct broker *b, struct broker_client *c, const 
 	log_info("refused connection from %s: malformed CONNECT: %s", c->peer,
 		 mqtt_strerror((int)err));
 	c->level = level;
-	send_connack(b, c, false, code, NULL);
+	broker__send_connack(b, c, false, code, NULL);
 	broker_client_close(b, c, CLOSE_REFUSED, mqtt_strerror((int)err));
 	return true;
 }

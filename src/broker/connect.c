@@ -49,7 +49,7 @@ static void refuse(struct broker *b, struct broker_client *c, const struct refus
 			props.server_reference.len = (uint16_t)strlen(b->cfg.server_reference);
 		}
 	}
-	send_connack(b, c, false, c->level == MQTT_LEVEL_5 ? r->rc5 : r->rc3, &props);
+	broker__send_connack(b, c, false, c->level == MQTT_LEVEL_5 ? r->rc5 : r->rc3, &props);
 	broker_client_close(b, c, CLOSE_REFUSED, r->why);
 }
 
@@ -271,7 +271,7 @@ static bool connack_fits(const struct broker_client *c, const struct mqtt_props 
 	return (uint64_t)mqtt_encoded_size(&ack, c->level) <= c->max_packet_out;
 }
 
-void connect_refuse_auth(struct broker *b, struct broker_client *c)
+void broker__connect_refuse_auth(struct broker *b, struct broker_client *c)
 {
 	struct mqtt_props props = { 0 };
 	const char *why = "authentication failed";
@@ -282,15 +282,15 @@ void connect_refuse_auth(struct broker *b, struct broker_client *c)
 		props.reason_string.data = (const uint8_t *)why;
 		props.reason_string.len = (uint16_t)strlen(why);
 	}
-	send_connack(b, c, false, 0x87, &props);
+	broker__send_connack(b, c, false, 0x87, &props);
 	broker_client_close(b, c, CLOSE_REFUSED, why);
 }
 
 static void connect_authenticated(struct broker *b, struct broker_client *c,
 				  const struct mqtt_connect *p, const uint8_t *raw, size_t len);
 
-void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
-		    const uint8_t *raw, size_t len)
+void broker__handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
+			    const uint8_t *raw, size_t len)
 {
 	struct refusal r;
 
@@ -329,7 +329,7 @@ static void connect_authenticated(struct broker *b, struct broker_client *c,
 	if (c->level == MQTT_LEVEL_5 && (p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD))) {
 		switch (auth_connect_begin(b, c, p, raw, len, out, &out_len)) {
 		case AUTH_BEGIN_WAIT:
-			return; /* finished by handle_auth */
+			return; /* finished by broker__handle_auth */
 		case AUTH_BEGIN_UNKNOWN:
 			r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x8C,
 					      "unknown authentication method" };
@@ -344,7 +344,7 @@ static void connect_authenticated(struct broker *b, struct broker_client *c,
 			break;
 		}
 	}
-	connect_accept(b, c, p, out, out_len);
+	broker__connect_accept(b, c, p, out, out_len);
 }
 
 void broker_login_done(struct broker *b, struct broker_client *c, bool ok, const char *account)
@@ -372,8 +372,8 @@ void broker_login_done(struct broker *b, struct broker_client *c, bool ok, const
 	broker_mark_dirty(b, c);
 }
 
-void connect_accept(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
-		    const uint8_t *auth_data, size_t auth_len)
+void broker__connect_accept(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
+			    const uint8_t *auth_data, size_t auth_len)
 {
 	char assigned[48];
 	struct accepted_id id = { p->client_id.data, p->client_id.len, false };
@@ -422,7 +422,7 @@ void connect_accept(struct broker *b, struct broker_client *c, const struct mqtt
 		 c->peer, c->account ? c->account : "anonymous", level_name(c->level),
 		 c->level == MQTT_LEVEL_5 ? "start" : "session", p->clean_session, c->keepalive,
 		 present ? ", session resumed" : "");
-	send_connack(b, c, present, MQTT_CONNACK_ACCEPTED, &props);
+	broker__send_connack(b, c, present, MQTT_CONNACK_ACCEPTED, &props);
 	if (present)
 		session_resume(b, s);
 }

@@ -137,7 +137,7 @@ struct broker {
 	bool freeing;               /* broker_free running: no more wills */
 	const struct auth_mechanism *mechs[BROKER_MAX_MECHS];
 	int nmechs;
-	/* Room for a QoS 0 message that no one keeps (see handle_publish). */
+	/* Room for a QoS 0 message that no one keeps (see broker__handle_publish). */
 	struct msg *transient;
 	size_t transient_cap;
 	uint32_t scratch_cap;
@@ -232,30 +232,31 @@ static inline bool broker_too_deep(const uint8_t *s, size_t len)
 }
 
 /* send.c: encode into a client's output and mark it dirty */
-void send_packet(struct broker *b, struct broker_client *c, const struct mqtt_packet *p);
-void send_connack(struct broker *b, struct broker_client *c, bool present, uint8_t rc,
-		  const struct mqtt_props *props);
+void broker__send_packet(struct broker *b, struct broker_client *c, const struct mqtt_packet *p);
+void broker__send_connack(struct broker *b, struct broker_client *c, bool present, uint8_t rc,
+			  const struct mqtt_props *props);
 /* MQTT 5 only: the server's DISCONNECT with a reason code (and reason
  * string when the client wants problem information). */
-void send_disconnect(struct broker *b, struct broker_client *c, uint8_t reason, const char *why);
-void send_ack(struct broker *b, struct broker_client *c, uint8_t type, uint16_t packet_id);
+void broker__send_disconnect(struct broker *b, struct broker_client *c, uint8_t reason,
+			     const char *why);
+void broker__send_ack(struct broker *b, struct broker_client *c, uint8_t type, uint16_t packet_id);
 /* With an MQTT 5 reason code (omitted when 0 or for older clients). */
-void send_ack_reason(struct broker *b, struct broker_client *c, uint8_t type,
-		     uint16_t packet_id, uint8_t reason);
-void send_simple(struct broker *b, struct broker_client *c, uint8_t type);
-void send_suback(struct broker *b, struct broker_client *c, uint16_t packet_id,
-		 const uint8_t *codes, uint16_t count);
+void broker__send_ack_reason(struct broker *b, struct broker_client *c, uint8_t type,
+			     uint16_t packet_id, uint8_t reason);
+void broker__send_simple(struct broker *b, struct broker_client *c, uint8_t type);
+void broker__send_suback(struct broker *b, struct broker_client *c, uint16_t packet_id,
+			 const uint8_t *codes, uint16_t count);
 /* via: the shared subscription group the delivery comes through, or NULL
  * for the session's own subscriptions (which subscription identifiers the
  * MQTT 5 PUBLISH carries). */
-void send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint8_t qos,
-		  uint16_t packet_id, bool retain, bool dup, const struct share_group *via);
-/* Size of the PUBLISH send_publish would write, for the client's MQTT 5
+void broker__send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint8_t qos,
+			  uint16_t packet_id, bool retain, bool dup, const struct share_group *via);
+/* Size of the PUBLISH broker__send_publish would write, for the client's MQTT 5
  * Maximum Packet Size. */
-size_t publish_packet_size(struct broker *b, const struct broker_client *c, const struct msg *m,
-			   uint8_t qos, const struct share_group *via);
-void send_unsuback(struct broker *b, struct broker_client *c, uint16_t packet_id,
-		   const uint8_t *codes, uint16_t count);
+size_t broker__publish_packet_size(struct broker *b, const struct broker_client *c,
+				   const struct msg *m, uint8_t qos, const struct share_group *via);
+void broker__send_unsuback(struct broker *b, struct broker_client *c, uint16_t packet_id,
+			   const uint8_t *codes, uint16_t count);
 
 /* Whether the per-topic hooks apply to this topic or filter: it is the
  * hooks' prefix or below it. Inline: asked for every PUBLISH. */
@@ -318,14 +319,14 @@ void session_cancel_will(struct session *s);
 
 /* connect.c */
 /* raw/len: the CONNECT's bytes, kept if an AUTH exchange must finish first. */
-void handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
-		    const uint8_t *raw, size_t len);
+void broker__handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
+			    const uint8_t *raw, size_t len);
 /* Everything after the checks: session, will, CONNACK (with the mechanism's
  * last data when enhanced authentication was used). */
-void connect_accept(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
-		    const uint8_t *auth_data, size_t auth_len);
+void broker__connect_accept(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
+			    const uint8_t *auth_data, size_t auth_len);
 /* The AUTH exchange failed: CONNACK 0x87, close. */
-void connect_refuse_auth(struct broker *b, struct broker_client *c);
+void broker__connect_refuse_auth(struct broker *b, struct broker_client *c);
 
 /* auth.c */
 enum auth_begin {
@@ -337,13 +338,14 @@ enum auth_begin {
 enum auth_begin auth_connect_begin(struct broker *b, struct broker_client *c,
 				   const struct mqtt_connect *p, const uint8_t *raw, size_t len,
 				   uint8_t *out, size_t *out_len);
-void handle_auth(struct broker *b, struct broker_client *c, const struct mqtt_reason *a);
+void broker__handle_auth(struct broker *b, struct broker_client *c, const struct mqtt_reason *a);
 /* Frees a client's mechanism state and kept CONNECT. */
 void auth_release(struct broker_client *c);
 
 /* publish.c */
-void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *p);
-void handle_pubrel(struct broker *b, struct broker_client *c, uint16_t packet_id);
+void broker__handle_publish(struct broker *b, struct broker_client *c,
+			    const struct mqtt_publish *p);
+void broker__handle_pubrel(struct broker *b, struct broker_client *c, uint16_t packet_id);
 /* False for topics clients may not publish to ($SYS/...). */
 bool broker_client_may_publish(const uint8_t *topic, size_t len);
 /* Routes m to every matching session and applies its retain flag; from is
@@ -354,8 +356,9 @@ uint32_t broker_route(struct broker *b, struct msg *m, struct session *from);
 void broker_publish_msg(struct broker *b, struct msg *m);
 
 /* subscribe.c */
-void handle_subscribe(struct broker *b, struct broker_client *c, const struct mqtt_subscribe *p);
-void handle_unsubscribe(struct broker *b, struct broker_client *c,
-			const struct mqtt_unsubscribe *p);
+void broker__handle_subscribe(struct broker *b, struct broker_client *c,
+			      const struct mqtt_subscribe *p);
+void broker__handle_unsubscribe(struct broker *b, struct broker_client *c,
+				const struct mqtt_unsubscribe *p);
 
 #endif

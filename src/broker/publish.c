@@ -221,8 +221,8 @@ static bool payload_format_ok(const struct mqtt_publish *p)
 
 /* The account hooks' access rule for a PUBLISH under their prefix (logged
  * when refused). */
-static __attribute__((noinline, cold)) bool publish_authorized(struct broker *b, const struct broker_client *c,
-			       const struct mqtt_publish *p)
+static __attribute__((noinline, cold)) bool
+publish_authorized(struct broker *b, const struct broker_client *c, const struct mqtt_publish *p)
 {
 	if (!b->hooks.may_publish ||
 	    b->hooks.may_publish(b->hooks.ctx, c->account, p->topic.data, p->topic.len))
@@ -278,7 +278,8 @@ static uint8_t publish_apply(struct broker *b, struct broker_client *c,
 	return reason;
 }
 
-void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt_publish *in)
+void broker__handle_publish(struct broker *b, struct broker_client *c,
+			    const struct mqtt_publish *in)
 {
 	struct mqtt_publish with_props; /* a copy only when properties came */
 	const struct mqtt_publish *p = in;
@@ -296,7 +297,7 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 	if (p->qos == 2 && session_qos2_seen(s, p->packet_id)) {
 		/* A resend of a message we already routed: acknowledge only
 		 * (exactly once, [MQTT-4.3.3-2]). */
-		send_ack(b, c, MQTT_PUBREC, p->packet_id);
+		broker__send_ack(b, c, MQTT_PUBREC, p->packet_id);
 		return;
 	}
 	if (broker_too_deep(p->topic.data, p->topic.len)) {
@@ -316,16 +317,16 @@ void handle_publish(struct broker *b, struct broker_client *c, const struct mqtt
 	if (p->qos == 2 && !(c->level == MQTT_LEVEL_5 && reason >= 0x80))
 		session_qos2_add(s, p->packet_id);
 	if (p->qos == 1)
-		send_ack_reason(b, c, MQTT_PUBACK, p->packet_id, reason);
+		broker__send_ack_reason(b, c, MQTT_PUBACK, p->packet_id, reason);
 	else if (p->qos == 2)
-		send_ack_reason(b, c, MQTT_PUBREC, p->packet_id, reason);
+		broker__send_ack_reason(b, c, MQTT_PUBREC, p->packet_id, reason);
 }
 
-void handle_pubrel(struct broker *b, struct broker_client *c, uint16_t packet_id)
+void broker__handle_pubrel(struct broker *b, struct broker_client *c, uint16_t packet_id)
 {
 	bool known = session_qos2_release(c->session, packet_id);
 
 	/* [MQTT-4.3.3-2] answered even for an unknown id; MQTT 5 says so with
 	 * 0x92 Packet Identifier not found. */
-	send_ack_reason(b, c, MQTT_PUBCOMP, packet_id, known ? 0x00 : 0x92);
+	broker__send_ack_reason(b, c, MQTT_PUBCOMP, packet_id, known ? 0x00 : 0x92);
 }

@@ -21,7 +21,7 @@ static struct mqtt_props *reason_props(struct mqtt_packet *p)
 	}
 }
 
-void send_packet(struct broker *b, struct broker_client *c, const struct mqtt_packet *in)
+void broker__send_packet(struct broker *b, struct broker_client *c, const struct mqtt_packet *in)
 {
 	struct mqtt_packet copy = *in;
 	const struct mqtt_packet *p = in;
@@ -57,8 +57,8 @@ void send_packet(struct broker *b, struct broker_client *c, const struct mqtt_pa
 	broker_mark_dirty(b, c);
 }
 
-void send_connack(struct broker *b, struct broker_client *c, bool present, uint8_t rc,
-		  const struct mqtt_props *props)
+void broker__send_connack(struct broker *b, struct broker_client *c, bool present, uint8_t rc,
+			  const struct mqtt_props *props)
 {
 	struct mqtt_packet p = { .type = MQTT_CONNACK };
 
@@ -66,10 +66,11 @@ void send_connack(struct broker *b, struct broker_client *c, bool present, uint8
 	p.u.connack.return_code = rc;
 	if (props)
 		p.u.connack.props = *props;
-	send_packet(b, c, &p);
+	broker__send_packet(b, c, &p);
 }
 
-void send_disconnect(struct broker *b, struct broker_client *c, uint8_t reason, const char *why)
+void broker__send_disconnect(struct broker *b, struct broker_client *c, uint8_t reason,
+			     const char *why)
 {
 	struct mqtt_packet p = { .type = MQTT_DISCONNECT };
 
@@ -79,10 +80,10 @@ void send_disconnect(struct broker *b, struct broker_client *c, uint8_t reason, 
 		p.u.reason.props.reason_string.data = (const uint8_t *)why;
 		p.u.reason.props.reason_string.len = (uint16_t)strlen(why);
 	}
-	send_packet(b, c, &p);
+	broker__send_packet(b, c, &p);
 }
 
-void send_ack(struct broker *b, struct broker_client *c, uint8_t type, uint16_t packet_id)
+void broker__send_ack(struct broker *b, struct broker_client *c, uint8_t type, uint16_t packet_id)
 {
 	uint8_t *dst = outbuf_reserve(&c->out, 4);
 
@@ -96,13 +97,13 @@ void send_ack(struct broker *b, struct broker_client *c, uint8_t type, uint16_t 
 	broker_mark_dirty(b, c);
 }
 
-void send_ack_reason(struct broker *b, struct broker_client *c, uint8_t type,
-		     uint16_t packet_id, uint8_t reason)
+void broker__send_ack_reason(struct broker *b, struct broker_client *c, uint8_t type,
+			     uint16_t packet_id, uint8_t reason)
 {
 	uint8_t *dst;
 
 	if (!reason || c->level != MQTT_LEVEL_5) {
-		send_ack(b, c, type, packet_id);
+		broker__send_ack(b, c, type, packet_id);
 		return;
 	}
 	dst = outbuf_reserve(&c->out, 5);
@@ -116,21 +117,21 @@ void send_ack_reason(struct broker *b, struct broker_client *c, uint8_t type,
 	broker_mark_dirty(b, c);
 }
 
-void send_simple(struct broker *b, struct broker_client *c, uint8_t type)
+void broker__send_simple(struct broker *b, struct broker_client *c, uint8_t type)
 {
 	struct mqtt_packet p = { .type = type };
-	send_packet(b, c, &p);
+	broker__send_packet(b, c, &p);
 }
 
-void send_suback(struct broker *b, struct broker_client *c, uint16_t packet_id,
-		 const uint8_t *codes, uint16_t count)
+void broker__send_suback(struct broker *b, struct broker_client *c, uint16_t packet_id,
+			 const uint8_t *codes, uint16_t count)
 {
 	struct mqtt_packet p = { .type = MQTT_SUBACK };
 
 	p.u.suback.packet_id = packet_id;
 	p.u.suback.codes = codes;
 	p.u.suback.count = count;
-	send_packet(b, c, &p);
+	broker__send_packet(b, c, &p);
 }
 
 /* Whether sub is one of the subscriptions a delivery of m to its session
@@ -196,8 +197,8 @@ static inline void publish_props(struct broker *b, const struct broker_client *c
 
 #define MAX_SUB_IDS 32
 
-size_t publish_packet_size(struct broker *b, const struct broker_client *c, const struct msg *m,
-			   uint8_t qos, const struct share_group *via)
+size_t broker__publish_packet_size(struct broker *b, const struct broker_client *c,
+				   const struct msg *m, uint8_t qos, const struct share_group *via)
 {
 	struct mqtt_props props = { 0 };
 	uint32_t ids[MAX_SUB_IDS];
@@ -209,8 +210,8 @@ size_t publish_packet_size(struct broker *b, const struct broker_client *c, cons
 	return 1 + (size_t)mqtt_varint_size((uint32_t)body) + body;
 }
 
-void send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint8_t qos,
-		  uint16_t packet_id, bool retain, bool dup, const struct share_group *via)
+void broker__send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint8_t qos,
+			  uint16_t packet_id, bool retain, bool dup, const struct share_group *via)
 {
 	/* Field by field: a designated initializer would clear the whole
 	 * property struct, ~250 bytes per delivery; mqtt_props_clear sets only
@@ -259,13 +260,13 @@ void send_publish(struct broker *b, struct broker_client *c, struct msg *m, uint
 	broker_mark_dirty(b, c);
 }
 
-void send_unsuback(struct broker *b, struct broker_client *c, uint16_t packet_id,
-		   const uint8_t *codes, uint16_t count)
+void broker__send_unsuback(struct broker *b, struct broker_client *c, uint16_t packet_id,
+			   const uint8_t *codes, uint16_t count)
 {
 	struct mqtt_packet p = { .type = MQTT_UNSUBACK };
 
 	p.u.ack.packet_id = packet_id;
 	p.u.ack.codes = codes; /* MQTT 5 only; the 3.1.1 encoder ignores them */
 	p.u.ack.count = count;
-	send_packet(b, c, &p);
+	broker__send_packet(b, c, &p);
 }

@@ -233,7 +233,7 @@ static void window_send(struct broker *b, struct session *s, struct msg *m, uint
 	if (g)
 		share_group_ref(g);
 	f->state = IFL_WAIT_ACK;
-	send_publish(b, s->client, m, qos, f->packet_id, retain, false, g);
+	broker__send_publish(b, s->client, m, qos, f->packet_id, retain, false, g);
 }
 
 /* ---- the queue behind the window ---- */
@@ -277,7 +277,8 @@ static bool deliverable(struct broker *b, struct session *s, const struct msg *m
 
 	if (msg_expired(b, m))
 		return false; /* [MQTT-3.3.2-5] */
-	if (c && c->max_packet_out && publish_packet_size(b, c, m, qos, via) > c->max_packet_out) {
+	if (c && c->max_packet_out &&
+	    broker__publish_packet_size(b, c, m, qos, via) > c->max_packet_out) {
 		drop(b, s, m, "larger than the client's maximum packet size");
 		return false;
 	}
@@ -319,7 +320,7 @@ void session_deliver_shared(struct broker *b, struct session *s, struct msg *m, 
 			drop(b, s, m, "client not reading (output buffer full)");
 			return;
 		}
-		send_publish(b, c, m, 0, 0, retain, false, g);
+		broker__send_publish(b, c, m, 0, 0, retain, false, g);
 		return;
 	}
 	if (broker_client_online(c) && !queued_count(s) && window_has_room(b, s)) {
@@ -341,10 +342,10 @@ void session_resume(struct broker *b, struct session *s)
 		struct inflight *f = ifl_at(s->flow, i);
 
 		if (f->state == IFL_WAIT_ACK)
-			send_publish(b, s->client, f->msg, f->qos, f->packet_id, f->retain, true,
-				     f->group);
+			broker__send_publish(b, s->client, f->msg, f->qos, f->packet_id, f->retain,
+					     true, f->group);
 		else if (f->state == IFL_WAIT_COMP)
-			send_ack(b, s->client, MQTT_PUBREL, f->packet_id);
+			broker__send_ack(b, s->client, MQTT_PUBREL, f->packet_id);
 	}
 	queue_pump(b, s);
 }
@@ -382,7 +383,7 @@ bool session_pubrec(struct broker *b, struct session *s, uint16_t packet_id, uin
 		log_debug("client %s: PUBREC for packet id %u, not in flight", s->id, packet_id);
 		/* A PUBREC of 0x80 or more ends its flow [MQTT-4.3.3-4]: no PUBREL. */
 		if (reason < 0x80)
-			send_ack_reason(b, s->client, MQTT_PUBREL, packet_id, 0x92);
+			broker__send_ack_reason(b, s->client, MQTT_PUBREL, packet_id, 0x92);
 		return true;
 	}
 	if (f->qos != 2)
@@ -398,7 +399,7 @@ bool session_pubrec(struct broker *b, struct session *s, uint16_t packet_id, uin
 		f->msg = NULL;
 		f->state = IFL_WAIT_COMP;
 	}
-	send_ack(b, s->client, MQTT_PUBREL, packet_id); /* again for a repeated PUBREC */
+	broker__send_ack(b, s->client, MQTT_PUBREL, packet_id); /* again for a repeated PUBREC */
 	return true;
 }
 

@@ -179,7 +179,8 @@ static bool no_local_on_shared(const struct mqtt_subscribe *p)
 	return false;
 }
 
-void handle_subscribe(struct broker *b, struct broker_client *c, const struct mqtt_subscribe *p)
+void broker__handle_subscribe(struct broker *b, struct broker_client *c,
+			      const struct mqtt_subscribe *p)
 {
 	struct session *s = c->session;
 	struct mqtt_topic_iter it = { &p->filters, 0 };
@@ -202,7 +203,7 @@ void handle_subscribe(struct broker *b, struct broker_client *c, const struct mq
 		b->scratch[n] = subscribe_one(b, c, &rq);
 		b->scratch[p->filters.count + n++] = rq.existed;
 	}
-	send_suback(b, c, p->packet_id, b->scratch, n);
+	broker__send_suback(b, c, p->packet_id, b->scratch, n);
 
 	/* Retained messages follow the SUBACK, filter by filter; never for a
 	 * shared subscription [MQTT-3.8.4-...]. */
@@ -220,8 +221,8 @@ void handle_subscribe(struct broker *b, struct broker_client *c, const struct mq
 	}
 }
 
-void handle_unsubscribe(struct broker *b, struct broker_client *c,
-			const struct mqtt_unsubscribe *p)
+void broker__handle_unsubscribe(struct broker *b, struct broker_client *c,
+				const struct mqtt_unsubscribe *p)
 {
 	struct session *s = c->session;
 	struct mqtt_topic_iter it = { &p->filters, 0 };
@@ -245,5 +246,5 @@ void handle_unsubscribe(struct broker *b, struct broker_client *c,
 			b->scratch[n++] = 0x11; /* MQTT 5: no subscription existed */
 		}
 	}
-	send_unsuback(b, c, p->packet_id, b->scratch, n);
+	broker__send_unsuback(b, c, p->packet_id, b->scratch, n);
 }

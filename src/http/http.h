@@ -74,15 +74,17 @@ struct http_reader {
 	 * body buffer are kept from one request to the next, so a connection's
 	 * requests allocate nothing once they have grown. */
 	char *arena;
-	size_t arena_len, arena_cap;
+	size_t arena_len;
+	uint32_t arena_cap;
 	struct http_header_at *at; /* cap_headers entries */
-	unsigned cap_headers;
+	uint32_t cap_headers;
 	enum { PART_URL, PART_NAME, PART_VALUE, PART_DONE } part; /* being appended */
 	uint32_t part_start;  /* arena offset where the current name or value began */
 	uint32_t name_at;     /* the current header's name */
 	uint32_t path_at, query_at;
 	size_t head_bytes;    /* request line + headers so far */
-	size_t url_len, body_cap;
+	size_t url_len;
+	uint32_t body_cap;
 	bool complete;        /* on_message_complete seen, request in rq */
 	bool started;         /* bytes of a request were seen */
 	bool expect_continue; /* "Expect: 100-continue", headers complete */

@@ -10,6 +10,7 @@
 #include "http/http.h"
 
 #include "base/alloc.h"
+#include "base/array.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -33,14 +34,7 @@ static int fail(struct http_reader *r, int status, const char *why)
  * the callers check bound it). Moves the arena: offsets, not pointers. */
 static void arena_reserve(struct http_reader *r, size_t n)
 {
-	size_t cap = r->arena_cap ? r->arena_cap : 256;
-
-	if (r->arena_cap - r->arena_len >= n)
-		return;
-	while (cap - r->arena_len < n)
-		cap *= 2;
-	r->arena = xrealloc(r->arena, cap);
-	r->arena_cap = cap;
+	ARRAY_GROW(r->arena, r->arena_cap, r->arena_len + n, 256, ARRAY_MAX);
 }
 
 /* Appends n bytes from outside the arena. */
@@ -117,7 +111,9 @@ static int finish_header(struct http_reader *r)
 	if (r->rq.nheaders == r->lim.max_headers)
 		return fail(r, 431, "too many request headers");
 	if (r->rq.nheaders == r->cap_headers) {
-		r->cap_headers = r->cap_headers ? r->cap_headers * 2 : 16;
+		/* two arrays side by side: one capacity */
+		r->cap_headers = array_next_cap(r->cap_headers, r->rq.nheaders + 1, sizeof(*r->at), 16,
+						r->lim.max_headers);
 		r->at = xrealloc(r->at, r->cap_headers * sizeof(*r->at));
 		r->rq.headers = xrealloc(r->rq.headers, r->cap_headers * sizeof(*r->rq.headers));
 	}
@@ -227,12 +223,11 @@ static int on_body(http_parser *p, const char *at, size_t n)
 
 	if (len + n > r->lim.max_body)
 		return fail(r, 413, "request body too large");
-	if (len + n + 1 > r->body_cap) {
-		r->body_cap = r->body_cap ? r->body_cap : 256;
-		while (r->body_cap < len + n + 1)
-			r->body_cap *= 2;
-		r->rq.body = xrealloc(r->rq.body == r->no_body ? NULL : r->rq.body, r->body_cap);
+	if (r->rq.body == r->no_body) {
+		r->rq.body = NULL; /* the shared "" is not grown */
+		r->body_cap = 0;
 	}
+	ARRAY_GROW(r->rq.body, r->body_cap, len + n + 1, 256, ARRAY_MAX);
 	memcpy(r->rq.body + len, at, n);
 	r->rq.body_len = len + n;
 	r->rq.body[r->rq.body_len] = 0;

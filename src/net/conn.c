@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include "base/alloc.h"
+#include "base/array.h"
 #include "base/log.h"
 
 #include <stdlib.h>
@@ -81,13 +82,7 @@ static void keep(struct net_conn *c, const uint8_t *data, size_t len)
 	struct conn_aux *a = aux_get(c);
 	size_t need = (size_t)a->pending_len + len;
 
-	if (need > a->pending_cap) {
-		size_t cap = a->pending_cap ? a->pending_cap : 1024;
-		while (cap < need)
-			cap *= 2;
-		a->pending = xrealloc(a->pending, cap);
-		a->pending_cap = (uint32_t)cap;
-	}
+	ARRAY_GROW(a->pending, a->pending_cap, need, 1024, ARRAY_MAX);
 	memmove(a->pending + a->pending_len, data, len);
 	a->pending_len = (uint32_t)need;
 }

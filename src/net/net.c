@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include "base/alloc.h"
+#include "base/array.h"
 #include "base/log.h"
 
 #include <stdlib.h>
@@ -40,10 +41,7 @@ void net_conn_want_write(struct net_conn *c)
 
 	if ((c->flags & F_DIRTY) || c->mode == MODE_CLOSED)
 		return;
-	if (n->ndirty == n->dirty_cap) {
-		n->dirty_cap = n->dirty_cap ? n->dirty_cap * 2 : 16;
-		n->dirty = xrealloc(n->dirty, n->dirty_cap * sizeof(*n->dirty));
-	}
+	ARRAY_GROW(n->dirty, n->dirty_cap, n->ndirty + 1, 16, ARRAY_MAX);
 	n->dirty[n->ndirty++] = c;
 	c->flags |= F_DIRTY;
 }

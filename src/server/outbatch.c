@@ -4,6 +4,7 @@
 #include "outbatch.h"
 
 #include "base/alloc.h"
+#include "base/array.h"
 
 #include <stdlib.h>
 
@@ -52,10 +53,7 @@ static void batch_release(struct net_out *out)
 
 static uv_buf_t *scratch_iov(struct outbatch_pool *p, uint32_t n)
 {
-	if (n > p->iov_cap) {
-		p->iov_cap = n;
-		p->iov = xrealloc(p->iov, n * sizeof(*p->iov));
-	}
+	ARRAY_GROW(p->iov, p->iov_cap, n, 64, ARRAY_MAX);
 	return p->iov;
 }
 
