@@ -15,6 +15,7 @@ struct net_conn *net__conn_new(struct net *n, struct net_service *svc)
 {
 	struct net_conn *c = xcalloc(1, sizeof(*c));
 
+	n->nconns++;
 	uv_tcp_init(n->loop, &c->tcp);
 	c->tcp.data = c;
 	c->svc = svc;
@@ -142,11 +143,26 @@ void net_conn_upgrade(struct net_conn *c, struct net_service *to, void *state)
 	c->state = state;
 }
 
+/* Lingering: the next of linger_timeout (from now) and the end of
+ * linger_time; closed at once when that has passed. */
+static void linger_deadline(struct net_conn *c, const struct conn_linger *l)
+{
+	uint64_t now = net_now(conn_net(c));
+	uint64_t left = l->until_ms > now ? l->until_ms - now : 0;
+
+	if (!left) {
+		net_conn_close(c, NET_CLOSE_NOW);
+		return;
+	}
+	net_conn_deadline(c, left < c->svc->linger_timeout_ms || !c->svc->linger_timeout_ms
+				     ? left
+				     : c->svc->linger_timeout_ms);
+}
+
 /* Lingering: what comes is dropped, within the service's bounds. */
 static void discard(struct net_conn *c, size_t len)
 {
 	struct conn_linger *l = (c->flags & F_LINGERING) ? c->state : NULL;
-	uint64_t now;
 
 	if (!l)
 		return; /* the last output is still going out: dropped, not counted */
@@ -155,12 +171,8 @@ static void discard(struct net_conn *c, size_t len)
 		net_conn_close(c, NET_CLOSE_NOW);
 		return;
 	}
-	if (c->flags & F_SHUT) { /* the timeout counts from the last byte */
-		now = net_now(conn_net(c));
-		net_conn_deadline(c, l->until_ms > now + c->svc->linger_timeout_ms
-					     ? c->svc->linger_timeout_ms
-					     : l->until_ms - now);
-	}
+	if (c->flags & F_SHUT) /* the timeout counts from the last byte */
+		linger_deadline(c, l);
 }
 
 void net__input(struct net_conn *c, const uint8_t *data, size_t len)
@@ -214,10 +226,16 @@ void net_conn_pause(struct net_conn *c, bool paused)
 
 void net__eof(struct net_conn *c, int status)
 {
+	const struct net_proto *p = c->svc->proto;
+
 	if (c->mode == MODE_CLOSED)
 		return;
-	if (c->mode == MODE_OPEN && c->svc->proto->eof)
-		c->svc->proto->eof(c, status);
+	if (c->mode == MODE_OPEN && p->eof)
+		p->eof(c, status);
+	/* The peer only shut its side: a protocol with an eof callback may
+	 * still answer (the request that came before the FIN). */
+	if (status == 0 && p->eof && c->mode != MODE_LINGER)
+		return;
 	net_conn_close(c, NET_CLOSE_NOW);
 }
 
@@ -280,15 +298,20 @@ void net__flush(struct net_conn *c)
 
 	if (c->mode == MODE_CLOSED || (c->aux && c->aux->writing))
 		return;
-	out = (c->flags & F_PROTO_DONE) ? NULL : c->svc->proto->output(c);
-	if (out && !write_out(c, out)) {
-		if (c->mode == MODE_OPEN && c->svc->proto->eof)
-			c->svc->proto->eof(c, UV_EPIPE);
-		net_conn_close(c, NET_CLOSE_NOW);
-		return;
+	for (;;) {
+		out = (c->flags & F_PROTO_DONE) ? NULL : c->svc->proto->output(c);
+		if (out && !write_out(c, out)) {
+			if (c->mode == MODE_OPEN && c->svc->proto->eof)
+				c->svc->proto->eof(c, UV_EPIPE);
+			net_conn_close(c, NET_CLOSE_NOW);
+			return;
+		}
+		if (c->aux && c->aux->writing)
+			return; /* the rest when the transport says it is out */
+		/* Closing: everything the protocol has goes before the close. */
+		if (!out || c->mode == MODE_OPEN)
+			break;
 	}
-	if (c->aux && c->aux->writing)
-		return; /* the rest when the transport says it is out */
 	if (c->mode == MODE_AFTER_WRITE)
 		net_conn_close(c, NET_CLOSE_NOW);
 	else if (c->mode == MODE_LINGER && !(c->flags & F_PROTO_DONE))
@@ -324,16 +347,21 @@ void net__write_done(struct net_conn *c, int status)
 
 void net_conn_deadline(struct net_conn *c, uint64_t ms)
 {
-	uint64_t ticks = (ms + NET_TICK_MS - 1) / NET_TICK_MS;
-
-	c->deadline = ms ? net__tick_now(conn_net(c)) + (uint32_t)(ticks ? ticks : 1) : 0;
+	if (!ms) {
+		c->flags &= (uint8_t)~F_DEADLINE;
+		return;
+	}
+	if (ms > NET_DEADLINE_MAX_MS)
+		ms = NET_DEADLINE_MAX_MS;
+	c->deadline = net__clock(conn_net(c)) + (uint32_t)ms;
+	c->flags |= F_DEADLINE;
 }
 
 void net__deadline_check(struct net_conn *c, uint32_t now)
 {
-	if (!c->deadline || now < c->deadline)
+	if (!(c->flags & F_DEADLINE) || (int32_t)(now - c->deadline) < 0)
 		return;
-	c->deadline = 0;
+	c->flags &= (uint8_t)~F_DEADLINE;
 	/* Closing (the last bytes not taken in time, or the lingering close's
 	 * bounds): the layer's own deadlines. */
 	if (c->mode != MODE_OPEN || !c->svc->proto->deadline)
@@ -362,6 +390,9 @@ static void on_closed(uv_handle_t *h)
 	if (c->flags & F_COUNTED)
 		c->svc->nconns--;
 	free(c);
+	n->nconns--;
+	if (n->stopping && !n->nconns)
+		net__finish(n); /* the last one: the net's own handles close */
 }
 
 static void on_shutdown_any(struct net_conn *c)
@@ -371,9 +402,7 @@ static void on_shutdown_any(struct net_conn *c)
 
 	c->flags |= F_SHUT;
 	l->until_ms = now + c->svc->linger_time_ms;
-	net_conn_deadline(c, c->svc->linger_timeout_ms < c->svc->linger_time_ms
-				     ? c->svc->linger_timeout_ms
-				     : c->svc->linger_time_ms);
+	linger_deadline(c, l);
 }
 
 void net__shutdown_done(struct net_conn *c, int status)
@@ -421,7 +450,7 @@ void net_conn_close(struct net_conn *c, enum net_close how)
 		if (c->mode >= MODE_LINGER)
 			return;
 		c->mode = MODE_LINGER;
-		if (!c->deadline)
+		if (!(c->flags & F_DEADLINE))
 			net_conn_deadline(c, NET_WRITE_STALL_MS);
 		t->read_start(c); /* into the discard, whatever paused it */
 		net_conn_want_write(c);

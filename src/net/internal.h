@@ -12,7 +12,6 @@ struct turn_hook {
 	void *ctx;
 };
 
-#define NET_MAX_TURN_HOOKS 4
 
 struct net {
 	uv_loop_t *loop;
@@ -20,7 +19,9 @@ struct net {
 	uv_timer_t tick;         /* deadlines */
 	uv_timer_t grace;        /* the end of net_stop's grace */
 	uint64_t start_ms;
+	uint32_t nconns;         /* every connection, refused ones included */
 	bool stopping;
+	bool finished;           /* the net's own handles are closed */
 	struct turn_hook hooks[NET_MAX_TURN_HOOKS];
 	int nhooks;
 	struct net_listener *listeners[NET_MAX_LISTENERS];
@@ -48,6 +49,7 @@ enum {
 	F_SHUT = 1 << 4,      /* lingering: the write side is shut */
 	F_IN_INPUT = 1 << 5,  /* net__input running: no re-entry from pause */
 	F_LINGERING = 1 << 6, /* state is the layer's struct conn_linger */
+	F_DEADLINE = 1 << 7,  /* deadline is set */
 };
 
 /* What a connection holds only now and then, allocated while needed and
@@ -75,7 +77,7 @@ struct net_conn {
 	struct net_service *svc;
 	void *state;                 /* the protocol's; struct conn_linger while lingering */
 	struct conn_aux *aux;        /* NULL: nothing kept, nothing being written */
-	uint32_t deadline;           /* in ticks since the net started; 0 = none */
+	uint32_t deadline;           /* ms since the net started, wrapping (F_DEADLINE) */
 	uint8_t mode;                /* enum conn_mode */
 	uint8_t flags;               /* F_* */
 	uint8_t transport;           /* index in net__transports */
@@ -99,11 +101,18 @@ static inline const struct net_transport *conn_transport(const struct net_conn *
 /* conn.c */
 struct net_conn *net__conn_new(struct net *n, struct net_service *svc);
 void net__flush(struct net_conn *c);
-void net__deadline_check(struct net_conn *c, uint32_t now_tick);
-uint32_t net__tick_now(const struct net *n);
+void net__deadline_check(struct net_conn *c, uint32_t now);
+/* Milliseconds since the net started, wrapping every 49 days: deadlines
+ * compare with wrapping arithmetic, so none may be further than
+ * NET_DEADLINE_MAX_MS away. */
+uint32_t net__clock(const struct net *n);
+#define NET_DEADLINE_MAX_MS (UINT32_MAX / 4)
 
 /* net.c */
 void net__dirty_remove(struct net *n, struct net_conn *c);
+/* Stopping and no connection left: closes the net's own handles, so the
+ * loop can end. */
+void net__finish(struct net *n);
 
 /* listener.c */
 void net__listener_close(struct net_listener *l);

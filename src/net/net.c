@@ -21,9 +21,9 @@ uv_loop_t *net_loop(const struct net *n)
 	return n->loop;
 }
 
-uint32_t net__tick_now(const struct net *n)
+uint32_t net__clock(const struct net *n)
 {
-	return (uint32_t)((net_now(n) - n->start_ms) / NET_TICK_MS);
+	return (uint32_t)(net_now(n) - n->start_ms);
 }
 
 void net_on_turn(struct net *n, void (*fn)(void *ctx), void *ctx)
@@ -105,7 +105,7 @@ static void check_deadline(uv_handle_t *h, void *arg)
 static void on_tick(uv_timer_t *t)
 {
 	struct net *n = t->data;
-	uint32_t now = net__tick_now(n);
+	uint32_t now = net__clock(n);
 
 	uv_walk(n->loop, check_deadline, &now);
 }
@@ -157,16 +157,22 @@ static void tell_stop(struct net_conn *c)
 		net_conn_close(c, NET_CLOSE_NOW);
 }
 
-/* The grace is over: whatever is still open goes, through its own close
- * path (the protocol releases what it holds: nothing leaks by design). */
-static void on_grace(uv_timer_t *t)
+void net__finish(struct net *n)
 {
-	struct net *n = t->data;
-
-	each_conn(n, close_now);
+	if (n->finished)
+		return;
+	n->finished = true;
 	uv_close((uv_handle_t *)&n->tick, NULL);
 	uv_close((uv_handle_t *)&n->check, NULL);
 	uv_close((uv_handle_t *)&n->grace, NULL);
+}
+
+/* The grace is over: whatever is still open goes, through its own close
+ * path (the protocol releases what it holds: nothing leaks by design);
+ * the last one's close finishes the net. */
+static void on_grace(uv_timer_t *t)
+{
+	each_conn(t->data, close_now);
 }
 
 void net_stop(struct net *n, uint32_t grace_ms)
@@ -178,11 +184,13 @@ void net_stop(struct net *n, uint32_t grace_ms)
 		net__listener_close(n->listeners[i]);
 	n->nlisteners = 0;
 	each_conn(n, tell_stop);
+	if (!n->nconns) {
+		net__finish(n);
+		return;
+	}
+	/* Referenced: a connection that is neither read nor written (paused)
+	 * would not keep the loop running until the grace ends. */
 	uv_timer_start(&n->grace, on_grace, grace_ms, 0);
-	uv_unref((uv_handle_t *)&n->grace);
-	/* Closing connections finish their writes on later turns; the check
-	 * handle itself must not keep the loop alive after that. */
-	uv_unref((uv_handle_t *)&n->check);
 }
 
 void net_free(struct net *n)

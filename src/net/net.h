@@ -58,6 +58,7 @@
 #define NET_TICK_MS 100            /* deadlines are checked this often */
 #define NET_WRITE_STALL_MS 2000    /* a closing connection's time to take its last bytes */
 #define NET_MAX_LISTENERS 32
+#define NET_MAX_TURN_HOOKS 4
 
 struct net;
 struct net_conn;
@@ -96,12 +97,14 @@ struct net_transport {
 extern const struct net_transport net_tcp;
 
 /*
- * A protocol. Every callback but output is optional. Calls come from the
- * layer, on the loop, in this order: open once, then any of the others,
- * then close once (after which nothing else).
+ * A protocol. input and output are required, the rest optional. Calls come
+ * from the layer, on the loop: open once (not for a connection over the
+ * limit: refuse instead), then any of the others, then close once, after
+ * which nothing else. close comes for every connection, also when open
+ * returned false or refuse set no state (state is then NULL).
  */
 struct net_proto {
-	const char *name;
+	const char *name;      /* in logs and /metrics ("mqtt", "http") */
 	/* Accepted through listener l: set up state (net_conn_set_state).
 	 * False: close at once (the protocol logged why). */
 	bool (*open)(struct net_conn *c, const struct net_listener *l);
@@ -111,17 +114,24 @@ struct net_proto {
 	void (*refuse)(struct net_conn *c, const struct net_listener *l);
 	/* Bytes in: how many were taken; the rest is kept and presented again,
 	 * followed by new bytes. Taking none of a tail is fine (a partial
-	 * unit); the layer never offers more than it holds. */
+	 * unit); the layer keeps whatever is not taken, so the protocol bounds
+	 * its units (MQTT's maximum packet size, HTTP's header and body
+	 * limits). */
 	size_t (*input)(struct net_conn *c, const uint8_t *data, size_t len);
-	/* What to write now, or NULL. Asked only when no write is in flight. */
+	/* What to write now, or NULL. Asked at the end of a loop turn in which
+	 * the connection was marked (net_conn_want_write), when a queued write
+	 * has gone out, and, once a close after output was asked for, until
+	 * it returns NULL; never while a write is in flight. */
 	struct net_out *(*output)(struct net_conn *c);
 	/* Output handed out is all written (the socket took it at once, or
 	 * the queued rest went out): room to read again. May come more than
 	 * once for one output. */
 	void (*drained)(struct net_conn *c);
-	/* The peer closed its side or the socket failed (status: 0 for EOF, or
-	 * a libuv error). The protocol closes the connection (net_conn_close)
-	 * or keeps writing. */
+	/* The peer closed its side (status 0) or the socket failed (a libuv
+	 * error). On an error the layer closes the connection after this call;
+	 * at EOF the protocol decides: answer what came first and close with
+	 * AFTER_WRITE, or close NOW (nothing more is read either way). Without
+	 * eof, both close at once. */
 	void (*eof)(struct net_conn *c, int status);
 	/* The deadline set with net_conn_deadline passed. */
 	void (*deadline)(struct net_conn *c);
@@ -139,8 +149,9 @@ struct net_service {
 	const struct net_proto *proto;
 	void *ctx;             /* net_conn_ctx() */
 	uint32_t max_conns;    /* 0 = no limit */
-	/* NET_CLOSE_LINGER's bounds: total time, time without a byte, bytes
-	 * read and dropped. */
+	/* NET_CLOSE_LINGER's bounds: total time (0: closed once the output
+	 * is out), time without a byte (0: no such bound), bytes read and
+	 * dropped (0: the first byte ends it). */
 	uint32_t linger_time_ms, linger_timeout_ms;
 	uint64_t linger_bytes;
 	/* Counters: open now (lingering ones included), since the start. */
@@ -170,7 +181,8 @@ struct net_listener {
  * `data` must not be used by anyone else: connections find the net there. */
 struct net *net_new(uv_loop_t *loop);
 /* Called once per loop turn, before the layer writes (the broker's dirty
- * clients are marked there). */
+ * clients are marked there). At most NET_MAX_TURN_HOOKS (4) per net: one
+ * more is a programming error and aborts. */
 void net_on_turn(struct net *n, void (*fn)(void *ctx), void *ctx);
 /* Starts the write handle and the deadline tick. */
 void net_start(struct net *n);
@@ -217,10 +229,13 @@ void net_conn_peer(const struct net_conn *c, char *out, size_t cap, bool with_po
  * state and everything from now on (input not taken by the current call
  * included, fed at once); the current protocol's close is not called
  * (state handed over is the new protocol's to free). It counts in to's
- * connections from now on; to's limit is not checked (it was at accept). */
+ * connections (and its accepted) from now on; to's limit is not checked
+ * (it was at accept). Output the current protocol queued and had not
+ * handed out is not asked for any more: put it in the new state (the 101
+ * answer of an upgrade). */
 void net_conn_upgrade(struct net_conn *c, struct net_service *to, void *state);
-/* The protocol has output: it is asked for it (proto->output) once per
- * loop turn, when no write is in flight. */
+/* The protocol has output: it is asked for it (proto->output) at the end
+ * of this loop turn, or when the write in flight is out. */
 void net_conn_want_write(struct net_conn *c);
 /* Stops feeding input (a login or a request's work is under way), or
  * resumes: the bytes kept meanwhile are fed first. */
@@ -228,7 +243,9 @@ void net_conn_pause(struct net_conn *c, bool paused);
 bool net_conn_paused(const struct net_conn *c);
 /* Bytes written to the transport and not yet sent. */
 size_t net_conn_queued(const struct net_conn *c);
-/* proto->deadline after ms (rounded up to the tick); 0 clears it. */
+/* proto->deadline once ms have passed (checked every NET_TICK_MS: never
+ * early, at most a tick late; at most NET_DEADLINE_MAX_MS, about 12 days,
+ * longer is cut to it); 0 clears it. */
 void net_conn_deadline(struct net_conn *c, uint64_t ms);
 /* Ends the connection (idempotent; a later, stronger request wins: NOW
  * over AFTER_WRITE over LINGER). */

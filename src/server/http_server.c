@@ -25,11 +25,12 @@
 
 #include "api/api.h"
 #include "base/alloc.h"
+#include "base/array.h"
 #include "base/log.h"
 #include "base/text.h"
 #include "http/http.h"
-#include "outbatch.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,24 +44,32 @@ struct http_server {
 	struct http_config cfg;
 	struct http_limits lim;
 	struct api *api;
-	struct outbatch_pool batches;
+	struct outbuf_pool *bufs;   /* the answers' storage (the broker's pool) */
+	uv_buf_t *iov;              /* one scratch array for every write (net_out) */
+	uint32_t iov_cap;
 	uint64_t requests;
 	bool stopping;
 	char date[40];
 	time_t date_at;
 };
 
-/* One connection's HTTP state. */
+/* One connection's HTTP state. Its answers are queued in `out`; the layer
+ * writes them from `sending` (the two swap, each keeping its storage, so
+ * an answer costs no allocation and no trip through the pool). */
 struct hconn {
-	struct net_conn *conn;  /* NULL once closed while a job was out */
+	struct net_conn *conn;  /* NULL once closed (freed when nothing else is out) */
 	struct http_server *hs;
 	struct http_reader rd;
 	struct outbuf out;      /* answers not yet handed to the layer */
+	struct outbuf sending;  /* handed to the layer as wout, until released */
+	struct net_out wout;
+	bool sending_busy;      /* wout is the layer's */
 	bool timing_request;    /* the request timeout runs */
 	bool continue_sent;
 	bool waiting;           /* a request's slow work runs on a worker thread */
 	bool backlogged;        /* input paused: MAX_UNSENT bytes wait for the client */
 	bool last;              /* the last answer is queued: closing */
+	bool peer_done;         /* the client shut its side: close once answered */
 	char peer[64];          /* address only, for logs and rate limits */
 };
 
@@ -86,10 +95,15 @@ static const char *http_date(struct http_server *hs)
 	return hs->date;
 }
 
-static void hconn_free(struct hconn *h)
+/* Frees h once the connection is closed and neither a job nor a write
+ * still refers to it. */
+static void hconn_maybe_free(struct hconn *h)
 {
+	if (h->conn || h->waiting || h->sending_busy)
+		return;
 	http_reader_release(&h->rd);
 	outbuf_release(&h->out);
+	outbuf_release(&h->sending);
 	free(h);
 }
 
@@ -100,7 +114,8 @@ static struct hconn *hconn_new(struct http_server *hs, struct net_conn *conn)
 	h->conn = conn;
 	h->hs = hs;
 	http_reader_init(&h->rd, &hs->lim);
-	outbuf_init(&h->out, hs->batches.bufs);
+	outbuf_init(&h->out, hs->bufs);
+	outbuf_init(&h->sending, hs->bufs);
 	net_conn_peer(conn, h->peer, sizeof(h->peer), false);
 	net_conn_set_state(conn, h);
 	return h;
@@ -120,22 +135,24 @@ static void send_response(struct hconn *h, struct http_response *rs, bool head, 
 {
 	struct http_write_opts o = { .head = head, .keep_alive = keep_alive,
 				     .date = http_date(h->hs) };
+	bool with_body = !head && rs->body_len && rs->status != 204;
+	/* a static body by reference; any other is copied after the head */
+	bool by_ref = with_body && rs->body_static && !rs->body_borrowed;
+	size_t copied = with_body && !by_ref ? rs->body_len : 0;
 	size_t cap = http_response_head_size(rs);
-	size_t n = http_response_write_head(rs, &o, (char *)outbuf_reserve(&h->out, cap), cap);
+	char *at = (char *)outbuf_reserve(&h->out, cap + copied);
+	size_t n = http_response_write_head(rs, &o, at, cap);
 
 	if (n == 0) { /* cannot happen: head_size bounds it */
 		http_response_release(rs);
 		net_conn_close(h->conn, NET_CLOSE_NOW);
 		return;
 	}
-	outbuf_commit(&h->out, n);
-	if (!head && rs->body_len && rs->status != 204) {
-		if (rs->body_static && !rs->body_borrowed)
-			outbuf_append_static(&h->out, rs->body_static, rs->body_len);
-		else /* owned (freed below) or borrowed (valid until the loop runs) */
-			outbuf_append(&h->out, rs->body ? rs->body : (const char *)rs->body_static,
-				      rs->body_len);
-	}
+	if (copied)
+		memcpy(at + n, rs->body ? rs->body : (const char *)rs->body_static, copied);
+	outbuf_commit(&h->out, n + copied);
+	if (by_ref)
+		outbuf_append_static(&h->out, rs->body_static, rs->body_len);
 	net_conn_want_write(h->conn);
 	if (!keep_alive || rs->close) {
 		h->last = true;
@@ -216,7 +233,7 @@ static void on_job_done(uv_work_t *req, int status)
 		/* the client left meanwhile: nothing to answer */
 		w->job->free(w->job);
 		free(w);
-		hconn_free(h);
+		hconn_maybe_free(h);
 		return;
 	}
 	http_response_init(&rs);
@@ -236,6 +253,8 @@ static void on_job_done(uv_work_t *req, int status)
 	h->continue_sent = false;
 	if (!h->last)
 		net_conn_pause(h->conn, false); /* pipelined requests that waited, first */
+	if (h->peer_done && !h->waiting && h->conn)
+		net_conn_close(h->conn, NET_CLOSE_AFTER_WRITE);
 }
 
 /* Answers h's current request; false when its work went to the thread
@@ -337,11 +356,33 @@ static size_t http_input(struct net_conn *conn, const uint8_t *data, size_t len)
 	return off;
 }
 
+static void http_sent(struct net_out *out)
+{
+	struct hconn *h = (struct hconn *)(void *)((char *)out - offsetof(struct hconn, wout));
+
+	outbuf_reset(&h->sending); /* static bodies' references dropped; storage kept */
+	h->sending_busy = false;
+	hconn_maybe_free(h);
+}
+
 static struct net_out *http_output(struct net_conn *conn)
 {
 	struct hconn *h = net_conn_state(conn);
+	struct http_server *hs = h->hs;
+	struct outbuf queued = h->out;
 
-	return outbatch_take(&h->hs->batches, &h->out);
+	if (!queued.total)
+		return NULL;
+	h->out = h->sending; /* empty, with its storage */
+	h->sending = queued;
+	h->sending_busy = true;
+	ARRAY_GROW(hs->iov, hs->iov_cap, queued.nsegs, 64, ARRAY_MAX);
+	for (uint32_t i = 0; i < queued.nsegs; i++)
+		hs->iov[i] = uv_buf_init((char *)outbuf_seg_data(&h->sending, i),
+					 queued.segs[i].len);
+	h->wout = (struct net_out){ .iov = hs->iov, .n = queued.nsegs, .total = queued.total,
+				    .release = http_sent };
+	return &h->wout;
 }
 
 /* Output went out: a client that caught up is read (and parsed) again. */
@@ -353,6 +394,20 @@ static void http_drained(struct net_conn *conn)
 		h->backlogged = false;
 		net_conn_pause(conn, false);
 	}
+}
+
+/* The client shut its side (an HTTP/1.0 client, `nc -N`): the requests it
+ * sent before are answered, then the connection closes. An error: closed
+ * by the layer. */
+static void http_eof(struct net_conn *conn, int status)
+{
+	struct hconn *h = net_conn_state(conn);
+
+	if (status < 0)
+		return;
+	h->peer_done = true;
+	if (!h->waiting) /* else on_job_done closes it after the answer */
+		net_conn_close(conn, NET_CLOSE_AFTER_WRITE);
 }
 
 static void http_deadline(struct net_conn *conn)
@@ -401,8 +456,7 @@ static void http_close(struct net_conn *conn)
 	if (!h)
 		return;
 	h->conn = NULL;
-	if (!h->waiting) /* else on_job_done frees it */
-		hconn_free(h);
+	hconn_maybe_free(h); /* or on_job_done, or http_sent, does */
 }
 
 static const struct net_proto http_proto = {
@@ -412,6 +466,7 @@ static const struct net_proto http_proto = {
 	.input = http_input,
 	.output = http_output,
 	.drained = http_drained,
+	.eof = http_eof,
 	.deadline = http_deadline,
 	.stop = http_stop,
 	.close = http_close,
@@ -437,7 +492,7 @@ struct http_server *http_server_new(struct net *n, const struct http_config *cfg
 					.max_header = cfg->max_header_size,
 					.max_body = cfg->max_body,
 					.max_headers = cfg->max_headers };
-	outbatch_pool_init(&hs->batches, bufs);
+	hs->bufs = bufs;
 	hs->svc = (struct net_service){ .proto = &http_proto, .ctx = hs,
 					.max_conns = cfg->max_connections,
 					.linger_time_ms = cfg->linger_time_ms,
@@ -457,7 +512,7 @@ void http_server_free(struct http_server *hs)
 {
 	if (!hs)
 		return;
-	outbatch_pool_release(&hs->batches);
+	free(hs->iov);
 	free(hs);
 }
 

@@ -96,6 +96,7 @@ static void mqtt_eof(struct net_conn *conn, int status)
 	broker_set_time(m->broker, net_now(m->net));
 	broker_client_close(m->broker, net_conn_state(conn), CLOSE_PEER,
 			    status ? uv_strerror(status) : NULL);
+	net_conn_close(conn, NET_CLOSE_NOW); /* nothing is sent to a client that left */
 }
 
 /* Shutting down: v5 clients get DISCONNECT 0x8B, then the close. */

@@ -352,6 +352,36 @@ def test_lingering_ends_at_the_clients_eof(http_broker):
             assert wait_connections(poller, 1, 5) < 5
 
 
+def test_requests_before_a_half_close_are_all_answered(http_broker):
+    """A client that sends its requests and shuts its write side (HTTP/1.0
+    clients, `nc -N`) gets every answer, a slow one (a registration, hashed
+    on a worker thread) included, then the server's EOF."""
+    b = http_broker()
+    name = "halfclose%d" % random.randrange(1 << 30)
+    cases = [
+        ([build_request("GET", "/healthz")], [200]),
+        ([build_request("GET", "/healthz"), build_request("GET", "/healthz")], [200, 200]),
+        ([build_request("GET", "/healthz"),
+          build_request("POST", "/api/users",
+                        json.dumps({"name": name, "password": "wonderland"})),
+          build_request("GET", "/healthz")], [200, 201, 200]),
+    ]
+    for requests_sent, statuses in cases:
+        with RawHttp(b) as c:
+            c.send(b"".join(requests_sent))
+            c.sock.shutdown(socket.SHUT_WR)
+            received = bytearray()
+            c.sock.settimeout(10)
+            while True:
+                chunk = c.sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        answers = parse_answers(received)
+        assert [a[0] for a in answers] == statuses, received[:300]
+        assert all(a[3] for a in answers), "an answer cut short: %r" % received[-200:]
+
+
 def test_lingering_ends_after_http_linger_timeout_of_silence(http_broker):
     b = http_broker("http_max_body 1024", "http_linger_timeout 1", "http_linger_time 60")
     with RawHttp(b) as poller:
