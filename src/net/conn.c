@@ -372,9 +372,8 @@ void net__deadline_check(struct net_conn *c, uint32_t now)
 
 /* ---- closing ---- */
 
-static void on_closed(uv_handle_t *h)
+void net__closed(struct net_conn *c)
 {
-	struct net_conn *c = (struct net_conn *)h;
 	struct net *n = conn_net(c);
 
 	if (c->aux) {
@@ -462,5 +461,5 @@ void net_conn_close(struct net_conn *c, enum net_close how)
 		if (c->svc->proto->close)
 			c->svc->proto->close(c);
 	}
-	uv_close((uv_handle_t *)&c->tcp, on_closed);
+	t->close(c);
 }

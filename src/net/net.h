@@ -92,6 +92,10 @@ struct net_transport {
 	int (*shutdown)(struct net_conn *c);
 	/* Bytes queued and not yet written. */
 	size_t (*queued)(const struct net_conn *c);
+	/* Drops what is queued (its callbacks come, cancelled), releases the
+	 * transport's own state and closes the socket; net__closed once the
+	 * connection's memory may go. */
+	void (*close)(struct net_conn *c);
 };
 
 extern const struct net_transport net_tcp;
@@ -259,5 +263,6 @@ void net__input(struct net_conn *c, const uint8_t *data, size_t len);
 void net__eof(struct net_conn *c, int status);
 void net__write_done(struct net_conn *c, int status);
 void net__shutdown_done(struct net_conn *c, int status);
+void net__closed(struct net_conn *c);
 
 #endif

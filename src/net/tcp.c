@@ -105,6 +105,16 @@ static size_t tcp_queued(const struct net_conn *c)
 	return c->tcp.write_queue_size;
 }
 
+static void on_closed(uv_handle_t *h)
+{
+	net__closed((struct net_conn *)h);
+}
+
+static void tcp_close(struct net_conn *c)
+{
+	uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
 const struct net_transport net_tcp = {
 	.name = "tcp",
 	.read_start = tcp_read_start,
@@ -113,6 +123,7 @@ const struct net_transport net_tcp = {
 	.write = tcp_write,
 	.shutdown = tcp_shutdown,
 	.queued = tcp_queued,
+	.close = tcp_close,
 };
 
 /* Every transport, by index (internal.h): TCP first; TLS and WebSocket
