@@ -4,8 +4,9 @@
  * batch, so the protocol queues more while they are written, and an idle
  * connection holds no batch, no write request and no buffer.
  *
- * Used by every service whose output is an outbuf (MQTT, HTTP).
- * Single-threaded, like the loop.
+ * For services with many mostly idle connections (MQTT). HTTP, whose
+ * connections are few and busy, keeps two outbufs per connection instead
+ * (http_server.c). Single-threaded, like the loop.
  */
 #ifndef AGORA_OUTBATCH_H
 #define AGORA_OUTBATCH_H
