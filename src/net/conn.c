@@ -230,6 +230,12 @@ void net__eof(struct net_conn *c, int status)
 
 	if (c->mode == MODE_CLOSED)
 		return;
+	if (c->mode == MODE_LINGER && !(c->flags & F_LINGERING) && status == 0) {
+		/* The last output is not out yet and the peer has finished: no
+		 * byte can come to be refused, so it is written, then closed. */
+		net_conn_close(c, NET_CLOSE_AFTER_WRITE);
+		return;
+	}
 	if (c->mode == MODE_OPEN && p->eof)
 		p->eof(c, status);
 	/* The peer only shut its side: a protocol with an eof callback may

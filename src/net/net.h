@@ -218,7 +218,8 @@ enum net_close {
 				 * NET_WRITE_STALL_MS), shut the write side, then
 				 * read and drop what the peer sends until it
 				 * closes or a bound of the service's linger_* is
-				 * reached */
+				 * reached (a peer whose EOF comes before the output
+				 * is out: written, then closed) */
 };
 
 void net_conn_set_state(struct net_conn *c, void *state);

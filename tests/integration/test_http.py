@@ -352,6 +352,18 @@ def test_lingering_ends_at_the_clients_eof(http_broker):
             assert wait_connections(poller, 1, 5) < 5
 
 
+def exactly_64k_of_healthz_ending_with_close():
+    """64 GET /healthz requests of 1,024 bytes each (65,536 in all, padded
+    by a header), the last one with Connection: close."""
+    def padded(headers):
+        bare = build_request("GET", "/healthz", headers=dict(headers, **{"X-Pad": ""}))
+        return build_request("GET", "/healthz",
+                             headers=dict(headers, **{"X-Pad": "p" * (1024 - len(bare))}))
+    out = [padded({})] * 63 + [padded({"Connection": "close"})]
+    assert all(len(r) == 1024 for r in out)
+    return out
+
+
 def test_requests_before_a_half_close_are_all_answered(http_broker):
     """A client that sends its requests and shuts its write side (HTTP/1.0
     clients, `nc -N`) gets every answer, a slow one (a registration, hashed
@@ -365,9 +377,20 @@ def test_requests_before_a_half_close_are_all_answered(http_broker):
           build_request("POST", "/api/users",
                         json.dumps({"name": name, "password": "wonderland"})),
           build_request("GET", "/healthz")], [200, 201, 200]),
+        # the last answer closes the connection (the lingering close)
+        ([b"GET /healthz HTTP/1.0\r\n\r\n"], [200]),
+        ([build_request("GET", "/healthz"),
+          build_request("GET", "/healthz", headers={"Connection": "close"})], [200, 200]),
+        # exactly the server's 64 KiB read buffer: the read that fills it is
+        # followed by another in the same loop turn, which sees the EOF
+        # before the answers are written
+        (exactly_64k_of_healthz_ending_with_close(), None),
     ]
     for requests_sent, statuses in cases:
         with RawHttp(b) as c:
+            # Corked: the requests and the FIN leave in one segment, so the
+            # server reads the EOF right after them, before it has written.
+            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
             c.send(b"".join(requests_sent))
             c.sock.shutdown(socket.SHUT_WR)
             received = bytearray()
@@ -378,6 +401,8 @@ def test_requests_before_a_half_close_are_all_answered(http_broker):
                     break
                 received += chunk
         answers = parse_answers(received)
+        if statuses is None:
+            statuses = [200] * len(requests_sent)
         assert [a[0] for a in answers] == statuses, received[:300]
         assert all(a[3] for a in answers), "an answer cut short: %r" % received[-200:]
 

@@ -341,6 +341,16 @@ static enum line_result take_line(struct fconn *fc, const uint8_t *line, size_t 
 		net_conn_close(c, NET_CLOSE_LINGER);
 		return L_STOP;
 	}
+	if (line_is(line, len, "CLOSE LINGER EOF")) {
+		/* the transport reads the peer's EOF in this same turn, before
+		 * the output is written (a read that filled the buffer, then
+		 * another) */
+		int closes = f->closes;
+
+		net_conn_close(c, NET_CLOSE_LINGER);
+		net__eof(c, 0);
+		return f->closes != closes ? L_GONE : L_STOP; /* closed: fc is freed */
+	}
 	if (line_is(line, len, "UPGRADE") && f->upgrade_to) {
 		upgrade(fc);
 		return L_GONE;
@@ -1765,6 +1775,29 @@ static void test_eof_then_answer(void **state)
 }
 
 /*
+ * The peer's EOF read after a lingering close was asked for, before the
+ * last output went out: the output is written, then the connection
+ * closes (it used to close at once, the answer lost).
+ */
+static void test_eof_before_the_last_output(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake *a = &fx->a;
+	struct peer *p;
+
+	p = peer_connect(fx, a->port, 0);
+	peer_says(fx, p, "BIG 65536\nCLOSE LINGER EOF\n");
+	WAIT_FOR(fx, peer_closed(p));
+	assert_int_equal(p->err, 0);
+	assert_int_equal(p->in.len, 65536);
+	assert_true(is_pattern(p->in.p, 65536));
+	assert_int_equal(a->closes, 1);
+	assert_int_equal(a->released, a->handed);
+	WAIT_FOR(fx, a->svc.nconns == 0);
+	assert_no_violation(a);
+}
+
+/*
  * A linger bound of 0 does not disable the other bound: the lingering
  * deadline used to be min(timeout, time), and a 0 there cleared it, so a
  * silent peer kept its connection (and its slot) forever.
@@ -1814,6 +1847,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_turn_hooks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof_then_answer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eof_before_the_last_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_linger_zero_bound, setup, teardown),
 	};
 
