@@ -1,6 +1,6 @@
 /*
  * main.c - the `agora` command table (after git's git.c): one row per
- * command, each implemented in its own file.
+ * command, each family of commands in its own file.
  */
 #include "commands.h"
 
@@ -11,46 +11,102 @@ static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
-	{ "serve", cmd_serve, "run the MQTT broker" },
+	{ "serve", cmd_serve, "run the server: MQTT broker, REST API, web client" },
+	{ "pub", cmd_pub, "publish MQTT messages (flags as mosquitto_pub)" },
+	{ "sub", cmd_sub, "subscribe and print MQTT messages (flags as mosquitto_sub)" },
+	{ "register", cmd_register, "create an account on an Agora server" },
+	{ "login", cmd_login, "log in and keep the token for the next commands" },
+	{ "logout", cmd_logout, "forget the kept token (and revoke it)" },
+	{ "users", cmd_users, "list the server's users and their status" },
+	{ "status", cmd_status, "show or set your status" },
+	{ "send", cmd_send, "send a direct message to a user" },
+	{ "inbox", cmd_inbox, "list your messages, or follow them live" },
+	{ "echo", cmd_echo, "TCP echo server (echo serve) and client" },
+	{ "adder", cmd_adder, "integer-adder server (adder serve) and client" },
+	{ "chat", cmd_chat, "peer-to-peer UDP chat" },
+	{ "lookup", cmd_lookup, "look up a host name or address" },
 	{ "bench", cmd_bench, "load-test an MQTT broker (loopback)" },
 	{ "version", cmd_version, "print the version" },
-	{ "help", cmd_help, "list the commands" },
+	{ "help", cmd_help, "list the commands, or describe one (help COMMAND)" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+int wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return 1;
+	return 0;
+}
+
+static const struct command *find(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	return NULL;
+}
 
 static int cmd_version(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
 	printf("agora %s\n", AGORA_VERSION);
-	return 0;
+	return EXIT_OK;
 }
 
+static void list_commands(FILE *out)
+{
+	fprintf(out, "usage: agora <command> [options]\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+	fprintf(out, "\n'agora help COMMAND' or 'agora COMMAND --help' describes a command; "
+		     "'man agora' all of them.\n");
+}
+
+/* `agora help`: the list; `agora help COMMAND`: that command's --help. */
 static int cmd_help(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	printf("usage: agora <command> [options]\n\ncommands:\n");
-	for (size_t i = 0; i < NCOMMANDS; i++)
-		printf("  %-10s %s\n", commands[i].name, commands[i].help);
-	printf("\n'agora <command> --help' describes a command's options.\n");
-	return 0;
+	const struct command *c;
+	char help_flag[] = "--help";
+	char *sub_argv[3];
+
+	if (argc < 2) {
+		list_commands(stdout);
+		return EXIT_OK;
+	}
+	c = find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "agora help: '%s' is not a command; see 'agora help'\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	if (c->fn == cmd_help || c->fn == cmd_version) {
+		printf("usage: agora %s\n%s\n", c->name, c->help);
+		return EXIT_OK;
+	}
+	sub_argv[0] = argv[1];
+	sub_argv[1] = help_flag;
+	sub_argv[2] = NULL;
+	return c->fn(2, sub_argv);
 }
 
 int main(int argc, char **argv)
 {
+	const struct command *c;
+
 	if (argc < 2) {
-		cmd_help(0, NULL);
-		return 2;
+		list_commands(stderr);
+		return EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)
 		return cmd_version(0, NULL);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-		return cmd_help(0, NULL);
-	for (size_t i = 0; i < NCOMMANDS; i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "agora: '%s' is not a command; see 'agora --help'\n", argv[1]);
-	return 2;
+		return cmd_help(1, argv);
+	c = find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "agora: '%s' is not a command; see 'agora help'\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	return c->fn(argc - 1, argv + 1);
 }

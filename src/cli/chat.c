@@ -1,0 +1,13 @@
+/* chat.c - not written yet (issue 11): every command here says so and fails. */
+#include "commands.h"
+
+#include <stdio.h>
+
+int cmd_chat(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "agora chat: not available yet\n");
+	return EXIT_USAGE;
+}
+

@@ -1,0 +1,13 @@
+/* lookup.c - not written yet (issue 11): every command here says so and fails. */
+#include "commands.h"
+
+#include <stdio.h>
+
+int cmd_lookup(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "agora lookup: not available yet\n");
+	return EXIT_USAGE;
+}
+
