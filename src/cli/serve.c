@@ -100,7 +100,7 @@ static int serve(const struct agora_config *cfg, const char *path,
 	prepare_process(cfg);
 	srv = server_new(cfg, path, ov);
 	if (!srv)
-		return 1;
+		return EXIT_LOCAL; /* the data directory or the store (logged) */
 	status = server_start(srv);
 	if (status == 0) {
 		log_flush_on_crash();
@@ -110,9 +110,9 @@ static int serve(const struct agora_config *cfg, const char *path,
 	}
 	server_free(srv);
 	if (status != 0)
-		return 1;
+		return EXIT_NET; /* a listener could not be opened (logged) */
 	log_info("stopped");
-	return 0;
+	return EXIT_OK;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -124,10 +124,10 @@ int cmd_serve(int argc, char **argv)
 	int rc = parse_args(argc, argv, &path, &ov);
 
 	if (rc)
-		return rc > 0 ? 0 : 2;
+		return rc > 0 ? EXIT_OK : EXIT_USAGE;
 	if (config_build(&cfg, path, &ov, err, sizeof(err))) {
 		fprintf(stderr, "agora serve: %s\n", err);
-		return 2;
+		return EXIT_USAGE;
 	}
 	return serve(&cfg, path, &ov);
 }
