@@ -38,7 +38,8 @@ TST_OBJ := $(patsubst src/%.c,build/test/obj/%.o,$(SRC)) $(ASSETS_TST_OBJ)
 TST_LIB_OBJ := $(patsubst src/%.c,build/test/obj/%.o,$(LIB_SRC)) $(ASSETS_TST_OBJ)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all build run test deps test-deps unit integration build-test format clean help bench fuzz
+.PHONY: all build run test deps test-deps unit integration build-test format clean help bench fuzz \
+	install man
 
 all: build
 
@@ -49,6 +50,8 @@ help:
 	@echo "make bench  Agora beside Mosquitto and the forwarder; writes docs/PERFORMANCE.md"
 	@echo "make fuzz   run the libFuzzer targets (clang) for FUZZ_SECONDS each"
 	@echo "make format clang-format every C file"
+	@echo "make install  the binary, man page and bash completion under PREFIX (/usr/local)"
+	@echo "make man    docs/agora.1 from docs/man/*.roff"
 
 deps:
 	@sh scripts/install-deps.sh
@@ -57,6 +60,22 @@ test-deps:
 	@sh scripts/install-deps.sh test
 
 build: build/release/agora
+
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary, its man page and
+# its bash completion.
+PREFIX ?= /usr/local
+INSTALL_BIN ?= build/release/agora
+install: $(INSTALL_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/agora
+	install -m 644 docs/agora.1 $(DESTDIR)$(PREFIX)/share/man/man1/agora.1
+	install -m 644 scripts/agora.bash-completion \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/agora
+
+# docs/agora.1 is put together from docs/man/*.roff (a test checks it is).
+man:
+	sh scripts/build-man.sh > docs/agora.1
 
 build/release/agora: $(REL_OBJ)
 	$(CC) $(REL_OBJ) $(LDLIBS) -o $@

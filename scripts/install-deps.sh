@@ -11,7 +11,7 @@ set -eu
 pkgs="gcc make pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libsqlite3-dev libsodium-dev libcurl4-openssl-dev"
 case "${1:-}" in
 test)
-	pkgs="$pkgs libcmocka-dev python3 python3-pytest python3-paho-mqtt python3-requests python3-jsonschema mosquitto mosquitto-clients curl"
+	pkgs="$pkgs libcmocka-dev python3 python3-pytest python3-paho-mqtt python3-requests python3-jsonschema mosquitto mosquitto-clients curl groff-base"
 	;;
 bench)
 	# mosquitto is the peer measured side by side; valgrind and strace

@@ -93,3 +93,63 @@ def test_serve_unusable_data_dir_is_a_local_error(tmp_path):
                        "--data-dir", blocker)
     assert rc == EXIT_LOCAL, out + err
     assert "not a directory" in out + err, out + err
+
+
+def test_man_page_is_built_from_its_fragments():
+    # docs/agora.1 is committed for readers; docs/man/*.roff are its source.
+    from conftest import REPO
+    built = subprocess.run(["sh", os.path.join(REPO, "scripts", "build-man.sh")],
+                           stdout=subprocess.PIPE, check=True, timeout=10).stdout
+    with open(os.path.join(REPO, "docs", "agora.1"), "rb") as f:
+        assert f.read() == built, "docs/agora.1 is stale: run `make man`"
+
+
+def test_man_page_renders_without_warnings():
+    from conftest import REPO
+    r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z",
+                        os.path.join(REPO, "docs", "agora.1")],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+    assert r.returncode == 0 and r.stderr == b"", r.stderr.decode()
+
+
+def complete(*words):
+    """What the bash completion offers for the command line `words`, the
+    last one being completed (the binary under test as the program)."""
+    from conftest import REPO
+    script = os.path.join(REPO, "scripts", "agora.bash-completion")
+    quoted = " ".join("'%s'" % w for w in (AGORA_BIN,) + words)
+    r = subprocess.run(["bash", "--norc", "--noprofile", "-c",
+                        'source "$1"; COMP_WORDS=(%s); COMP_CWORD=%d; _agora; '
+                        'printf "%%s\\n" "${COMPREPLY[@]}"' % (quoted, len(words)),
+                        "bash", script],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20,
+                       env=sanitizer_env())
+    assert r.returncode == 0, r.stderr.decode()
+    return set(r.stdout.decode().split())
+
+
+def test_bash_completion_commands_and_options():
+    require_agora("the command line")
+    assert complete("se") == {"serve", "send"}
+    assert complete("help", "lo") == {"login", "logout", "lookup"}
+    opts = complete("serve", "--http-li")
+    assert opts == {"--http-listener", "--http-linger-bytes", "--http-linger-time",
+                    "--http-linger-timeout"}, opts
+    assert complete("serve", "--max-conn") == {"--max-connections"}
+
+
+def test_make_install_puts_binary_man_page_and_completion(tmp_path):
+    require_agora("the command line")
+    from conftest import REPO
+    r = subprocess.run(["make", "-s", "-C", REPO, "install", "DESTDIR=%s" % tmp_path,
+                        "PREFIX=/usr", "INSTALL_BIN=%s" % AGORA_BIN],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    assert r.returncode == 0, r.stdout.decode()
+    binary = tmp_path / "usr" / "bin" / "agora"
+    assert os.access(binary, os.X_OK)
+    assert (tmp_path / "usr/share/man/man1/agora.1").read_bytes().startswith(b".TH AGORA 1")
+    assert "complete -F _agora agora" in \
+        (tmp_path / "usr/share/bash-completion/completions/agora").read_text()
+    rc = subprocess.run([str(binary), "version"], stdout=subprocess.PIPE,
+                        env=sanitizer_env(), timeout=10)
+    assert rc.returncode == 0 and rc.stdout.startswith(b"agora ")
