@@ -749,6 +749,9 @@ enum chat_status chat_run(const struct chat_opts *o)
 	uv_signal_init(&c->loop, &c->sigterm);
 	uv_timer_init(&c->loop, &c->timer);
 	c->sigint.data = c->sigterm.data = c->timer.data = c;
+	/* Before the "listening" line: a signal sent once it is seen ends the chat cleanly. */
+	uv_signal_start(&c->sigint, on_signal, SIGINT);
+	uv_signal_start(&c->sigterm, on_signal, SIGTERM);
 
 	st = open_socket(c);
 	if (st == CHAT_OK)
@@ -757,8 +760,6 @@ enum chat_status chat_run(const struct chat_opts *o)
 		c->status = st;
 		close_all(c);
 	} else {
-		uv_signal_start(&c->sigint, on_signal, SIGINT);
-		uv_signal_start(&c->sigterm, on_signal, SIGTERM);
 		process_input(c);
 	}
 	uv_run(&c->loop, UV_RUN_DEFAULT);
