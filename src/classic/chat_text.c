@@ -328,7 +328,8 @@ int chat_parse_bind(const char *spec, struct sockaddr_storage *ss, bool *any)
 			return -1;
 		memcpy(host, spec + 1, hlen);
 		host[hlen] = '\0';
-		if (parse_bind_port(close + 2, &p) || inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+		if (parse_bind_port(close + 2, &p) ||
+		    inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
 			return -1;
 		in6->sin6_family = AF_INET6;
 		in6->sin6_port = htons(p);

@@ -60,7 +60,8 @@ void lookup_format_text(const struct lookup_result *r, struct text *out)
 		text_printf(out, "address    %s\n", safe(r->query, buf));
 		text_printf(out, "reverse    %s\n", safe(r->reverse, buf));
 		if (r->forward_status != LOOKUP_OK) {
-			text_printf(out, "addresses  none: %s\n", lookup_strerror(r->forward_status));
+			text_printf(out, "addresses  none: %s\n",
+				    lookup_strerror(r->forward_status));
 			return;
 		}
 	} else {
@@ -93,9 +94,10 @@ static json_t *name_json(const char *s)
 
 static json_t *addr_json(const struct lookup_addr *a)
 {
+	const char *family = a->sa.ss_family == AF_INET6 ? "ipv6" : "ipv4";
 	json_t *o = json_object();
 
-	json_object_set_new(o, "family", json_string(a->sa.ss_family == AF_INET6 ? "ipv6" : "ipv4"));
+	json_object_set_new(o, "family", json_string(family));
 	json_object_set_new(o, "address", json_string(a->text));
 	if (a->reverse_status == LOOKUP_OK) {
 		json_object_set_new(o, "reverse", name_json(a->reverse));
@@ -120,7 +122,8 @@ char *lookup_format_json(const struct lookup_result *r)
 			json_object_set_new(o, "error",
 					    json_string(lookup_strerror(r->forward_status)));
 	}
-	json_object_set_new(o, "canonical", r->canonical[0] ? name_json(r->canonical) : json_null());
+	json_object_set_new(o, "canonical",
+			    r->canonical[0] ? name_json(r->canonical) : json_null());
 	for (unsigned i = 0; i < r->naddrs; i++)
 		json_array_append_new(list, addr_json(&r->addrs[i]));
 	json_object_set_new(o, "addresses", list);

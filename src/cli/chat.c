@@ -85,14 +85,16 @@ int cmd_chat(int argc, char **argv)
 				a);
 			return EXIT_USAGE;
 		} else if (o.bind) {
-			fprintf(stderr, "agora chat: one [HOST:]PORT only (see agora chat --help)\n");
+			fprintf(stderr,
+				"agora chat: one [HOST:]PORT only (see agora chat --help)\n");
 			return EXIT_USAGE;
 		} else {
 			o.bind = a;
 		}
 	}
 	if (!o.bind) {
-		fprintf(stderr, "agora chat: which port? usage: agora chat [options] [HOST:]PORT\n");
+		fprintf(stderr,
+			"agora chat: which port? usage: agora chat [options] [HOST:]PORT\n");
 		return EXIT_USAGE;
 	}
 	signal(SIGPIPE, SIG_IGN); /* a closed output is an error to report, not a death */

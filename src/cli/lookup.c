@@ -16,8 +16,9 @@ static void usage(FILE *out)
 		"\n"
 		"Looks a host up with this machine's resolver (/etc/hosts, DNS), as the\n"
 		"course's gethostbyname, gethostbyaddr and getfqdn do: for a NAME, its\n"
-		"canonical name and every IPv4 and IPv6 address with its reverse name\n"
-		"('-': none); for an ADDRESS, its reverse name, then the same for that name.\n"
+		"canonical name and every IPv4 and IPv6 address with its reverse name;\n"
+		"for an ADDRESS, its reverse name, then the same for that name.\n"
+		"(getfqdn(NAME) is the reverse name of NAME's first IPv4 address.)\n"
 		"\n"
 		"options:\n"
 		"  --json             one JSON object: {\"query\", \"kind\", \"reverse\",\n"
@@ -97,13 +98,15 @@ int cmd_lookup(int argc, char **argv)
 			}
 			errno = 0;
 			timeout = strtod(argv[++i], &end);
-			if (errno || *end || end == argv[i] || !(timeout >= 0.1 && timeout <= 600)) {
+			if (errno || *end || end == argv[i] ||
+			    !(timeout >= 0.1 && timeout <= 600)) {
 				fprintf(stderr, "agora lookup: --timeout: '%s' is not a number of "
 						"seconds from 0.1 to 600\n", argv[i]);
 				return EXIT_USAGE;
 			}
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			fprintf(stderr, "agora lookup: unknown option '%s' (see agora lookup --help)\n",
+			fprintf(stderr,
+				"agora lookup: unknown option '%s' (see agora lookup --help)\n",
 				argv[i]);
 			return EXIT_USAGE;
 		} else if (query) {

@@ -71,8 +71,8 @@ static void fuzz_parse(const uint8_t *data, size_t size)
 	chat_parse_line(line, size, &cmd);
 	if (cmd.kind == CHAT_CMD_SEND && (cmd.text < line || cmd.text + cmd.len > end))
 		abort();
-	if (cmd.kind == CHAT_CMD_JOIN &&
-	    (cmd.host < line || cmd.host + cmd.host_len > end || cmd.host_len == 0 || cmd.port == 0))
+	if (cmd.kind == CHAT_CMD_JOIN && (cmd.host < line || cmd.host + cmd.host_len > end ||
+					  cmd.host_len == 0 || cmd.port == 0))
 		abort();
 	if (cmd.kind == CHAT_CMD_BAD && !cmd.error)
 		abort();

@@ -182,7 +182,8 @@ static void test_split_everywhere(void **state)
 				/* as long as possible: the next character did not fit */
 				if (off + n < len) {
 					uint32_t cp;
-					size_t k = chat_utf8_char(text + off + n, len - off - n, &cp);
+					size_t k =
+						chat_utf8_char(text + off + n, len - off - n, &cp);
 					assert_true(n + k > max);
 				}
 				assert_true(chat_utf8_valid(text + off, n));
@@ -279,8 +280,8 @@ static void test_escape_output_is_inert(void **state)
 		n = chat_escape(x->s, x->len, out, sizeof(out), &used);
 		assert_int_equal(used, x->len);
 		assert_true(chat_utf8_valid((const uint8_t *)out, n));
-		for (size_t k = 0; k < n; k += chat_utf8_char((const uint8_t *)out + k, n - k, &cp)) {
-			chat_utf8_char((const uint8_t *)out + k, n - k, &cp);
+		for (size_t k = 0; k < n;) {
+			k += chat_utf8_char((const uint8_t *)out + k, n - k, &cp);
 			if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
 				fail_msg("sample %s: U+%04x in the output", x->name, cp);
 		}
@@ -345,10 +346,11 @@ static void test_parse_bind(void **state)
 	assert_true(IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr));
 	assert_int_equal(ntohs(in6->sin6_port), 65535);
 
-	static const char *bad[] = { "",          "x",          "65536",      "-1",
-				     "5000x",     ":5000",      "127.0.0.1:", "127.0.0.1:x",
-				     "localhost:5000", "::1:5000", "[::1]5000",  "[::1]:",
-				     "[]:5000",   "[127.0.0.1]:5000", "1.2.3:5", "127.0.0.1:99999" };
+	static const char *bad[] = {
+		"", "x", "65536", "-1", "5000x", ":5000", "127.0.0.1:", "127.0.0.1:x",
+		"localhost:5000", "::1:5000", "[::1]5000", "[::1]:", "[]:5000",
+		"[127.0.0.1]:5000", "1.2.3:5", "127.0.0.1:99999",
+	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (chat_parse_bind(bad[i], &ss, &any) == 0)
 			fail_msg("'%s' was accepted", bad[i]);
