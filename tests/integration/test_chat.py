@@ -586,8 +586,10 @@ def test_command_errors_keep_the_chat_running(chats, peer):
 
 
 def test_input_from_a_file(chats, peer, tmp_path):
+    # All the lines are there at once: those after a /join of a name wait
+    # for the resolver's answer, then go to that peer.
     f = tmp_path / "script.txt"
-    f.write_text("/join 127.0.0.1 %d\nfrom a file\nlast line without newline" % peer.port)
+    f.write_text("/join localhost %d\nfrom a file\nlast line without newline" % peer.port)
     with open(f, "rb") as stdin:
         c = chats(stdin=stdin)
         c.listening()
