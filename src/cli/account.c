@@ -73,8 +73,8 @@ struct opts {
 };
 
 static const char common_help[] =
-	"  --server URL           the server's API (default: $AGORA_SERVER, else " REST_DEFAULT_SERVER
-	")\n"
+	"  --server URL           the server's API (default: $AGORA_SERVER, else "
+	REST_DEFAULT_SERVER ")\n"
 	"  --timeout SECONDS      give up on a request after this long (default 30)\n"
 	"  -h, --help             this help\n"
 	"\n"
@@ -210,7 +210,8 @@ static bool apply_option(struct opts *o, int opt, const char *arg)
 	case OPT_LOCAL: o->local = true; break;
 	case OPT_TIMEOUT:
 		if (!parse_timeout(arg, &o->timeout_ms)) {
-			fprintf(stderr, "agora %s: --timeout '%s': a number of seconds above 0, at most %.0f\n",
+			fprintf(stderr, "agora %s: --timeout '%s': a number of seconds above 0, "
+					"at most %.0f\n",
 				cmd, arg, TIMEOUT_MAX_S);
 			return false;
 		}
@@ -243,17 +244,22 @@ static int parse(const struct spec *s, int argc, char **argv, struct opts *o)
 			return EXIT_OK;
 		}
 		if (opt == '?' || opt == ':') {
-			const char *bad = argv[optind - 1];
+			const char *prev = argv[optind - 1];
+			char shortopt[3] = { '-', (char)optopt, '\0' };
+			/* a long option is argv's word; a short one may be in a group */
+			const char *bad = strncmp(prev, "--", 2) == 0 ? prev : shortopt;
 
 			if (opt == ':')
 				fprintf(stderr, "agora %s: %s needs a value\n", s->name, bad);
 			else
-				fprintf(stderr, "agora %s: unknown option '%s'; see agora %s --help\n",
+				fprintf(stderr,
+					"agora %s: unknown option '%s'; see agora %s --help\n",
 					s->name, bad, s->name);
 			return EXIT_USAGE;
 		}
 		if (option_flag(opt) && !(s->flags & option_flag(opt))) {
-			fprintf(stderr, "agora %s: --%s does not apply to this command; see agora %s --help\n",
+			fprintf(stderr, "agora %s: --%s does not apply to this command; "
+					"see agora %s --help\n",
 				s->name, option_name(opt), s->name);
 			return EXIT_USAGE;
 		}
@@ -264,8 +270,8 @@ static int parse(const struct spec *s, int argc, char **argv, struct opts *o)
 	o->args = argv + optind;
 	if (o->nargs < s->min_args || (s->max_args >= 0 && o->nargs > s->max_args)) {
 		fprintf(stderr, "agora %s: %s; usage: agora %s %s\n", s->name,
-			o->nargs < s->min_args ? "missing arguments" : "too many arguments", s->name,
-			s->synopsis);
+			o->nargs < s->min_args ? "missing arguments" : "too many arguments",
+			s->name, s->synopsis);
 		return EXIT_USAGE;
 	}
 	return -1;
@@ -364,6 +370,14 @@ static void say_refused(struct ctx *c, const struct rest_answer *a)
 		fprintf(stderr, "agora %s: %s\n", c->cmd, line);
 }
 
+/* An answer that is not what the API sends (another server on that port?). */
+static int not_the_api(struct ctx *c)
+{
+	fprintf(stderr, "agora %s: the answer of %s is not the API's JSON\n", c->cmd,
+		c->rc.server);
+	return EXIT_NET;
+}
+
 /*
  * One request. body (may be NULL) is sent as JSON and zeroed after (it
  * may hold a password). The answer must have status `expect`; then, unless
@@ -405,11 +419,9 @@ static int call(struct ctx *c, const char *method, const char *path, const json_
 	if (out && expect != 204) {
 		*out = json_loadb(a.body ? a.body : "", a.len, 0, NULL);
 		if (!json_is_object(*out)) {
-			fprintf(stderr, "agora %s: the answer of %s is not the API's JSON\n", c->cmd,
-				c->rc.server);
 			json_decref(*out);
 			*out = NULL;
-			rc = EXIT_NET;
+			rc = not_the_api(c);
 		}
 	}
 out:
@@ -513,9 +525,7 @@ static int keep_login(struct ctx *c, const json_t *user, const char *token)
 	int rc;
 
 	if (!acc.name || !token || !json_is_integer(json_object_get(user, "id"))) {
-		fprintf(stderr, "agora %s: the answer of %s is not the API's JSON\n", c->cmd,
-			c->rc.server);
-		return EXIT_NET;
+		return not_the_api(c);
 	}
 	if (creds_get(c->creds, c->rc.server, &old) && strcmp(old.token, token) != 0)
 		old_token = strdup(old.token);
@@ -564,7 +574,8 @@ static int account_request(struct ctx *c, bool create)
 	user = create ? ans : json_object_get(ans, "user");
 	rc = keep_login(c, user, json_string_value(json_object_get(ans, "token")));
 	if (rc == EXIT_OK)
-		printf("%s %s (id %lld) on %s\n", create ? "registered and logged in as" : "logged in as",
+		printf("%s %s (id %lld) on %s\n",
+		       create ? "registered and logged in as" : "logged in as",
 		       json_string_value(json_object_get(user, "name")),
 		       (long long)json_integer_value(json_object_get(user, "id")), c->rc.server);
 	json_decref(ans);
@@ -585,6 +596,7 @@ static int do_login(struct ctx *c)
 
 static int do_logout(struct ctx *c)
 {
+	char *name;
 	int rc;
 
 	if ((rc = need_login(c)))
@@ -599,9 +611,12 @@ static int do_logout(struct ctx *c)
 			return rc;
 		}
 	}
-	printf("logged out of %s (%s)\n", c->rc.server, c->me.name);
+	name = strdup(c->me.name); /* c->me points into the entry removed */
 	creds_remove(c->creds, c->rc.server);
-	return save_creds(c);
+	if ((rc = save_creds(c)) == EXIT_OK)
+		printf("logged out of %s (%s)\n", c->rc.server, name ? name : "?");
+	free(name);
+	return rc;
 }
 
 /* ---- users, status, send ---- */
@@ -623,9 +638,7 @@ static int do_users(struct ctx *c)
 		items = json_object_get(page, "users");
 		total = json_integer_value(json_object_get(page, "total"));
 		if (!json_is_array(items)) {
-			fprintf(stderr, "agora users: the answer of %s is not the API's JSON\n",
-				c->rc.server);
-			rc = EXIT_NET;
+			rc = not_the_api(c);
 			break;
 		}
 		got = json_array_size(items);
@@ -727,9 +740,7 @@ static int fetch_inbox(struct ctx *c, json_t **out)
 			break;
 		items = json_object_get(page, "messages");
 		if (!json_is_array(items)) {
-			fprintf(stderr, "agora inbox: the answer of %s is not the API's JSON\n",
-				c->rc.server);
-			rc = EXIT_NET;
+			rc = not_the_api(c);
 			break;
 		}
 		got = json_array_size(items);

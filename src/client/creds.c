@@ -80,7 +80,8 @@ static int check_shape(const json_t *root, char *err, size_t errlen)
 		}
 		for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
 			if (!field_ok(a, fields[f])) {
-				snprintf(err, errlen, "account %zu: \"%s\" must be a string of 1 to %d bytes",
+				snprintf(err, errlen,
+					 "account %zu: \"%s\" must be a string of 1 to %d bytes",
 					 i + 1, fields[f], CREDS_FIELD_MAX);
 				return -1;
 			}

@@ -358,16 +358,6 @@ static json_t *error_object(const char *body, size_t len, json_t **root)
 	return json_is_object(e) ? e : NULL;
 }
 
-bool rest_error_code_is(const char *body, size_t len, const char *code)
-{
-	json_t *root, *e = error_object(body, len, &root);
-	const char *c = json_string_value(json_object_get(e, "code"));
-	bool is = c && strcmp(c, code) == 0;
-
-	json_decref(root);
-	return is;
-}
-
 void rest_error_line(long status, const char *body, size_t len, char *out, size_t outlen)
 {
 	json_t *root, *e = error_object(body, len, &root);

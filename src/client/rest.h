@@ -100,8 +100,6 @@ int rest_url_canonical(const char *in, char *out, size_t outlen, const char **wh
  * the raw body). Always NUL-terminates out (when outlen > 0).
  */
 void rest_error_line(long status, const char *body, size_t len, char *out, size_t outlen);
-/* True when body is an error body ({"error": {"code", ...}}) with this code. */
-bool rest_error_code_is(const char *body, size_t len, const char *code);
 
 /*
  * A copy of s (len bytes of UTF-8) that a terminal shows as text: C0

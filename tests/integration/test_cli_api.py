@@ -172,6 +172,8 @@ def test_every_command_has_help(cli):
     (["send", "bob"], "missing arguments"),
     (["inbox", "x"], "too many arguments"),
     (["users", "--bogus"], "unknown option '--bogus'"),
+    (["users", "-x"], "unknown option '-x'"),
+    (["inbox", "--limit"], "--limit needs a value"),
     (["users", "--unread"], "--unread does not apply"),
     (["status", "--password-file", "f"], "--password-file does not apply"),
     (["send", "--local", "bob", "hi"], "--local does not apply"),
@@ -397,13 +399,14 @@ def test_credentials_file_problems(cli):
 def test_default_config_dir_is_home_dot_config(cli, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    env = {"HOME": str(home)}
-    r = subprocess.run([AGORA_BIN, "register", uname(), "--password-file",
-                        cli.password_file()], capture_output=True, timeout=RUN_TIMEOUT,
-                       env=dict(cli.env(extra=env), XDG_CONFIG_HOME=""))
-    assert r.returncode == 0, r
-    assert os.path.exists(home / ".config" / "agora" / "credentials")
+    # An empty (or relative) XDG_CONFIG_HOME is ignored, as the XDG spec says.
+    for xdg in ("", "relative/dir"):
+        r = cli.run("register", uname(), "--password-file", cli.password_file(),
+                    env={"HOME": str(home), "XDG_CONFIG_HOME": xdg})
+        assert r.rc == 0, r
+        assert os.path.exists(home / ".config" / "agora" / "credentials")
     assert not os.path.exists(cli.creds_path)
+    assert not os.path.exists(cli.tmp / "relative")
 
 
 # --------------------------------------------------------------------------
