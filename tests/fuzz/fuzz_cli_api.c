@@ -40,7 +40,6 @@ static void error_line(const char *text, size_t size)
 
 	rest_error_line(404, text, size, line, sizeof(line));
 	no_controls(line, strlen(line));
-	(void)rest_error_code_is(text, size, "not_found");
 }
 
 static void print_payload(const char *text, size_t size)
