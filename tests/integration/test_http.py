@@ -610,6 +610,7 @@ def test_metrics_count_accepted_and_refused_connections(http_broker):
     b = http_broker("http_max_connections 2")
     spec_for(b)  # fetched (and cached) while a connection is free
     with RawHttp(b) as poller:
+        wait_connections(poller, 1, 5)  # the spec's connection seen closed
         accepted, refused = connection_counters(poller, "http")
         with RawHttp(b) as second:
             healthz_on(second)
@@ -629,8 +630,13 @@ def test_metrics_count_accepted_and_refused_connections(http_broker):
 def test_503_beyond_max_connections(http_broker):
     b = http_broker("http_max_connections 2")
     spec_for(b)  # fetched (and cached) while a connection is free
-    c1, c2 = RawHttp(b), RawHttp(b)
+    c1 = RawHttp(b)
+    c2 = None
     try:
+        # The server counts a connection until it has seen it close: wait
+        # until the earlier ones (the spec's, the start-up probe) are gone.
+        wait_connections(c1, 1, 5)
+        c2 = RawHttp(b)
         healthz_on(c1)
         healthz_on(c2)
         with RawHttp(b) as c3:
@@ -655,7 +661,8 @@ def test_503_beyond_max_connections(http_broker):
         assert r.status_code == 200
     finally:
         c1.close()
-        c2.close()
+        if c2:
+            c2.close()
 
 
 # --------------------------------------------------------------------------
