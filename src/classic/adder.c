@@ -61,12 +61,13 @@ static void fail(struct adder_conn *h, enum adder_kind kind, const struct adder_
 		net_conn_want_write(h->conn);
 	}
 	log_info("adder %s: refused: %s%s", h->peer, r->why,
-		 n ? "" : " (the course's reply has no room for an error: closing)");
+		 kind == ADDER_PICKLE ? " (no reply: the course's has no room for an error)" : "");
 	snprintf(h->why, sizeof(h->why), "refused");
 	net_conn_close(h->conn, NET_CLOSE_LINGER);
 }
 
-static void frame_error(struct adder_conn *h, int64_t err, enum adder_kind kind, uint32_t plen)
+static void frame_error(struct adder_conn *h, int64_t err, enum adder_kind kind, uint32_t plen,
+			const uint8_t *req)
 {
 	struct adder_result r = { .status = ADDER_EMALFORMED };
 
@@ -77,10 +78,13 @@ static void frame_error(struct adder_conn *h, int64_t err, enum adder_kind kind,
 			 h->as->cfg.max_length);
 	} else if (err == ADDER_FRAME_EMPTY) {
 		snprintf(r.why, sizeof(r.why), "a length of 0");
+	} else if (req[4] == '(' || req[4] == ']') {
+		snprintf(r.why, sizeof(r.why), "a pickle of protocol 0 or 1? (its first byte is "
+			 "0x%02x): protocols 2 to 5 are accepted", req[4]);
 	} else {
 		snprintf(r.why, sizeof(r.why),
-			 "the payload starts with neither pickle's PROTO (0x80) nor Agora's "
-			 "version (0xA1)");
+			 "the payload starts with 0x%02x, neither pickle's PROTO (0x80) nor "
+			 "Agora's version (0xA1)", req[4]);
 	}
 	fail(h, kind, &r);
 }
@@ -139,7 +143,7 @@ static size_t adder_input(struct net_conn *c, const uint8_t *data, size_t len)
 			break;
 		}
 		if (n < 0) {
-			frame_error(h, n, kind, plen);
+			frame_error(h, n, kind, plen, data + off);
 			return len;
 		}
 		if (!answer(h, kind, data + off + ADDER_HEADER, plen))

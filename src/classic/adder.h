@@ -86,7 +86,7 @@ void adder_compute(enum adder_kind kind, const uint8_t *payload, size_t len,
 		   struct adder_result *r);
 
 /* The reply to r in kind's format into out (ADDER_REPLY_MAX bytes): its
- * size, or 0 for a pickle request that failed (no reply). */
+ * size, or 0 for none (a pickle request that failed, an unknown kind). */
 size_t adder_encode_reply(enum adder_kind kind, const struct adder_result *r, uint8_t *out);
 
 /* ---- the client's side ---- */

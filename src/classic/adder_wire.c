@@ -188,9 +188,9 @@ size_t adder_encode_reply(enum adder_kind kind, const struct adder_result *r, ui
 {
 	size_t m;
 
-	if (kind == ADDER_PICKLE) {
-		if (r->status != ADDER_OK)
-			return 0;
+	if (kind != ADDER_AGORA) {
+		if (kind == ADDER_UNKNOWN || r->status != ADDER_OK)
+			return 0; /* an unknown encoding is answered in none */
 		put_le32(out, (uint32_t)r->sum); /* 0..UINT32_MAX: adder_compute checked */
 		return 4;
 	}

@@ -354,8 +354,8 @@ void pickle_describe(const struct pickle_reader *r, int err, char *out, size_t c
 	case PICKLE_EREFUSED:
 		if (name)
 			snprintf(out, cap,
-				 "opcode %s (0x%02x) at byte %zu refused: only a list of integers "
-				 "is accepted", name, r->op, r->op_pos);
+				 "opcode %s (0x%02x) at byte %zu: only a list of integers is "
+				 "accepted", name, r->op, r->op_pos);
 		else
 			snprintf(out, cap, "byte 0x%02x at %zu is no pickle opcode", r->op,
 				 r->op_pos);
@@ -368,8 +368,10 @@ void pickle_describe(const struct pickle_reader *r, int err, char *out, size_t c
 		snprintf(out, cap, "the integer at byte %zu does not fit 64 bits", r->op_pos);
 		break;
 	case PICKLE_EFRAME:
-		snprintf(out, cap, "opcode %s at byte %zu: a FRAME %s", name, r->op_pos,
-			 r->proto < 4 ? "before protocol 4" : "inconsistent with the bytes");
+		snprintf(out, cap, "opcode %s at byte %zu: %s", name, r->op_pos,
+			 r->proto < 4 ? "a FRAME before protocol 4"
+				      : "frames that do not match the bytes (cut short, nested, or "
+					"an opcode across a frame's end)");
 		break;
 	case PICKLE_ETRAILING:
 		snprintf(out, cap, "%zu byte%s after STOP", r->len - r->pos,

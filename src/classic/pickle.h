@@ -63,7 +63,7 @@ void pickle_reader_init(struct pickle_reader *r, const uint8_t *buf, size_t len)
 int pickle_next_int(struct pickle_reader *r, int64_t *v);
 
 /* One line about err from the reader that returned it, e.g. "opcode
- * GLOBAL (0x63) at byte 2 refused: only a list of integers is accepted";
+ * GLOBAL (0x63) at byte 2: only a list of integers is accepted";
  * into out (cap bytes, NUL-terminated, cut if longer). */
 void pickle_describe(const struct pickle_reader *r, int err, char *out, size_t cap);
 

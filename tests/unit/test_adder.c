@@ -220,6 +220,10 @@ static void test_pickle_refused(void **state)
 	assert_non_null(strstr(r.why, "GLOBAL"));
 	/* the course's reply has no room for it: none */
 	assert_int_equal(adder_encode_reply(ADDER_PICKLE, &r, reply), 0);
+	/* nor is an unknown encoding answered in any */
+	assert_int_equal(adder_encode_reply(ADDER_UNKNOWN, &r, reply), 0);
+	r.status = ADDER_OK;
+	assert_int_equal(adder_encode_reply(ADDER_UNKNOWN, &r, reply), 0);
 }
 
 static void test_replies(void **state)
