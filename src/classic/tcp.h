@@ -8,7 +8,7 @@
  * only, so the two do not clash); SIGINT and SIGTERM stop it (connections
  * get a short grace to take their last bytes), then everything is freed.
  *
- * Clients: plain blocking-free sockets and ppoll(2), one connection, every
+ * Clients: plain non-blocking sockets and ppoll(2), one connection, every
  * wait bounded by a timeout; SIGINT ends a wait (CLASSIC_EINTR) so the
  * command exits cleanly. Their errors are printed as one line, "PROG:
  * what went wrong", on stderr.
