@@ -1,13 +1,204 @@
-/* echo.c - not written yet (issue 11): every command here says so and fails. */
+/*
+ * echo.c - `agora echo serve [HOST:]PORT` and `agora echo HOST:PORT
+ * [TEXT...]`: options parsed here, the rest is src/classic/ (echo.h).
+ */
 #include "commands.h"
 
-#include <stdio.h>
+#include "base/alloc.h"
+#include "base/log.h"
+#include "classic/echo.h"
+#include "classic/tcp.h"
 
-int cmd_echo(int argc, char **argv)
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROG "agora echo"
+
+static void usage(FILE *out)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "agora echo: not available yet\n");
+	fprintf(out,
+		"usage: agora echo serve [options] [HOST:]PORT\n"
+		"       agora echo [options] HOST:PORT [TEXT...|-]\n"
+		"\n"
+		"The echo protocol (RFC 862): the server sends back every byte it receives and\n"
+		"logs each connection on stderr; with no HOST it listens on every IPv4 and IPv6\n"
+		"address. SIGINT or SIGTERM stops it.\n"
+		"The client sends TEXT (the words joined by spaces, then a newline) or, with -\n"
+		"or no TEXT, stdin as it comes; prints what comes back; exits once every byte\n"
+		"sent is back.\n"
+		"\n"
+		"server options:\n"
+		"  --max-connections N       clients at once (default 1024)\n"
+		"  --max-queued BYTES        bytes waiting for one client before its input\n"
+		"                            pauses (default 1048576)\n"
+		"  --stall-timeout SECONDS   a client that reads nothing meanwhile is closed\n"
+		"                            after this (default 10)\n"
+		"  --idle-timeout SECONDS    a silent connection is closed after this; 0: never\n"
+		"                            (default 300)\n"
+		"  -q, --quiet               log warnings and errors only\n"
+		"client options:\n"
+		"  -n                        no newline after TEXT\n"
+		"  -t, --timeout SECONDS     each wait for the server, at most (default 10)\n"
+		"  -h, --help                this help\n"
+		"\n"
+		"Exit status: 0 every byte came back (or SIGINT), 1 usage, 2 cannot connect or\n"
+		"listen, the connection failed or closed early, a timeout; 4 stdin or stdout.\n");
+}
+
+static int usage_error(const char *what, const char *arg)
+{
+	fprintf(stderr, PROG ": %s%s%s%s; see 'agora echo --help'\n", what, arg ? " '" : "",
+		arg ? arg : "", arg ? "'" : "");
 	return EXIT_USAGE;
 }
 
+static int exit_status(int result)
+{
+	switch (result) {
+	case CLASSIC_OK:
+	case CLASSIC_EINTR:
+		return EXIT_OK;
+	case CLASSIC_EREFUSED:
+		return EXIT_REFUSED;
+	case CLASSIC_ELOCAL:
+		return EXIT_LOCAL;
+	default:
+		return EXIT_NET;
+	}
+}
+
+static int serve(int argc, char **argv)
+{
+	struct echo_config cfg = { .max_conns = 1024, .max_queued = 1024 * 1024,
+				   .stall_ms = 10000, .idle_ms = 300000 };
+	struct echo_service es;
+	char host[CLASSIC_HOST_MAX] = "";
+	const char *listen = NULL, *v;
+	unsigned char addr[16];
+	bool missing = false;
+	uint16_t port;
+	uint64_t u;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			log_set_level(LOG_WARN);
+		} else if ((v = classic_option(argc, argv, &i, "--max-connections", &missing))) {
+			if (classic_parse_uint(v, UINT32_MAX, &u) || !u)
+				return usage_error("--max-connections takes a number from 1, not", v);
+			cfg.max_conns = (uint32_t)u;
+		} else if ((v = classic_option(argc, argv, &i, "--max-queued", &missing))) {
+			if (classic_parse_uint(v, 1u << 30, &u) || u < 1024)
+				return usage_error("--max-queued takes 1024 to 1073741824 bytes, not", v);
+			cfg.max_queued = (uint32_t)u;
+		} else if ((v = classic_option(argc, argv, &i, "--stall-timeout", &missing))) {
+			if (classic_parse_seconds(v, &cfg.stall_ms) || !cfg.stall_ms)
+				return usage_error("--stall-timeout takes seconds above 0, not", v);
+		} else if ((v = classic_option(argc, argv, &i, "--idle-timeout", &missing))) {
+			if (classic_parse_seconds(v, &cfg.idle_ms))
+				return usage_error("--idle-timeout takes seconds, not", v);
+		} else if (missing) {
+			return usage_error("a value is missing after", a);
+		} else if (a[0] == '-' && a[1]) {
+			return usage_error("unknown option", a);
+		} else if (listen) {
+			return usage_error("one [HOST:]PORT only; unexpected", a);
+		} else {
+			listen = a;
+		}
+	}
+	if (missing)
+		return usage_error("a value is missing after", argv[argc - 1]);
+	if (!listen)
+		return usage_error("serve needs a [HOST:]PORT to listen on", NULL);
+	if (classic_parse_listen(listen, host, sizeof(host), &port))
+		return usage_error("not [HOST:]PORT (an IPv6 address in brackets):", listen);
+	if (host[0] && inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)
+		return usage_error("HOST must be a numeric IPv4 or IPv6 address, not", host);
+	echo_service_init(&es, &cfg);
+	return classic_serve(&es.svc, "echo", host, port) ? EXIT_NET : EXIT_OK;
+}
+
+/* TEXT... joined by spaces, then a newline unless -n. */
+static uint8_t *join(int n, char **words, bool newline, size_t *len)
+{
+	size_t total = newline ? 1 : 0, at = 0;
+	uint8_t *s;
+
+	for (int i = 0; i < n; i++)
+		total += strlen(words[i]) + (i ? 1 : 0);
+	s = xmalloc(total + 1);
+	for (int i = 0; i < n; i++) {
+		size_t k = strlen(words[i]);
+
+		if (i)
+			s[at++] = ' ';
+		memcpy(s + at, words[i], k);
+		at += k;
+	}
+	if (newline)
+		s[at++] = '\n';
+	*len = at;
+	return s;
+}
+
+static int client(int argc, char **argv)
+{
+	struct echo_client_opts o = { .prog = PROG, .timeout_ms = 10000 };
+	char host[CLASSIC_HOST_MAX];
+	bool newline = true, missing = false;
+	uint8_t *text = NULL;
+	const char *v;
+	int i, rc;
+
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (strcmp(a, "-n") == 0) {
+			newline = false;
+		} else if ((v = classic_option(argc, argv, &i, "--timeout", &missing)) ||
+			   (v = classic_option(argc, argv, &i, "-t", &missing))) {
+			uint32_t ms;
+
+			if (classic_parse_seconds(v, &ms) || !ms || ms > INT32_MAX)
+				return usage_error("--timeout takes seconds above 0, not", v);
+			o.timeout_ms = (int)ms;
+		} else {
+			return usage_error(missing ? "a value is missing after" : "unknown option", a);
+		}
+	}
+	if (i >= argc)
+		return usage_error("HOST:PORT is missing (or 'serve' for the server)", NULL);
+	if (classic_parse_hostport(argv[i], host, sizeof(host), &o.port))
+		return usage_error("not HOST:PORT (an IPv6 address in brackets, port 1 to 65535):",
+				   argv[i]);
+	o.host = host;
+	i++;
+	if (i < argc && !(argc - i == 1 && strcmp(argv[i], "-") == 0)) {
+		text = join(argc - i, argv + i, newline, &o.text_len);
+		o.text = text;
+	}
+	classic_client_signals();
+	rc = echo_client_run(&o);
+	free(text);
+	return exit_status(rc);
+}
+
+int cmd_echo(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+		return serve(argc - 1, argv + 1);
+	return client(argc, argv);
+}
