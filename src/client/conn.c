@@ -1,8 +1,8 @@
 /*
  * conn.c - the client connection layer's I/O (client.h): resolving and
- * connecting, reading and framing packets, writing once per loop turn, the
- * tick that runs keepalives and deadlines, and the one close path. What
- * the packets mean is flow.c's.
+ * connecting, reading, writing once per loop turn, the tick that runs
+ * keepalives and deadlines, and the one close path. Framing the bytes
+ * read into packets and what the packets mean is flow.c's.
  */
 #include "internal.h"
 
@@ -11,8 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define KEEP_RBUF_MAX (1u << 20) /* a larger input buffer is freed once used */
 
 uint64_t client__now(const struct client_conn *c)
 {
@@ -135,7 +133,7 @@ static void on_tick(uv_timer_t *h)
 
 /* ---- closing ---- */
 
-static void finish(struct client_conn *c)
+void client__release(struct client_conn *c)
 {
 	free(c->wbuf);
 	free(c->fbuf);
@@ -147,6 +145,11 @@ static void finish(struct client_conn *c)
 	if (c->ai)
 		uv_freeaddrinfo(c->ai);
 	c->ai = c->ai_next = NULL;
+}
+
+static void finish(struct client_conn *c)
+{
+	client__release(c);
 	c->state = CLIENT_CLOSED;
 	c->cb->closed(c, c->err);
 }
@@ -307,54 +310,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->loop->readbuf, CLIENT_READ_CHUNK);
 }
 
-/* A level 5 CONNECT answered by a server of an older level: its CONNACK
- * has no properties and a 3.1.1 return code, which level 5 decoding calls
- * malformed. Read it at level 4 so the refusal is reported as such. */
-static long decode_old_connack(const struct client_conn *c, const uint8_t *data, size_t len,
-			       struct mqtt_packet *p)
-{
-	struct mqtt_decode_opts o = { .level = MQTT_LEVEL_311, .sender = MQTT_SENDER_SERVER };
-
-	if (c->state != CLIENT_WAIT_CONNACK || len < 4 || data[0] != MQTT_CONNACK << 4 ||
-	    data[1] != 2 || data[3] == 0 || data[3] > MQTT_CONNACK_NOT_AUTHORIZED)
-		return MQTT_ERR_REASON;
-	return mqtt_decode_with(data, 4, &o, p);
-}
-
-/* Decodes and handles every complete packet in data; returns the bytes
- * used (the rest is an unfinished packet), or -1 once c is ending. */
-static long decode_all(struct client_conn *c, const uint8_t *data, size_t len)
-{
-	struct mqtt_decode_opts o = { .level = c->level, .sender = MQTT_SENDER_SERVER,
-				      .max_packet = c->opts.max_packet };
-	size_t pos = 0;
-
-	while (pos < len) {
-		struct mqtt_packet p;
-		long n = mqtt_decode_with(data + pos, len - pos, &o, &p);
-
-		if (n == MQTT_ERR_NEED_MORE)
-			break;
-		if (n < 0 && c->level == MQTT_LEVEL_5)
-			n = decode_old_connack(c, data + pos, len - pos, &p);
-		if (n < 0) {
-			client__fail(c, CLIENT_EPROTO);
-			return -1;
-		}
-		client__packet(c, &p);
-		if (c->state >= CLIENT_DISCONNECTING)
-			return -1;
-		pos += (size_t)n;
-	}
-	return (long)pos;
-}
-
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct client_conn *c = s->data;
-	const uint8_t *data = (const uint8_t *)buf->base;
-	size_t len = (size_t)nread;
-	long used;
 
 	if (nread == 0 || c->state >= CLIENT_CLOSING)
 		return;
@@ -362,34 +320,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		client__fail(c, nread == UV_EOF ? CLIENT_ECLOSED : (int)nread);
 		return;
 	}
-	if (c->state == CLIENT_DISCONNECTING)
-		return; /* nothing may follow our DISCONNECT, not even an ack */
-	if (c->rlen) {
-		/* bounded: decoding refuses a packet above max_packet from its
-		 * fixed header, so what is kept is at most one packet */
-		ARRAY_GROW(c->rbuf, c->rcap, (size_t)c->rlen + len, 4096, ARRAY_MAX);
-		memcpy(c->rbuf + c->rlen, data, len);
-		c->rlen += (uint32_t)len;
-		data = c->rbuf;
-		len = c->rlen;
-	}
-	used = decode_all(c, data, len);
-	if (used < 0)
-		return;
-	if ((size_t)used < len) {
-		size_t rest = len - (size_t)used;
-		if (data != c->rbuf)
-			ARRAY_GROW(c->rbuf, c->rcap, rest, 4096, ARRAY_MAX);
-		memmove(c->rbuf, data + used, rest);
-		c->rlen = (uint32_t)rest;
-	} else {
-		c->rlen = 0;
-		if (c->rcap > KEEP_RBUF_MAX) {
-			free(c->rbuf);
-			c->rbuf = NULL;
-			c->rcap = 0;
-		}
-	}
+	client__input(c, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 /* ---- connecting ---- */

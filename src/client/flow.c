@@ -1,8 +1,9 @@
 /*
  * flow.c - what the client connection layer sends and what it does with
- * each packet from the server (client.h): CONNECT and CONNACK, PUBLISH
- * and its acknowledgements both ways, SUBSCRIBE and UNSUBSCRIBE, PINGREQ,
- * DISCONNECT.
+ * the bytes from the server (client.h): framing them into packets, then
+ * CONNECT and CONNACK, PUBLISH and its acknowledgements both ways,
+ * SUBSCRIBE and UNSUBSCRIBE, PINGREQ, DISCONNECT. The input path is in one
+ * file so the per-packet steps inline (the bench receives millions).
  *
  * Outgoing packet ids are taken in order (1, 2, ... 65535, 1...) and kept
  * in a ring of one state byte each, in id order: an acknowledgement finds
@@ -16,6 +17,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#define KEEP_RBUF_MAX (1u << 20) /* a larger input buffer is freed once used */
 
 /* ---- sending ---- */
 
@@ -41,9 +44,12 @@ static int send_packet(struct client_conn *c, const struct mqtt_packet *p)
 	return 0;
 }
 
+static void trace_ack(struct client_conn *c, uint8_t type, uint16_t id, uint8_t reason)
+	__attribute__((cold));
+
 /* PUBACK, PUBREC, PUBREL, PUBCOMP: 4 bytes (MQTT 5 drops reason 0), or 5
- * with a reason. */
-static void send_ack(struct client_conn *c, uint8_t type, uint16_t id, uint8_t reason)
+ * with a reason. Inline: one per message received at QoS 1 or 2. */
+static inline void send_ack(struct client_conn *c, uint8_t type, uint16_t id, uint8_t reason)
 {
 	bool with_reason = reason && c->level == MQTT_LEVEL_5;
 	uint8_t *d = client__reserve(c, 5);
@@ -54,13 +60,18 @@ static void send_ack(struct client_conn *c, uint8_t type, uint16_t id, uint8_t r
 	d[3] = (uint8_t)id;
 	d[4] = reason;
 	c->wlen += with_reason ? 5 : 4;
-	if (c->cb->trace) {
-		struct mqtt_packet p = { .type = type };
-		p.u.ack.packet_id = id;
-		p.u.ack.reason_code = reason;
-		mqtt_props_clear(&p.u.ack.props);
-		trace_sent(c, &p);
-	}
+	if (__builtin_expect(c->cb->trace != NULL, 0))
+		trace_ack(c, type, id, reason);
+}
+
+static void trace_ack(struct client_conn *c, uint8_t type, uint16_t id, uint8_t reason)
+{
+	struct mqtt_packet p = { .type = type };
+
+	p.u.ack.packet_id = id;
+	p.u.ack.reason_code = reason;
+	mqtt_props_clear(&p.u.ack.props);
+	trace_sent(c, &p);
 }
 
 void client__send_simple(struct client_conn *c, uint8_t type)
@@ -120,16 +131,14 @@ static uint8_t *slot_of(const struct client_conn *c, uint16_t id)
 	return off < c->inflight.len ? ring_at(&c->inflight, off, 1) : NULL;
 }
 
-/* Takes the next id for a packet awaiting `state`; 0 when all are taken. */
-static uint16_t take_id(struct client_conn *c, uint8_t state)
+/* Takes the next id for a packet awaiting `state` (the caller checked
+ * that fewer than CLIENT_IDS are in flight). Inline: once per message. */
+static inline uint16_t take_id(struct client_conn *c, uint8_t state)
 {
-	uint16_t id;
+	uint16_t id = id_at(c, c->inflight.len);
 
-	if (c->inflight.len >= CLIENT_IDS)
-		return 0;
-	if (ring_full(&c->inflight))
+	if (__builtin_expect(ring_full(&c->inflight), 0))
 		ring_grow(&c->inflight, 1, 16, CLIENT_IDS);
-	id = id_at(c, c->inflight.len);
 	*(uint8_t *)ring_push(&c->inflight, 1) = state;
 	return id;
 }
@@ -147,8 +156,10 @@ static void free_slot(struct client_conn *c, uint8_t *slot)
 /* ---- publishing ---- */
 
 /* client_publish_reserve without the trace (client_publish traces once
- * the payload is in place). */
-static long reserve_publish(struct client_conn *c, struct mqtt_publish *p, uint8_t **payload)
+ * the payload is in place); inlined into both. */
+static inline __attribute__((always_inline)) long reserve_publish(struct client_conn *c,
+								 struct mqtt_publish *p,
+								 uint8_t **payload)
 {
 	uint32_t props = c->level == MQTT_LEVEL_5 ? mqtt_props_size(&p->props) : 0;
 	uint64_t rem = 2 + (uint64_t)p->topic.len + (p->qos ? 2 : 0) + props + p->payload_len;
@@ -157,14 +168,12 @@ static long reserve_publish(struct client_conn *c, struct mqtt_publish *p, uint8
 	uint8_t *dst;
 	long n;
 
-	if (c->state != CLIENT_CONNECTED)
-		return CLIENT_ESTATE;
-	if (p->qos > 2 || rem > MQTT_MAX_REMAINING)
+	if (__builtin_expect(!client_can_publish(c, p->qos), 0))
+		return c->state != CLIENT_CONNECTED ? CLIENT_ESTATE : CLIENT_EFULL;
+	if (__builtin_expect(p->qos > 2 || rem > MQTT_MAX_REMAINING, 0))
 		return CLIENT_EINVAL;
 	if (max && 1 + (uint64_t)mqtt_varint_size((uint32_t)rem) + rem > max)
 		return CLIENT_ETOOBIG;
-	if (!client_can_publish(c, p->qos))
-		return CLIENT_EFULL;
 	p->packet_id = 0;
 	if (p->qos) {
 		p->packet_id = take_id(c, p->qos == 1 ? SLOT_PUBACK : SLOT_PUBREC);
@@ -181,6 +190,9 @@ static long reserve_publish(struct client_conn *c, struct mqtt_publish *p, uint8
 }
 
 static void trace_publish(struct client_conn *c, const struct mqtt_publish *p)
+	__attribute__((cold));
+
+static void trace_publish(struct client_conn *c, const struct mqtt_publish *p)
 {
 	struct mqtt_packet t = { .type = MQTT_PUBLISH };
 
@@ -192,7 +204,7 @@ long client_publish_reserve(struct client_conn *c, struct mqtt_publish *p, uint8
 {
 	long id = reserve_publish(c, p, payload);
 
-	if (id >= 0 && c->cb->trace)
+	if (__builtin_expect(c->cb->trace != NULL, 0) && id >= 0)
 		trace_publish(c, p);
 	return id;
 }
@@ -206,7 +218,7 @@ long client_publish(struct client_conn *c, struct mqtt_publish *p)
 		return id;
 	if (p->payload_len)
 		memcpy(dst, p->payload, p->payload_len);
-	if (c->cb->trace)
+	if (__builtin_expect(c->cb->trace != NULL, 0))
 		trace_publish(c, p);
 	return id;
 }
@@ -402,7 +414,7 @@ static void on_sub_ack(struct client_conn *c, const struct mqtt_packet *p)
 		c->cb->unsuback(c, &p->u.ack);
 }
 
-void client__packet(struct client_conn *c, const struct mqtt_packet *p)
+static void handle_packet(struct client_conn *c, const struct mqtt_packet *p)
 {
 	if (c->cb->trace)
 		c->cb->trace(c, p, false);
@@ -441,5 +453,83 @@ void client__packet(struct client_conn *c, const struct mqtt_packet *p)
 	default: /* CONNECT, SUBSCRIBE, PINGREQ, AUTH: not the server's to send */
 		client__fail(c, CLIENT_EPROTO);
 		break;
+	}
+}
+
+/* ---- input ---- */
+
+/* A level 5 CONNECT answered by a server of an older level: its CONNACK
+ * has no properties and a 3.1.1 return code, which level 5 decoding calls
+ * malformed. Read it at level 4 so the refusal is reported as such. */
+static long decode_old_connack(const struct client_conn *c, const uint8_t *data, size_t len,
+			       struct mqtt_packet *p)
+{
+	struct mqtt_decode_opts o = { .level = MQTT_LEVEL_311, .sender = MQTT_SENDER_SERVER };
+
+	if (c->state != CLIENT_WAIT_CONNACK || len < 4 || data[0] != MQTT_CONNACK << 4 ||
+	    data[1] != 2 || data[3] == 0 || data[3] > MQTT_CONNACK_NOT_AUTHORIZED)
+		return MQTT_ERR_REASON;
+	return mqtt_decode_with(data, 4, &o, p);
+}
+
+/* Decodes and handles every complete packet in data; returns the bytes
+ * used (the rest is an unfinished packet), or -1 once c is ending. */
+static long decode_all(struct client_conn *c, const uint8_t *data, size_t len)
+{
+	struct mqtt_decode_opts o = { .level = c->level, .sender = MQTT_SENDER_SERVER,
+				      .max_packet = c->opts.max_packet };
+	size_t pos = 0;
+
+	while (pos < len) {
+		struct mqtt_packet p;
+		long n = mqtt_decode_with(data + pos, len - pos, &o, &p);
+
+		if (n == MQTT_ERR_NEED_MORE)
+			break;
+		if (n < 0 && c->level == MQTT_LEVEL_5)
+			n = decode_old_connack(c, data + pos, len - pos, &p);
+		if (n < 0) {
+			client__fail(c, CLIENT_EPROTO);
+			return -1;
+		}
+		handle_packet(c, &p);
+		if (c->state >= CLIENT_DISCONNECTING)
+			return -1;
+		pos += (size_t)n;
+	}
+	return (long)pos;
+}
+
+void client__input(struct client_conn *c, const uint8_t *data, size_t len)
+{
+	long used;
+
+	if (c->state == CLIENT_DISCONNECTING || c->state >= CLIENT_CLOSING)
+		return; /* nothing may follow our DISCONNECT, not even an ack */
+	if (c->rlen) {
+		/* bounded: decoding refuses a packet above max_packet from its
+		 * fixed header, so what is kept is at most one packet */
+		ARRAY_GROW(c->rbuf, c->rcap, (size_t)c->rlen + len, 4096, ARRAY_MAX);
+		memcpy(c->rbuf + c->rlen, data, len);
+		c->rlen += (uint32_t)len;
+		data = c->rbuf;
+		len = c->rlen;
+	}
+	used = decode_all(c, data, len);
+	if (used < 0)
+		return;
+	if ((size_t)used < len) {
+		size_t rest = len - (size_t)used;
+		if (data != c->rbuf)
+			ARRAY_GROW(c->rbuf, c->rcap, rest, 4096, ARRAY_MAX);
+		memmove(c->rbuf, data + used, rest);
+		c->rlen = (uint32_t)rest;
+	} else {
+		c->rlen = 0;
+		if (c->rcap > KEEP_RBUF_MAX) {
+			free(c->rbuf);
+			c->rbuf = NULL;
+			c->rcap = 0;
+		}
 	}
 }

@@ -41,9 +41,14 @@ void client__fail(struct client_conn *c, int err);
 void client__update_timed(struct client_conn *c);
 uint64_t client__now(const struct client_conn *c);
 
-/* conn.c -> flow.c: the CONNECT once TCP is up; each decoded packet. */
+/* flow.c: bytes from the server, every complete packet handled, the rest
+ * kept (on_read's work; apart, the fuzz target calls it). */
+void client__input(struct client_conn *c, const uint8_t *data, size_t len);
+/* Frees what the connection holds (its end, before `closed`). */
+void client__release(struct client_conn *c);
+
+/* conn.c -> flow.c: the CONNECT once TCP is up. */
 void client__send_connect(struct client_conn *c);
-void client__packet(struct client_conn *c, const struct mqtt_packet *p);
 /* flow.c: PINGREQ (from the tick), DISCONNECT. */
 void client__send_simple(struct client_conn *c, uint8_t type);
 void client__send_disconnect(struct client_conn *c, uint8_t reason, const struct mqtt_props *props);
