@@ -5,14 +5,15 @@
  * measured phase publishes (paced by --rate, or keeping --window messages in
  * flight end to end) until --count messages are sent and delivered, or the
  * --duration bound; then every connection sends DISCONNECT and closes.
- * Like the broker, a client's output accumulates during a loop turn and is
- * written with one uv_write from a uv_check handle.
+ * The connections are the client layer's (src/client/client.h): it
+ * connects, frames and acknowledges, and writes each client's output once
+ * per loop turn; the bench decides what to publish and reads its payloads.
  */
 #include "bench.h"
 
 #include "base/alloc.h"
-#include "base/array.h"
 #include "base/fdlimit.h"
+#include "client/client.h"
 #include "mqtt/mqtt.h"
 #include "seqtrack.h"
 
@@ -22,7 +23,6 @@
 #include <uv.h>
 
 #define PAYLOAD_MAGIC 0x41474f52u /* "AGOR" */
-#define READ_CHUNK (64 * 1024)
 #define TICK_MS 1
 #define CONNECT_TIMEOUT_NS (10 * 1000000000ull)
 #define QUIET_NS (1000000000ull) /* QoS 0: a full window that stays quiet this long is written off */
@@ -35,26 +35,17 @@ enum phase { PH_SUBSCRIBE, PH_PUBLISHERS, PH_SEED, PH_RUN, PH_CLOSE };
 struct bench;
 
 struct bconn {
-	uv_tcp_t tcp;
-	uv_connect_t creq;
-	uv_write_t wreq;
+	struct client_conn mc;
 	struct bench *bn;
 	enum role role;
 	uint32_t index;
 	uint32_t topic;
-	uint8_t *rbuf;
-	size_t rlen;
-	uint32_t rcap;
-	uint8_t *wbuf, *fbuf;     /* filling, in flight */
-	size_t wlen;
-	uint32_t wcap, fcap;
-	bool writing, dirty, ready, closing, started;
-	uint64_t sent, quota, unacked; /* quota: messages to send, UINT64_MAX = until the deadline */
-	uint16_t next_pid;
+	bool ready, started, connacked;
+	uint64_t sent, quota;     /* quota: messages to send, UINT64_MAX = until the deadline */
 	struct seqtrack *tracks;  /* subscriber: one per publisher */
 	uint64_t received;
 	uint64_t subscribed_ns;   /* retained: when SUBSCRIBE went out */
-	struct bconn *dirty_next;
+	char id[48];              /* the client id CONNECT points to */
 };
 
 struct bench {
@@ -66,8 +57,9 @@ struct bench {
 	struct bconn **pubs, **subs;
 	uint32_t *fan;            /* per publisher: subscribers on its topic */
 	char **topics;
-	uv_check_t check;
+	struct client_loop cl;    /* its turn hook runs step() */
 	uv_timer_t timer;
+	struct sockaddr_storage addr; /* the broker */
 	enum phase phase;
 	uint64_t start_ns, t0_ns, deadline_ns, last_progress_ns, sent_done_ns;
 	bool draining;            /* deadline passed: no more publishing */
@@ -82,10 +74,8 @@ struct bench {
 	uint64_t *topic_sent, *topic_slowest;
 	uint32_t *topic_subs;
 	uint64_t window_used;
-	struct bconn *dirty_head;
 	uint8_t *payload;         /* template */
-	uint8_t readbuf[READ_CHUNK];
-	bool failed;
+	bool failed, handles_closed;
 };
 
 static uint64_t now_ns(void)
@@ -110,114 +100,16 @@ static void fail(struct bench *bn, const char *what, const char *detail)
 	bn->failed = true;
 }
 
-/* ---- output ---- */
-
-static void mark_dirty(struct bconn *c)
-{
-	if (c->dirty)
-		return;
-	c->dirty = true;
-	c->dirty_next = c->bn->dirty_head;
-	c->bn->dirty_head = c;
-}
-
-static uint8_t *out_reserve(struct bconn *c, size_t len)
-{
-	ARRAY_GROW(c->wbuf, c->wcap, c->wlen + len, 4096, ARRAY_MAX);
-	mark_dirty(c);
-	return c->wbuf + c->wlen;
-}
-
-static void out_packet(struct bconn *c, const struct mqtt_packet *p)
-{
-	long size = mqtt_encoded_size(p, c->bn->o->protocol);
-	uint8_t *dst = out_reserve(c, (size_t)size);
-
-	c->wlen += (size_t)mqtt_encode(p, c->bn->o->protocol, dst, (size_t)size);
-}
-
-static void out_ack(struct bconn *c, uint8_t type, uint16_t id)
-{
-	uint8_t *d = out_reserve(c, 4);
-
-	d[0] = (uint8_t)(type << 4 | (type == MQTT_PUBREL ? 2 : 0));
-	d[1] = 2;
-	d[2] = (uint8_t)(id >> 8);
-	d[3] = (uint8_t)id;
-	c->wlen += 4;
-}
-
-static void on_closed(uv_handle_t *h)
-{
-	struct bconn *c = h->data;
-	c->bn->closed++;
-}
-
-static void conn_close(struct bconn *c)
-{
-	if (c->closing)
-		return;
-	c->closing = true;
-	uv_close((uv_handle_t *)&c->tcp, on_closed);
-}
-
-static void on_written(uv_write_t *req, int status)
-{
-	struct bconn *c = req->data;
-
-	c->writing = false;
-	if (status < 0 && !c->closing) {
-		if (c->bn->phase != PH_CLOSE)
-			fail(c->bn, "write failed", uv_strerror(status));
-		conn_close(c);
-		return;
-	}
-	if (c->wlen && !c->closing)
-		mark_dirty(c); /* output queued while this write was in flight */
-}
-
-static void flush(struct bconn *c)
-{
-	uv_buf_t buf;
-	uint8_t *t;
-	uint32_t tc;
-
-	if (c->writing || !c->wlen || c->closing)
-		return;
-	/* Swap the filling buffer with the idle one and write it. */
-	t = c->fbuf;
-	tc = c->fcap;
-	c->fbuf = c->wbuf;
-	c->fcap = c->wcap;
-	buf = uv_buf_init((char *)c->fbuf, (unsigned)c->wlen);
-	c->wbuf = t;
-	c->wcap = tc;
-	c->wlen = 0;
-	c->wreq.data = c;
-	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_written) == 0)
-		c->writing = true;
-}
-
-static void flush_dirty(struct bench *bn)
-{
-	while (bn->dirty_head) {
-		struct bconn *c = bn->dirty_head;
-
-		bn->dirty_head = c->dirty_next;
-		c->dirty = false;
-		flush(c); /* if a write is in flight, on_written marks it again */
-	}
-}
-
 /* ---- publishing ---- */
 
-static void publish_one(struct bconn *c)
+/* Publishes the next message of c; false when the client layer cannot
+ * take it now (its window of packet ids is full). */
+static bool publish_one(struct bconn *c)
 {
 	struct bench *bn = c->bn;
 	const struct bench_opts *o = bn->o;
 	struct mqtt_publish p = { 0 };
 	uint8_t *dst;
-	long n;
 	uint64_t seq = c->sent;
 	uint64_t t = now_ns();
 	uint32_t magic = PAYLOAD_MAGIC;
@@ -230,21 +122,15 @@ static void publish_one(struct bconn *c)
 	p.retain = c->role == ROLE_SEEDER;
 	p.topic.data = (const uint8_t *)topic;
 	p.topic.len = (uint16_t)strlen(topic);
-	if (p.qos) {
-		p.packet_id = c->next_pid;
-		c->next_pid = c->next_pid == UINT16_MAX ? 1 : c->next_pid + 1;
-		c->unacked++;
-	}
 	p.payload_len = o->payload;
-	/* MQTT 5 adds one byte: an empty property block. */
-	dst = out_reserve(c, MQTT_MAX_HEADER + 5 + p.topic.len + o->payload);
-	n = mqtt_encode_publish_header(&p, o->protocol, dst, MQTT_MAX_HEADER + 5 + p.topic.len);
-	memcpy(dst + n, bn->payload, o->payload);
-	memcpy(dst + n, &c->index, 4);
-	memcpy(dst + n + 4, &magic, 4);
-	memcpy(dst + n + 8, &seq, 8);
-	memcpy(dst + n + 16, &t, 8);
-	c->wlen += (size_t)n + o->payload;
+	/* The payload is written in place: the template, then the header. */
+	if (client_publish_reserve(&c->mc, &p, &dst) < 0)
+		return false;
+	memcpy(dst, bn->payload, o->payload);
+	memcpy(dst, &c->index, 4);
+	memcpy(dst + 4, &magic, 4);
+	memcpy(dst + 8, &seq, 8);
+	memcpy(dst + 16, &t, 8);
 	c->sent++;
 	if (c->role == ROLE_PUB) {
 		bn->sent_total++;
@@ -253,20 +139,22 @@ static void publish_one(struct bconn *c)
 		if (bn->topic_subs[c->topic])
 			bn->window_used++;
 	}
+	return true;
 }
 
 static bool pub_has_quota(const struct bconn *c)
 {
-	return c->ready && !c->closing && !c->bn->draining &&
+	return c->ready && c->mc.state == CLIENT_CONNECTED && !c->bn->draining &&
 	       c->sent < c->quota;
 }
 
-/* Next publisher with messages left, round robin; NULL when all are done. */
+/* Next publisher with messages left and room to send them, round robin;
+ * NULL when there is none. */
 static struct bconn *next_publisher(struct bench *bn)
 {
 	for (uint32_t k = 0; k < bn->npubs; k++) {
 		struct bconn *c = bn->pubs[(bn->pub_cursor + k) % bn->npubs];
-		if (pub_has_quota(c)) {
+		if (pub_has_quota(c) && client_can_publish(&c->mc, bn->o->qos)) {
 			bn->pub_cursor = (bn->pub_cursor + k + 1) % bn->npubs;
 			return c;
 		}
@@ -362,31 +250,20 @@ static void record_delivery(struct bconn *c, const struct mqtt_publish *p)
 }
 
 static void start_when_ready(struct bench *bn);
+static void close_when_done(struct bench *bn);
 
 static void send_subscribe(struct bconn *c)
 {
 	struct bench *bn = c->bn;
-	const char *topic = bn->o->scenario == BENCH_RETAINED ? "" : bn->topics[c->topic];
 	char filter[128];
-	uint8_t body[160];
-	size_t flen;
-	struct mqtt_packet p = { .type = MQTT_SUBSCRIBE };
+	struct client_filter f = { filter, bn->o->scenario == BENCH_RETAINED ? 1 : bn->o->qos };
 
 	if (bn->o->scenario == BENCH_RETAINED)
 		snprintf(filter, sizeof(filter), "%s/r/#", bn->o->topic_prefix);
 	else
-		snprintf(filter, sizeof(filter), "%s", topic);
-	flen = strlen(filter);
-	body[0] = (uint8_t)(flen >> 8);
-	body[1] = (uint8_t)flen;
-	memcpy(body + 2, filter, flen);
-	body[2 + flen] = bn->o->scenario == BENCH_RETAINED ? 1 : bn->o->qos;
-	p.u.subscribe.packet_id = 1;
-	p.u.subscribe.filters.data = body;
-	p.u.subscribe.filters.len = (uint32_t)(flen + 3);
-	p.u.subscribe.filters.count = 1;
-	p.u.subscribe.filters.with_options = true;
-	out_packet(c, &p);
+		snprintf(filter, sizeof(filter), "%s", bn->topics[c->topic]);
+	if (client_subscribe(&c->mc, &f, 1, NULL) < 0)
+		fail(bn, "cannot subscribe", filter);
 	c->subscribed_ns = now_ns();
 }
 
@@ -397,165 +274,97 @@ static void became_ready(struct bconn *c)
 	start_when_ready(c->bn);
 }
 
-static void handle_packet(struct bconn *c, const struct mqtt_packet *p)
+/* ---- the client layer's callbacks ---- */
+
+static void on_connack(struct client_conn *mc, const struct mqtt_connack *a)
 {
-	switch (p->type) {
-	case MQTT_CONNACK:
-		if (p->u.connack.return_code != 0) {
-			fail(c->bn, "broker refused CONNECT", "return code");
-			return;
-		}
-		if (c->role == ROLE_SUB)
-			send_subscribe(c);
-		else
-			became_ready(c);
-		break;
-	case MQTT_SUBACK:
-		if (p->u.suback.count < 1 || p->u.suback.codes[0] >= MQTT_SUBACK_FAILURE)
-			fail(c->bn, "broker refused SUBSCRIBE", "");
-		else if (c->bn->o->scenario != BENCH_RETAINED)
-			became_ready(c);
-		break;
-	case MQTT_PUBLISH:
-		record_delivery(c, &p->u.publish);
-		if (p->u.publish.qos == 1)
-			out_ack(c, MQTT_PUBACK, p->u.publish.packet_id);
-		else if (p->u.publish.qos == 2)
-			out_ack(c, MQTT_PUBREC, p->u.publish.packet_id);
-		break;
-	case MQTT_PUBREL:
-		out_ack(c, MQTT_PUBCOMP, p->u.ack.packet_id);
-		break;
-	case MQTT_PUBREC:
-		out_ack(c, MQTT_PUBREL, p->u.ack.packet_id);
-		break;
-	case MQTT_PUBACK:
-	case MQTT_PUBCOMP:
-		if (c->unacked)
-			c->unacked--;
-		break;
-	default:
-		break;
-	}
-}
+	struct bconn *c = mc->data;
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct bconn *c = h->data;
-
-	(void)suggested;
-	*buf = uv_buf_init((char *)c->bn->readbuf, READ_CHUNK);
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	struct bconn *c = s->data;
-	const uint8_t *data = (const uint8_t *)buf->base;
-	size_t len = (size_t)nread, pos = 0;
-
-	if (nread == 0)
-		return;
-	if (nread < 0) {
-		if (c->bn->phase != PH_CLOSE)
-			fail(c->bn, "broker closed a connection", uv_strerror((int)nread));
-		conn_close(c);
+	c->bn->connects_in_flight--;
+	c->connacked = true;
+	if (a->return_code != 0) {
+		fail(c->bn, "broker refused CONNECT",
+		     client_reason_name(a->return_code, MQTT_CONNACK, c->bn->o->protocol));
 		return;
 	}
-	if (c->rlen) {
-		ARRAY_GROW(c->rbuf, c->rcap, c->rlen + len, 4096, ARRAY_MAX);
-		memcpy(c->rbuf + c->rlen, data, len);
-		c->rlen += len;
-		data = c->rbuf;
-		len = c->rlen;
-	}
-	while (pos < len) {
-		struct mqtt_packet p;
-		long n = mqtt_decode(data + pos, len - pos, c->bn->o->protocol, 0, &p);
-
-		if (n == MQTT_ERR_NEED_MORE)
-			break;
-		if (n < 0) {
-			fail(c->bn, "malformed packet from the broker", mqtt_strerror((int)n));
-			conn_close(c);
-			return;
-		}
-		handle_packet(c, &p);
-		pos += (size_t)n;
-	}
-	if (pos < len) {
-		size_t rest = len - pos;
-		if (data != c->rbuf)
-			ARRAY_GROW(c->rbuf, c->rcap, rest, 4096, ARRAY_MAX);
-		memmove(c->rbuf, data + pos, rest);
-		c->rlen = rest;
-	} else {
-		c->rlen = 0;
-	}
+	if (c->role == ROLE_SUB)
+		send_subscribe(c);
+	else
+		became_ready(c);
 }
+
+static void on_suback(struct client_conn *mc, const struct mqtt_suback *s)
+{
+	struct bconn *c = mc->data;
+
+	if (s->count < 1 || s->codes[0] >= MQTT_SUBACK_FAILURE)
+		fail(c->bn, "broker refused SUBSCRIBE", "");
+	else if (c->bn->o->scenario != BENCH_RETAINED)
+		became_ready(c);
+}
+
+/* Every PUBLISH is counted, a QoS 2 one sent again too (again): the bench
+ * measures what the broker does, duplicates included. */
+static void on_message(struct client_conn *mc, const struct mqtt_publish *p, bool again)
+{
+	(void)again;
+	record_delivery(mc->data, p);
+}
+
+static void on_closed(struct client_conn *mc, int err)
+{
+	struct bconn *c = mc->data;
+	struct bench *bn = c->bn;
+
+	bn->closed++;
+	if (!c->connacked) {
+		bn->connects_in_flight--;
+		if (bn->o->scenario == BENCH_CONNS && err != UV_EMFILE && err != UV_ENFILE) {
+			bn->r->connect_failures++;
+			start_when_ready(bn); /* the last attempt may have been this one */
+		} else if (bn->phase != PH_CLOSE) {
+			fail(bn, "cannot connect to the broker", client_strerror(err));
+		}
+	} else if (bn->phase != PH_CLOSE && err) {
+		fail(bn, err == CLIENT_EPROTO ? "malformed packet from the broker"
+					      : "broker closed a connection",
+		     client_strerror(err));
+	}
+	close_when_done(bn);
+}
+
+static const struct client_cbs bench_cbs = {
+	.connack = on_connack,
+	.message = on_message,
+	.suback = on_suback,
+	.closed = on_closed,
+};
 
 /* ---- connecting ---- */
 
-static void send_connect(struct bconn *c)
-{
-	struct mqtt_packet p = { .type = MQTT_CONNECT };
-	char id[48];
-	static const char *const role_names[] = { "pub", "sub", "idle", "seed" };
-
-	snprintf(id, sizeof(id), "bench-%s-%u-%llx", role_names[c->role], c->index,
-		 (unsigned long long)(c->bn->start_ns & 0xffffff));
-	p.u.connect.protocol_name.data = (const uint8_t *)"MQTT";
-	p.u.connect.protocol_name.len = 4;
-	p.u.connect.level = c->bn->o->protocol;
-	p.u.connect.clean_session = true;
-	p.u.connect.keepalive = c->role == ROLE_IDLE ? 0 : 60;
-	p.u.connect.client_id.data = (const uint8_t *)id;
-	p.u.connect.client_id.len = (uint16_t)strlen(id);
-	out_packet(c, &p);
-}
-
-static void on_connected(uv_connect_t *req, int status)
-{
-	struct bconn *c = req->data;
-	struct bench *bn = c->bn;
-
-	bn->connects_in_flight--;
-	if (status < 0) {
-		conn_close(c);
-		if (bn->o->scenario == BENCH_CONNS) {
-			bn->r->connect_failures++;
-			start_when_ready(bn); /* the last attempt may have been this one */
-		} else {
-			fail(bn, "cannot connect to the broker", uv_strerror(status));
-		}
-		return;
-	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-	send_connect(c);
-}
-
 static void start_connect(struct bench *bn, struct bconn *c)
 {
-	struct sockaddr_storage addr;
-	int rc;
+	static const char *const role_names[] = { "pub", "sub", "idle", "seed" };
+	struct client_opts o = { 0 };
 
-	if (uv_ip4_addr(bn->o->host, bn->o->port, (struct sockaddr_in *)&addr) != 0 &&
-	    uv_ip6_addr(bn->o->host, bn->o->port, (struct sockaddr_in6 *)&addr) != 0) {
-		fail(bn, "--host is not a numeric address", bn->o->host);
-		return;
-	}
-	uv_tcp_init(&bn->loop, &c->tcp);
-	c->tcp.data = c;
-	c->creq.data = c;
+	snprintf(c->id, sizeof(c->id), "bench-%s-%u-%llx", role_names[c->role], c->index,
+		 (unsigned long long)(bn->start_ns & 0xffffff));
+	o.connect.level = bn->o->protocol;
+	o.connect.clean_session = true;
+	o.connect.keepalive = c->role == ROLE_IDLE ? 0 : 60;
+	o.connect.client_id.data = (const uint8_t *)c->id;
+	o.connect.client_id.len = (uint16_t)strlen(c->id);
+	mqtt_props_clear(&o.connect.props);
+	mqtt_props_clear(&o.connect.will_props);
+	/* the bench's window and bounds decide: the layer's own limit is only
+	 * the server's Receive Maximum and the 65,535 packet ids */
+	o.max_packet = MQTT_MAX_REMAINING + MQTT_MAX_HEADER;
+	o.max_output = UINT32_MAX;
+	client_conn_init(&c->mc, &bn->cl, &o, &bench_cbs);
+	c->mc.data = c;
 	c->started = true;
 	bn->connects_in_flight++;
-	rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&addr, on_connected);
-	if (rc < 0) {
-		bn->connects_in_flight--;
-		fail(bn, "cannot connect to the broker", uv_strerror(rc)); /* e.g. too many open files */
-		uv_close((uv_handle_t *)&c->tcp, on_closed);
-		c->closing = true;
-	}
+	client_connect_addr(&c->mc, (const struct sockaddr *)&bn->addr);
 }
 
 static struct bconn *new_conn(struct bench *bn, enum role role, uint32_t index, uint32_t topic)
@@ -566,7 +375,6 @@ static struct bconn *new_conn(struct bench *bn, enum role role, uint32_t index, 
 	c->role = role;
 	c->index = index;
 	c->topic = topic;
-	c->next_pid = 1;
 	bn->conns[bn->nconns++] = c;
 	return c;
 }
@@ -647,7 +455,7 @@ static bool run_finished(struct bench *bn, uint64_t t)
 		bn->sent_done_ns = t;
 	if (bn->distinct_total >= bn->expected_total) {
 		for (uint32_t i = 0; i < bn->npubs; i++)
-			if (bn->pubs[i]->unacked)
+			if (client_inflight(&bn->pubs[i]->mc))
 				return t - bn->sent_done_ns > QUIET_NS; /* wait for the last acks */
 		return true;
 	}
@@ -655,11 +463,26 @@ static bool run_finished(struct bench *bn, uint64_t t)
 	 * wait (the deadline and the drain bound it). Otherwise stop once
 	 * nothing has arrived for a while, counting from the last send too. */
 	for (uint32_t i = 0; i < bn->npubs; i++)
-		if (bn->pubs[i]->unacked)
+		if (client_inflight(&bn->pubs[i]->mc))
 			return false;
 	return t - (bn->last_progress_ns > bn->sent_done_ns ? bn->last_progress_ns
 							     : bn->sent_done_ns) >
 	       QUIET_NS;
+}
+
+/* After end_run: once every connection is closed, the loop's handles. */
+static void close_when_done(struct bench *bn)
+{
+	uint32_t started = 0;
+
+	for (uint32_t i = 0; i < bn->nconns; i++)
+		started += bn->conns[i]->started;
+	if (bn->phase != PH_CLOSE || bn->closed < started || bn->handles_closed)
+		return;
+	bn->handles_closed = true;
+	uv_timer_stop(&bn->timer);
+	uv_close((uv_handle_t *)&bn->timer, NULL);
+	client_loop_close(&bn->cl);
 }
 
 static void end_run(struct bench *bn)
@@ -671,8 +494,6 @@ static void end_run(struct bench *bn)
 		if (bn->ready == 0)
 			fail(bn, "no connection could be opened", NULL);
 	}
-	struct mqtt_packet p = { .type = MQTT_DISCONNECT };
-
 	/* Rates are over the time messages flowed: up to the last delivery,
 	 * not the quiet wait or drain that confirmed the run was over. */
 	end = now_ns();
@@ -684,18 +505,13 @@ static void end_run(struct bench *bn)
 	bn->r->broker_after = broker_sample(bn->o);
 	bn->r->self_after = proc_sample_read(0);
 	bn->phase = PH_CLOSE;
-	for (uint32_t i = 0; i < bn->nconns; i++) {
-		struct bconn *c = bn->conns[i];
-		if (c->started && !c->closing)
-			out_packet(c, &p);
-	}
-	flush_dirty(bn);
+	/* DISCONNECT from every connection, closed once written (the layer
+	 * bounds the wait); the loop's handles close after the last one. */
 	for (uint32_t i = 0; i < bn->nconns; i++)
 		if (bn->conns[i]->started)
-			conn_close(bn->conns[i]);
-	uv_timer_stop(&bn->timer);
-	uv_close((uv_handle_t *)&bn->timer, NULL);
-	uv_close((uv_handle_t *)&bn->check, NULL);
+			client_disconnect(&bn->conns[i]->mc, 0, NULL);
+	client_loop_flush(&bn->cl);
+	close_when_done(bn);
 }
 
 static void step(struct bench *bn)
@@ -711,13 +527,15 @@ static void step(struct bench *bn)
 	}
 	if (bn->phase == PH_SEED) {
 		/* retained: the seeder's messages are all acknowledged */
-		if (bn->conns[0]->ready && bn->conns[0]->sent == o->retained &&
-		    !bn->conns[0]->unacked) {
+		struct bconn *seeder = bn->conns[0];
+
+		if (seeder->ready && seeder->sent == o->retained && !client_inflight(&seeder->mc)) {
 			begin_measure(bn); /* the subscribe storm starts now */
 			bn->connect_next = 1;
-		} else if (bn->conns[0]->ready) {
-			while (bn->conns[0]->sent < o->retained)
-				publish_one(bn->conns[0]);
+		} else if (seeder->ready) {
+			/* as fast as the layer's window of packet ids lets it */
+			while (seeder->sent < o->retained && publish_one(seeder))
+				;
 		}
 	}
 	if (o->scenario == BENCH_CONNS || (o->scenario == BENCH_RETAINED && bn->phase == PH_RUN))
@@ -768,17 +586,22 @@ static void step(struct bench *bn)
 		end_run(bn);
 		return;
 	}
-	flush_dirty(bn);
 }
 
-static void on_check(uv_check_t *h)
+/* Once per loop turn, before the client layer writes the output. */
+static void on_turn(struct client_loop *l)
 {
-	step(h->data);
+	step(l->data);
 }
 
+/* Pacing and bounds when nothing arrives; the output is written here,
+ * since the loop may next block in poll. */
 static void on_timer(uv_timer_t *h)
 {
-	step(h->data);
+	struct bench *bn = h->data;
+
+	step(bn);
+	client_loop_flush(&bn->cl);
 }
 
 /* ---- setup ---- */
@@ -872,16 +695,13 @@ static void account(struct bench *bn)
 		}
 	}
 	for (uint32_t p = 0; p < bn->npubs; p++)
-		r->acks_missing += bn->pubs[p]->unacked;
+		r->acks_missing += client_inflight(&bn->pubs[p]->mc);
 }
 
 static void free_all(struct bench *bn)
 {
 	for (uint32_t i = 0; i < bn->nconns; i++) {
 		struct bconn *c = bn->conns[i];
-		free(c->rbuf);
-		free(c->wbuf);
-		free(c->fbuf);
 		free(c->tracks);
 		free(c);
 	}
@@ -913,6 +733,12 @@ int bench_run(const struct bench_opts *o, struct bench_result *r)
 	bn->r = r;
 	bn->payload = xcalloc(1, o->payload);
 	uv_loop_init(&bn->loop);
+	client_loop_init(&bn->cl, &bn->loop);
+	bn->cl.turn = on_turn;
+	bn->cl.data = bn;
+	if (uv_ip4_addr(o->host, o->port, (struct sockaddr_in *)&bn->addr) != 0 &&
+	    uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)&bn->addr) != 0)
+		fail(bn, "--host is not a numeric address", o->host);
 	bn->start_ns = now_ns();
 	bn->t0_ns = bn->start_ns;
 	make_topics(bn);
@@ -920,7 +746,7 @@ int bench_run(const struct bench_opts *o, struct bench_result *r)
 	bn->phase = o->scenario == BENCH_RETAINED ? PH_SEED
 		    : o->scenario == BENCH_CONNS  ? PH_PUBLISHERS
 						  : PH_SUBSCRIBE;
-	if (o->scenario == BENCH_RETAINED) {
+	if (o->scenario == BENCH_RETAINED && !bn->failed) {
 		start_connect(bn, bn->conns[0]);
 		bn->connect_next = 1;
 	}
@@ -929,9 +755,6 @@ int bench_run(const struct bench_opts *o, struct bench_result *r)
 		bn->r->self_before = proc_sample_read(0);
 		bn->deadline_ns = UINT64_MAX;
 	}
-	uv_check_init(&bn->loop, &bn->check);
-	bn->check.data = bn;
-	uv_check_start(&bn->check, on_check);
 	uv_timer_init(&bn->loop, &bn->timer);
 	bn->timer.data = bn;
 	uv_timer_start(&bn->timer, on_timer, TICK_MS, TICK_MS);
@@ -939,6 +762,7 @@ int bench_run(const struct bench_opts *o, struct bench_result *r)
 	account(bn);
 	rc = bn->failed ? -1 : 0;
 	uv_loop_close(&bn->loop);
+	client_loop_release(&bn->cl);
 	free_all(bn);
 	free(bn);
 	return rc;

@@ -1,0 +1,56 @@
+/*
+ * internal.h - what the files of src/client/ share: output reservation
+ * (inline: it is on the bench's per-message path), failing a connection,
+ * and the packet handlers' entry point.
+ */
+#ifndef AGORA_CLIENT_INTERNAL_H
+#define AGORA_CLIENT_INTERNAL_H
+
+#include "client.h"
+
+#include "base/array.h"
+
+/* States of an outgoing packet id (one byte each in c->inflight). */
+enum client_slot {
+	SLOT_FREE = 0, /* acknowledged: a hole until the head passes it */
+	SLOT_PUBACK,   /* QoS 1 PUBLISH sent */
+	SLOT_PUBREC,   /* QoS 2 PUBLISH sent */
+	SLOT_PUBCOMP,  /* PUBREL sent */
+	SLOT_SUBACK,
+	SLOT_UNSUBACK,
+};
+
+/* The most packet ids in flight at once: every non-zero 16-bit id. */
+#define CLIENT_IDS 65535u
+
+void client__mark_dirty(struct client_conn *c);
+
+/* Room for len more bytes of output; the caller writes them and adds len
+ * to c->wlen. The connection is marked for this turn's write. */
+static inline uint8_t *client__reserve(struct client_conn *c, size_t len)
+{
+	ARRAY_GROW(c->wbuf, c->wcap, (size_t)c->wlen + len, 4096, ARRAY_MAX);
+	if (!c->dirty)
+		client__mark_dirty(c);
+	return c->wbuf + c->wlen;
+}
+
+/* Ends the connection with err (the first error given is the one kept). */
+void client__fail(struct client_conn *c, int err);
+/* Keeps c on the loop's timed list while it needs the tick. */
+void client__update_timed(struct client_conn *c);
+uint64_t client__now(const struct client_conn *c);
+
+/* flow.c: bytes from the server, every complete packet handled, the rest
+ * kept (on_read's work; apart, the fuzz target calls it). */
+void client__input(struct client_conn *c, const uint8_t *data, size_t len);
+/* Frees what the connection holds (its end, before `closed`). */
+void client__release(struct client_conn *c);
+
+/* conn.c -> flow.c: the CONNECT once TCP is up. */
+void client__send_connect(struct client_conn *c);
+/* flow.c: PINGREQ (from the tick), DISCONNECT. */
+void client__send_simple(struct client_conn *c, uint8_t type);
+void client__send_disconnect(struct client_conn *c, uint8_t reason, const struct mqtt_props *props);
+
+#endif
