@@ -1,6 +1,7 @@
 /*
  * store.h - the durable data behind the REST API and the broker: user
- * accounts, their login tokens and the direct messages between them.
+ * accounts, their login tokens, the direct messages between them, and
+ * polls with their votes.
  *
  * This header is the contract; SQLite is the only backend today
  * (src/store/sqlite_*.c, whose files and sqlite_internal.h are the only ones
@@ -191,5 +192,73 @@ struct store_message_list {
 int store_message_list(struct store *st, const struct store_message_query *q,
 		       struct store_message_list *out);
 void store_message_list_free(struct store_message_list *l);
+
+/* ---- polls and votes ----
+ *
+ * The store keeps polls and enforces what a unique key can: one vote per
+ * account per poll. Every other rule (who may close, closing times, how
+ * an option is named, lengths) is src/polls/'s, which calls these.
+ * Polls and votes outlive their accounts: deleting a user keeps the
+ * votes it cast (results never move when an account goes) and the polls
+ * it created (creator_id 0, creator_name NULL: nobody can close them, a
+ * closing time still applies). */
+
+#define STORE_POLL_OPTIONS_MAX 20
+
+struct store_poll {
+	int64_t id;
+	int64_t creator_id;  /* 0 once the account is deleted */
+	char *creator_name;  /* NULL then */
+	char *question;
+	size_t n_options;
+	char **options;    /* n_options labels, in their order */
+	int64_t *counts;   /* n_options vote counts, same order */
+	int64_t total;     /* sum of counts */
+	int64_t created_at;
+	int64_t closes_at; /* 0: no closing time */
+	int64_t closed_at; /* 0: not closed by its creator */
+};
+
+void store_poll_release(struct store_poll *p);
+
+/* Creates a poll with n (1..STORE_POLL_OPTIONS_MAX) options; out gets it
+ * with zero counts. */
+int store_poll_create(struct store *st, int64_t creator_id, const char *question,
+		      const char *const *options, size_t n, int64_t closes_at, int64_t now,
+		      struct store_poll *out);
+/* The poll with its current counts; STORE_ENOTFOUND if none. */
+int store_poll_get(struct store *st, int64_t id, struct store_poll *out);
+/* Sets closed_at = now if it is 0 (closing twice keeps the first time);
+ * STORE_ENOTFOUND if no such poll. */
+int store_poll_close(struct store *st, int64_t id, int64_t now);
+
+struct store_poll_query {
+	int64_t now;        /* open means closed_at = 0 and (closes_at = 0 or > now) */
+	int64_t limit, offset;
+};
+
+struct store_poll_list {
+	struct store_poll *items;
+	size_t n;
+	int64_t total; /* every poll, before limit/offset */
+};
+
+/* Open polls first, each group newest first (created_at, then id,
+ * descending), with their counts. */
+int store_poll_list(struct store *st, const struct store_poll_query *q,
+		    struct store_poll_list *out);
+void store_poll_list_free(struct store_poll_list *l);
+
+/* Records user's vote for option (0-based index < the poll's n_options,
+ * checked by the caller): STORE_ECONFLICT if the user has voted on that
+ * poll, STORE_ENOTFOUND if the poll or the user is gone. */
+int store_vote_cast(struct store *st, int64_t poll_id, int64_t user_id, size_t option,
+		    int64_t now);
+/* Changes an existing vote (voted_at = now); STORE_ENOTFOUND if none. */
+int store_vote_change(struct store *st, int64_t poll_id, int64_t user_id, size_t option,
+		      int64_t now);
+/* The user's vote on the poll; STORE_ENOTFOUND if none. */
+int store_vote_get(struct store *st, int64_t poll_id, int64_t user_id, size_t *option,
+		   int64_t *voted_at);
 
 #endif
