@@ -21,6 +21,8 @@ static const struct command commands[] = {
 	{ "status", cmd_status, "show or set your status" },
 	{ "send", cmd_send, "send a direct message to a user" },
 	{ "inbox", cmd_inbox, "list your messages, or follow them live" },
+	{ "poll", cmd_poll, "create, list, show (live) and close polls" },
+	{ "vote", cmd_vote, "vote on a poll, or change your vote" },
 	{ "echo", cmd_echo, "TCP echo server (echo serve) and client" },
 	{ "adder", cmd_adder, "integer-adder server (adder serve) and client" },
 	{ "chat", cmd_chat, "peer-to-peer UDP chat" },

@@ -34,8 +34,8 @@ def test_help_lists_every_command():
     require_agora("the command line")
     names = listed_commands()
     for expected in ("serve", "pub", "sub", "register", "login", "logout", "users", "status",
-                     "send", "inbox", "echo", "adder", "chat", "lookup", "bench", "version",
-                     "help"):
+                     "send", "inbox", "poll", "vote", "echo", "adder", "chat", "lookup", "bench",
+                     "version", "help"):
         assert expected in names, names
 
 
@@ -136,6 +136,14 @@ def test_bash_completion_commands_and_options():
     assert opts == {"--http-listener", "--http-linger-bytes", "--http-linger-time",
                     "--http-linger-timeout"}, opts
     assert complete("serve", "--max-conn") == {"--max-connections"}
+    # a command with subcommands: their words, then each one's own options
+    assert complete("po") == {"poll"}
+    assert complete("poll", "") == {"create", "list", "show", "close"}
+    assert complete("poll", "c") == {"create", "close"}
+    assert complete("poll", "show", "--") == {"--follow", "--mqtt", "--json", "--server",
+                                              "--timeout", "--help"}
+    assert complete("poll", "create", "--closes") == {"--closes-in", "--closes-at"}
+    assert complete("vote", "--ch") == {"--change"}
 
 
 def test_make_install_puts_binary_man_page_and_completion(tmp_path):
