@@ -296,8 +296,10 @@ static int do_show(struct apicmd *c)
 		json_decref(poll);
 		return apicmd_not_the_api(c);
 	}
-	if (c->o.follow)
+	if (c->o.follow) {
+		rest_client_release(&c->rc); /* no HTTP connection kept open meanwhile */
 		return poll_follow(&f, poll);
+	}
 	if (c->o.json)
 		print_json(poll);
 	else
@@ -394,7 +396,16 @@ static void poll_usage(FILE *out)
 
 int cmd_poll(int argc, char **argv)
 {
-	static const char *const words[] = { "create", "list", "show", "close" };
+	static const struct {
+		const char *word;
+		enum spec_id spec;
+		int (*fn)(struct apicmd *);
+	} subs[] = {
+		{ "create", S_CREATE, do_create },
+		{ "list", S_LIST, do_list },
+		{ "show", S_SHOW, do_show },
+		{ "close", S_CLOSE, do_close },
+	};
 
 	if (argc < 2) {
 		poll_usage(stderr);
@@ -404,13 +415,9 @@ int cmd_poll(int argc, char **argv)
 		poll_usage(stdout);
 		return EXIT_OK;
 	}
-	for (int i = S_CREATE; i <= S_CLOSE; i++) {
-		static int (*const fns[])(struct apicmd *) = { do_create, do_list, do_show,
-							       do_close };
-
-		if (strcmp(argv[1], words[i]) == 0)
-			return apicmd_run(&specs[i], fns[i], argc - 1, argv + 1);
-	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (strcmp(argv[1], subs[i].word) == 0)
+			return apicmd_run(&specs[subs[i].spec], subs[i].fn, argc - 1, argv + 1);
 	fprintf(stderr, "agora poll: '%s' is not a poll command (create, list, show, close); "
 			"see agora poll --help\n",
 		argv[1]);
