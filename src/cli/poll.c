@@ -199,6 +199,7 @@ static int fetch_polls(struct apicmd *c, json_t **out, long long *total)
 	json_t *all = json_array(), *page = NULL, *items;
 	char path[96];
 	int rc = EXIT_OK;
+	size_t got;
 
 	while ((long)json_array_size(all) < c->o.limit) {
 		long want = c->o.limit - (long)json_array_size(all);
@@ -214,10 +215,11 @@ static int fetch_polls(struct apicmd *c, json_t **out, long long *total)
 			rc = apicmd_not_the_api(c);
 			break;
 		}
+		got = json_array_size(items);
 		json_array_extend(all, items);
 		json_decref(page); /* items with it */
 		page = NULL;
-		if ((long)json_array_size(items) < want)
+		if ((long)got < want)
 			break;
 	}
 	json_decref(page);
