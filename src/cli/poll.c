@@ -25,6 +25,7 @@
 
 #define PAGE 100 /* the API's largest page */
 #define HOST_MAX 256
+#define TERMINAL_COLUMNS 80 /* when a terminal does not say its width */
 
 static const struct apicmd_spec specs[] = {
 	{ "poll create", APICMD_JSON | APICMD_CLOSES, 3, -1,
@@ -68,8 +69,11 @@ int poll_stdout_columns(void)
 {
 	struct winsize ws;
 
-	if (!isatty(STDOUT_FILENO) || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0)
+	if (!isatty(STDOUT_FILENO))
 		return 0;
+	/* a terminal that does not say its size (a serial line) is a classic one */
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0)
+		return TERMINAL_COLUMNS;
 	return ws.ws_col;
 }
 
