@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 /* ---- a growable byte buffer ---- */
@@ -108,6 +109,10 @@ enum client_source {
 };
 
 #define CLIENT_MAX_TOPICS 1024 /* -t, -T, -U: each at most this many times */
+
+/* The line of --help naming the long options (--host, --topic, ...) of
+ * pub (sub = false) or sub, from the table that parses them. */
+void client_print_long_names(FILE *out, bool sub);
 
 /* The options of pub (sub = false) or sub, as given. Strings point into
  * argv, except what the -L URL brought (owned by url). */
