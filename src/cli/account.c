@@ -4,13 +4,16 @@
  * each command asks; the options, the requests and the run around them
  * are apicmd.c's (shared with poll.c), the requests' libcurl side
  * src/client/rest.c, the credentials file src/client/creds.c, the output
- * src/client/rest_print.c. Exit codes: apicmd.h.
+ * src/client/rest_print.c; `inbox --follow`'s MQTT side is follow.c.
+ * Exit codes: apicmd.h.
  */
 #include "commands.h"
 
 #include "apicmd.h"
+#include "base/alloc.h"
 #include "client/password.h"
 #include "client/rest_print.h"
+#include "follow.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -23,6 +26,7 @@
 #define TEXT_MAX ((size_t)1 << 20) /* a status or message from argv: http_max_body */
 #define PAGE 100               /* the API's largest page */
 #define USERS_MAX 100000       /* users listed at most (1,000 pages) */
+#define TOPIC_MAX 128          /* "agora/users/", a name of 32 characters at most, "/inbox" */
 
 /* ---- the commands ---- */
 
@@ -47,15 +51,19 @@ static const struct apicmd_spec specs[] = {
 	  "TEXT that starts with '-'.\n\n"
 	  "  --json                 print the message as JSON\n" },
 	{ "inbox",
-	  APICMD_JSON | APICMD_UNREAD | APICMD_FOLLOW | APICMD_LIMIT | APICMD_MARK_READ, 0, 0,
-	  "[--unread] [--limit N] [--mark-read] [--follow] [--json]",
+	  APICMD_JSON | APICMD_UNREAD | APICMD_FOLLOW | APICMD_LIMIT | APICMD_MARK_READ | APICMD_MQTT,
+	  0, 0,
+	  "[--unread] [--limit N] [--mark-read] [--follow [--mqtt HOST:PORT]] [--json]",
 	  "Lists the messages you received, oldest first, one per line:\n"
 	  "  * #12 2026-11-23 14:05 alice: hello\n"
 	  "('*' marks an unread message; times are local).\n\n"
 	  "  --unread               only the unread messages\n"
 	  "  --limit N              the N latest messages (1 to 1000, default 50)\n"
 	  "  --mark-read            mark the messages shown as read\n"
-	  "  --follow               then print new messages as they arrive (MQTT)\n"
+	  "  --follow               then print new messages as they arrive, over MQTT with\n"
+	  "                         the same account, until interrupted (^C: exit status 0)\n"
+	  "  --mqtt HOST:PORT       the MQTT server for --follow (default: the --server's\n"
+	  "                         host, port 1883)\n"
 	  "  --json                 one JSON object per message and line\n" },
 };
 
@@ -409,20 +417,15 @@ static int mark_read(struct apicmd *c, const json_t *messages)
 	return rc;
 }
 
-static int do_inbox(struct apicmd *c)
+/* Lists (and with --mark-read marks) the inbox; *shown gets the messages
+ * printed, newest first, for the caller to json_decref. */
+static int list_inbox(struct apicmd *c, json_t **shown)
 {
 	json_t *messages = NULL;
 	size_t n;
 	int rc;
 
-	/* The live part is MQTT (src/client/mqtt*, not there yet): it will
-	 * subscribe to agora/users/{name}/inbox before the listing below and
-	 * print each message that arrives with rest_print_message_payload. */
-	if (c->o.follow) {
-		fprintf(stderr, "agora inbox: --follow is not available yet\n");
-		return EXIT_USAGE;
-	}
-	if ((rc = apicmd_need_login(c)) || (rc = fetch_inbox(c, &messages)))
+	if ((rc = fetch_inbox(c, &messages)))
 		return rc;
 	n = json_array_size(messages);
 	if (n == 0 && !c->o.json)
@@ -431,6 +434,146 @@ static int do_inbox(struct apicmd *c)
 		rest_print_message(stdout, json_array_get(messages, i), c->o.json);
 	if (c->o.mark_read)
 		rc = mark_read(c, messages);
+	if (rc)
+		json_decref(messages);
+	else
+		*shown = messages;
+	return rc;
+}
+
+/* ---- inbox --follow ---- */
+
+/* What `inbox --follow` keeps between the callbacks of follow.h. */
+struct inbox_follow {
+	struct apicmd *c;
+	char topic[TOPIC_MAX];
+	int64_t *seen; /* the ids listed, sorted: not printed again */
+	size_t nseen;
+};
+
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Keeps the ids of the messages listed (and drops the list). */
+static void remember_listed(struct inbox_follow *f, json_t *listed)
+{
+	size_t i, n = json_array_size(listed);
+	json_t *m;
+
+	if (n) {
+		f->seen = xmalloc(n * sizeof(*f->seen));
+		json_array_foreach(listed, i, m)
+			f->seen[f->nseen++] = json_integer_value(json_object_get(m, "id"));
+		qsort(f->seen, f->nseen, sizeof(*f->seen), cmp_id);
+	}
+	json_decref(listed);
+}
+
+static bool listed_already(const struct inbox_follow *f, int64_t id)
+{
+	return f->nseen && bsearch(&id, f->seen, f->nseen, sizeof(id), cmp_id);
+}
+
+/* The subscription holds: the listing, printed at once (the live lines
+ * follow it). A message stored before the listing's read is listed, and
+ * skipped when it arrives over MQTT too. */
+static int inbox_subscribed(void *ctx)
+{
+	struct inbox_follow *f = ctx;
+	json_t *listed = NULL;
+	int rc = list_inbox(f->c, &listed);
+
+	fflush(stdout);
+	if (rc == EXIT_OK)
+		remember_listed(f, listed);
+	return rc;
+}
+
+/* Prints a live message as the listing does; FOLLOW_GO_ON, or how the
+ * run ends when stdout failed. */
+static int print_live(struct inbox_follow *f, const json_t *m)
+{
+	rest_print_message(stdout, m, f->c->o.json);
+	if (fflush(stdout) == 0)
+		return FOLLOW_GO_ON;
+	/* `agora inbox --follow | head -3` is done, not failed. */
+	if (errno == EPIPE)
+		return FOLLOW_DONE;
+	fprintf(stderr, "agora %s: cannot write the output: %s\n", f->c->cmd, strerror(errno));
+	return EXIT_LOCAL;
+}
+
+/* A message from the inbox's topic; with --mark-read it is read once shown. */
+static int inbox_message(void *ctx, const char *payload, size_t len)
+{
+	struct inbox_follow *f = ctx;
+	json_t *m = rest_message_parse(payload, len), *one;
+	int rc;
+
+	if (!m) {
+		fprintf(stderr, "agora %s: skipped a message on %s that is not the API's JSON\n",
+			f->c->cmd, f->topic);
+		return FOLLOW_GO_ON;
+	}
+	rc = FOLLOW_GO_ON;
+	if (listed_already(f, json_integer_value(json_object_get(m, "id"))))
+		goto out_decref;
+	rc = print_live(f, m);
+	if (rc == FOLLOW_GO_ON && f->c->o.mark_read) {
+		one = json_array();
+		json_array_append(one, m);
+		rc = mark_read(f->c, one);
+		json_decref(one);
+	}
+out_decref:
+	json_decref(m);
+	return rc;
+}
+
+/* The listing and then the live messages, over MQTT with the same account
+ * (follow.h): its name, and its token as the password. */
+static int follow_inbox(struct apicmd *c)
+{
+	char host[APICMD_HOST_MAX];
+	struct inbox_follow f = { .c = c };
+	struct follow_opts o = {
+		.cmd = c->cmd,
+		.host = host,
+		.name = c->me.name,
+		.token = c->me.token,
+		.topic = f.topic,
+		.subscribed = inbox_subscribed,
+		.message = inbox_message,
+		.ctx = &f,
+	};
+	int rc;
+
+	if ((rc = apicmd_mqtt_address(c, host, sizeof(host), &o.port)))
+		return rc;
+	if (strlen(c->me.name) > TOPIC_MAX - 32) {
+		fprintf(stderr, "agora %s: the kept account's name is too long\n", c->cmd);
+		return EXIT_LOCAL;
+	}
+	snprintf(f.topic, sizeof(f.topic), "agora/users/%s/inbox", c->me.name);
+	rc = follow_run(&o);
+	free(f.seen);
+	return rc;
+}
+
+static int do_inbox(struct apicmd *c)
+{
+	json_t *messages = NULL;
+	int rc;
+
+	if ((rc = apicmd_need_login(c)))
+		return rc;
+	if (c->o.follow)
+		return follow_inbox(c);
+	rc = list_inbox(c, &messages);
 	json_decref(messages);
 	return rc;
 }

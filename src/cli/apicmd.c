@@ -8,6 +8,8 @@
 
 #include "commands.h"
 
+#include "client/shell.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -125,6 +127,22 @@ static const char *option_name(int opt)
 	return "?";
 }
 
+/* --mqtt HOST[:PORT] (an IPv6 address in brackets). */
+static bool parse_mqtt(struct apicmd_opts *o, const char *arg)
+{
+	char err[160];
+
+	free(o->mqtt_host); /* given again: the last one counts */
+	o->mqtt_host = NULL;
+	if (client_address_parse(arg, strlen(arg), APICMD_MQTT_PORT, &o->mqtt_host, &o->mqtt_port,
+				 err, sizeof(err)) == 0 &&
+	    strlen(o->mqtt_host) < APICMD_HOST_MAX)
+		return true;
+	fprintf(stderr, "agora %s: --mqtt '%s': %s\n", o->spec->name, arg,
+		o->mqtt_host ? "the host name is too long" : err);
+	return false;
+}
+
 /* The options with a number: false (with the error said) when it is bad. */
 static bool apply_number(struct apicmd_opts *o, int opt, const char *arg)
 {
@@ -167,7 +185,7 @@ static bool apply_option(struct apicmd_opts *o, int opt, const char *arg)
 	case OPT_CLOSES_IN: o->closes_in = arg; break;
 	case OPT_CLOSES_AT: o->closes_at = arg; break;
 	case OPT_CHANGE: o->change = true; break;
-	case OPT_MQTT: o->mqtt = arg; break;
+	case OPT_MQTT: return parse_mqtt(o, arg);
 	case OPT_TIMEOUT:
 	case OPT_LIMIT:
 	case OPT_OFFSET: return apply_number(o, opt, arg);
@@ -218,6 +236,10 @@ static int parse(const struct apicmd_spec *s, int argc, char **argv, struct apic
 		}
 		if (!apply_option(o, opt, optarg))
 			return EXIT_USAGE;
+	}
+	if (o->mqtt_host && !o->follow) {
+		fprintf(stderr, "agora %s: --mqtt goes with --follow\n", s->name);
+		return EXIT_USAGE;
 	}
 	o->nargs = argc - optind;
 	o->args = argv + optind;
@@ -379,6 +401,22 @@ out:
 	return rc;
 }
 
+int apicmd_mqtt_address(struct apicmd *c, char *host, size_t len, uint16_t *port)
+{
+	if (c->o.mqtt_host) {
+		snprintf(host, len, "%s", c->o.mqtt_host); /* it fits: parse_mqtt */
+		*port = c->o.mqtt_port;
+		return EXIT_OK;
+	}
+	if (rest_url_host(c->rc.server, host, len)) {
+		fprintf(stderr, "agora %s: no host in %s; give --mqtt HOST:PORT\n", c->cmd,
+			c->rc.server);
+		return EXIT_USAGE;
+	}
+	*port = APICMD_MQTT_PORT;
+	return EXIT_OK;
+}
+
 int apicmd_run(const struct apicmd_spec *spec, int (*fn)(struct apicmd *), int argc,
 	       char **argv)
 {
@@ -386,18 +424,19 @@ int apicmd_run(const struct apicmd_spec *spec, int (*fn)(struct apicmd *), int a
 	int rc = parse(spec, argc, argv, &c.o);
 
 	if (rc >= 0)
-		return rc;
+		goto out_opts;
 	rest_client_init(&c.rc);
 	c.rc.timeout_ms = c.o.timeout_ms;
 	if (c.rc.connect_timeout_ms > c.o.timeout_ms)
 		c.rc.connect_timeout_ms = c.o.timeout_ms;
 	if ((rc = choose_server(&c)))
-		return rc;
+		goto out_opts;
 	/* A server gone mid-request is an error code, not the end of agora. */
 	signal(SIGPIPE, SIG_IGN);
 	if (rest_global_init()) {
 		fprintf(stderr, "agora %s: cannot initialise libcurl\n", c.cmd);
-		return EXIT_LOCAL;
+		rc = EXIT_LOCAL;
+		goto out_opts;
 	}
 	rc = fn(&c);
 	rest_client_release(&c.rc);
@@ -408,5 +447,7 @@ int apicmd_run(const struct apicmd_spec *spec, int (*fn)(struct apicmd *), int a
 		fprintf(stderr, "agora %s: cannot write the output: %s\n", c.cmd, strerror(errno));
 		rc = EXIT_LOCAL;
 	}
+out_opts:
+	free(c.o.mqtt_host);
 	return rc;
 }

@@ -13,9 +13,10 @@
  *   the server cannot be reached or answers something that is not the API's,
  *   EXIT_REFUSED for a 4xx or 5xx answer, EXIT_LOCAL for the credentials
  *   file, the terminal and "not logged in".
- * - Ownership: the strings of struct apicmd_opts point into argv. struct
- *   apicmd owns its curl handle and the credentials file's JSON, released by
- *   apicmd_run once the command returns; c->me points into that JSON.
+ * - Ownership: the strings of struct apicmd_opts point into argv, but
+ *   mqtt_host (malloc'd). struct apicmd owns its curl handle and the
+ *   credentials file's JSON; apicmd_run releases them and the options once
+ *   the command returns. c->me points into that JSON.
  */
 #ifndef AGORA_CLI_APICMD_H
 #define AGORA_CLI_APICMD_H
@@ -26,6 +27,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* The options a command takes beyond the common ones (--server, --timeout,
  * --help); any other is refused by the parser, naming the command. */
@@ -45,6 +47,8 @@ enum apicmd_flag {
 
 #define APICMD_LIMIT_DEFAULT 50
 #define APICMD_LIMIT_MAX 1000
+#define APICMD_MQTT_PORT 1883 /* --follow's MQTT server, when --mqtt gives no port */
+#define APICMD_HOST_MAX 256   /* bytes of its host name, with the NUL */
 
 struct apicmd_spec {
 	const char *name;       /* as usage and errors name it: "inbox", "poll create" */
@@ -59,7 +63,8 @@ struct apicmd_opts {
 	const char *server_arg; /* --server, else $AGORA_SERVER, else the default */
 	const char *password_file;
 	const char *closes_in, *closes_at; /* as given: the command checks them */
-	const char *mqtt;                  /* --mqtt HOST:PORT as given */
+	char *mqtt_host;                   /* --mqtt (malloc'd), else NULL */
+	uint16_t mqtt_port;
 	long timeout_ms;
 	long limit, offset;
 	bool json, unread, follow, mark_read, local, change;
@@ -98,6 +103,9 @@ int apicmd_save_creds(struct apicmd *c);
 int apicmd_need_login(struct apicmd *c);
 /* An answer that is not what the API sends (another server on that port?). */
 int apicmd_not_the_api(struct apicmd *c);
+/* Where --follow finds the MQTT server: --mqtt, else the API's host and
+ * port 1883. host has APICMD_HOST_MAX bytes. */
+int apicmd_mqtt_address(struct apicmd *c, char *host, size_t len, uint16_t *port);
 
 /*
  * One request. body (may be NULL) is sent as JSON and zeroed after (it

@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #define PAGE 100 /* the API's largest page */
-#define HOST_MAX 256
 #define TERMINAL_COLUMNS 80 /* when a terminal does not say its width */
 
 static const struct apicmd_spec specs[] = {
@@ -47,9 +46,12 @@ static const struct apicmd_spec specs[] = {
 	  "ID [--follow [--mqtt HOST:PORT]] [--json]",
 	  "Shows a poll's results: a bar per option with its votes and share, the total, and\n"
 	  "whether it is open. No login needed.\n\n"
-	  "  --follow               then redraw them live (MQTT, agora/polls/ID/results) until\n"
-	  "                         interrupted; one block per change when not on a terminal\n"
-	  "  --mqtt HOST:PORT       the broker for --follow (default: the API's host, 1883)\n"
+	  "  --follow               then redraw them live until interrupted (^C: exit status\n"
+	  "                         0), over MQTT (agora/polls/ID/results) as the account of\n"
+	  "                         agora login if any; one block per change when not on a\n"
+	  "                         terminal\n"
+	  "  --mqtt HOST:PORT       the MQTT server for --follow (default: the --server's\n"
+	  "                         host, port 1883)\n"
 	  "  --json                 print the poll as JSON (with --follow: once per change)\n" },
 	{ "poll close", APICMD_JSON, 1, 1, "ID [--json]",
 	  "Closes a poll you created and shows its final results.\n\n"
@@ -262,38 +264,30 @@ static int do_list(struct apicmd *c)
 
 /* ---- show, close ---- */
 
-/* Where --follow finds the broker: --mqtt, else the API's host. */
-static int broker_address(struct apicmd *c, char *host, size_t len, uint16_t *port)
+/* --follow logs in with the account kept for this server, if any (the
+ * MQTT server may refuse anonymous clients); anonymous otherwise. */
+static int follow_account(struct apicmd *c, struct poll_follow_args *f)
 {
-	const char *why;
+	int rc = apicmd_load_creds(c);
 
-	if (c->o.mqtt && !c->o.follow) {
-		fprintf(stderr, "agora %s: --mqtt goes with --follow\n", c->cmd);
-		return EXIT_USAGE;
+	if (rc == EXIT_OK && creds_get(c->creds, c->rc.server, &c->me)) {
+		f->name = c->me.name;
+		f->token = c->me.token;
 	}
-	if (c->o.mqtt && poll_text_hostport(c->o.mqtt, host, len, port, &why)) {
-		fprintf(stderr, "agora %s: --mqtt '%s': %s\n", c->cmd, c->o.mqtt, why);
-		return EXIT_USAGE;
-	}
-	if (!c->o.mqtt && poll_text_url_host(c->rc.server, host, len)) {
-		fprintf(stderr, "agora %s: no host in %s for --follow; give --mqtt HOST:PORT\n",
-			c->cmd, c->rc.server);
-		return EXIT_USAGE;
-	}
-	if (!c->o.mqtt)
-		*port = 1883;
-	return EXIT_OK;
+	return rc;
 }
 
 static int do_show(struct apicmd *c)
 {
-	char path[64], host[HOST_MAX];
+	char path[64], host[APICMD_HOST_MAX];
 	struct poll_follow_args f = { .cmd = c->cmd, .json = c->o.json, .host = host };
 	json_t *poll = NULL;
 	int rc;
 
-	if ((rc = read_id(c, c->o.args[0], &f.id)) ||
-	    (rc = broker_address(c, host, sizeof(host), &f.port)))
+	if ((rc = read_id(c, c->o.args[0], &f.id)))
+		return rc;
+	if (c->o.follow && ((rc = apicmd_mqtt_address(c, host, sizeof(host), &f.port)) ||
+			    (rc = follow_account(c, &f))))
 		return rc;
 	snprintf(path, sizeof(path), "/api/polls/%lld", (long long)f.id);
 	if ((rc = apicmd_call(c, "GET", path, NULL, 200, &poll, 0)))

@@ -10,21 +10,22 @@
 #include <stdint.h>
 
 struct poll_follow_args {
-	const char *cmd;  /* "poll show", for error lines */
+	const char *cmd;   /* "poll show", for error lines */
 	int64_t id;
-	bool json;        /* one JSON object per update instead of bars */
-	const char *host; /* the broker */
+	bool json;         /* one JSON object per change instead of bars */
+	const char *host;  /* the MQTT server */
 	uint16_t port;
+	const char *name;  /* the account kept for the API's server, or NULL: anonymous */
+	const char *token;
 };
 
 /*
- * Shows `first` (the poll as GET /api/polls/{id} gave it; taken over, freed
- * here), then each new state of the poll from its retained MQTT topic
- * agora/polls/{id}/results: redrawn in place on a terminal, one block (or
- * JSON line) per change otherwise, until SIGINT or SIGTERM. Returns the exit
- * status: EXIT_OK when interrupted, EXIT_NET when the broker cannot be
- * reached or the connection ends, EXIT_REFUSED when it refuses the
- * connection or the subscription, EXIT_LOCAL when stdout fails.
+ * Once subscribed to the poll's retained topic agora/polls/{id}/results
+ * (follow.h), shows `first` (the poll as GET /api/polls/{id} gave it;
+ * taken over, freed here), then each new state of the poll that arrives:
+ * redrawn in place on a terminal, one block (or JSON line) per change
+ * otherwise, until SIGINT or SIGTERM. Returns the exit status of
+ * follow_run; EXIT_LOCAL when stdout fails.
  */
 int poll_follow(const struct poll_follow_args *a, json_t *first);
 

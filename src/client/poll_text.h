@@ -1,7 +1,7 @@
 /*
  * poll_text.h - the pure side of `agora poll` and `agora vote`
  * (src/cli/poll.c, poll_follow.c): what they read from the command line
- * (poll ids, closing durations and times, an MQTT HOST:PORT) and the text
+ * (poll ids, closing durations and times) and the text
  * they print (a poll's results as bars, the list of polls, a new poll, a
  * vote). Unit tests: tests/unit/test_cli_poll.c.
  *
@@ -58,15 +58,6 @@ int poll_text_time(const char *s, int64_t now_ms, int64_t *ms, const char **why)
 
 /* ms as the API writes times: "2026-12-06T08:00:00.000Z" (UTC). */
 void poll_text_iso(int64_t ms, char *out, size_t outlen);
-
-/* --mqtt HOST[:PORT]: a name, an IPv4 address or [an IPv6 one]; the port
- * 1 to 65535, 1883 when absent. host gets the name without brackets. */
-int poll_text_hostport(const char *s, char *host, size_t hostlen, uint16_t *port,
-		       const char **why);
-
-/* The host of a canonical API URL (rest_url_canonical), without brackets:
- * where --follow looks for the broker by default. -1 when it does not fit. */
-int poll_text_url_host(const char *url, char *host, size_t hostlen);
 
 /* ---- what is printed ---- */
 

@@ -1,7 +1,7 @@
 /*
  * test_cli_poll.c - the pure side of `agora poll` and `agora vote`
- * (src/client/poll_text.h): poll ids, durations, closing times, broker
- * addresses; terminal columns and rows; the bars, the results block, the
+ * (src/client/poll_text.h): poll ids, durations, closing times; terminal
+ * columns and rows; the bars, the results block, the
  * list, a new poll and a vote as printed.
  */
 #include "helpers.h"
@@ -199,68 +199,6 @@ static void test_iso(void **state)
 	assert_string_equal(iso, "2026-12-06T08:00:00.007Z");
 	poll_text_iso(253402300799999LL, iso, sizeof(iso));
 	assert_string_equal(iso, "9999-12-31T23:59:59.999Z");
-}
-
-static void expect_hostport(const char *s, const char *host, unsigned port)
-{
-	char h[64];
-	uint16_t p = 0;
-	const char *why = NULL;
-
-	if (poll_text_hostport(s, h, sizeof(h), &p, &why) != 0)
-		fail_msg("'%s' refused: %s", s, why);
-	assert_string_equal(h, host);
-	assert_int_equal(p, port);
-}
-
-static void expect_bad_hostport(const char *s, const char *why_part)
-{
-	char h[64];
-	uint16_t p = 0;
-	const char *why = NULL;
-
-	if (poll_text_hostport(s, h, sizeof(h), &p, &why) == 0)
-		fail_msg("'%s' accepted as %s port %u", s, h, p);
-	if (!strstr(why, why_part))
-		fail_msg("'%s': reason '%s' lacks '%s'", s, why, why_part);
-}
-
-static void test_hostport(void **state)
-{
-	char host[16];
-
-	(void)state;
-	expect_hostport("127.0.0.1:1884", "127.0.0.1", 1884);
-	expect_hostport("broker.example", "broker.example", 1883);
-	expect_hostport("[::1]:8883", "::1", 8883);
-	expect_hostport("[::1]", "::1", 1883);
-	expect_hostport("h:65535", "h", 65535);
-
-	expect_bad_hostport("", "HOST:PORT");
-	expect_bad_hostport(":1883", "HOST:PORT");
-	expect_bad_hostport("h:", "port");
-	expect_bad_hostport("h:0", "port");
-	expect_bad_hostport("h:65536", "port");
-	expect_bad_hostport("h:12x", "port");
-	expect_bad_hostport("::1", "[ADDRESS]:PORT");
-	expect_bad_hostport("[::1", "HOST:PORT");
-	expect_bad_hostport("[]:1883", "HOST:PORT");
-	expect_bad_hostport("[::1]x", "HOST:PORT");
-	expect_bad_hostport("a-host-name-longer-than-the-64-bytes-of-the-buffer-the-test-gives:1",
-			    "HOST:PORT");
-
-	assert_int_equal(poll_text_url_host("http://127.0.0.1:8080", host, sizeof(host)), 0);
-	assert_string_equal(host, "127.0.0.1");
-	assert_int_equal(poll_text_url_host("https://example.org/agora", host, sizeof(host)), 0);
-	assert_string_equal(host, "example.org");
-	assert_int_equal(poll_text_url_host("http://[::1]:8080", host, sizeof(host)), 0);
-	assert_string_equal(host, "::1");
-	assert_int_equal(poll_text_url_host("http://localhost", host, sizeof(host)), 0);
-	assert_string_equal(host, "localhost");
-	assert_int_equal(poll_text_url_host("http://a-very-long-host-name.example", host,
-					    sizeof(host)),
-			 -1);
-	assert_int_equal(poll_text_url_host("http://[::1", host, sizeof(host)), -1);
 }
 
 /* ---- columns and rows ---- */
@@ -652,7 +590,6 @@ int main(void)
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_iso),
-		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_columns),
 		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_bar_eighths),
