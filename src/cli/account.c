@@ -51,7 +51,8 @@ static const struct apicmd_spec specs[] = {
 	  "TEXT that starts with '-'.\n\n"
 	  "  --json                 print the message as JSON\n" },
 	{ "inbox",
-	  APICMD_JSON | APICMD_UNREAD | APICMD_FOLLOW | APICMD_LIMIT | APICMD_MARK_READ | APICMD_MQTT,
+	  APICMD_JSON | APICMD_UNREAD | APICMD_FOLLOW | APICMD_LIMIT | APICMD_MARK_READ |
+		  APICMD_MQTT,
 	  0, 0,
 	  "[--unread] [--limit N] [--mark-read] [--follow [--mqtt HOST:PORT]] [--json]",
 	  "Lists the messages you received, oldest first, one per line:\n"

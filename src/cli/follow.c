@@ -133,8 +133,9 @@ static void say_connack_refused(struct follow *f, const struct client_conn *c, u
 	const char *words = client_reason_name(code, MQTT_CONNACK, c->level);
 
 	if (!name) {
-		decide(f, EXIT_REFUSED, "the MQTT server %s port %u refused the connection: %s (%u)",
-		       f->o->host, f->o->port, words, code);
+		decide(f, EXIT_REFUSED,
+		       "the MQTT server %s port %u refused the connection: %s (%u)", f->o->host,
+		       f->o->port, words, code);
 		return;
 	}
 	decide(f, EXIT_REFUSED, "the MQTT server %s port %u refused the login as %s: %s (%u)%s%s",
