@@ -44,3 +44,14 @@ int64_t wall_clock_ms(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+size_t text_utf8_cut(const char *s, size_t len, size_t max)
+{
+	size_t n = len < max ? len : max;
+
+	/* Cut before s[n]: back off while it continues a sequence begun
+	 * before it (10xxxxxx), so that sequence is left out whole. */
+	while (n < len && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}

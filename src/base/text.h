@@ -54,6 +54,11 @@ void text_put_uint(struct text_fixed *t, uint64_t v);
 
 #define TEXT_PUT_LIT(t, lit) text_put((t), (lit), sizeof(lit) - 1)
 
+/* The length of the longest prefix of s (len bytes) of at most max bytes
+ * that does not end inside a UTF-8 sequence: how much of a client's text
+ * a message may quote and stay valid UTF-8. */
+size_t text_utf8_cut(const char *s, size_t len, size_t max);
+
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME): the times users see. */
 int64_t wall_clock_ms(void);
 

@@ -8,15 +8,23 @@
  *  - A poll has a question (1 to question_max bytes) and 2 to
  *    STORE_POLL_OPTIONS_MAX options (1 to option_max bytes each, unique
  *    without regard to ASCII case); both UTF-8 text without control
- *    characters. closes_at, when set, is in the future.
- *  - A poll is open until its creator closes it or closes_at passes (the
- *    server's clock, `now` of each call). A closed poll's results stay
- *    readable; votes on it are refused.
+ *    characters (line breaks and tabs included) or Unicode
+ *    non-characters. closes_at, when set, is in the future (> now).
+ *  - A poll is open until its creator closes it or closes_at comes: it is
+ *    closed when now >= closes_at (the server's clock, `now` of each
+ *    call). A closed poll's results stay readable; votes on it are
+ *    refused. A poll whose creator was deleted can no longer be closed
+ *    by hand; its closing time still applies.
  *  - One vote per account per poll. Changing it is an explicit act
  *    (POLLS_CHANGE), refused when there is no vote to change.
  *  - An option is named by its label (ASCII case ignored) or by its number,
  *    1 for the first: a label wins over a number ("2" is the option
- *    labelled "2" if there is one).
+ *    labelled "2" if there is one). A number is digits only ("02" is 2;
+ *    "+2", " 2" and "2.0" are not numbers).
+ *  - Creating and voting need an existing account: an id the store does
+ *    not know (0, a deleted account) gets POLLS_EFORBIDDEN.
+ *  - Checks come in this order: the poll exists, it is open, the option
+ *    exists, then the vote (already cast, or none to change).
  *
  * No I/O but the store; no clock (callers pass now, in ms since the epoch).
  */
@@ -33,7 +41,8 @@ enum polls_err {
 	POLLS_OK = 0,
 	POLLS_EINVALID = -1,   /* a question, option or closing time refused (why says) */
 	POLLS_ENOTFOUND = -2,  /* no such poll */
-	POLLS_EFORBIDDEN = -3, /* closing a poll one did not create */
+	POLLS_EFORBIDDEN = -3, /* closing a poll one did not create; creating or
+				* voting from an account that does not exist */
 	POLLS_ECLOSED = -4,    /* voting on a closed or expired poll */
 	POLLS_EVOTED = -5,     /* a second vote by the same account */
 	POLLS_ENOVOTE = -6,    /* no vote to change or to show */
@@ -106,19 +115,22 @@ struct polls_ballot {
 
 /* Casts or changes a vote. On POLLS_OK, out (may be NULL) gets the poll
  * with its counts after the vote and *chosen (may be NULL) the 0-based
- * option voted for. Refusals change nothing. */
+ * option voted for. Refusals change nothing. The vote is stored and the
+ * observers told before out is read: POLLS_ESTORE after that (reading
+ * back failed) leaves the vote stored. */
 int polls_vote(struct polls *ps, const struct polls_ballot *b, struct store_poll *out,
 	       size_t *chosen);
 
-/* The poll's creator closes it (again: no error, the first time stays). */
+/* The poll's creator closes it (again: no error, the first time stays,
+ * the observers are not told again). out (may be NULL) gets the poll. */
 int polls_close(struct polls *ps, int64_t user_id, int64_t poll_id, int64_t now,
 		struct store_poll *out);
 
 /* Reads a poll with its counts. */
 int polls_get(struct polls *ps, int64_t poll_id, struct store_poll *out);
 
-/* The user's vote on a poll: POLLS_ENOVOTE if none, POLLS_ENOTFOUND if no
- * such poll. */
+/* The user's vote on a poll (option 0-based; either pointer may be NULL):
+ * POLLS_ENOVOTE if none, POLLS_ENOTFOUND if no such poll. */
 int polls_my_vote(struct polls *ps, int64_t poll_id, int64_t user_id, size_t *option,
 		  int64_t *voted_at);
 

@@ -10,13 +10,15 @@
  *                      write, and what a failure means
  *   sqlite_users.c     accounts, SCRAM credentials, tokens, users_version
  *   sqlite_messages.c  direct messages
+ *   sqlite_polls.c     polls, their options and votes
  *
  * One connection, WAL journal, foreign keys on. Every statement is prepared
  * once at open (SQLITE_PREPARE_PERSISTENT) and kept in struct store; a call
  * binds, steps, then resets and clears it before returning, so text and
  * blobs are bound SQLITE_STATIC (the caller's bytes outlive the call).
  * Writes are single statements in autocommit mode: committed when the step
- * that returned SQLITE_DONE returns.
+ * that returned SQLITE_DONE returns. A write of several statements (a poll
+ * and its options) runs between store__begin and store__commit.
  *
  * Internal names start with store__ (libuv's uv__): not part of store.h.
  */
@@ -36,7 +38,7 @@
 #endif
 
 /* Every prepared statement. Its SQL sits in the file that runs it, in that
- * file's table (store__user_sql, store__message_sql); a new concern adds its
+ * file's table (store__user_sql, store__message_sql, ...); a new concern adds its
  * ids here and its table to stmt_tables in sqlite_open.c. */
 enum store__stmt {
 	ST_USER_INSERT,
@@ -60,6 +62,21 @@ enum store__stmt {
 	ST_INBOX_LIST,
 	ST_SENT_COUNT,
 	ST_SENT_LIST,
+	ST_POLL_INSERT,
+	ST_POLL_OPTION_INSERT,
+	ST_POLL_GET,
+	ST_POLL_OPTIONS,
+	ST_POLL_CLOSE,
+	ST_POLL_COUNT,
+	ST_POLL_COUNT_OPEN,
+	ST_POLL_LIST_OPEN,
+	ST_POLL_LIST_CLOSED,
+	ST_VOTE_INSERT,
+	ST_VOTE_UPDATE,
+	ST_VOTE_GET,
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
 	STMT_COUNT
 };
 
@@ -71,6 +88,8 @@ struct store__sql {
 
 extern const struct store__sql store__user_sql[];
 extern const struct store__sql store__message_sql[];
+extern const struct store__sql store__poll_sql[];
+extern const struct store__sql store__tx_sql[];
 
 struct store {
 	sqlite3 *db;
@@ -136,6 +155,14 @@ int store__count(struct store *st, sqlite3_stmt *s, int64_t *count, const char *
 /* Runs a bound write; STORE_ENOTFOUND if it touched no row. sqlite3_changes
  * counts the statement's own rows, not those of cascades or triggers. */
 int store__run_write(struct store *st, sqlite3_stmt *s, const char *what);
+
+/* A transaction for a write of several statements: BEGIN IMMEDIATE (the
+ * write lock at once, so no later statement fails on a lock), COMMIT (the
+ * whole write is durable when it returns), ROLLBACK (after a failure,
+ * whatever it was; never fails the caller). */
+int store__begin(struct store *st, const char *what);
+int store__commit(struct store *st, const char *what);
+void store__rollback(struct store *st);
 
 /* How many rows a page of `limit` after `offset` out of `total` holds (a
  * negative limit is no limit, as in SQL). */

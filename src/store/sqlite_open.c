@@ -72,6 +72,59 @@ static const char *const migrations[] = {
 	" iterations INTEGER NOT NULL,"
 	" stored_key BLOB NOT NULL,"
 	" server_key BLOB NOT NULL);",
+	/* 3: polls, their options and votes (sqlite_polls.c). Polls and
+	 * votes outlive accounts: creator_id and user_id become NULL when
+	 * the user goes (ON DELETE SET NULL; indexed, so a deletion does not
+	 * scan them), and UNIQUE (poll_id, user_id) lets any number of those
+	 * NULL votes coexist while one account still has one vote per poll.
+	 * A vote names its option by (poll_id, number), a foreign key: no
+	 * vote for an option that does not exist. Each option keeps its
+	 * count, moved by triggers in the statement that writes the vote:
+	 * the count and the vote commit together whichever code writes, and
+	 * reading results costs one row per option instead of a count over
+	 * every vote, as they are read after every vote (the answer, the
+	 * MQTT results). Ids are never reused, as topics carry them. The
+	 * list shows open polls newest first (polls_open: only polls not
+	 * closed by hand, with closes_at to tell the expired ones and to
+	 * count them from the index), then the others (polls_newest). */
+	"CREATE TABLE polls ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" creator_id INTEGER REFERENCES users(id) ON DELETE SET NULL,"
+	" question TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" closes_at INTEGER NOT NULL DEFAULT 0,"
+	" closed_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX polls_creator ON polls(creator_id);"
+	"CREATE INDEX polls_newest ON polls(created_at DESC, id DESC);"
+	"CREATE INDEX polls_open ON polls(created_at DESC, id DESC, closes_at)"
+	" WHERE closed_at = 0;"
+	"CREATE TABLE poll_options ("
+	" poll_id INTEGER NOT NULL REFERENCES polls(id) ON DELETE CASCADE,"
+	" number INTEGER NOT NULL,"
+	" label TEXT NOT NULL,"
+	" votes INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (poll_id, number)) WITHOUT ROWID;"
+	"CREATE TABLE votes ("
+	" poll_id INTEGER NOT NULL REFERENCES polls(id) ON DELETE CASCADE,"
+	" user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,"
+	" option INTEGER NOT NULL,"
+	" voted_at INTEGER NOT NULL,"
+	" UNIQUE (poll_id, user_id),"
+	" FOREIGN KEY (poll_id, option) REFERENCES poll_options(poll_id, number)"
+	" ON DELETE CASCADE);"
+	"CREATE INDEX votes_user ON votes(user_id);"
+	"CREATE TRIGGER votes_counted AFTER INSERT ON votes BEGIN"
+	" UPDATE poll_options SET votes = votes + 1"
+	" WHERE poll_id = NEW.poll_id AND number = NEW.option; END;"
+	"CREATE TRIGGER votes_moved AFTER UPDATE OF option ON votes"
+	" WHEN NEW.option <> OLD.option BEGIN"
+	" UPDATE poll_options SET votes = votes - 1"
+	" WHERE poll_id = OLD.poll_id AND number = OLD.option;"
+	" UPDATE poll_options SET votes = votes + 1"
+	" WHERE poll_id = NEW.poll_id AND number = NEW.option; END;"
+	"CREATE TRIGGER votes_uncounted AFTER DELETE ON votes BEGIN"
+	" UPDATE poll_options SET votes = votes - 1"
+	" WHERE poll_id = OLD.poll_id AND number = OLD.option; END;",
 };
 
 #define SCHEMA_LATEST ((int)ARRAY_SIZE(migrations))
@@ -340,6 +393,8 @@ static int migrate(struct store *st, const char *path, int *version, char *err, 
 static const struct store__sql *const stmt_tables[] = {
 	store__user_sql,
 	store__message_sql,
+	store__poll_sql,
+	store__tx_sql,
 };
 
 static int prepare_all(struct store *st, const char *path, char *err, size_t errlen)

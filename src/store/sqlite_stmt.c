@@ -131,3 +131,41 @@ int store__read_rows(struct store *st, sqlite3_stmt *s, size_t expect, size_t si
 	*items = a;
 	return ret;
 }
+
+/* ---- transactions ---- */
+
+const struct store__sql store__tx_sql[] = {
+	{ ST_BEGIN, "BEGIN IMMEDIATE" },
+	{ ST_COMMIT, "COMMIT" },
+	{ ST_ROLLBACK, "ROLLBACK" },
+	{ .sql = NULL },
+};
+
+/* BEGIN and COMMIT touch no row: their only outcome is SQLITE_DONE. */
+static int run_tx(struct store *st, enum store__stmt id, const char *what)
+{
+	sqlite3_stmt *s = st->stmt[id];
+	int rc = sqlite3_step(s);
+	int ret = rc == SQLITE_DONE ? STORE_OK : store__fail_io(st, what);
+
+	store__stmt_done(s);
+	return ret;
+}
+
+int store__begin(struct store *st, const char *what)
+{
+	return run_tx(st, ST_BEGIN, what);
+}
+
+int store__commit(struct store *st, const char *what)
+{
+	return run_tx(st, ST_COMMIT, what);
+}
+
+void store__rollback(struct store *st)
+{
+	/* A failed COMMIT may have ended the transaction already (SQLite
+	 * rolls back by itself after some errors): nothing then to undo. */
+	if (!sqlite3_get_autocommit(st->db))
+		run_tx(st, ST_ROLLBACK, "rolling back");
+}

@@ -226,7 +226,8 @@ void store_poll_release(struct store_poll *p);
 int store_poll_create(struct store *st, int64_t creator_id, const char *question,
 		      const char *const *options, size_t n, int64_t closes_at, int64_t now,
 		      struct store_poll *out);
-/* The poll with its current counts; STORE_ENOTFOUND if none. */
+/* The poll with its current counts; STORE_ENOTFOUND if none. out may be
+ * NULL: only whether the poll exists. */
 int store_poll_get(struct store *st, int64_t id, struct store_poll *out);
 /* Sets closed_at = now if it is 0 (closing twice keeps the first time);
  * STORE_ENOTFOUND if no such poll. */

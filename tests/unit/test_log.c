@@ -173,6 +173,24 @@ static void test_text_fixed_cuts_and_says_so(void **state)
 	assert_memory_equal(buf, "1234567890", 10);
 }
 
+static void test_utf8_cut_keeps_sequences_whole(void **state)
+{
+	/* "aé€😀": 1, 2, 3 and 4 bytes. */
+	static const char s[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+	static const size_t want[] = { 0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10, 10 };
+	size_t len = sizeof(s) - 1;
+
+	(void)state;
+	for (size_t max = 0; max < sizeof(want) / sizeof(want[0]); max++) {
+		if (text_utf8_cut(s, len, max) != want[max])
+			fail_msg("max %zu: %zu, expected %zu", max, text_utf8_cut(s, len, max),
+				 want[max]);
+	}
+	/* Shorter than max: all of it, whatever it ends with. */
+	assert_int_equal(text_utf8_cut("ab\xc3", 3, 8), 3);
+	assert_int_equal(text_utf8_cut("", 0, 8), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -183,6 +201,7 @@ int main(void)
 		T(test_full_buffer_writes_itself_out),
 		T(test_long_line_is_cut),
 		T(test_text_fixed_cuts_and_says_so),
+		T(test_utf8_cut_keeps_sequences_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
