@@ -4,6 +4,7 @@
  */
 #include "line.h"
 
+#include "base/text.h"
 #include "mqtt/mqtt.h"
 
 #include <stdio.h>
@@ -155,20 +156,6 @@ static bool word_is(const char *w, size_t n, const char *name)
 	return strlen(name) == n && strncasecmp(w, name, n) == 0;
 }
 
-/* At most WORD_SHOWN_MAX bytes of w, cut between two UTF-8 characters. */
-static size_t shown_len(const char *w, size_t n)
-{
-	if (n <= WORD_SHOWN_MAX)
-		return n;
-	n = WORD_SHOWN_MAX;
-	/* w[n] continues a character: cut before that character (3 bytes
-	 * back at most, whatever the bytes: a line not checked still gets a
-	 * word) */
-	for (int k = 0; k < 3 && ((unsigned char)w[n] & 0xC0) == 0x80; k++)
-		n--;
-	return n;
-}
-
 static bool parse_args(struct scan *s, enum args args, struct polls_line_req *req)
 {
 	const char *w;
@@ -208,7 +195,7 @@ void polls_line_parse(const char *line, size_t len, struct polls_line_req *req)
 	if (n == 0)
 		return; /* POLLS_CMD_NONE */
 	req->word = w;
-	req->word_len = shown_len(w, n);
+	req->word_len = text_utf8_cut(w, n, WORD_SHOWN_MAX); /* whole characters */
 	for (size_t i = 0; i < N_COMMANDS; i++) {
 		if (!word_is(w, n, commands[i].name))
 			continue;

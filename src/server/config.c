@@ -466,6 +466,7 @@ static int set_poll_listener(struct agora_config *cfg, const struct key *k, cons
 			     char *err, size_t errlen)
 {
 	struct poll_config *pc = &cfg->poll;
+	struct listener_config l;
 	char addr[80];
 	uint64_t port;
 
@@ -481,13 +482,14 @@ static int set_poll_listener(struct agora_config *cfg, const struct key *k, cons
 		snprintf(addr, sizeof(addr), "0.0.0.0:%llu", (unsigned long long)port);
 		value = addr;
 	}
-	if (config_parse_listener(value, &pc->listeners[pc->nlisteners])) {
+	if (config_parse_listener(value, &l)) {
 		snprintf(err, errlen,
 			 "%s: '%s' is not [ADDRESS:]PORT ([ADDRESS]:PORT for IPv6) or off", k->name,
 			 value);
 		return -1;
 	}
-	pc->listeners[pc->nlisteners++].anonymous = -1;
+	l.anonymous = -1;
+	pc->listeners[pc->nlisteners++] = l;
 	return 0;
 }
 

@@ -40,6 +40,8 @@
 #define LOGIN_FAILURES_MAX 3 /* failed LOGINs before the connection closes */
 #define POLLS_LISTED 100     /* polls a POLLS answer lists */
 #define NAME_BYTES 64        /* an account name (32 characters) fits */
+#define ERR_MESSAGE_MAX 255  /* bytes of an ERR line's message */
+#define OPTION_QUOTED_MAX 60 /* bytes of a VOTE's option an ERR line quotes */
 /* The lingering close after a last answer (a bad line, QUIT, a refusal):
  * what the client still sends is dropped for this long at most, so the
  * kernel does not reset the connection under an answer it has not read. */
@@ -127,22 +129,42 @@ static bool answer_err(struct pconn *pc, const char *code, const char *fmt, ...)
 
 static bool answer_err(struct pconn *pc, const char *code, const char *fmt, ...)
 {
-	char msg[256];
+	char msg[ERR_MESSAGE_MAX + 2]; /* one byte past the cut, to see where it falls */
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		n = 0;
-	return answer(pc, POLLS_ANSWER_ERR, code, msg, strlen(msg));
+	/* A long message is cut between two characters. */
+	return answer(pc, POLLS_ANSWER_ERR, code, msg,
+		      text_utf8_cut(msg, strlen(msg), ERR_MESSAGE_MAX));
 }
 
-/* The answer of a polls_* refusal: its code and sentence, about poll id. */
-static bool answer_polls_err(struct pconn *pc, int err, int64_t id)
+/* A refusal of the voting rules: polls_code()'s word and a sentence about
+ * this poll (option: the VOTE's, or NULL). */
+static bool answer_polls_err(struct pconn *pc, int err, int64_t id, const char *option,
+			     size_t option_len)
 {
-	return answer_err(pc, polls_code(err), "poll %" PRId64 ": %s", id, polls_message(err));
+	const char *code = polls_code(err);
+
+	switch (err) {
+	case POLLS_ENOTFOUND:
+		return answer_err(pc, code, "no poll %" PRId64, id);
+	case POLLS_EFORBIDDEN:
+		return answer_err(pc, code, "this account cannot vote: it no longer exists");
+	case POLLS_ECLOSED:
+		return answer_err(pc, code, "poll %" PRId64 " is closed: it takes no more votes", id);
+	case POLLS_EVOTED:
+		return answer_err(pc, code, "you have already voted on poll %" PRId64 " (a vote is "
+				  "changed over the REST API: PUT /api/polls/%" PRId64 "/votes/me)",
+				  id, id);
+	case POLLS_EOPTION:
+		return answer_err(pc, code, "poll %" PRId64 " has no option '%.*s': name one by "
+				  "its label or its number (1 for the first)", id,
+				  (int)text_utf8_cut(option, option_len, OPTION_QUOTED_MAX), option);
+	default:
+		return answer_err(pc, code, "poll %" PRId64 ": %s", id, polls_message(err));
+	}
 }
 
 /* After answers: a client found not reading is closed now. False when it
@@ -453,7 +475,7 @@ static bool answer_poll(struct pconn *pc, int64_t id)
 	int rc = polls_get(&pc->ps->api->polls, id, &p);
 
 	if (rc) {
-		answer_polls_err(pc, rc, id);
+		answer_polls_err(pc, rc, id, NULL, 0);
 		return false;
 	}
 	json = api_poll_payload(&p, wall_clock_ms());
@@ -501,7 +523,7 @@ static void cmd_vote(struct pconn *pc, const struct polls_line_req *rq)
 	}
 	rc = polls_vote(&pc->ps->api->polls, &b, &p, &chosen);
 	if (rc) {
-		answer_polls_err(pc, rc, rq->id);
+		answer_polls_err(pc, rc, rq->id, rq->arg, rq->arg_len);
 		return;
 	}
 	json = vote_payload(&p, chosen, b.now);

@@ -61,8 +61,8 @@ static void check_parse(const char *line, size_t len, bool valid)
 			abort();
 		break;
 	case POLLS_CMD_UNKNOWN:
-		if (!r.word_len ||
-		    (valid && !mqtt_utf8_data_valid((const uint8_t *)r.word, r.word_len)))
+		if (valid && (!r.word_len ||
+			      !mqtt_utf8_data_valid((const uint8_t *)r.word, r.word_len)))
 			abort(); /* cut between characters */
 		break;
 	default:
