@@ -19,6 +19,8 @@ void api_config_defaults(struct api_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->message_max = 4096;
 	cfg->status_max = 256;
+	cfg->poll_question_max = 500;
+	cfg->poll_option_max = 100;
 	cfg->cors_origins = "";
 	/* OWASP's argon2id floor (19 MiB, 2 passes): ~30 ms here. */
 	cfg->pwhash_ops = 2;
@@ -41,6 +43,9 @@ struct api *api_new(struct store *st, const struct api_config *cfg)
 	api_routes(&nroutes);
 	a->route_stats = xcalloc(nroutes + 1, sizeof(*a->route_stats));
 	a->user_cache = api_user_cache_new();
+	polls_init(&a->polls, st,
+		   &(struct polls_limits){ .question_max = cfg->poll_question_max,
+					   .option_max = cfg->poll_option_max });
 	return a;
 }
 

@@ -6,6 +6,8 @@
 #ifndef AGORA_API_H
 #define AGORA_API_H
 
+#include "polls/polls.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +24,7 @@ typedef void (*api_handler_fn)(struct api *a, const struct http_request *rq,
  * matches one non-empty path segment. HEAD and OPTIONS are answered for
  * every path from this table and are not listed. */
 struct api_route {
-	const char *method; /* "GET", "POST", "PATCH", "DELETE" */
+	const char *method; /* "GET", "POST", "PUT", "PATCH", "DELETE" */
 	const char *path;
 	api_handler_fn handler;
 };
@@ -38,6 +40,8 @@ struct store_message;
 struct api_config {
 	size_t message_max;      /* bytes of a message's content */
 	size_t status_max;       /* bytes of a status */
+	size_t poll_question_max; /* bytes of a poll's question (polls.h) */
+	size_t poll_option_max;  /* bytes of one of its options' labels */
 	const char *cors_origins; /* "", "*" or "https://a,https://b" (not copied) */
 	unsigned long long pwhash_ops; /* argon2id cost: passes */
 	size_t pwhash_mem;       /* argon2id cost: bytes of memory */
@@ -95,6 +99,10 @@ struct api {
 	struct api_limiter *limiter;
 	struct api_user_cache *user_cache; /* GET /api/users/{id} answers (user_cache.c) */
 	struct api_job *deferred; /* left by a handler; taken by the caller */
+	/* The voting rules over the same store, with cfg's limits: the
+	 * server adds its observers here (polls_observe) for MQTT and the
+	 * line protocol, which vote through it too. */
+	struct polls polls;
 };
 
 /* A new API over an open store (not owned); cfg copied. */
@@ -111,6 +119,12 @@ size_t api_handle(struct api *a, const struct http_request *rq, struct http_resp
  * the API shows it. NULL on failure. */
 char *api_status_payload(const struct store_user *u);
 char *api_message_payload(const struct store_message *m);
+/* A poll as every way in shows it (docs/api.md, "Polls"), `open` at now
+ * (ms): {"id", "question", "options": [{"number", "label", "votes"}],
+ * "total", "creator", "created_at", "closes_at", "closed_at", "open"},
+ * one line of compact JSON (malloc'ed, NUL-terminated; the caller frees
+ * it). NULL on failure. */
+char *api_poll_payload(const struct store_poll *p, int64_t now);
 
 /* Whether password (len bytes, may hold NULs) matches an argon2id hash. */
 bool api_password_verify(const char *hash, const uint8_t *password, size_t len);

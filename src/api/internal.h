@@ -39,6 +39,8 @@ json_t *api_json_time(int64_t ms);
 bool api_parse_time(const char *s, int64_t *ms);
 json_t *api_user_json(const struct store_user *u);
 json_t *api_message_json(const struct store_message *m);
+/* The poll object (api_poll_payload's), `open` at now. */
+json_t *api_poll_json(const struct store_poll *p, int64_t now);
 /* Sends o (decref'ed) as the body with status. */
 void api_reply(struct http_response *rs, int status, json_t *o);
 /* 500 after a store failure (counted, logged). */
@@ -129,6 +131,20 @@ void api_seed(struct api *a, const struct http_request *rq, const struct api_par
 void api_healthz(struct api *a, const struct http_request *rq, const struct api_params *p,
 		 struct http_response *rs);
 void api_metrics(struct api *a, const struct http_request *rq, const struct api_params *p,
+		 struct http_response *rs);
+void api_create_poll(struct api *a, const struct http_request *rq, const struct api_params *p,
+		     struct http_response *rs);
+void api_list_polls(struct api *a, const struct http_request *rq, const struct api_params *p,
+		    struct http_response *rs);
+void api_get_poll(struct api *a, const struct http_request *rq, const struct api_params *p,
+		  struct http_response *rs);
+void api_close_poll(struct api *a, const struct http_request *rq, const struct api_params *p,
+		    struct http_response *rs);
+void api_cast_vote(struct api *a, const struct http_request *rq, const struct api_params *p,
+		   struct http_response *rs);
+void api_change_vote(struct api *a, const struct http_request *rq, const struct api_params *p,
+		     struct http_response *rs);
+void api_my_vote(struct api *a, const struct http_request *rq, const struct api_params *p,
 		 struct http_response *rs);
 void api_openapi(struct api *a, const struct http_request *rq, const struct api_params *p,
 		 struct http_response *rs);

@@ -1,6 +1,6 @@
 /*
- * json.c - JSON in and out of the API: request bodies, the shapes of users
- * and messages, times, pagination parameters.
+ * json.c - JSON in and out of the API: request bodies, the shapes of users,
+ * messages and polls, times, pagination parameters.
  */
 #include "api/internal.h"
 
@@ -170,6 +170,38 @@ json_t *api_message_json(const struct store_message *m)
 			 "to_id", (json_int_t)m->to_id, "content", m->content, "created_at",
 			 api_json_time(m->created_at), "read", m->read_at != 0, "read_at",
 			 api_json_time(m->read_at));
+}
+
+/* The options with their numbers (from 1) and counts. */
+static json_t *poll_options_json(const struct store_poll *p)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < p->n_options; i++)
+		json_array_append_new(a, json_pack("{s:I,s:s,s:I}", "number", (json_int_t)(i + 1),
+						   "label", p->options[i], "votes",
+						   (json_int_t)p->counts[i]));
+	return a;
+}
+
+json_t *api_poll_json(const struct store_poll *p, int64_t now)
+{
+	json_t *creator = p->creator_name ? json_string(p->creator_name) : json_null();
+
+	return json_pack("{s:I,s:s,s:o,s:I,s:o,s:o,s:o,s:o,s:b}", "id", (json_int_t)p->id,
+			 "question", p->question, "options", poll_options_json(p), "total",
+			 (json_int_t)p->total, "creator", creator, "created_at",
+			 api_json_time(p->created_at), "closes_at", api_json_time(p->closes_at),
+			 "closed_at", api_json_time(p->closed_at), "open", polls_is_open(p, now));
+}
+
+char *api_poll_payload(const struct store_poll *p, int64_t now)
+{
+	json_t *o = api_poll_json(p, now);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return s;
 }
 
 char *api_status_payload(const struct store_user *u)

@@ -121,6 +121,10 @@ static const struct key keys[] = {
 	  "bytes of a direct message's content" },
 	{ "status_max_length", K_UINT, HTTP_FIELD(status_max), 1, 65536,
 	  "bytes of a user's status" },
+	{ "poll_question_max_length", K_UINT, HTTP_FIELD(poll_question_max), 1, 65536,
+	  "bytes of a poll's question" },
+	{ "poll_option_max_length", K_UINT, HTTP_FIELD(poll_option_max), 1, 4096,
+	  "bytes of the label of one of a poll's options" },
 	{ "store_sync", K_SYNC, HTTP_FIELD(store_sync_full), 0, 0,
 	  "normal (survives a crash) or full (fsync per write: survives power loss)" },
 	{ "password_hash_memory", K_UINT, HTTP_FIELD(password_hash_kib), 8, 4194304,
@@ -165,6 +169,8 @@ void config_defaults(struct agora_config *cfg)
 	cfg->http.linger_bytes = 64u << 20;
 	cfg->http.message_max = 4096;
 	cfg->http.status_max = 256;
+	cfg->http.poll_question_max = 500;
+	cfg->http.poll_option_max = 100;
 	cfg->http.password_hash_kib = 19456; /* OWASP's argon2id floor: 19 MiB, 2 passes */
 	cfg->http.password_hash_passes = 2;
 	cfg->http.login_failures_per_minute = 10;

@@ -46,6 +46,8 @@ struct http_config {
 	char cors_origins[512];
 	uint32_t message_max;       /* bytes of a message */
 	uint32_t status_max;        /* bytes of a user's status */
+	uint32_t poll_question_max; /* bytes of a poll's question */
+	uint32_t poll_option_max;   /* bytes of a poll option's label */
 	bool store_sync_full;       /* fsync every store write */
 	uint32_t password_hash_kib; /* argon2id memory */
 	uint32_t password_hash_passes;

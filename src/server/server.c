@@ -187,6 +187,8 @@ static bool open_api(struct server *srv)
 	api_config_defaults(&ac);
 	ac.message_max = cfg->http.message_max;
 	ac.status_max = cfg->http.status_max;
+	ac.poll_question_max = cfg->http.poll_question_max;
+	ac.poll_option_max = cfg->http.poll_option_max;
 	ac.cors_origins = cfg->http.cors_origins; /* srv->cfg outlives the api */
 	ac.pwhash_mem = (size_t)cfg->http.password_hash_kib * 1024;
 	ac.pwhash_ops = cfg->http.password_hash_passes;

@@ -37,14 +37,14 @@ ERROR_CODES = {
     400: {"bad_request", "invalid_json"},
     401: {"unauthorized"},
     403: {"forbidden"},
-    404: {"not_found"},
+    404: {"not_found", "no_vote"},
     405: {"method_not_allowed"},
     408: {"request_timeout"},
-    409: {"conflict"},
+    409: {"conflict", "already_voted", "poll_closed"},
     413: {"payload_too_large"},
     414: {"uri_too_long"},
     415: {"unsupported_media_type"},
-    422: {"validation_failed"},
+    422: {"validation_failed", "unknown_option"},
     429: {"too_many_requests"},
     431: {"header_too_large"},
     500: {"internal"},
@@ -170,6 +170,9 @@ class Api:
 
     def post(self, path, **kw):
         return self.request("POST", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
 
     def patch(self, path, **kw):
         return self.request("PATCH", path, **kw)

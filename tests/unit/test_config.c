@@ -77,6 +77,8 @@ static const struct key_case keys[] = {
 	OTHER("cors_origins", "\"\""),
 	NUM("message_max_length", "4096", HTTP(message_max), 1, 1048576),
 	NUM("status_max_length", "256", HTTP(status_max), 1, 65536),
+	NUM("poll_question_max_length", "500", HTTP(poll_question_max), 1, 65536),
+	NUM("poll_option_max_length", "100", HTTP(poll_option_max), 1, 4096),
 	OTHER("store_sync", "normal"),
 	NUM("password_hash_memory", "19456", HTTP(password_hash_kib), 8, 4194304),
 	NUM("password_hash_passes", "2", HTTP(password_hash_passes), 1, 100),
