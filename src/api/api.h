@@ -129,6 +129,13 @@ char *api_poll_payload(const struct store_poll *p, int64_t now);
 /* Whether password (len bytes, may hold NULs) matches an argon2id hash. */
 bool api_password_verify(const char *hash, const uint8_t *password, size_t len);
 
+/* The user whose token is token (len bytes as a client sent it: an HTTP
+ * bearer token, or an MQTT password): 0 and *user_id; STORE_ENOTFOUND when
+ * no user has it (unknown, or revoked by logout); another STORE_E* code
+ * when the store failed. One BLAKE2b hash and one indexed read: cheap
+ * enough for the event loop, unlike api_password_verify. */
+int api_token_user(struct api *a, const uint8_t *token, size_t len, int64_t *user_id);
+
 /* Takes api->deferred (if any) and runs it to its response, inline. */
 void api_run_deferred(struct api *a, struct http_response *rs);
 

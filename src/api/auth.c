@@ -17,10 +17,17 @@
 
 #define TOKEN_BYTES 32
 
-static void token_hash(const char *token, uint8_t hash[STORE_TOKEN_HASH_LEN])
+void api_token_hash(const void *token, size_t len, uint8_t hash[STORE_TOKEN_HASH_LEN])
 {
-	crypto_generichash(hash, STORE_TOKEN_HASH_LEN, (const unsigned char *)token, strlen(token),
-			   NULL, 0);
+	crypto_generichash(hash, STORE_TOKEN_HASH_LEN, token, len, NULL, 0);
+}
+
+int api_token_user(struct api *a, const uint8_t *token, size_t len, int64_t *user_id)
+{
+	uint8_t hash[STORE_TOKEN_HASH_LEN];
+
+	api_token_hash(token, len, hash);
+	return store_token_user(a->store, hash, user_id);
 }
 
 bool api_issue_token(struct api *a, int64_t user_id, char *out, struct http_response *rs)
@@ -33,7 +40,7 @@ bool api_issue_token(struct api *a, int64_t user_id, char *out, struct http_resp
 	sodium_bin2base64(out, sodium_base64_ENCODED_LEN(TOKEN_BYTES,
 							 sodium_base64_VARIANT_URLSAFE_NO_PADDING),
 			  raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	token_hash(out, hash);
+	api_token_hash(out, strlen(out), hash);
 	rc = store_token_add(a->store, user_id, hash, a->now_ms);
 	if (rc) {
 		api_store_failed(a, rs, rc);
@@ -66,7 +73,6 @@ bool api_authenticate(struct api *a, const struct http_request *rq, json_t *body
 		      struct store_user *out, struct http_response *rs)
 {
 	const char *token = request_token(rq, body);
-	uint8_t hash[STORE_TOKEN_HASH_LEN];
 	int64_t id;
 	int rc;
 
@@ -75,8 +81,7 @@ bool api_authenticate(struct api *a, const struct http_request *rq, json_t *body
 		http_response_header(rs, "WWW-Authenticate: Bearer");
 		return false;
 	}
-	token_hash(token, hash);
-	rc = store_token_user(a->store, hash, &id);
+	rc = api_token_user(a, (const uint8_t *)token, strlen(token), &id);
 	if (rc == 0)
 		rc = store_user_by_id(a->store, id, out);
 	if (rc == STORE_ENOTFOUND) {

@@ -62,6 +62,9 @@ bool api_authenticate(struct api *a, const struct http_request *rq, json_t *body
  * a 404 (or 500). */
 bool api_find_user(struct api *a, const char *ref, struct store_user *out,
 		   struct http_response *rs);
+/* The hash a token is stored under (BLAKE2b, libsodium's
+ * crypto_generichash), of its len bytes as a client sent them. */
+void api_token_hash(const void *token, size_t len, uint8_t hash[STORE_TOKEN_HASH_LEN]);
 /* A new token for user id into out (44 bytes, NUL-terminated). */
 bool api_issue_token(struct api *a, int64_t user_id, char *out, struct http_response *rs);
 bool api_name_valid(const char *name, const char **why);

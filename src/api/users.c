@@ -238,7 +238,7 @@ void api_logout(struct api *a, const struct http_request *rq, const struct api_p
 	token = h ? strchr(h, ' ') : json_string_value(json_object_get(body, "token"));
 	while (token && *token == ' ')
 		token++;
-	crypto_generichash(hash, sizeof(hash), (const unsigned char *)token, strlen(token), NULL, 0);
+	api_token_hash(token, strlen(token), hash);
 	rc = store_token_delete(a->store, hash);
 	if (rc && rc != STORE_ENOTFOUND)
 		api_store_failed(a, rs, rc);

@@ -3,7 +3,7 @@
  * users, status, send, inbox. This file parses options, reads passwords
  * and decides what each command asks; the requests are src/client/rest.c
  * (libcurl), the credentials file src/client/creds.c, the output
- * src/client/rest_print.c.
+ * src/client/rest_print.c; `inbox --follow`'s MQTT side is follow.c.
  *
  * Exit codes (commands.h): EXIT_USAGE for bad options and arguments,
  * EXIT_NET when the server cannot be reached or answers something that is
@@ -12,11 +12,13 @@
  * terminal, and "not logged in".
  */
 #include "commands.h"
+#include "follow.h"
 
 #include "client/creds.h"
 #include "client/password.h"
 #include "client/rest.h"
 #include "client/rest_print.h"
+#include "client/shell.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +38,8 @@
 #define INBOX_LIMIT_DEFAULT 50
 #define INBOX_LIMIT_MAX 1000
 #define TIMEOUT_MAX_S 3600.0
+#define MQTT_PORT_DEFAULT 1883
+#define HOST_MAX 256
 
 /* ---- options ---- */
 
@@ -47,11 +51,12 @@ enum {
 	F_LIMIT = 1 << 4,
 	F_MARK_READ = 1 << 5,
 	F_LOCAL = 1 << 6,
+	F_MQTT = 1 << 7,
 };
 
 /* getopt_long's values for the long options */
 enum { OPT_SERVER = 256, OPT_TIMEOUT, OPT_PASSWORD_FILE, OPT_JSON, OPT_UNREAD, OPT_FOLLOW,
-       OPT_LIMIT, OPT_MARK_READ, OPT_LOCAL };
+       OPT_LIMIT, OPT_MARK_READ, OPT_LOCAL, OPT_MQTT };
 
 struct spec {
 	const char *name;
@@ -65,6 +70,8 @@ struct opts {
 	const struct spec *spec;
 	const char *server_arg; /* --server, else $AGORA_SERVER, else the default */
 	const char *password_file;
+	char *mqtt_host;        /* --mqtt (malloc'd), else NULL: --server's host */
+	uint16_t mqtt_port;
 	long timeout_ms;
 	long limit;
 	bool json, unread, follow, mark_read, local;
@@ -109,15 +116,18 @@ static const struct spec specs[] = {
 	  "Sends TEXT (the words joined by spaces) to USER, a name or an id. Put -- before a\n"
 	  "TEXT that starts with '-'.\n\n"
 	  "  --json                 print the message as JSON\n" },
-	{ "inbox", F_JSON | F_UNREAD | F_FOLLOW | F_LIMIT | F_MARK_READ, 0, 0,
-	  "[--unread] [--limit N] [--mark-read] [--follow] [--json]",
+	{ "inbox", F_JSON | F_UNREAD | F_FOLLOW | F_LIMIT | F_MARK_READ | F_MQTT, 0, 0,
+	  "[--unread] [--limit N] [--mark-read] [--follow [--mqtt HOST:PORT]] [--json]",
 	  "Lists the messages you received, oldest first, one per line:\n"
 	  "  * #12 2026-11-23 14:05 alice: hello\n"
 	  "('*' marks an unread message; times are local).\n\n"
 	  "  --unread               only the unread messages\n"
 	  "  --limit N              the N latest messages (1 to 1000, default 50)\n"
 	  "  --mark-read            mark the messages shown as read\n"
-	  "  --follow               then print new messages as they arrive (MQTT)\n"
+	  "  --follow               then print new messages as they arrive, over MQTT with\n"
+	  "                         the same account, until interrupted (^C: exit status 0)\n"
+	  "  --mqtt HOST:PORT       the MQTT server for --follow (default: the --server's\n"
+	  "                         host, port 1883)\n"
 	  "  --json                 one JSON object per message and line\n" },
 };
 
@@ -169,6 +179,7 @@ static const struct option long_options[] = {
 	{ "limit", required_argument, NULL, OPT_LIMIT },
 	{ "mark-read", no_argument, NULL, OPT_MARK_READ },
 	{ "local", no_argument, NULL, OPT_LOCAL },
+	{ "mqtt", required_argument, NULL, OPT_MQTT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -183,6 +194,7 @@ static unsigned option_flag(int opt)
 	case OPT_LIMIT: return F_LIMIT;
 	case OPT_MARK_READ: return F_MARK_READ;
 	case OPT_LOCAL: return F_LOCAL;
+	case OPT_MQTT: return F_MQTT;
 	default: return 0;
 	}
 }
@@ -195,12 +207,29 @@ static const char *option_name(int opt)
 	return "?";
 }
 
+/* --mqtt HOST[:PORT] (an IPv6 address in brackets). */
+static bool parse_mqtt(struct opts *o, const char *arg)
+{
+	char err[160];
+
+	free(o->mqtt_host); /* given again: the last one counts */
+	o->mqtt_host = NULL;
+	if (client_address_parse(arg, strlen(arg), MQTT_PORT_DEFAULT, &o->mqtt_host,
+				 &o->mqtt_port, err, sizeof(err)) == 0 &&
+	    strlen(o->mqtt_host) < HOST_MAX)
+		return true;
+	fprintf(stderr, "agora %s: --mqtt '%s': %s\n", o->spec->name, arg,
+		o->mqtt_host ? "the host name is too long" : err);
+	return false;
+}
+
 /* Applies one option; false (with the error said) when its value is bad. */
 static bool apply_option(struct opts *o, int opt, const char *arg)
 {
 	const char *cmd = o->spec->name;
 
 	switch (opt) {
+	case OPT_MQTT: return parse_mqtt(o, arg);
 	case OPT_SERVER: o->server_arg = arg; break;
 	case OPT_PASSWORD_FILE: o->password_file = arg; break;
 	case OPT_JSON: o->json = true; break;
@@ -265,6 +294,10 @@ static int parse(const struct spec *s, int argc, char **argv, struct opts *o)
 		}
 		if (!apply_option(o, opt, optarg))
 			return EXIT_USAGE;
+	}
+	if (o->mqtt_host && !o->follow) {
+		fprintf(stderr, "agora %s: --mqtt goes with --follow\n", s->name);
+		return EXIT_USAGE;
 	}
 	o->nargs = argc - optind;
 	o->args = argv + optind;
@@ -779,20 +812,15 @@ static int mark_read(struct ctx *c, const json_t *messages)
 	return rc;
 }
 
-static int do_inbox(struct ctx *c)
+/* Lists (and with --mark-read marks) the inbox; *shown gets the messages
+ * printed, newest first, for the caller to json_decref. */
+static int list_inbox(struct ctx *c, json_t **shown)
 {
 	json_t *messages = NULL;
 	size_t n;
 	int rc;
 
-	/* The live part is MQTT (src/client/mqtt*, not there yet): it will
-	 * subscribe to agora/users/{name}/inbox before the listing below and
-	 * print each message that arrives with rest_print_message_payload. */
-	if (c->o.follow) {
-		fprintf(stderr, "agora inbox: --follow is not available yet\n");
-		return EXIT_USAGE;
-	}
-	if ((rc = need_login(c)) || (rc = fetch_inbox(c, &messages)))
+	if ((rc = fetch_inbox(c, &messages)))
 		return rc;
 	n = json_array_size(messages);
 	if (n == 0 && !c->o.json)
@@ -801,6 +829,74 @@ static int do_inbox(struct ctx *c)
 		rest_print_message(stdout, json_array_get(messages, i), c->o.json);
 	if (c->o.mark_read)
 		rc = mark_read(c, messages);
+	if (rc)
+		json_decref(messages);
+	else
+		*shown = messages;
+	return rc;
+}
+
+/* --follow: the listing, printed at once (the live lines follow it). */
+static int follow_list(void *ctx, json_t **listed)
+{
+	struct ctx *c = ctx;
+	int rc = list_inbox(c, listed);
+
+	fflush(stdout);
+	return rc;
+}
+
+/* --follow --mark-read: a live message shown is read too. */
+static int follow_printed(void *ctx, const json_t *m)
+{
+	struct ctx *c = ctx;
+	json_t *one = json_array();
+	int rc;
+
+	json_array_append(one, (json_t *)m);
+	rc = mark_read(c, one);
+	json_decref(one);
+	return rc;
+}
+
+/* The listing and then the live messages, over MQTT with the same account
+ * (follow.h): its name, and its token as the password. */
+static int follow_inbox(struct ctx *c)
+{
+	char host[HOST_MAX];
+	struct follow_opts f = {
+		.cmd = c->cmd,
+		.host = c->o.mqtt_host,
+		.port = c->o.mqtt_host ? c->o.mqtt_port : MQTT_PORT_DEFAULT,
+		.name = c->me.name,
+		.token = c->me.token,
+		.json = c->o.json,
+		.list = follow_list,
+		.printed = c->o.mark_read ? follow_printed : NULL,
+		.ctx = c,
+	};
+
+	if (!f.host) {
+		if (rest_url_host(c->rc.server, host, sizeof(host))) {
+			fprintf(stderr, "agora %s: no host in %s; give --mqtt HOST:PORT\n", c->cmd,
+				c->rc.server);
+			return EXIT_USAGE;
+		}
+		f.host = host;
+	}
+	return follow_run(&f);
+}
+
+static int do_inbox(struct ctx *c)
+{
+	json_t *messages = NULL;
+	int rc;
+
+	if ((rc = need_login(c)))
+		return rc;
+	if (c->o.follow)
+		return follow_inbox(c);
+	rc = list_inbox(c, &messages);
 	json_decref(messages);
 	return rc;
 }
@@ -813,18 +909,19 @@ static int run(enum spec_id id, int (*fn)(struct ctx *), int argc, char **argv)
 	int rc = parse(&specs[id], argc, argv, &c.o);
 
 	if (rc >= 0)
-		return rc;
+		goto out_opts;
 	rest_client_init(&c.rc);
 	c.rc.timeout_ms = c.o.timeout_ms;
 	if (c.rc.connect_timeout_ms > c.o.timeout_ms)
 		c.rc.connect_timeout_ms = c.o.timeout_ms;
 	if ((rc = choose_server(&c)))
-		return rc;
+		goto out_opts;
 	/* A server gone mid-request is an error code, not the end of agora. */
 	signal(SIGPIPE, SIG_IGN);
 	if (rest_global_init()) {
 		fprintf(stderr, "agora %s: cannot initialise libcurl\n", c.cmd);
-		return EXIT_LOCAL;
+		rc = EXIT_LOCAL;
+		goto out_opts;
 	}
 	rc = fn(&c);
 	rest_client_release(&c.rc);
@@ -835,6 +932,8 @@ static int run(enum spec_id id, int (*fn)(struct ctx *), int argc, char **argv)
 		fprintf(stderr, "agora %s: cannot write the output: %s\n", c.cmd, strerror(errno));
 		rc = EXIT_LOCAL;
 	}
+out_opts:
+	free(c.o.mqtt_host);
 	return rc;
 }
 

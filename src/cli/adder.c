@@ -2,6 +2,7 @@
  * adder.c - `agora adder serve [HOST:]PORT` and `agora adder [--pickle]
  * HOST:PORT N...`: options parsed here, the rest is src/classic/ (adder.h).
  */
+#include "classic_cli.h"
 #include "commands.h"
 
 #include "base/alloc.h"
@@ -10,7 +11,6 @@
 #include "classic/pickle.h"
 #include "classic/tcp.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,24 +54,7 @@ static void usage(FILE *out)
 
 static int usage_error(const char *what, const char *arg)
 {
-	fprintf(stderr, PROG ": %s%s%s%s; see 'agora adder --help'\n", what, arg ? " '" : "",
-		arg ? arg : "", arg ? "'" : "");
-	return EXIT_USAGE;
-}
-
-static int exit_status(int result)
-{
-	switch (result) {
-	case CLASSIC_OK:
-	case CLASSIC_EINTR:
-		return EXIT_OK;
-	case CLASSIC_EREFUSED:
-		return EXIT_REFUSED;
-	case CLASSIC_ELOCAL:
-		return EXIT_LOCAL;
-	default:
-		return EXIT_NET;
-	}
+	return classic_usage_error("adder", what, arg);
 }
 
 static int serve(int argc, char **argv)
@@ -79,11 +62,8 @@ static int serve(int argc, char **argv)
 	struct adder_config cfg = { .max_conns = 1024, .max_length = 1024 * 1024,
 				    .timeout_ms = 10000, .idle_ms = 60000 };
 	struct adder_service as;
-	char host[CLASSIC_HOST_MAX] = "";
 	const char *listen = NULL, *v;
-	unsigned char addr[16];
 	bool missing = false;
-	uint16_t port;
 	uint64_t u;
 
 	for (int i = 1; i < argc; i++) {
@@ -118,14 +98,8 @@ static int serve(int argc, char **argv)
 			listen = a;
 		}
 	}
-	if (!listen)
-		return usage_error("serve needs a [HOST:]PORT to listen on", NULL);
-	if (classic_parse_listen(listen, host, sizeof(host), &port))
-		return usage_error("not [HOST:]PORT (an IPv6 address in brackets):", listen);
-	if (host[0] && inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)
-		return usage_error("HOST must be a numeric IPv4 or IPv6 address, not", host);
 	adder_service_init(&as, &cfg);
-	return classic_serve(&as.svc, "adder", host, port) ? EXIT_NET : EXIT_OK;
+	return classic_serve_cmd("adder", &as.svc, listen);
 }
 
 /* A 64-bit integer, the whole argument: 0, or -1. */
@@ -218,7 +192,7 @@ static int client(int argc, char **argv)
 	o.host = host;
 	o.v = v;
 	classic_client_signals();
-	rc = exit_status(adder_client_run(&o));
+	rc = classic_exit_status(adder_client_run(&o));
 out:
 	free(v);
 	return rc;

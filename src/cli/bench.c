@@ -60,8 +60,11 @@ static int set_option(struct bench_opts *o, const char *f, const char *v)
 	double x;
 
 	if (strcmp(f, "-h") == 0 || strcmp(f, "--host") == 0) {
-		if (strlen(v) >= sizeof(o->host))
+		if (strlen(v) >= sizeof(o->host)) {
+			fprintf(stderr, "agora bench: %s: '%s' is longer than a host name can be\n",
+				f, v);
 			return -1;
+		}
 		snprintf(o->host, sizeof(o->host), "%s", v);
 		return 0;
 	}
@@ -111,14 +114,15 @@ int cmd_bench(int argc, char **argv)
 	struct bench_result *r;
 	int scenario, rc;
 
-	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+	if (argc < 2 || wants_help(2, argv)) {
 		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	scenario = bench_scenario_parse(argv[1]);
 	if (scenario < 0) {
-		fprintf(stderr, "agora bench: unknown scenario '%s'\n", argv[1]);
-		return 2;
+		fprintf(stderr, "agora bench: unknown scenario '%s' (see agora bench --help)\n",
+			argv[1]);
+		return EXIT_USAGE;
 	}
 	bench_opts_defaults(&o, (enum bench_scenario)scenario);
 	for (int i = 2; i < argc; i++) {
@@ -128,14 +132,14 @@ int cmd_bench(int argc, char **argv)
 		}
 		if (strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
-			return 0;
+			return EXIT_OK;
 		}
 		if (i + 1 >= argc) {
 			fprintf(stderr, "agora bench: %s needs a value\n", argv[i]);
-			return 2;
+			return EXIT_USAGE;
 		}
 		if (set_option(&o, argv[i], argv[i + 1]))
-			return 2;
+			return EXIT_USAGE;
 		i++;
 	}
 	if (o.scenario == BENCH_FANOUT)
@@ -143,13 +147,15 @@ int cmd_bench(int argc, char **argv)
 	if (o.scenario == BENCH_FANIN)
 		o.subscribers = 1;
 	r = malloc(sizeof(*r)); /* the histogram is ~10 KiB: keep it off the stack */
-	if (!r)
-		return 1;
-	rc = bench_run(&o, r);
+	if (!r) {
+		fprintf(stderr, "agora bench: out of memory\n");
+		return EXIT_LOCAL;
+	}
+	rc = bench_run(&o, r) ? EXIT_NET : EXIT_OK;
 	bench_print(&o, r);
-	if (rc == 0 && o.qos > 0 && o.scenario != BENCH_CONNS &&
+	if (rc == EXIT_OK && o.qos > 0 && o.scenario != BENCH_CONNS &&
 	    (r->lost || r->duplicates || r->out_of_order))
-		rc = 3; /* a QoS 1/2 run that lost, duplicated or reordered fails */
+		rc = EXIT_CHECK; /* a QoS 1/2 run that lost, duplicated or reordered */
 	free(r);
-	return rc == 0 ? 0 : rc == 3 ? 3 : 1;
+	return rc;
 }

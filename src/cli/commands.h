@@ -14,6 +14,8 @@ enum agora_exit {
 	EXIT_REFUSED = 3,  /* the server said no: a CONNACK or SUBACK refusal, an
 			    * HTTP 4xx or 5xx answer */
 	EXIT_LOCAL = 4,    /* a local failure: a file, the terminal, the store */
+	EXIT_CHECK = 5,    /* agora bench: the run completed but a QoS 1/2
+			    * message was lost, duplicated or reordered */
 };
 
 struct command {

@@ -2,6 +2,7 @@
  * echo.c - `agora echo serve [HOST:]PORT` and `agora echo HOST:PORT
  * [TEXT...]`: options parsed here, the rest is src/classic/ (echo.h).
  */
+#include "classic_cli.h"
 #include "commands.h"
 
 #include "base/alloc.h"
@@ -9,7 +10,6 @@
 #include "classic/echo.h"
 #include "classic/tcp.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,24 +49,7 @@ static void usage(FILE *out)
 
 static int usage_error(const char *what, const char *arg)
 {
-	fprintf(stderr, PROG ": %s%s%s%s; see 'agora echo --help'\n", what, arg ? " '" : "",
-		arg ? arg : "", arg ? "'" : "");
-	return EXIT_USAGE;
-}
-
-static int exit_status(int result)
-{
-	switch (result) {
-	case CLASSIC_OK:
-	case CLASSIC_EINTR:
-		return EXIT_OK;
-	case CLASSIC_EREFUSED:
-		return EXIT_REFUSED;
-	case CLASSIC_ELOCAL:
-		return EXIT_LOCAL;
-	default:
-		return EXIT_NET;
-	}
+	return classic_usage_error("echo", what, arg);
 }
 
 static int serve(int argc, char **argv)
@@ -74,11 +57,8 @@ static int serve(int argc, char **argv)
 	struct echo_config cfg = { .max_conns = 1024, .max_queued = 1024 * 1024,
 				   .stall_ms = 10000, .idle_ms = 300000 };
 	struct echo_service es;
-	char host[CLASSIC_HOST_MAX] = "";
 	const char *listen = NULL, *v;
-	unsigned char addr[16];
 	bool missing = false;
-	uint16_t port;
 	uint64_t u;
 
 	for (int i = 1; i < argc; i++) {
@@ -115,14 +95,8 @@ static int serve(int argc, char **argv)
 	}
 	if (missing)
 		return usage_error("a value is missing after", argv[argc - 1]);
-	if (!listen)
-		return usage_error("serve needs a [HOST:]PORT to listen on", NULL);
-	if (classic_parse_listen(listen, host, sizeof(host), &port))
-		return usage_error("not [HOST:]PORT (an IPv6 address in brackets):", listen);
-	if (host[0] && inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)
-		return usage_error("HOST must be a numeric IPv4 or IPv6 address, not", host);
 	echo_service_init(&es, &cfg);
-	return classic_serve(&es.svc, "echo", host, port) ? EXIT_NET : EXIT_OK;
+	return classic_serve_cmd("echo", &es.svc, listen);
 }
 
 /* TEXT... joined by spaces, then a newline unless -n. */
@@ -193,7 +167,7 @@ static int client(int argc, char **argv)
 	classic_client_signals();
 	rc = echo_client_run(&o);
 	free(text);
-	return exit_status(rc);
+	return classic_exit_status(rc);
 }
 
 int cmd_echo(int argc, char **argv)

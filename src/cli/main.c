@@ -48,10 +48,19 @@ static const struct command *find(const char *name)
 	return NULL;
 }
 
+/* The usage of the two commands defined here (`agora help version`,
+ * `agora version --help`: the same text). */
+static int builtin_usage(const struct command *c)
+{
+	printf("usage: agora %s%s\n%s\n", c->name, c->fn == cmd_help ? " [COMMAND]" : "",
+	       c->help);
+	return EXIT_OK;
+}
+
 static int cmd_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	if (argc > 0 && wants_help(argc, argv))
+		return builtin_usage(find("version"));
 	printf("agora %s\n", AGORA_VERSION);
 	return EXIT_OK;
 }
@@ -76,15 +85,15 @@ static int cmd_help(int argc, char **argv)
 		list_commands(stdout);
 		return EXIT_OK;
 	}
+	if (wants_help(2, argv)) /* `agora help --help` */
+		return builtin_usage(find("help"));
 	c = find(argv[1]);
 	if (!c) {
 		fprintf(stderr, "agora help: '%s' is not a command; see 'agora help'\n", argv[1]);
 		return EXIT_USAGE;
 	}
-	if (c->fn == cmd_help || c->fn == cmd_version) {
-		printf("usage: agora %s\n%s\n", c->name, c->help);
-		return EXIT_OK;
-	}
+	if (c->fn == cmd_help || c->fn == cmd_version)
+		return builtin_usage(c);
 	sub_argv[0] = argv[1];
 	sub_argv[1] = help_flag;
 	sub_argv[2] = NULL;

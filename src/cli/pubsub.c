@@ -844,8 +844,9 @@ static void pub_usage(void)
 	       "                     user-property KEY VALUE, -D publish content-type text/plain\n"
 	       "  --will-topic T --will-payload P --will-qos Q --will-retain\n"
 	       "  -d                 show the packets sent and received on stderr\n"
-	       "  --help             this help\n"
-	       "\n"
+	       "  --help             this help\n");
+	client_print_long_names(stdout, false);
+	printf("\n"
 	       "Exit status: 0 sent (and acknowledged at QoS 1 and 2), 1 bad options,\n"
 	       "2 network, protocol or timeout, 3 refused by the server, 4 a file or stdin.\n");
 }
@@ -880,8 +881,9 @@ static void sub_usage(void)
 	       "  -D CMD PROP VALUE  MQTT 5 property (implies -V 5)\n"
 	       "  --will-topic T --will-payload P --will-qos Q --will-retain\n"
 	       "  -d                 show the packets sent and received on stderr\n"
-	       "  --help             this help\n"
-	       "\n"
+	       "  --help             this help\n");
+	client_print_long_names(stdout, true);
+	printf("\n"
 	       "SIGINT ends it with DISCONNECT (no will), status 0. Exit status: 0 done,\n"
 	       "1 bad options, 2 network, protocol or timeout (-W), 3 refused, 4 stdout.\n");
 }

@@ -296,6 +296,27 @@ static const struct opt opts[] = {
 	{ NULL, "--json", false, SUB, opt_flag },
 };
 
+void client_print_long_names(FILE *out, bool sub)
+{
+	size_t col = 0;
+
+	fputs("  The long names of mosquitto's options work too:", out);
+	col = 50;
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		const struct opt *o = &opts[i];
+
+		if (!o->s || !o->l || !(o->cmds & (sub ? SUB : PUB)))
+			continue;
+		if (col + 1 + strlen(o->l) > 78) {
+			fputs("\n   ", out);
+			col = 3;
+		}
+		fprintf(out, " %s", o->l);
+		col += 1 + strlen(o->l);
+	}
+	fputs(col + 12 > 78 ? "\n    --property\n" : " --property\n", out);
+}
+
 static const struct opt *find_opt(const char *name, bool sub)
 {
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)

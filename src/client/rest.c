@@ -348,6 +348,23 @@ int rest_url_canonical(const char *in, char *out, size_t outlen, const char **wh
 	return 0;
 }
 
+int rest_url_host(const char *url, char *out, size_t outlen)
+{
+	const char *sep = strstr(url, "://");
+	const char *h = sep ? sep + 3 : url, *end;
+
+	if (*h == '[') {
+		end = strchr(++h, ']');
+	} else {
+		end = h + strcspn(h, ":/");
+	}
+	if (!end || end == h || (size_t)(end - h) >= outlen)
+		return -1;
+	memcpy(out, h, (size_t)(end - h));
+	out[end - h] = '\0';
+	return 0;
+}
+
 /* The error object of a body, or NULL; *root to json_decref. */
 static json_t *error_object(const char *body, size_t len, json_t **root)
 {

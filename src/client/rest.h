@@ -93,6 +93,14 @@ void rest_global_cleanup(void);
 int rest_url_canonical(const char *in, char *out, size_t outlen, const char **why);
 
 /*
+ * The host of a canonical server URL (rest_url_canonical), without its
+ * port or an IPv6 address's brackets: "http://[::1]:8080" gives "::1".
+ * `agora inbox --follow` finds the MQTT server there by default. Returns
+ * 0, or -1 when there is no host or it does not fit in out.
+ */
+int rest_url_host(const char *url, char *out, size_t outlen);
+
+/*
  * The one line an error answer becomes: the server's message made safe
  * for a terminal and cut to REST_MESSAGE_MAX bytes, then the status and
  * the code, "no user 'bob' (404 not_found)". An answer whose body is not

@@ -77,19 +77,27 @@ void rest_print_message(FILE *out, const json_t *m, bool json)
 	free(content);
 }
 
-int rest_print_message_payload(FILE *out, const char *payload, size_t len, bool json)
+json_t *rest_message_parse(const char *payload, size_t len)
 {
 	json_t *m = json_loadb(payload, len, JSON_REJECT_DUPLICATES, NULL);
-	int rc = -1;
 
 	if (json_is_object(m) && json_is_integer(json_object_get(m, "id")) &&
 	    json_is_string(json_object_get(m, "from")) &&
-	    json_is_string(json_object_get(m, "content"))) {
-		rest_print_message(out, m, json);
-		rc = 0;
-	}
+	    json_is_string(json_object_get(m, "content")))
+		return m;
 	json_decref(m);
-	return rc;
+	return NULL;
+}
+
+int rest_print_message_payload(FILE *out, const char *payload, size_t len, bool json)
+{
+	json_t *m = rest_message_parse(payload, len);
+
+	if (!m)
+		return -1;
+	rest_print_message(out, m, json);
+	json_decref(m);
+	return 0;
 }
 
 static int digits(long long v)

@@ -9,8 +9,8 @@
  * control sequence. Times are shown in local time, "2026-11-23 14:05".
  *
  * These write to the FILE given and keep no state: `agora inbox --follow`
- * prints each message that arrives over MQTT with
- * rest_print_message_payload, exactly as the listing prints the stored ones.
+ * prints each message that arrives over MQTT (rest_message_parse, then
+ * rest_print_message) exactly as the listing prints the stored ones.
  * Ownership: the json_t arguments stay the caller's.
  */
 #ifndef AGORA_CLIENT_REST_PRINT_H
@@ -27,6 +27,10 @@ void rest_local_time(const json_t *iso, char *out, size_t outlen);
 /* One message: "* #12 2026-11-23 14:05 alice: hello" ('*' when unread,
  * ' ' when read; the lines of a multi-line content indented by 4 spaces). */
 void rest_print_message(FILE *out, const json_t *m, bool json);
+/* A message's JSON text (an MQTT inbox payload) parsed: NULL when it is
+ * not a JSON object with the members of a message (an integer "id",
+ * string "from" and "content"); else the caller's to json_decref. */
+json_t *rest_message_parse(const char *payload, size_t len);
 /* The same from a message's JSON text (an MQTT inbox payload): -1 when it
  * is not a JSON object with the members of a message (nothing printed). */
 int rest_print_message_payload(FILE *out, const char *payload, size_t len, bool json);

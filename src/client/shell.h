@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 /* ---- a growable byte buffer ---- */
@@ -71,6 +72,12 @@ struct client_url {
 	uint16_t port;                        /* 1883 when absent */
 };
 
+/* An address, -L's and `agora inbox --mqtt`'s: "HOST", "HOST:PORT" or
+ * "[IPV6]" with an optional ":PORT", in s[0..len) (not NUL-terminated). *host gets a malloc'd copy of the host
+ * (without the brackets), *port the port (1 to 65535) or default_port. */
+int client_address_parse(const char *s, size_t len, uint16_t default_port, char **host,
+			 uint16_t *port, char *err, size_t errlen);
+
 /* Parses url into u (zeroed first). The host may be a name, an IPv4
  * address or [an IPv6 one]. */
 int client_url_parse(struct client_url *u, const char *url, char *err, size_t errlen);
@@ -108,6 +115,10 @@ enum client_source {
 };
 
 #define CLIENT_MAX_TOPICS 1024 /* -t, -T, -U: each at most this many times */
+
+/* The line of --help naming the long options (--host, --topic, ...) of
+ * pub (sub = false) or sub, from the table that parses them. */
+void client_print_long_names(FILE *out, bool sub);
 
 /* The options of pub (sub = false) or sub, as given. Strings point into
  * argv, except what the -L URL brought (owned by url). */

@@ -3,7 +3,8 @@
  * mosquitto_pub and mosquitto_sub read it: everything after the first '/'
  * following the address is the topic, as it is (a filter may hold '#',
  * which a URL would call a fragment). mqtts:// needs TLS, which Agora's
- * client does not speak yet: refused with a clear message.
+ * client does not speak yet: refused with a clear message. The address
+ * part is client_address_parse, which `agora inbox --mqtt` uses too.
  */
 #include "shell.h"
 
@@ -39,24 +40,23 @@ static int parse_port(const char *s, size_t len, uint16_t *port)
 	return 0;
 }
 
-/* host[:port] or [v6]:port, in s[0..len). */
-static int parse_address(struct client_url *u, const char *s, size_t len, char *err,
-			 size_t errlen)
+int client_address_parse(const char *s, size_t len, uint16_t default_port, char **host,
+			 uint16_t *port, char *err, size_t errlen)
 {
-	const char *host = s, *colon = NULL;
+	const char *h = s, *colon = NULL;
 	size_t hlen = len;
 
 	if (len && s[0] == '[') {
 		const char *close = memchr(s, ']', len);
 		if (!close) {
-			snprintf(err, errlen, "-L: '[' without ']' in the address");
+			snprintf(err, errlen, "'[' without ']' in the address");
 			return -1;
 		}
-		host = s + 1;
-		hlen = (size_t)(close - host);
+		h = s + 1;
+		hlen = (size_t)(close - h);
 		if (close + 1 < s + len) {
 			if (close[1] != ':') {
-				snprintf(err, errlen, "-L: ':PORT' expected after ']'");
+				snprintf(err, errlen, "':PORT' expected after ']'");
 				return -1;
 			}
 			colon = close + 1;
@@ -67,17 +67,29 @@ static int parse_address(struct client_url *u, const char *s, size_t len, char *
 			hlen = (size_t)(colon - s);
 	}
 	if (!hlen) {
-		snprintf(err, errlen, "-L: the URL has no host");
+		snprintf(err, errlen, "the address has no host");
 		return -1;
 	}
-	u->port = 1883;
-	if (colon && parse_port(colon + 1, (size_t)(s + len - colon - 1), &u->port)) {
-		snprintf(err, errlen, "-L: '%.*s' is not a port from 1 to 65535",
+	*port = default_port;
+	if (colon && parse_port(colon + 1, (size_t)(s + len - colon - 1), port)) {
+		snprintf(err, errlen, "'%.*s' is not a port from 1 to 65535",
 			 (int)(s + len - colon - 1), colon + 1);
 		return -1;
 	}
-	u->host = xstrndup(host, hlen);
+	*host = xstrndup(h, hlen);
 	return 0;
+}
+
+/* host[:port] or [v6]:port, in s[0..len), with -L's prefix on errors. */
+static int parse_address(struct client_url *u, const char *s, size_t len, char *err,
+			 size_t errlen)
+{
+	char why[160];
+
+	if (client_address_parse(s, len, 1883, &u->host, &u->port, why, sizeof(why)) == 0)
+		return 0;
+	snprintf(err, errlen, "-L: %s", why);
+	return -1;
 }
 
 int client_url_parse(struct client_url *u, const char *url, char *err, size_t errlen)

@@ -146,7 +146,16 @@ static void metrics(void *ctx, char **out, size_t *len)
 
 /* ---- MQTT side: accounts and access rules ---- */
 
-/* ---- MQTT username/password logins, checked on libuv's thread pool ---- */
+/*
+ * ---- MQTT username/password logins, checked on libuv's thread pool ----
+ *
+ * The password is the account's password (argon2id, on the pool), or one
+ * of its API tokens (docs/api.md, "Logging in"): `agora inbox --follow`
+ * logs in with the token `agora login` kept, and never holds the password.
+ * A token is checked on the loop (a hash and an indexed read) and the job
+ * then skips argon2, but still ends through the pool, so both kinds of
+ * login finish the same way.
+ */
 
 struct login_job {
 	uv_work_t req;
@@ -158,6 +167,7 @@ struct login_job {
 	size_t password_len;
 	int64_t id;
 	bool known, ok;
+	bool by_token; /* the password is a token of account id: no argon2 */
 };
 
 static void login_job_free(struct login_job *j)
@@ -174,7 +184,8 @@ static void login_work(uv_work_t *req)
 	struct login_job *j = req->data;
 
 	/* argon2id: tens of milliseconds, so never on the event loop */
-	j->ok = j->known && api_password_verify(j->hash, j->password, j->password_len);
+	j->ok = j->by_token ||
+		(j->known && api_password_verify(j->hash, j->password, j->password_len));
 }
 
 static void login_after(uv_work_t *req, int status)
@@ -190,7 +201,9 @@ static void login_after(uv_work_t *req, int status)
 	}
 	if (ok && store_user_by_id(b->api->store, j->id, &u) != 0)
 		ok = false; /* deleted meanwhile */
-	if (ok && j->password_len < 1024 && !memchr(j->password, 0, j->password_len)) {
+	/* A token is not the password: SCRAM credentials come from passwords. */
+	if (ok && !j->by_token && j->password_len < 1024 &&
+	    !memchr(j->password, 0, j->password_len)) {
 		char pw[1024];
 
 		memcpy(pw, j->password, j->password_len);
@@ -198,12 +211,25 @@ static void login_after(uv_work_t *req, int status)
 		password_known(b, j->id, pw);
 		sodium_memzero(pw, sizeof(pw));
 	}
-	log_info("MQTT login as '%s': %s", j->name, ok ? "accepted" : "refused");
+	log_info("MQTT login as '%s': %s", j->name,
+		 !ok ? "refused" : j->by_token ? "accepted (API token)" : "accepted");
 	broker_login_done(b->broker, j->c, ok, ok ? u.name : NULL);
 	if (b->resume)
 		b->resume(b->resume_ctx, j->c);
 	store_user_release(&u);
 	login_job_free(j);
+}
+
+/* Whether the password is an API token of the account the user name
+ * names. Another account's token, or a revoked one, is no token: the
+ * password path then refuses it as the wrong password it is. */
+static bool login_is_token(struct bridge *b, const struct login_job *j, const uint8_t *password,
+			   size_t len)
+{
+	int64_t owner;
+
+	return j->known && len && api_token_user(b->api, password, len, &owner) == 0 &&
+	       owner == j->id;
 }
 
 static void *hook_login_begin(void *ctx, struct broker_client *c, const uint8_t *user,
@@ -224,6 +250,7 @@ static void *hook_login_begin(void *ctx, struct broker_client *c, const uint8_t 
 	if (password_len)
 		memcpy(j->password, password, password_len);
 	j->password_len = password && password_len ? password_len : 0;
+	j->by_token = login_is_token(b, j, j->password, j->password_len);
 	uv_queue_work(b->loop, &j->req, login_work, login_after);
 	return j;
 }

@@ -271,7 +271,7 @@ def test_broker_gone_is_an_error(free_port):
     # Nothing listens: the run must fail, say why, and not claim results.
     run = run_bench("pubsub", free_port(), "-n", 100, duration=5)
     d = run.describe()
-    assert run.rc == 1, d
+    assert run.rc == 2, d
     assert run["error"] != "", d
     assert run["delivered"] == 0, d
 
@@ -294,7 +294,7 @@ def test_conns_all_failed_is_an_error(free_port):
     d = run.describe()
     assert run["connections"] == 0, d
     assert run["connect_failures"] == 20, d
-    assert run.rc != 0, d
+    assert run.rc == 2, d
     assert run["error"] != "", d
 
 
@@ -303,7 +303,7 @@ def test_host_not_numeric_is_explained(free_port):
     # bench learns to resolve names; the message must make sense.
     run = run_bench("pubsub", free_port(), "-n", 10, "-h", "localhost", duration=1)
     d = run.describe()
-    assert run.rc == 1, d
+    assert run.rc == 2, d
     assert run["error"] != "", d
     assert "%s" not in run["error"], d
 
@@ -473,7 +473,7 @@ def test_drop_fails_qos1(forwarder):
     fw = forwarder("--drop", 10)
     run = run_bench("pubsub", fw.port, "-q", 1, "-n", 1000, duration=LOSSY_DURATION)
     d = run.describe()
-    assert run.rc == 3, d
+    assert run.rc == 5, d
     assert run["lost"] == 100, d
     assert run["delivered"] == 900, d
     assert run["acks_missing"] == 0, d
@@ -487,7 +487,7 @@ def test_drop_fails_qos2_fanout(forwarder):
     run = run_bench("fanout", fw.port, "-S", 5, "-q", 2, "-n", 500,
                     duration=LOSSY_DURATION)
     d = run.describe()
-    assert run.rc == 3, d
+    assert run.rc == 5, d
     assert run["lost"] == 5 * 50, d
     assert run["delivered"] == 5 * 450, d
     assert run["acks_missing"] == 0, d
@@ -498,10 +498,39 @@ def test_damage_fails_qos12(forwarder, fault, qos):
     fw = forwarder(fault, 10)
     run = run_bench("pubsub", fw.port, "-q", qos, "-n", 1000)
     d = run.describe()
-    assert run.rc == 3, d
+    assert run.rc == 5, d
     assert run["lost"] == 0, d
     if fault == "--dup":
         assert run["duplicates"] == 100, d
     else:
         assert run["out_of_order"] > 0, d
     assert run["error"] == "", d
+
+
+@pytest.mark.parametrize("args", [
+    ["nosuch"],                          # unknown scenario
+    ["pubsub", "-q", "3"],               # out of range
+    ["pubsub", "-n"],                    # a value missing
+    ["pubsub", "--frobnicate", "1"],     # unknown option
+    ["pubsub", "-h", "x" * 300],         # host name too long
+])
+def test_usage_errors_exit_1_with_one_line(args):
+    p = subprocess.run([AGORA_BIN, "bench"] + args, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1, (args, p.returncode, p.stderr)
+    assert p.stdout == "", p.stdout
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_no_scenario_prints_usage_on_stderr_exit_1():
+    p = subprocess.run([AGORA_BIN, "bench"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1, p.stderr
+    assert p.stdout == ""
+    assert p.stderr.startswith("usage: agora bench"), p.stderr
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_exits_0_on_stdout(flag):
+    p = subprocess.run([AGORA_BIN, "bench", flag], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("usage: agora bench"), p.stdout
+    assert p.stderr == ""

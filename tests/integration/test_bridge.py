@@ -20,6 +20,7 @@ from apiclient import Api, kill9, restart_on_same_data
 import mqttraw
 from mqttraw import CONNACK, PUBACK, PUBCOMP, PUBLISH, PUBREC, mqtt_str, packet, pubrel
 import openapi_check
+from test_scram import scram_login
 from test_mqtt5 import Connack5, Raw5, Reason5, V5Client, encode_props, publish5
 
 # The HTTP API is Agora's own: skipped (before any broker starts) against
@@ -215,6 +216,97 @@ def test_mqtt_login_with_an_account(api, broker, raw):
     c = raw(broker.port)  # a username without a password
     p = c.connect("t-" + uniq(), username="alice", expect_rc=None)
     assert p.rc in (0x04, 0x05), p
+
+
+def _token_connack(raw, broker, name, token):
+    """The CONNACK return code of a 3.1.1 login with token as the password;
+    a refused connection is closed after it."""
+    c = raw(broker.port)
+    p = c.connect("t-" + uniq(), username=name, password=token, expect_rc=None)
+    if p.rc != 0:
+        c.expect_closed()
+    return p.rc, c
+
+
+def test_mqtt_login_with_an_api_token(api, broker, raw):
+    alice = api.register("alice")
+    bob = api.register("bob")
+    mark = broker.log_mark()
+    rc, c = _token_connack(raw, broker, "alice", alice.token)
+    assert rc == 0, "CONNACK %r for alice's own token" % rc
+    broker.wait_log(r"MQTT login as 'alice': accepted \(API token\)", since=mark)
+    # The login is the account's: its inbox is readable, as with the password.
+    assert c.subscribe([(inbox_topic("alice"), 1)]) == [1]
+    api.send(bob, "alice", "to the token's session")
+    got = c.recv_publish()
+    assert json.loads(got.payload.decode("utf-8"))["content"] == "to the token's session"
+    # Case does not matter in the name, as with passwords.
+    assert _token_connack(raw, broker, "ALICE", alice.token)[0] == 0
+    # A second token (another login) works too.
+    second = api.login("alice")["token"]
+    assert _token_connack(raw, broker, "alice", second)[0] == 0
+
+
+def test_mqtt_token_of_another_user_is_refused(api, broker, raw):
+    alice = api.register("alice")
+    bob = api.register("bob")
+    for name, token in (("bob", alice.token), ("alice", bob.token),
+                        ("nobody", alice.token), ("alice", alice.token[:-1]),
+                        ("alice", alice.token + "x")):
+        mark = broker.log_mark()
+        rc, _ = _token_connack(raw, broker, name, token)
+        assert rc in (0x04, 0x05), "CONNACK %r for %r with %r" % (rc, name, token)
+        broker.wait_log(r"MQTT login as '%s': refused" % name, since=mark)
+
+
+def test_mqtt_token_refused_after_logout(api, broker, raw):
+    alice = api.register("alice")
+    other = api.login("alice")["token"]
+    assert _token_connack(raw, broker, "alice", alice.token)[0] == 0
+    api.post("/api/logout", token=alice.token, expect=204)
+    rc, _ = _token_connack(raw, broker, "alice", alice.token)
+    assert rc in (0x04, 0x05), "CONNACK %r for a revoked token" % rc
+    # Only that token was revoked; the password still logs in.
+    assert _token_connack(raw, broker, "alice", other)[0] == 0
+    assert _token_connack(raw, broker, "alice", alice.password)[0] == 0
+
+
+def test_mqtt_token_refused_once_its_user_is_deleted(api, broker, raw):
+    alice = api.register("alice")
+    api.delete("/api/users/%d" % alice.id, token=alice.token, expect=204)
+    rc, _ = _token_connack(raw, broker, "alice", alice.token)
+    assert rc in (0x04, 0x05), "CONNACK %r for a deleted user's token" % rc
+
+
+def _scram_rows(broker, user_id):
+    db = sqlite3.connect(os.path.join(broker.data_dir, "agora.db"), timeout=5)
+    try:
+        return db.execute("SELECT COUNT(*) FROM user_scram WHERE user_id = ?",
+                          (user_id,)).fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_mqtt_token_login_derives_no_scram_credentials(api, broker, raw):
+    """SCRAM credentials come from passwords: a token login must not derive
+    them from the token (SCRAM with the token would then work)."""
+    alice = api.register("alice")
+    # An account without credentials yet (registered before SCRAM existed),
+    # made from outside as the store-failure test below does.
+    db = sqlite3.connect(os.path.join(broker.data_dir, "agora.db"), timeout=5)
+    try:
+        db.execute("DELETE FROM user_scram WHERE user_id = ?", (alice.id,))
+        db.commit()
+    finally:
+        db.close()
+    assert _token_connack(raw, broker, "alice", alice.token)[0] == 0
+    assert _scram_rows(broker, alice.id) == 0
+    assert scram_login(broker.port, "alice", alice.token)[0] != 0
+    # A password login derives them, as before.
+    c = raw(broker.port)
+    assert c.connect("t-" + uniq(), username="alice", password=alice.password).rc == 0
+    assert _scram_rows(broker, alice.id) == 1
+    assert scram_login(broker.port, "alice", alice.password)[0] == 0
 
 
 def test_mqtt_publish_to_an_inbox_creates_a_message(api, broker, raw):

@@ -63,6 +63,31 @@ def test_help_command_is_the_commands_own_help():
     assert rc == EXIT_USAGE and "not a command" in err
 
 
+def test_every_command_is_documented():
+    """Each command `agora help` lists has its usage on stdout (`--help`,
+    exit 0, nothing on stderr), the same text through `agora help CMD`, and
+    a section in the man page titled `.SS "agora CMD ..."`."""
+    require_agora("the command line")
+    from conftest import REPO
+    with open(os.path.join(REPO, "docs", "agora.1"), encoding="utf-8") as f:
+        sections = re.findall(r'^\.SS "agora ([a-z]+)[ "]', f.read(), re.M)
+    names = listed_commands()
+    assert len(names) >= 17, names
+    problems = []
+    for name in names:
+        rc, out, err = run(name, "--help")
+        if rc != EXIT_OK or err or not re.match(r"usage: agora %s( |$)" % name, out, re.M):
+            problems.append("agora %s --help: status %d, stdout %r, stderr %r"
+                            % (name, rc, out[:80], err[:200]))
+        via = run("help", name)
+        if via != (rc, out, err):
+            problems.append("agora help %s differs from agora %s --help: %r"
+                            % (name, name, (via[0], via[1][:80], via[2][:200])))
+        if name not in sections:
+            problems.append("docs/agora.1 has no section .SS \"agora %s ...\"" % name)
+    assert not problems, "\n".join(problems)
+
+
 def test_serve_bad_option_is_a_usage_error():
     require_agora("the command line")
     rc, _, err = run("serve", "--no-such-setting", "1")
@@ -136,6 +161,23 @@ def test_bash_completion_commands_and_options():
     assert opts == {"--http-listener", "--http-linger-bytes", "--http-linger-time",
                     "--http-linger-timeout"}, opts
     assert complete("serve", "--max-conn") == {"--max-connections"}
+
+
+@pytest.mark.parametrize("cmd", ["pub", "sub"])
+def test_bash_completion_pub_sub_options(cmd):
+    # Every option that `agora pub --help` / `agora sub --help` names.
+    require_agora("the command line")
+    rc, out, _ = run(cmd, "--help")
+    assert rc == EXIT_OK
+    named = set(re.findall(r"(?<![\w-])(--?[A-Za-z][-A-Za-z0-9]*)", out))
+    offered = complete(cmd, "-")
+    assert named <= offered, sorted(named - offered)
+    shared = {"-h", "-p", "-t", "-q", "-i", "-c", "-u", "-P", "-k", "-V", "-x", "-D", "-L",
+              "-d", "--will-topic", "--will-payload", "--will-qos", "--will-retain", "--help"}
+    own = {"pub": {"-m", "-f", "-s", "-l", "-n", "-r"},
+           "sub": {"-T", "-U", "-C", "-W", "-R", "-v", "-N", "-F", "--json"}}[cmd]
+    assert shared | own <= offered, sorted((shared | own) - offered)
+    assert complete(cmd, "--will-r") == {"--will-retain"}
 
 
 def test_make_install_puts_binary_man_page_and_completion(tmp_path):

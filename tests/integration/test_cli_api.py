@@ -199,13 +199,6 @@ def test_bad_agora_server_is_a_usage_error(cli):
     assert_error(r, "users", 1, "AGORA_SERVER 'gopher://127.0.0.1:70'")
 
 
-def test_follow_is_not_available_yet(cli):
-    cli.register(uname())
-    r = cli.run("inbox", "--follow")
-    assert_error(r, "inbox", 1)
-    assert r.err == "agora inbox: --follow is not available yet\n"
-
-
 # --------------------------------------------------------------------------
 # register, login, logout and the credentials file
 # --------------------------------------------------------------------------

@@ -272,6 +272,39 @@ static void test_user_cache(void **state)
 	assert_true(f->rs.body_len > 0);
 }
 
+/* The token of a bearer header line register_user made. */
+static const uint8_t *token_of(const char *header_line)
+{
+	return (const uint8_t *)strrchr(header_line, ' ') + 1;
+}
+
+/* api_token_user, which MQTT logins use (src/server/bridge.c): the user of
+ * a token given as bytes, none for a revoked or altered one. */
+static void test_token_user(void **state)
+{
+	struct fixture *f = *state;
+	char alice[128], bob[128];
+	const char *hdr[2] = { alice, NULL };
+	const uint8_t *t;
+	int64_t id = 0;
+
+	register_user(f, "alice", alice, sizeof(alice));
+	register_user(f, "bob", bob, sizeof(bob));
+	t = token_of(alice);
+	assert_int_equal(strlen((const char *)t), 43);
+	assert_int_equal(api_token_user(f->api, t, 43, &id), 0);
+	assert_int_equal(id, 1);
+	assert_int_equal(api_token_user(f->api, token_of(bob), 43, &id), 0);
+	assert_int_equal(id, 2);
+	/* A prefix, one more byte, or nothing: no user. */
+	assert_int_equal(api_token_user(f->api, t, 42, &id), STORE_ENOTFOUND);
+	assert_int_equal(api_token_user(f->api, (const uint8_t *)"", 0, &id), STORE_ENOTFOUND);
+	/* Revoked by logout: no user any more; bob's stays. */
+	assert_int_equal(call(f, "POST", "/api/logout", NULL, hdr), 204);
+	assert_int_equal(api_token_user(f->api, t, 43, &id), STORE_ENOTFOUND);
+	assert_int_equal(api_token_user(f->api, token_of(bob), 43, &id), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown_fixture)
 
 int main(void)
@@ -279,7 +312,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_routing),	   T(test_cors),     T(test_body_validation),
 		T(test_accounts_and_status), T(test_messages), T(test_random_and_health),
-		T(test_store_failure_is_500), T(test_user_cache),
+		T(test_store_failure_is_500), T(test_user_cache), T(test_token_user),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,6 +97,34 @@ static void test_url_too_long(void **state)
 	assert_int_equal(rest_url_canonical(in, out, sizeof(out), &why), -1);
 }
 
+/* The host `agora inbox --follow` takes for MQTT from the server URL. */
+static void test_url_host(void **state)
+{
+	static const struct {
+		const char *url, *host;
+	} good[] = {
+		{ "http://127.0.0.1:8080", "127.0.0.1" },
+		{ "https://example.org", "example.org" },
+		{ "http://example.org/agora", "example.org" },
+		{ "http://[::1]:8080/x", "::1" },
+		{ "http://[fe80::1]", "fe80::1" },
+	};
+	static const char *const bad[] = { "http://", "http://:8080", "http://[::1", "http://[]" };
+	char out[32], tiny[4];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(rest_url_host(good[i].url, out, sizeof(out)), 0);
+		assert_string_equal(out, good[i].host);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(rest_url_host(bad[i], out, sizeof(out)), -1);
+	/* "abc" and its NUL fit in 4 bytes; "abcd" does not. */
+	assert_int_equal(rest_url_host("http://abc:1", tiny, sizeof(tiny)), 0);
+	assert_string_equal(tiny, "abc");
+	assert_int_equal(rest_url_host("http://abcd:1", tiny, sizeof(tiny)), -1);
+}
+
 /* ---- error lines ---- */
 
 static void expect_line(long status, const char *body, const char *want)
@@ -547,17 +575,33 @@ static void test_print_message_payload(void **state)
 				      0));
 	assert_string_equal(buf, "* #12 2026-11-23 13:05 alice: hello\n    world \\x1b[2J\n");
 	free(buf);
-	/* not a message: nothing printed */
+	/* not a message: nothing printed, nothing parsed */
 	static const char *const bad[] = { "", "not json", "[]", "{\"id\":1}",
 					   "{\"id\":\"1\",\"from\":\"a\",\"content\":\"c\"}",
-					   "{\"id\":1,\"from\":\"a\",\"content\":2}" };
+					   "{\"id\":1,\"from\":\"a\",\"content\":2}",
+					   "{\"id\":1,\"id\":2,\"from\":\"a\",\"content\":\"c\"}" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CAPTURE(buf, assert_int_equal(rest_print_message_payload(out, bad[i],
 									 strlen(bad[i]), false),
 					      -1));
 		assert_string_equal(buf, "");
 		free(buf);
+		assert_null(rest_message_parse(bad[i], strlen(bad[i])));
 	}
+}
+
+/* What --follow parses a live message with: the object, its id for the
+ * duplicate check. */
+static void test_message_parse(void **state)
+{
+	json_t *m;
+
+	(void)state;
+	m = rest_message_parse(message_json, strlen(message_json));
+	assert_non_null(m);
+	assert_int_equal(json_integer_value(json_object_get(m, "id")), 12);
+	assert_string_equal(json_string_value(json_object_get(m, "from")), "alice");
+	json_decref(m);
 }
 
 static void test_print_users(void **state)
@@ -628,6 +672,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_url_canonical),
 		cmocka_unit_test(test_url_too_long),
+		cmocka_unit_test(test_url_host),
 		cmocka_unit_test(test_error_line),
 		cmocka_unit_test(test_error_line_is_bounded),
 		cmocka_unit_test(test_safe_text),
@@ -641,6 +686,7 @@ int main(void)
 		cmocka_unit_test(test_local_time),
 		cmocka_unit_test(test_print_message),
 		cmocka_unit_test(test_print_message_payload),
+		cmocka_unit_test(test_message_parse),
 		cmocka_unit_test(test_print_users),
 		cmocka_unit_test(test_print_status),
 	};

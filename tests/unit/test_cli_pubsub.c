@@ -226,6 +226,59 @@ static void test_prop_given_twice(void **state)
 	client_propsets_release(sets);
 }
 
+/* ---- -L and agora inbox --mqtt: HOST[:PORT] ---- */
+
+static void test_address(void **state)
+{
+	static const struct {
+		const char *in, *host;
+		uint16_t port;
+	} good[] = {
+		{ "localhost", "localhost", 1883 },
+		{ "127.0.0.1:2883", "127.0.0.1", 2883 },
+		{ "[::1]", "::1", 1883 },
+		{ "[::1]:1", "::1", 1 },
+		{ "h:65535", "h", 65535 },
+	};
+	static const struct {
+		const char *in, *why;
+	} bad[] = {
+		{ "", "no host" },	     { ":1883", "no host" },
+		{ "[]:1", "no host" },	     { "h:0", "not a port" },
+		{ "h:65536", "not a port" }, { "h:", "not a port" },
+		{ "h:1x", "not a port" },    { "h:1:2", "not a port" },
+		{ "[::1", "without ']'" },   { "[::1]1883", "':PORT' expected" },
+	};
+	char err[200], *host;
+	uint16_t port;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		host = NULL;
+		if (client_address_parse(good[i].in, strlen(good[i].in), 1883, &host, &port, err,
+					 sizeof(err)))
+			fail_msg("%s: %s", good[i].in, err);
+		assert_string_equal(host, good[i].host);
+		assert_int_equal(port, good[i].port);
+		free(host);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		host = NULL;
+		err[0] = 0;
+		if (client_address_parse(bad[i].in, strlen(bad[i].in), 1883, &host, &port, err,
+					 sizeof(err)) != -1 ||
+		    !strstr(err, bad[i].why))
+			fail_msg("%s: got '%s', want '%s'", bad[i].in, err, bad[i].why);
+		assert_null(host);
+	}
+	/* Only len bytes are read: the rest of a URL is not the address. */
+	assert_int_equal(client_address_parse("h:12/topic", 4, 1883, &host, &port, err,
+					      sizeof(err)), 0);
+	assert_string_equal(host, "h");
+	assert_int_equal(port, 12);
+	free(host);
+}
+
 /* ---- -L ---- */
 
 static void test_url(void **state)
@@ -707,6 +760,7 @@ int main(void)
 		cmocka_unit_test(test_connect_will_subscribe_props),
 		cmocka_unit_test(test_prop_errors),
 		cmocka_unit_test(test_prop_given_twice),
+		cmocka_unit_test(test_address),
 		cmocka_unit_test(test_url),
 		cmocka_unit_test(test_format_fields),
 		cmocka_unit_test(test_format_width),
