@@ -323,7 +323,14 @@ static void push_changed(void *ctx)
 		push_results(ps, id, n);
 }
 
-/* ---- LOGIN, checked on libuv's thread pool ---- */
+/*
+ * ---- LOGIN, checked on libuv's thread pool ----
+ *
+ * The password is the account's password (argon2id, on the pool), or one
+ * of its API tokens, as for MQTT (bridge.c): a token is checked on the loop
+ * (a hash and an indexed read) and the job skips argon2, but still ends
+ * through the pool, so both kinds of login finish the same way.
+ */
 
 struct login_job {
 	uv_work_t req;
@@ -334,6 +341,7 @@ struct login_job {
 	size_t password_len;
 	int64_t id;
 	bool known, ok;
+	bool by_token;    /* the password is a token of account id: no argon2 */
 };
 
 static void login_job_free(struct login_job *j)
@@ -348,7 +356,8 @@ static void login_work(uv_work_t *req)
 	struct login_job *j = req->data;
 
 	/* argon2id: tens of milliseconds, so never on the event loop */
-	j->ok = j->known && api_password_verify(j->hash, j->password, j->password_len);
+	j->ok = j->by_token ||
+		(j->known && api_password_verify(j->hash, j->password, j->password_len));
 }
 
 /* A name as the log shows it: what a client typed, control bytes out. */
@@ -368,7 +377,7 @@ static bool login_answer(struct pconn *pc, struct login_job *j, bool ok)
 		ok = false; /* deleted meanwhile */
 	log_safe(j->name);
 	log_info("poll line login as '%s' from %s: %s", j->name, pc->peer,
-		 ok ? "accepted" : "refused");
+		 !ok ? "refused" : j->by_token ? "accepted (API token)" : "accepted");
 	if (ok) {
 		pc->user_id = j->id;
 		snprintf(pc->name, sizeof(pc->name), "%s", u.name);
@@ -392,7 +401,7 @@ static void login_after(uv_work_t *req, int status)
 
 	if (pc) {
 		pc->login = NULL;
-		if (login_answer(pc, j, j->ok && status == 0)) {
+		if (login_answer(pc, j, j->ok && status == 0) && !net_conn_closing(pc->conn)) {
 			if (pc->peer_done) {
 				net_conn_close(pc->conn, NET_CLOSE_AFTER_WRITE);
 			} else {
@@ -404,6 +413,17 @@ static void login_after(uv_work_t *req, int status)
 		}
 	}
 	login_job_free(j);
+}
+
+/* Whether the password is an API token of the account the name names
+ * (another account's token, or a revoked one, is refused as the wrong
+ * password it is). */
+static bool login_is_token(struct api *api, const struct login_job *j)
+{
+	int64_t owner;
+
+	return j->known && api_token_user(api, j->password, j->password_len, &owner) == 0 &&
+	       owner == j->id;
 }
 
 static void cmd_login(struct pconn *pc, const struct polls_line_req *rq)
@@ -427,6 +447,7 @@ static void cmd_login(struct pconn *pc, const struct polls_line_req *rq)
 	j->password = xmalloc(rq->arg_len);
 	memcpy(j->password, rq->arg, rq->arg_len);
 	j->password_len = rq->arg_len;
+	j->by_token = login_is_token(pc->ps->api, j);
 	pc->login = j;
 	net_conn_pause(pc->conn, true); /* the next lines wait for the verdict */
 	uv_queue_work(net_loop(pc->ps->net), &j->req, login_work, login_after);

@@ -274,6 +274,24 @@ def test_login(poll_server):
     assert c2.ok("LOGIN carol pass word  here") == "carol"
 
 
+def test_login_with_an_api_token(poll_server):
+    """The account's API token is accepted as its password (as for MQTT);
+    another account's token, or a revoked one, is not."""
+    s = poll_server()
+    alice, bob = s.api.register("alice"), s.api.register("bob")
+    poll = s.create_poll(alice)
+    mark = s.broker.log_mark()
+    c = s.connect()
+    c.err("LOGIN bob %s" % alice.token, "unauthorized")
+    assert c.ok("LOGIN bob %s" % bob.token) == "bob"
+    assert c.ok("VOTE %d été" % poll["id"])["results"]["total"] == 1
+    s.broker.wait_log(r"poll line login as 'bob' from \S+: accepted \(API token\)", since=mark)
+    s.api.post("/api/logout", token=bob.token, expect=204)
+    c2 = s.connect()
+    c2.err("LOGIN bob %s" % bob.token, "unauthorized")
+    assert c2.ok("LOGIN bob %s" % bob.password) == "bob"  # the password still works
+
+
 def test_login_holds_the_next_lines(poll_server):
     """The lines after a LOGIN wait for its verdict (argon2 off the loop),
     then are answered in order."""
