@@ -237,13 +237,14 @@ static void arm_deadline(struct pconn *pc)
 }
 
 /* Half of max_output unread: the client's next commands wait (poll_drained
- * resumes them). */
+ * resumes them), and it has idle_timeout to catch up (a watcher too). */
 static void check_backlog(struct pconn *pc)
 {
 	if (pc->backlogged || unsent(pc) < pc->ps->cfg.max_output / 2)
 		return;
 	pc->backlogged = true;
 	net_conn_pause(pc->conn, true);
+	arm_deadline(pc);
 }
 
 /* ---- watches ---- */
@@ -442,7 +443,8 @@ static void cmd_login(struct pconn *pc, const struct polls_line_req *rq)
 		j->known = store_user_password(pc->ps->api->store, j->name, &j->id, j->hash,
 					       sizeof(j->hash)) == 0;
 	} else {
-		snprintf(j->name, sizeof(j->name), "%.*s...", 32, rq->name); /* for the log */
+		snprintf(j->name, sizeof(j->name), "%.*s...", /* for the log */
+			 (int)text_utf8_cut(rq->name, rq->name_len, 32), rq->name);
 	}
 	j->password = xmalloc(rq->arg_len);
 	memcpy(j->password, rq->arg, rq->arg_len);
@@ -501,12 +503,13 @@ static bool answer_poll(struct pconn *pc, int64_t id)
 	}
 	json = api_poll_payload(&p, wall_clock_ms());
 	store_poll_release(&p);
-	if (json)
-		answer_ok(pc, json);
-	else
+	if (!json) {
 		answer_err(pc, "internal", "poll %" PRId64 " cannot be shown now", id);
+		return false;
+	}
+	answer_ok(pc, json);
 	free(json);
-	return json != NULL;
+	return true;
 }
 
 /* {"poll_id", "option": {"number", "label"}, "results": poll}, as the REST
