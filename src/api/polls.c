@@ -27,7 +27,8 @@ static bool poll_id(const char *ref, int64_t *id, struct http_response *rs)
 	errno = 0;
 	v = strtoll(ref, &end, 10);
 	if (*ref < '0' || *ref > '9' || *end || errno || v <= 0) {
-		http_response_error(rs, 404, NULL, "no poll '%.64s'", ref);
+		/* Not quoted: a path segment may be any bytes, not UTF-8. */
+		http_response_error(rs, 404, NULL, "no such poll: poll ids are numbers from 1");
 		return false;
 	}
 	*id = v;

@@ -234,13 +234,18 @@ struct broker_hooks {
 	 * Codes reach MQTT 5 publishers only; a 3.1.1 publisher is acknowledged
 	 * as usual, and QoS 0 gets nothing. A refusing PUBREC ends that QoS 2
 	 * flow [MQTT-4.3.3-4]: no PUBREL follows, and the packet id is free at
-	 * once for a new message. */
+	 * once for a new message. A refusing hook may also write a sentence in
+	 * why (why_cap bytes, NUL-terminated; the broker gives it empty): the
+	 * acknowledgement's Reason String, for MQTT 5 publishers that did not
+	 * set Request Problem Information to 0 [MQTT-3.1.2-29]. */
 	int (*take_publish)(void *ctx, const char *account, const uint8_t *topic, size_t topic_len,
-			    const uint8_t *payload, size_t payload_len);
+			    const uint8_t *payload, size_t payload_len, char *why, size_t why_cap);
 };
 
 /* take_publish's answer for a message it leaves to routing. */
 #define BROKER_TAKE_ROUTE (-1)
+/* The room take_publish gets for its Reason String. */
+#define BROKER_WHY_MAX 256
 
 /* Copies the hooks (their ctx must outlive the broker). */
 void broker_set_hooks(struct broker *b, const struct broker_hooks *h);

@@ -243,6 +243,10 @@ void broker__send_ack(struct broker *b, struct broker_client *c, uint8_t type, u
 /* With an MQTT 5 reason code (omitted when 0 or for older clients). */
 void broker__send_ack_reason(struct broker *b, struct broker_client *c, uint8_t type,
 			     uint16_t packet_id, uint8_t reason);
+/* The same with a Reason String (why: NULL or empty for none), sent only
+ * with a refusal to an MQTT 5 client that wants problem information. */
+void broker__send_ack_why(struct broker *b, struct broker_client *c, uint8_t type,
+			  uint16_t packet_id, uint8_t reason, const char *why);
 void broker__send_simple(struct broker *b, struct broker_client *c, uint8_t type);
 void broker__send_suback(struct broker *b, struct broker_client *c, uint16_t packet_id,
 			 const uint8_t *codes, uint16_t count);

@@ -234,21 +234,22 @@ publish_authorized(struct broker *b, const struct broker_client *c, const struct
 }
 
 /* The account hooks' take_publish (broker.h): its reason code, or
- * BROKER_TAKE_ROUTE. Out of line and cold: only topics under the hooks'
- * prefix get here. */
+ * BROKER_TAKE_ROUTE; why gets its Reason String. Out of line and cold:
+ * only topics under the hooks' prefix get here. */
 static __attribute__((noinline, cold)) int publish_taken(struct broker *b, struct broker_client *c,
-							 const struct mqtt_publish *p)
+							 const struct mqtt_publish *p, char *why)
 {
 	if (!b->hooks.take_publish)
 		return BROKER_TAKE_ROUTE;
 	return b->hooks.take_publish(b->hooks.ctx, c->account, p->topic.data, p->topic.len,
-				     p->payload, p->payload_len);
+				     p->payload, p->payload_len, why, BROKER_WHY_MAX);
 }
 
 /* Routes an accepted PUBLISH, or refuses it; returns the reason code its
- * acknowledgement carries (MQTT 5; 0 = success). */
+ * acknowledgement carries (MQTT 5; 0 = success), and in why (BROKER_WHY_MAX
+ * bytes, empty on entry) the Reason String a hook gave with a refusal. */
 static uint8_t publish_apply(struct broker *b, struct broker_client *c,
-			     const struct mqtt_publish *p)
+			     const struct mqtt_publish *p, char *why)
 {
 	struct session *s = c->session;
 	/* After the alias is resolved: the topic the hooks must see. */
@@ -265,7 +266,7 @@ static uint8_t publish_apply(struct broker *b, struct broker_client *c,
 	}
 	/* The server makes it its own message (a REST API inbox write) or
 	 * refuses it; a QoS 0 publisher gets no code (the hook logged). */
-	if (hooked && (taken = publish_taken(b, c, p)) != BROKER_TAKE_ROUTE)
+	if (hooked && (taken = publish_taken(b, c, p, why)) != BROKER_TAKE_ROUTE)
 		return p->qos ? (uint8_t)taken : 0;
 	if (hooked && !publish_authorized(b, c, p))
 		return 0x87; /* not authorized: acknowledged (MQTT 5 says so), dropped */
@@ -284,8 +285,10 @@ void broker__handle_publish(struct broker *b, struct broker_client *c,
 	struct mqtt_publish with_props; /* a copy only when properties came */
 	const struct mqtt_publish *p = in;
 	struct session *s = c->session;
+	char why[BROKER_WHY_MAX]; /* only its first byte is set: not a memset per message */
 	uint8_t reason;
 
+	why[0] = '\0';
 	b->stats.msgs_received++;
 	b->stats.msgs_received_qos[p->qos]++;
 	if (c->level == MQTT_LEVEL_5 && in->props.present) {
@@ -311,15 +314,15 @@ void broker__handle_publish(struct broker *b, struct broker_client *c,
 					 "more QoS 2 messages awaiting PUBREL than receive_maximum");
 		return;
 	}
-	reason = publish_apply(b, c, p);
+	reason = publish_apply(b, c, p, why);
 	/* A PUBREC of 0x80 or more ends the flow: no PUBREL will come for it
 	 * [MQTT-4.3.3-4]. Before MQTT 5 every PUBREC is a success. */
 	if (p->qos == 2 && !(c->level == MQTT_LEVEL_5 && reason >= 0x80))
 		session_qos2_add(s, p->packet_id);
 	if (p->qos == 1)
-		broker__send_ack_reason(b, c, MQTT_PUBACK, p->packet_id, reason);
+		broker__send_ack_why(b, c, MQTT_PUBACK, p->packet_id, reason, why);
 	else if (p->qos == 2)
-		broker__send_ack_reason(b, c, MQTT_PUBREC, p->packet_id, reason);
+		broker__send_ack_why(b, c, MQTT_PUBREC, p->packet_id, reason, why);
 }
 
 void broker__handle_pubrel(struct broker *b, struct broker_client *c, uint16_t packet_id)

@@ -17,6 +17,8 @@ static struct mqtt_props *reason_props(struct mqtt_packet *p)
 	case MQTT_CONNACK: return &p->u.connack.props;
 	case MQTT_DISCONNECT:
 	case MQTT_AUTH: return &p->u.reason.props;
+	case MQTT_PUBACK:
+	case MQTT_PUBREC: return &p->u.ack.props;
 	default: return NULL;
 	}
 }
@@ -115,6 +117,26 @@ void broker__send_ack_reason(struct broker *b, struct broker_client *c, uint8_t 
 	outbuf_commit(&c->out, 5);
 	b->stats.bytes_sent += 5;
 	broker_mark_dirty(b, c);
+}
+
+void broker__send_ack_why(struct broker *b, struct broker_client *c, uint8_t type,
+			  uint16_t packet_id, uint8_t reason, const char *why)
+{
+	struct mqtt_packet p = { .type = type };
+	size_t len = why ? strnlen(why, BROKER_WHY_MAX) : 0;
+
+	/* [MQTT-3.1.2-29]: no Reason String on an acknowledgement to a
+	 * client that set Request Problem Information to 0 */
+	if (reason < 0x80 || !len || c->level != MQTT_LEVEL_5 || !c->problem_info) {
+		broker__send_ack_reason(b, c, type, packet_id, reason);
+		return;
+	}
+	p.u.ack.packet_id = packet_id;
+	p.u.ack.reason_code = reason;
+	p.u.ack.props.present = MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
+	p.u.ack.props.reason_string.data = (const uint8_t *)why;
+	p.u.ack.props.reason_string.len = (uint16_t)len;
+	broker__send_packet(b, c, &p);
 }
 
 void broker__send_simple(struct broker *b, struct broker_client *c, uint8_t type)

@@ -14,6 +14,7 @@
 #include "base/alloc.h"
 #include "base/text.h"
 #include "base/log.h"
+#include "bridge_polls.h"
 #include "broker/broker.h"
 #include "http_server.h"
 #include "net/net.h"
@@ -360,21 +361,27 @@ static enum inbox_reason inbox_write(struct bridge *b, const char *account, cons
 	return reason;
 }
 
-/* An account's PUBLISH to agora/users/{name}/inbox is a message to {name}.
- * Refusals are logged here, whatever the protocol level: an MQTT 3.1.1
- * publisher has no reason code to learn them from. Anything else under
- * agora/users is left to may_publish, which refuses it. */
+/* An account's PUBLISH to agora/users/{name}/inbox is a message to {name},
+ * one to agora/polls/{id}/vote its vote (bridge_polls.c). Refusals are
+ * logged here, whatever the protocol level: an MQTT 3.1.1 publisher has no
+ * reason code to learn them from; why is the Reason String. Anything else
+ * under agora/users and agora/polls is left to may_publish, which refuses
+ * it. */
 static int hook_take_publish(void *ctx, const char *account, const uint8_t *topic,
-			     size_t topic_len, const uint8_t *payload, size_t payload_len)
+			     size_t topic_len, const uint8_t *payload, size_t payload_len,
+			     char *why, size_t why_cap)
 {
-	const uint8_t *to;
-	size_t to_len;
-	char why[96];
+	struct bridge *b = ctx;
+	const uint8_t *to, *id;
+	size_t to_len, id_len;
 	enum inbox_reason reason;
 
+	if (b->polls && access_vote_write(account, topic, topic_len, &id, &id_len))
+		return bridge_polls_vote(b->polls, account, id, id_len, payload, payload_len, why,
+					 why_cap);
 	if (!access_inbox_write(account, topic, topic_len, &to, &to_len))
 		return BROKER_TAKE_ROUTE;
-	reason = inbox_write(ctx, account, to, to_len, payload, payload_len, why, sizeof(why));
+	reason = inbox_write(ctx, account, to, to_len, payload, payload_len, why, why_cap);
 	if (reason != INBOX_STORED)
 		log_info("MQTT message from %s to '%.*s' refused (reason code 0x%02x): %s",
 			 account, (int)(to_len < 64 ? to_len : 64), (const char *)to, reason, why);

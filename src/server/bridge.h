@@ -11,6 +11,7 @@
 
 struct api;
 struct broker;
+struct bridge_polls;
 struct broker_client;
 struct http_server;
 struct net_service;
@@ -27,11 +28,14 @@ struct bridge {
 	/* Called after broker_login_done, to feed the client's held input. */
 	void (*resume)(void *ctx, struct broker_client *c);
 	void *resume_ctx;
+	/* Takes the votes published over MQTT (NULL: they are refused). */
+	struct bridge_polls *polls;
 };
 
 /* Wires the API's callbacks and the broker's account hooks to b (which
  * must outlive both): MQTT logins use the API's accounts, and the rule of
- * access.h (docs/api.md, "Who sees what") applies to agora/users/#. */
+ * access.h (docs/api.md, "Who sees what") applies to agora/users/# and
+ * agora/polls/#. */
 void bridge_attach(struct bridge *b, struct api *api);
 
 #endif

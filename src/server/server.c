@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "bridge.h"
+#include "bridge_polls.h"
 #include "broker/auth.h"
 #include "broker/broker.h"
 #include "http_server.h"
@@ -44,6 +45,7 @@ struct server {
 	struct store *store;
 	struct api *api;
 	struct bridge bridge;
+	struct bridge_polls polls_mqtt; /* results, votes and notices over MQTT */
 	struct scram_mechanism scram;
 	uv_timer_t tick;
 	uv_prepare_t log_turn;      /* writes the buffered log before the loop waits */
@@ -198,8 +200,10 @@ static bool open_api(struct server *srv)
 	srv->api = api_new(srv->store, &ac);
 	srv->bridge = (struct bridge){ .broker = srv->broker, .loop = &srv->loop,
 				       .resume = resume_client, .resume_ctx = srv,
-				       .services = { &srv->mqtt.svc } };
+				       .services = { &srv->mqtt.svc }, .polls = &srv->polls_mqtt };
 	bridge_attach(&srv->bridge, srv->api);
+	if (bridge_polls_attach(&srv->polls_mqtt, &srv->api->polls))
+		return false;
 	scram_mechanism_init(&srv->scram, srv->store);
 	broker_auth_register(srv->broker, &srv->scram.m);
 	return true;
@@ -218,6 +222,8 @@ struct server *server_new(const struct agora_config *cfg, const char *config_pat
 	srv->broker = broker_new(&cfg->broker);
 	broker_set_version(srv->broker, "agora " AGORA_VERSION);
 	broker_set_time(srv->broker, uv_now(&srv->loop));
+	/* Its turn hook before the MQTT service's: results go out the same turn */
+	bridge_polls_init(&srv->polls_mqtt, &srv->loop, srv->net, srv->broker);
 	mqtt_service_init(&srv->mqtt, srv->net, srv->broker, &srv->cfg);
 	uv_timer_init(&srv->loop, &srv->tick);
 	srv->tick.data = srv;
@@ -341,6 +347,7 @@ void server_free(struct server *srv)
 		log_warn("event loop closed with handles still open");
 	http_server_free(srv->http);
 	poll_service_free(srv->poll); /* before the API it observes */
+	bridge_polls_release(&srv->polls_mqtt); /* before the polls it observes go */
 	mqtt_service_release(&srv->mqtt);
 	net_free(srv->net);
 	api_free(srv->api);

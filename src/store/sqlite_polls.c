@@ -46,6 +46,9 @@ const struct store__sql store__poll_sql[] = {
 	 * by "open" first would sort every poll on each call. */
 	{ ST_POLL_LIST_OPEN, "SELECT " POLL_COLS "WHERE " POLL_OPEN NEWEST_PAGE },
 	{ ST_POLL_LIST_CLOSED, "SELECT " POLL_COLS "WHERE NOT " POLL_OPEN NEWEST_PAGE },
+	/* min() answers a row (NULL) even when no poll matches. */
+	{ ST_POLL_NEXT_CLOSING, "SELECT min(closes_at) FROM polls"
+				" WHERE closed_at = 0 AND closes_at > ?1" },
 	{ ST_VOTE_INSERT, "INSERT INTO votes (poll_id, user_id, option, voted_at)"
 			  " VALUES (?1, ?2, ?3, ?4)" },
 	{ ST_VOTE_UPDATE, "UPDATE votes SET option = ?3, voted_at = ?4"
@@ -304,6 +307,24 @@ void store_poll_list_free(struct store_poll_list *l)
 		store_poll_release(&l->items[i]);
 	free(l->items);
 	memset(l, 0, sizeof(*l));
+}
+
+/* The one value of ST_POLL_NEXT_CLOSING: NULL when no poll matched. */
+static int read_next_closing(sqlite3_stmt *s, void *item)
+{
+	if (sqlite3_column_type(s, 0) == SQLITE_NULL)
+		return STORE_ENOTFOUND;
+	*(int64_t *)item = sqlite3_column_int64(s, 0);
+	return STORE_OK;
+}
+
+int store_poll_next_closing(struct store *st, int64_t now, int64_t *at)
+{
+	sqlite3_stmt *s = st->stmt[ST_POLL_NEXT_CLOSING];
+
+	if (sqlite3_bind_int64(s, 1, now))
+		return store__fail_bind(st, s, __func__);
+	return store__one_row(st, s, read_next_closing, at, __func__);
 }
 
 /* Binds a vote statement's ?1..?4. */

@@ -249,6 +249,10 @@ struct store_poll_list {
 int store_poll_list(struct store *st, const struct store_poll_query *q,
 		    struct store_poll_list *out);
 void store_poll_list_free(struct store_poll_list *l);
+/* The earliest closes_at later than now among the polls not closed by
+ * hand: when the next poll closes by the clock (a timer that announces
+ * it). STORE_ENOTFOUND if no poll is due to close. */
+int store_poll_next_closing(struct store *st, int64_t now, int64_t *at);
 
 /* Records user's vote for option (0-based index < the poll's n_options,
  * checked by the caller): STORE_ECONFLICT if the user has voted on that

@@ -1803,10 +1803,12 @@ static bool hook_may_read(void *ctx, const char *account, const uint8_t *t, size
 }
 
 static int hook_take_publish(void *ctx, const char *account, const uint8_t *t, size_t len,
-			     const uint8_t *payload, size_t payload_len)
+			     const uint8_t *payload, size_t payload_len, char *why, size_t why_cap)
 {
 	(void)ctx;
 	(void)account;
+	(void)why;
+	(void)why_cap;
 	if (len != 8 || memcmp(t, "acl/take", 8) != 0)
 		return BROKER_TAKE_ROUTE;
 	snprintf(hook_log.taken, sizeof(hook_log.taken), "%.*s", (int)payload_len,

@@ -3,7 +3,8 @@
  * broker core with no sockets: what the hook answers is what the publisher's
  * PUBACK or PUBREC carries (MQTT 5), a refusing PUBREC ends the QoS 2 flow
  * and frees its packet id, MQTT 3.1.1 publishers are acknowledged as usual,
- * and what the hook leaves to routing goes through may_publish first.
+ * a refusal's sentence is the Reason String of MQTT 5 publishers that want
+ * one, and what the hook leaves to routing goes through may_publish first.
  *
  * The test policy covers the prefix "acl": "acl/take" is the hook's, which
  * answers with take.answer; everything else there is left to routing, and
@@ -25,6 +26,8 @@
 static struct {
 	int answer;  /* what take_publish returns for "acl/take" */
 	int calls;   /* take_publish calls, whatever the topic */
+	const char *why; /* written in its why for "acl/take" when not NULL */
+	size_t why_cap;  /* the room it was given */
 	char account[32], topic[64], payload[64];
 } take;
 
@@ -57,16 +60,20 @@ static bool hook_may_publish(void *ctx, const char *account, const uint8_t *t, s
 }
 
 static int hook_take_publish(void *ctx, const char *account, const uint8_t *t, size_t len,
-			     const uint8_t *payload, size_t payload_len)
+			     const uint8_t *payload, size_t payload_len, char *why, size_t why_cap)
 {
 	(void)ctx;
+	assert_int_equal(why[0], '\0'); /* given empty */
 	take.calls++;
+	take.why_cap = why_cap;
 	snprintf(take.account, sizeof(take.account), "%s", account ? account : "(anonymous)");
 	snprintf(take.topic, sizeof(take.topic), "%.*s", (int)len, (const char *)t);
 	snprintf(take.payload, sizeof(take.payload), "%.*s", (int)payload_len,
 		 (const char *)payload);
 	if (len != 8 || memcmp(t, "acl/take", 8) != 0)
 		return BROKER_TAKE_ROUTE;
+	if (take.why)
+		snprintf(why, why_cap, "%s", take.why);
 	return take.answer;
 }
 
@@ -110,12 +117,18 @@ static uint16_t expect_publish_id(struct broker_client *c, const char *topic, co
 }
 
 /* A client at level, logged in as account (through the login hook), or
- * anonymous when account is NULL. */
-static struct broker_client *connect_as(struct broker *b, uint8_t level, const char *id,
-					const char *account)
+ * anonymous when account is NULL; an MQTT 5 one that asks for no problem
+ * information (Request Problem Information 0) when quiet. */
+static struct broker_client *connect_with(struct broker *b, uint8_t level, const char *id,
+					  const char *account, bool quiet)
 {
 	struct broker_client *c = new_client(b);
 	struct mqtt_packet p = { .type = MQTT_CONNECT };
+
+	if (quiet) {
+		p.u.connect.props.present = MQTT_PROP_BIT(MQTT_PROP_REQUEST_PROBLEM_INFO);
+		p.u.connect.props.request_problem_info = 0;
+	}
 
 	p.u.connect.protocol_name = str("MQTT");
 	p.u.connect.level = level;
@@ -132,6 +145,12 @@ static struct broker_client *connect_as(struct broker *b, uint8_t level, const c
 	expect_packet(c, MQTT_CONNACK, &p);
 	assert_int_equal(p.u.connack.return_code, 0);
 	return c;
+}
+
+static struct broker_client *connect_as(struct broker *b, uint8_t level, const char *id,
+					const char *account)
+{
+	return connect_with(b, level, id, account, false);
 }
 
 static void subscribe(struct broker *b, struct broker_client *c, const char *filter)
@@ -255,6 +274,60 @@ static void test_take_refusal_to_mqtt311(void **state)
 	free_broker(b);
 }
 
+/* The acknowledgement of c's PUBLISH id: its reason code and Reason
+ * String (NULL: none). */
+static void expect_ack_why(struct broker_client *c, uint8_t type, uint16_t id, uint8_t reason,
+			   const char *why)
+{
+	struct mqtt_packet p;
+
+	expect_packet(c, type, &p);
+	assert_int_equal(p.u.ack.packet_id, id);
+	assert_int_equal(p.u.ack.reason_code, reason);
+	if (!why) {
+		assert_false(has_prop(&p.u.ack.props, MQTT_PROP_REASON_STRING));
+		return;
+	}
+	assert_true(has_prop(&p.u.ack.props, MQTT_PROP_REASON_STRING));
+	assert_pstr(p.u.ack.props.reason_string, why, strlen(why));
+}
+
+/* A refusal's sentence is the PUBACK's or PUBREC's Reason String for an
+ * MQTT 5 publisher, unless it set Request Problem Information to 0
+ * [MQTT-3.1.2-29]; a success carries none, nor does MQTT 3.1.1. */
+static void test_take_why_is_the_reason_string(void **state)
+{
+	static const char why[] = "already_voted: you have already voted on this poll";
+	struct broker *b = hooked_broker();
+	struct broker_client *pub = connect_as(b, MQTT_LEVEL_5, "pub", "alice");
+	struct broker_client *quiet = connect_with(b, MQTT_LEVEL_5, "quiet", "bob", true);
+	struct broker_client *old = connect_as(b, MQTT_LEVEL_311, "old", "carol");
+
+	(void)state;
+	take.why = why;
+	take.answer = 0x97;
+	client_send_publish(b, pub, "acl/take", "hiver", 1, 1);
+	expect_ack_why(pub, MQTT_PUBACK, 1, 0x97, why);
+	assert_int_equal(take.why_cap, BROKER_WHY_MAX);
+	client_send_publish(b, pub, "acl/take", "hiver", 2, 2);
+	expect_ack_why(pub, MQTT_PUBREC, 2, 0x97, why);
+	client_send_publish(b, quiet, "acl/take", "hiver", 1, 3);
+	expect_ack_why(quiet, MQTT_PUBACK, 3, 0x97, NULL);
+	client_send_publish(b, old, "acl/take", "hiver", 1, 4);
+	expect_ack(old, MQTT_PUBACK, 4, 0);
+	take.answer = 0x00; /* a sentence with a success is not sent */
+	client_send_publish(b, pub, "acl/take", "hiver", 1, 5);
+	expect_ack(pub, MQTT_PUBACK, 5, 0x00);
+	take.why = NULL; /* a refusal without one */
+	take.answer = 0x90;
+	client_send_publish(b, pub, "acl/take", "hiver", 1, 6);
+	expect_ack_why(pub, MQTT_PUBACK, 6, 0x90, NULL);
+	drop_client(b, old);
+	drop_client(b, quiet);
+	drop_client(b, pub);
+	free_broker(b);
+}
+
 /* BROKER_TAKE_ROUTE: may_publish decides, then the message is routed as
  * any other. The hook is offered only client PUBLISH packets under the
  * prefix: not other topics, not wills. */
@@ -358,6 +431,7 @@ int main(void)
 		TEST(test_take_answer_is_the_puback_code),
 		TEST(test_take_refusing_pubrec_frees_the_id),
 		TEST(test_take_refusal_to_mqtt311),
+		TEST(test_take_why_is_the_reason_string),
 		TEST(test_take_route_then_may_publish),
 		TEST(test_take_sees_aliased_topic),
 		TEST(test_take_not_offered_wills),

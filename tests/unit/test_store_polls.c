@@ -297,6 +297,30 @@ static void test_close_twice(void **state)
 	assert_int_equal(store_poll_close(f->st, id + 1, 250), STORE_ENOTFOUND);
 }
 
+static void test_next_closing(void **state)
+{
+	struct fixture *f = *state;
+	int64_t at = -7;
+	int64_t later;
+
+	assert_int_equal(store_poll_next_closing(f->st, 100, &at), STORE_ENOTFOUND);
+	assert_int_equal(at, -7);
+	make_poll(f->st, f->alice, "never", 0, 100);
+	assert_int_equal(store_poll_next_closing(f->st, 100, &at), STORE_ENOTFOUND);
+	later = make_poll(f->st, f->alice, "later", 900, 100);
+	make_poll(f->st, f->alice, "sooner", 500, 100);
+	assert_int_equal(store_poll_next_closing(f->st, 100, &at), STORE_OK);
+	assert_int_equal(at, 500);
+	/* Strictly later than now: at 500 the next is 900. */
+	assert_int_equal(store_poll_next_closing(f->st, 500, &at), STORE_OK);
+	assert_int_equal(at, 900);
+	/* Closed by hand: no longer due. */
+	assert_int_equal(store_poll_close(f->st, later, 600), STORE_OK);
+	assert_int_equal(store_poll_next_closing(f->st, 500, &at), STORE_ENOTFOUND);
+	assert_int_equal(store_poll_next_closing(f->st, 0, &at), STORE_OK);
+	assert_int_equal(at, 500);
+}
+
 /* ---- votes ---- */
 
 static void test_cast_once(void **state)
@@ -663,6 +687,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_next_closing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cast_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_voter_deleted, setup, teardown),
