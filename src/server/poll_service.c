@@ -60,6 +60,8 @@ struct poll_service {
 	uint32_t pushing_cap;
 	uv_buf_t *iov;                /* one scratch array for every write (net_out) */
 	uint32_t iov_cap;
+	uv_timer_t closer;            /* the nearest closing time of a watched poll */
+	int64_t closer_at;            /* what it is set for (0: stopped) */
 	uint64_t last_refusal_log;
 };
 
@@ -274,6 +276,46 @@ static void watch_remove_all(struct pconn *pc)
 		watch_remove(pc, pc->watching[pc->nwatching - 1]);
 }
 
+/* ---- closing by the clock: a change the polls module cannot see ---- */
+
+static void on_closer(uv_timer_t *t);
+
+/* The timer at the nearest closing time of a watched poll, or stopped. The
+ * wall clock (closes_at's) and the loop's may drift apart: a timer that
+ * fires early finds nothing due and is set again. */
+static void closer_arm(struct poll_service *ps)
+{
+	int64_t next = poll_watch_next_closing(&ps->watches), now;
+
+	if (next == ps->closer_at)
+		return;
+	ps->closer_at = next;
+	if (!next) {
+		uv_timer_stop(&ps->closer);
+		return;
+	}
+	now = wall_clock_ms();
+	uv_timer_start(&ps->closer, on_closer, next > now ? (uint64_t)(next - now) : 0, 0);
+}
+
+/* Polls whose time has come are marked: their watchers get RESULTS with
+ * "open": false at the end of this loop turn. */
+static void on_closer(uv_timer_t *t)
+{
+	struct poll_service *ps = t->data;
+
+	ps->closer_at = 0; /* a one-shot timer: stopped now */
+	poll_watch_mark_closed(&ps->watches, wall_clock_ms());
+	closer_arm(ps);
+}
+
+/* p was just read: when it closes by the clock, if anyone watches it. */
+static void note_closing(struct poll_service *ps, const struct store_poll *p, int64_t now)
+{
+	poll_watch_closing(&ps->watches, p->id, polls_is_open(p, now) ? p->closes_at : 0);
+	closer_arm(ps);
+}
+
 /* The API's polls changed (a vote, a close, from any protocol): pushed at
  * the end of the loop turn, once however many changes came. */
 static void on_poll_changed(void *ctx, int64_t poll_id)
@@ -289,6 +331,7 @@ static void push_results(struct poll_service *ps, int64_t id, uint32_t n)
 {
 	struct store_poll p = { 0 };
 	char *json;
+	int64_t now;
 	int rc = polls_get(&ps->api->polls, id, &p);
 
 	if (rc) {
@@ -296,7 +339,9 @@ static void push_results(struct poll_service *ps, int64_t id, uint32_t n)
 			 polls_code(rc));
 		return;
 	}
-	json = api_poll_payload(&p, wall_clock_ms());
+	now = wall_clock_ms();
+	json = api_poll_payload(&p, now);
+	note_closing(ps, &p, now);
 	store_poll_release(&p);
 	if (!json)
 		return;
@@ -490,26 +535,30 @@ static void cmd_polls(struct pconn *pc)
 	free(json);
 }
 
-/* OK and the poll's JSON; false (answered) when there is no such poll. */
-static bool answer_poll(struct pconn *pc, int64_t id)
+/* OK and the poll's JSON, or the refusal. watch: it is watched from now on
+ * (WATCH), once however many times it is asked. */
+static void answer_poll(struct pconn *pc, int64_t id, bool watch)
 {
 	struct store_poll p = { 0 };
+	int64_t now = wall_clock_ms();
 	char *json;
 	int rc = polls_get(&pc->ps->api->polls, id, &p);
 
 	if (rc) {
 		answer_polls_err(pc, rc, id, NULL, 0);
-		return false;
+		return;
 	}
-	json = api_poll_payload(&p, wall_clock_ms());
+	json = api_poll_payload(&p, now);
+	if (watch && !poll_watch_has(&pc->ps->watches, id, pc))
+		watch_add(pc, id);
+	if (watch)
+		note_closing(pc->ps, &p, now);
 	store_poll_release(&p);
-	if (!json) {
+	if (json)
+		answer_ok(pc, json);
+	else
 		answer_err(pc, "internal", "poll %" PRId64 " cannot be shown now", id);
-		return false;
-	}
-	answer_ok(pc, json);
 	free(json);
-	return true;
 }
 
 /* {"poll_id", "option": {"number", "label"}, "results": poll}, as the REST
@@ -569,9 +618,7 @@ static void cmd_watch(struct pconn *pc, const struct polls_line_req *rq)
 			   "UNWATCH one first", max);
 		return;
 	}
-	/* Watching again answers the results again, and watches once. */
-	if (answer_poll(pc, rq->id) && !again)
-		watch_add(pc, rq->id);
+	answer_poll(pc, rq->id, true); /* again: the results again */
 }
 
 static void cmd_unwatch(struct pconn *pc, const struct polls_line_req *rq)
@@ -610,7 +657,7 @@ static void run_line(struct pconn *pc, const char *line, size_t len)
 		cmd_polls(pc);
 		break;
 	case POLLS_CMD_POLL:
-		answer_poll(pc, rq.id);
+		answer_poll(pc, rq.id, false);
 		break;
 	case POLLS_CMD_VOTE:
 		cmd_vote(pc, &rq);
@@ -829,6 +876,9 @@ struct poll_service *poll_service_new(struct net *n, const struct poll_config *c
 		return NULL;
 	}
 	net_on_turn(n, push_changed, ps);
+	uv_timer_init(net_loop(n), &ps->closer);
+	ps->closer.data = ps;
+	uv_unref((uv_handle_t *)&ps->closer); /* it never keeps a stopping server up */
 	return ps;
 }
 
@@ -847,6 +897,8 @@ int poll_service_listen(struct poll_service *ps)
 	return 0;
 }
 
+/* The closer timer was closed with every handle (server_free's walk)
+ * before the loop ended. */
 void poll_service_free(struct poll_service *ps)
 {
 	if (!ps)

@@ -14,6 +14,7 @@ struct poll_watched {
 	void **watchers;
 	uint32_t n, cap;
 	bool marked;
+	int64_t closes_at;          /* 0: none, or closed already */
 	struct poll_watched *next_changed;
 };
 
@@ -106,6 +107,44 @@ void poll_watch_mark(struct poll_watch_set *s, int64_t id)
 	e->marked = true;
 	e->next_changed = s->changed;
 	s->changed = e;
+}
+
+void poll_watch_closing(struct poll_watch_set *s, int64_t id, int64_t closes_at)
+{
+	struct poll_watched *e = entry_get(s, id);
+
+	if (e)
+		e->closes_at = closes_at;
+}
+
+/* A look at every watched poll: a handful in a classroom, and only when a
+ * watched poll is read or closes. */
+int64_t poll_watch_next_closing(const struct poll_watch_set *s)
+{
+	int64_t next = 0;
+	void *v;
+
+	for (uint32_t i = 0; hmap_next(&s->polls, &i, &v);) {
+		const struct poll_watched *e = v;
+
+		if (e->n && e->closes_at && (!next || e->closes_at < next))
+			next = e->closes_at;
+	}
+	return next;
+}
+
+void poll_watch_mark_closed(struct poll_watch_set *s, int64_t now)
+{
+	void *v;
+
+	for (uint32_t i = 0; hmap_next(&s->polls, &i, &v);) {
+		struct poll_watched *e = v;
+
+		if (!e->n || !e->closes_at || e->closes_at > now)
+			continue;
+		e->closes_at = 0;
+		poll_watch_mark(s, e->id); /* no entry is added or removed: iterating is safe */
+	}
 }
 
 bool poll_watch_next_changed(struct poll_watch_set *s, int64_t *id, void ***out, uint32_t *cap,

@@ -7,7 +7,10 @@
  * exists while someone watches it or while it is marked changed; a change
  * to a poll nobody watches costs one hash look-up and marks nothing.
  * Marking is idempotent until the mark is taken (poll_watch_next_changed):
- * however many votes come in one loop turn, a poll is pushed once.
+ * however many votes come in one loop turn, a poll is pushed once. A
+ * watched poll's closing time is kept too, so that its closing by the clock
+ * is a change like the others (a watched poll is read whenever it is
+ * pushed, which keeps the time current).
  *
  * Ownership: the set owns its entries and arrays, not the watchers.
  * Single-threaded.
@@ -40,6 +43,16 @@ bool poll_watch_has(const struct poll_watch_set *s, int64_t id, const void *w);
 
 /* Poll id changed: marked if anyone watches it (once until taken). */
 void poll_watch_mark(struct poll_watch_set *s, int64_t id);
+
+/* A watched poll's closing time by the clock (ms since the epoch), as last
+ * read; 0 when it has none or is closed already. Nothing for a poll nobody
+ * watches. */
+void poll_watch_closing(struct poll_watch_set *s, int64_t id, int64_t closes_at);
+/* The nearest closing time of the watched polls, 0 when none. */
+int64_t poll_watch_next_closing(const struct poll_watch_set *s);
+/* Marks every watched poll whose closing time has come (<= now) and
+ * forgets that time: a poll closing is a change its watchers are told. */
+void poll_watch_mark_closed(struct poll_watch_set *s, int64_t now);
 
 /* Takes one marked poll: true with *id and its watchers copied into
  * (*out)[0..*n) (an array the caller keeps between calls, grown here as

@@ -416,6 +416,30 @@ def test_watch_receives_results(poll_server):
     w.err("UNWATCH 999", "not_watching")
 
 
+def test_watch_sees_the_poll_close_by_the_clock(poll_server):
+    """A poll whose closes_at comes is a change: its watchers get RESULTS
+    with "open": false, without any vote or request."""
+    s = poll_server()
+    alice = s.api.register("alice")
+    closes = int(time.time() * 1000) + 1500
+    r = s.api.post("/api/polls", token=alice.token,
+                   json={"question": "Vite ?", "options": ["oui", "non"], "closes_at": closes},
+                   expect=201)
+    pid = r.json()["id"]
+    later = s.create_poll(alice)  # watched too, never closes: no line for it
+    w = s.connect()
+    assert w.ok("WATCH %d" % pid)["open"] is True
+    w.ok("WATCH %d" % later["id"])
+    line = w.line(timeout=TIMEOUT)
+    assert time.time() * 1000 >= closes
+    got = json.loads(line[len("RESULTS "):])
+    assert got["id"] == pid and got["open"] is False and got["closed_at"] is None
+    assert got["closes_at"] is not None
+    assert w.cmd("HELP").startswith("OK commands:") and w.results == []  # once
+    a = s.login(alice)
+    a.err("VOTE %d oui" % pid, "poll_closed")
+
+
 def test_watchers_each_get_results(poll_server):
     s = poll_server()
     alice, bob = s.api.register("alice"), s.api.register("bob")

@@ -2,7 +2,7 @@
  * test_poll_watch.c - the poll line protocol's fan-out (server/poll_watch.h):
  * watching and unwatching, marks coalesced until taken, unwatched polls
  * never marked, watchers leaving while their poll is marked, the copy a
- * push goes through, and many polls and watchers at once.
+ * push goes through, many polls and watchers at once, and closing times.
  */
 #include "helpers.h"
 
@@ -191,6 +191,47 @@ static void test_many(void **state)
 	poll_watch_release(&s); /* with a mark outstanding */
 }
 
+/* Closing times: the nearest of the watched polls; those come are marked
+ * once and forgotten; a poll nobody watches is not considered. */
+static void test_closing_times(void **state)
+{
+	struct poll_watch_set s;
+	struct taken t[8];
+	void **buf = NULL;
+	uint32_t cap = 0;
+	int a, b;
+
+	(void)state;
+	poll_watch_init(&s);
+	assert_true(poll_watch_next_closing(&s) == 0);
+	poll_watch_closing(&s, 9, 500); /* not watched: nothing kept */
+	assert_true(poll_watch_next_closing(&s) == 0);
+	poll_watch_add(&s, 1, &a);
+	poll_watch_add(&s, 2, &a);
+	poll_watch_add(&s, 3, &b);
+	poll_watch_closing(&s, 1, 3000);
+	poll_watch_closing(&s, 2, 1000);
+	poll_watch_closing(&s, 3, 2000);
+	assert_true(poll_watch_next_closing(&s) == 1000);
+	poll_watch_mark_closed(&s, 999); /* nothing due */
+	assert_int_equal(take_all(&s, t, 8, &buf, &cap), 0);
+	poll_watch_mark_closed(&s, 2000); /* 2 and 3 */
+	assert_int_equal(take_all(&s, t, 8, &buf, &cap), 2);
+	assert_true(t[0].id + t[1].id == 5);
+	assert_true(poll_watch_next_closing(&s) == 3000);
+	poll_watch_mark_closed(&s, 2500); /* marked once: 2 and 3 are forgotten */
+	assert_int_equal(take_all(&s, t, 8, &buf, &cap), 0);
+	poll_watch_closing(&s, 1, 0); /* closed by its creator meanwhile */
+	assert_true(poll_watch_next_closing(&s) == 0);
+	poll_watch_closing(&s, 3, 4000);
+	poll_watch_remove(&s, 3, &b); /* its last watcher leaves */
+	assert_true(poll_watch_next_closing(&s) == 0);
+	poll_watch_mark_closed(&s, 5000);
+	assert_int_equal(take_all(&s, t, 8, &buf, &cap), 0);
+	free(buf);
+	poll_watch_release(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +240,7 @@ int main(void)
 		cmocka_unit_test(test_watchers_leave_while_marked),
 		cmocka_unit_test(test_copy_is_stable),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_closing_times),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
