@@ -306,6 +306,53 @@ def test_login_holds_the_next_lines(poll_server):
     assert counts(json.loads(c.answer()[3:])) == [0, 1]
 
 
+SLOW_HASH = ("password_hash_memory 131072", "password_hash_passes 3")  # ~0.3 s a check
+
+
+def test_login_is_checked_off_the_loop(poll_server):
+    """While one connection's password is checked (argon2, slow here),
+    other connections are answered."""
+    s = poll_server(*SLOW_HASH)
+    s.api.register("bob")
+    slow, other = s.connect(), s.connect()
+    slow.send("LOGIN bob wonderland\n")
+    answered = 0
+    while True:
+        assert other.ok("HELP").startswith("commands:")
+        answered += 1
+        slow.sock.setblocking(False)
+        try:
+            got = slow.sock.recv(65536)
+        except BlockingIOError:
+            got = None
+        if got is not None:
+            slow.buf += got
+            break
+        assert answered < 100000
+    assert slow.answer() == "OK bob"
+    assert answered >= 3, "only %d answers while the password was checked" % answered
+
+
+def test_stop_with_clients_connected(poll_server):
+    """SIGTERM with a watcher, a LOGIN under way and a half-sent line: every
+    connection ends, the server exits 0 (the fixture checks it, and that
+    ASan found nothing)."""
+    s = poll_server(*SLOW_HASH)
+    bob = s.api.register("bob")
+    pid = s.create_poll(bob)["id"]
+    watcher, login, partial = s.connect(), s.connect(), s.connect()
+    watcher.ok("WATCH %d" % pid)
+    partial.send("POLL %d" % pid)  # no end of line
+    login.send("LOGIN bob wonderland\nPOLLS\n")
+    s.broker.stop()
+    assert s.broker.returncode == 0
+    watcher.expect_eof()
+    partial.expect_eof()
+    assert "server stopping" in s.closed_line(watcher)
+    while login.line() is not None:  # the answers it got before the end, if any
+        pass
+
+
 def test_three_failed_logins_close(poll_server):
     s = poll_server()
     s.api.register("bob")
