@@ -78,7 +78,8 @@ static int parse_args(int argc, char **argv, const char **path, struct config_ov
 /* What the whole process needs before a server starts. */
 static void prepare_process(const struct agora_config *cfg)
 {
-	uint64_t fds = (uint64_t)cfg->max_connections + cfg->http.max_connections + 64;
+	uint64_t fds = (uint64_t)cfg->max_connections + cfg->http.max_connections +
+		       (cfg->poll.nlisteners ? cfg->poll.max_connections : 0) + 64;
 
 	log_set_level((enum log_level)cfg->log_level);
 	/* A peer gone mid-write is an error code on that connection, not the
@@ -87,8 +88,9 @@ static void prepare_process(const struct agora_config *cfg)
 	/* One descriptor per connection, plus listeners and a margin. */
 	if (fdlimit_raise(fds) < fds)
 		log_warn("the open-file limit is below max_connections (%u) + http_max_connections "
-			 "(%u): connections beyond it will fail to be accepted",
-			 cfg->max_connections, cfg->http.max_connections);
+			 "(%u)%s: connections beyond it will fail to be accepted",
+			 cfg->max_connections, cfg->http.max_connections,
+			 cfg->poll.nlisteners ? " + poll_max_connections" : "");
 }
 
 static int serve(const struct agora_config *cfg, const char *path,

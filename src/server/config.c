@@ -28,6 +28,7 @@ enum key_kind {
 	K_BOOL,          /* bool: yes, no, true, false */
 	K_HTTP_LISTENER, /* char[width]: "address:port" or "off" */
 	K_SYNC,          /* bool: store_sync full */
+	K_POLL_LISTENER, /* appends to cfg->poll.listeners (may repeat); "off" clears them */
 	K_NKINDS
 };
 
@@ -44,6 +45,7 @@ struct key {
 #define BROKER_FIELD(f) \
 	offsetof(struct agora_config, broker.f), sizeof(((struct broker_config *)0)->f)
 #define HTTP_FIELD(f) offsetof(struct agora_config, http.f), sizeof(((struct http_config *)0)->f)
+#define POLL_FIELD(f) offsetof(struct agora_config, poll.f), sizeof(((struct poll_config *)0)->f)
 #define FIELD(f) offsetof(struct agora_config, f), sizeof(((struct agora_config *)0)->f)
 
 static const struct key keys[] = {
@@ -131,6 +133,19 @@ static const struct key keys[] = {
 	  "argon2id passes per password hash" },
 	{ "login_failures_per_minute", K_UINT, HTTP_FIELD(login_failures_per_minute), 0, 1000000,
 	  "failed logins per address per minute before 429 (0 = no limit)" },
+	{ "poll_listener", K_POLL_LISTENER, 0, 0, 0, 0,
+	  "[address:]port of the poll line protocol (a bare port: 0.0.0.0); repeat for several, "
+	  "or off" },
+	{ "poll_max_connections", K_UINT, POLL_FIELD(max_connections), 1, 1000000,
+	  "simultaneous poll line connections; more are told so and closed" },
+	{ "poll_max_line", K_UINT, POLL_FIELD(max_line), 16, 65536,
+	  "bytes of a poll line; a longer one gets ERR bad_line and the connection closes" },
+	{ "poll_idle_timeout", K_SECONDS_MS, POLL_FIELD(idle_timeout_ms), 1, 86400,
+	  "seconds a poll line connection may send nothing (one watching a poll: read nothing)" },
+	{ "poll_max_watches", K_UINT, POLL_FIELD(max_watches), 1, 1000,
+	  "polls one poll line connection may WATCH at once" },
+	{ "poll_max_output", K_UINT, POLL_FIELD(max_output), 4096, 1073741824,
+	  "bytes waiting to be written to one poll line client before it is closed" },
 };
 
 void config_defaults(struct agora_config *cfg)
@@ -159,6 +174,11 @@ void config_defaults(struct agora_config *cfg)
 	cfg->http.password_hash_kib = 19456; /* OWASP's argon2id floor: 19 MiB, 2 passes */
 	cfg->http.password_hash_passes = 2;
 	cfg->http.login_failures_per_minute = 10;
+	cfg->poll.max_connections = 1000;
+	cfg->poll.max_line = 1024;
+	cfg->poll.idle_timeout_ms = 300000;
+	cfg->poll.max_watches = 16;
+	cfg->poll.max_output = 1048576;
 }
 
 static const struct key *find_key(const char *name)
@@ -446,6 +466,39 @@ static int set_http_listener(struct agora_config *cfg, const struct key *k, cons
 	return 0;
 }
 
+/* "off" (none), or one more address: ADDRESS:PORT as for listener, or a
+ * bare PORT for every IPv4 interface (a classroom's students reach it). */
+static int set_poll_listener(struct agora_config *cfg, const struct key *k, const char *value,
+			     char *err, size_t errlen)
+{
+	struct poll_config *pc = &cfg->poll;
+	struct listener_config l;
+	char addr[80];
+	uint64_t port;
+
+	if (strcmp(value, "off") == 0) {
+		pc->nlisteners = 0;
+		return 0;
+	}
+	if (pc->nlisteners == CONFIG_MAX_LISTENERS) {
+		snprintf(err, errlen, "%s: at most %d listeners", k->name, CONFIG_MAX_LISTENERS);
+		return -1;
+	}
+	if (parse_uint(value, &port) == 0 && port <= 65535) {
+		snprintf(addr, sizeof(addr), "0.0.0.0:%llu", (unsigned long long)port);
+		value = addr;
+	}
+	if (config_parse_listener(value, &l)) {
+		snprintf(err, errlen,
+			 "%s: '%s' is not [ADDRESS:]PORT ([ADDRESS]:PORT for IPv6) or off", k->name,
+			 value);
+		return -1;
+	}
+	l.anonymous = -1;
+	pc->listeners[pc->nlisteners++] = l;
+	return 0;
+}
+
 static int set_sync(struct agora_config *cfg, const struct key *k, const char *value, char *err,
 		    size_t errlen)
 {
@@ -520,6 +573,23 @@ static void show_sync(const struct agora_config *d, const struct key *k, char *o
 	snprintf(out, outlen, "%s", *(const bool *)key_field_const(d, k) ? "full" : "normal");
 }
 
+/* Every address configured, as the key is written, or off. */
+static void show_poll_listener(const struct agora_config *d, const struct key *k, char *out,
+			       size_t outlen)
+{
+	size_t at = 0;
+
+	(void)k;
+	snprintf(out, outlen, "off");
+	for (int i = 0; i < d->poll.nlisteners && at < outlen; i++) {
+		const struct listener_config *l = &d->poll.listeners[i];
+		bool v6 = strchr(l->host, ':') != NULL;
+
+		at += (size_t)snprintf(out + at, outlen - at, "%s%s%s%s:%u", i ? " " : "",
+				       v6 ? "[" : "", l->host, v6 ? "]" : "", l->port);
+	}
+}
+
 typedef int (*key_parse_fn)(struct agora_config *cfg, const struct key *k, const char *value,
 			    char *err, size_t errlen);
 typedef void (*key_show_fn)(const struct agora_config *d, const struct key *k, char *out,
@@ -539,6 +609,7 @@ static const struct {
 	[K_BOOL] = { set_bool, show_bool },
 	[K_HTTP_LISTENER] = { set_http_listener, show_text },
 	[K_SYNC] = { set_sync, show_sync },
+	[K_POLL_LISTENER] = { set_poll_listener, show_poll_listener },
 };
 
 int config_set(struct agora_config *cfg, const char *key, const char *value, char *err,
@@ -645,29 +716,34 @@ void config_print_keys(void)
 	}
 }
 
-static bool is_listener_key(const char *name)
+/* The command line's values of a repeating key (listener, poll_listener)
+ * replace the file's rather than add to them: the first of each forgets
+ * the file's. */
+static void forget_file_listeners(struct agora_config *cfg, const char *name, bool *seen_mqtt,
+				  bool *seen_poll)
 {
 	const struct key *k = find_key(name);
 
-	return k && k->kind == K_LISTENER;
+	if (k && k->kind == K_LISTENER && !*seen_mqtt) {
+		cfg->nlisteners = 0;
+		*seen_mqtt = true;
+	} else if (k && k->kind == K_POLL_LISTENER && !*seen_poll) {
+		cfg->poll.nlisteners = 0;
+		*seen_poll = true;
+	}
 }
 
 int config_build(struct agora_config *cfg, const char *path, const struct config_overrides *ov,
 		 char *err, size_t errlen)
 {
 	char msg[CONFIG_ERR_LEN];
-	bool cli_listener = false;
+	bool seen_mqtt = false, seen_poll = false;
 
 	config_defaults(cfg);
 	if (path && config_load_file(cfg, path, err, errlen))
 		return -1;
 	for (int i = 0; i < ov->n; i++) {
-		/* The command line's listeners replace the file's rather than
-		 * add to them: forget the file's at the first one. */
-		if (!cli_listener && is_listener_key(ov->key[i])) {
-			cfg->nlisteners = 0;
-			cli_listener = true;
-		}
+		forget_file_listeners(cfg, ov->key[i], &seen_mqtt, &seen_poll);
 		if (config_set(cfg, ov->key[i], ov->value[i], msg, sizeof(msg))) {
 			snprintf(err, errlen, "--%s: %s", ov->key[i], msg);
 			return -1;

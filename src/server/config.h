@@ -54,12 +54,26 @@ struct http_config {
 	uint32_t login_failures_per_minute;
 };
 
+/* The poll line protocol's settings (docs/protocols.md, "Poll line
+ * protocol"); no listener: off. */
+struct poll_config {
+	struct listener_config listeners[CONFIG_MAX_LISTENERS]; /* anonymous unused */
+	int nlisteners;
+	uint32_t max_connections;
+	uint32_t max_line;          /* bytes of a line's text: ERR bad_line beyond */
+	uint32_t idle_timeout_ms;   /* a connection silent this long closes (watchers too
+				     * while they do not read their output) */
+	uint32_t max_watches;       /* WATCHes per connection */
+	uint32_t max_output;        /* bytes waiting for a client: closed beyond */
+};
+
 /* The MQTT listener when none is configured. */
 #define CONFIG_DEFAULT_LISTENER "127.0.0.1:1883"
 
 struct agora_config {
 	struct broker_config broker;
 	struct http_config http;
+	struct poll_config poll;
 	struct listener_config listeners[CONFIG_MAX_LISTENERS];
 	int nlisteners;            /* 0: CONFIG_DEFAULT_LISTENER */
 	uint32_t max_connections;

@@ -16,6 +16,7 @@
 #include "http_server.h"
 #include "mqtt_service.h"
 #include "net/net.h"
+#include "poll_service.h"
 #include "scram.h"
 #include "store/store.h"
 
@@ -40,6 +41,7 @@ struct server {
 	const struct config_overrides *overrides;
 	struct mqtt_service mqtt;
 	struct http_server *http;
+	struct poll_service *poll; /* NULL: poll_listener off */
 	struct store *store;
 	struct api *api;
 	struct bridge bridge;
@@ -126,7 +128,7 @@ static void reload(struct server *srv)
 	srv->cfg.max_connections = fresh.max_connections;
 	srv->cfg.log_level = fresh.log_level;
 	log_info("SIGHUP: configuration reloaded (log_level %s); listeners, data_dir, "
-		 "allow_anonymous and HTTP settings apply at the next start",
+		 "allow_anonymous, HTTP and poll line settings apply at the next start",
 		 log_level_name((enum log_level)fresh.log_level));
 }
 
@@ -235,6 +237,31 @@ struct server *server_new(const struct agora_config *cfg, const char *config_pat
 
 /* ---- running ---- */
 
+/* A service's counters go to /metrics: the next free slot. */
+static void show_service(struct server *srv, const struct net_service *svc)
+{
+	for (int i = 0; i < BRIDGE_MAX_SERVICES; i++) {
+		if (!srv->bridge.services[i]) {
+			srv->bridge.services[i] = svc;
+			return;
+		}
+	}
+}
+
+/* The poll line protocol, when poll_listener is set; -1 (logged) if it
+ * cannot listen. */
+static int start_poll(struct server *srv)
+{
+	if (!srv->cfg.poll.nlisteners)
+		return 0;
+	srv->poll = poll_service_new(srv->net, &srv->cfg.poll, srv->api,
+				     broker_outbuf_pool(srv->broker));
+	if (!srv->poll || poll_service_listen(srv->poll))
+		return -1;
+	show_service(srv, poll_service_service(srv->poll));
+	return 0;
+}
+
 int server_start(struct server *srv)
 {
 	const struct agora_config *cfg = &srv->cfg;
@@ -261,8 +288,10 @@ int server_start(struct server *srv)
 		if (!srv->http)
 			return -1;
 		srv->bridge.http = srv->http;
-		srv->bridge.services[1] = http_server_service(srv->http);
+		show_service(srv, http_server_service(srv->http));
 	}
+	if (start_poll(srv))
+		return -1;
 	net_start(srv->net);
 	uv_timer_start(&srv->tick, on_tick, TICK_MS, TICK_MS);
 	uv_prepare_start(&srv->log_turn, on_log_turn);
@@ -317,6 +346,7 @@ void server_free(struct server *srv)
 	if (uv_loop_close(&srv->loop) != 0)
 		log_warn("event loop closed with handles still open");
 	http_server_free(srv->http);
+	poll_service_free(srv->poll); /* before the API it observes */
 	bridge_polls_release(&srv->polls_mqtt); /* before the polls it observes go */
 	mqtt_service_release(&srv->mqtt);
 	net_free(srv->net);

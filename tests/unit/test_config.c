@@ -24,6 +24,7 @@
 #define TOP(f)    offsetof(struct agora_config, f), sizeof(((struct agora_config *)0)->f)
 #define BROKER(f) offsetof(struct agora_config, broker.f), sizeof(((struct broker_config *)0)->f)
 #define HTTP(f)   offsetof(struct agora_config, http.f), sizeof(((struct http_config *)0)->f)
+#define POLL(f)   offsetof(struct agora_config, poll.f), sizeof(((struct poll_config *)0)->f)
 
 struct key_case {
 	const char *name;
@@ -82,6 +83,12 @@ static const struct key_case keys[] = {
 	NUM("password_hash_memory", "19456", HTTP(password_hash_kib), 8, 4194304),
 	NUM("password_hash_passes", "2", HTTP(password_hash_passes), 1, 100),
 	NUM("login_failures_per_minute", "10", HTTP(login_failures_per_minute), 0, 1000000),
+	OTHER("poll_listener", "off"),
+	NUM("poll_max_connections", "1000", POLL(max_connections), 1, 1000000),
+	NUM("poll_max_line", "1024", POLL(max_line), 16, 65536),
+	SECS("poll_idle_timeout", "300", POLL(idle_timeout_ms), 1, 86400),
+	NUM("poll_max_watches", "16", POLL(max_watches), 1, 1000),
+	NUM("poll_max_output", "1048576", POLL(max_output), 4096, 1073741824),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -638,6 +645,49 @@ static void test_http_listener(void **state)
 	}
 }
 
+/* Off by default; repeats; a bare port is every IPv4 address; off forgets
+ * the ones before it. */
+static void test_poll_listener(void **state)
+{
+	static const char *const bad[] = { "", "OFF", "nope", "1.2.3.4:70000", "70000", "::1:80",
+					   "127.0.0.1:80 anonymous=no", "127.0.0.1", "-1", "[::1]" };
+	struct agora_config cfg;
+	char want[CONFIG_ERR_LEN], text[32];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(cfg.poll.nlisteners, 0);
+	set_ok(&cfg, "poll_listener", "127.0.0.1:7000");
+	set_ok(&cfg, "poll-listener", "[::1]:7001");
+	set_ok(&cfg, "poll_listener", "7002");
+	set_ok(&cfg, "poll_listener", "localhost:0");
+	assert_int_equal(cfg.poll.nlisteners, 4);
+	assert_string_equal(cfg.poll.listeners[0].host, "127.0.0.1");
+	assert_int_equal(cfg.poll.listeners[0].port, 7000);
+	assert_string_equal(cfg.poll.listeners[1].host, "::1");
+	assert_int_equal(cfg.poll.listeners[1].port, 7001);
+	assert_string_equal(cfg.poll.listeners[2].host, "0.0.0.0");
+	assert_int_equal(cfg.poll.listeners[2].port, 7002);
+	assert_string_equal(cfg.poll.listeners[3].host, "127.0.0.1");
+	assert_int_equal(cfg.poll.listeners[3].port, 0);
+	assert_int_equal(cfg.nlisteners, 0); /* MQTT's are apart */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(want, sizeof(want),
+			 "poll_listener: '%s' is not [ADDRESS:]PORT ([ADDRESS]:PORT for IPv6) or off",
+			 bad[i]);
+		set_bad(&cfg, "poll_listener", bad[i], want);
+	}
+	set_ok(&cfg, "poll_listener", "off");
+	assert_int_equal(cfg.poll.nlisteners, 0);
+	for (int i = 0; i < CONFIG_MAX_LISTENERS; i++) {
+		snprintf(text, sizeof(text), "%d", 3000 + i);
+		set_ok(&cfg, "poll_listener", text);
+	}
+	set_bad(&cfg, "poll_listener", "3100", "poll_listener: at most 16 listeners");
+	set_ok(&cfg, "poll_listener", "off"); /* off is always accepted */
+	assert_int_equal(cfg.poll.nlisteners, 0);
+}
+
 /* ---- key names and order ---------------------------------------------- */
 
 static void test_key_names(void **state)
@@ -750,6 +800,32 @@ static void test_build_command_line_listeners_replace_file(void **state)
 	assert_int_equal(cfg.nlisteners, 1);
 	assert_int_equal(build(&cfg, NULL, one, 0, err), 0);
 	assert_int_equal(cfg.nlisteners, 0); /* the default listener */
+}
+
+/* The same for poll_listener, independently of listener. */
+static void test_build_command_line_poll_listeners_replace_file(void **state)
+{
+	static const char file[] = "listener 127.0.0.1:1001\n"
+				   "poll_listener 127.0.0.1:7001\n"
+				   "poll_listener 127.0.0.1:7002\n";
+	static const char *const poll[] = { "poll-listener", "[::1]:7100", "poll_listener", "7101" };
+	static const char *const mqtt[] = { "listener", "127.0.0.1:2001" };
+	static const char *const off[] = { "poll-listener", "off" };
+	struct agora_config cfg;
+	char err[CONFIG_ERR_LEN] = "";
+
+	(void)state;
+	assert_int_equal(build(&cfg, file, poll, 2, err), 0);
+	assert_int_equal(cfg.poll.nlisteners, 2);
+	assert_string_equal(cfg.poll.listeners[0].host, "::1");
+	assert_int_equal(cfg.poll.listeners[1].port, 7101);
+	assert_int_equal(cfg.nlisteners, 1); /* the file's MQTT listener stays */
+	assert_int_equal(build(&cfg, file, mqtt, 1, err), 0);
+	assert_int_equal(cfg.poll.nlisteners, 2); /* and the other way round */
+	assert_int_equal(cfg.poll.listeners[1].port, 7002);
+	assert_int_equal(cfg.listeners[0].port, 2001);
+	assert_int_equal(build(&cfg, file, off, 1, err), 0);
+	assert_int_equal(cfg.poll.nlisteners, 0);
 }
 
 static void test_build_errors(void **state)
@@ -974,10 +1050,12 @@ int main(void)
 		cmocka_unit_test(test_data_dir),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_http_listener),
+		cmocka_unit_test(test_poll_listener),
 		cmocka_unit_test(test_key_names),
 		cmocka_unit_test(test_later_setting_wins),
 		cmocka_unit_test(test_build_file_then_command_line),
 		cmocka_unit_test(test_build_command_line_listeners_replace_file),
+		cmocka_unit_test(test_build_command_line_poll_listeners_replace_file),
 		cmocka_unit_test(test_build_errors),
 		cmocka_unit_test(test_file_format),
 		cmocka_unit_test(test_file_empty),
