@@ -125,6 +125,10 @@ char *api_message_payload(const struct store_message *m);
  * one line of compact JSON (malloc'ed, NUL-terminated; the caller frees
  * it). NULL on failure. */
 char *api_poll_payload(const struct store_poll *p, int64_t now);
+/* A vote as the API answers it: {"poll_id", "option": {"number",
+ * "label"}, "voted_at", "results": poll}, option 0-based (an index of p's),
+ * p the poll after the vote. Malloc'ed, one line; NULL on failure. */
+char *api_vote_payload(const struct store_poll *p, size_t option, int64_t voted_at, int64_t now);
 
 /* Whether password (len bytes, may hold NULs) matches an argon2id hash. */
 bool api_password_verify(const char *hash, const uint8_t *password, size_t len);

@@ -41,6 +41,8 @@ json_t *api_user_json(const struct store_user *u);
 json_t *api_message_json(const struct store_message *m);
 /* The poll object (api_poll_payload's), `open` at now. */
 json_t *api_poll_json(const struct store_poll *p, int64_t now);
+/* api_vote_payload's object (api.h). */
+json_t *api_vote_json(const struct store_poll *p, size_t option, int64_t voted_at, int64_t now);
 /* Sends o (decref'ed) as the body with status. */
 void api_reply(struct http_response *rs, int status, json_t *o);
 /* 500 after a store failure (counted, logged). */

@@ -204,6 +204,22 @@ char *api_poll_payload(const struct store_poll *p, int64_t now)
 	return s;
 }
 
+json_t *api_vote_json(const struct store_poll *p, size_t option, int64_t voted_at, int64_t now)
+{
+	return json_pack("{s:I,s:{s:I,s:s},s:o,s:o}", "poll_id", (json_int_t)p->id, "option",
+			 "number", (json_int_t)(option + 1), "label", p->options[option],
+			 "voted_at", api_json_time(voted_at), "results", api_poll_json(p, now));
+}
+
+char *api_vote_payload(const struct store_poll *p, size_t option, int64_t voted_at, int64_t now)
+{
+	json_t *o = api_vote_json(p, option, voted_at, now);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return s;
+}
+
 char *api_status_payload(const struct store_user *u)
 {
 	json_t *o = json_pack("{s:s,s:s,s:o}", "name", u->name, "status", u->status ? u->status : "",

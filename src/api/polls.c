@@ -244,15 +244,6 @@ void api_close_poll(struct api *a, const struct http_request *rq, const struct a
 
 /* ---- votes ---- */
 
-/* {"poll_id", "option": {"number", "label"}, "voted_at"}: option is
- * 0-based, an index of p's. */
-static json_t *vote_json(const struct store_poll *p, size_t option, int64_t voted_at)
-{
-	return json_pack("{s:I,s:{s:I,s:s},s:o}", "poll_id", (json_int_t)p->id, "option", "number",
-			 (json_int_t)(option + 1), "label", p->options[option], "voted_at",
-			 api_json_time(voted_at));
-}
-
 /* "option": a label or a number as a string, or the number as an
  * integer, into b; false after a 422. */
 static bool option_of(json_t *body, struct polls_ballot *b, struct http_response *rs)
@@ -298,8 +289,7 @@ static void vote(struct api *a, const struct http_request *rq, const char *ref,
 		polls_failed(a, err, b.poll_id, &b, rs);
 		goto out;
 	}
-	o = vote_json(&poll, chosen, b.now);
-	json_object_set_new(o, "results", api_poll_json(&poll, a->now_ms));
+	o = api_vote_json(&poll, chosen, b.now, a->now_ms);
 	api_reply(rs, mode == POLLS_CAST ? 201 : 200, o);
 	if (mode == POLLS_CAST)
 		http_response_header(rs, "Location: /api/polls/%lld/votes/me",
@@ -329,6 +319,7 @@ void api_my_vote(struct api *a, const struct http_request *rq, const struct api_
 	struct store_poll poll;
 	size_t option;
 	int64_t id, voted_at;
+	json_t *o;
 	int err;
 
 	if (!poll_id(p->v[0], &id, rs) || !api_authenticate(a, rq, NULL, &me, rs))
@@ -346,6 +337,8 @@ void api_my_vote(struct api *a, const struct http_request *rq, const struct api_
 		polls_failed(a, err, id, NULL, rs);
 		return;
 	}
-	api_reply(rs, 200, vote_json(&poll, option, voted_at));
+	o = api_vote_json(&poll, option, voted_at, a->now_ms);
+	json_object_del(o, "results"); /* my vote alone: GET /api/polls/{id} has them */
+	api_reply(rs, 200, o);
 	store_poll_release(&poll);
 }

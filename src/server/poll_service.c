@@ -30,7 +30,6 @@
 #include "store/store.h"
 
 #include <inttypes.h>
-#include <jansson.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -561,25 +560,6 @@ static void answer_poll(struct pconn *pc, int64_t id, bool watch)
 	free(json);
 }
 
-/* {"poll_id", "option": {"number", "label"}, "results": poll}, as the REST
- * API's vote answer without voted_at. */
-static char *vote_payload(const struct store_poll *p, size_t chosen, int64_t now)
-{
-	json_t *opt = json_pack("{s:I,s:s}", "number", (json_int_t)chosen + 1, "label",
-				p->options[chosen]);
-	char *o = opt ? json_dumps(opt, JSON_COMPACT) : NULL;
-	char *results = api_poll_payload(p, now);
-	struct text t = { 0 };
-
-	if (o && results)
-		text_printf(&t, "{\"poll_id\":%" PRId64 ",\"option\":%s,\"results\":%s}", p->id, o,
-			    results);
-	json_decref(opt);
-	free(o);
-	free(results);
-	return t.s;
-}
-
 static void cmd_vote(struct pconn *pc, const struct polls_line_req *rq)
 {
 	struct polls_ballot b = { .poll_id = rq->id, .user_id = pc->user_id, .option = rq->arg,
@@ -599,7 +579,7 @@ static void cmd_vote(struct pconn *pc, const struct polls_line_req *rq)
 		answer_polls_err(pc, rc, rq->id, rq->arg, rq->arg_len);
 		return;
 	}
-	json = vote_payload(&p, chosen, b.now);
+	json = api_vote_payload(&p, chosen, b.now, b.now);
 	store_poll_release(&p);
 	if (json)
 		answer_ok(pc, json);
