@@ -1,5 +1,5 @@
 /*
- * polls.h - the voting rules (docs/polls.md), one implementation for every
+ * polls.h - the voting rules (docs/api.md, "Polls"), one implementation for every
  * way in: the REST API (src/api/polls.c), MQTT (src/server/bridge.c) and
  * the line protocol of poll_listener. Callers authenticate; this module
  * decides what a create, vote or close may do and stores it (store.h).
