@@ -251,9 +251,9 @@ void net_conn_upgrade(struct net_conn *c, struct net_service *to, void *state);
  * binary frames. Bytes after the upgrade request that the current input
  * call did not take are decoded as frames. A frame or a fragmented message
  * over max_message bytes closes the connection with status 1009. The
- * deadline is cleared. 0, or a libuv error (not a TCP connection). */
-int net_conn_upgrade_ws(struct net_conn *c, struct net_service *to, void *state,
-			const uv_buf_t *raw, uint32_t nraw, uint64_t max_message);
+ * deadline is cleared. Only a TCP connection is upgraded (else abort). */
+void net_conn_upgrade_ws(struct net_conn *c, struct net_service *to, void *state,
+			 const uv_buf_t *raw, uint32_t nraw, uint64_t max_message);
 /* WebSocket connections open now and since the start (they count in their
  * protocol's service too). */
 void net_ws_counts(const struct net *n, uint32_t *open, uint64_t *accepted);

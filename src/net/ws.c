@@ -310,21 +310,19 @@ const struct net_transport net_ws = {
 
 /* ---- the upgrade ---- */
 
-int net_conn_upgrade_ws(struct net_conn *c, struct net_service *to, void *state,
-			const uv_buf_t *raw, uint32_t nraw, uint64_t max_message)
+void net_conn_upgrade_ws(struct net_conn *c, struct net_service *to, void *state,
+			 const uv_buf_t *raw, uint32_t nraw, uint64_t max_message)
 {
 	struct net *n = conn_net(c);
 	struct ws_conn *w;
 	struct conn_aux *a;
 
 	if (c->transport != NET_T_TCP)
-		return UV_EINVAL;
+		abort(); /* a programming error: only TCP connections are upgraded */
 	w = xcalloc(1, sizeof(*w));
 	w->codec = ws_codec_new(max_message);
-	if (!w->codec) {
-		free(w);
-		return UV_ENOMEM;
-	}
+	if (!w->codec)
+		abort(); /* out of memory, as xmalloc's */
 	raw_write(c, raw, nraw); /* the answer, before any frame */
 	a = net__aux(c);
 	a->transport = w;
@@ -336,7 +334,6 @@ int net_conn_upgrade_ws(struct net_conn *c, struct net_service *to, void *state,
 	net_conn_upgrade(c, to, state);
 	n->ws_open++;
 	n->ws_accepted++;
-	return 0;
 }
 
 void net_ws_counts(const struct net *n, uint32_t *open, uint64_t *accepted)

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "bridge_polls.h"
 #include "broker/broker.h"
+#include "net/net.h"
 #include "http_server.h"
 #include "net/net.h"
 #include "scram.h"
@@ -117,6 +118,20 @@ static void connection_counters(struct text *t, const struct bridge *b)
 	}
 }
 
+/* MQTT over WebSocket: counted with MQTT's (agora_mqtt_connections,
+ * protocol "mqtt") and here on their own. */
+static void websocket_counters(struct text *t, const struct bridge *b)
+{
+	uint32_t open = 0;
+	uint64_t accepted = 0;
+
+	if (b->net)
+		net_ws_counts(b->net, &open, &accepted);
+	gauge(t, "agora_websocket_connections", "MQTT over WebSocket connections open.", open);
+	counter(t, "agora_websocket_connections_total",
+		"MQTT over WebSocket connections upgraded since the start.", accepted);
+}
+
 static void metrics(void *ctx, char **out, size_t *len)
 {
 	struct bridge *b = ctx;
@@ -127,6 +142,7 @@ static void metrics(void *ctx, char **out, size_t *len)
 	connection_counters(&t, b);
 	gauge(&t, "agora_http_connections", "HTTP connections open.",
 	      http_server_connections(b->http));
+	websocket_counters(&t, b);
 	text_printf(&t, "# HELP agora_mqtt_messages_received_total PUBLISH packets received, by QoS.\n"
 		"# TYPE agora_mqtt_messages_received_total counter\n");
 	for (int q = 0; q < 3; q++)

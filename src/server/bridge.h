@@ -25,6 +25,7 @@ struct bridge {
 	const struct net_service *services[BRIDGE_MAX_SERVICES];
 	struct api *api;
 	uv_loop_t *loop;          /* its thread pool checks MQTT passwords */
+	struct net *net;          /* its WebSocket counters (may be NULL) */
 	/* Called after broker_login_done, to feed the client's held input. */
 	void (*resume)(void *ctx, struct broker_client *c);
 	void *resume_ctx;

@@ -117,6 +117,12 @@ static const struct key keys[] = {
 	  "bytes a closing HTTP connection drops before it closes anyway" },
 	{ "cors_origins", K_STRING, HTTP_FIELD(cors_origins), 0, 0,
 	  "origins allowed by CORS: comma-separated, or * (\"\" = none)" },
+	{ "websocket_listener", K_HTTP_LISTENER, HTTP_FIELD(websocket_listener), 0, 0,
+	  "address:port serving only MQTT over WebSocket (GET /mqtt), or off" },
+	{ "websocket_origins", K_STRING, HTTP_FIELD(websocket_origins), 0, 0,
+	  "Origins allowed to open MQTT over WebSocket: comma-separated (\"\" = any)" },
+	{ "websocket_max_message", K_UINT, HTTP_FIELD(websocket_max_message), 0, 268435460,
+	  "bytes of a WebSocket frame or message; more close it with 1009 (0 = max_packet_size)" },
 	{ "message_max_length", K_UINT, HTTP_FIELD(message_max), 1, 1048576,
 	  "bytes of a direct message's content" },
 	{ "status_max_length", K_UINT, HTTP_FIELD(status_max), 1, 65536,
@@ -157,6 +163,7 @@ void config_defaults(struct agora_config *cfg)
 	cfg->allow_anonymous = ANON_LOOPBACK;
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "agora-data");
 	snprintf(cfg->http.listener, sizeof(cfg->http.listener), "127.0.0.1:8080");
+	snprintf(cfg->http.websocket_listener, sizeof(cfg->http.websocket_listener), "off");
 	cfg->http.max_connections = 1024;
 	cfg->http.max_header_size = 8192;
 	cfg->http.max_headers = 100;

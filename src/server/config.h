@@ -44,6 +44,11 @@ struct http_config {
 	uint32_t linger_timeout_ms;
 	uint32_t linger_bytes;
 	char cors_origins[512];
+	/* MQTT over WebSocket (http_server.c): GET /mqtt on the HTTP listener,
+	 * and on websocket_listener ("off": none) with nothing else. */
+	char websocket_listener[80];
+	char websocket_origins[512]; /* "" = any Origin */
+	uint32_t websocket_max_message; /* bytes of a frame or message; 0 = max_packet_size */
 	uint32_t message_max;       /* bytes of a message */
 	uint32_t status_max;        /* bytes of a user's status */
 	uint32_t poll_question_max; /* bytes of a poll's question */

@@ -29,6 +29,8 @@
 #include "base/log.h"
 #include "base/text.h"
 #include "http/http.h"
+#include "http/websocket.h"
+#include "mqtt_service.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -49,6 +51,9 @@ struct http_server {
 	uint32_t iov_cap;
 	uint64_t requests;
 	bool stopping;
+	bool ws_only;               /* websocket_listener: GET /mqtt and nothing else */
+	struct mqtt_service *mqtt;  /* GET /mqtt's (NULL: 404) */
+	uint64_t ws_max_message;
 	char date[40];
 	time_t date_at;
 };
@@ -70,6 +75,7 @@ struct hconn {
 	bool backlogged;        /* input paused: MAX_UNSENT bytes wait for the client */
 	bool last;              /* the last answer is queued: closing */
 	bool peer_done;         /* the client shut its side: close once answered */
+	bool loopback;          /* accepted on a loopback listener */
 	char peer[64];          /* address only, for logs and rate limits */
 };
 
@@ -293,6 +299,89 @@ static bool handle_request(struct hconn *h)
 	return false;
 }
 
+/* ---- MQTT over WebSocket ---- */
+
+/* The 101 answer (after any answer queued and not yet handed out), then
+ * the connection is the MQTT service's, framed by the WebSocket transport;
+ * h is done with. */
+static void ws_switch(struct hconn *h, struct broker_client *bc, const struct http_ws_handshake *w)
+{
+	struct http_server *hs = h->hs;
+	char head[256];
+	uv_buf_t iov[65];
+	uint32_t k = 0;
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+			 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+			 "Sec-WebSocket-Protocol: %s\r\n\r\n", w->accept, w->protocol);
+
+	for (uint32_t i = 0; i < h->out.nsegs && k < 64; i++) /* pipelined answers first */
+		iov[k++] = uv_buf_init((char *)outbuf_seg_data(&h->out, i), h->out.segs[i].len);
+	iov[k++] = uv_buf_init(head, (unsigned)n);
+	hs->requests++;
+	if (log_enabled(LOG_INFO))
+		access_log(h, 101, 0, 0);
+	net_conn_upgrade_ws(h->conn, &hs->mqtt->svc, bc, iov, k, hs->ws_max_message);
+	outbuf_reset(&h->out);
+	h->conn = NULL;
+	hconn_maybe_free(h);
+}
+
+static void ws_refuse(struct hconn *h, int status, const char *why)
+{
+	struct http_response rs;
+
+	http_response_init(&rs);
+	http_response_error(&rs, status, NULL, "%s", why);
+	if (status == 426)
+		http_response_header(&rs, "Sec-WebSocket-Version: 13");
+	rs.close = true;
+	finish_request(h, &rs, SIZE_MAX, uv_hrtime());
+}
+
+/* GET /mqtt: true when the connection was upgraded (no longer h's);
+ * otherwise a refusal was answered. */
+static bool ws_request(struct hconn *h)
+{
+	struct http_server *hs = h->hs;
+	struct http_ws_handshake w;
+	struct broker_client *bc;
+
+	if (!hs->mqtt || hs->stopping) {
+		ws_refuse(h, 503, "MQTT over WebSocket is not available");
+		return false;
+	}
+	http_ws_handshake(&h->rd.rq, hs->cfg.websocket_origins, &w);
+	if (w.status != 101) {
+		ws_refuse(h, w.status, w.why);
+		return false;
+	}
+	bc = mqtt_service_adopt(hs->mqtt, h->conn, h->loopback);
+	if (!bc) {
+		ws_refuse(h, 503, "too many MQTT connections (max_connections)");
+		return false;
+	}
+	ws_switch(h, bc, &w);
+	return true;
+}
+
+/* A complete request: GET /mqtt is the WebSocket upgrade; anything else
+ * the API's (on the WebSocket listener: 404). Returns what handle_request
+ * does, or -1 when the connection was upgraded. */
+static int route_request(struct hconn *h)
+{
+	struct http_response rs;
+
+	if (strcmp(h->rd.rq.path, "/mqtt") == 0)
+		return ws_request(h) ? -1 : 1;
+	if (!h->hs->ws_only)
+		return handle_request(h);
+	http_response_init(&rs);
+	http_response_error(&rs, 404, NULL, "this listener serves MQTT over WebSocket at /mqtt");
+	finish_request(h, &rs, SIZE_MAX, uv_hrtime());
+	return 1;
+}
+
 /* After input was taken: the request's clock runs from its first byte (not
  * reset by later bytes); otherwise the connection is idle from now. */
 static void arm_deadline(struct hconn *h)
@@ -325,7 +414,11 @@ static size_t http_input(struct net_conn *conn, const uint8_t *data, size_t len)
 			send_error(h, h->rd.error_status, h->rd.error_why);
 			return len; /* nothing more is parsed */
 		}
-		if (!handle_request(h)) {
+		int routed = route_request(h);
+
+		if (routed < 0)
+			return off; /* upgraded: the rest is decoded as frames */
+		if (!routed) {
 			/* Its work is on a worker thread: nothing more is read or
 			 * parsed on this connection, and no deadline runs, until
 			 * the answer is out (on_job_done). */
@@ -424,7 +517,7 @@ static bool http_open(struct net_conn *conn, const struct net_listener *l)
 {
 	struct hconn *h = hconn_new(net_conn_ctx(conn), conn);
 
-	(void)l;
+	h->loopback = l->loopback;
 	arm_deadline(h);
 	return true;
 }
@@ -472,16 +565,18 @@ static const struct net_proto http_proto = {
 	.close = http_close,
 };
 
-struct http_server *http_server_new(struct net *n, const struct http_config *cfg,
-				    struct api *api, struct outbuf_pool *bufs)
+static struct http_server *server_new(struct net *n, const struct http_config *cfg,
+				      struct api *api, struct outbuf_pool *bufs, bool ws_only)
 {
 	struct http_server *hs;
 	struct listener_config lc;
 	struct net_listener_config nl;
 	struct net_listener *l;
+	const char *where = ws_only ? cfg->websocket_listener : cfg->listener;
 
-	if (config_parse_listener(cfg->listener, &lc)) {
-		log_error("http_listener %s: not an address:port", cfg->listener);
+	if (config_parse_listener(where, &lc)) {
+		log_error("%s %s: not an address:port",
+			  ws_only ? "websocket_listener" : "http_listener", where);
 		return NULL;
 	}
 	hs = xcalloc(1, sizeof(*hs));
@@ -493,19 +588,42 @@ struct http_server *http_server_new(struct net *n, const struct http_config *cfg
 					.max_body = cfg->max_body,
 					.max_headers = cfg->max_headers };
 	hs->bufs = bufs;
+	hs->ws_only = ws_only;
 	hs->svc = (struct net_service){ .proto = &http_proto, .ctx = hs,
 					.max_conns = cfg->max_connections,
 					.linger_time_ms = cfg->linger_time_ms,
 					.linger_timeout_ms = cfg->linger_timeout_ms,
 					.linger_bytes = cfg->linger_bytes };
 	nl = (struct net_listener_config){ .host = lc.host, .port = lc.port, .anonymous = -1 };
-	l = net_listen(n, &nl, &hs->svc, "HTTP");
+	l = net_listen(n, &nl, &hs->svc, ws_only ? "WebSocket" : "HTTP");
 	if (!l) {
 		free(hs);
 		return NULL;
 	}
-	log_info("HTTP API on http://%s/api (docs: /api/doc)", l->name);
+	if (ws_only)
+		log_info("MQTT over WebSocket on ws://%s/mqtt", l->name);
+	else
+		log_info("HTTP API on http://%s/api (docs: /api/doc)", l->name);
 	return hs;
+}
+
+struct http_server *http_server_new(struct net *n, const struct http_config *cfg,
+				    struct api *api, struct outbuf_pool *bufs)
+{
+	return server_new(n, cfg, api, bufs, false);
+}
+
+struct http_server *http_server_new_ws(struct net *n, const struct http_config *cfg,
+				       struct api *api, struct outbuf_pool *bufs)
+{
+	return server_new(n, cfg, api, bufs, true);
+}
+
+void http_server_set_mqtt(struct http_server *hs, struct mqtt_service *m, uint32_t max_packet)
+{
+	hs->mqtt = m;
+	hs->ws_max_message = hs->cfg.websocket_max_message ? hs->cfg.websocket_max_message
+							    : max_packet;
 }
 
 void http_server_free(struct http_server *hs)

@@ -14,6 +14,7 @@
 
 struct api;
 struct http_server;
+struct mqtt_service;
 struct outbuf_pool;
 
 /* Listens on cfg->listener and logs "HTTP API on http://ADDRESS/api";
@@ -24,6 +25,13 @@ struct http_server *http_server_new(struct net *n, const struct http_config *cfg
 				    struct api *api, struct outbuf_pool *bufs);
 /* After the loop has ended; NULL is fine. */
 void http_server_free(struct http_server *hs);
+/* The same on cfg->websocket_listener, serving only GET /mqtt (MQTT over
+ * WebSocket); logs "MQTT over WebSocket on ws://ADDRESS/mqtt". */
+struct http_server *http_server_new_ws(struct net *n, const struct http_config *cfg,
+				       struct api *api, struct outbuf_pool *bufs);
+/* GET /mqtt upgrades to m's MQTT (without it: 503); frames and messages
+ * up to websocket_max_message bytes, or max_packet when that is 0. */
+void http_server_set_mqtt(struct http_server *hs, struct mqtt_service *m, uint32_t max_packet);
 uint32_t http_server_connections(const struct http_server *hs);
 /* Its service: the connection counters. */
 const struct net_service *http_server_service(const struct http_server *hs);

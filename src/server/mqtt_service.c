@@ -20,18 +20,23 @@ static struct mqtt_service *service_of(const struct net_conn *conn)
 	return net_conn_ctx(conn);
 }
 
-static bool anonymous_allowed(const struct mqtt_service *m, const struct net_listener *l)
+static bool anonymous_allowed_on(const struct mqtt_service *m, int8_t anonymous, bool loopback)
 {
-	if (l->anonymous >= 0)
-		return l->anonymous; /* the listener's own "anonymous=" */
+	if (anonymous >= 0)
+		return anonymous; /* the listener's own "anonymous=" */
 	switch (m->anonymous) {
 	case ANON_YES:
 		return true;
 	case ANON_NO:
 		return false;
 	default:
-		return l->loopback;
+		return loopback;
 	}
+}
+
+static bool anonymous_allowed(const struct mqtt_service *m, const struct net_listener *l)
+{
+	return anonymous_allowed_on(m, l->anonymous, l->loopback);
 }
 
 static bool mqtt_open(struct net_conn *conn, const struct net_listener *l)
@@ -173,6 +178,21 @@ int mqtt_service_listen(struct mqtt_service *m, const struct listener_config *lc
 	log_info("listening on %s%s", l->name,
 		 anonymous_allowed(m, l) ? "" : " (anonymous clients refused)");
 	return 0;
+}
+
+struct broker_client *mqtt_service_adopt(struct mqtt_service *m, struct net_conn *conn,
+					 bool loopback)
+{
+	char peer[80];
+
+	if (m->svc.max_conns && m->svc.nconns >= m->svc.max_conns) {
+		m->svc.refused++;
+		return NULL;
+	}
+	net_conn_peer(conn, peer, sizeof(peer), true);
+	broker_set_time(m->broker, net_now(m->net));
+	log_debug("websocket connection from %s", peer);
+	return broker_client_new(m->broker, conn, peer, anonymous_allowed_on(m, -1, loopback));
 }
 
 void mqtt_service_resume(struct mqtt_service *m, struct broker_client *c)

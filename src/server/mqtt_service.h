@@ -36,6 +36,12 @@ void mqtt_service_reconfigure(struct mqtt_service *m, const struct agora_config 
 /* A login finished (broker_login_done): the client's held input goes in
  * and reading resumes. */
 void mqtt_service_resume(struct mqtt_service *m, struct broker_client *c);
+/* A connection upgraded to MQTT over WebSocket on an HTTP listener
+ * (loopback or not): its broker client, to hand to net_conn_upgrade_ws
+ * with &m->svc; NULL (counted as refused) when max_connections are open.
+ * The anonymous policy is allow_anonymous's, with the listener's address. */
+struct broker_client *mqtt_service_adopt(struct mqtt_service *m, struct net_conn *conn,
+					 bool loopback);
 /* After the loop has ended. */
 void mqtt_service_release(struct mqtt_service *m);
 

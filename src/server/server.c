@@ -41,6 +41,7 @@ struct server {
 	const struct config_overrides *overrides;
 	struct mqtt_service mqtt;
 	struct http_server *http;
+	struct http_server *ws;    /* NULL: websocket_listener off */
 	struct poll_service *poll; /* NULL: poll_listener off */
 	struct store *store;
 	struct api *api;
@@ -288,7 +289,16 @@ int server_start(struct server *srv)
 		if (!srv->http)
 			return -1;
 		srv->bridge.http = srv->http;
+		srv->bridge.net = srv->net;
+		http_server_set_mqtt(srv->http, &srv->mqtt, cfg->broker.max_packet_size);
 		show_service(srv, http_server_service(srv->http));
+	}
+	if (strcmp(cfg->http.websocket_listener, "off") != 0) {
+		srv->ws = http_server_new_ws(srv->net, &cfg->http, srv->api,
+					     broker_outbuf_pool(srv->broker));
+		if (!srv->ws)
+			return -1;
+		http_server_set_mqtt(srv->ws, &srv->mqtt, cfg->broker.max_packet_size);
 	}
 	if (start_poll(srv))
 		return -1;
@@ -346,6 +356,7 @@ void server_free(struct server *srv)
 	if (uv_loop_close(&srv->loop) != 0)
 		log_warn("event loop closed with handles still open");
 	http_server_free(srv->http);
+	http_server_free(srv->ws);
 	poll_service_free(srv->poll); /* before the API it observes */
 	bridge_polls_release(&srv->polls_mqtt); /* before the polls it observes go */
 	mqtt_service_release(&srv->mqtt);
