@@ -75,6 +75,9 @@ static const struct key_case keys[] = {
 	SECS("http_linger_timeout", "5", HTTP(linger_timeout_ms), 1, 3600),
 	NUM("http_linger_bytes", "67108864", HTTP(linger_bytes), 0, 4294967295u),
 	OTHER("cors_origins", "\"\""),
+	OTHER("websocket_listener", "off"),
+	OTHER("websocket_origins", "\"\""),
+	NUM("websocket_max_message", "0", HTTP(websocket_max_message), 0, 268435460),
 	NUM("message_max_length", "4096", HTTP(message_max), 1, 1048576),
 	NUM("status_max_length", "256", HTTP(status_max), 1, 65536),
 	NUM("poll_question_max_length", "500", HTTP(poll_question_max), 1, 65536),
@@ -619,6 +622,7 @@ static void test_strings(void **state)
 	check_string_key("response_information", BROKER(response_information));
 	check_string_key("server_reference", BROKER(server_reference));
 	check_string_key("cors_origins", HTTP(cors_origins));
+	check_string_key("websocket_origins", HTTP(websocket_origins));
 }
 
 /* Kept as written (http_server.c parses it when it binds). */
