@@ -8,6 +8,8 @@
  */
 #include "helpers.h"
 
+#include "base/sha1.h"
+#include "http/websocket.h"
 #include "net/ws.h"
 
 #include <stdbool.h>
@@ -308,6 +310,97 @@ static void test_server_frames(void **state)
 	ws_codec_free(w);
 }
 
+/* RFC 3174's test vectors (the million 'a's too: several blocks, and the
+ * padding in a block of its own for 56..63-byte tails). */
+static void test_sha1_vectors(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *hex;
+	} v[] = {
+		{ "abc", "a9993e364706816aba3e25717850c26c9cd0d89d" },
+		{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+		  "84983e441c3bd26ebaae4aa1f95129e5e54670f1" },
+		{ "", "da39a3ee5e6b4b0d3255bfef95601890afd80709" },
+	};
+	uint8_t h[SHA1_LEN];
+	char hex[41];
+	char *million = malloc(1000000);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		sha1(v[i].in, strlen(v[i].in), h);
+		for (int j = 0; j < SHA1_LEN; j++)
+			snprintf(hex + 2 * j, 3, "%02x", h[j]);
+		assert_string_equal(hex, v[i].hex);
+	}
+	memset(million, 'a', 1000000);
+	sha1(million, 1000000, h);
+	for (int j = 0; j < SHA1_LEN; j++)
+		snprintf(hex + 2 * j, 3, "%02x", h[j]);
+	assert_string_equal(hex, "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+	free(million);
+}
+
+/* A request with the given headers (name, value pairs; NULL ends). */
+static void request(struct http_request *rq, struct http_header *h, const char *method,
+		    const char *const *kv)
+{
+	unsigned n = 0;
+
+	memset(rq, 0, sizeof(*rq));
+	for (; kv[2 * n]; n++)
+		h[n] = (struct http_header){ kv[2 * n], kv[2 * n + 1] };
+	rq->method = method;
+	rq->path = "/mqtt";
+	rq->headers = h;
+	rq->nheaders = n;
+}
+
+#define GOOD_KEY "dGhlIHNhbXBsZSBub25jZQ=="
+
+/* RFC 6455 section 1.3's example key and answer; each refusal. */
+static void test_handshake(void **state)
+{
+	struct http_header h[8];
+	struct http_request rq;
+	struct http_ws_handshake hs;
+	const char *ok[] = { "upgrade", "websocket", "connection", "keep-alive, Upgrade",
+			     "sec-websocket-version", "13", "sec-websocket-key", GOOD_KEY,
+			     "sec-websocket-protocol", "mqttv3.1, mqtt", "origin",
+			     "http://a.example", NULL };
+
+	(void)state;
+	request(&rq, h, "GET", ok);
+	http_ws_handshake(&rq, "", &hs);
+	assert_int_equal(hs.status, 101);
+	assert_string_equal(hs.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+	assert_string_equal(hs.protocol, "mqttv3.1");
+	http_ws_handshake(&rq, "http://b.example, http://A.example", &hs);
+	assert_int_equal(hs.status, 101);
+	http_ws_handshake(&rq, "http://b.example", &hs);
+	assert_int_equal(hs.status, 403);
+	request(&rq, h, "POST", ok);
+	http_ws_handshake(&rq, "", &hs);
+	assert_int_equal(hs.status, 400);
+	request(&rq, h, "GET", ok);
+	h[0].value = "h2c";
+	http_ws_handshake(&rq, "", &hs);
+	assert_int_equal(hs.status, 400);
+	request(&rq, h, "GET", ok);
+	h[2].value = "8";
+	http_ws_handshake(&rq, "", &hs);
+	assert_int_equal(hs.status, 426);
+	request(&rq, h, "GET", ok);
+	h[3].value = "dGhlIHNhbXBsZSBub25j"; /* 12 bytes */
+	http_ws_handshake(&rq, "", &hs);
+	assert_int_equal(hs.status, 400);
+	request(&rq, h, "GET", ok);
+	h[4].value = "chat, mqtt5";
+	http_ws_handshake(&rq, "", &hs);
+	assert_int_equal(hs.status, 400);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +415,8 @@ int main(void)
 		cmocka_unit_test(test_oversized_frame_and_message),
 		cmocka_unit_test(test_close_handshake),
 		cmocka_unit_test(test_server_frames),
+		cmocka_unit_test(test_sha1_vectors),
+		cmocka_unit_test(test_handshake),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
