@@ -209,14 +209,17 @@ static const struct api_asset *static_file(const struct http_request *rq)
 /* The web client (/ and /app/...) may load and connect to its own server
  * only: no inline script or style, no other origin, not framed. connect-src
  * 'self' covers ws: and wss: to the same host (CSP Level 3) for MQTT over
- * WebSocket at /mqtt. The /api/doc page keeps none: Swagger UI starts from
- * an inline script. */
+ * WebSocket at /mqtt. worker-src blob: is for MQTT.js, which runs its
+ * keepalive timers in a worker made from its own code (timers in a
+ * background tab are throttled, the worker's are not). The /api/doc page
+ * keeps none: Swagger UI starts from an inline script. */
 static void page_headers(const char *path, struct http_response *rs)
 {
 	if (strcmp(path, "/") != 0 && strncmp(path, "/app/", 5) != 0)
 		return;
 	http_response_header(rs, "Content-Security-Policy: default-src 'self'; "
-				 "connect-src 'self'; img-src 'self' data:; object-src 'none'; "
+				 "connect-src 'self'; img-src 'self' data:; worker-src 'self' blob:; "
+				 "object-src 'none'; "
 				 "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
 	http_response_header(rs, "X-Content-Type-Options: nosniff");
 	http_response_header(rs, "Referrer-Policy: no-referrer");
