@@ -17,8 +17,8 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' $(WARN) -Isrc \
 	$(shell $(PKG_CONFIG) --cflags $(LIBS_PKG) 2>/dev/null)
 BANNED := -include src/base/banned.h
-# http-parser ships no pkg-config file.
-LDLIBS = $(shell $(PKG_CONFIG) --libs $(LIBS_PKG) 2>/dev/null) -lhttp_parser -lm
+# http-parser and wslay (Debian's libwslay-dev) ship no pkg-config file.
+LDLIBS = $(shell $(PKG_CONFIG) --libs $(LIBS_PKG) 2>/dev/null) -lhttp_parser -lwslay -lm
 
 RELEASE_CFLAGS := -O2 -g -DNDEBUG
 TEST_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \

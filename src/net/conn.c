@@ -66,12 +66,17 @@ static struct conn_aux *aux_get(struct net_conn *c)
 	return c->aux;
 }
 
+struct conn_aux *net__aux(struct net_conn *c)
+{
+	return aux_get(c);
+}
+
 /* Frees what nothing uses any more: an idle connection holds no buffer. */
 static void aux_trim(struct net_conn *c)
 {
 	struct conn_aux *a = c->aux;
 
-	if (!a || a->writing || a->pending_len)
+	if (!a || a->writing || a->pending_len || a->transport)
 		return;
 	free(a->pending);
 	free(a);
@@ -90,6 +95,24 @@ static void keep(struct net_conn *c, const uint8_t *data, size_t len)
 
 /* ---- input ---- */
 
+/* The protocol switched transports (net_conn_upgrade_ws): what it did not
+ * take of data was read as raw bytes, and goes through the new transport.
+ * Kept input is taken out of aux first (the transport feeds the layer). */
+static void replay(struct net_conn *c, const uint8_t *data, size_t len, bool from_pending)
+{
+	struct conn_aux *a = c->aux;
+	uint8_t *owned = NULL;
+
+	if (from_pending) {
+		owned = a->pending;
+		a->pending = NULL;
+		a->pending_len = a->pending_cap = 0;
+	}
+	if (len && c->mode == MODE_OPEN)
+		conn_transport(c)->replay(c, data, len);
+	free(owned);
+}
+
 /* Offers data to the protocol; keeps what it did not take. data may be
  * the kept input itself. A protocol that handed the connection over
  * (net_conn_upgrade) leaves the rest to the new one, fed at once. */
@@ -102,6 +125,7 @@ static void feed(struct net_conn *c, const uint8_t *data, size_t len)
 	for (;;) {
 		a = c->aux;
 		bool from_pending = a && data == a->pending;
+		uint8_t transport = c->transport;
 
 		svc = c->svc;
 		c->flags |= F_IN_INPUT;
@@ -109,6 +133,10 @@ static void feed(struct net_conn *c, const uint8_t *data, size_t len)
 		c->flags &= (uint8_t)~F_IN_INPUT;
 		if (c->mode == MODE_CLOSED)
 			return; /* closed by the protocol: the close callback frees */
+		if (c->transport != transport) {
+			replay(c, data + used, len - used, from_pending);
+			return;
+		}
 		if (from_pending) {
 			a = c->aux;
 			memmove(a->pending, a->pending + used, len - used);

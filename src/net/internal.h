@@ -28,6 +28,8 @@ struct net {
 	int nlisteners;
 	/* Connections with output to write this turn (net_conn_want_write);
 	 * a flag in each says it is here. */
+	uint32_t ws_open;        /* WebSocket connections (ws.c) */
+	uint64_t ws_accepted;
 	struct net_conn **dirty;
 	uint32_t ndirty, dirty_cap;
 	uint8_t readbuf[NET_READ_CHUNK];
@@ -59,6 +61,7 @@ struct conn_aux {
 	struct net_out *writing;     /* handed to the transport, not yet out */
 	uint8_t *pending;
 	uint32_t pending_len, pending_cap;
+	void *transport;             /* a stacked transport's state (ws.c) */
 };
 
 /* A lingering close's state, in the slot of the protocol's state (the
@@ -90,7 +93,7 @@ static inline struct net *conn_net(const struct net_conn *c)
 
 /* Transports by index: a connection names its own in one byte (its state,
  * for a stacked one, goes in conn_aux), so plain TCP costs nothing more. */
-enum { NET_T_TCP = 0 };
+enum { NET_T_TCP = 0, NET_T_WS = 1 };
 extern const struct net_transport *const net__transports[];
 
 static inline const struct net_transport *conn_transport(const struct net_conn *c)
@@ -100,6 +103,8 @@ static inline const struct net_transport *conn_transport(const struct net_conn *
 
 /* conn.c */
 struct net_conn *net__conn_new(struct net *n, struct net_service *svc);
+/* The connection's conn_aux, allocated if need be. */
+struct conn_aux *net__aux(struct net_conn *c);
 void net__flush(struct net_conn *c);
 void net__deadline_check(struct net_conn *c, uint32_t now);
 /* Milliseconds since the net started, wrapping every 49 days: deadlines

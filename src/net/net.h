@@ -96,9 +96,14 @@ struct net_transport {
 	 * transport's own state and closes the socket; net__closed once the
 	 * connection's memory may go. */
 	void (*close)(struct net_conn *c);
+	/* Optional: bytes read from the socket before this transport took the
+	 * connection over (what followed an upgrade request in the same read),
+	 * handled as if just read. */
+	void (*replay)(struct net_conn *c, const uint8_t *data, size_t len);
 };
 
 extern const struct net_transport net_tcp;
+extern const struct net_transport net_ws;
 
 /*
  * A protocol. input and output are required, the rest optional. Calls come
@@ -239,6 +244,19 @@ void net_conn_peer(const struct net_conn *c, char *out, size_t cap, bool with_po
  * handed out is not asked for any more: put it in the new state (the 101
  * answer of an upgrade). */
 void net_conn_upgrade(struct net_conn *c, struct net_service *to, void *state);
+/* net_conn_upgrade onto the WebSocket transport (ws.c), from the current
+ * protocol's input: raw[0..nraw) (the 101 answer, copied) is written as it
+ * is, then everything is framed: the new protocol reads the payload of the
+ * client's binary messages as one stream and its output goes out in
+ * binary frames. Bytes after the upgrade request that the current input
+ * call did not take are decoded as frames. A frame or a fragmented message
+ * over max_message bytes closes the connection with status 1009. The
+ * deadline is cleared. 0, or a libuv error (not a TCP connection). */
+int net_conn_upgrade_ws(struct net_conn *c, struct net_service *to, void *state,
+			const uv_buf_t *raw, uint32_t nraw, uint64_t max_message);
+/* WebSocket connections open now and since the start (they count in their
+ * protocol's service too). */
+void net_ws_counts(const struct net *n, uint32_t *open, uint64_t *accepted);
 /* The protocol has output: it is asked for it (proto->output) at the end
  * of this loop turn, or when the write in flight is out. */
 void net_conn_want_write(struct net_conn *c);

@@ -1,0 +1,346 @@
+/*
+ * ws.c - the WebSocket transport: TCP underneath, the frames of RFC 6455
+ * between (ws_codec.c). What the client sends is decoded as it is read and
+ * the payload of its binary messages goes to the protocol's input, in
+ * order, as one byte stream; each output the layer writes becomes one
+ * unmasked binary frame: its header, then the protocol's own segments
+ * (nothing copied). Pings are answered, a close frame is answered and the
+ * connection ends; a rule broken ends it with a close frame saying which.
+ *
+ * The transport's state (struct ws_conn) is in the connection's conn_aux,
+ * allocated at the upgrade: plain TCP connections pay nothing.
+ */
+#include "internal.h"
+#include "ws.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct ws_conn {
+	struct ws_codec *codec;
+	uint8_t hdr[WS_HEADER_MAX]; /* the frame try_write began */
+	uint8_t hdr_len, hdr_off;   /* its size, the bytes of it written */
+	bool hdr_pending;           /* write() continues that frame */
+	bool close_sent;            /* nothing may follow a close frame */
+	uint16_t close_status;      /* to send when the connection ends (0: 1000) */
+};
+
+static struct ws_conn *ws_of(const struct net_conn *c)
+{
+	return c->aux->transport;
+}
+
+/* ---- writing the transport's own frames ---- */
+
+struct ws_raw_write {
+	uv_write_t req;
+	size_t len;
+	uint8_t bytes[]; /* copied: the caller's may go */
+};
+
+static void on_raw_written(uv_write_t *req, int status)
+{
+	(void)status; /* a failure shows on the layer's own writes and reads */
+	free(req->data);
+}
+
+/* Queues bytes of the transport's own (the 101 answer, a pong, a close)
+ * behind whatever is queued: libuv writes a stream's requests in order,
+ * and the layer never leaves half a frame between two of its calls. */
+static void raw_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
+{
+	size_t len = 0, at = 0;
+	struct ws_raw_write *w;
+	uv_buf_t b;
+
+	for (uint32_t i = 0; i < n; i++)
+		len += iov[i].len;
+	w = xmalloc(sizeof(*w) + len);
+	for (uint32_t i = 0; i < n; i++, at += iov[i - 1].len)
+		memcpy(w->bytes + at, iov[i].base, iov[i].len);
+	w->req.data = w;
+	b = uv_buf_init((char *)w->bytes, (unsigned)len);
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_raw_written) < 0)
+		free(w);
+}
+
+static void send_control(struct net_conn *c, const uint8_t *frame, size_t len)
+{
+	uv_buf_t b = uv_buf_init((char *)frame, (unsigned)len);
+
+	raw_write(c, &b, 1);
+}
+
+/* ---- reading ---- */
+
+static bool ev_data(void *arg, const uint8_t *p, size_t n)
+{
+	struct net_conn *c = arg;
+
+	net__input(c, p, n);
+	return c->mode != MODE_CLOSED;
+}
+
+static bool ev_ping(void *arg, const uint8_t *p, size_t n)
+{
+	struct net_conn *c = arg;
+	struct ws_conn *w = ws_of(c);
+	uint8_t frame[WS_CONTROL_MAX];
+
+	if (!w->close_sent && c->mode == MODE_OPEN)
+		send_control(c, frame, ws_codec_pong_frame(w->codec, p, n, frame));
+	return true;
+}
+
+/* The client closes: its status is echoed as the connection ends (the
+ * protocol hears of it as the peer's end, like a FIN on TCP). */
+static bool ev_close(void *arg, uint16_t status)
+{
+	struct net_conn *c = arg;
+
+	ws_of(c)->close_status = status == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL : status;
+	net__eof(c, 0);
+	return false;
+}
+
+static const struct ws_events ws_events = {
+	.data = ev_data,
+	.ping = ev_ping,
+	.close = ev_close,
+};
+
+/* Bytes from the socket: decoded; a rule broken ends the connection with
+ * the close status saying which (sent as it closes). */
+static void ws_decode(struct net_conn *c, const uint8_t *data, size_t len)
+{
+	int rc = ws_codec_input(ws_of(c)->codec, data, len, &ws_events, c);
+
+	if (rc <= 0 || c->mode == MODE_CLOSED)
+		return;
+	ws_of(c)->close_status = (uint16_t)rc;
+	log_debug("websocket: closing with status %d", rc);
+	net__eof(c, UV_EPROTO);
+	net_conn_close(c, NET_CLOSE_NOW);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct net *n = conn_net((struct net_conn *)h);
+
+	(void)suggested;
+	*buf = uv_buf_init((char *)n->readbuf, sizeof(n->readbuf)); /* as TCP's */
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct net_conn *c = (struct net_conn *)s;
+
+	if (nread > 0)
+		ws_decode(c, (const uint8_t *)buf->base, (size_t)nread);
+	else if (nread < 0)
+		net__eof(c, nread == UV_EOF ? 0 : (int)nread);
+}
+
+static void ws_read_start(struct net_conn *c)
+{
+	if (!uv_is_closing((uv_handle_t *)&c->tcp))
+		uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void ws_read_stop(struct net_conn *c)
+{
+	net_tcp.read_stop(c);
+}
+
+static size_t ws_queued(const struct net_conn *c)
+{
+	return net_tcp.queued(c);
+}
+
+/* ---- the layer's output: one binary frame each ---- */
+
+static size_t iov_total(const uv_buf_t *iov, uint32_t n)
+{
+	size_t t = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		t += iov[i].len;
+	return t;
+}
+
+/* [what is left of the header, iov...] into v (n + 1 entries). */
+static uint32_t with_header(struct ws_conn *w, const uv_buf_t *iov, uint32_t n, uv_buf_t *v)
+{
+	uint32_t k = 0;
+
+	if (w->hdr_off < w->hdr_len)
+		v[k++] = uv_buf_init((char *)w->hdr + w->hdr_off, w->hdr_len - w->hdr_off);
+	memcpy(v + k, iov, n * sizeof(*iov));
+	return k + n;
+}
+
+static int ws_try_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
+{
+	struct ws_conn *w = ws_of(c);
+	size_t total = iov_total(iov, n);
+	uv_buf_t small[17], *v;
+	int r;
+
+	if (w->close_sent)
+		return (int)total; /* after a close frame: dropped */
+	w->hdr_len = (uint8_t)ws_codec_header(w->codec, WS_OP_BINARY, total, w->hdr);
+	w->hdr_off = 0;
+	w->hdr_pending = true;
+	v = n < 17 ? small : xmalloc((n + 1) * sizeof(*v));
+	r = uv_try_write((uv_stream_t *)&c->tcp, v, with_header(w, iov, n, v));
+	if (v != small)
+		free(v);
+	if (r < 0)
+		return r;
+	if ((size_t)r < w->hdr_len) {
+		w->hdr_off = (uint8_t)r;
+		return 0;
+	}
+	w->hdr_off = w->hdr_len;
+	w->hdr_pending = (size_t)r - w->hdr_len < total;
+	return r - w->hdr_len;
+}
+
+struct ws_write {
+	uv_write_t req;
+	struct net_conn *conn;
+};
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct ws_write *ww = req->data;
+	struct net_conn *c = ww->conn;
+
+	free(ww);
+	net__write_done(c, status);
+}
+
+/* The rest of the frame try_write began (its header's rest first). */
+static int ws_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
+{
+	struct ws_conn *w = ws_of(c);
+	struct ws_write *ww = xmalloc(sizeof(*ww));
+	uv_buf_t small[17], *v = n < 17 ? small : xmalloc((n + 1) * sizeof(*v));
+	uint32_t k;
+	int rc;
+
+	if (!w->hdr_pending) { /* not begun by try_write: a frame of its own */
+		w->hdr_len = (uint8_t)ws_codec_header(w->codec, WS_OP_BINARY,
+						      iov_total(iov, n), w->hdr);
+		w->hdr_off = 0;
+	}
+	w->hdr_pending = false;
+	k = with_header(w, iov, n, v);
+	ww->conn = c;
+	ww->req.data = ww;
+	rc = uv_write(&ww->req, (uv_stream_t *)&c->tcp, v, k, on_write); /* copies v */
+	if (v != small)
+		free(v);
+	if (rc < 0)
+		free(ww);
+	return rc;
+}
+
+static uint16_t status_to_send(const struct ws_conn *w)
+{
+	return w->close_status ? w->close_status : WS_CLOSE_NORMAL;
+}
+
+/* The lingering close: a close frame, then the write side shut. */
+static int ws_shutdown(struct net_conn *c)
+{
+	struct ws_conn *w = ws_of(c);
+	uint8_t frame[WS_CONTROL_MAX];
+
+	if (!w->close_sent)
+		send_control(c, frame, ws_codec_close_frame(w->codec, status_to_send(w), frame));
+	w->close_sent = true;
+	return net_tcp.shutdown(c);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct net_conn *c = (struct net_conn *)h;
+	struct net *n = conn_net(c);
+
+	ws_codec_free(ws_of(c)->codec);
+	free(ws_of(c));
+	c->aux->transport = NULL;
+	n->ws_open--;
+	net__closed(c);
+}
+
+/* The connection ends: its close frame goes first when nothing else is
+ * queued (what is queued is dropped, and a frame cut short cannot be
+ * followed by another); best effort, as closing cannot wait. */
+static void ws_close(struct net_conn *c)
+{
+	struct ws_conn *w = ws_of(c);
+	uint8_t frame[WS_CONTROL_MAX];
+	uv_buf_t b;
+
+	if (!w->close_sent && !c->tcp.write_queue_size) {
+		b = uv_buf_init((char *)frame,
+				(unsigned)ws_codec_close_frame(w->codec, status_to_send(w), frame));
+		uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+	}
+	w->close_sent = true;
+	uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+const struct net_transport net_ws = {
+	.name = "websocket",
+	.read_start = ws_read_start,
+	.read_stop = ws_read_stop,
+	.try_write = ws_try_write,
+	.write = ws_write,
+	.shutdown = ws_shutdown,
+	.queued = ws_queued,
+	.close = ws_close,
+	.replay = ws_decode,
+};
+
+/* ---- the upgrade ---- */
+
+int net_conn_upgrade_ws(struct net_conn *c, struct net_service *to, void *state,
+			const uv_buf_t *raw, uint32_t nraw, uint64_t max_message)
+{
+	struct net *n = conn_net(c);
+	struct ws_conn *w;
+	struct conn_aux *a;
+
+	if (c->transport != NET_T_TCP)
+		return UV_EINVAL;
+	w = xcalloc(1, sizeof(*w));
+	w->codec = ws_codec_new(max_message);
+	if (!w->codec) {
+		free(w);
+		return UV_ENOMEM;
+	}
+	raw_write(c, raw, nraw); /* the answer, before any frame */
+	a = net__aux(c);
+	a->transport = w;
+	net_tcp.read_stop(c);
+	c->transport = NET_T_WS;
+	if (!(c->flags & F_PAUSED))
+		ws_read_start(c);
+	net_conn_deadline(c, 0); /* the old protocol's timers are not the new one's */
+	net_conn_upgrade(c, to, state);
+	n->ws_open++;
+	n->ws_accepted++;
+	return 0;
+}
+
+void net_ws_counts(const struct net *n, uint32_t *open, uint64_t *accepted)
+{
+	*open = n->ws_open;
+	*accepted = n->ws_accepted;
+}
