@@ -1,5 +1,6 @@
 # mk/assets.mk - the files agora serves as they are (src/api/assets.h): the
-# OpenAPI document, the /api/doc page and Swagger UI's script and styles,
+# OpenAPI document, the /api/doc page and Swagger UI's script and styles, and
+# the web client (web/app/ at / and /app/..., with MQTT.js's browser bundle),
 # compiled into the binary so it needs nothing on disk at run time.
 #
 # Included by the Makefile, which provides PYTHON, CC, BASE_CFLAGS,
@@ -8,8 +9,9 @@
 #   ASSETS_REL_OBJ  its object for the release build
 #   ASSETS_TST_OBJ  its object for the test (sanitizer) build
 #
-# Swagger UI comes from npm (swagger-ui-dist, version pinned in
-# web/package-lock.json). `npm ci` runs only when web/node_modules lacks it
+# Swagger UI and MQTT.js come from npm (swagger-ui-dist, mqtt; versions
+# pinned in web/package-lock.json, which also pins playwright-core for the
+# page's tests). `npm ci` runs only when web/node_modules lacks it
 # or the lock file changed; after that the build needs no network. Install
 # scripts are not run: the only one, in the dependency @scarf/scarf, pings an
 # install-analytics service (web/package.json opts out of it as well).
@@ -30,23 +32,34 @@ SWAGGER_DIR := web/node_modules/swagger-ui-dist
 # new web/package-lock.json reinstalls.
 SWAGGER_STAMP := $(SWAGGER_DIR)/package.json
 SWAGGER_FILES := $(SWAGGER_DIR)/swagger-ui-bundle.js $(SWAGGER_DIR)/swagger-ui.css
+# MQTT.js's browser bundle (sets window.mqtt), installed by the same npm ci.
+MQTTJS_FILE := web/node_modules/mqtt/dist/mqtt.min.js
+
+# The web client: index.html at /, every other file of web/app/ at /app/NAME.
+WEB_APP_JS := $(sort $(wildcard web/app/*.js))
+WEB_APP_FILES := web/app/index.html web/app/app.css $(WEB_APP_JS)
 
 # URLPATH=CONTENT_TYPE=FILE, as scripts/embed.py takes them.
 ASSETS := \
 	'/api/openapi.json=application/json=src/api/openapi.json' \
 	'/api/doc=text/html; charset=utf-8=web/doc.html' \
 	'/api/doc/swagger-ui-bundle.js=text/javascript; charset=utf-8=$(SWAGGER_DIR)/swagger-ui-bundle.js' \
-	'/api/doc/swagger-ui.css=text/css; charset=utf-8=$(SWAGGER_DIR)/swagger-ui.css'
+	'/api/doc/swagger-ui.css=text/css; charset=utf-8=$(SWAGGER_DIR)/swagger-ui.css' \
+	'/=text/html; charset=utf-8=web/app/index.html' \
+	'/app/app.css=text/css; charset=utf-8=web/app/app.css' \
+	'/app/mqtt.min.js=text/javascript; charset=utf-8=$(MQTTJS_FILE)' \
+	$(foreach f,$(WEB_APP_JS),'/app/$(notdir $(f))=text/javascript; charset=utf-8=$(f)')
 
 $(SWAGGER_STAMP): web/package.json web/package-lock.json
 	$(NPM) ci --prefix web --no-audit --no-fund --ignore-scripts
 	@touch $@
 
-$(SWAGGER_FILES): $(SWAGGER_STAMP) ;
+$(SWAGGER_FILES) $(MQTTJS_FILE): $(SWAGGER_STAMP) ;
 
 # embed.py also parses every application/json asset: a typo in
 # openapi.json fails here, not at the first request.
-$(ASSETS_C): scripts/embed.py mk/assets.mk src/api/openapi.json web/doc.html $(SWAGGER_FILES)
+$(ASSETS_C): scripts/embed.py mk/assets.mk src/api/openapi.json web/doc.html $(SWAGGER_FILES) \
+		$(MQTTJS_FILE) $(WEB_APP_FILES)
 	@mkdir -p $(dir $@)
 	$(PYTHON) scripts/embed.py -o $@ $(ASSETS)
 

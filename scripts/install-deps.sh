@@ -12,6 +12,8 @@ pkgs="gcc make pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libsqlite
 case "${1:-}" in
 test)
 	pkgs="$pkgs libcmocka-dev python3 python3-pytest python3-paho-mqtt python3-requests python3-jsonschema mosquitto mosquitto-clients curl groff-base"
+	# The web client's tests (tests/web/): playwright-core drives chromium.
+	pkgs="$pkgs nodejs chromium"
 	;;
 bench)
 	# mosquitto is the peer measured side by side; valgrind and strace

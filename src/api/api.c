@@ -197,13 +197,32 @@ static void options_reply(struct api *a, const struct http_request *rq, struct h
 	add_cors(a, rq, rs, true, all);
 }
 
-/* The documentation page's scripts and styles (embedded files that are not
+/* The web client and the documentation page's files (embedded files that are not
  * API routes), for GET and HEAD. */
 static const struct api_asset *static_file(const struct http_request *rq)
 {
 	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0)
 		return NULL;
 	return api_asset_find(rq->path);
+}
+
+/* The web client (/ and /app/...) may load and connect to its own server
+ * only: no inline script or style, no other origin, not framed. connect-src
+ * 'self' covers ws: and wss: to the same host (CSP Level 3) for MQTT over
+ * WebSocket at /mqtt. worker-src blob: is for MQTT.js, which runs its
+ * keepalive timers in a worker made from its own code (timers in a
+ * background tab are throttled, the worker's are not). The /api/doc page
+ * keeps none: Swagger UI starts from an inline script. */
+static void page_headers(const char *path, struct http_response *rs)
+{
+	if (strcmp(path, "/") != 0 && strncmp(path, "/app/", 5) != 0)
+		return;
+	http_response_header(rs, "Content-Security-Policy: default-src 'self'; "
+				 "connect-src 'self'; img-src 'self' data:; worker-src 'self' blob:; "
+				 "object-src 'none'; "
+				 "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+	http_response_header(rs, "X-Content-Type-Options: nosniff");
+	http_response_header(rs, "Referrer-Policy: no-referrer");
 }
 
 size_t api_handle(struct api *a, const struct http_request *rq, struct http_response *rs)
@@ -226,6 +245,7 @@ size_t api_handle(struct api *a, const struct http_request *rq, struct http_resp
 		http_response_header(rs, "Allow: %s", allow);
 	} else if (!r && (f = static_file(rq))) {
 		http_response_static(rs, 200, f->content_type, f->data, f->len);
+		page_headers(rq->path, rs);
 	} else if (!r) {
 		http_response_error(rs, 404, NULL, "no route %s %s", rq->method, rq->path);
 	} else {

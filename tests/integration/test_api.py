@@ -903,7 +903,7 @@ def test_405_lists_allowed_methods(shared_api, method, path, allowed):
     assert not ({method} & allow), r.headers
 
 
-@pytest.mark.parametrize("path", ["/api/nope", "/api/users/alice/nope", "/", "/api",
+@pytest.mark.parametrize("path", ["/api/nope", "/api/users/alice/nope", "/api", "/app/nope.js",
                                   "/api/users/alice/messages/1"])
 def test_unknown_route_is_404(shared_api, path):
     api = shared_api

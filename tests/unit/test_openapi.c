@@ -506,6 +506,29 @@ static void test_doc_assets(void **state)
 	assert_true(contains(css, ".swagger-ui"));
 }
 
+/* The web client at /: its page, styles, MQTT.js and the modules main.js
+ * imports are all embedded, and the page names no other server. */
+static void test_web_client_assets(void **state)
+{
+	static const char *const modules[] = { "main", "api", "dom", "live", "people",
+					       "messages", "polls", "topics", "broker" };
+	const struct api_asset *page = asset("/", "text/html");
+	const struct api_asset *mqtt = asset("/app/mqtt.min.js", "text/javascript");
+	char path[64];
+
+	(void)state;
+	asset("/app/app.css", "text/css");
+	assert_true(contains(page, "/app/main.js"));
+	assert_true(contains(page, "/app/mqtt.min.js"));
+	assert_false(contains(page, "http://"));
+	assert_false(contains(page, "https://"));
+	assert_true(contains(mqtt, "connect"));
+	for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
+		snprintf(path, sizeof(path), "/app/%s.js", modules[i]);
+		asset(path, "text/javascript");
+	}
+}
+
 static void test_asset_table(void **state)
 {
 	size_t n;
@@ -537,6 +560,7 @@ int main(void)
 	    cmocka_unit_test(test_path_parameters_declared),
 	    cmocka_unit_test(test_operation_ids_and_security),
 	    cmocka_unit_test(test_doc_assets),
+	    cmocka_unit_test(test_web_client_assets),
 	    cmocka_unit_test(test_asset_table),
 	};
 
