@@ -400,3 +400,44 @@ def test_metrics_count_websocket_clients(broker, ws, uniq):
     assert re.search(r'(?m)^agora_websocket_connections 1$', text), text
     assert re.search(r'(?m)^agora_websocket_connections_total 1$', text)
     w.disconnect()
+
+
+def test_connection_limit_refuses_the_upgrade_with_503(broker_factory, rawws):
+    # One MQTT client over TCP fills max_connections 1: an upgrade is one
+    # more MQTT client, refused before it starts (503, JSON body), and
+    # accepted again once the slot is free.
+    import mqttraw
+    b = broker_factory("max_connections 1")
+    t = mqttraw.RawClient(b.port)
+    t.connect()
+    c = rawws(b.http_port)
+    assert c.status() == 503, c.head
+    assert re.search(r"(?im)^Content-Type: application/json", c.head)
+    t.disconnect()
+    deadline = time.monotonic() + 5
+    while True:  # the broker notes the TCP client's end on its next turn
+        c = rawws(b.http_port)
+        if c.status() == 101:
+            break
+        assert c.status() == 503 and time.monotonic() < deadline, c.head
+
+
+def test_sys_counts_websocket_clients(broker_factory, ws, uniq):
+    # $SYS/broker/clients/connected counts a WebSocket client like any
+    # other: with one WebSocket client and the TCP subscriber, 2.
+    import mqttraw
+    b = broker_factory("sys_interval 1")
+    w = ws(b.http_port, client_id="w" + uniq)
+    t = mqttraw.RawClient(b.port)
+    t.connect()
+    t.subscribe([("$SYS/broker/clients/connected", 0)])
+    deadline = time.monotonic() + 10
+    seen = []
+    while time.monotonic() < deadline:
+        p = t.recv_publish(timeout=max(0.1, deadline - time.monotonic()))
+        seen.append(p.payload)
+        if p.payload == b"2":
+            break
+    assert seen and seen[-1] == b"2", seen
+    w.disconnect()
+    t.disconnect()
