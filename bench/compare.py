@@ -22,6 +22,11 @@ Debian python3, standard library only. Needs build/release/agora (make build),
 /usr/sbin/mosquitto; strace, valgrind and cc for the profile; taskset for
 pinning (without it the runs are unpinned, and the report says so).
 
+The WebSocket scenarios (ws_qos0_1to1, ws_fanout_1to100) run each broker
+twice per repetition, its clients over TCP and over WebSocket (`agora bench
+--ws`: Agora's `GET /mqtt` on its HTTP listener, Mosquitto's `protocol
+websockets` listener), and report WebSocket as a share of TCP.
+
 The HTTP scenario (scenario name `http`: wrk on the REST API beside nginx
 serving the same bytes) is bench/http_bench.py; its section goes at the end
 of the report. The `slow` scenario (bench/slow_subscribers.py) measures what
@@ -62,7 +67,10 @@ DEFAULT_OUT = os.path.join(REPO, "docs", "PERFORMANCE.md")
 QUICK_OUT = os.path.join(REPO, "build", "bench", "PERFORMANCE-quick.md")
 
 BROKERS = ("agora", "mosquitto", "forwarder")
-TITLES = {"agora": "Agora", "mosquitto": "Mosquitto", "forwarder": "forwarder"}
+TITLES = {"agora": "Agora", "mosquitto": "Mosquitto", "forwarder": "forwarder",
+          "agora_ws": "Agora WS", "mosquitto_ws": "Mosquitto WS"}
+WS_BROKERS = ("agora", "mosquitto")   # the forwarder speaks no WebSocket
+WS_TARGET = 0.8                       # the issue: WebSocket within 20% of TCP
 
 START_TIMEOUT = 15.0          # s until a broker accepts TCP connections
 START_TIMEOUT_VALGRIND = 120.0
@@ -81,8 +89,9 @@ APT_PACKAGES = {"mosquitto": "mosquitto", "taskset": "util-linux", "strace": "st
 
 class Scenario:
     def __init__(self, name, title, kind, args, quick_args, optional=False, reference=None,
-                 skip=()):
+                 skip=(), ws=False):
         self.name = name
+        self.ws = ws                  # run each broker over TCP and over WebSocket
         self.skip = skip              # brokers this scenario does not apply to
         self.title = title
         self.kind = kind              # throughput | latency | conns
@@ -124,6 +133,13 @@ SCENARIOS = [
     Scenario("latency_10k", "QoS 0, 1 -> 1 at a fixed 10,000 msg/s", "latency",
              ["pubsub", "-q", "0", "--rate", "10000", "-n", "0", "-d", "5"],
              ["pubsub", "-q", "0", "--rate", "10000", "-n", "0", "-d", "2"]),
+    # The same loads over WebSocket, each beside its own TCP run.
+    Scenario("ws_qos0_1to1", "QoS 0, 1 -> 1, WebSocket vs TCP", "throughput",
+             ["pubsub", "-q", "0", "-n", "2000000", "-d", "20"],
+             ["pubsub", "-q", "0", "-n", "100000", "-d", "5"], skip=("forwarder",), ws=True),
+    Scenario("ws_fanout_1to100", "QoS 0, 1 -> 100, WebSocket vs TCP", "throughput",
+             ["fanout", "-S", "100", "-n", "50000", "-d", "20"],
+             ["fanout", "-S", "100", "-n", "2000", "-d", "5"], skip=("forwarder",), ws=True),
     Scenario("conns_idle", "10,000 idle connections", "conns",
              ["conns", "--connections", "10000", "--hold", "1", "-d", "30"],
              ["conns", "--connections", "2000", "--hold", "0.5", "-d", "30"],
@@ -281,8 +297,11 @@ class Broker:
 
     live = set()
 
-    def __init__(self, kind, workdir, pin, profiler=None, profile_out=None, extra=()):
+    def __init__(self, kind, workdir, pin, profiler=None, profile_out=None, extra=(),
+                 ws=False):
         self.kind = kind
+        self.ws = ws                 # also a WebSocket listener, on ws_port
+        self.ws_port = None
         self.extra = list(extra)     # more `agora serve` settings
         self.workdir = workdir
         self.pin = pin
@@ -296,16 +315,17 @@ class Broker:
 
     def command(self, port):
         if self.kind == "agora":
+            # MQTT only here (the HTTP scenario is http_bench.py): no HTTP
+            # listener to collide with a busy port 8080, but for WebSocket
+            http = "127.0.0.1:%d" % self.ws_port if self.ws else "off"
             return [AGORA, "serve", "-l", "127.0.0.1:%d" % port,
                     "--data-dir", os.path.join(self.workdir, "agora-data"),
-                    # MQTT only here (the HTTP scenario is http_bench.py):
-                    # no HTTP listener to collide with a busy port 8080
-                    "--http-listener", "off",
+                    "--http-listener", http,
                     "--log-level", "warn", "--max-connections", "100000"] + self.extra
         if self.kind == "mosquitto":
             conf = os.path.join(self.workdir, "mosquitto.conf")
             with open(conf, "w") as f:
-                f.write(mosquitto_conf(port))
+                f.write(mosquitto_conf(port, self.ws_port if self.ws else None))
             return [MOSQUITTO, "-c", conf]
         if self.kind == "forwarder":
             return [FORWARDER, "-p", str(port)]
@@ -313,6 +333,10 @@ class Broker:
 
     def start(self):
         self.port = free_port()
+        if self.ws:
+            self.ws_port = free_port()
+            while self.ws_port == self.port:
+                self.ws_port = free_port()
         cmd = self.command(self.port)
         env = dict(os.environ)
         wrap = []
@@ -347,19 +371,23 @@ class Broker:
         return self
 
     def _wait_listening(self, deadline):
+        for port in [self.port] + ([self.ws_port] if self.ws else []):
+            self._wait_port(port, deadline)
+
+    def _wait_port(self, port, deadline):
         while True:
             status = self.proc.poll()
             if status is not None:
                 raise BenchError("%s exited with status %d before listening: %s"
                                  % (self.kind, status, tail(self.log_path)))
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                     return
             except OSError:
                 pass
             if time.monotonic() > deadline:
                 raise BenchError("%s did not accept connections on port %d within the deadline: %s"
-                                 % (self.kind, self.port, tail(self.log_path)))
+                                 % (self.kind, port, tail(self.log_path)))
             time.sleep(0.02)
 
     def stop(self):
@@ -405,7 +433,7 @@ class Broker:
             b.kill()
 
 
-def mosquitto_conf(port):
+def mosquitto_conf(port, ws_port=None):
     lines = [
         "# written by bench/compare.py for one run",
         "listener %d 127.0.0.1" % port,
@@ -419,6 +447,10 @@ def mosquitto_conf(port):
         # Run as root: stay root instead of switching to the mosquitto user
         # (which could not write to the temporary directory).
         lines.append("user root")
+    if ws_port:
+        # Mosquitto 2.0.11 starts no websockets listener without a TCP one
+        # beside it ("Unable to start any listening sockets"): both, then.
+        lines += ["listener %d 127.0.0.1" % ws_port, "protocol websockets"]
     return "\n".join(lines) + "\n"
 
 
@@ -542,13 +574,16 @@ class Runner:
         self.profile_seq = 0
 
     def one_run(self, sc, broker, rep):
-        args = sc.args(self.opts.quick)
+        """broker: a kind, or kind_ws for its clients over WebSocket."""
+        ws = broker.endswith("_ws")
+        args = sc.args(self.opts.quick) + (["--ws"] if ws else [])
         run = {"scenario": sc.name, "broker": broker, "rep": rep, "ok": False, "reason": "",
                "notes": [], "json": None, "metrics": {}, "args": args}
-        b = Broker(broker, self.workdir, self.broker_pin)
+        b = Broker(broker[:-3] if ws else broker, self.workdir, self.broker_pin, ws=ws)
         try:
             b.start()
-            doc, rc, problem = run_bench(args, b.port, b.pid, self.bench_pin)
+            doc, rc, problem = run_bench(args, b.ws_port if ws else b.port, b.pid,
+                                         self.bench_pin)
             want = None
             if sc.kind == "conns":
                 want = int(args[args.index("--connections") + 1])
@@ -573,7 +608,7 @@ class Runner:
 
     def print_run(self, sc, run):
         label = "[%s %d/%d]" % (sc.name, run["rep"] + 1, self.opts.repeat)
-        who = "%-10s" % TITLES[run["broker"]]
+        who = "%-12s" % TITLES[run["broker"]]
         if not run["ok"]:
             log("  %-22s %s FAILED: %s" % (label, who, run["reason"]))
             return
@@ -601,8 +636,16 @@ class Runner:
                 k = rep % len(self.brokers)
                 order = self.brokers[k:] + self.brokers[:k]   # rotate run by run
                 for broker in order:
-                    if broker not in sc.skip:
-                        self.one_run(sc, broker, rep)
+                    if broker in sc.skip:
+                        continue
+                    # WebSocket beside TCP, which goes first in turn
+                    pair = [broker, broker + "_ws"] if sc.ws else [broker]
+                    for variant in (pair if rep % 2 == 0 else pair[::-1]):
+                        self.one_run(sc, variant, rep)
+            if sc.ws:
+                for row in ws_rows(self, sc):
+                    log("  -> " + ws_row_text(row))
+                continue
             for row in summary_rows(self, sc):
                 log("  -> " + row_text(row))
 
@@ -803,6 +846,35 @@ def summary_rows(runner, sc):
         _, row["ceiling_pct"] = ratio(med("agora"), med("forwarder"), better)
         rows.append(row)
     return rows
+
+
+def ws_rows(runner, sc):
+    """One row per broker: TCP and WebSocket deliveries/s, and WebSocket / TCP."""
+    rows = []
+    for b in WS_BROKERS:
+        if b in sc.skip or not runs_of(runner, sc.name, b):
+            continue
+        row = {"scenario": sc.name, "broker": b}
+        for v in (b, b + "_ws"):
+            runs = runs_of(runner, sc.name, v)
+            row[v] = stat_of(runner, sc.name, v, "delivered_per_s") if runs else "n/a"
+            row[v + "_runs"] = "%d/%d" % (sum(r["ok"] for r in runs), len(runs)) if runs else "-"
+        med = lambda v: row[v][0] if isinstance(row[v], tuple) else None
+        tcp, ws = med(b), med(b + "_ws")
+        row["ratio"] = ws / tcp if tcp and ws is not None else None
+        rows.append(row)
+    return rows
+
+
+def ws_row_text(row):
+    b = row["broker"]
+    cell = lambda v: fmt_stat(row[v], "msg/s") if row[v] != "n/a" else "n/a"
+    text = "%s %s: TCP %s msg/s [%s ok], WebSocket %s msg/s [%s ok]" % (
+        row["scenario"], TITLES[b], cell(b), row[b + "_runs"], cell(b + "_ws"),
+        row[b + "_ws_runs"])
+    if row["ratio"] is not None:
+        text += "  WebSocket = %.0f%% of TCP" % (row["ratio"] * 100)
+    return text
 
 
 def row_text(row):
@@ -1031,6 +1103,45 @@ def targets(runner, rows_by_key):
     return out
 
 
+def ws_targets(ws):
+    """The issue's WebSocket target, on QoS 0 1->1 and fan-out, for Agora."""
+    out = []
+    for scenario, what in (("ws_qos0_1to1", "QoS 0 1->1"), ("ws_fanout_1to100", "fan-out 1->100")):
+        title = "%s over WebSocket >= %.0f%% of TCP (Agora)" % (what, WS_TARGET * 100)
+        row = next((r for r in ws if r["scenario"] == scenario and r["broker"] == "agora"), None)
+        if row is None or row["ratio"] is None:
+            out.append((title, "not measured", None))
+            continue
+        out.append((title, "%.0f%% (%s vs %s deliveries/s)" % (
+            row["ratio"] * 100, fmt_num(row["agora_ws"][0]), fmt_num(row["agora"][0])),
+            row["ratio"] >= WS_TARGET))
+    return out
+
+
+def ws_markdown(ws, quick):
+    """The report's WebSocket section."""
+    L = ["## MQTT over WebSocket", ""]
+    L.append("Each broker runs each scenario twice per repetition, with every client of `agora"
+             " bench` over TCP and then over WebSocket (the order alternates): Agora's `GET /mqtt`"
+             " on its HTTP listener (`--http-listener 127.0.0.1:PORT`, `agora bench ... --ws -p"
+             " PORT`), Mosquitto's `protocol websockets` listener (Debian's 2.0.11 is built with"
+             " libwebsockets; it opens a websockets listener only beside a TCP one). Clients mask"
+             " every frame (one frame per write batch), as RFC 6455 requires.")
+    L.append("")
+    L.append("| scenario | broker | TCP (msg/s) | WebSocket (msg/s) | WebSocket / TCP |"
+             " runs ok (TCP · WS) |")
+    L.append("| --- | --- | --- | --- | --- | --- |")
+    for r in ws:
+        b = r["broker"]
+        cell = lambda v: fmt_stat(r[v], "msg/s", "–") if r[v] != "n/a" else "n/a"
+        L.append("| %s | %s | %s | %s | %s | %s · %s |" % (
+            r["scenario"], TITLES[b], cell(b), cell(b + "_ws"),
+            "**%.0f%%**" % (r["ratio"] * 100) if r["ratio"] is not None else "–",
+            r[b + "_runs"], r[b + "_ws_runs"]))
+    L.append("")
+    return L
+
+
 def limit_verdict(m, kind):
     if kind == "latency":
         return "fixed rate (not a throughput limit)"
@@ -1166,7 +1277,8 @@ def write_report(path, ctx):
     w("| scenario | what | `agora bench` arguments |")
     w("| --- | --- | --- |")
     for sc in scenarios:
-        w("| %s | %s | `%s` |" % (sc.name, sc.title.replace("->", "→"), " ".join(sc.args(opts.quick))))
+        shown_args = sc.args(opts.quick) + (["[--ws]"] if sc.ws else [])
+        w("| %s | %s | `%s` |" % (sc.name, sc.title.replace("->", "→"), " ".join(shown_args)))
     w("")
     w("Throughput is `delivered_per_s` (messages received by all subscribers per second of the"
       " measured phase). Latency is publish-to-delivery time at a fixed 10,000 msg/s (p50, p99)."
@@ -1294,6 +1406,8 @@ def write_report(path, ctx):
         L.append("")
         L.append(SLOW_TRADE_OFF)
         L.append("")
+    if ctx.get("ws"):
+        L.extend(ws_markdown(ctx["ws"], opts.quick))
     # --- HTTP scenario (bench/http_bench.py) ---
     if ctx.get("http"):
         L.extend(http_bench.markdown(ctx["http"]).rstrip("\n").split("\n"))
@@ -1578,11 +1692,19 @@ def main(argv):
                                       repeat=opts.repeat, log=log)
         # --- end HTTP scenario ---
         rows = []
+        ws = []
         for sc in opts.scenario_list:
-            rows.extend(summary_rows(runner, sc))
+            if sc.ws:
+                ws.extend(ws_rows(runner, sc))
+            else:
+                rows.extend(summary_rows(runner, sc))
         if rows:
             log("\n== Summary (median, min-max over successful runs)")
             print_table(rows)
+        if ws:
+            log("\n== MQTT over WebSocket (median, min-max over successful runs)")
+            for row in ws:
+                log("  " + ws_row_text(row))
         tops = {}
         if not opts.no_profile:
             log("\n== Profile: per delivered message, workload minus idle baseline")
@@ -1593,7 +1715,7 @@ def main(argv):
                 if e and not e["error"] and "qos0_1to1" in e["workloads"]:
                     tops[b] = callgrind_top(e["workloads"]["qos0_1to1"]["detail"]["file"])
         rows_by_key = {(r["scenario"], r["key"]): r for r in rows}
-        tgt = targets(runner, rows_by_key)
+        tgt = targets(runner, rows_by_key) + ws_targets(ws)
         log("\n== Targets")
         for title, measured, met in tgt:
             log("  %-11s %s: %s" % ("MET" if met else "not measured" if met is None else "NOT MET",
@@ -1607,6 +1729,7 @@ def main(argv):
             "callgrind_top": tops,
             "http": http_res,   # HTTP scenario (bench/http_bench.py)
             "slow": slow_res,
+            "ws": ws,
         }
         write_report(opts.out, ctx)
         os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)

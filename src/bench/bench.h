@@ -47,6 +47,7 @@ struct bench_opts {
 	bool json;
 	uint8_t protocol;         /* MQTT_LEVEL_311 or MQTT_LEVEL_5 */
 	char topic_prefix[64];
+	char ws_path[128];        /* "": every client over TCP; else over WebSocket, this path */
 };
 
 void bench_opts_defaults(struct bench_opts *o, enum bench_scenario s);

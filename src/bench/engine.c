@@ -360,6 +360,7 @@ static void start_connect(struct bench *bn, struct bconn *c)
 	 * the server's Receive Maximum and the 65,535 packet ids */
 	o.max_packet = MQTT_MAX_REMAINING + MQTT_MAX_HEADER;
 	o.max_output = UINT32_MAX;
+	o.ws_path = bn->o->ws_path[0] ? bn->o->ws_path : NULL;
 	client_conn_init(&c->mc, &bn->cl, &o, &bench_cbs);
 	c->mc.data = c;
 	c->started = true;

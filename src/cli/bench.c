@@ -22,7 +22,8 @@ static void usage(FILE *out)
 		"\n"
 		"options:\n"
 		"  -h HOST          broker address (default 127.0.0.1; loopback only in tests)\n"
-		"  -p PORT          broker port (default 1883)\n"
+		"  -p PORT          broker port (default 1883; with --ws, the HTTP port)\n"
+		"  --ws [PATH]      every client over WebSocket, upgrading at PATH (default /mqtt)\n"
 		"  -P N             publishers            -S N   subscribers\n"
 		"  -t N             topics (pubsub)       -q QOS quality of service 0, 1 or 2\n"
 		"  -s BYTES         payload size (>= %d, default 64)\n"
@@ -108,6 +109,16 @@ static int set_option(struct bench_opts *o, const char *f, const char *v)
 	return -1;
 }
 
+/* --ws [PATH]: the value is optional, so taken only when it is a path.
+ * Returns the arguments it used beyond the flag (0 or 1). */
+static int ws_option(struct bench_opts *o, const char *next)
+{
+	bool path = next && next[0] == '/' && strlen(next) < sizeof(o->ws_path);
+
+	snprintf(o->ws_path, sizeof(o->ws_path), "%s", path ? next : "/mqtt");
+	return path ? 1 : 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
 	struct bench_opts o;
@@ -128,6 +139,10 @@ int cmd_bench(int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			o.json = true;
+			continue;
+		}
+		if (strcmp(argv[i], "--ws") == 0) {
+			i += ws_option(&o, i + 1 < argc ? argv[i + 1] : NULL);
 			continue;
 		}
 		if (strcmp(argv[i], "--help") == 0) {

@@ -10,7 +10,8 @@
  *                 IPv6, each address in turn) or a given address, CONNECT
  *                 (3.1, 3.1.1, 5), the acknowledgement flows of QoS 1 and 2
  *                 both ways, SUBSCRIBE and UNSUBSCRIBE, keepalive,
- *                 DISCONNECT
+ *                 DISCONNECT; over TCP, or over WebSocket (RFC 6455,
+ *                 MQTT 5.0 section 6) when opts.ws_path is set
  *
  * Conventions
  *
@@ -78,6 +79,9 @@ enum client_err {
 	CLIENT_ESTATE = -40008,       /* not connected (before CONNACK, or closing) */
 	CLIENT_ESTALLED = -40009,     /* the server stopped reading: output not taken in time */
 	CLIENT_EINVAL = -40010,       /* a field the codec cannot encode (QoS 3, no filter...) */
+	CLIENT_EUPGRADE = -40011,     /* WebSocket: the answer to the upgrade was not 101 */
+	CLIENT_EHANDSHAKE = -40012,   /* WebSocket: a 101 that is not a valid one (accept
+				       * key, Upgrade, subprotocol), or an answer over 8 KiB */
 };
 
 /* Words for a client or libuv error. */
@@ -130,7 +134,13 @@ struct client_opts {
 	uint32_t max_packet;         /* largest packet accepted from the server */
 	uint32_t max_output;         /* bytes queued before client_publish says EFULL */
 	uint16_t max_inflight;       /* outgoing QoS 1/2 in flight (the server may lower it) */
-	uint32_t connect_timeout_ms; /* TCP connect and CONNACK */
+	uint32_t connect_timeout_ms; /* TCP connect, WebSocket upgrade and CONNACK */
+	/* Non-NULL: MQTT over WebSocket. After TCP connect, GET ws_path with
+	 * Upgrade: websocket and subprotocol mqtt; once the 101 is checked,
+	 * every write batch is one masked binary frame, the server's frames
+	 * are decoded into the packet stream, pings are answered and a close
+	 * frame ends the connection (CLIENT_ECLOSED). */
+	const char *ws_path;
 };
 
 /* What the server's CONNACK allowed (MQTT 5 properties, or the defaults). */
@@ -203,6 +213,7 @@ struct client_conn {
 	uint16_t first_id;
 	uint32_t npub;
 	struct idset qos2_in;           /* incoming QoS 2 ids awaiting PUBREL */
+	struct client_ws *ws;           /* WebSocket: the framing's state (ws.c); NULL over TCP */
 	/* time, in the loop's milliseconds */
 	uint64_t deadline_ms;           /* connect, CONNACK, PINGRESP or close; 0 none */
 	uint64_t last_out_ms;

@@ -141,6 +141,8 @@ void client__release(struct client_conn *c)
 	c->wbuf = c->fbuf = c->rbuf = NULL;
 	c->wlen = c->wcap = c->fcap = c->rlen = c->rcap = 0;
 	ring_release(&c->inflight);
+	client__ws_free(c->ws);
+	c->ws = NULL;
 	idset_release(&c->qos2_in);
 	if (c->ai)
 		uv_freeaddrinfo(c->ai);
@@ -244,22 +246,39 @@ static void on_written(uv_write_t *req, int status)
 		wrote_all(c);
 }
 
-/* One try-write of everything queued; what the socket refuses goes out
- * with one uv_write from the other buffer, and the filling one is free
- * for what comes meanwhile. */
+/* What of a write of [hdr (hlen bytes), fbuf (len bytes)] is left after
+ * its first n bytes went out, into v; returns the count of buffers. */
+static unsigned write_rest(const uv_buf_t *hdr, uint32_t hlen, uint8_t *fbuf, uint32_t len,
+			   uint32_t n, uv_buf_t v[2])
+{
+	if (n < hlen) {
+		v[0] = uv_buf_init(hdr->base + n, hlen - n);
+		v[1] = uv_buf_init((char *)fbuf, len);
+		return 2;
+	}
+	v[0] = uv_buf_init((char *)fbuf + (n - hlen), len - (n - hlen));
+	return 1;
+}
+
+/* One try-write of everything queued (over WebSocket: behind its frame
+ * header); what the socket refuses goes out with one uv_write from the
+ * other buffer, and the filling one is free for what comes meanwhile. */
 static void flush(struct client_conn *c)
 {
-	uv_buf_t buf;
+	uv_buf_t v[2], hdr = uv_buf_init(NULL, 0);
+	uint32_t len = c->wlen, tc;
 	uint8_t *t;
-	uint32_t tc;
-	int n;
+	int n, k = 0;
 
 	if (c->writing || !c->wlen || c->state < CLIENT_WAIT_CONNACK ||
 	    c->state > CLIENT_DISCONNECTING)
 		return;
-	buf = uv_buf_init((char *)c->wbuf, c->wlen);
-	n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
-	if (n == (int)c->wlen) {
+	if (c->ws && (k = client__ws_frame(c, &hdr)) < 0)
+		return; /* the upgrade's answer first */
+	v[0] = hdr;
+	v[k] = uv_buf_init((char *)c->wbuf, len);
+	n = uv_try_write((uv_stream_t *)&c->tcp, v, (unsigned)k + 1);
+	if (n == (int)(hdr.len + len)) {
 		c->wlen = 0;
 		wrote_all(c);
 		return;
@@ -276,11 +295,11 @@ static void flush(struct client_conn *c)
 	c->fcap = c->wcap;
 	c->wbuf = t;
 	c->wcap = tc;
-	c->flen = c->wlen - (uint32_t)n;
-	buf = uv_buf_init((char *)c->fbuf + n, c->flen);
+	c->flen = (uint32_t)(hdr.len + len) - (uint32_t)n;
 	c->wlen = 0;
 	c->wreq.data = c;
-	n = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
+	k = (int)write_rest(&hdr, (uint32_t)hdr.len, c->fbuf, len, (uint32_t)n, v);
+	n = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, v, (unsigned)k, on_written);
 	if (n < 0) {
 		client__fail(c, n);
 		return;
@@ -320,7 +339,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		client__fail(c, nread == UV_EOF ? CLIENT_ECLOSED : (int)nread);
 		return;
 	}
-	client__input(c, (const uint8_t *)buf->base, (size_t)nread);
+	if (c->ws)
+		client__ws_input(c, (const uint8_t *)buf->base, (size_t)nread);
+	else
+		client__input(c, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 /* ---- connecting ---- */
@@ -397,7 +419,10 @@ static void on_connected(uv_connect_t *req, int status)
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 	c->state = CLIENT_WAIT_CONNACK;
-	client__send_connect(c);
+	if (c->ws)
+		client__ws_connected(c); /* CONNECT follows the 101 */
+	else
+		client__send_connect(c);
 }
 
 static void begin(struct client_conn *c, enum client_state state)
@@ -408,10 +433,26 @@ static void begin(struct client_conn *c, enum client_state state)
 	client__update_timed(c);
 }
 
+/* The address as the Host header names it. */
+static uint16_t addr_name(const struct sockaddr *addr, char *name, size_t size)
+{
+	uv_ip_name(addr, name, size);
+	if (addr->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+}
+
 int client_connect_addr(struct client_conn *c, const struct sockaddr *addr)
 {
+	char name[64] = "";
+	uint16_t port;
+
 	if (c->state != CLIENT_IDLE)
 		return CLIENT_ESTATE;
+	if (c->opts.ws_path) {
+		port = addr_name(addr, name, sizeof(name));
+		client__ws_new(c, name, port);
+	}
 	begin(c, CLIENT_CONNECTING);
 	start_tcp(c, addr);
 	return 0;
@@ -455,6 +496,8 @@ int client_connect(struct client_conn *c, const char *host, uint16_t port)
 		c->gai = NULL;
 		return rc;
 	}
+	if (c->opts.ws_path)
+		client__ws_new(c, host, port);
 	begin(c, CLIENT_RESOLVING);
 	return 0;
 }

@@ -53,4 +53,19 @@ void client__send_connect(struct client_conn *c);
 void client__send_simple(struct client_conn *c, uint8_t type);
 void client__send_disconnect(struct client_conn *c, uint8_t reason, const struct mqtt_props *props);
 
+/* ws.c: MQTT over WebSocket (opts.ws_path). */
+struct client_ws;
+/* The framing's state for a connection about to start; host and port
+ * make the request's Host header. */
+void client__ws_new(struct client_conn *c, const char *host, uint16_t port);
+/* TCP is up: the upgrade request is queued (raw); CONNECT waits for the 101. */
+void client__ws_connected(struct client_conn *c);
+/* Before a write: -1 to hold the output (the 101 has not come), 0 to
+ * write it as it is (the request), 1 with *hdr set: the output (masked
+ * in place) is one frame behind that header, valid until the next call. */
+int client__ws_frame(struct client_conn *c, uv_buf_t *hdr);
+/* Bytes read: the 101, then frames; their payload goes to client__input. */
+void client__ws_input(struct client_conn *c, const uint8_t *data, size_t len);
+void client__ws_free(struct client_ws *w);
+
 #endif

@@ -21,6 +21,10 @@ const char *client_strerror(int err)
 	case CLIENT_ESTATE: return "not connected";
 	case CLIENT_ESTALLED: return "the server stopped reading";
 	case CLIENT_EINVAL: return "invalid packet field";
+	case CLIENT_EUPGRADE:
+		return "the server did not upgrade to WebSocket (wrong port or path, or refused)";
+	case CLIENT_EHANDSHAKE:
+		return "the server's WebSocket upgrade answer is invalid";
 	default: return uv_strerror(err);
 	}
 }

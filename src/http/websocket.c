@@ -70,7 +70,7 @@ static bool key_ok(const char *key)
 	       n == 16;
 }
 
-static void accept_of(const char *key, char out[29])
+void http_ws_accept(const char *key, char out[29])
 {
 	char buf[24 + sizeof(ws_guid)];
 	uint8_t h[SHA1_LEN];
@@ -108,6 +108,6 @@ void http_ws_handshake(const struct http_request *rq, const char *origins,
 	hs->protocol = choose_protocol(http_header_get(rq, "sec-websocket-protocol"));
 	if (!hs->protocol) /* MQTT 5.0 section 6.0: the server MUST select mqtt */
 		return refuse(hs, 400, "Sec-WebSocket-Protocol must offer mqtt");
-	accept_of(key, hs->accept);
+	http_ws_accept(key, hs->accept);
 	hs->status = 101;
 }

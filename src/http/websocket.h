@@ -24,6 +24,11 @@ struct http_ws_handshake {
 void http_ws_handshake(const struct http_request *rq, const char *origins,
 		       struct http_ws_handshake *hs);
 
+/* Sec-WebSocket-Accept for a Sec-WebSocket-Key of 24 characters (the
+ * server answers it, the client checks it): base64 of SHA-1 of the key and
+ * RFC 6455's GUID, NUL-terminated. */
+void http_ws_accept(const char *key, char out[29]);
+
 /* Whether the comma-separated list has item (case-insensitive; spaces
  * around items ignored). */
 bool http_list_has(const char *list, const char *item, size_t len);

@@ -50,8 +50,11 @@ struct ws_events {
 struct ws_codec;
 
 /* max_message: bytes of a frame or a fragmented message, beyond which the
- * connection closes with 1009. NULL if out of memory. */
+ * connection closes with 1009. NULL if out of memory. ws_codec_new decodes
+ * a client's frames (the server's end: they must be masked);
+ * ws_codec_new_client a server's (the client's end: they must not be). */
 struct ws_codec *ws_codec_new(uint64_t max_message);
+struct ws_codec *ws_codec_new_client(uint64_t max_message);
 void ws_codec_free(struct ws_codec *w);
 
 /* Decodes in[0..len), all of it (a partial frame is kept in the codec).
@@ -70,6 +73,16 @@ size_t ws_codec_header(struct ws_codec *w, uint8_t op, uint64_t len, uint8_t hdr
 #define WS_CONTROL_MAX (WS_HEADER_MAX + 125)
 size_t ws_codec_close_frame(struct ws_codec *w, uint16_t status, uint8_t *out);
 size_t ws_codec_pong_frame(struct ws_codec *w, const uint8_t *p, size_t n, uint8_t *out);
+
+/* A client's frames, without wslay (its frame API masks into a buffer of
+ * its own; the client masks its output where it lies): the header of a
+ * final frame of opcode op, len payload bytes and mask key, into hdr;
+ * returns its size (6, 8 or 14). Then ws_mask the payload in place. */
+#define WS_MASKED_HEADER_MAX 14
+size_t ws_masked_header(uint8_t op, uint64_t len, const uint8_t key[4],
+			uint8_t hdr[WS_MASKED_HEADER_MAX]);
+/* XORs p[0..n) with the key (RFC 6455 section 5.3): masks and unmasks. */
+void ws_mask(uint8_t *p, size_t n, const uint8_t key[4]);
 
 /* Opcodes (RFC 6455 section 5.2). */
 enum {

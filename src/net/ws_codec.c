@@ -2,7 +2,9 @@
  * ws_codec.c - WebSocket frames in and out on wslay's frame API (ws.h):
  * the rules of RFC 6455 a server must apply, on top of the frame parsing
  * wslay does (header, lengths, unmasking, control frames' 125 bytes and
- * fin bit).
+ * fin bit). One codec serves both ends: a server's refuses unmasked
+ * frames, a client's refuses masked ones (RFC 6455 section 5.1); the rest
+ * of the rules are the same.
  */
 #include "ws.h"
 
@@ -22,6 +24,7 @@ struct ws_codec {
 	bool in_frame;         /* a frame's header was seen, its payload comes */
 	bool in_message;       /* a fragmented data message waits for continuations */
 	bool done;             /* a close frame or an error: nothing more decoded */
+	bool client;           /* the client's end: the server's frames come unmasked */
 	uint8_t op;            /* the current frame's opcode */
 	uint8_t ctl_len;       /* a control frame's payload so far */
 	uint8_t ctl[125];
@@ -67,17 +70,28 @@ static int on_genmask(uint8_t *buf, size_t len, void *user)
 	return 0;
 }
 
-struct ws_codec *ws_codec_new(uint64_t max_message)
+static struct ws_codec *codec_new(uint64_t max_message, bool client)
 {
 	static const struct wslay_frame_callbacks cb = { on_send, on_recv, on_genmask };
 	struct ws_codec *w = xcalloc(1, sizeof(*w));
 
 	w->max = max_message;
+	w->client = client;
 	if (wslay_frame_context_init(&w->fr, &cb, w) != 0) {
 		free(w);
 		return NULL;
 	}
 	return w;
+}
+
+struct ws_codec *ws_codec_new(uint64_t max_message)
+{
+	return codec_new(max_message, false);
+}
+
+struct ws_codec *ws_codec_new_client(uint64_t max_message)
+{
+	return codec_new(max_message, true);
 }
 
 void ws_codec_free(struct ws_codec *w)
@@ -99,7 +113,8 @@ static bool is_control(uint8_t op)
  * us. 0 or a close status. */
 static int frame_start(struct ws_codec *w, const struct wslay_frame_iocb *f)
 {
-	if (f->rsv || !f->mask) /* no extension negotiated; clients MUST mask */
+	/* no extension negotiated; clients MUST mask, servers MUST NOT */
+	if (f->rsv || (f->mask != 0) == w->client)
 		return WS_CLOSE_PROTOCOL;
 	w->op = f->opcode;
 	w->frame_left = f->payload_length;
@@ -282,4 +297,49 @@ size_t ws_codec_close_frame(struct ws_codec *w, uint16_t status, uint8_t *out)
 size_t ws_codec_pong_frame(struct ws_codec *w, const uint8_t *p, size_t n, uint8_t *out)
 {
 	return control_frame(w, WS_OP_PONG, p, n > 125 ? 125 : n, out);
+}
+
+/* ---- a client's frames ---- */
+
+size_t ws_masked_header(uint8_t op, uint64_t len, const uint8_t key[4],
+			uint8_t hdr[WS_MASKED_HEADER_MAX])
+{
+	size_t n = 2;
+
+	hdr[0] = (uint8_t)(0x80 | op); /* fin: one frame per message */
+	if (len < 126) {
+		hdr[1] = (uint8_t)(0x80 | len);
+	} else if (len <= 0xFFFF) {
+		hdr[1] = 0x80 | 126;
+		hdr[2] = (uint8_t)(len >> 8);
+		hdr[3] = (uint8_t)len;
+		n = 4;
+	} else {
+		hdr[1] = 0x80 | 127;
+		for (int i = 0; i < 8; i++)
+			hdr[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+		n = 10;
+	}
+	memcpy(hdr + n, key, 4);
+	return n + 4;
+}
+
+/* Eight bytes at a time: the client masks every byte it sends. */
+void ws_mask(uint8_t *p, size_t n, const uint8_t key[4])
+{
+	uint8_t k8[8];
+	uint64_t k;
+	size_t i = 0;
+
+	memcpy(k8, key, 4);
+	memcpy(k8 + 4, key, 4);
+	memcpy(&k, k8, 8);
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v;
+		memcpy(&v, p + i, 8);
+		v ^= k;
+		memcpy(p + i, &v, 8);
+	}
+	for (; i < n; i++)
+		p[i] ^= key[i & 3];
 }

@@ -29,7 +29,7 @@ import time
 import pytest
 
 import mqttraw
-from conftest import REPO, sanitizer_env, sanitizer_lines
+from conftest import REPO, require_agora, sanitizer_env, sanitizer_lines
 
 AGORA_BIN = os.environ.get("AGORA_BIN", os.path.join(REPO, "build", "test", "agora"))
 FORWARDER_BIN = os.environ.get("FORWARDER_BIN",
@@ -534,3 +534,22 @@ def test_help_exits_0_on_stdout(flag):
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith("usage: agora bench"), p.stdout
     assert p.stderr == ""
+
+
+# --------------------------------------------------------------------------
+# Over WebSocket (Agora's GET /mqtt on its HTTP listener)
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("qos", [0, 1])
+def test_pubsub_over_websocket(broker, qos):
+    require_agora("MQTT over WebSocket at /mqtt on the HTTP listener")
+    run = run_bench("pubsub", broker.http_port, "-q", qos, "-n", 3000, "-P", 2, "-S", 2,
+                    "--ws")
+    assert_clean(run, sent=3000, expected=6000)
+
+
+def test_websocket_wrong_path_is_explained(broker):
+    require_agora("MQTT over WebSocket at /mqtt on the HTTP listener")
+    run = run_bench("pubsub", broker.http_port, "-n", 10, "--ws", "/nowhere")
+    assert run.rc != 0, run.describe()
+    assert "WebSocket" in run["error"], run.describe()

@@ -5,7 +5,11 @@
  * Receive Maximum, packet ids wrapping past 65,535 with out-of-order acks,
  * QoS 2 resends, keepalive, DISCONNECT after the last output, and every
  * way a connection fails (nothing listening, no CONNACK, a malformed or
- * oversized packet, a refusal, the server's DISCONNECT).
+ * oversized packet, a refusal, the server's DISCONNECT). Over WebSocket: the
+ * upgrade request, the server's answers to it (a refusal, a bad accept key,
+ * one too long), the client's frames decoded by the server's codec (which
+ * refuses unmasked ones), the server's output cut into 1 to 5-byte frames
+ * so that packets span frames, a ping answered, a close frame.
  *
  * Each test runs the loop until the connection's `closed`; a guard timer
  * fails the test if that takes more than GUARD_MS.
@@ -13,6 +17,8 @@
 #include "helpers.h"
 
 #include "client/client.h"
+#include "http/websocket.h"
+#include "net/ws.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +42,13 @@ struct fake {
 	fake_fn on_packet;
 	uint32_t count[16]; /* packets received, by type */
 	uint8_t last_type;
+	/* WebSocket: the upgrade, then the client's frames decoded and ours
+	 * cut into frames of 1 to frame_max bytes */
+	bool ws, upgraded;
+	const char *answer; /* the upgrade's scripted answer; NULL: a valid 101 */
+	struct ws_codec *codec;
+	uint32_t frame_max, frames_out;
+	bool ping_first;    /* a ping right after the 101 */
 };
 
 struct wreq {
@@ -49,7 +62,7 @@ static void fake_written(uv_write_t *req, int status)
 	free(req);
 }
 
-static void fake_send_raw(struct fake *f, const void *b, size_t n)
+static void fake_write(struct fake *f, const void *b, size_t n)
 {
 	struct wreq *w = malloc(sizeof(*w) + n);
 	uv_buf_t buf;
@@ -58,6 +71,28 @@ static void fake_send_raw(struct fake *f, const void *b, size_t n)
 	memcpy(w->data, b, n);
 	buf = uv_buf_init((char *)w->data, (unsigned)n);
 	assert_int_equal(uv_write(&w->req, (uv_stream_t *)&f->peer, &buf, 1, fake_written), 0);
+}
+
+/* Over WebSocket, b goes in frames of 1, 2... frame_max bytes in turn. */
+static void fake_send_raw(struct fake *f, const void *b, size_t n)
+{
+	const uint8_t *p = b;
+	uint8_t frame[WS_HEADER_MAX + 64];
+
+	if (!f->upgraded) {
+		fake_write(f, b, n);
+		return;
+	}
+	while (n) {
+		size_t k = 1 + f->frames_out++ % f->frame_max, h;
+		if (k > n)
+			k = n;
+		h = ws_codec_header(f->codec, WS_OP_BINARY, k, frame);
+		memcpy(frame + h, p, k);
+		fake_write(f, frame, h + k);
+		p += k;
+		n -= k;
+	}
 }
 
 static void fake_send(struct fake *f, const struct mqtt_packet *p)
@@ -106,6 +141,89 @@ static void fake_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void world_maybe_end(void);
 
+static bool fake_ws_data(void *arg, const uint8_t *p, size_t n)
+{
+	struct fake *f = arg;
+
+	memcpy(f->in + f->len, p, n); /* the frames were longer: room enough */
+	f->len += n;
+	return true;
+}
+
+static bool fake_ws_ping(void *arg, const uint8_t *p, size_t n)
+{
+	(void)arg, (void)p, (void)n;
+	fail_msg("the client sent a ping");
+	return false;
+}
+
+static bool fake_ws_close(void *arg, uint16_t status)
+{
+	(void)arg, (void)status;
+	return false;
+}
+
+static const struct ws_events fake_ws_events = { fake_ws_data, fake_ws_ping, fake_ws_close };
+
+/* The upgrade request, whole in f->in: checked, answered. */
+static void fake_upgrade(struct fake *f, size_t end)
+{
+	char req[1024], key[25], answer[256];
+	const char *k;
+	uint8_t ping[] = { 0x89, 0x02, 'h', 'i' };
+
+	assert_true(end < sizeof(req));
+	assert_int_equal(f->len, end); /* nothing before the 101 */
+	memcpy(req, f->in, end);
+	req[end] = 0;
+	assert_true(strncmp(req, "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1:", 36) == 0);
+	assert_non_null(strstr(req, "\r\nUpgrade: websocket\r\n"));
+	assert_non_null(strstr(req, "\r\nSec-WebSocket-Version: 13\r\n"));
+	assert_non_null(strstr(req, "\r\nSec-WebSocket-Protocol: mqtt\r\n"));
+	k = strstr(req, "\r\nSec-WebSocket-Key: ");
+	assert_non_null(k);
+	memcpy(key, k + 21, 24);
+	key[24] = 0;
+	f->len = 0;
+	f->codec = ws_codec_new(1 << 20);
+	if (f->answer) {
+		fake_write(f, f->answer, strlen(f->answer));
+		return;
+	}
+	memcpy(answer, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		       "Connection: Upgrade\r\nSec-WebSocket-Protocol: mqtt\r\n"
+		       "Sec-WebSocket-Accept: ", 128);
+	http_ws_accept(key, answer + strlen(answer));
+	memcpy(answer + strlen(answer), "\r\n\r\n", 5);
+	fake_write(f, answer, strlen(answer));
+	f->upgraded = true;
+	if (f->ping_first)
+		fake_write(f, ping, sizeof(ping));
+}
+
+/* n bytes just read over WebSocket: false when no packet can follow. */
+static bool fake_ws_read(struct fake *f, size_t n)
+{
+	uint8_t *raw;
+	int rc;
+
+	if (!f->upgraded) {
+		uint8_t *end = memmem(f->in, f->len, "\r\n\r\n", 4);
+		if (end && !f->codec)
+			fake_upgrade(f, (size_t)(end + 4 - f->in));
+		return false;
+	}
+	raw = malloc(n);
+	assert_non_null(raw);
+	memcpy(raw, f->in + f->len - n, n);
+	f->len -= n;
+	rc = ws_codec_input(f->codec, raw, n, &fake_ws_events, f);
+	free(raw);
+	if (rc > 0)
+		fail_msg("the client's frame broke a rule (close status %d)", rc);
+	return true;
+}
+
 static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct fake *f = s->data;
@@ -122,6 +240,8 @@ static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	f->len += (size_t)n;
+	if (f->ws && !fake_ws_read(f, (size_t)n))
+		return;
 	while (pos < f->len && f->peer_open) {
 		struct mqtt_packet p;
 		long m = mqtt_decode(f->in + pos, f->len - pos, f->level, 0, &p);
@@ -260,6 +380,7 @@ static void world_run(struct world *w, const struct client_cbs *cb, const char *
 	assert_int_equal(uv_loop_close(&w->loop), 0);
 	client_loop_release(&w->cl);
 	free(w->f.in);
+	ws_codec_free(w->f.codec);
 }
 
 static struct world *world_new(void)
@@ -873,6 +994,118 @@ static void test_strerror_and_reasons(void **state)
 	assert_string_equal(client_strerror(UV_ECONNREFUSED), "connection refused");
 }
 
+/* ---- over WebSocket ---- */
+
+static void world_ws(struct world *w, uint32_t frame_max)
+{
+	w->o.ws_path = "/mqtt";
+	w->f.ws = true;
+	w->f.frame_max = frame_max;
+}
+
+/* The QoS 1 and 2 flows of the window test, the acknowledgements cut
+ * into frames of 1 to 5 bytes, a ping before CONNACK. */
+static void test_ws_flows(void **state)
+{
+	static const struct client_cbs cb = {
+		.connack = pub_connack, .published = pub_published, .closed = w_closed,
+	};
+	struct world *w = world_new();
+
+	(void)state;
+	world_init(w, MQTT_LEVEL_5, window_broker);
+	world_ws(w, 5);
+	w->f.ping_first = true;
+	w->window = 50;
+	w->to_publish = 3000;
+	world_run(w, &cb, "127.0.0.1", 0);
+	assert_int_equal(w->err, 0);
+	assert_true(w->f.upgraded);
+	assert_int_equal(w->published, 3000);
+	assert_int_equal(w->f.count[MQTT_PUBLISH], 3000);
+	assert_int_equal(w->f.count[MQTT_PUBREL], 3000 / 7);
+	assert_int_equal(w->f.count[MQTT_DISCONNECT], 1);
+	free(w);
+}
+
+/* Incoming QoS 0 PUBLISHes in frames of 1 to 3 bytes: each arrives
+ * whole, then the server's close frame ends the connection. */
+static void close_after_three(struct fake *f, const struct mqtt_packet *p,
+			      const uint8_t *raw, size_t len)
+{
+	static const uint8_t close_frame[] = { 0x88, 0x02, 0x03, 0xE8 };
+	static const uint8_t pubs[] = { 0x30, 0x05, 0x00, 0x01, 'a', 'b', 'c',
+					0x30, 0x04, 0x00, 0x01, 'a', 'b',
+					0x30, 0x03, 0x00, 0x01, 'a' };
+
+	(void)raw, (void)len;
+	if (p->type != MQTT_CONNECT)
+		return;
+	fake_connack(f, 0, NULL);
+	fake_send_raw(f, pubs, sizeof(pubs));
+	fake_write(f, close_frame, sizeof(close_frame));
+}
+
+static void count_message(struct client_conn *c, const struct mqtt_publish *p, bool again)
+{
+	(void)c, (void)again;
+	assert_int_equal(p->topic.len, 1);
+	W->messages++;
+}
+
+static void test_ws_messages_then_close(void **state)
+{
+	static const struct client_cbs cb = {
+		.connack = w_connack, .message = count_message, .closed = w_closed,
+	};
+	struct world *w = world_new();
+
+	(void)state;
+	world_init(w, MQTT_LEVEL_311, close_after_three);
+	world_ws(w, 3);
+	world_run(w, &cb, "127.0.0.1", 0);
+	assert_int_equal(w->connacks, 1);
+	assert_int_equal(w->messages, 3);
+	assert_int_equal(w->err, CLIENT_ECLOSED);
+	free(w);
+}
+
+/* Answers to the upgrade that end the connection before CONNECT. */
+static void test_ws_bad_answers(void **state)
+{
+	static const struct client_cbs cb = { .connack = w_connack, .closed = w_closed };
+	static char big[9000];
+	static const struct {
+		const char *answer;
+		int err;
+	} cases[] = {
+		{ "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", CLIENT_EUPGRADE },
+		{ "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		  "Connection: Upgrade\r\nSec-WebSocket-Protocol: mqtt\r\n"
+		  "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n", CLIENT_EHANDSHAKE },
+		{ "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		  "Connection: Upgrade\r\n\r\n", CLIENT_EHANDSHAKE },
+		{ big, CLIENT_EHANDSHAKE },
+	};
+
+	(void)state;
+	memcpy(big, "HTTP/1.1 101 OK\r\nX: ", 20);
+	memset(big + 20, 'x', sizeof(big) - 21); /* no end of headers in 8 KiB */
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct world *w = world_new();
+
+		world_init(w, MQTT_LEVEL_311, NULL);
+		world_ws(w, 1);
+		w->f.answer = cases[i].answer;
+		world_run(w, &cb, "127.0.0.1", 0);
+		assert_int_equal(w->err, cases[i].err);
+		assert_int_equal(w->connacks, 0);
+		assert_int_equal(w->f.count[MQTT_CONNECT], 0);
+		free(w);
+	}
+	assert_non_null(strstr(client_strerror(CLIENT_EUPGRADE), "WebSocket"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -888,6 +1121,9 @@ int main(void)
 		cmocka_unit_test(test_server_answers),
 		cmocka_unit_test(test_server_limits),
 		cmocka_unit_test(test_strerror_and_reasons),
+		cmocka_unit_test(test_ws_flows),
+		cmocka_unit_test(test_ws_messages_then_close),
+		cmocka_unit_test(test_ws_bad_answers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -401,6 +401,107 @@ static void test_handshake(void **state)
 	assert_int_equal(hs.status, 400);
 }
 
+/* ---- the client's end ---- */
+
+/* A client's frames (ws_masked_header, ws_mask in place) are what the
+ * server's codec takes, at each length form (7-bit, 16-bit, 64-bit). */
+static void test_client_frames_masked(void **state)
+{
+	static const size_t lens[] = { 0, 1, 7, 125, 126, 65535, 65536, 70001 };
+	uint8_t *buf = malloc(70001 + WS_MASKED_HEADER_MAX);
+
+	(void)state;
+	assert_non_null(buf);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct ws_codec *w = ws_codec_new(1 << 20);
+		struct seen s;
+		size_t h = ws_masked_header(WS_OP_BINARY, lens[i], key, buf), ok = 0;
+
+		assert_int_equal(h, lens[i] < 126 ? 6 : lens[i] < 65536 ? 8 : 14);
+		for (size_t j = 0; j < lens[i]; j++)
+			buf[h + j] = (uint8_t)(j * 7);
+		ws_mask(buf + h, lens[i], key);
+		if (lens[i])
+			assert_int_not_equal(buf[h], 0); /* 0 ^ 0x37: masked */
+		memset(&s, 0, sizeof(s));
+		/* seen keeps 4 KiB: count the long ones without keeping them */
+		if (lens[i] <= sizeof(s.data)) {
+			assert_int_equal(ws_codec_input(w, buf, h + lens[i], &events, &s), 0);
+			assert_int_equal(s.len, lens[i]);
+			for (size_t j = 0; j < lens[i]; j++)
+				ok += s.data[j] == (uint8_t)(j * 7);
+			assert_int_equal(ok, lens[i]);
+		}
+		ws_codec_free(w);
+	}
+	free(buf);
+}
+
+static bool count_data(void *arg, const uint8_t *p, size_t n)
+{
+	size_t *total = arg;
+
+	(void)p;
+	*total += n;
+	return true;
+}
+
+/* The long frames' payload arrives whole and unmasked. */
+static void test_client_long_frame(void **state)
+{
+	static const struct ws_events count = { count_data, NULL, NULL };
+	size_t n = 70001, total = 0;
+	uint8_t *buf = calloc(1, n + WS_MASKED_HEADER_MAX);
+	struct ws_codec *w = ws_codec_new(1 << 20);
+	size_t h;
+
+	(void)state;
+	assert_non_null(buf);
+	h = ws_masked_header(WS_OP_BINARY, n, key, buf);
+	ws_mask(buf + h, n, key);
+	assert_int_equal(ws_codec_input(w, buf, h + n, &count, &total), 0);
+	assert_int_equal(total, n);
+	ws_codec_free(w);
+	free(buf);
+}
+
+/* The client's codec: the server's unmasked frames, split at every pair of
+ * points; a masked one is refused (RFC 6455 section 5.1). */
+static void test_client_codec(void **state)
+{
+	uint8_t buf[64];
+	size_t n = 0;
+	struct seen s;
+
+	(void)state;
+	n += frame(buf + n, WS_OP_BINARY, two_packets, 3, false);
+	n += frame(buf + n, FIN | WS_OP_PING, (const uint8_t *)"p", 1, false);
+	n += frame(buf + n, FIN | WS_OP_CONT, two_packets + 3, 6, false);
+	for (size_t a = 0; a <= n; a++) {
+		for (size_t b = a; b <= n; b++) {
+			struct ws_codec *w = ws_codec_new_client(1024);
+
+			memset(&s, 0, sizeof(s));
+			assert_int_equal(ws_codec_input(w, buf, a, &events, &s), 0);
+			assert_int_equal(ws_codec_input(w, buf + a, b - a, &events, &s), 0);
+			assert_int_equal(ws_codec_input(w, buf + b, n - b, &events, &s), 0);
+			assert_int_equal(s.len, sizeof(two_packets));
+			assert_memory_equal(s.data, two_packets, sizeof(two_packets));
+			assert_int_equal(s.pings, 1);
+			ws_codec_free(w);
+		}
+	}
+	n = frame(buf, FIN | WS_OP_BINARY, two_packets, sizeof(two_packets), true);
+	{
+		struct ws_codec *w = ws_codec_new_client(1024);
+
+		memset(&s, 0, sizeof(s));
+		assert_int_equal(ws_codec_input(w, buf, n, &events, &s), WS_CLOSE_PROTOCOL);
+		assert_int_equal(s.len, 0);
+		ws_codec_free(w);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -417,6 +518,9 @@ int main(void)
 		cmocka_unit_test(test_server_frames),
 		cmocka_unit_test(test_sha1_vectors),
 		cmocka_unit_test(test_handshake),
+		cmocka_unit_test(test_client_frames_masked),
+		cmocka_unit_test(test_client_long_frame),
+		cmocka_unit_test(test_client_codec),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
