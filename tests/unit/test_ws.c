@@ -229,6 +229,25 @@ static void test_control_frame_rules(void **state)
 	assert_int_equal(s.pings, 0);
 }
 
+/* RFC 6455 5.2: a length in its minimal form, the 64-bit one's top bit
+ * clear; anything else is a protocol error, nothing handed out. */
+static void test_length_in_minimal_form(void **state)
+{
+	static const uint8_t len16_small[] = { 0x82, 0x80 | 126, 0x00, 0x05, 1, 2, 3, 4,
+					       0, 0, 0, 0, 0 };
+	static const uint8_t len64_small[] = { 0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF,
+					       1, 2, 3, 4 };
+	static const uint8_t len64_top[] = { 0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 1, 0, 0,
+					     1, 2, 3, 4 };
+	struct seen s;
+
+	(void)state;
+	assert_int_equal(run(len16_small, sizeof(len16_small), 1 << 20, &s), WS_CLOSE_PROTOCOL);
+	assert_int_equal(s.len, 0);
+	assert_int_equal(run(len64_small, sizeof(len64_small), 1 << 20, &s), WS_CLOSE_PROTOCOL);
+	assert_int_equal(run(len64_top, sizeof(len64_top), 1 << 20, &s), WS_CLOSE_PROTOCOL);
+}
+
 static void test_oversized_frame_and_message(void **state)
 {
 	uint8_t buf[512], big[200] = { 0 };
@@ -513,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_text_frame_is_refused),
 		cmocka_unit_test(test_continuation_out_of_order),
 		cmocka_unit_test(test_control_frame_rules),
+		cmocka_unit_test(test_length_in_minimal_form),
 		cmocka_unit_test(test_oversized_frame_and_message),
 		cmocka_unit_test(test_close_handshake),
 		cmocka_unit_test(test_server_frames),
