@@ -215,7 +215,8 @@ static int frame_chunk(struct ws_codec *w, const uint8_t *data, size_t n,
 {
 	w->frame_left -= n;
 	if (is_control(w->op)) {
-		memcpy(w->ctl + w->ctl_len, data, n); /* <= 125 in all */
+		if (n) /* data may be NULL for an empty frame */
+			memcpy(w->ctl + w->ctl_len, data, n); /* <= 125 in all */
 		w->ctl_len = (uint8_t)(w->ctl_len + n);
 	} else if (n && !ev->data(arg, data, n)) {
 		return -1;
