@@ -18,7 +18,7 @@
 #include "broker/broker.h"
 #include "net/net.h"
 #include "http_server.h"
-#include "net/net.h"
+#include "login.h"
 #include "scram.h"
 #include "store/store.h"
 
@@ -164,121 +164,72 @@ static void metrics(void *ctx, char **out, size_t *len)
 /* ---- MQTT side: accounts and access rules ---- */
 
 /*
- * ---- MQTT username/password logins, checked on libuv's thread pool ----
+ * ---- MQTT username/password logins (login.h: off the loop) ----
  *
- * The password is the account's password (argon2id, on the pool), or one
- * of its API tokens (docs/api.md, "Logging in"): `agora inbox --follow`
- * logs in with the token `agora login` kept, and never holds the password.
- * A token is checked on the loop (a hash and an indexed read) and the job
- * then skips argon2, but still ends through the pool, so both kinds of
- * login finish the same way.
+ * The password is the account's password, or one of its API tokens
+ * (docs/api.md, "Logging in"): `agora inbox --follow` logs in with the
+ * token `agora login` kept, and never holds the password.
  */
 
-struct login_job {
-	uv_work_t req;
+/* A password just proven gives the account its SCRAM credentials; a token
+ * is not the password, so it gives none. */
+static void derive_scram(struct bridge *b, const struct account_login *l)
+{
+	char pw[1024];
+
+	if (l->by_token || l->password_len >= sizeof(pw) ||
+	    memchr(l->password, 0, l->password_len))
+		return;
+	memcpy(pw, l->password, l->password_len);
+	pw[l->password_len] = '\0';
+	password_known(b, l->id, pw);
+	sodium_memzero(pw, sizeof(pw));
+}
+
+struct mqtt_login {
 	struct bridge *b;
-	struct broker_client *c; /* NULL once the client is gone */
-	char name[64];
-	char hash[256];
-	uint8_t *password;
-	size_t password_len;
-	int64_t id;
-	bool known, ok;
-	bool by_token; /* the password is a token of account id: no argon2 */
+	struct broker_client *c;
+	struct account_login *check;
 };
 
-static void login_job_free(struct login_job *j)
+static void login_done(void *ctx, const struct account_login *l, const struct store_user *u)
 {
-	if (j->password) {
-		sodium_memzero(j->password, j->password_len);
-		free(j->password);
-	}
-	free(j);
-}
+	struct mqtt_login *m = ctx;
+	struct bridge *b = m->b;
 
-static void login_work(uv_work_t *req)
-{
-	struct login_job *j = req->data;
-
-	/* argon2id: tens of milliseconds, so never on the event loop */
-	j->ok = j->by_token ||
-		(j->known && api_password_verify(j->hash, j->password, j->password_len));
-}
-
-static void login_after(uv_work_t *req, int status)
-{
-	struct login_job *j = req->data;
-	struct bridge *b = j->b;
-	struct store_user u = { 0 };
-	bool ok = j->ok && status == 0;
-
-	if (!j->c) { /* the client left meanwhile */
-		login_job_free(j);
-		return;
-	}
-	if (ok && store_user_by_id(b->api->store, j->id, &u) != 0)
-		ok = false; /* deleted meanwhile */
-	/* A token is not the password: SCRAM credentials come from passwords. */
-	if (ok && !j->by_token && j->password_len < 1024 &&
-	    !memchr(j->password, 0, j->password_len)) {
-		char pw[1024];
-
-		memcpy(pw, j->password, j->password_len);
-		pw[j->password_len] = '\0';
-		password_known(b, j->id, pw);
-		sodium_memzero(pw, sizeof(pw));
-	}
-	log_info("MQTT login as '%s': %s", j->name,
-		 !ok ? "refused" : j->by_token ? "accepted (API token)" : "accepted");
-	broker_login_done(b->broker, j->c, ok, ok ? u.name : NULL);
+	if (u)
+		derive_scram(b, l);
+	log_info("MQTT login as '%s': %s", l->name,
+		 !u ? "refused" : l->by_token ? "accepted (API token)" : "accepted");
+	broker_login_done(b->broker, m->c, u != NULL, u ? u->name : NULL);
 	if (b->resume)
-		b->resume(b->resume_ctx, j->c);
-	store_user_release(&u);
-	login_job_free(j);
-}
-
-/* Whether the password is an API token of the account the user name
- * names. Another account's token, or a revoked one, is no token: the
- * password path then refuses it as the wrong password it is. */
-static bool login_is_token(struct bridge *b, const struct login_job *j, const uint8_t *password,
-			   size_t len)
-{
-	int64_t owner;
-
-	return j->known && len && api_token_user(b->api, password, len, &owner) == 0 &&
-	       owner == j->id;
+		b->resume(b->resume_ctx, m->c);
+	free(m);
 }
 
 static void *hook_login_begin(void *ctx, struct broker_client *c, const uint8_t *user,
 			      size_t user_len, const uint8_t *password, size_t password_len)
 {
 	struct bridge *b = ctx;
-	struct login_job *j = xcalloc(1, sizeof(*j));
+	struct mqtt_login *m = xcalloc(1, sizeof(*m));
 
-	j->b = b;
-	j->c = c;
-	j->req.data = j;
-	if (user_len > 0 && user_len < sizeof(j->name) && !memchr(user, 0, user_len)) {
-		memcpy(j->name, user, user_len);
-		j->known = store_user_password(b->api->store, j->name, &j->id, j->hash,
-					       sizeof(j->hash)) == 0;
-	}
-	j->password = xmalloc(password_len + 1);
-	if (password_len)
-		memcpy(j->password, password, password_len);
-	j->password_len = password && password_len ? password_len : 0;
-	j->by_token = login_is_token(b, j, j->password, j->password_len);
-	uv_queue_work(b->loop, &j->req, login_work, login_after);
-	return j;
+	m->b = b;
+	m->c = c;
+	m->check = account_login_start(b->loop, b->api, user, user_len, password, password_len,
+				       login_done, m);
+	return m;
 }
 
+/* The client left while its login was checked: the verdict is dropped. */
 static void hook_login_cancel(void *ctx, void *job)
 {
-	struct login_job *j = job;
+	struct mqtt_login *m = job;
 
 	(void)ctx;
-	if (j)
-		j->c = NULL;
+	if (!m)
+		return;
+	account_login_cancel(m->check);
+	free(m);
 }
 
 /* The rule of access.h (docs/api.md, "Who sees what"), as the broker's

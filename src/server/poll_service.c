@@ -24,13 +24,13 @@
 #include "base/log.h"
 #include "base/text.h"
 #include "broker/outbuf.h"
+#include "login.h"
 #include "poll_watch.h"
 #include "polls/line.h"
 #include "polls/polls.h"
 #include "store/store.h"
 
 #include <inttypes.h>
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +64,7 @@ struct poll_service {
 	uint64_t last_refusal_log;
 };
 
-struct login_job;
+struct account_login;
 
 /* One connection. Its answers are queued in `out`; the layer writes them
  * from `sending` (the two swap, each keeping its storage). */
@@ -80,7 +80,7 @@ struct pconn {
 	bool peer_done;           /* the client shut its side */
 	bool refused;             /* over poll_max_connections: told so, closing */
 	uint8_t failures;         /* failed LOGINs */
-	struct login_job *login;  /* a LOGIN under way: input paused */
+	struct account_login *login; /* a LOGIN under way: input paused */
 	int64_t user_id;          /* 0 until LOGIN succeeds */
 	char name[NAME_BYTES];
 	int64_t *watching;        /* the polls it WATCHes */
@@ -368,64 +368,17 @@ static void push_changed(void *ctx)
 		push_results(ps, id, n);
 }
 
-/*
- * ---- LOGIN, checked on libuv's thread pool ----
- *
- * The password is the account's password (argon2id, on the pool), or one
- * of its API tokens, as for MQTT (bridge.c): a token is checked on the loop
- * (a hash and an indexed read) and the job skips argon2, but still ends
- * through the pool, so both kinds of login finish the same way.
- */
-
-struct login_job {
-	uv_work_t req;
-	struct pconn *pc; /* NULL once the connection is gone */
-	char name[NAME_BYTES];
-	char hash[256];
-	uint8_t *password;
-	size_t password_len;
-	int64_t id;
-	bool known, ok;
-	bool by_token;    /* the password is a token of account id: no argon2 */
-};
-
-static void login_job_free(struct login_job *j)
-{
-	sodium_memzero(j->password, j->password_len);
-	free(j->password);
-	free(j);
-}
-
-static void login_work(uv_work_t *req)
-{
-	struct login_job *j = req->data;
-
-	/* argon2id: tens of milliseconds, so never on the event loop */
-	j->ok = j->by_token ||
-		(j->known && api_password_verify(j->hash, j->password, j->password_len));
-}
-
-/* A name as the log shows it: what a client typed, control bytes out. */
-static void log_safe(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7F)
-			*s = '?';
-}
+/* ---- LOGIN: the account's password or one of its API tokens (login.h) ---- */
 
 /* The verdict, answered; false when the connection is closing. */
-static bool login_answer(struct pconn *pc, struct login_job *j, bool ok)
+static bool login_answer(struct pconn *pc, const struct account_login *l,
+			 const struct store_user *u)
 {
-	struct store_user u = { 0 };
-
-	if (ok && store_user_by_id(pc->ps->api->store, j->id, &u) != 0)
-		ok = false; /* deleted meanwhile */
-	log_safe(j->name);
-	log_info("poll line login as '%s' from %s: %s", j->name, pc->peer,
-		 !ok ? "refused" : j->by_token ? "accepted (API token)" : "accepted");
-	if (ok) {
-		pc->user_id = j->id;
-		snprintf(pc->name, sizeof(pc->name), "%s", u.name);
+	log_info("poll line login as '%s' from %s: %s", l->name, pc->peer,
+		 !u ? "refused" : l->by_token ? "accepted (API token)" : "accepted");
+	if (u) {
+		pc->user_id = u->id;
+		snprintf(pc->name, sizeof(pc->name), "%s", u->name);
 		answer_ok(pc, pc->name);
 	} else if (++pc->failures < LOGIN_FAILURES_MAX) {
 		answer_err(pc, "unauthorized", "wrong name or password");
@@ -435,68 +388,36 @@ static bool login_answer(struct pconn *pc, struct login_job *j, bool ok)
 		snprintf(pc->why, sizeof(pc->why), "%d failed logins", LOGIN_FAILURES_MAX);
 		end_after_answer(pc);
 	}
-	store_user_release(&u);
 	return settle(pc) && !pc->ending;
 }
 
-static void login_after(uv_work_t *req, int status)
+static void login_done(void *ctx, const struct account_login *l, const struct store_user *u)
 {
-	struct login_job *j = req->data;
-	struct pconn *pc = j->pc;
+	struct pconn *pc = ctx;
 
-	if (pc) {
-		pc->login = NULL;
-		if (login_answer(pc, j, j->ok && status == 0) && !net_conn_closing(pc->conn)) {
-			if (pc->peer_done) {
-				net_conn_close(pc->conn, NET_CLOSE_AFTER_WRITE);
-			} else {
-				arm_deadline(pc);
-				/* Last: what the client sent meanwhile is taken now (and
-				 * may close the connection). */
-				net_conn_pause(pc->conn, false);
-			}
-		}
+	pc->login = NULL;
+	if (!login_answer(pc, l, u) || net_conn_closing(pc->conn))
+		return;
+	if (pc->peer_done) {
+		net_conn_close(pc->conn, NET_CLOSE_AFTER_WRITE);
+	} else {
+		arm_deadline(pc);
+		/* Last: what the client sent meanwhile is taken now (and may close
+		 * the connection). */
+		net_conn_pause(pc->conn, false);
 	}
-	login_job_free(j);
-}
-
-/* Whether the password is an API token of the account the name names
- * (another account's token, or a revoked one, is refused as the wrong
- * password it is). */
-static bool login_is_token(struct api *api, const struct login_job *j)
-{
-	int64_t owner;
-
-	return j->known && api_token_user(api, j->password, j->password_len, &owner) == 0 &&
-	       owner == j->id;
 }
 
 static void cmd_login(struct pconn *pc, const struct polls_line_req *rq)
 {
-	struct login_job *j;
-
 	if (pc->user_id) {
 		answer_err(pc, "bad_request", "already logged in as %s", pc->name);
 		return;
 	}
-	j = xcalloc(1, sizeof(*j));
-	j->pc = pc;
-	j->req.data = j;
-	if (rq->name_len < sizeof(j->name)) {
-		memcpy(j->name, rq->name, rq->name_len);
-		j->known = store_user_password(pc->ps->api->store, j->name, &j->id, j->hash,
-					       sizeof(j->hash)) == 0;
-	} else {
-		snprintf(j->name, sizeof(j->name), "%.*s...", /* for the log */
-			 (int)text_utf8_cut(rq->name, rq->name_len, 32), rq->name);
-	}
-	j->password = xmalloc(rq->arg_len);
-	memcpy(j->password, rq->arg, rq->arg_len);
-	j->password_len = rq->arg_len;
-	j->by_token = login_is_token(pc->ps->api, j);
-	pc->login = j;
 	net_conn_pause(pc->conn, true); /* the next lines wait for the verdict */
-	uv_queue_work(net_loop(pc->ps->net), &j->req, login_work, login_after);
+	pc->login = account_login_start(net_loop(pc->ps->net), pc->ps->api,
+					(const uint8_t *)rq->name, rq->name_len,
+					(const uint8_t *)rq->arg, rq->arg_len, login_done, pc);
 }
 
 /* ---- the other commands ---- */
@@ -815,8 +736,7 @@ static void poll_close(struct net_conn *c)
 	if (!pc->refused)
 		log_info("poll line connection from %s closed%s%s (%" PRIu64 " commands)",
 			 pc->peer, pc->why[0] ? ": " : "", pc->why, pc->lines);
-	if (pc->login)
-		pc->login->pc = NULL; /* its verdict is dropped */
+	account_login_cancel(pc->login); /* its verdict is dropped */
 	watch_remove_all(pc);
 	pc->conn = NULL;
 	pconn_maybe_free(pc); /* or poll_sent does */
