@@ -24,7 +24,6 @@
 
 #define PASSWORD_MAX 1024      /* bytes read; the server takes 8 to 256 */
 #define TEXT_MAX ((size_t)1 << 20) /* a status or message from argv: http_max_body */
-#define PAGE 100               /* the API's largest page */
 #define USERS_MAX 100000       /* users listed at most (1,000 pages) */
 #define TOPIC_MAX 128          /* "agora/users/", a name of 32 characters at most, "/inbox" */
 
@@ -262,32 +261,9 @@ static int do_logout(struct apicmd *c)
 
 static int do_users(struct apicmd *c)
 {
-	json_t *all = json_array(), *page = NULL;
-	char path[64];
-	long long total = 0;
-	int rc = EXIT_OK;
+	json_t *all = NULL;
+	int rc = apicmd_get_pages(c, "/api/users?", "users", 0, USERS_MAX, &all, NULL);
 
-	for (size_t offset = 0; offset < USERS_MAX; offset += PAGE) {
-		json_t *items;
-		size_t got;
-
-		snprintf(path, sizeof(path), "/api/users?limit=%d&offset=%zu", PAGE, offset);
-		if ((rc = apicmd_call(c, "GET", path, NULL, 200, &page, 0)))
-			break;
-		items = json_object_get(page, "users");
-		total = json_integer_value(json_object_get(page, "total"));
-		if (!json_is_array(items)) {
-			rc = apicmd_not_the_api(c);
-			break;
-		}
-		got = json_array_size(items);
-		json_array_extend(all, items);
-		json_decref(page); /* items with it */
-		page = NULL;
-		if (got < PAGE || (long long)(offset + PAGE) >= total)
-			break;
-	}
-	json_decref(page);
 	if (rc == EXIT_OK)
 		rest_print_users(stdout, all, c->o.json);
 	json_decref(all);
@@ -363,38 +339,8 @@ static int do_send(struct apicmd *c)
  * newest first as the API gives them, into *out. */
 static int fetch_inbox(struct apicmd *c, json_t **out)
 {
-	json_t *all = json_array(), *page = NULL;
-	char path[96];
-	int rc = EXIT_OK;
-
-	while ((long)json_array_size(all) < c->o.limit) {
-		size_t offset = json_array_size(all);
-		long want = c->o.limit - (long)offset;
-		json_t *items;
-		size_t got;
-
-		snprintf(path, sizeof(path), "/api/messages?limit=%ld&offset=%zu%s",
-			 want < PAGE ? want : PAGE, offset, c->o.unread ? "&unread=true" : "");
-		if ((rc = apicmd_call(c, "GET", path, NULL, 200, &page, 0)))
-			break;
-		items = json_object_get(page, "messages");
-		if (!json_is_array(items)) {
-			rc = apicmd_not_the_api(c);
-			break;
-		}
-		got = json_array_size(items);
-		json_array_extend(all, items);
-		json_decref(page); /* items with it */
-		page = NULL;
-		if (got < (size_t)(want < PAGE ? want : PAGE))
-			break;
-	}
-	json_decref(page);
-	if (rc)
-		json_decref(all);
-	else
-		*out = all;
-	return rc;
+	return apicmd_get_pages(c, c->o.unread ? "/api/messages?unread=true&" : "/api/messages?",
+				"messages", 0, c->o.limit, out, NULL);
 }
 
 /* PATCH {"read": true} on each unread message of the list. */

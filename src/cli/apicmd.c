@@ -451,3 +451,56 @@ out_opts:
 	free(c.o.mqtt_host);
 	return rc;
 }
+
+/* One page of a list into all; *got its size, *total the server's count
+ * (-1 if it gave none). */
+static int get_page(struct apicmd *c, const char *path, const char *key, json_t *all,
+		    size_t *got, long long *total)
+{
+	json_t *page = NULL, *items, *t;
+	int rc = apicmd_call(c, "GET", path, NULL, 200, &page, 0);
+
+	if (rc)
+		return rc;
+	items = json_object_get(page, key);
+	t = json_object_get(page, "total");
+	*total = json_is_integer(t) ? json_integer_value(t) : -1;
+	if (!json_is_array(items)) {
+		json_decref(page);
+		return apicmd_not_the_api(c);
+	}
+	*got = json_array_size(items);
+	json_array_extend(all, items);
+	json_decref(page); /* items with it */
+	return EXIT_OK;
+}
+
+int apicmd_get_pages(struct apicmd *c, const char *query, const char *key, long offset,
+		     long limit, json_t **out, long long *total)
+{
+	json_t *all = json_array();
+	long long count = -1;
+	char path[256];
+	int rc = EXIT_OK;
+
+	while ((long)json_array_size(all) < limit) {
+		long have = (long)json_array_size(all);
+		long want = limit - have < APICMD_PAGE ? limit - have : APICMD_PAGE;
+		size_t got = 0;
+
+		snprintf(path, sizeof(path), "%slimit=%ld&offset=%ld", query, want, offset + have);
+		if ((rc = get_page(c, path, key, all, &got, &count)))
+			break;
+		/* a short page is the last; so is one that reaches the total */
+		if ((long)got < want || (count >= 0 && offset + have + (long)got >= count))
+			break;
+	}
+	if (rc) {
+		json_decref(all);
+		return rc;
+	}
+	*out = all;
+	if (total)
+		*total = count < 0 ? 0 : count;
+	return EXIT_OK;
+}

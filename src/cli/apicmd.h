@@ -117,4 +117,17 @@ int apicmd_mqtt_address(struct apicmd *c, char *host, size_t len, uint16_t *port
 int apicmd_call(struct apicmd *c, const char *method, const char *path, const json_t *body,
 		long expect, json_t **out, long quiet);
 
+/* The API's largest page (docs/api.md, "Conventions"). */
+#define APICMD_PAGE 100
+
+/*
+ * A paginated list, a page at a time: up to `limit` items from `offset`
+ * of the GET `query` (a path ending in "?" or "&", the rest of its query
+ * before it), whose answer holds them in member `key`. *out gets a new
+ * array (the caller decrefs), *total (may be NULL) the server's count of
+ * the whole list. Returns EXIT_OK or the exit status, the error said.
+ */
+int apicmd_get_pages(struct apicmd *c, const char *query, const char *key, long offset,
+		     long limit, json_t **out, long long *total);
+
 #endif

@@ -23,7 +23,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define PAGE 100 /* the API's largest page */
 #define TERMINAL_COLUMNS 80 /* when a terminal does not say its width */
 
 static const struct apicmd_spec specs[] = {
@@ -202,38 +201,7 @@ static int do_create(struct apicmd *c)
  * gets the server's count of every poll. */
 static int fetch_polls(struct apicmd *c, json_t **out, long long *total)
 {
-	json_t *all = json_array(), *page = NULL, *items;
-	char path[96];
-	int rc = EXIT_OK;
-	size_t got;
-
-	while ((long)json_array_size(all) < c->o.limit) {
-		long want = c->o.limit - (long)json_array_size(all);
-
-		want = want < PAGE ? want : PAGE;
-		snprintf(path, sizeof(path), "/api/polls?limit=%ld&offset=%ld", want,
-			 c->o.offset + (long)json_array_size(all));
-		if ((rc = apicmd_call(c, "GET", path, NULL, 200, &page, 0)))
-			break;
-		items = json_object_get(page, "polls");
-		*total = json_integer_value(json_object_get(page, "total"));
-		if (!json_is_array(items)) {
-			rc = apicmd_not_the_api(c);
-			break;
-		}
-		got = json_array_size(items);
-		json_array_extend(all, items);
-		json_decref(page); /* items with it */
-		page = NULL;
-		if ((long)got < want)
-			break;
-	}
-	json_decref(page);
-	if (rc)
-		json_decref(all);
-	else
-		*out = all;
-	return rc;
+	return apicmd_get_pages(c, "/api/polls?", "polls", c->o.offset, c->o.limit, out, total);
 }
 
 static int do_list(struct apicmd *c)
