@@ -6,7 +6,6 @@
 #include "commands.h"
 
 #include "base/alloc.h"
-#include "base/log.h"
 #include "classic/adder.h"
 #include "classic/pickle.h"
 #include "classic/tcp.h"
@@ -61,45 +60,26 @@ static int serve(int argc, char **argv)
 {
 	struct adder_config cfg = { .max_conns = 1024, .max_length = 1024 * 1024,
 				    .timeout_ms = 10000, .idle_ms = 60000 };
+	struct classic_serve_args sa = { .max_conns = &cfg.max_conns, .idle_ms = &cfg.idle_ms };
 	struct adder_service as;
-	const char *listen = NULL, *v;
-	bool missing = false;
+	const char *v;
 	uint64_t u;
+	int rc;
 
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			return EXIT_OK;
-		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-			log_set_level(LOG_WARN);
-		} else if ((v = classic_option(argc, argv, &i, "--max-connections", &missing))) {
-			if (classic_parse_uint(v, UINT32_MAX, &u) || !u)
-				return usage_error("--max-connections takes a number from 1, not", v);
-			cfg.max_conns = (uint32_t)u;
-		} else if ((v = classic_option(argc, argv, &i, "--max-length", &missing))) {
+		if ((v = classic_option(argc, argv, &i, "--max-length", &sa.missing))) {
 			if (classic_parse_uint(v, 1u << 30, &u) || u < 16)
 				return usage_error("--max-length takes 16 to 1073741824 bytes, not", v);
 			cfg.max_length = (uint32_t)u;
-		} else if ((v = classic_option(argc, argv, &i, "--timeout", &missing))) {
+		} else if ((v = classic_option(argc, argv, &i, "--timeout", &sa.missing))) {
 			if (classic_parse_seconds(v, &cfg.timeout_ms) || !cfg.timeout_ms)
 				return usage_error("--timeout takes seconds above 0, not", v);
-		} else if ((v = classic_option(argc, argv, &i, "--idle-timeout", &missing))) {
-			if (classic_parse_seconds(v, &cfg.idle_ms))
-				return usage_error("--idle-timeout takes seconds, not", v);
-		} else if (missing) {
-			return usage_error("a value is missing after", a);
-		} else if (a[0] == '-' && a[1]) {
-			return usage_error("unknown option", a);
-		} else if (listen) {
-			return usage_error("one [HOST:]PORT only; unexpected", a);
-		} else {
-			listen = a;
+		} else if ((rc = classic_serve_arg("adder", usage, argc, argv, &i, &sa)) >= 0) {
+			return rc;
 		}
 	}
 	adder_service_init(&as, &cfg);
-	return classic_serve_cmd("adder", &as.svc, listen);
+	return classic_serve_cmd("adder", &as.svc, sa.listen);
 }
 
 /* A 64-bit integer, the whole argument: 0, or -1. */

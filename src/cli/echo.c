@@ -6,7 +6,6 @@
 #include "commands.h"
 
 #include "base/alloc.h"
-#include "base/log.h"
 #include "classic/echo.h"
 #include "classic/tcp.h"
 
@@ -56,47 +55,26 @@ static int serve(int argc, char **argv)
 {
 	struct echo_config cfg = { .max_conns = 1024, .max_queued = 1024 * 1024,
 				   .stall_ms = 10000, .idle_ms = 300000 };
+	struct classic_serve_args sa = { .max_conns = &cfg.max_conns, .idle_ms = &cfg.idle_ms };
 	struct echo_service es;
-	const char *listen = NULL, *v;
-	bool missing = false;
+	const char *v;
 	uint64_t u;
+	int rc;
 
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			return EXIT_OK;
-		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-			log_set_level(LOG_WARN);
-		} else if ((v = classic_option(argc, argv, &i, "--max-connections", &missing))) {
-			if (classic_parse_uint(v, UINT32_MAX, &u) || !u)
-				return usage_error("--max-connections takes a number from 1, not", v);
-			cfg.max_conns = (uint32_t)u;
-		} else if ((v = classic_option(argc, argv, &i, "--max-queued", &missing))) {
+		if ((v = classic_option(argc, argv, &i, "--max-queued", &sa.missing))) {
 			if (classic_parse_uint(v, 1u << 30, &u) || u < 1024)
 				return usage_error("--max-queued takes 1024 to 1073741824 bytes, not", v);
 			cfg.max_queued = (uint32_t)u;
-		} else if ((v = classic_option(argc, argv, &i, "--stall-timeout", &missing))) {
+		} else if ((v = classic_option(argc, argv, &i, "--stall-timeout", &sa.missing))) {
 			if (classic_parse_seconds(v, &cfg.stall_ms) || !cfg.stall_ms)
 				return usage_error("--stall-timeout takes seconds above 0, not", v);
-		} else if ((v = classic_option(argc, argv, &i, "--idle-timeout", &missing))) {
-			if (classic_parse_seconds(v, &cfg.idle_ms))
-				return usage_error("--idle-timeout takes seconds, not", v);
-		} else if (missing) {
-			return usage_error("a value is missing after", a);
-		} else if (a[0] == '-' && a[1]) {
-			return usage_error("unknown option", a);
-		} else if (listen) {
-			return usage_error("one [HOST:]PORT only; unexpected", a);
-		} else {
-			listen = a;
+		} else if ((rc = classic_serve_arg("echo", usage, argc, argv, &i, &sa)) >= 0) {
+			return rc;
 		}
 	}
-	if (missing)
-		return usage_error("a value is missing after", argv[argc - 1]);
 	echo_service_init(&es, &cfg);
-	return classic_serve_cmd("echo", &es.svc, listen);
+	return classic_serve_cmd("echo", &es.svc, sa.listen);
 }
 
 /* TEXT... joined by spaces, then a newline unless -n. */
