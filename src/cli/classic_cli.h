@@ -1,8 +1,8 @@
 /*
  * classic_cli.h - what the command-line files of the classic TCP programs
- * (echo.c, adder.c) share: the server options both take, the one-line usage
- * error, the exit status of a
- * result of src/classic/, and starting a server from its [HOST:]PORT.
+ * (echo.c, adder.c) share: the server options both take, the one-line
+ * usage error, the exit status of a result of src/classic/, and starting a
+ * server from its [HOST:]PORT.
  */
 #ifndef AGORA_CLI_CLASSIC_H
 #define AGORA_CLI_CLASSIC_H
