@@ -115,6 +115,12 @@ async function go(page, panel) {
 	await page.locator("#" + panel).waitFor({ state: "visible", timeout: WAIT });
 }
 
+// Until every running CSS transition (the bars' widths) has ended: the
+// animations' own promises, not a fixed wait.
+async function settled(page) {
+	await page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished)));
+}
+
 async function waitLive(page) {
 	await page.locator('#live-state[data-state="on"]').waitFor({ timeout: WAIT });
 }
@@ -321,7 +327,7 @@ async function main() {
 			await alice.setViewportSize(vp);
 			for (const panel of ["people", "messages", "polls", "topics", "broker"]) {
 				await go(alice, panel);
-				await alice.waitForTimeout(200); // let bar widths finish moving
+				await settled(alice);
 				await alice.screenshot({ path: `${dir}/${panel}-${size}.png`, fullPage: true });
 			}
 		}
@@ -335,7 +341,7 @@ async function main() {
 		if (opt["readme-shot"]) {
 			await alice.setViewportSize({ width: 1100, height: 720 });
 			await go(alice, "polls");
-			await alice.waitForTimeout(400);
+			await settled(alice);
 			await alice.screenshot({ path: opt["readme-shot"] });
 		}
 		await guest.context().close();
