@@ -282,6 +282,10 @@ void net__input(struct net_conn *c, const uint8_t *data, size_t len);
 void net__eof(struct net_conn *c, int status);
 void net__write_done(struct net_conn *c, int status);
 void net__shutdown_done(struct net_conn *c, int status);
+/* uv_write of iov (the array is copied) on the connection's TCP stream,
+ * net__write_done when it ends: TCP's write, and what a transport stacked
+ * on TCP writes its framed output with (tcp.c). */
+int net__stream_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n);
 void net__closed(struct net_conn *c);
 
 #endif

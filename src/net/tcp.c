@@ -60,7 +60,7 @@ static void on_write(uv_write_t *req, int status)
 	net__write_done(c, status);
 }
 
-static int tcp_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
+int net__stream_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
 {
 	struct tcp_write *w = xmalloc(sizeof(*w));
 	int rc;
@@ -120,7 +120,7 @@ const struct net_transport net_tcp = {
 	.read_start = tcp_read_start,
 	.read_stop = tcp_read_stop,
 	.try_write = tcp_try_write,
-	.write = tcp_write,
+	.write = net__stream_write,
 	.shutdown = tcp_shutdown,
 	.queued = tcp_queued,
 	.close = tcp_close,

@@ -209,25 +209,10 @@ static int ws_try_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
 	return r - w->hdr_len;
 }
 
-struct ws_write {
-	uv_write_t req;
-	struct net_conn *conn;
-};
-
-static void on_write(uv_write_t *req, int status)
-{
-	struct ws_write *ww = req->data;
-	struct net_conn *c = ww->conn;
-
-	free(ww);
-	net__write_done(c, status);
-}
-
 /* The rest of the frame try_write began (its header's rest first). */
 static int ws_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
 {
 	struct ws_conn *w = ws_of(c);
-	struct ws_write *ww = xmalloc(sizeof(*ww));
 	uv_buf_t small[17], *v = n < 17 ? small : xmalloc((n + 1) * sizeof(*v));
 	uint32_t k;
 	int rc;
@@ -239,13 +224,9 @@ static int ws_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
 	}
 	w->hdr_pending = false;
 	k = with_header(w, iov, n, v);
-	ww->conn = c;
-	ww->req.data = ww;
-	rc = uv_write(&ww->req, (uv_stream_t *)&c->tcp, v, k, on_write); /* copies v */
+	rc = net__stream_write(c, v, k); /* copies v */
 	if (v != small)
 		free(v);
-	if (rc < 0)
-		free(ww);
 	return rc;
 }
 
