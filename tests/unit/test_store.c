@@ -7,6 +7,7 @@
 #include "helpers.h"
 
 #include "store/store.h"
+#include "store_files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -723,29 +724,6 @@ static void test_message_list_filters(void **state)
 
 /* ---- the file ---- */
 
-struct tmp {
-	char dir[64];
-	char db[128];
-};
-
-/* A fresh directory for a file test; teardown removes it even when the
- * test failed half-way. */
-static int setup_tmp(void **state)
-{
-	struct tmp *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return -1;
-	snprintf(t->dir, sizeof(t->dir), "/tmp/agora-test-store-XXXXXX");
-	if (!mkdtemp(t->dir)) {
-		free(t);
-		return -1;
-	}
-	snprintf(t->db, sizeof(t->db), "%s/agora.db", t->dir);
-	*state = t;
-	return 0;
-}
-
 static void tmp_path(const struct tmp *t, const char *name, char *buf, size_t cap)
 {
 	int n = snprintf(buf, cap, "%s/%s", t->dir, name);
@@ -761,40 +739,6 @@ static bool tmp_exists(const struct tmp *t, const char *name)
 	return access(path, F_OK) == 0;
 }
 
-/* Removes what the tests put there, then the directory, which must then
- * be empty: a file the store left behind fails the test. */
-static int teardown_tmp(void **state)
-{
-	static const char *const files[] = { "agora.db", "agora.db-wal", "agora.db-shm",
-					     "agora.db-journal", "garbage.db" };
-	struct tmp *t = *state;
-	char path[160];
-	int ret;
-
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-		snprintf(path, sizeof(path), "%s/%s", t->dir, files[i]);
-		unlink(path);
-	}
-	snprintf(path, sizeof(path), "%s/subdir", t->dir);
-	rmdir(path);
-	ret = rmdir(t->dir);
-	if (ret)
-		fprintf(stderr, "could not remove %s: %s\n", t->dir, strerror(errno));
-	free(t);
-	return ret;
-}
-
-static struct store *open_file(const char *path, enum store_sync sync)
-{
-	struct store *st = NULL;
-	char err[512] = "";
-	int ret = store_open(path, sync, &st, err, sizeof(err));
-
-	if (ret)
-		fail_msg("store_open(%s): %s: %s", path, store_strerror(ret), err);
-	assert_non_null(st);
-	return st;
-}
 
 /* Writes the schema version into the file's header, as PRAGMA
  * user_version would: 4 bytes big-endian at offset 60. */

@@ -8,6 +8,7 @@
 #include "helpers.h"
 
 #include "store/store.h"
+#include "store_files.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -492,56 +493,6 @@ static void test_creator_deleted(void **state)
 
 /* ---- the file ---- */
 
-struct tmp {
-	char dir[64];
-	char db[96];
-};
-
-static int setup_tmp(void **state)
-{
-	struct tmp *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return -1;
-	snprintf(t->dir, sizeof(t->dir), "/tmp/agora-test-polls-XXXXXX");
-	if (!mkdtemp(t->dir)) {
-		free(t);
-		return -1;
-	}
-	snprintf(t->db, sizeof(t->db), "%s/agora.db", t->dir);
-	*state = t;
-	return 0;
-}
-
-static int teardown_tmp(void **state)
-{
-	static const char *const files[] = { "agora.db", "agora.db-wal", "agora.db-shm",
-					     "agora.db-journal" };
-	struct tmp *t = *state;
-	char path[160];
-	int ret;
-
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-		snprintf(path, sizeof(path), "%s/%s", t->dir, files[i]);
-		unlink(path);
-	}
-	ret = rmdir(t->dir);
-	if (ret)
-		fprintf(stderr, "could not remove %s: %s\n", t->dir, strerror(errno));
-	free(t);
-	return ret;
-}
-
-static struct store *open_file(const char *path)
-{
-	struct store *st = NULL;
-	char err[512] = "";
-	int ret = store_open(path, STORE_SYNC_NORMAL, &st, err, sizeof(err));
-
-	if (ret)
-		fail_msg("store_open(%s): %s: %s", path, store_strerror(ret), err);
-	return st;
-}
 
 /* The schema of versions 1 and 2 as released (sqlite_open.c's first two
  * migrations), with one user and one message in it. */
@@ -604,7 +555,7 @@ static void test_migrate_from_v2(void **state)
 	int64_t id;
 
 	sql_file(t->db, v2_file);
-	st = open_file(t->db);
+	st = open_file(t->db, STORE_SYNC_NORMAL);
 	assert_int_equal(store_schema_version(st), 3);
 	/* What version 2 held is still there... */
 	assert_int_equal(store_user_by_name(st, "old", &u), STORE_OK);
@@ -618,7 +569,7 @@ static void test_migrate_from_v2(void **state)
 	assert_int_equal(store_vote_cast(st, id, u.id, 1, 21), STORE_OK);
 	store_user_release(&u);
 	store_free(st);
-	st = open_file(t->db);
+	st = open_file(t->db, STORE_SYNC_NORMAL);
 	assert_int_equal(store_schema_version(st), 3);
 	{
 		const int64_t want[] = { 0, 1, 0 };
@@ -651,7 +602,7 @@ static int64_t votes_for(sqlite3 *db, int64_t poll, int option)
 static void test_counts_match_votes(void **state)
 {
 	struct tmp *t = *state;
-	struct store *st = open_file(t->db);
+	struct store *st = open_file(t->db, STORE_SYNC_NORMAL);
 	int64_t users[12], id;
 	struct store_poll p;
 	sqlite3 *db;
