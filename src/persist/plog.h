@@ -1,0 +1,109 @@
+/*
+ * plog.h - the broker's durable log: one append-only file of batches.
+ *
+ * The broker core records every change of its durable state (sessions,
+ * subscriptions, queued and in-flight messages, retained messages, wills)
+ * as opaque records; the server appends each loop turn's records as ONE
+ * batch, before that turn's acknowledgements are written to any socket
+ * (group commit). This file only knows batches: their framing, their
+ * checksum, replaying them in order at start, and replacing the whole file
+ * by a compact snapshot. What a batch holds is the broker's business
+ * (src/broker/journal.c).
+ *
+ * File format (little-endian):
+ *   header  8 bytes "AGORALOG", u32 version (PLOG_VERSION), u32 0 (reserved)
+ *   batch   u32 body length (1 .. PLOG_MAX_BATCH), u32 CRC-32C of the body,
+ *           the body
+ * A batch is written with one write(2) (header and body in one writev); a
+ * crash can only tear the last one, and a torn batch was never
+ * acknowledged (its acknowledgements wait for the append to return).
+ *
+ * Durability (enum plog_sync): PLOG_SYNC_NONE returns once write(2) has
+ * put the batch in the kernel's page cache: it survives the process being
+ * killed (kill -9, a crash), not a power loss. PLOG_SYNC_DATA also calls
+ * fdatasync(2) before returning: it survives a power loss.
+ *
+ * Errors: functions return 0 or a negative errno value and write a
+ * sentence naming the file into err (when given). Not thread-safe: one
+ * loop owns a plog.
+ */
+#ifndef AGORA_PLOG_H
+#define AGORA_PLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PLOG_VERSION 1
+#define PLOG_HEADER_SIZE 16
+#define PLOG_BATCH_HEADER 8
+/* Largest batch body: a length field above it is a torn or damaged batch. */
+#define PLOG_MAX_BATCH (256u * 1024 * 1024)
+
+enum plog_sync {
+	PLOG_SYNC_NONE, /* write(2): survives the process, not the machine */
+	PLOG_SYNC_DATA, /* write(2) then fdatasync(2): survives a power loss */
+};
+
+struct plog;
+
+/* What a replay found, for the log line and for tests. */
+struct plog_replay_stats {
+	uint64_t batches;      /* intact batches given to the callback */
+	uint64_t bytes;        /* file size after the replay (header included) */
+	uint64_t dropped;      /* bytes cut from the end (torn or damaged), 0 if none */
+	int damaged;           /* 1: a checksum or length was wrong before the end of
+			        * the file (not only a torn last write); the cut bytes
+			        * were saved to "<path>.damaged" first */
+};
+
+/* Called once per intact batch, in file order. body is valid only during
+ * the call. A non-zero return means the body could not be understood: the
+ * replay treats that batch as damaged (as a checksum mismatch). */
+typedef int (*plog_replay_fn)(void *ctx, const uint8_t *body, size_t len);
+
+/*
+ * Opens (creating it, with its header, if missing) the log at path and
+ * replays it: fn for every intact batch. The first batch that is cut short
+ * (torn), has a bad length or checksum, or that fn refuses, ends the
+ * replay: the file is truncated just before it, so new batches follow the
+ * last good one, and stats says how much was cut (a warning is logged by
+ * the caller). A missing or wrong magic, or a newer version, is an error
+ * (-EPROTO) and the file is left as it is. A file shorter than its header
+ * (a crash while creating it) is rewritten.
+ * *out is the open log, positioned at its end, on success only.
+ */
+int plog_open(const char *path, enum plog_sync sync, plog_replay_fn fn, void *ctx,
+	      struct plog **out, struct plog_replay_stats *stats, char *err, size_t errlen);
+
+/* Appends one batch (len 1 .. PLOG_MAX_BATCH) and, with PLOG_SYNC_DATA,
+ * fdatasyncs. Retries short writes and EINTR. On failure (disk full, I/O
+ * error) the file is truncated back to its previous size when possible, so
+ * a failed append leaves no partial batch behind; the caller may retry. */
+int plog_append(struct plog *l, const void *body, size_t len, char *err, size_t errlen);
+
+/* Bytes in the file, header included. */
+uint64_t plog_size(const struct plog *l);
+const char *plog_path(const struct plog *l);
+
+/*
+ * Compaction: a new file holding a snapshot of the state replaces the
+ * log. plog_rewrite_begin creates "<path>.new" (truncated if it exists) with
+ * its header; plog_rewrite_add appends snapshot batches to it (same rules as
+ * plog_append); plog_rewrite_commit fsyncs it (always: a rename must not
+ * publish an empty file), renames it over path, fsyncs the directory, and
+ * from then on plog_append writes to the new file. plog_rewrite_abort
+ * removes "<path>.new" and leaves the log as it was. A crash at any point
+ * leaves either the old log or the new one complete; plog_open removes a
+ * stale "<path>.new". At most one rewrite at a time.
+ */
+struct plog_rewrite;
+int plog_rewrite_begin(struct plog *l, struct plog_rewrite **out, char *err, size_t errlen);
+int plog_rewrite_add(struct plog_rewrite *w, const void *body, size_t len, char *err,
+		     size_t errlen);
+int plog_rewrite_commit(struct plog_rewrite *w, char *err, size_t errlen);
+void plog_rewrite_abort(struct plog_rewrite *w);
+
+/* Closes the file (no sync beyond what each append did). Accepts NULL. */
+void plog_close(struct plog *l);
+
+#endif
