@@ -48,12 +48,14 @@ struct plog;
 
 /* What a replay found, for the log line and for tests. */
 struct plog_replay_stats {
-	uint64_t batches;      /* intact batches given to the callback */
+	uint64_t batches;      /* intact batches the callback accepted */
 	uint64_t bytes;        /* file size after the replay (header included) */
 	uint64_t dropped;      /* bytes cut from the end (torn or damaged), 0 if none */
-	int damaged;           /* 1: a checksum or length was wrong before the end of
-			        * the file (not only a torn last write); the cut bytes
-			        * were saved to "<path>.damaged" first */
+	int damaged;           /* 1: the replay stopped at a batch that is all there
+			        * but wrong (length 0 or above PLOG_MAX_BATCH, bad
+			        * checksum, refused by the callback), not at a torn
+			        * last write (the file ending inside a batch); the
+			        * cut bytes were saved to "<path>.damaged" first */
 };
 
 /* Called once per intact batch, in file order. body is valid only during
@@ -67,18 +69,28 @@ typedef int (*plog_replay_fn)(void *ctx, const uint8_t *body, size_t len);
  * (torn), has a bad length or checksum, or that fn refuses, ends the
  * replay: the file is truncated just before it, so new batches follow the
  * last good one, and stats says how much was cut (a warning is logged by
- * the caller). A missing or wrong magic, or a newer version, is an error
- * (-EPROTO) and the file is left as it is. A file shorter than its header
- * (a crash while creating it) is rewritten.
- * *out is the open log, positioned at its end, on success only.
+ * the caller). A damaged end is first copied to "<path>.damaged" (replacing
+ * an older one) and fsynced; if that fails, plog_open fails and cuts
+ * nothing. A length damaged so that the batch reaches past the end of the
+ * file cannot be told from a torn write and is cut as torn.
+ * A missing or wrong magic, or another version, is an error (-EPROTO) and
+ * the file is left as it is (so is "<path>.new"). A file shorter than its
+ * header whose bytes are a beginning of one (zeros allowed: a crash while
+ * creating it) is rewritten; another short file is -EPROTO too. A path
+ * that is not a regular file is -EINVAL.
+ * A new log is written as "<path>.new" and renamed into place (fsync of the
+ * file and of its directory), so path never names a half-written header.
+ * *out is the open log, positioned at its end, on success only; stats may
+ * be NULL. The caller frees the log with plog_close.
  */
 int plog_open(const char *path, enum plog_sync sync, plog_replay_fn fn, void *ctx,
 	      struct plog **out, struct plog_replay_stats *stats, char *err, size_t errlen);
 
 /* Appends one batch (len 1 .. PLOG_MAX_BATCH) and, with PLOG_SYNC_DATA,
  * fdatasyncs. Retries short writes and EINTR. On failure (disk full, I/O
- * error) the file is truncated back to its previous size when possible, so
- * a failed append leaves no partial batch behind; the caller may retry. */
+ * error) the file is truncated back to its previous size when possible (if
+ * not, the next append tries again before writing), so a failed append
+ * leaves no partial batch behind; the caller may retry. */
 int plog_append(struct plog *l, const void *body, size_t len, char *err, size_t errlen);
 
 /* Bytes in the file, header included. */
@@ -94,7 +106,18 @@ const char *plog_path(const struct plog *l);
  * from then on plog_append writes to the new file. plog_rewrite_abort
  * removes "<path>.new" and leaves the log as it was. A crash at any point
  * leaves either the old log or the new one complete; plog_open removes a
- * stale "<path>.new". At most one rewrite at a time.
+ * stale "<path>.new". At most one rewrite at a time (a second begin is
+ * -EBUSY).
+ *
+ * The rewrite is the log's: plog_rewrite_commit and plog_rewrite_abort
+ * (which accepts NULL) free it, whatever they return, and plog_close
+ * aborts one still open.
+ * plog_rewrite_add does not fdatasync (the commit fsyncs the whole file).
+ * A commit that fails before the rename acts as plog_rewrite_abort; one
+ * whose directory fsync fails after the rename returns the error, but the
+ * log has switched to the new file (path names it). Batches appended to
+ * the log during a rewrite go to the old file and are replaced with it:
+ * the snapshot must cover them.
  */
 struct plog_rewrite;
 int plog_rewrite_begin(struct plog *l, struct plog_rewrite **out, char *err, size_t errlen);
