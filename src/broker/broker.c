@@ -73,6 +73,8 @@ void broker_free(struct broker *b)
 	/* Sessions first: they unhook their subscriptions from the tree. No
 	 * delayed will goes out while the broker itself is going away. */
 	b->freeing = true;
+	b->journaling = false; /* the end of the process, not of the sessions */
+	broker__restore_free(b);
 	while (b->sessions.count) {
 		uint32_t i = 0;
 		if (!hmap_next(&b->sessions, &i, &v))
@@ -84,6 +86,7 @@ void broker_free(struct broker *b)
 	free(b->gmatches);
 	tree_free(b->subs);
 	tree_free(b->retained);
+	free(b->journal.data);
 	free(b->matches);
 	free(b->scratch);
 	free(b->transient);
@@ -226,6 +229,7 @@ static void detach_session(struct broker *b, struct broker_client *c)
 	s->expires_at_ms = s->expiry_s == SESSION_NEVER_EXPIRES
 				   ? 0
 				   : b->now_ms + (uint64_t)s->expiry_s * 1000;
+	journal_session(b, s); /* its deadline (or a new expiry from DISCONNECT) */
 }
 
 /* The reason code an MQTT 5 client is sent in DISCONNECT, 0 for none. */
@@ -248,7 +252,7 @@ static void release_will(struct broker *b, struct broker_client *c)
 	struct msg *w = c->will->msg;
 
 	if (c->will->delay_s && s && s->expiry_s) {
-		session_park_will(s, w, b->now_ms + (uint64_t)c->will->delay_s * 1000,
+		session_park_will(b, s, w, b->now_ms + (uint64_t)c->will->delay_s * 1000,
 				  c->will->expiry_s);
 		return;
 	}

@@ -265,6 +265,52 @@ void broker_publish(struct broker *b, const char *topic, const void *payload, si
 		    uint8_t qos, bool retain);
 void broker_set_version(struct broker *b, const char *version);
 
+/*
+ * Durable state (docs/ARCHITECTURE.md "Persistence"). The core writes no
+ * file: with journaling on, every change to the state that must survive a
+ * restart (retained messages, persistent sessions with their
+ * subscriptions, QoS 1/2 messages, incoming QoS 2 ids, delayed wills) is
+ * recorded in a buffer. The server makes each loop turn's records durable
+ * BEFORE it writes any output of that turn (the acknowledgements among it),
+ * then clears them. At start it feeds a log's records back with
+ * broker_restore; broker_snapshot writes the whole state as records.
+ */
+/* The wall clock (ms since the epoch) now: deadlines are stored in wall
+ * time so that expiry continues across a restart. Set it with the monotonic
+ * clock (broker_set_time) before restoring or journaling. */
+void broker_set_wall_clock(struct broker *b, uint64_t wall_ms);
+/* Start recording changes (after the restore). */
+void broker_journal_on(struct broker *b);
+bool broker_journal_enabled(const struct broker *b);
+/* The records since the last clear (NULL if none); valid until the next
+ * call into the broker. */
+const uint8_t *broker_journal(const struct broker *b, size_t *len);
+void broker_journal_clear(struct broker *b);
+/* Applies records (a whole number of them, e.g. one log batch). Returns 0,
+ * or -1 when they are malformed (nothing of the faulty record is applied;
+ * the caller stops there). Journaling must be off. */
+int broker_restore(struct broker *b, const uint8_t *records, size_t len);
+struct broker_restore_stats {
+	uint32_t sessions;  /* persistent sessions restored */
+	uint32_t retained;  /* retained messages */
+	uint32_t messages;  /* QoS 1/2 deliveries waiting in those sessions */
+	uint32_t discarded; /* deliveries dropped: their message expired or was missing */
+};
+/* After the last broker_restore: the sessions' windows and queues are
+ * built (in flight first, same packet ids, then the queue, in order),
+ * expired sessions, wills and messages go, and the restore's scratch is
+ * freed. Every session is offline; one that was connected when the log
+ * ended expires its interval from now. */
+void broker_restore_done(struct broker *b, struct broker_restore_stats *st);
+/* The whole durable state as records, in pieces of about chunk bytes
+ * (each a whole number of records) given to emit; stops at emit's first
+ * non-zero return and returns it. Also works with journaling off. */
+int broker_snapshot(struct broker *b, size_t chunk,
+		    int (*emit)(void *ctx, const uint8_t *records, size_t len), void *ctx);
+/* The snapshot did not become the log (the rewrite failed): the records
+ * that follow must not count on it. */
+void broker_journal_resync(struct broker *b);
+
 /* Closes every client with CLOSE_SHUTDOWN (no wills), for a clean stop. */
 void broker_shutdown(struct broker *b);
 

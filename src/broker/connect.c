@@ -117,7 +117,7 @@ static struct session *take_session(struct broker *b, const uint8_t *id, uint16_
 	*present = s != NULL;
 	if (!s)
 		return session_new(b, id, len, expiry_s);
-	session_cancel_will(s); /* back within the will delay */
+	session_cancel_will(b, s); /* back within the will delay */
 	s->expiry_s = expiry_s;
 	s->expires_at_ms = 0;
 	return s;
@@ -402,6 +402,7 @@ void broker__connect_accept(struct broker *b, struct broker_client *c, const str
 	c->session = s;
 	free(s->account); /* the session now acts for this connection's account */
 	s->account = c->account ? xstrdup(c->account) : NULL;
+	journal_session(b, s); /* before the CONNACK that says "session present" */
 	if (p->will && !broker_client_may_publish(p->will_topic.data, p->will_topic.len))
 		log_info("client %s: will on '%.*s' ignored: clients cannot publish to $SYS", s->id,
 			 (int)p->will_topic.len, (const char *)p->will_topic.data);

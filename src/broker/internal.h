@@ -10,6 +10,7 @@
 #include "base/idset.h"
 #include "base/ring.h"
 #include "broker.h"
+#include "journal.h"
 #include "msg.h"
 #include "tree.h"
 
@@ -44,6 +45,7 @@ struct share_group {
 };
 
 struct inflight {
+	uint64_t seq;    /* durable sessions: the delivery's number (journal.h) */
 	struct msg *msg; /* NULL once PUBREC arrived */
 	struct share_group *group; /* came through a shared subscription */
 	uint16_t packet_id;
@@ -53,6 +55,7 @@ struct inflight {
 };
 
 struct queued {
+	uint64_t seq;
 	struct msg *msg;
 	struct share_group *group;
 	uint8_t qos;
@@ -95,6 +98,8 @@ struct session {
 	uint64_t match_epoch; /* routing: last message this session matched */
 	uint64_t expires_at_ms; /* offline: when the session ends (0 = never) */
 	uint32_t expiry_s;    /* session expiry interval; 0 = ends with the connection */
+	uint64_t next_seq;    /* durable: number of its next QoS 1/2 delivery */
+	bool durable;         /* journaled (journal.h): its changes are recorded */
 	uint16_t next_packet_id;
 	uint8_t match_qos;
 	bool match_rap;       /* a matching subscription has retain-as-published */
@@ -145,6 +150,13 @@ struct broker {
 	uint32_t session_serial; /* last struct session.serial given */
 	struct broker_hooks hooks;
 	size_t hook_prefix_len;
+	/* Durable state (journal.h). */
+	bool journaling;
+	struct jbuf journal;
+	int64_t wall_offset_ms;     /* wall clock minus broker clock */
+	uint64_t next_jid;          /* last journal id given to a message */
+	uint64_t jid_floor;         /* ids at or below it are not in the current log */
+	struct restore *restore;    /* while broker_restore runs, else NULL */
 	char version[32];
 };
 
@@ -305,21 +317,29 @@ bool session_pubcomp(struct broker *b, struct session *s, uint16_t packet_id);
 bool session_qos2_seen(const struct session *s, uint16_t packet_id);
 /* Records an incoming QoS 2 id until its PUBREL; the caller keeps the
  * count under receive_maximum. */
-void session_qos2_add(struct session *s, uint16_t packet_id);
+void session_qos2_add(struct broker *b, struct session *s, uint16_t packet_id);
 uint32_t session_qos2_pending(const struct session *s);
 /* Forgets an incoming QoS 2 id; false if it was not held. */
-bool session_qos2_release(struct session *s, uint16_t packet_id);
+bool session_qos2_release(struct broker *b, struct session *s, uint16_t packet_id);
+/* Restore (restore.c): an in-flight delivery (m NULL: PUBREC received,
+ * PUBREL sent) appended to the window, in the order of the log, and a
+ * queued one. Each takes its own references to m and g. */
+void session_restore_inflight(struct session *s, uint64_t seq, struct msg *m, uint8_t qos,
+			      bool retain, uint16_t packet_id, struct share_group *g);
+void session_restore_queued(struct session *s, uint64_t seq, struct msg *m, uint8_t qos,
+			    bool retain, struct share_group *g);
 /* Frees empty window, queue and id storage (when the client goes away). */
 void session_trim(struct session *s);
 void session_remove_sub(struct broker *b, struct session *s, uint32_t index);
 /* Keeps a delayed will until due_ms or the session's end; w gets a new
  * reference, and its expiry (seconds, or WILL_NO_EXPIRY) starts when sent. */
-void session_park_will(struct session *s, struct msg *w, uint64_t due_ms, uint32_t expiry_s);
+void session_park_will(struct broker *b, struct session *s, struct msg *w, uint64_t due_ms,
+		       uint32_t expiry_s);
 bool session_will_due(const struct broker *b, const struct session *s);
 /* Publishes a delayed will now (and forgets it). */
 void session_release_will(struct broker *b, struct session *s);
 /* The client came back within the will delay: the will is not sent. */
-void session_cancel_will(struct session *s);
+void session_cancel_will(struct broker *b, struct session *s);
 
 /* connect.c */
 /* raw/len: the CONNECT's bytes, kept if an AUTH exchange must finish first. */
@@ -358,6 +378,17 @@ bool broker_client_may_publish(const uint8_t *topic, size_t len);
 uint32_t broker_route(struct broker *b, struct msg *m, struct session *from);
 /* broker_route from the broker itself (wills, $SYS). */
 void broker_publish_msg(struct broker *b, struct msg *m);
+
+/* restore.c: the scratch of an unfinished restore (broker_free). */
+void broker__restore_free(struct broker *b);
+/* The subscription a J_SUB record describes, added or replaced; false
+ * if the filter is not one a client could have subscribed. */
+bool broker__restore_sub(struct broker *b, struct session *s, const struct mqtt_str *filter,
+			 uint8_t qos, uint8_t options, uint32_t sub_id);
+/* The same for J_UNSUB (a filter no session has is not an error). */
+bool broker__restore_unsub(struct broker *b, struct session *s, const struct mqtt_str *filter);
+/* Stores or clears a retained message (an empty payload clears). */
+void broker__retain(struct broker *b, struct msg *m);
 
 /* subscribe.c */
 void broker__handle_subscribe(struct broker *b, struct broker_client *c,

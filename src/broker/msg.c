@@ -66,6 +66,7 @@ struct msg *msg_build(void *mem, const struct msg_spec *spec)
 	m->retain = spec->retain;
 	m->expires_ms = spec->expires_ms;
 	m->origin = spec->origin;
+	m->jid = 0;
 	memcpy(m->topic, spec->topic, spec->topic_len);
 	m->topic[spec->topic_len] = '\0';
 	m->payload = (uint8_t *)m->topic + spec->topic_len + 1;

@@ -28,6 +28,7 @@ struct msg {
 	bool retain;       /* retain flag it was published with */
 	uint64_t expires_ms; /* MQTT 5 message expiry, broker clock; 0 = never */
 	uint32_t origin;   /* serial of the publishing session (No Local); 0 = none */
+	uint64_t jid;      /* journal id once written to the durable log, 0 = not */
 	uint8_t *payload;  /* points inside this allocation */
 	uint8_t *props;    /* idem: encoded properties, props_len bytes */
 	char topic[];      /* topic_len bytes + NUL, then payload, then props */

@@ -69,6 +69,8 @@ static void store_retained(struct broker *b, struct msg *m)
 		/* [MQTT-3.3.1-10] a zero-length retained message clears the topic */
 		n = tree_lookup(b->retained, (const uint8_t *)m->topic, m->topic_len, false);
 		if (n && n->retained) {
+			if (counted)
+				journal_retain_del(b, m->topic, m->topic_len);
 			msg_unref(n->retained);
 			n->retained = NULL;
 			b->stats.retained -= counted;
@@ -89,6 +91,13 @@ static void store_retained(struct broker *b, struct msg *m)
 	}
 	msg_unref(n->retained);
 	n->retained = msg_ref(m);
+	if (counted)
+		journal_retain(b, m);
+}
+
+void broker__retain(struct broker *b, struct msg *m)
+{
+	store_retained(b, m);
 }
 
 uint32_t broker_route(struct broker *b, struct msg *m, struct session *from)
@@ -318,7 +327,7 @@ void broker__handle_publish(struct broker *b, struct broker_client *c,
 	/* A PUBREC of 0x80 or more ends the flow: no PUBREL will come for it
 	 * [MQTT-4.3.3-4]. Before MQTT 5 every PUBREC is a success. */
 	if (p->qos == 2 && !(c->level == MQTT_LEVEL_5 && reason >= 0x80))
-		session_qos2_add(s, p->packet_id);
+		session_qos2_add(b, s, p->packet_id);
 	if (p->qos == 1)
 		broker__send_ack_why(b, c, MQTT_PUBACK, p->packet_id, reason, why);
 	else if (p->qos == 2)
@@ -327,7 +336,7 @@ void broker__handle_publish(struct broker *b, struct broker_client *c,
 
 void broker__handle_pubrel(struct broker *b, struct broker_client *c, uint16_t packet_id)
 {
-	bool known = session_qos2_release(c->session, packet_id);
+	bool known = session_qos2_release(b, c->session, packet_id);
 
 	/* [MQTT-4.3.3-2] answered even for an unknown id; MQTT 5 says so with
 	 * 0x92 Packet Identifier not found. */

@@ -100,7 +100,8 @@ static void flow_free(struct broker *b, struct session_flow *f)
 	free(f);
 }
 
-void session_park_will(struct session *s, struct msg *w, uint64_t due_ms, uint32_t expiry_s)
+void session_park_will(struct broker *b, struct session *s, struct msg *w, uint64_t due_ms,
+		       uint32_t expiry_s)
 {
 	struct session_flow *f = flow_get(s);
 
@@ -108,6 +109,7 @@ void session_park_will(struct session *s, struct msg *w, uint64_t due_ms, uint32
 	f->pending_will = msg_ref(w);
 	f->will_due_ms = due_ms;
 	f->will_expiry_s = expiry_s;
+	journal_will(b, s);
 }
 
 bool session_will_due(const struct broker *b, const struct session *s)
@@ -121,6 +123,7 @@ void session_release_will(struct broker *b, struct session *s)
 
 	if (!w)
 		return;
+	journal_will_del(b, s);
 	s->flow->pending_will = NULL;
 	if (s->flow->will_expiry_s != WILL_NO_EXPIRY)
 		w->expires_ms = msg_deadline(b, s->flow->will_expiry_s);
@@ -129,16 +132,19 @@ void session_release_will(struct broker *b, struct session *s)
 	msg_unref(w);
 }
 
-void session_cancel_will(struct session *s)
+void session_cancel_will(struct broker *b, struct session *s)
 {
-	if (!s->flow)
+	if (!s->flow || !s->flow->pending_will)
 		return;
+	journal_will_del(b, s);
 	msg_unref(s->flow->pending_will);
 	s->flow->pending_will = NULL;
 }
 
 void session_destroy(struct broker *b, struct session *s)
 {
+	/* One record says it all: nothing it holds is recorded one by one. */
+	journal_session_end(b, s);
 	/* The session ends: a delayed will goes out now [MQTT-3.1.3-9]. */
 	session_release_will(b, s);
 	while (s->nsubs)
@@ -219,12 +225,15 @@ static struct inflight *window_find(struct session *s, uint16_t packet_id)
 	return NULL;
 }
 
-/* g: the shared subscription it came through (the entry takes a reference). */
+/* g: the shared subscription it came through (the entry takes a reference).
+ * seq: the delivery's number; queued: it was in the queue (recorded then),
+ * else it is new. */
 static void window_send(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
-			bool retain, struct share_group *g)
+			bool retain, struct share_group *g, uint64_t seq, bool queued)
 {
 	struct inflight *f = window_push(b, s);
 
+	f->seq = seq;
 	f->msg = msg_ref(m);
 	f->packet_id = take_packet_id(s);
 	f->qos = qos;
@@ -233,6 +242,11 @@ static void window_send(struct broker *b, struct session *s, struct msg *m, uint
 	if (g)
 		share_group_ref(g);
 	f->state = IFL_WAIT_ACK;
+	if (queued)
+		journal_sent(b, s, seq, f->packet_id);
+	else
+		journal_deliver(b, s, seq, m, qos, retain, f->packet_id, g ? g->key : NULL,
+				g ? g->key_len : 0);
 	broker__send_publish(b, s->client, m, qos, f->packet_id, retain, false, g);
 }
 
@@ -249,12 +263,14 @@ static void queue_push(struct broker *b, struct session *s, struct msg *m, uint8
 		ring_grow(q, sizeof(struct queued), 8, b->cfg.max_queued);
 	e = ring_push(q, sizeof(struct queued));
 
+	e->seq = s->next_seq++;
 	e->msg = msg_ref(m);
 	e->qos = qos;
 	e->retain = retain;
 	e->group = g;
 	if (g)
 		share_group_ref(g);
+	journal_deliver(b, s, e->seq, m, qos, retain, 0, g ? g->key : NULL, g ? g->key_len : 0);
 }
 
 static void drop(struct broker *b, struct session *s, const struct msg *m, const char *why)
@@ -293,7 +309,9 @@ static void queue_pump(struct broker *b, struct session *s)
 
 		ring_pop(&s->flow->q);
 		if (deliverable(b, s, e.msg, e.qos, e.group))
-			window_send(b, s, e.msg, e.qos, e.retain, e.group);
+			window_send(b, s, e.msg, e.qos, e.retain, e.group, e.seq, true);
+		else
+			journal_seq(b, s, J_DONE, e.seq);
 		msg_unref(e.msg);
 		share_group_unref(b, e.group);
 	}
@@ -324,7 +342,7 @@ void session_deliver_shared(struct broker *b, struct session *s, struct msg *m, 
 		return;
 	}
 	if (broker_client_online(c) && !queued_count(s) && window_has_room(b, s)) {
-		window_send(b, s, m, qos, retain, g);
+		window_send(b, s, m, qos, retain, g, s->next_seq++, false);
 		return;
 	}
 	if (queued_count(s) >= b->cfg.max_queued) {
@@ -352,6 +370,7 @@ void session_resume(struct broker *b, struct session *s)
 
 static void complete(struct broker *b, struct session *s, struct inflight *f)
 {
+	journal_seq(b, s, J_DONE, f->seq);
 	msg_unref(f->msg);
 	f->msg = NULL;
 	share_group_unref(b, f->group);
@@ -395,6 +414,7 @@ bool session_pubrec(struct broker *b, struct session *s, uint16_t packet_id, uin
 	}
 	if (f->state == IFL_WAIT_ACK) {
 		/* The message is delivered; only its id remains until PUBCOMP. */
+		journal_seq(b, s, J_PUBREC, f->seq);
 		msg_unref(f->msg);
 		f->msg = NULL;
 		f->state = IFL_WAIT_COMP;
@@ -424,9 +444,10 @@ bool session_qos2_seen(const struct session *s, uint16_t packet_id)
 	return s->flow && idset_has(&s->flow->qos2_in, packet_id);
 }
 
-void session_qos2_add(struct session *s, uint16_t packet_id)
+void session_qos2_add(struct broker *b, struct session *s, uint16_t packet_id)
 {
 	idset_add(&flow_get(s)->qos2_in, packet_id);
+	journal_qos2(b, s, J_QOS2_IN, packet_id);
 }
 
 uint32_t session_qos2_pending(const struct session *s)
@@ -434,9 +455,12 @@ uint32_t session_qos2_pending(const struct session *s)
 	return s->flow ? s->flow->qos2_in.count : 0;
 }
 
-bool session_qos2_release(struct session *s, uint16_t packet_id)
+bool session_qos2_release(struct broker *b, struct session *s, uint16_t packet_id)
 {
-	return s->flow && idset_remove(&s->flow->qos2_in, packet_id);
+	if (!s->flow || !idset_remove(&s->flow->qos2_in, packet_id))
+		return false;
+	journal_qos2(b, s, J_QOS2_REL, packet_id);
+	return true;
 }
 
 void session_trim(struct session *s)
@@ -465,6 +489,7 @@ void session_share_hand_over(struct broker *b, struct session *s)
 
 		if (e->state == IFL_WAIT_ACK && e->qos == 1 && e->group &&
 		    share_hand_over(b, e->group, s, e->msg, e->qos)) {
+			journal_seq(b, s, J_DONE, e->seq);
 			msg_unref(e->msg);
 			e->msg = NULL;
 			share_group_unref(b, e->group);
@@ -478,6 +503,7 @@ void session_share_hand_over(struct broker *b, struct session *s)
 		struct queued e = *q_at(f, i);
 
 		if (e.group && share_hand_over(b, e.group, s, e.msg, e.qos)) {
+			journal_seq(b, s, J_DONE, e.seq);
 			msg_unref(e.msg);
 			share_group_unref(b, e.group);
 			continue;
@@ -485,4 +511,46 @@ void session_share_hand_over(struct broker *b, struct session *s)
 		*q_at(f, kept++) = e;
 	}
 	ring_truncate(&f->q, kept);
+}
+
+/* ---- restore (restore.c) ---- */
+
+void session_restore_inflight(struct session *s, uint64_t seq, struct msg *m, uint8_t qos,
+			      bool retain, uint16_t packet_id, struct share_group *g)
+{
+	struct ring *r = &flow_get(s)->ifl;
+	struct inflight *f;
+
+	/* A window the log holds may exceed today's limit: it drains down. */
+	if (ring_full(r))
+		ring_grow(r, sizeof(struct inflight), 4, UINT16_MAX);
+	f = ring_push(r, sizeof(struct inflight));
+	f->seq = seq;
+	f->msg = m ? msg_ref(m) : NULL;
+	f->packet_id = packet_id;
+	f->qos = qos;
+	f->retain = retain;
+	f->group = g;
+	if (g)
+		share_group_ref(g);
+	f->state = m ? IFL_WAIT_ACK : IFL_WAIT_COMP;
+	s->next_packet_id = packet_id == UINT16_MAX ? 1 : (uint16_t)(packet_id + 1);
+}
+
+void session_restore_queued(struct session *s, uint64_t seq, struct msg *m, uint8_t qos,
+			    bool retain, struct share_group *g)
+{
+	struct ring *q = &flow_get(s)->q;
+	struct queued *e;
+
+	if (ring_full(q))
+		ring_grow(q, sizeof(struct queued), 8, UINT32_MAX);
+	e = ring_push(q, sizeof(struct queued));
+	e->seq = seq;
+	e->msg = msg_ref(m);
+	e->qos = qos;
+	e->retain = retain;
+	e->group = g;
+	if (g)
+		share_group_ref(g);
 }

@@ -101,6 +101,17 @@ static struct sub *add_sub(struct broker *b, struct session *s, const struct fil
 	return sub;
 }
 
+/* What a subscription keeps of its options (Retain Handling is used once,
+ * when subscribing). */
+static void sub_set(struct session *s, struct sub *sub, uint8_t qos, uint8_t options,
+		    uint32_t sub_id)
+{
+	sub->qos = qos;
+	sub->options = options & (MQTT_SUBOPT_NO_LOCAL | MQTT_SUBOPT_RETAIN_AS_PUBLISHED);
+	sub->sub_id = sub_id;
+	s->has_sub_ids |= sub_id != 0;
+}
+
 /* Adds or updates one subscription; returns the SUBACK code (MQTT 5 reason
  * codes for MQTT 5 clients, 0x80 for every failure before). */
 static uint8_t subscribe_one(struct broker *b, struct broker_client *c, struct sub_request *rq)
@@ -133,11 +144,37 @@ static uint8_t subscribe_one(struct broker *b, struct broker_client *c, struct s
 	rq->existed = sub != NULL;
 	if (!sub)
 		sub = add_sub(b, s, &fp); /* [MQTT-3.8.4-3]: else replaced */
-	sub->qos = MQTT_SUBOPT_QOS(rq->options);
-	sub->options = rq->options & (MQTT_SUBOPT_NO_LOCAL | MQTT_SUBOPT_RETAIN_AS_PUBLISHED);
-	sub->sub_id = rq->sub_id;
-	s->has_sub_ids |= rq->sub_id != 0;
+	sub_set(s, sub, MQTT_SUBOPT_QOS(rq->options), rq->options, rq->sub_id);
+	journal_sub(b, s, &rq->filter, sub);
 	return sub->qos;
+}
+
+bool broker__restore_sub(struct broker *b, struct session *s, const struct mqtt_str *filter,
+			 uint8_t qos, uint8_t options, uint32_t sub_id)
+{
+	struct filter_parts fp;
+	struct sub *sub;
+	uint32_t index;
+
+	if (!classify(filter, &fp) || broker_too_deep(fp.filter.data, fp.filter.len) || qos > 2)
+		return false;
+	sub = existing_sub(b, s, &fp, &index);
+	if (!sub)
+		sub = add_sub(b, s, &fp);
+	sub_set(s, sub, qos, options, sub_id);
+	return true;
+}
+
+bool broker__restore_unsub(struct broker *b, struct session *s, const struct mqtt_str *filter)
+{
+	struct filter_parts fp;
+	uint32_t index;
+
+	if (!classify(filter, &fp))
+		return false;
+	if (existing_sub(b, s, &fp, &index))
+		session_remove_sub(b, s, index);
+	return true;
 }
 
 struct retained_ctx {
@@ -241,6 +278,7 @@ void broker__handle_unsubscribe(struct broker *b, struct broker_client *c,
 			b->scratch[n++] = 0x8F; /* MQTT 5: Topic Filter invalid */
 		} else if (existing_sub(b, s, &fp, &index)) {
 			session_remove_sub(b, s, index);
+			journal_unsub(b, s, &f);
 			b->scratch[n++] = 0x00;
 		} else {
 			b->scratch[n++] = 0x11; /* MQTT 5: no subscription existed */

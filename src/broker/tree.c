@@ -267,6 +267,11 @@ void tree_match_retained(struct tnode *root, const uint8_t *filter, size_t len, 
 	retained_from(root, filter, len, false, fn, ctx);
 }
 
+void tree_walk_retained(struct tnode *root, tree_msg_fn fn, void *ctx)
+{
+	emit_all_retained(root, false, fn, ctx);
+}
+
 size_t tree_filter_len(const struct tnode *n)
 {
 	size_t len = 0;

@@ -75,5 +75,7 @@ void tree_match(struct tnode *root, const uint8_t *topic, size_t len, tree_sub_f
 /* Calls fn for every retained message whose topic matches the filter. */
 void tree_match_retained(struct tnode *root, const uint8_t *filter, size_t len, tree_msg_fn fn,
 			 void *ctx);
+/* Calls fn for every retained message, '$' topics included. */
+void tree_walk_retained(struct tnode *root, tree_msg_fn fn, void *ctx);
 
 #endif

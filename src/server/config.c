@@ -29,6 +29,7 @@ enum key_kind {
 	K_HTTP_LISTENER, /* char[width]: "address:port" or "off" */
 	K_SYNC,          /* bool: store_sync full */
 	K_POLL_LISTENER, /* appends to cfg->poll.listeners (may repeat); "off" clears them */
+	K_PERSIST,       /* enum persistence */
 	K_NKINDS
 };
 
@@ -133,6 +134,11 @@ static const struct key keys[] = {
 	  "bytes of the label of one of a poll's options" },
 	{ "store_sync", K_SYNC, HTTP_FIELD(store_sync_full), 0, 0,
 	  "normal (survives a crash) or full (fsync per write: survives power loss)" },
+	{ "persistence", K_PERSIST, FIELD(persistence), 0, 0,
+	  "broker state (sessions, retained, queued messages) in data_dir/broker.log: off, "
+	  "normal (survives a crash) or full (also a power loss; implies store_sync full)" },
+	{ "persistence_compact_size", K_UINT, FIELD(persistence_compact_size), 65536,
+	  68719476736ull, "bytes of broker.log beyond which it is rewritten as a snapshot" },
 	{ "password_hash_memory", K_UINT, HTTP_FIELD(password_hash_kib), 8, 4194304,
 	  "KiB of memory argon2id uses per password hash" },
 	{ "password_hash_passes", K_UINT, HTTP_FIELD(password_hash_passes), 1, 100,
@@ -162,6 +168,8 @@ void config_defaults(struct agora_config *cfg)
 	cfg->log_level = LOG_INFO;
 	cfg->allow_anonymous = ANON_LOOPBACK;
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "agora-data");
+	cfg->persistence = PERSIST_NORMAL;
+	cfg->persistence_compact_size = 64ull << 20;
 	snprintf(cfg->http.listener, sizeof(cfg->http.listener), "127.0.0.1:8080");
 	snprintf(cfg->http.websocket_listener, sizeof(cfg->http.websocket_listener), "off");
 	cfg->http.max_connections = 1024;
@@ -336,6 +344,8 @@ static const struct {
 
 #define N_ANON_WORDS (sizeof(anon_words) / sizeof(anon_words[0]))
 
+static const char *const persist_words[] = { "off", "normal", "full" };
+
 /*
  * The parsers, one per kind: value -> the key's field. On error each writes
  * "key: ..." to err, naming the value and what is accepted, and leaves the
@@ -420,6 +430,19 @@ static int set_anon(struct agora_config *cfg, const struct key *k, const char *v
 		}
 	}
 	snprintf(err, errlen, "%s: '%s' is not loopback, yes or no", k->name, value);
+	return -1;
+}
+
+static int set_persist(struct agora_config *cfg, const struct key *k, const char *value,
+		       char *err, size_t errlen)
+{
+	for (size_t i = 0; i < 3; i++) {
+		if (strcmp(value, persist_words[i]) == 0) {
+			*(enum persistence *)key_field(cfg, k) = (enum persistence)i;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "%s: '%s' is not off, normal or full", k->name, value);
 	return -1;
 }
 
@@ -580,6 +603,12 @@ static void show_sync(const struct agora_config *d, const struct key *k, char *o
 	snprintf(out, outlen, "%s", *(const bool *)key_field_const(d, k) ? "full" : "normal");
 }
 
+static void show_persist(const struct agora_config *d, const struct key *k, char *out,
+			 size_t outlen)
+{
+	snprintf(out, outlen, "%s", persist_words[*(const enum persistence *)key_field_const(d, k)]);
+}
+
 /* Every address configured, as the key is written, or off. */
 static void show_poll_listener(const struct agora_config *d, const struct key *k, char *out,
 			       size_t outlen)
@@ -617,6 +646,7 @@ static const struct {
 	[K_HTTP_LISTENER] = { set_http_listener, show_text },
 	[K_SYNC] = { set_sync, show_sync },
 	[K_POLL_LISTENER] = { set_poll_listener, show_poll_listener },
+	[K_PERSIST] = { set_persist, show_persist },
 };
 
 int config_set(struct agora_config *cfg, const char *key, const char *value, char *err,

@@ -21,6 +21,10 @@
 
 enum anon_policy { ANON_LOOPBACK, ANON_YES, ANON_NO };
 
+/* What of the broker's state survives a restart (docs/configuration.md):
+ * nothing, a crash of the process, a power loss. */
+enum persistence { PERSIST_OFF, PERSIST_NORMAL, PERSIST_FULL };
+
 struct listener_config {
 	char host[64]; /* numeric IPv4 or IPv6 address, no brackets */
 	uint16_t port;
@@ -85,6 +89,8 @@ struct agora_config {
 	int log_level;             /* enum log_level */
 	enum anon_policy allow_anonymous;
 	char data_dir[512];
+	enum persistence persistence;
+	uint64_t persistence_compact_size; /* bytes of log that trigger a rewrite */
 };
 
 void config_defaults(struct agora_config *cfg);

@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "broker/broker.h"
+#include "persist.h"
 
 #include <string.h>
 
@@ -87,11 +88,21 @@ static size_t mqtt_input(struct net_conn *conn, const uint8_t *data, size_t len)
 	return used;
 }
 
+/* The promise of an acknowledgement: what it acknowledges is in the log
+ * before it leaves. The turn's records are written here if the turn hook
+ * has not yet (a write completing mid-turn asks for output early); if they
+ * cannot be, the output waits in the client's buffer for a later turn. */
 static struct net_out *mqtt_output(struct net_conn *conn)
 {
+	struct mqtt_service *m = service_of(conn);
 	struct broker_client *c = net_conn_state(conn);
 
-	return outbatch_take(&service_of(conn)->batches, &c->out);
+	if (m->persist && persist_flush(m->persist)) {
+		if (c->out.total)
+			broker_mark_dirty(m->broker, c);
+		return NULL;
+	}
+	return outbatch_take(&m->batches, &c->out);
 }
 
 static void mqtt_eof(struct net_conn *conn, int status)
@@ -139,6 +150,11 @@ static void mark_dirty_clients(void *ctx)
 {
 	struct mqtt_service *m = ctx;
 	struct broker_client *c;
+
+	/* One batch for the whole turn (group commit), also when no output
+	 * waits on it (a message queued for an offline session). */
+	if (m->persist)
+		persist_flush(m->persist);
 
 	while ((c = broker_pop_dirty(m->broker))) {
 		if (c->state == CLIENT_CLOSING)

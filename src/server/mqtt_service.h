@@ -14,6 +14,7 @@
 
 struct broker;
 struct broker_client;
+struct persist;
 
 struct mqtt_service {
 	struct net_service svc;    /* listeners are bound to this */
@@ -22,6 +23,9 @@ struct mqtt_service {
 	enum anon_policy anonymous;
 	uint64_t last_refusal_log;
 	struct outbatch_pool batches;
+	/* The broker's durable log, NULL with persistence off: no output
+	 * leaves before the records of the changes it acknowledges. */
+	struct persist *persist;
 };
 
 /* Registers the service on n (its per-turn write of the broker's dirty

@@ -16,6 +16,7 @@
 #include "http_server.h"
 #include "mqtt_service.h"
 #include "net/net.h"
+#include "persist.h"
 #include "poll_service.h"
 #include "scram.h"
 #include "store/store.h"
@@ -44,6 +45,7 @@ struct server {
 	struct http_server *ws;    /* NULL: websocket_listener off */
 	struct poll_service *poll; /* NULL: poll_listener off */
 	struct store *store;
+	struct persist *persist;   /* NULL: persistence off */
 	struct api *api;
 	struct bridge bridge;
 	struct bridge_polls polls_mqtt; /* results, votes and notices over MQTT */
@@ -100,6 +102,7 @@ static void on_tick(uv_timer_t *t)
 
 	broker_set_time(srv->broker, now);
 	broker_tick(srv->broker);
+	persist_tick(srv->persist);
 	maybe_checkpoint(srv, now);
 }
 
@@ -182,7 +185,11 @@ static bool open_api(struct server *srv)
 	if (ensure_data_dir(cfg->data_dir))
 		return false;
 	snprintf(path, sizeof(path), "%s/agora.db", cfg->data_dir);
-	if (store_open(path, cfg->http.store_sync_full ? STORE_SYNC_FULL : STORE_SYNC_NORMAL,
+	/* persistence full promises a power loss loses nothing: the API's
+	 * messages neither. */
+	if (store_open(path,
+		       cfg->http.store_sync_full || cfg->persistence == PERSIST_FULL ? STORE_SYNC_FULL
+										 : STORE_SYNC_NORMAL,
 		       &srv->store, err, sizeof(err))) {
 		log_error("%s", err);
 		return false;
@@ -229,10 +236,11 @@ struct server *server_new(const struct agora_config *cfg, const char *config_pat
 	uv_timer_init(&srv->loop, &srv->tick);
 	srv->tick.data = srv;
 	uv_prepare_init(&srv->loop, &srv->log_turn);
-	if (!open_api(srv)) {
+	if (!open_api(srv) || persist_open(&srv->persist, srv->broker, srv->net, cfg)) {
 		server_free(srv);
 		return NULL;
 	}
+	srv->mqtt.persist = srv->persist;
 	return srv;
 }
 
@@ -360,6 +368,7 @@ void server_free(struct server *srv)
 	poll_service_free(srv->poll); /* before the API it observes */
 	bridge_polls_release(&srv->polls_mqtt); /* before the polls it observes go */
 	mqtt_service_release(&srv->mqtt);
+	persist_close(srv->persist); /* every session detached: their last state */
 	net_free(srv->net);
 	api_free(srv->api);
 	store_free(srv->store);

@@ -83,6 +83,9 @@ static const struct key_case keys[] = {
 	NUM("poll_question_max_length", "500", HTTP(poll_question_max), 1, 65536),
 	NUM("poll_option_max_length", "100", HTTP(poll_option_max), 1, 4096),
 	OTHER("store_sync", "normal"),
+	OTHER("persistence", "normal"),
+	NUM("persistence_compact_size", "67108864", TOP(persistence_compact_size), 65536,
+	    68719476736ull),
 	NUM("password_hash_memory", "19456", HTTP(password_hash_kib), 8, 4194304),
 	NUM("password_hash_passes", "2", HTTP(password_hash_passes), 1, 100),
 	NUM("login_failures_per_minute", "10", HTTP(login_failures_per_minute), 0, 1000000),
@@ -108,6 +111,8 @@ static uint64_t field_value(const struct agora_config *cfg, const struct key_cas
 
 	if (kc->width == 2)
 		return *(const uint16_t *)p;
+	if (kc->width == 8)
+		return *(const uint64_t *)p;
 	assert_int_equal(kc->width, 4);
 	return *(const uint32_t *)p;
 }
@@ -288,8 +293,11 @@ static void test_numbers_invalid(void **state)
 	for (size_t i = 0; i < N_KEYS; i++) {
 		if (keys[i].scale == 0)
 			continue;
-		for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++)
+		for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+			if (keys[i].max > UINT32_MAX && strcmp(bad[j], "4294967296") == 0)
+				continue; /* a 64-bit setting: in range */
 			set_bad_number(&cfg, &keys[i], bad[j]);
+		}
 	}
 }
 
@@ -564,6 +572,27 @@ static void test_store_sync(void **state)
 		set_bad(&cfg, "store_sync", bad[i], want);
 	}
 	assert_true(cfg.http.store_sync_full);
+}
+
+static void test_persistence(void **state)
+{
+	static const char *const bad[] = { "", "on", "NORMAL", "yes", "full ", "true" };
+	static const char *const words[] = { "off", "normal", "full" };
+	struct agora_config cfg;
+	char want[CONFIG_ERR_LEN];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(cfg.persistence, PERSIST_NORMAL);
+	for (int i = 0; i < 3; i++) {
+		set_ok(&cfg, "persistence", words[i]);
+		assert_int_equal(cfg.persistence, (enum persistence)i);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(want, sizeof(want), "persistence: '%s' is not off, normal or full", bad[i]);
+		set_bad(&cfg, "persistence", bad[i], want);
+	}
+	assert_int_equal(cfg.persistence, PERSIST_FULL);
 }
 
 /* ---- text ------------------------------------------------------------- */
@@ -1051,6 +1080,7 @@ int main(void)
 		cmocka_unit_test(test_allow_anonymous),
 		cmocka_unit_test(test_bools),
 		cmocka_unit_test(test_store_sync),
+		cmocka_unit_test(test_persistence),
 		cmocka_unit_test(test_data_dir),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_http_listener),

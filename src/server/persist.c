@@ -1,0 +1,193 @@
+/* persist.c - the broker's state on disk (persist.h). */
+#include "persist.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "broker/broker.h"
+#include "net/net.h"
+#include "persist/plog.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Snapshot batches: large enough to amortise a write, small enough that
+ * the buffer stays modest with a million retained messages. */
+#define SNAPSHOT_CHUNK (1u << 20)
+
+struct persist {
+	struct broker *broker;
+	struct plog *log;
+	enum persistence mode;
+	uint64_t compact_size;
+	uint64_t snapshot_size; /* the log's size after its last rewrite (or at start) */
+	bool failing;           /* the last append failed: logged once until it works */
+	char err[512];
+};
+
+static uint64_t wall_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int replay_batch(void *ctx, const uint8_t *body, size_t len)
+{
+	return broker_restore(ctx, body, len);
+}
+
+static void report_restore(const struct persist *p, const struct plog_replay_stats *rs,
+			   const struct broker_restore_stats *st, uint64_t ms)
+{
+	const char *path = plog_path(p->log);
+
+	if (rs->damaged)
+		log_error("%s: damaged record batch found; the state before it is restored, the "
+			  "%llu bytes from it on were saved to %s.damaged",
+			  path, (unsigned long long)rs->dropped, path);
+	else if (rs->dropped)
+		log_warn("%s: the last %llu bytes were an incomplete write (the process ended "
+			 "during it; nothing in it was acknowledged): dropped",
+			 path, (unsigned long long)rs->dropped);
+	if (st->discarded)
+		log_warn("%s: %u queued messages expired while the broker was down: dropped", path,
+			 st->discarded);
+	log_info("persistence %s: %s: restored %u sessions, %u retained messages, %u queued "
+		 "messages in %llu ms",
+		 p->mode == PERSIST_FULL ? "full" : "normal", path, st->sessions, st->retained,
+		 st->messages, (unsigned long long)ms);
+}
+
+int persist_open(struct persist **out, struct broker *b, struct net *n,
+		 const struct agora_config *cfg)
+{
+	char path[sizeof(cfg->data_dir) + 16];
+	struct plog_replay_stats rs = { 0 };
+	struct broker_restore_stats st;
+	struct persist *p;
+	uint64_t t0 = net_now(n);
+
+	*out = NULL;
+	snprintf(path, sizeof(path), "%s/broker.log", cfg->data_dir);
+	if (cfg->persistence == PERSIST_OFF) {
+		FILE *f = fopen(path, "r");
+
+		if (f) {
+			fclose(f);
+			log_warn("persistence off: %s is ignored (and left as it is)", path);
+		}
+		return 0;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->broker = b;
+	p->mode = cfg->persistence;
+	p->compact_size = cfg->persistence_compact_size;
+	broker_set_wall_clock(b, wall_now_ms());
+	if (plog_open(path, p->mode == PERSIST_FULL ? PLOG_SYNC_DATA : PLOG_SYNC_NONE, replay_batch,
+		      b, &p->log, &rs, p->err, sizeof(p->err))) {
+		log_error("%s", p->err);
+		free(p);
+		return -1;
+	}
+	broker_restore_done(b, &st);
+	report_restore(p, &rs, &st, net_now(n) - t0);
+	p->snapshot_size = plog_size(p->log);
+	broker_journal_on(b);
+	*out = p;
+	return 0;
+}
+
+int persist_flush(struct persist *p)
+{
+	size_t len;
+	const uint8_t *rec = broker_journal(p->broker, &len);
+
+	if (!rec)
+		return 0;
+	if (plog_append(p->log, rec, len, p->err, sizeof(p->err))) {
+		if (!p->failing)
+			log_error("%s: acknowledgements wait until the log can be written", p->err);
+		p->failing = true;
+		return -1;
+	}
+	if (p->failing)
+		log_info("%s: written again", plog_path(p->log));
+	p->failing = false;
+	broker_journal_clear(p->broker);
+	return 0;
+}
+
+/* ---- the rewrite ---- */
+
+static int add_snapshot_batch(void *ctx, const uint8_t *records, size_t len)
+{
+	struct persist *p = ((void **)ctx)[0];
+	struct plog_rewrite *w = ((void **)ctx)[1];
+
+	return plog_rewrite_add(w, records, len, p->err, sizeof(p->err));
+}
+
+/* Replaces the log by a snapshot of the state. The records of this turn
+ * go to the old log first: if the rewrite fails, it is still complete. */
+static void rewrite(struct persist *p)
+{
+	uint64_t before = plog_size(p->log);
+	struct plog_rewrite *w;
+	struct timespec t0, t1;
+	void *ctx[2];
+
+	if (persist_flush(p))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (plog_rewrite_begin(p->log, &w, p->err, sizeof(p->err))) {
+		log_error("%s", p->err);
+		return;
+	}
+	ctx[0] = p;
+	ctx[1] = w;
+	if (broker_snapshot(p->broker, SNAPSHOT_CHUNK, add_snapshot_batch, ctx) ||
+	    plog_rewrite_commit(w, p->err, sizeof(p->err))) {
+		log_error("%s: the log is kept as it is", p->err);
+		plog_rewrite_abort(w);
+		broker_journal_resync(p->broker);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	p->snapshot_size = plog_size(p->log);
+	log_info("%s rewritten: %llu -> %llu bytes in %lld ms", plog_path(p->log),
+		 (unsigned long long)before, (unsigned long long)p->snapshot_size,
+		 (long long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+}
+
+static bool too_long(const struct persist *p)
+{
+	uint64_t size = plog_size(p->log);
+
+	return size > p->compact_size && size > 2 * p->snapshot_size;
+}
+
+void persist_tick(struct persist *p)
+{
+	if (!p)
+		return;
+	broker_set_wall_clock(p->broker, wall_now_ms());
+	if (p->failing)
+		persist_flush(p);
+	else if (too_long(p))
+		rewrite(p);
+}
+
+void persist_close(struct persist *p)
+{
+	if (!p)
+		return;
+	if (plog_size(p->log) > p->compact_size)
+		rewrite(p); /* the next start reads the state, not its history */
+	else if (persist_flush(p))
+		log_error("%s: the last changes could not be written", plog_path(p->log));
+	plog_close(p->log);
+	free(p);
+}

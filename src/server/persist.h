@@ -1,0 +1,47 @@
+/*
+ * persist.h - the broker's state on disk (persistence normal|full): the
+ * log in data_dir/broker.log (src/persist/plog.h) joined to the broker's
+ * journal (broker.h, "Durable state").
+ *
+ * At start the log is replayed into the broker before any listener opens.
+ * Then every loop turn's records are appended as one batch (group commit)
+ * before any output of that turn is written: the MQTT service calls
+ * persist_flush before it hands a client's output to the connection layer,
+ * and a turn hook flushes what no output waited for. When the log has
+ * grown past persistence_compact_size and twice its last snapshot, it is
+ * replaced by a snapshot of the state (and at a clean stop).
+ *
+ * Ownership: persist_open returns the handle the server frees with
+ * persist_close, after the last connection is gone and before the broker.
+ */
+#ifndef AGORA_PERSIST_H
+#define AGORA_PERSIST_H
+
+#include "config.h"
+
+#include <stdbool.h>
+
+struct broker;
+struct net;
+struct persist;
+
+/* Opens and replays the log (logging what was restored and any damage),
+ * then turns the broker's journaling on. Returns 0 with *out set (NULL
+ * for persistence off), or -1 (logged) when the log cannot be used. */
+int persist_open(struct persist **out, struct broker *b, struct net *n,
+		 const struct agora_config *cfg);
+
+/* Appends the broker's pending records, if any. 0 when they are durable
+ * (or there were none); -1 when the write failed (logged): the records
+ * stay pending, and output must wait for a later, successful flush. */
+int persist_flush(struct persist *p);
+
+/* Housekeeping, from the server's tick (accepts NULL): the wall clock for deadlines, a
+ * retry after a failed write, the rewrite when the log is too long. */
+void persist_tick(struct persist *p);
+
+/* The last records out, a rewrite if the log is long, the file closed.
+ * Accepts NULL. */
+void persist_close(struct persist *p);
+
+#endif
