@@ -135,6 +135,11 @@ struct broker_client {
 	struct login_wait *login;  /* while login_pending */
 	struct broker_client *dirty_next;
 	struct broker_client *prev, *next; /* all clients, for timers */
+	/* The I/O layer's, never touched by the core: output taken from out
+	 * and held until the durable log holds what it acknowledges (the
+	 * server's persistence full), and the log size that must be synced. */
+	struct outbuf *io_held;
+	uint64_t io_held_upto;
 	const char *peer;          /* "address:port" for logs, in this allocation */
 };
 

@@ -156,6 +156,11 @@ struct broker {
 	int64_t wall_offset_ms;     /* wall clock minus broker clock */
 	uint64_t next_jid;          /* last journal id given to a message */
 	uint64_t jid_floor;         /* ids at or below it are not in the current log */
+	/* The journal's last record when it is a J_DONE: where its count is,
+	 * its session and the seq that would extend it (journal_done). */
+	size_t jdone_end;           /* journal.len just after it; 0: none */
+	const struct session *jdone_s;
+	uint64_t jdone_next;
 	struct restore *restore;    /* while broker_restore runs, else NULL */
 	char version[32];
 };

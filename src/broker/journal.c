@@ -132,6 +132,7 @@ const uint8_t *broker_journal(const struct broker *b, size_t *len)
 void broker_journal_clear(struct broker *b)
 {
 	b->journal.len = 0;
+	b->jdone_end = 0;
 	/* A burst (a snapshot-sized turn) does not pin its memory for good. */
 	if (b->journal.cap > (4u << 20)) {
 		free(b->journal.data);
@@ -304,6 +305,34 @@ void journal_seq(struct broker *b, struct session *s, enum journal_record type, 
 		return;
 	put_head(&b->journal, type, s);
 	put_u64(&b->journal, seq);
+}
+
+void journal_done(struct broker *b, struct session *s, uint64_t seq)
+{
+	struct jbuf *j = &b->journal;
+	uint8_t *count;
+	uint32_t n;
+
+	if (!b->journaling || !s->durable)
+		return;
+	if (b->jdone_end && b->jdone_end == j->len && b->jdone_s == s && b->jdone_next == seq) {
+		count = j->data + j->len - 4; /* extend it: one more in the range */
+		n = (uint32_t)count[0] | (uint32_t)count[1] << 8 | (uint32_t)count[2] << 16 |
+		    (uint32_t)count[3] << 24;
+		if (n < UINT32_MAX) {
+			n++;
+			for (int i = 0; i < 4; i++)
+				count[i] = (uint8_t)(n >> (8 * i));
+			b->jdone_next++;
+			return;
+		}
+	}
+	put_head(j, J_DONE, s);
+	put_u64(j, seq);
+	put_u32(j, 1);
+	b->jdone_end = j->len;
+	b->jdone_s = s;
+	b->jdone_next = seq + 1;
 }
 
 void journal_qos2(struct broker *b, struct session *s, enum journal_record type,

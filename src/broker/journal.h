@@ -49,7 +49,9 @@ enum journal_record {
 			      * packet id u16 (0: queued), group s16 ("" none) */
 	J_SENT = 'T',        /* id s16, seq u64, packet id u16: queued -> in flight */
 	J_PUBREC = 'P',      /* id s16, seq u64: QoS 2 received, PUBREL sent */
-	J_DONE = 'd',        /* id s16, seq u64: acknowledged, expired or handed over */
+	J_DONE = 'd',        /* id s16, seq u64, count u32: deliveries seq .. seq+count-1
+			      * acknowledged, expired or handed over (acknowledgements
+			      * in order, the common case, extend the turn's last one) */
 	J_QOS2_IN = 'Q',     /* id s16, packet id u16 */
 	J_QOS2_REL = 'q',    /* id s16, packet id u16 */
 	J_WILL = 'W',        /* id s16, due u64, expiry_s u32, topic s16, qos u8,
@@ -83,7 +85,10 @@ void journal_deliver(struct broker *b, struct session *s, uint64_t seq, struct m
 		     uint8_t qos, bool retain, uint16_t packet_id, const char *group,
 		     uint16_t group_len);
 void journal_sent(struct broker *b, struct session *s, uint64_t seq, uint16_t packet_id);
+/* J_PUBREC for a delivery. */
 void journal_seq(struct broker *b, struct session *s, enum journal_record type, uint64_t seq);
+/* J_DONE for a delivery. */
+void journal_done(struct broker *b, struct session *s, uint64_t seq);
 void journal_qos2(struct broker *b, struct session *s, enum journal_record type,
 		  uint16_t packet_id);
 void journal_will(struct broker *b, struct session *s);

@@ -293,7 +293,7 @@ static void apply_deliver(struct broker *b, struct reader *r)
 		del_free(d);
 }
 
-/* J_SENT, J_PUBREC, J_DONE: a delivery of the named session moves on. */
+/* J_SENT, J_PUBREC: a delivery of the named session moves on. */
 static void apply_step(struct broker *b, struct reader *r, enum journal_record type)
 {
 	struct restore *rs = restore_get(b);
@@ -311,12 +311,29 @@ static void apply_step(struct broker *b, struct reader *r, enum journal_record t
 		return; /* a step of a delivery the snapshot no longer had */
 	if (type == J_SENT) {
 		d->packet_id = packet_id;
-	} else if (type == J_PUBREC) {
+	} else {
 		d->pubrec = true;
 		msg_unref(d->m);
 		d->m = NULL;
-	} else {
-		del_free(hmap_del(&rs->dels, &key, sizeof(key)));
+	}
+}
+
+/* J_DONE: a run of deliveries ends. */
+static void apply_done(struct broker *b, struct reader *r)
+{
+	struct restore *rs = restore_get(b);
+	struct session *s = named_session(b, r);
+	uint64_t seq = get_u64(r);
+	uint32_t count = get_u32(r);
+
+	if (r->bad || count == 0)
+		return (void)(r->bad = true);
+	for (uint64_t i = 0; i < count; i++) {
+		struct rdel_key key = del_key(s, seq + i);
+		struct rdel *d = hmap_del(&rs->dels, &key, sizeof(key));
+
+		if (d)
+			del_free(d);
 	}
 }
 
@@ -369,8 +386,8 @@ static void apply_one(struct broker *b, struct reader *r)
 	case J_MSG: apply_msg(b, r); break;
 	case J_DELIVER: apply_deliver(b, r); break;
 	case J_SENT:
-	case J_PUBREC:
-	case J_DONE: apply_step(b, r, type); break;
+	case J_PUBREC: apply_step(b, r, type); break;
+	case J_DONE: apply_done(b, r); break;
 	case J_QOS2_IN: apply_qos2(b, r, true); break;
 	case J_QOS2_REL: apply_qos2(b, r, false); break;
 	case J_WILL: apply_will(b, r, true); break;

@@ -311,7 +311,7 @@ static void queue_pump(struct broker *b, struct session *s)
 		if (deliverable(b, s, e.msg, e.qos, e.group))
 			window_send(b, s, e.msg, e.qos, e.retain, e.group, e.seq, true);
 		else
-			journal_seq(b, s, J_DONE, e.seq);
+			journal_done(b, s, e.seq);
 		msg_unref(e.msg);
 		share_group_unref(b, e.group);
 	}
@@ -370,7 +370,7 @@ void session_resume(struct broker *b, struct session *s)
 
 static void complete(struct broker *b, struct session *s, struct inflight *f)
 {
-	journal_seq(b, s, J_DONE, f->seq);
+	journal_done(b, s, f->seq);
 	msg_unref(f->msg);
 	f->msg = NULL;
 	share_group_unref(b, f->group);
@@ -489,7 +489,7 @@ void session_share_hand_over(struct broker *b, struct session *s)
 
 		if (e->state == IFL_WAIT_ACK && e->qos == 1 && e->group &&
 		    share_hand_over(b, e->group, s, e->msg, e->qos)) {
-			journal_seq(b, s, J_DONE, e->seq);
+			journal_done(b, s, e->seq);
 			msg_unref(e->msg);
 			e->msg = NULL;
 			share_group_unref(b, e->group);
@@ -503,7 +503,7 @@ void session_share_hand_over(struct broker *b, struct session *s)
 		struct queued e = *q_at(f, i);
 
 		if (e.group && share_hand_over(b, e.group, s, e.msg, e.qos)) {
-			journal_seq(b, s, J_DONE, e.seq);
+			journal_done(b, s, e.seq);
 			msg_unref(e.msg);
 			share_group_unref(b, e.group);
 			continue;

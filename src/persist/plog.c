@@ -556,6 +556,13 @@ int plog_append(struct plog *l, const void *body, size_t len, char *err, size_t 
 	return file_append(&l->f, l->sync == PLOG_SYNC_DATA, body, len, err, errlen);
 }
 
+int plog_sync(const struct plog *l, char *err, size_t errlen)
+{
+	if (fdatasync(l->f.fd))
+		return file_fail(err, errlen, -errno, l->f.path, "fdatasync");
+	return 0;
+}
+
 uint64_t plog_size(const struct plog *l)
 {
 	return l->f.size;

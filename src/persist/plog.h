@@ -93,6 +93,13 @@ int plog_open(const char *path, enum plog_sync sync, plog_replay_fn fn, void *ct
  * leaves no partial batch behind; the caller may retry. */
 int plog_append(struct plog *l, const void *body, size_t len, char *err, size_t errlen);
 
+/* fdatasync(2) of the log: what every append so far wrote is on the disk
+ * when it returns 0. May run on another thread while the loop's thread
+ * appends (the sync covers at least what was appended before it began);
+ * not while a rewrite commits or the log closes. For a caller that opens
+ * with PLOG_SYNC_NONE and syncs batches in groups, off its loop. */
+int plog_sync(const struct plog *l, char *err, size_t errlen);
+
 /* Bytes in the file, header included. */
 uint64_t plog_size(const struct plog *l);
 const char *plog_path(const struct plog *l);

@@ -10,10 +10,12 @@
  */
 #include "mqtt_service.h"
 
+#include "base/alloc.h"
 #include "base/log.h"
 #include "broker/broker.h"
 #include "persist.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static struct mqtt_service *service_of(const struct net_conn *conn)
@@ -88,20 +90,62 @@ static size_t mqtt_input(struct net_conn *conn, const uint8_t *data, size_t len)
 	return used;
 }
 
-/* The promise of an acknowledgement: what it acknowledges is in the log
+/* Output frozen until the log is synced up to upto (persistence full):
+ * later output keeps gathering in c->out behind it. */
+static void hold_output(struct mqtt_service *m, struct broker_client *c, uint64_t upto)
+{
+	c->io_held = xmalloc(sizeof(*c->io_held));
+	outbuf_init(c->io_held, broker_outbuf_pool(m->broker));
+	outbuf_move(c->io_held, &c->out);
+	c->io_held_upto = upto;
+}
+
+static struct net_out *release_held(struct mqtt_service *m, struct broker_client *c)
+{
+	struct net_out *out = outbatch_take(&m->batches, c->io_held);
+
+	free(c->io_held);
+	c->io_held = NULL;
+	return out;
+}
+
+/*
+ * The promise of an acknowledgement: what it acknowledges is in the log
  * before it leaves. The turn's records are written here if the turn hook
- * has not yet (a write completing mid-turn asks for output early); if they
- * cannot be, the output waits in the client's buffer for a later turn. */
+ * has not yet (a write completing mid-turn asks for output early). With
+ * persistence full the output then waits for a sync of those records; the
+ * client is marked again, and asked again each turn until it is out. If
+ * the records cannot be written, the output waits in the client's buffer.
+ */
+static struct net_out *durable_output(struct mqtt_service *m, struct broker_client *c)
+{
+	uint64_t upto;
+
+	if (c->io_held) {
+		if (persist_durable(m->persist, c->io_held_upto))
+			return release_held(m, c);
+		goto wait;
+	}
+	if (!c->out.total)
+		return NULL;
+	if (persist_flush(m->persist))
+		goto wait;
+	upto = persist_written(m->persist);
+	if (persist_durable(m->persist, upto))
+		return outbatch_take(&m->batches, &c->out);
+	hold_output(m, c, upto);
+wait:
+	broker_mark_dirty(m->broker, c);
+	return NULL;
+}
+
 static struct net_out *mqtt_output(struct net_conn *conn)
 {
 	struct mqtt_service *m = service_of(conn);
 	struct broker_client *c = net_conn_state(conn);
 
-	if (m->persist && persist_flush(m->persist)) {
-		if (c->out.total)
-			broker_mark_dirty(m->broker, c);
-		return NULL;
-	}
+	if (m->persist)
+		return durable_output(m, c);
 	return outbatch_take(&m->batches, &c->out);
 }
 
@@ -127,7 +171,13 @@ static void mqtt_stop(struct net_conn *conn)
 static void mqtt_close(struct net_conn *conn)
 {
 	struct mqtt_service *m = service_of(conn);
+	struct broker_client *c = net_conn_state(conn);
 
+	if (c->io_held) { /* never acknowledged: the client resends it */
+		outbuf_release(c->io_held);
+		free(c->io_held);
+		c->io_held = NULL;
+	}
 	broker_set_time(m->broker, net_now(m->net));
 	broker_client_free(m->broker, net_conn_state(conn)); /* closes it first if need be */
 }
@@ -152,9 +202,10 @@ static void mark_dirty_clients(void *ctx)
 	struct broker_client *c;
 
 	/* One batch for the whole turn (group commit), also when no output
-	 * waits on it (a message queued for an offline session). */
-	if (m->persist)
-		persist_flush(m->persist);
+	 * waits on it (a message queued for an offline session), and with
+	 * persistence full its sync under way. */
+	if (m->persist && !persist_flush(m->persist))
+		persist_durable(m->persist, persist_written(m->persist));
 
 	while ((c = broker_pop_dirty(m->broker))) {
 		if (c->state == CLIENT_CLOSING)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <uv.h>
 
 /* Snapshot batches: large enough to amortise a write, small enough that
  * the buffer stays modest with a million retained messages. */
@@ -19,10 +20,20 @@
 struct persist {
 	struct broker *broker;
 	struct plog *log;
+	uv_loop_t *loop;
 	enum persistence mode;
 	uint64_t compact_size;
 	uint64_t snapshot_size; /* the log's size after its last rewrite (or at start) */
 	bool failing;           /* the last append failed: logged once until it works */
+	/* persistence full: one fdatasync at a time on the thread pool,
+	 * covering every batch appended before it began. */
+	uint64_t synced;        /* bytes known to be on the disk */
+	uint64_t sync_upto;     /* what the sync in flight covers */
+	uv_work_t sync_req;
+	bool syncing;
+	bool sync_failing;      /* the last sync failed: retried from the tick */
+	int sync_rc;
+	char sync_err[256];     /* the worker's: apart from err */
 	char err[512];
 };
 
@@ -83,11 +94,13 @@ int persist_open(struct persist **out, struct broker *b, struct net *n,
 	}
 	p = xcalloc(1, sizeof(*p));
 	p->broker = b;
+	p->loop = net_loop(n);
 	p->mode = cfg->persistence;
 	p->compact_size = cfg->persistence_compact_size;
 	broker_set_wall_clock(b, wall_now_ms());
-	if (plog_open(path, p->mode == PERSIST_FULL ? PLOG_SYNC_DATA : PLOG_SYNC_NONE, replay_batch,
-		      b, &p->log, &rs, p->err, sizeof(p->err))) {
+	/* full syncs batches in groups, off the loop (persist_durable) */
+	if (plog_open(path, PLOG_SYNC_NONE, replay_batch, b, &p->log, &rs, p->err,
+		      sizeof(p->err))) {
 		log_error("%s", p->err);
 		free(p);
 		return -1;
@@ -95,6 +108,7 @@ int persist_open(struct persist **out, struct broker *b, struct net *n,
 	broker_restore_done(b, &st);
 	report_restore(p, &rs, &st, net_now(n) - t0);
 	p->snapshot_size = plog_size(p->log);
+	p->synced = plog_size(p->log); /* plog_open synced what it created or cut */
 	broker_journal_on(b);
 	*out = p;
 	return 0;
@@ -117,7 +131,69 @@ int persist_flush(struct persist *p)
 		log_info("%s: written again", plog_path(p->log));
 	p->failing = false;
 	broker_journal_clear(p->broker);
+	if (p->mode == PERSIST_NORMAL)
+		p->synced = plog_size(p->log); /* written is durable enough */
 	return 0;
+}
+
+uint64_t persist_written(const struct persist *p)
+{
+	return plog_size(p->log);
+}
+
+/* ---- persistence full: the syncs ---- */
+
+static void sync_work(uv_work_t *req)
+{
+	struct persist *p = req->data;
+
+	p->sync_rc = plog_sync(p->log, p->sync_err, sizeof(p->sync_err));
+}
+
+static void start_sync(struct persist *p);
+
+static void sync_done(uv_work_t *req, int status)
+{
+	struct persist *p = req->data;
+
+	p->syncing = false;
+	if (status || p->sync_rc) {
+		if (!p->sync_failing)
+			log_error("%s: acknowledgements wait until it succeeds",
+				  status ? uv_strerror(status) : p->sync_err);
+		p->sync_failing = true; /* retried from the tick, not at once */
+		return;
+	}
+	if (p->sync_failing)
+		log_info("%s: synced again", plog_path(p->log));
+	p->sync_failing = false;
+	p->synced = p->sync_upto;
+	/* Batches written during that sync: the next one starts now (what
+	 * waits on them is asked again at the end of this loop turn). */
+	if (plog_size(p->log) > p->synced)
+		start_sync(p);
+}
+
+static void start_sync(struct persist *p)
+{
+	if (p->syncing)
+		return;
+	p->syncing = true;
+	p->sync_upto = plog_size(p->log);
+	p->sync_req.data = p;
+	if (uv_queue_work(p->loop, &p->sync_req, sync_work, sync_done)) {
+		p->syncing = false;
+		p->sync_failing = true;
+	}
+}
+
+bool persist_durable(struct persist *p, uint64_t upto)
+{
+	if (p->synced >= upto)
+		return true;
+	if (!p->sync_failing)
+		start_sync(p);
+	return false;
 }
 
 /* ---- the rewrite ---- */
@@ -139,8 +215,8 @@ static void rewrite(struct persist *p)
 	struct timespec t0, t1;
 	void *ctx[2];
 
-	if (persist_flush(p))
-		return;
+	if (persist_flush(p) || p->syncing)
+		return; /* the sync in flight holds the file the rewrite replaces */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (plog_rewrite_begin(p->log, &w, p->err, sizeof(p->err))) {
 		log_error("%s", p->err);
@@ -157,6 +233,7 @@ static void rewrite(struct persist *p)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	p->snapshot_size = plog_size(p->log);
+	p->synced = p->snapshot_size; /* the commit synced the new file */
 	log_info("%s rewritten: %llu -> %llu bytes in %lld ms", plog_path(p->log),
 		 (unsigned long long)before, (unsigned long long)p->snapshot_size,
 		 (long long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
@@ -178,15 +255,19 @@ void persist_tick(struct persist *p)
 		persist_flush(p);
 	else if (too_long(p))
 		rewrite(p);
+	if (p->sync_failing && !p->syncing)
+		start_sync(p); /* a retry: logged again only once it works */
 }
 
 void persist_close(struct persist *p)
 {
 	if (!p)
 		return;
+	/* The loop has ended: no sync is in flight. */
 	if (plog_size(p->log) > p->compact_size)
 		rewrite(p); /* the next start reads the state, not its history */
-	else if (persist_flush(p))
+	else if (persist_flush(p) ||
+		 (p->mode == PERSIST_FULL && plog_sync(p->log, p->err, sizeof(p->err))))
 		log_error("%s: the last changes could not be written", plog_path(p->log));
 	plog_close(p->log);
 	free(p);

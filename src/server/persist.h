@@ -7,7 +7,10 @@
  * Then every loop turn's records are appended as one batch (group commit)
  * before any output of that turn is written: the MQTT service calls
  * persist_flush before it hands a client's output to the connection layer,
- * and a turn hook flushes what no output waited for. When the log has
+ * and a turn hook flushes what no output waited for. With persistence full
+ * the output also waits for an fdatasync covering its records
+ * (persist_durable), run on the thread pool so the loop goes on: batches
+ * written meanwhile share the next sync. When the log has
  * grown past persistence_compact_size and twice its last snapshot, it is
  * replaced by a snapshot of the state (and at a clean stop).
  *
@@ -35,6 +38,16 @@ int persist_open(struct persist **out, struct broker *b, struct net *n,
  * (or there were none); -1 when the write failed (logged): the records
  * stay pending, and output must wait for a later, successful flush. */
 int persist_flush(struct persist *p);
+
+/* The log's size: the records of every output produced so far are within
+ * it once persist_flush returned 0. */
+uint64_t persist_written(const struct persist *p);
+/* Whether the log is durable up to upto bytes: always with persistence
+ * normal (written is enough); with full, once an fdatasync that began after
+ * they were written has finished. False starts that sync (on the thread
+ * pool) if none is running; when it ends the loop turns again, so what
+ * waits is asked again by the MQTT service's turn hook. */
+bool persist_durable(struct persist *p, uint64_t upto);
 
 /* Housekeeping, from the server's tick (accepts NULL): the wall clock for deadlines, a
  * retry after a failed write, the rewrite when the log is too long. */

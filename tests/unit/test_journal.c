@@ -384,6 +384,42 @@ static void inflight_survives(enum source src)
 static void test_inflight_log(void **state) { (void)state; inflight_survives(FROM_LOG); }
 static void test_inflight_snapshot(void **state) { (void)state; inflight_survives(FROM_SNAPSHOT); }
 
+/* Acknowledgements in order extend one record; out of order they start a
+ * new one; after the restart only the unacknowledged one comes back. */
+static void test_done_ranges(void **state)
+{
+	struct broker *a = durable_broker();
+	struct broker_client *s = connect311(a, "s", false, 0, false);
+	struct broker_client *pub = connect311(a, "pub", true, 0, false);
+	uint16_t id[5];
+	size_t before, after_first, after_third, after_fifth;
+	struct broker *b;
+
+	(void)state;
+	subscribe311(a, s, "t", 1);
+	for (int i = 0; i < 5; i++) {
+		char payload[2] = { (char)('0' + i), '\0' };
+
+		publish(a, pub, "t", payload, 1, false);
+		id[i] = expect_publish(s, "t", payload, 1, false, NULL);
+	}
+	broker_journal(a, &before);
+	client_send_ack(a, s, MQTT_PUBACK, id[0]);
+	broker_journal(a, &after_first);
+	client_send_ack(a, s, MQTT_PUBACK, id[1]);
+	client_send_ack(a, s, MQTT_PUBACK, id[2]);
+	broker_journal(a, &after_third);
+	assert_true(after_first > before);
+	assert_int_equal(after_third, after_first); /* extended in place */
+	client_send_ack(a, s, MQTT_PUBACK, id[4]);  /* out of order: a new record */
+	broker_journal(a, &after_fifth);
+	assert_int_equal(after_fifth - after_third, after_first - before);
+	b = restart(a, FROM_LOG, 0, NULL);
+	s = connect311(b, "s", false, 0, true);
+	assert_int_equal(expect_publish_bin(s, "t", "3", 1, 1, false, true, NULL), id[3]);
+	expect_nothing(s);
+}
+
 /* Exactly once across the restart: a publisher's QoS 2 id awaiting PUBREL
  * is remembered, so its resend is not routed twice. */
 static void qos2_in_survives(enum source src)
@@ -519,6 +555,7 @@ int main(void)
 		TEST(test_queue_snapshot),
 		TEST(test_inflight_log),
 		TEST(test_inflight_snapshot),
+		TEST(test_done_ranges),
 		TEST(test_qos2_in_log),
 		TEST(test_qos2_in_snapshot),
 		TEST(test_message_written_again_after_snapshot),
