@@ -226,7 +226,9 @@ static void detach_session(struct broker *b, struct broker_client *c)
 		return;
 	}
 	session_trim(s);
-	s->expires_at_ms = s->expiry_s == SESSION_NEVER_EXPIRES
+	/* The broker stopping is not the client leaving: no deadline, so the
+	 * restart gives it its whole interval, as after a crash. */
+	s->expires_at_ms = s->expiry_s == SESSION_NEVER_EXPIRES || c->close_reason == CLOSE_SHUTDOWN
 				   ? 0
 				   : b->now_ms + (uint64_t)s->expiry_s * 1000;
 	journal_session(b, s); /* its deadline (or a new expiry from DISCONNECT) */

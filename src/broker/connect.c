@@ -110,6 +110,13 @@ static struct session *take_session(struct broker *b, const uint8_t *id, uint16_
 		broker_client_close(b, s->client, CLOSE_TAKEN_OVER, NULL);
 		s = session_find(b, id, len); /* gone if it ended with its connection */
 	}
+	if (s && !s->client && s->expires_at_ms && b->now_ms >= s->expires_at_ms) {
+		/* Past its end, before the tick noticed (just after a restart,
+		 * all of them): gone, its will sent. */
+		log_info("session %s expired", s->id);
+		session_destroy(b, s);
+		s = NULL;
+	}
 	if (s && clean_start) {
 		session_destroy(b, s); /* [MQTT-3.1.2-6], [MQTT-3.1.2-4] */
 		s = NULL;
@@ -117,7 +124,10 @@ static struct session *take_session(struct broker *b, const uint8_t *id, uint16_
 	*present = s != NULL;
 	if (!s)
 		return session_new(b, id, len, expiry_s);
-	session_cancel_will(b, s); /* back within the will delay */
+	if (session_will_due(b, s))
+		session_release_will(b, s); /* its delay passed: it goes, late */
+	else
+		session_cancel_will(b, s); /* back within the will delay */
 	s->expiry_s = expiry_s;
 	s->expires_at_ms = 0;
 	return s;

@@ -88,27 +88,31 @@ static void put_head(struct jbuf *j, enum journal_record type, const struct sess
 
 void broker_set_wall_clock(struct broker *b, uint64_t wall_ms)
 {
-	b->wall_offset_ms = (int64_t)wall_ms - (int64_t)b->now_ms;
+	/* Both clocks are far below 2^62 ms: the difference cannot overflow. */
+	b->wall_offset_ms = (int64_t)(wall_ms & INT64_MAX) - (int64_t)(b->now_ms & INT64_MAX);
+}
+
+/* t + offset, kept within 1 .. UINT64_MAX: a date from a damaged log is
+ * far in the past or the future, never an overflow. */
+static uint64_t shift(uint64_t t, int64_t offset)
+{
+	uint64_t r;
+
+	if (offset >= 0)
+		return __builtin_add_overflow(t, (uint64_t)offset, &r) ? UINT64_MAX : r;
+	r = (uint64_t)-offset; /* broker_set_wall_clock keeps it above INT64_MIN */
+	return t > r ? t - r : 1;
 }
 
 uint64_t journal_wall(const struct broker *b, uint64_t mono_ms)
 {
-	int64_t w;
-
-	if (!mono_ms)
-		return 0;
-	w = (int64_t)mono_ms + b->wall_offset_ms;
-	return w > 0 ? (uint64_t)w : 1;
+	return mono_ms ? shift(mono_ms, b->wall_offset_ms) : 0;
 }
 
 uint64_t journal_mono(const struct broker *b, uint64_t wall_ms)
 {
-	int64_t m;
-
-	if (!wall_ms)
-		return 0;
-	m = (int64_t)wall_ms - b->wall_offset_ms;
-	return m > 0 ? (uint64_t)m : 1; /* long past: due at once, never "none" */
+	/* long past: due at once (1), never "none" (0) */
+	return wall_ms ? shift(wall_ms, -b->wall_offset_ms) : 0;
 }
 
 /* ---- the public switch and buffer ---- */
@@ -180,8 +184,8 @@ static void put_session(struct jbuf *j, const struct broker *b, const struct ses
 {
 	put_head(j, J_SESSION, s);
 	put_u32(j, s->expiry_s);
-	/* Connected: no deadline yet (it counts from the restart if the
-	 * broker dies now); offline: when it ends. */
+	/* Connected, or no deadline: none (a restart gives it its whole
+	 * interval); offline: when it ends. */
 	put_u64(j, s->client ? 0 : journal_wall(b, s->expires_at_ms));
 	put_u16(j, s->next_packet_id);
 	put_u8(j, s->account != NULL);

@@ -75,7 +75,9 @@ void journal_retain(struct broker *b, const struct msg *m);
 void journal_retain_del(struct broker *b, const char *topic, uint16_t len);
 /* The session's durability follows its expiry: J_SESSION when it has one
  * (again after a reconnect or DISCONNECT changed it), J_SESSION_END when a
- * durable session stops being one. */
+ * durable session stops being one. Its deadline is recorded while it is
+ * offline with one (s->expires_at_ms); a restart gives a session without
+ * one its whole interval. */
 void journal_session(struct broker *b, struct session *s);
 void journal_session_end(struct broker *b, struct session *s);
 void journal_sub(struct broker *b, struct session *s, const struct mqtt_str *filter,

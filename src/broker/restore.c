@@ -47,6 +47,10 @@ struct restore {
 	struct hmap dels; /* struct rdel_key -> struct rdel */
 };
 
+/* Journal ids and sequence numbers count up from 1 and 0 by one per message:
+ * a value past this is damage, and refusing it keeps every +1 in range. */
+#define COUNTER_MAX (UINT64_C(1) << 62)
+
 /* ---- reading records ---- */
 
 struct reader {
@@ -237,7 +241,7 @@ static void apply_msg(struct broker *b, struct reader *r)
 	struct rmsg *rm;
 
 	get_message(r, &f, true);
-	if (r->bad || !jid)
+	if (r->bad || !jid || jid > COUNTER_MAX)
 		return (void)(r->bad = true);
 	rm = xmalloc(sizeof(*rm));
 	rm->jid = jid;
@@ -275,7 +279,8 @@ static void apply_deliver(struct broker *b, struct reader *r)
 	struct rmsg *rm;
 	struct rdel *d;
 
-	if (r->bad || qos < 1 || qos > 2)
+	/* No body only for a QoS 2 message past PUBREC, which has its id. */
+	if (r->bad || qos < 1 || qos > 2 || seq > COUNTER_MAX || (!jid && (!packet_id || qos != 2)))
 		return (void)(r->bad = true);
 	d = xcalloc(1, sizeof(*d) + (size_t)group.len + 1);
 	d->key = del_key(s, seq);
@@ -303,19 +308,54 @@ static void apply_step(struct broker *b, struct reader *r, enum journal_record t
 	struct rdel_key key;
 	struct rdel *d;
 
-	if (r->bad)
-		return;
+	if (r->bad || (type == J_SENT && !packet_id))
+		return (void)(r->bad = true);
 	key = del_key(s, seq);
 	d = hmap_get(&rs->dels, &key, sizeof(key));
 	if (!d)
 		return; /* a step of a delivery the snapshot no longer had */
 	if (type == J_SENT) {
 		d->packet_id = packet_id;
+	} else if (!d->packet_id || d->qos != 2) {
+		r->bad = true; /* only a QoS 2 message in flight gets PUBREC */
 	} else {
 		d->pubrec = true;
 		msg_unref(d->m);
 		d->m = NULL;
 	}
+}
+
+/* Every delivery of s in [seq, seq + count) is gone: the range's own ids
+ * looked up when it is short, else the live deliveries scanned once, so a
+ * damaged count costs no more than the deliveries there are. */
+static void drop_range(struct restore *rs, const struct session *s, uint64_t seq,
+		       uint64_t count)
+{
+	struct rdel **gone = NULL;
+	uint32_t n = 0, cap = 0;
+	void *v;
+
+	if (count <= rs->dels.count) {
+		for (uint64_t i = 0; i < count; i++) {
+			struct rdel_key key = del_key(s, seq + i);
+			struct rdel *d = hmap_del(&rs->dels, &key, sizeof(key));
+
+			if (d)
+				del_free(d);
+		}
+		return;
+	}
+	for (uint32_t i = 0; hmap_next(&rs->dels, &i, &v);) {
+		struct rdel *d = v;
+
+		if (d->key.serial == s->serial && d->key.seq - seq < count) {
+			ARRAY_GROW(gone, cap, n + 1, 16, ARRAY_MAX);
+			gone[n++] = d;
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) /* not while iterating the map */
+		del_free(hmap_del(&rs->dels, &gone[i]->key, sizeof(gone[i]->key)));
+	free(gone);
 }
 
 /* J_DONE: a run of deliveries ends. */
@@ -328,13 +368,7 @@ static void apply_done(struct broker *b, struct reader *r)
 
 	if (r->bad || count == 0)
 		return (void)(r->bad = true);
-	for (uint64_t i = 0; i < count; i++) {
-		struct rdel_key key = del_key(s, seq + i);
-		struct rdel *d = hmap_del(&rs->dels, &key, sizeof(key));
-
-		if (d)
-			del_free(d);
-	}
+	drop_range(rs, s, seq, count);
 }
 
 static void apply_qos2(struct broker *b, struct reader *r, bool add)

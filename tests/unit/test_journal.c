@@ -276,7 +276,7 @@ static void expiry_survives(enum source src, uint64_t down_ms, bool present)
 	set_time(a, 2000);
 	drop_client(a, s); /* offline from T0+2 s: ends at T0+12 s */
 	b = restart(a, src, down_ms, NULL);
-	tick_at(b, 0);
+	/* No tick yet: the reconnect itself sees the deadline passed. */
 	connect5(b, "s", false, 10, present);
 }
 
@@ -300,6 +300,32 @@ static void test_expiry_of_connected_session(void **state)
 	b = restart(a, FROM_LOG, 60000, NULL);
 	tick_at(b, 9000);
 	connect5(b, "s", false, 10, true);
+}
+
+/* A clean stop is not the client leaving: the same, from the log and from
+ * the snapshot written at the stop. */
+static void expiry_after_clean_stop(enum source src)
+{
+	struct broker *a = durable_broker();
+	struct broker *b;
+
+	connect5(a, "s", false, 10, false);
+	broker_shutdown(a);
+	b = restart(a, src, 60000, NULL);
+	tick_at(b, 9000);
+	connect5(b, "s", false, 10, true);
+}
+
+static void test_expiry_after_clean_stop_log(void **state)
+{
+	(void)state;
+	expiry_after_clean_stop(FROM_LOG);
+}
+
+static void test_expiry_after_clean_stop_snapshot(void **state)
+{
+	(void)state;
+	expiry_after_clean_stop(FROM_SNAPSHOT);
 }
 
 /* A clean start ends the session in the log too. */
@@ -550,6 +576,8 @@ int main(void)
 		TEST(test_expiry_passed_log),
 		TEST(test_expiry_passed_snapshot),
 		TEST(test_expiry_of_connected_session),
+		TEST(test_expiry_after_clean_stop_log),
+		TEST(test_expiry_after_clean_stop_snapshot),
 		TEST(test_session_end_recorded),
 		TEST(test_queue_log),
 		TEST(test_queue_snapshot),
