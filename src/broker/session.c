@@ -188,15 +188,25 @@ static uint16_t take_packet_id(struct session *s)
 	return id;
 }
 
-/* The caller checked window_has_room: a full ring grows towards the
- * window's limit, never past it. */
-static struct inflight *window_push(struct broker *b, struct session *s)
+/* A window slot at the tail, waiting for PUBACK/PUBREC (m NULL: PUBREC
+ * came, waiting for PUBCOMP). The caller checked there is room below
+ * limit: a full ring grows towards it, never past it. */
+static struct inflight *window_append(struct session *s, uint32_t limit, uint64_t seq,
+				      struct msg *m, uint8_t qos, bool retain,
+				      struct share_group *g, uint16_t packet_id)
 {
 	struct ring *r = &flow_get(s)->ifl;
+	struct inflight *f;
 
 	if (ring_full(r))
-		ring_grow(r, sizeof(struct inflight), 4, window_limit(b, s));
-	return ring_push(r, sizeof(struct inflight));
+		ring_grow(r, sizeof(struct inflight), 4, limit);
+	f = ring_push(r, sizeof(struct inflight));
+	*f = (struct inflight){ .seq = seq, .msg = m ? msg_ref(m) : NULL, .group = g,
+				.packet_id = packet_id, .qos = qos,
+				.state = m ? IFL_WAIT_ACK : IFL_WAIT_COMP, .retain = retain };
+	if (g)
+		share_group_ref(g);
+	return f;
 }
 
 /* Advance the head past acknowledged slots. */
@@ -231,17 +241,9 @@ static struct inflight *window_find(struct session *s, uint16_t packet_id)
 static void window_send(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
 			bool retain, struct share_group *g, uint64_t seq, bool queued)
 {
-	struct inflight *f = window_push(b, s);
+	struct inflight *f = window_append(s, window_limit(b, s), seq, m, qos, retain, g,
+					   take_packet_id(s));
 
-	f->seq = seq;
-	f->msg = msg_ref(m);
-	f->packet_id = take_packet_id(s);
-	f->qos = qos;
-	f->retain = retain;
-	f->group = g;
-	if (g)
-		share_group_ref(g);
-	f->state = IFL_WAIT_ACK;
 	if (queued)
 		journal_sent(b, s, seq, f->packet_id);
 	else
@@ -252,25 +254,30 @@ static void window_send(struct broker *b, struct session *s, struct msg *m, uint
 
 /* ---- the queue behind the window ---- */
 
-static void queue_push(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
-		       bool retain, struct share_group *g)
+/* A queue entry at the tail, below limit (a full ring grows towards it). */
+static void queue_append(struct session *s, uint32_t limit, uint64_t seq, struct msg *m,
+			 uint8_t qos, bool retain, struct share_group *g)
 {
 	struct ring *q = &flow_get(s)->q;
 	struct queued *e;
 
-	/* The caller checked there are fewer than max_queued. */
 	if (ring_full(q))
-		ring_grow(q, sizeof(struct queued), 8, b->cfg.max_queued);
+		ring_grow(q, sizeof(struct queued), 8, limit);
 	e = ring_push(q, sizeof(struct queued));
-
-	e->seq = s->next_seq++;
-	e->msg = msg_ref(m);
-	e->qos = qos;
-	e->retain = retain;
-	e->group = g;
+	*e = (struct queued){ .seq = seq, .msg = msg_ref(m), .group = g, .qos = qos,
+			      .retain = retain };
 	if (g)
 		share_group_ref(g);
-	journal_deliver(b, s, e->seq, m, qos, retain, 0, g ? g->key : NULL, g ? g->key_len : 0);
+}
+
+static void queue_push(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
+		       bool retain, struct share_group *g)
+{
+	/* The caller checked there are fewer than max_queued. */
+	uint64_t seq = s->next_seq++;
+
+	queue_append(s, b->cfg.max_queued, seq, m, qos, retain, g);
+	journal_deliver(b, s, seq, m, qos, retain, 0, g ? g->key : NULL, g ? g->key_len : 0);
 }
 
 static void drop(struct broker *b, struct session *s, const struct msg *m, const char *why)
@@ -518,39 +525,13 @@ void session_share_hand_over(struct broker *b, struct session *s)
 void session_restore_inflight(struct session *s, uint64_t seq, struct msg *m, uint8_t qos,
 			      bool retain, uint16_t packet_id, struct share_group *g)
 {
-	struct ring *r = &flow_get(s)->ifl;
-	struct inflight *f;
-
 	/* A window the log holds may exceed today's limit: it drains down. */
-	if (ring_full(r))
-		ring_grow(r, sizeof(struct inflight), 4, UINT16_MAX);
-	f = ring_push(r, sizeof(struct inflight));
-	f->seq = seq;
-	f->msg = m ? msg_ref(m) : NULL;
-	f->packet_id = packet_id;
-	f->qos = qos;
-	f->retain = retain;
-	f->group = g;
-	if (g)
-		share_group_ref(g);
-	f->state = m ? IFL_WAIT_ACK : IFL_WAIT_COMP;
+	window_append(s, UINT16_MAX, seq, m, qos, retain, g, packet_id);
 	s->next_packet_id = packet_id == UINT16_MAX ? 1 : (uint16_t)(packet_id + 1);
 }
 
 void session_restore_queued(struct session *s, uint64_t seq, struct msg *m, uint8_t qos,
 			    bool retain, struct share_group *g)
 {
-	struct ring *q = &flow_get(s)->q;
-	struct queued *e;
-
-	if (ring_full(q))
-		ring_grow(q, sizeof(struct queued), 8, UINT32_MAX);
-	e = ring_push(q, sizeof(struct queued));
-	e->seq = seq;
-	e->msg = msg_ref(m);
-	e->qos = qos;
-	e->retain = retain;
-	e->group = g;
-	if (g)
-		share_group_ref(g);
+	queue_append(s, UINT32_MAX, seq, m, qos, retain, g);
 }

@@ -544,9 +544,11 @@ static void expect_damaged_at(struct tmp *t, const uint8_t *orig, size_t len,
 	plog_close(l);
 }
 
-/* The standard log with its byte at off flipped must be damaged at batch
- * at, and ".damaged" hold its bytes from there on. */
-static void corrupt_and_check(struct tmp *t, size_t off, size_t at)
+/* The standard log with the n bytes at off replaced by patch (flip: xored
+ * with it) must be damaged at batch at, and ".damaged" hold its bytes from
+ * there on. */
+static void patched_damaged_at(struct tmp *t, size_t off, const uint8_t *patch, size_t n,
+			       bool flip, size_t at)
 {
 	struct seen s = { std_lens, STD_N, 0, 0, NO_REFUSAL };
 	uint64_t ends[STD_N + 1];
@@ -555,12 +557,21 @@ static void corrupt_and_check(struct tmp *t, size_t off, size_t at)
 
 	build_log(t->log, std_lens, STD_N, ends);
 	orig = slurp(t->log, &len);
-	orig[off] ^= 0x40;
+	for (size_t i = 0; i < n; i++)
+		orig[off + i] = flip ? orig[off + i] ^ patch[i] : patch[i];
 	spill(t->log, orig, len);
 	expect_damaged_at(t, orig, len, ends, at, &s);
 	assert_file_is(t->log_damaged, orig + ends[at], len - ends[at]);
 	assert_int_equal(unlink(t->log), 0);
 	free(orig);
+}
+
+/* The standard log with its byte at off flipped. */
+static void corrupt_and_check(struct tmp *t, size_t off, size_t at)
+{
+	const uint8_t bit = 0x40;
+
+	patched_damaged_at(t, off, &bit, 1, true, at);
 }
 
 /* A flipped byte in a middle batch's body or checksum, or in the last
@@ -590,20 +601,14 @@ static void test_bad_length(void **state)
 	const uint32_t bad[] = { PLOG_MAX_BATCH + 1, 0, UINT32_MAX };
 	uint64_t ends[STD_N + 1];
 
+	build_log(t->log, std_lens, STD_N, ends);
+	assert_int_equal(unlink(t->log), 0);
 	for (size_t b = 0; b < ARRAY_SIZE(bad); b++) {
 		for (size_t at = 1; at < STD_N; at += 3) {
-			struct seen s = { std_lens, STD_N, 0, 0, NO_REFUSAL };
-			size_t len;
-			uint8_t *orig;
+			uint8_t field[4];
 
-			build_log(t->log, std_lens, STD_N, ends);
-			orig = slurp(t->log, &len);
-			set_le32(orig + ends[at], bad[b]);
-			spill(t->log, orig, len);
-			expect_damaged_at(t, orig, len, ends, at, &s);
-			assert_file_is(t->log_damaged, orig + ends[at], len - ends[at]);
-			assert_int_equal(unlink(t->log), 0);
-			free(orig);
+			set_le32(field, bad[b]);
+			patched_damaged_at(t, ends[at], field, 4, false, at);
 		}
 	}
 }
