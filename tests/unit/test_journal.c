@@ -22,6 +22,19 @@
 
 enum source { FROM_LOG, FROM_SNAPSHOT };
 
+/* test_<name>_log and test_<name>_snapshot: scenario fn run both ways. */
+#define BOTH_WAYS(name, fn)                                                                    \
+	static void test_##name##_log(void **state)                                            \
+	{                                                                                      \
+		(void)state;                                                                   \
+		fn(FROM_LOG);                                                                  \
+	}                                                                                      \
+	static void test_##name##_snapshot(void **state)                                       \
+	{                                                                                      \
+		(void)state;                                                                   \
+		fn(FROM_SNAPSHOT);                                                             \
+	}
+
 static struct broker *durable_broker(void)
 {
 	struct broker *b = default_broker();
@@ -164,8 +177,7 @@ static void retained_survive(enum source src)
 	expect_nothing(sub);
 }
 
-static void test_retained_log(void **state) { (void)state; retained_survive(FROM_LOG); }
-static void test_retained_snapshot(void **state) { (void)state; retained_survive(FROM_SNAPSHOT); }
+BOTH_WAYS(retained, retained_survive)
 
 /* MQTT 5 properties travel with the retained message; its expiry counts
  * in wall-clock time across the restart. */
@@ -192,17 +204,7 @@ static void retained_props_and_expiry(enum source src)
 	expect_nothing(sub);
 }
 
-static void test_retained_expiry_log(void **state)
-{
-	(void)state;
-	retained_props_and_expiry(FROM_LOG);
-}
-
-static void test_retained_expiry_snapshot(void **state)
-{
-	(void)state;
-	retained_props_and_expiry(FROM_SNAPSHOT);
-}
+BOTH_WAYS(retained_expiry, retained_props_and_expiry)
 
 /* ---- sessions ---- */
 
@@ -234,8 +236,7 @@ static void sessions_survive(enum source src)
 	expect_nothing(clean);
 }
 
-static void test_sessions_log(void **state) { (void)state; sessions_survive(FROM_LOG); }
-static void test_sessions_snapshot(void **state) { (void)state; sessions_survive(FROM_SNAPSHOT); }
+BOTH_WAYS(sessions, sessions_survive)
 
 /* MQTT 5 subscription options and identifiers, and shared membership. */
 static void options_survive(enum source src)
@@ -261,8 +262,7 @@ static void options_survive(enum source src)
 	expect_publish(s, "sh/1", "shared", 1, false, NULL);
 }
 
-static void test_options_log(void **state) { (void)state; options_survive(FROM_LOG); }
-static void test_options_snapshot(void **state) { (void)state; options_survive(FROM_SNAPSHOT); }
+BOTH_WAYS(options, options_survive)
 
 /* An offline session's deadline is wall-clock time: a restart does not
  * give it a new interval. */
@@ -316,17 +316,7 @@ static void expiry_after_clean_stop(enum source src)
 	connect5(b, "s", false, 10, true);
 }
 
-static void test_expiry_after_clean_stop_log(void **state)
-{
-	(void)state;
-	expiry_after_clean_stop(FROM_LOG);
-}
-
-static void test_expiry_after_clean_stop_snapshot(void **state)
-{
-	(void)state;
-	expiry_after_clean_stop(FROM_SNAPSHOT);
-}
+BOTH_WAYS(expiry_after_clean_stop, expiry_after_clean_stop)
 
 /* A clean start ends the session in the log too. */
 static void test_session_end_recorded(void **state)
@@ -371,8 +361,7 @@ static void queue_survives(enum source src)
 	expect_nothing(s);
 }
 
-static void test_queue_log(void **state) { (void)state; queue_survives(FROM_LOG); }
-static void test_queue_snapshot(void **state) { (void)state; queue_survives(FROM_SNAPSHOT); }
+BOTH_WAYS(queue, queue_survives)
 
 /* Sent and not acknowledged: again with DUP and the same packet id, then
  * PUBREL for the QoS 2 one already received; acknowledged ones never. */
@@ -407,8 +396,7 @@ static void inflight_survives(enum source src)
 	assert_int_equal(expect_publish(s, "f/new", "d", 1, false, NULL), q2 + 1);
 }
 
-static void test_inflight_log(void **state) { (void)state; inflight_survives(FROM_LOG); }
-static void test_inflight_snapshot(void **state) { (void)state; inflight_survives(FROM_SNAPSHOT); }
+BOTH_WAYS(inflight, inflight_survives)
 
 /* Acknowledgements in order extend one record; out of order they start a
  * new one; after the restart only the unacknowledged one comes back. */
@@ -473,8 +461,7 @@ static void qos2_in_survives(enum source src)
 	expect_nothing(s);
 }
 
-static void test_qos2_in_log(void **state) { (void)state; qos2_in_survives(FROM_LOG); }
-static void test_qos2_in_snapshot(void **state) { (void)state; qos2_in_survives(FROM_SNAPSHOT); }
+BOTH_WAYS(qos2_in, qos2_in_survives)
 
 /* A message one session still needs after a snapshot, delivered after it
  * to another session: its body is written again, for the new log has no
