@@ -202,10 +202,9 @@ static void mark_dirty_clients(void *ctx)
 	struct broker_client *c;
 
 	/* One batch for the whole turn (group commit), also when no output
-	 * waits on it (a message queued for an offline session), and with
-	 * persistence full its sync under way. */
-	if (m->persist && !persist_flush(m->persist))
-		persist_durable(m->persist, persist_written(m->persist));
+	 * waits on it (a message queued for an offline session). */
+	if (m->persist)
+		persist_turn(m->persist);
 
 	while ((c = broker_pop_dirty(m->broker))) {
 		if (c->state == CLIENT_CLOSING)

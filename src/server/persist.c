@@ -246,6 +246,15 @@ static bool too_long(const struct persist *p)
 	return size > p->compact_size && size > 2 * p->snapshot_size;
 }
 
+void persist_turn(struct persist *p)
+{
+	if (persist_flush(p))
+		return;
+	persist_durable(p, plog_size(p->log)); /* full: its sync under way */
+	if (too_long(p))
+		rewrite(p);
+}
+
 void persist_tick(struct persist *p)
 {
 	if (!p)
@@ -253,8 +262,6 @@ void persist_tick(struct persist *p)
 	broker_set_wall_clock(p->broker, wall_now_ms());
 	if (p->failing)
 		persist_flush(p);
-	else if (too_long(p))
-		rewrite(p);
 	if (p->sync_failing && !p->syncing)
 		start_sync(p); /* a retry: logged again only once it works */
 }

@@ -7,7 +7,7 @@
  * Then every loop turn's records are appended as one batch (group commit)
  * before any output of that turn is written: the MQTT service calls
  * persist_flush before it hands a client's output to the connection layer,
- * and a turn hook flushes what no output waited for. With persistence full
+ * and its turn hook (persist_turn) flushes what no output waited for. With persistence full
  * the output also waits for an fdatasync covering its records
  * (persist_durable), run on the thread pool so the loop goes on: batches
  * written meanwhile share the next sync. When the log has
@@ -49,8 +49,13 @@ uint64_t persist_written(const struct persist *p);
  * waits is asked again by the MQTT service's turn hook. */
 bool persist_durable(struct persist *p, uint64_t upto);
 
-/* Housekeeping, from the server's tick (accepts NULL): the wall clock for deadlines, a
- * retry after a failed write, the rewrite when the log is too long. */
+/* The end of a loop turn, before its output is written (the MQTT
+ * service's turn hook): the turn's batch, its sync under way (full), and
+ * the rewrite when the log has grown too long. */
+void persist_turn(struct persist *p);
+
+/* Housekeeping, from the server's tick (accepts NULL): the wall clock for
+ * deadlines, a retry after a failed write or sync. */
 void persist_tick(struct persist *p);
 
 /* The last records out, a rewrite if the log is long, the file closed.
