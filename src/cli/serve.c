@@ -85,6 +85,9 @@ static void prepare_process(const struct agora_config *cfg)
 	/* A peer gone mid-write is an error code on that connection, not the
 	 * end of the process. */
 	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit reached by broker.log is a failed write (EFBIG):
+	 * acknowledgements wait, the broker goes on. */
+	signal(SIGXFSZ, SIG_IGN);
 	/* One descriptor per connection, plus listeners and a margin. */
 	if (fdlimit_raise(fds) < fds)
 		log_warn("the open-file limit is below max_connections (%u) + http_max_connections "

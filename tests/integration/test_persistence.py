@@ -873,3 +873,45 @@ def test_compaction_keeps_state_and_bounds_the_log(broker_factory, tmp_path, mq)
     publish_all(b.port, [("cmpq/t", b"live", 1, False)])
     got = take_publishes(s, 1)
     assert got[0].payload == b"live"
+
+
+# --------------------------------------------------------------------------
+# A log that cannot be written: acknowledgements wait, nothing is lost
+# --------------------------------------------------------------------------
+
+def test_failed_write_holds_acknowledgements_until_it_works(broker_factory, tmp_path, mq):
+    """broker.log reaches the process's file-size limit (RLIMIT_FSIZE,
+    lowered from outside with prlimit): the append fails (EFBIG), the broker
+    logs it once and keeps running, and the PUBACK of the message whose
+    record could not be written does not leave. Once the limit is raised
+    the same turn's records are written, the PUBACK goes out, and the
+    message survives a restart."""
+    import resource
+    st = DataDir(broker_factory, tmp_path)
+    b = st.start()
+    sub = mq.v3(b.port, "fsize-sub", clean=False)
+    assert sub.subscribe([("fs/#", 1)]) == [1]
+    sub.disconnect()
+    pub = mq.v3(b.port, "fsize-pub")
+    pub.publish("fs/t", b"before", qos=1, pid=1)      # fits: acknowledged at once
+    size = os.path.getsize(st.log_path)
+    soft, hard = resource.prlimit(b.proc.pid, resource.RLIMIT_FSIZE)
+    mark = b.log_mark()
+    resource.prlimit(b.proc.pid, resource.RLIMIT_FSIZE, (size + 1024, hard))
+    try:
+        pub.send(mqttraw.publish("fs/t", b"x" * 4096, qos=1, pid=2))
+        b.wait_log(r"error .*broker\.log.*acknowledgements wait", since=mark,
+                   what="the failed append's error line")
+        # The record is not in the log, so its PUBACK must not be out. A
+        # bounded silence: there is no event to await for "nothing".
+        pub.expect_no_packet(0.5)
+        assert os.path.getsize(st.log_path) <= size + 1024
+    finally:
+        resource.prlimit(b.proc.pid, resource.RLIMIT_FSIZE, (soft, hard))
+    ack = pub.expect(mqttraw.PUBACK)
+    assert ack.pid == 2
+    b.wait_log(r"broker\.log: written again", since=mark, what="the recovery line")
+    b = st.restart()
+    sub = mq.v3(b.port, "fsize-sub", clean=False)
+    got = [sub.recv_publish().payload for _ in range(2)]
+    assert got == [b"before", b"x" * 4096]
