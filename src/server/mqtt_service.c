@@ -171,9 +171,9 @@ static void mqtt_stop(struct net_conn *conn)
 static void mqtt_close(struct net_conn *conn)
 {
 	struct mqtt_service *m = service_of(conn);
-	struct broker_client *c = net_conn_state(conn);
+	struct broker_client *c = net_conn_state(conn); /* NULL: refused at accept */
 
-	if (c->io_held) { /* never acknowledged: the client resends it */
+	if (c && c->io_held) { /* never acknowledged: the client resends it */
 		outbuf_release(c->io_held);
 		free(c->io_held);
 		c->io_held = NULL;
