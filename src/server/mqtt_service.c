@@ -122,9 +122,11 @@ static struct net_out *durable_output(struct mqtt_service *m, struct broker_clie
 	uint64_t upto;
 
 	if (c->io_held) {
-		if (persist_durable(m->persist, c->io_held_upto))
-			return release_held(m, c);
-		goto wait;
+		if (!persist_durable(m->persist, c->io_held_upto))
+			goto wait;
+		if (c->out.total) /* what came behind it: its turn after this write */
+			broker_mark_dirty(m->broker, c);
+		return release_held(m, c);
 	}
 	if (!c->out.total)
 		return NULL;

@@ -43,6 +43,8 @@ import threading
 import time
 from collections import defaultdict
 
+import pytest
+
 import mqttraw
 from conftest import require_agora
 from mqttraw import (PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL,
@@ -353,14 +355,19 @@ def check_retained(port, p3, when):
                 when, topic, name, seq, last_acked[topic])
 
 
-def test_kill9_under_load_loses_no_acknowledged_message(broker_factory, tmp_path):
+@pytest.mark.parametrize("mode", ["normal", "full"])
+def test_kill9_under_load_loses_no_acknowledged_message(broker_factory, tmp_path, mode):
+    """normal: acknowledgements follow the write(2) of their records;
+    full: they are also held until an fdatasync covering them is done
+    (the output held per client while the sync runs on the thread pool)."""
     require_agora("durable broker state (issue 14)")
     seed = int(os.environ.get("AGORA_CRASH_SEED", str(int(time.time() * 1000) % 1000000007)))
     print("crash test seed: %d (AGORA_CRASH_SEED=%d replays it)" % (seed, seed))
     rng = random.Random(seed)
     t_begin = time.monotonic()
 
-    st = DataDir(broker_factory, tmp_path, "max_queued_messages 1000000")
+    st = DataDir(broker_factory, tmp_path, "max_queued_messages 1000000",
+                 "persistence %s" % mode)
     b = st.start()
 
     p1 = Publisher("p1", 1, 32, lambda s: "crash/q1/p1")
