@@ -9,7 +9,7 @@ PKG_CONFIG ?= pkg-config
 PYTHON ?= /usr/bin/python3
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-LIBS_PKG := libuv jansson sqlite3 libsodium libcurl
+LIBS_PKG := libuv jansson sqlite3 libsodium libcurl openssl
 TEST_PKG := cmocka
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
