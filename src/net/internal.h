@@ -93,7 +93,7 @@ static inline struct net *conn_net(const struct net_conn *c)
 
 /* Transports by index: a connection names its own in one byte (its state,
  * for a stacked one, goes in conn_aux), so plain TCP costs nothing more. */
-enum { NET_T_TCP = 0, NET_T_WS = 1 };
+enum { NET_T_TCP = 0, NET_T_WS = 1, NET_T_TLS = 2 };
 extern const struct net_transport *const net__transports[];
 
 static inline const struct net_transport *conn_transport(const struct net_conn *c)
@@ -118,6 +118,10 @@ void net__dirty_remove(struct net *n, struct net_conn *c);
 /* Stopping and no connection left: closes the net's own handles, so the
  * loop can end. */
 void net__finish(struct net *n);
+
+/* tls_transport.c: the connection speaks TLS with cfg from now on (at
+ * accept, before anything is read or written). */
+void net__tls_attach(struct net_conn *c, struct tls_config *cfg);
 
 /* listener.c */
 void net__listener_close(struct net_listener *l);

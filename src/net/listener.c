@@ -4,6 +4,8 @@
  */
 #include "internal.h"
 
+#include "tls/tls.h"
+
 #include "base/alloc.h"
 #include "base/log.h"
 
@@ -67,6 +69,8 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
+	if (l->tls)
+		net__tls_attach(c, l->tls); /* a refusal (HTTP's 503) is encrypted too */
 	if (svc->max_conns && svc->nconns >= svc->max_conns) {
 		/* Accepted and answered (or closed) at once, so the backlog does
 		 * not fill with clients left waiting. */
@@ -90,7 +94,10 @@ static void on_connection(uv_stream_t *server, int status)
 
 static void free_listener(uv_handle_t *h)
 {
-	free(h->data);
+	struct net_listener *l = h->data;
+
+	tls_config_unref(l->tls);
+	free(l);
 }
 
 void net__listener_close(struct net_listener *l)
@@ -137,6 +144,7 @@ struct net_listener *net_listen(struct net *n, const struct net_listener_config 
 	l->svc = svc;
 	l->loopback = host_is_loopback(lc->host);
 	l->anonymous = lc->anonymous;
+	net_listener_set_tls(l, lc->tls);
 	uv_tcp_init(n->loop, &l->tcp);
 	l->tcp.data = l;
 	rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&addr, flags);

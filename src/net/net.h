@@ -64,6 +64,7 @@ struct net;
 struct net_conn;
 struct net_service;
 struct net_listener;
+struct tls_config;
 
 /* Output a protocol hands the layer: iov[0..n) (total bytes). The array is
  * read only while the layer writes it (transports copy what they keep: it
@@ -104,6 +105,7 @@ struct net_transport {
 
 extern const struct net_transport net_tcp;
 extern const struct net_transport net_ws;
+extern const struct net_transport net_tls;
 
 /*
  * A protocol. input and output are required, the rest optional. Calls come
@@ -173,6 +175,9 @@ struct net_listener_config {
 	const char *host;      /* numeric IPv4 or IPv6 */
 	uint16_t port;         /* 0: a free one (its name says which) */
 	int8_t anonymous;      /* "anonymous=": 1 yes, 0 no, -1 unset */
+	/* TLS on every connection it accepts (tls_transport.c), NULL: plain
+	 * TCP. The listener takes a reference. */
+	struct tls_config *tls;
 };
 
 struct net_listener {
@@ -181,6 +186,7 @@ struct net_listener {
 	struct net_service *svc;
 	bool loopback;         /* bound to 127.0.0.0/8 or ::1 */
 	int8_t anonymous;      /* from its config */
+	struct tls_config *tls; /* one reference; NULL: plain TCP */
 	char name[80];         /* "address:port" as bound ("[::1]:port" for IPv6) */
 };
 
@@ -212,6 +218,10 @@ uv_loop_t *net_loop(const struct net *n);
  * service says about itself varies. */
 struct net_listener *net_listen(struct net *n, const struct net_listener_config *lc,
 				struct net_service *svc, const char *what);
+
+/* New connections use cfg (a reload: open ones keep the config they
+ * started with); the listener takes a reference and drops the old one. */
+void net_listener_set_tls(struct net_listener *l, struct tls_config *cfg);
 
 /* ---- connections ---- */
 

@@ -126,8 +126,9 @@ const struct net_transport net_tcp = {
 	.close = tcp_close,
 };
 
-/* Every transport, by index (internal.h): TCP first; TLS will follow. */
+/* Every transport, by index (internal.h): TCP first. */
 const struct net_transport *const net__transports[] = {
 	[NET_T_TCP] = &net_tcp,
 	[NET_T_WS] = &net_ws,
+	[NET_T_TLS] = &net_tls,
 };

@@ -260,12 +260,105 @@ int config_parse_listener(const char *text, struct listener_config *l)
 	return 0;
 }
 
-int config_parse_listener_opts(const char *text, struct listener_config *l)
+/* The listener options after the address, one row each: a yes/no flag or
+ * a text field of struct listener_config. */
+struct listener_opt {
+	const char *name; /* with its '=' */
+	size_t offset;    /* into struct listener_config */
+	size_t width;     /* text: bytes of the field; 0: a yes/no flag (bool) */
+	bool tls;         /* only with tls=yes */
+};
+
+#define LOPT_TEXT(n, f) { n, offsetof(struct listener_config, tls.f), \
+			  sizeof(((struct listener_tls *)0)->f), true }
+#define LOPT_FLAG(n, f, t) { n, offsetof(struct listener_config, f), 0, t }
+
+static const struct listener_opt listener_opts[] = {
+	{ "anonymous=", offsetof(struct listener_config, anonymous), 0, false },
+	LOPT_FLAG("tls=", tls.on, false),
+	LOPT_TEXT("certfile=", certfile),
+	LOPT_TEXT("keyfile=", keyfile),
+	LOPT_TEXT("cafile=", cafile),
+	LOPT_TEXT("capath=", capath),
+	LOPT_TEXT("crlfile=", crlfile),
+	LOPT_FLAG("require_certificate=", tls.require_certificate, true),
+	LOPT_TEXT("ciphers=", ciphers),
+	LOPT_TEXT("ciphersuites=", ciphersuites),
+	LOPT_TEXT("tls_groups=", groups),
+	LOPT_TEXT("alpn=", alpn),
+	LOPT_TEXT("tls_version=", version),
+};
+
+#define N_LISTENER_OPTS (sizeof(listener_opts) / sizeof(listener_opts[0]))
+
+/* One "name=value" (len bytes at opt) into l; seen has a bit per option
+ * given so far. -1 with the reason in err. */
+static int listener_option(struct listener_config *l, const char *opt, size_t len,
+			   uint32_t *seen, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < N_LISTENER_OPTS; i++) {
+		const struct listener_opt *o = &listener_opts[i];
+		size_t nlen = strlen(o->name);
+		const char *v = opt + nlen;
+		size_t vlen = len - nlen;
+		bool yes;
+
+		if (len < nlen || memcmp(opt, o->name, nlen) != 0)
+			continue;
+		if (*seen & (1u << i))
+			return snprintf(err, errlen, "%.*s given twice", (int)nlen - 1, o->name), -1;
+		*seen |= 1u << i;
+		if (o->width) {
+			if (vlen == 0 || vlen >= o->width)
+				return snprintf(err, errlen, "%.*s must be 1 to %zu bytes",
+						(int)nlen - 1, o->name, o->width - 1), -1;
+			memcpy((char *)l + o->offset, v, vlen);
+			((char *)l + o->offset)[vlen] = '\0';
+			return 0;
+		}
+		if ((vlen == 3 && memcmp(v, "yes", 3) == 0) || (vlen == 2 && memcmp(v, "no", 2) == 0))
+			yes = vlen == 3;
+		else
+			return snprintf(err, errlen, "%.*s is yes or no", (int)nlen - 1, o->name), -1;
+		if (i == 0)
+			l->anonymous = yes;
+		else
+			*(bool *)((char *)l + o->offset) = yes;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown option '%.*s'", (int)len, opt);
+	return -1;
+}
+
+/* tls= and its options agree: TLS options only with tls=yes, which needs
+ * a certificate and its key; a known minimum version. */
+static int listener_tls_check(const struct listener_config *l, uint32_t seen, char *err,
+			      size_t errlen)
+{
+	const struct listener_tls *t = &l->tls;
+
+	for (size_t i = 0; i < N_LISTENER_OPTS; i++)
+		if (listener_opts[i].tls && (seen & (1u << i)) && !t->on)
+			return snprintf(err, errlen, "%s needs tls=yes", listener_opts[i].name), -1;
+	if (t->on && (!t->certfile[0] || !t->keyfile[0]))
+		return snprintf(err, errlen, "tls=yes needs certfile= and keyfile="), -1;
+	if (t->version[0] && strcmp(t->version, "1.2") != 0 && strcmp(t->version, "1.3") != 0)
+		return snprintf(err, errlen, "tls_version= is 1.2 or 1.3"), -1;
+	if (t->require_certificate && !t->cafile[0] && !t->capath[0])
+		return snprintf(err, errlen, "require_certificate=yes needs cafile= or capath="), -1;
+	return 0;
+}
+
+int config_parse_listener_opts(const char *text, struct listener_config *l, char *err,
+			       size_t errlen)
 {
 	char addr[128];
 	size_t n = strcspn(text, " \t");
 	const char *opt = text + n;
+	uint32_t seen = 0;
 
+	memset(l, 0, sizeof(*l));
+	snprintf(err, errlen, "not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT)");
 	if (n >= sizeof(addr))
 		return -1;
 	memcpy(addr, text, n);
@@ -273,17 +366,17 @@ int config_parse_listener_opts(const char *text, struct listener_config *l)
 	if (config_parse_listener(addr, l))
 		return -1;
 	l->anonymous = -1;
-	while (*opt == ' ' || *opt == '\t')
-		opt++;
-	if (!*opt)
-		return 0;
-	if (strcmp(opt, "anonymous=yes") == 0)
-		l->anonymous = 1;
-	else if (strcmp(opt, "anonymous=no") == 0)
-		l->anonymous = 0;
-	else
-		return -1;
-	return 0;
+	for (;;) {
+		while (*opt == ' ' || *opt == '\t')
+			opt++;
+		if (!*opt)
+			break;
+		n = strcspn(opt, " \t");
+		if (listener_option(l, opt, n, &seen, err, errlen))
+			return -1;
+		opt += n;
+	}
+	return listener_tls_check(l, seen, err, errlen);
 }
 
 /* Where a key's value lives inside cfg. */
@@ -392,15 +485,14 @@ static int set_seconds_ms(struct agora_config *cfg, const struct key *k, const c
 static int set_listener(struct agora_config *cfg, const struct key *k, const char *value,
 			char *err, size_t errlen)
 {
+	char why[160];
+
 	if (cfg->nlisteners == CONFIG_MAX_LISTENERS) {
 		snprintf(err, errlen, "%s: at most %d listeners", k->name, CONFIG_MAX_LISTENERS);
 		return -1;
 	}
-	if (config_parse_listener_opts(value, &cfg->listeners[cfg->nlisteners])) {
-		snprintf(err, errlen,
-			 "%s: '%s' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT), "
-			 "optionally followed by anonymous=yes or anonymous=no",
-			 k->name, value);
+	if (config_parse_listener_opts(value, &cfg->listeners[cfg->nlisteners], why, sizeof(why))) {
+		snprintf(err, errlen, "%s: '%s': %s", k->name, value, why);
 		return -1;
 	}
 	cfg->nlisteners++;
@@ -502,7 +594,7 @@ static int set_poll_listener(struct agora_config *cfg, const struct key *k, cons
 			     char *err, size_t errlen)
 {
 	struct poll_config *pc = &cfg->poll;
-	struct listener_config l;
+	struct listener_config l = { 0 };
 	char addr[80];
 	uint64_t port;
 

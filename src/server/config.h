@@ -25,10 +25,29 @@ enum anon_policy { ANON_LOOPBACK, ANON_YES, ANON_NO };
  * nothing, a crash of the process, a power loss. */
 enum persistence { PERSIST_OFF, PERSIST_NORMAL, PERSIST_FULL };
 
+/* A listener's TLS (issue 15; docs/configuration.md, "TLS"): options after
+ * its address. Empty strings are unset. */
+#define CONFIG_TLS_PATH 256
+struct listener_tls {
+	bool on;                       /* tls=yes */
+	bool require_certificate;      /* clients must present a valid certificate */
+	char certfile[CONFIG_TLS_PATH];
+	char keyfile[CONFIG_TLS_PATH];
+	char cafile[CONFIG_TLS_PATH];
+	char capath[CONFIG_TLS_PATH];
+	char crlfile[CONFIG_TLS_PATH];
+	char ciphers[256];             /* TLS 1.2 list, OpenSSL syntax */
+	char ciphersuites[256];        /* TLS 1.3 suites */
+	char groups[128];              /* tls_groups= */
+	char alpn[64];                 /* comma-separated protocols */
+	char version[4];               /* tls_version= minimum: "1.2" or "1.3" */
+};
+
 struct listener_config {
 	char host[64]; /* numeric IPv4 or IPv6 address, no brackets */
 	uint16_t port;
 	int8_t anonymous; /* "anonymous=yes|no" after the address; -1: allow_anonymous decides */
+	struct listener_tls tls;
 };
 
 /* The HTTP API's settings (docs/api.md). */
@@ -106,8 +125,12 @@ int config_load_file(struct agora_config *cfg, const char *path, char *err, size
 
 /* Parses "host:port", "[v6]:port" into l. Returns 0 or -1. */
 int config_parse_listener(const char *text, struct listener_config *l);
-/* The same followed by options: "host:port anonymous=no". */
-int config_parse_listener_opts(const char *text, struct listener_config *l);
+/* The same followed by options: "host:port anonymous=no tls=yes
+ * certfile=PATH ...", each at most once, TLS ones only with tls=yes (which
+ * needs certfile= and keyfile=). Returns 0, or -1 with the reason in err
+ * (the caller names the key and the value). */
+int config_parse_listener_opts(const char *text, struct listener_config *l, char *err,
+			       size_t errlen);
 
 /* Settings given on the command line, applied over the file. */
 #define CONFIG_MAX_OVERRIDES 64

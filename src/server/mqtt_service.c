@@ -14,6 +14,8 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "persist.h"
+#include "tls/tls.h"
+#include "tls_setup.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -239,11 +241,23 @@ int mqtt_service_listen(struct mqtt_service *m, const struct listener_config *lc
 {
 	struct net_listener_config nl = { .host = lc->host, .port = lc->port,
 					  .anonymous = lc->anonymous };
-	struct net_listener *l = net_listen(m->net, &nl, &m->svc, "MQTT");
+	struct net_listener *l;
+	char err[512];
 
+	if (lc->tls.on) {
+		/* ALPN "mqtt" when none is set: what MQTT-over-TLS clients on a
+		 * shared port (443) offer; a client that offers none is served. */
+		nl.tls = tls_setup_listener(&lc->tls, "mqtt", err, sizeof(err));
+		if (!nl.tls) {
+			log_error("listener %s:%u: %s", lc->host, lc->port, err);
+			return -1;
+		}
+	}
+	l = net_listen(m->net, &nl, &m->svc, "MQTT");
+	tls_config_unref(nl.tls); /* the listener holds its own */
 	if (!l)
 		return -1;
-	log_info("listening on %s%s", l->name,
+	log_info("listening on %s%s%s", l->name, lc->tls.on ? " (TLS)" : "",
 		 anonymous_allowed(m, l) ? "" : " (anonymous clients refused)");
 	return 0;
 }

@@ -284,7 +284,7 @@ int server_start(struct server *srv)
 	start_signal(srv, &srv->sig_term, SIGTERM);
 	start_signal(srv, &srv->sig_hup, SIGHUP);
 	if (nl == 0) {
-		config_parse_listener_opts(CONFIG_DEFAULT_LISTENER, &def);
+		config_parse_listener_opts(CONFIG_DEFAULT_LISTENER, &def, NULL, 0);
 		lcs = &def;
 		nl = 1;
 	}

@@ -99,9 +99,7 @@ static const struct key_case keys[] = {
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const listener_error_tail =
-	"' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT), "
-	"optionally followed by anonymous=yes or anonymous=no";
+static const char *const listener_address_error = "not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT)";
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -165,11 +163,12 @@ static void set_bad_number(struct agora_config *cfg, const struct key_case *kc, 
 	set_bad(cfg, kc->name, value, want);
 }
 
-static void set_bad_listener(struct agora_config *cfg, const char *value)
+/* Refused, and the message says why (NULL: the address). */
+static void set_bad_listener(struct agora_config *cfg, const char *value, const char *why)
 {
 	char want[CONFIG_ERR_LEN];
 
-	snprintf(want, sizeof(want), "listener: '%s%s", value, listener_error_tail);
+	snprintf(want, sizeof(want), "listener: '%s': %s", value, why ? why : listener_address_error);
 	set_bad(cfg, "listener", value, want);
 }
 
@@ -403,6 +402,38 @@ static void test_listener_valid(void **state)
 	free(port63);
 }
 
+static void test_listener_tls_options(void **state)
+{
+	struct agora_config cfg;
+	const struct listener_tls *t;
+
+	(void)state;
+	config_defaults(&cfg);
+	set_ok(&cfg, "listener", "127.0.0.1:8883");
+	assert_false(cfg.listeners[0].tls.on);
+	set_ok(&cfg, "listener",
+	       "[::1]:8883 tls=yes certfile=/d/server.crt keyfile=/d/server.key cafile=/d/ca.crt "
+	       "capath=/d/cas crlfile=/d/crl.pem require_certificate=yes ciphers=ECDHE+AESGCM "
+	       "ciphersuites=TLS_AES_128_GCM_SHA256 tls_groups=X25519:P-256 alpn=mqtt "
+	       "tls_version=1.3 anonymous=no");
+	assert_int_equal(cfg.nlisteners, 2);
+	t = &cfg.listeners[1].tls;
+	assert_true(t->on);
+	assert_true(t->require_certificate);
+	assert_string_equal(t->certfile, "/d/server.crt");
+	assert_string_equal(t->keyfile, "/d/server.key");
+	assert_string_equal(t->cafile, "/d/ca.crt");
+	assert_string_equal(t->capath, "/d/cas");
+	assert_string_equal(t->crlfile, "/d/crl.pem");
+	assert_string_equal(t->ciphers, "ECDHE+AESGCM");
+	assert_string_equal(t->ciphersuites, "TLS_AES_128_GCM_SHA256");
+	assert_string_equal(t->groups, "X25519:P-256");
+	assert_string_equal(t->alpn, "mqtt");
+	assert_string_equal(t->version, "1.3");
+	assert_int_equal(cfg.listeners[1].anonymous, 0);
+	assert_string_equal(cfg.listeners[1].host, "::1");
+}
+
 static void test_listener_invalid(void **state)
 {
 	static const char *const bad[] = {
@@ -423,12 +454,25 @@ static void test_listener_invalid(void **state)
 		"[::1]:",
 		"[]:1883",
 		" 127.0.0.1:1883",
-		"127.0.0.1:1 anonymous=maybe",
-		"127.0.0.1:1 anonymous=",
-		"127.0.0.1:1 ANONYMOUS=yes",
-		"127.0.0.1:1 anonymous=yes extra",
-		"127.0.0.1:1 anonymous=yes anonymous=no",
-		"127.0.0.1:1 junk",
+	};
+	/* Options: each refusal says which and why. */
+	static const char *const bad_opts[][2] = {
+		{ "127.0.0.1:1 anonymous=maybe", "anonymous is yes or no" },
+		{ "127.0.0.1:1 anonymous=", "anonymous is yes or no" },
+		{ "127.0.0.1:1 ANONYMOUS=yes", "unknown option 'ANONYMOUS=yes'" },
+		{ "127.0.0.1:1 anonymous=yes extra", "unknown option 'extra'" },
+		{ "127.0.0.1:1 anonymous=yes anonymous=no", "anonymous given twice" },
+		{ "127.0.0.1:1 junk", "unknown option 'junk'" },
+		{ "127.0.0.1:1 tls=maybe", "tls is yes or no" },
+		{ "127.0.0.1:1 tls=yes", "tls=yes needs certfile= and keyfile=" },
+		{ "127.0.0.1:1 tls=yes certfile=a.crt", "tls=yes needs certfile= and keyfile=" },
+		{ "127.0.0.1:1 certfile=a.crt keyfile=a.key", "certfile= needs tls=yes" },
+		{ "127.0.0.1:1 tls=no cafile=ca.crt", "cafile= needs tls=yes" },
+		{ "127.0.0.1:1 tls=yes certfile=a keyfile=b certfile=c", "certfile given twice" },
+		{ "127.0.0.1:1 tls=yes certfile= keyfile=b", "certfile must be 1 to 255 bytes" },
+		{ "127.0.0.1:1 tls=yes certfile=a keyfile=b tls_version=1.1", "tls_version= is 1.2 or 1.3" },
+		{ "127.0.0.1:1 tls=yes certfile=a keyfile=b require_certificate=yes",
+		  "require_certificate=yes needs cafile= or capath=" },
 	};
 	struct agora_config cfg;
 	char text[300];
@@ -437,12 +481,14 @@ static void test_listener_invalid(void **state)
 	(void)state;
 	config_defaults(&cfg);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		set_bad_listener(&cfg, bad[i]);
+		set_bad_listener(&cfg, bad[i], NULL);
+	for (size_t i = 0; i < sizeof(bad_opts) / sizeof(bad_opts[0]); i++)
+		set_bad_listener(&cfg, bad_opts[i][0], bad_opts[i][1]);
 	snprintf(text, sizeof(text), "%s:2", host64); /* host one byte too long */
-	set_bad_listener(&cfg, text);
+	set_bad_listener(&cfg, text, NULL);
 	port64[63] = '2'; /* port 2, but 128 bytes in all */
 	snprintf(text, sizeof(text), "%.63s:%s", host64, port64);
-	set_bad_listener(&cfg, text);
+	set_bad_listener(&cfg, text, NULL);
 	assert_int_equal(cfg.nlisteners, 0);
 	free(host64);
 	free(port64);
@@ -963,8 +1009,7 @@ static void test_file_errors(void **state)
 	load_text(&cfg, "max_connections 5\nmax_connections -1\n",
 		  ":2: max_connections: '-1' is not a whole number from 1 to 1000000");
 	load_text(&cfg, "listener nonsense\n",
-		  ":1: listener: 'nonsense' is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT), "
-		  "optionally followed by anonymous=yes or anonymous=no");
+		  ":1: listener: 'nonsense': not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT)");
 	/* the first error stops the file */
 	config_defaults(&cfg);
 	load_text(&cfg, "bogus 1\nmax_connections 77\n",
@@ -1074,6 +1119,7 @@ int main(void)
 		cmocka_unit_test(test_seconds_to_ms),
 		cmocka_unit_test(test_deprecated_alias),
 		cmocka_unit_test(test_listener_valid),
+		cmocka_unit_test(test_listener_tls_options),
 		cmocka_unit_test(test_listener_invalid),
 		cmocka_unit_test(test_listener_repeats),
 		cmocka_unit_test(test_log_level),

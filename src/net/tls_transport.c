@@ -1,0 +1,326 @@
+/*
+ * tls_transport.c - the TLS transport: TCP underneath, the TLS engine
+ * (src/tls/tls.h) between. What the socket reads is fed to the engine and
+ * the plaintext it gives goes to the protocol's input; the protocol's
+ * output is encrypted and the ciphertext written. The handshake runs inside
+ * those calls: the protocol is opened at accept (so its connect timeout
+ * covers the handshake) and simply gets no input until there is some.
+ *
+ * The transport's state (struct tls_link) is in the connection's conn_aux,
+ * set at accept on a listener with TLS: plain TCP connections pay nothing.
+ *
+ * Writing: try_write encrypts and writes what the socket takes; the
+ * ciphertext it does not take is queued (copied) behind. While anything is
+ * queued, try_write takes nothing (UV_EAGAIN) and the layer's write queues
+ * the output with a completion: the layer's one write in flight, and with
+ * it the protocol's own limits on output (a slow reader over TLS is held
+ * back as over TCP).
+ */
+#include "internal.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "tls/tls.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct tls_link {
+	struct tls_conn *t;
+	bool hello_seen; /* the first bytes were a TLS ClientHello */
+};
+
+static struct tls_link *link_of(const struct net_conn *c)
+{
+	return c->aux->transport;
+}
+
+/* ---- ciphertext to the socket ---- */
+
+struct tls_write {
+	uv_write_t req;
+	struct net_conn *conn;
+	bool layer;      /* the layer's write: net__write_done when out */
+	uint8_t bytes[]; /* copied out of the engine */
+};
+
+static void on_written(uv_write_t *req, int status)
+{
+	struct tls_write *w = req->data;
+	struct net_conn *c = w->conn;
+	bool layer = w->layer;
+
+	free(w);
+	if (layer)
+		net__write_done(c, status);
+}
+
+/* Queues the engine's pending ciphertext behind what is queued; layer:
+ * the completion is the layer's write's. 0 or a libuv error. */
+static int queue_pending(struct net_conn *c, bool layer)
+{
+	struct tls_link *k = link_of(c);
+	const uint8_t *p;
+	size_t n = tls_conn_pending(k->t, &p);
+	struct tls_write *w = xmalloc(sizeof(*w) + n);
+	uv_buf_t b;
+	int rc;
+
+	memcpy(w->bytes, p, n);
+	tls_conn_consume(k->t, n);
+	w->conn = c;
+	w->layer = layer;
+	w->req.data = w;
+	b = uv_buf_init((char *)w->bytes, (unsigned)n);
+	rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+	if (rc < 0)
+		free(w);
+	return rc;
+}
+
+/* The engine's pending ciphertext (handshake messages, records, an alert):
+ * written now as far as the socket takes it, the rest queued. */
+static void flush(struct net_conn *c)
+{
+	struct tls_link *k = link_of(c);
+	const uint8_t *p;
+	size_t n = tls_conn_pending(k->t, &p);
+	uv_buf_t b;
+	int r = 0;
+
+	if (!n || uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	if (!c->tcp.write_queue_size) {
+		b = uv_buf_init((char *)p, (unsigned)n);
+		r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+		if (r > 0)
+			tls_conn_consume(k->t, (size_t)r);
+	}
+	if ((r >= 0 || r == UV_EAGAIN) && tls_conn_pending(k->t, &p))
+		queue_pending(c, false); /* a failure shows on the next read or write */
+}
+
+/* ---- reading ---- */
+
+/* What the first bytes of a connection that is not TLS look like, for the
+ * log: a client that forgot TLS. */
+static const char *plain_kind(const uint8_t *data, size_t len)
+{
+	if (len && (data[0] & 0xF0) == 0x10)
+		return "plain MQTT (a CONNECT)";
+	if (len >= 4 && (memcmp(data, "GET ", 4) == 0 || memcmp(data, "POST", 4) == 0 ||
+			 memcmp(data, "PUT ", 4) == 0 || memcmp(data, "HEAD", 4) == 0))
+		return "plain HTTP";
+	return "bytes that are not TLS";
+}
+
+/* The connection ends for a TLS reason (logged): an alert, if the engine
+ * has one, goes out first, best effort. */
+static void fail(struct net_conn *c, const char *what, const char *why)
+{
+	char peer[80];
+
+	net_conn_peer(c, peer, sizeof(peer), true);
+	log_info("TLS: %s from %s: %s: closed", what, peer, why);
+	flush(c);
+	net__eof(c, UV_EPROTO);
+	net_conn_close(c, NET_CLOSE_NOW);
+}
+
+/* Plaintext the engine has, to the protocol. The net's read buffer holds
+ * it: what the socket read there is already inside the engine. */
+static void deliver(struct net_conn *c)
+{
+	struct net *n = conn_net(c);
+	char err[256];
+	long got;
+
+	while (c->mode != MODE_CLOSED &&
+	       (got = tls_conn_read(link_of(c)->t, n->readbuf, sizeof(n->readbuf), err,
+				    sizeof(err))) != 0) {
+		if (got == TLS_ECLOSED) {
+			net__eof(c, 0); /* close_notify: the peer's end, like a FIN */
+			return;
+		}
+		if (got < 0) {
+			fail(c, "bad record", err);
+			return;
+		}
+		net__input(c, n->readbuf, (size_t)got);
+	}
+}
+
+static void tls_in(struct net_conn *c, const uint8_t *data, size_t len)
+{
+	struct tls_link *k = link_of(c);
+	char err[256];
+
+	if (!k->hello_seen) {
+		if (!tls_looks_like_hello(data, len)) {
+			fail(c, "handshake", plain_kind(data, len));
+			return;
+		}
+		k->hello_seen = len >= 3;
+	}
+	if (tls_conn_feed(k->t, data, len, err, sizeof(err))) {
+		fail(c, "handshake", err);
+		return;
+	}
+	deliver(c);
+	if (c->mode != MODE_CLOSED)
+		flush(c); /* the handshake's answers, or records the protocol wrote */
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct net *n = conn_net((struct net_conn *)h);
+
+	(void)suggested;
+	*buf = uv_buf_init((char *)n->readbuf, sizeof(n->readbuf)); /* as TCP's */
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct net_conn *c = (struct net_conn *)s;
+
+	if (nread > 0)
+		tls_in(c, (const uint8_t *)buf->base, (size_t)nread);
+	else if (nread < 0)
+		net__eof(c, nread == UV_EOF ? 0 : (int)nread);
+}
+
+static void tls_read_start(struct net_conn *c)
+{
+	if (!uv_is_closing((uv_handle_t *)&c->tcp))
+		uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void tls_read_stop(struct net_conn *c)
+{
+	net_tcp.read_stop(c);
+}
+
+static size_t tls_queued(const struct net_conn *c)
+{
+	return net_tcp.queued(c);
+}
+
+/* ---- the layer's output ---- */
+
+/* Plaintext into the engine, one call per segment. 0 or a libuv error. */
+static int encrypt(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
+{
+	char err[256];
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (tls_conn_write(link_of(c)->t, (const uint8_t *)iov[i].base, iov[i].len, err,
+				   sizeof(err))) {
+			log_info("TLS: cannot write: %s", err);
+			return UV_EPROTO;
+		}
+	}
+	return 0;
+}
+
+static size_t iov_total(const uv_buf_t *iov, uint32_t n)
+{
+	size_t t = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		t += iov[i].len;
+	return t;
+}
+
+static int tls_try_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
+{
+	int rc;
+
+	if (c->tcp.write_queue_size)
+		return UV_EAGAIN; /* the layer's write waits its turn */
+	rc = encrypt(c, iov, n);
+	if (rc)
+		return rc;
+	flush(c);
+	return (int)iov_total(iov, n);
+}
+
+static int tls_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
+{
+	const uint8_t *p;
+	int rc = encrypt(c, iov, n);
+
+	if (rc)
+		return rc;
+	if (!tls_conn_pending(link_of(c)->t, &p))
+		return UV_EPROTO; /* nothing to wait for: cannot happen for bytes given */
+	return queue_pending(c, true);
+}
+
+/* The lingering close: close_notify, then the write side shut. */
+static int tls_shutdown(struct net_conn *c)
+{
+	tls_conn_shutdown(link_of(c)->t);
+	flush(c);
+	return net_tcp.shutdown(c);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct net_conn *c = (struct net_conn *)h;
+	struct tls_link *k = link_of(c);
+
+	tls_conn_free(k->t);
+	free(k);
+	c->aux->transport = NULL;
+	net__closed(c);
+}
+
+/* The connection ends: close_notify when nothing else is queued, best
+ * effort (closing cannot wait). */
+static void tls_close(struct net_conn *c)
+{
+	struct tls_link *k = link_of(c);
+
+	if (tls_conn_handshake_done(k->t) && !c->tcp.write_queue_size) {
+		const uint8_t *p;
+		size_t n;
+		uv_buf_t b;
+
+		tls_conn_shutdown(k->t);
+		n = tls_conn_pending(k->t, &p);
+		b = uv_buf_init((char *)p, (unsigned)n);
+		if (n)
+			uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+	}
+	uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+const struct net_transport net_tls = {
+	.name = "tls",
+	.read_start = tls_read_start,
+	.read_stop = tls_read_stop,
+	.try_write = tls_try_write,
+	.write = tls_write,
+	.shutdown = tls_shutdown,
+	.queued = tls_queued,
+	.close = tls_close,
+};
+
+void net__tls_attach(struct net_conn *c, struct tls_config *cfg)
+{
+	struct tls_link *k = xcalloc(1, sizeof(*k));
+
+	k->t = tls_conn_new(cfg);
+	if (!k->t)
+		abort(); /* out of memory, as xmalloc's */
+	net__aux(c)->transport = k;
+	c->transport = NET_T_TLS;
+}
+
+void net_listener_set_tls(struct net_listener *l, struct tls_config *cfg)
+{
+	if (cfg)
+		tls_config_ref(cfg);
+	tls_config_unref(l->tls);
+	l->tls = cfg;
+}
