@@ -46,6 +46,8 @@ int cmd_echo(int argc, char **argv);
 int cmd_adder(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
+/* tls.c: a CA and certificates for development and tests */
+int cmd_tls(int argc, char **argv);
 
 /* True when argv holds -h or --help: the command prints its usage on
  * stdout and exits EXIT_OK. */

@@ -28,6 +28,7 @@ static const struct command commands[] = {
 	{ "chat", cmd_chat, "peer-to-peer UDP chat" },
 	{ "lookup", cmd_lookup, "look up a host name or address" },
 	{ "bench", cmd_bench, "load-test an MQTT broker (loopback)" },
+	{ "tls", cmd_tls, "create a development CA and server certificate (tls init)" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "list the commands, or describe one (help COMMAND)" },
 };
