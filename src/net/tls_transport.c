@@ -28,6 +28,7 @@
 struct tls_link {
 	struct tls_conn *t;
 	bool hello_seen; /* the first bytes were a TLS ClientHello */
+	char peer[64];   /* for the log: a peer that failed its handshake is often gone */
 };
 
 static struct tls_link *link_of(const struct net_conn *c)
@@ -118,10 +119,7 @@ static const char *plain_kind(const uint8_t *data, size_t len)
  * has one, goes out first, best effort. */
 static void fail(struct net_conn *c, const char *what, const char *why)
 {
-	char peer[80];
-
-	net_conn_peer(c, peer, sizeof(peer), true);
-	log_info("TLS: %s from %s: %s: closed", what, peer, why);
+	log_info("TLS: %s from %s: %s: closed", what, link_of(c)->peer, why);
 	flush(c);
 	net__eof(c, UV_EPROTO);
 	net_conn_close(c, NET_CLOSE_NOW);
@@ -313,6 +311,7 @@ void net__tls_attach(struct net_conn *c, struct tls_config *cfg)
 	k->t = tls_conn_new(cfg);
 	if (!k->t)
 		abort(); /* out of memory, as xmalloc's */
+	net_conn_peer(c, k->peer, sizeof(k->peer), true);
 	net__aux(c)->transport = k;
 	c->transport = NET_T_TLS;
 }
