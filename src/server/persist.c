@@ -79,7 +79,8 @@ int persist_open(struct persist **out, struct broker *b, struct net *n,
 	struct plog_replay_stats rs = { 0 };
 	struct broker_restore_stats st;
 	struct persist *p;
-	uint64_t t0 = net_now(n);
+	/* Not net_now: the loop's cached time does not move before it runs. */
+	uint64_t t0 = uv_hrtime();
 
 	*out = NULL;
 	snprintf(path, sizeof(path), "%s/broker.log", cfg->data_dir);
@@ -106,7 +107,7 @@ int persist_open(struct persist **out, struct broker *b, struct net *n,
 		return -1;
 	}
 	broker_restore_done(b, &st);
-	report_restore(p, &rs, &st, net_now(n) - t0);
+	report_restore(p, &rs, &st, (uv_hrtime() - t0) / 1000000);
 	p->snapshot_size = plog_size(p->log);
 	p->synced = plog_size(p->log); /* plog_open synced what it created or cut */
 	broker_journal_on(b);
