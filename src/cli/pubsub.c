@@ -19,6 +19,7 @@
 #include "base/array.h"
 #include "client/client.h"
 #include "client/shell.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,6 +142,9 @@ static void on_closed(struct client_conn *c, int err)
 		decide(r, EXIT_OK, NULL);
 	} else if (err <= UV_EAI_ADDRFAMILY && err >= UV_EAI_PROTOCOL) {
 		decide(r, EXIT_NET, "cannot resolve '%s': %s", host, client_strerror(err));
+	} else if (err == CLIENT_ETLS) {
+		decide(r, EXIT_NET, "cannot connect to %s port %u: TLS: %s", host, r->o.port,
+		       client_tls_error(c));
 	} else if (!r->connacked && err != CLIENT_EREFUSED && err != CLIENT_EPROTO) {
 		decide(r, EXIT_NET, "cannot connect to %s port %u: %s", host, r->o.port,
 		       client_strerror(err));
@@ -266,6 +270,33 @@ static void trace(struct client_conn *c, const struct mqtt_packet *p, bool sent)
 
 /* ---- connecting ---- */
 
+/* --cafile, --cert... : the TLS config (verifying the server by the name
+ * or address given with -h, unless --insecure). -1 (said) if it cannot be
+ * made. */
+static int tls_opts(struct run *r)
+{
+	const struct client_cmdline *o = &r->o;
+	struct tls_settings s = {
+		.role = TLS_CLIENT,
+		.certfile = o->certfile,
+		.keyfile = o->keyfile,
+		.cafile = o->cafile,
+		.capath = o->capath,
+		.insecure = o->insecure,
+		.server_name = o->host,
+	};
+	char err[512];
+
+	if (!client_cmdline_tls(o))
+		return 0;
+	r->copts.tls = tls_config_new(&s, err, sizeof(err));
+	if (!r->copts.tls) {
+		decide(r, EXIT_USAGE, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static void connect_opts(struct run *r)
 {
 	const struct client_cmdline *o = &r->o;
@@ -321,6 +352,7 @@ static int open_stdin(struct run *r);
  * runs it all. Returns the exit status. */
 static int run_loop(struct run *r, const struct client_cbs *cbs, void (*turn)(struct client_loop *))
 {
+	bool bad_tls;
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN); /* a closed socket or stdout is an error, not a death */
@@ -336,10 +368,12 @@ static int run_loop(struct run *r, const struct client_cbs *cbs, void (*turn)(st
 	uv_timer_init(&r->loop, &r->wait_timer);
 	r->wait_timer.data = r;
 	connect_opts(r);
+	bad_tls = tls_opts(r) != 0; /* before client_conn_init copies the options */
 	client_conn_init(&r->conn, &r->cl, &r->copts, cbs);
 	r->conn.data = r;
-	rc = r->o.source == CLIENT_SRC_LINES && open_stdin(r) ? UV_EINVAL
-			: client_connect(&r->conn, r->o.host, r->o.port);
+	rc = bad_tls || (r->o.source == CLIENT_SRC_LINES && open_stdin(r))
+		     ? UV_EINVAL
+		     : client_connect(&r->conn, r->o.host, r->o.port);
 	if (rc < 0 && r->decided) {
 		close_all(r); /* stdin: said already */
 	} else if (rc < 0) {
@@ -349,6 +383,7 @@ static int run_loop(struct run *r, const struct client_cbs *cbs, void (*turn)(st
 	uv_run(&r->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&r->loop);
 	client_loop_release(&r->cl);
+	tls_config_unref(r->copts.tls);
 	return r->rc;
 }
 
@@ -843,6 +878,10 @@ static void pub_usage(void)
 	       "  -D CMD PROP VALUE  MQTT 5 property (implies -V 5): e.g. -D publish\n"
 	       "                     user-property KEY VALUE, -D publish content-type text/plain\n"
 	       "  --will-topic T --will-payload P --will-qos Q --will-retain\n"
+	       "  --cafile FILE      TLS: trust these CAs (--capath DIR: a directory of them);\n"
+	       "                     any TLS option makes the default port 8883\n"
+	       "  --cert FILE --key FILE  TLS: a client certificate and its key\n"
+	       "  --insecure         TLS without checking the server (development only)\n"
 	       "  -d                 show the packets sent and received on stderr\n"
 	       "  --help             this help\n");
 	client_print_long_names(stdout, false);
@@ -880,6 +919,10 @@ static void sub_usage(void)
 	       "  -x SECONDS         MQTT 5 session expiry (-1: never)\n"
 	       "  -D CMD PROP VALUE  MQTT 5 property (implies -V 5)\n"
 	       "  --will-topic T --will-payload P --will-qos Q --will-retain\n"
+	       "  --cafile FILE      TLS: trust these CAs (--capath DIR: a directory of them);\n"
+	       "                     any TLS option makes the default port 8883\n"
+	       "  --cert FILE --key FILE  TLS: a client certificate and its key\n"
+	       "  --insecure         TLS without checking the server (development only)\n"
 	       "  -d                 show the packets sent and received on stderr\n"
 	       "  --help             this help\n");
 	client_print_long_names(stdout, true);

@@ -60,6 +60,10 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct tls_config;
+struct tls_conn;
+struct client_conn;
+
 #define CLIENT_READ_CHUNK (64 * 1024)   /* the loop-wide read buffer */
 #define CLIENT_TICK_MS 100              /* keepalives and deadlines are checked this often */
 #define CLIENT_CONNECT_TIMEOUT_MS 10000 /* default: TCP connect to CONNACK */
@@ -82,10 +86,14 @@ enum client_err {
 	CLIENT_EUPGRADE = -40011,     /* WebSocket: the answer to the upgrade was not 101 */
 	CLIENT_EHANDSHAKE = -40012,   /* WebSocket: a 101 that is not a valid one (accept
 				       * key, Upgrade, subprotocol), or an answer over 8 KiB */
+	CLIENT_ETLS = -40013,         /* TLS: the handshake failed (client_tls_error says why)
+				       * or a record was bad */
 };
 
 /* Words for a client or libuv error. */
 const char *client_strerror(int err);
+/* After CLIENT_ETLS: OpenSSL's reason ("certificate verify failed: ..."). */
+const char *client_tls_error(const struct client_conn *c);
 
 /* The name MQTT 5 gives a reason code in a packet of this type ("Not
  * authorized", "Bad User Name or Password"...); below level 5, the
@@ -141,6 +149,10 @@ struct client_opts {
 	 * are decoded into the packet stream, pings are answered and a close
 	 * frame ends the connection (CLIENT_ECLOSED). */
 	const char *ws_path;
+	/* Non-NULL: MQTT over TLS with this config (tls/tls.h, role client,
+	 * its server_name the host to verify), which the caller keeps alive
+	 * until the connection is closed. Not with ws_path (yet). */
+	struct tls_config *tls;
 };
 
 /* What the server's CONNACK allowed (MQTT 5 properties, or the defaults). */
@@ -214,6 +226,8 @@ struct client_conn {
 	uint32_t npub;
 	struct idset qos2_in;           /* incoming QoS 2 ids awaiting PUBREL */
 	struct client_ws *ws;           /* WebSocket: the framing's state (ws.c); NULL over TCP */
+	struct tls_conn *tls;           /* TLS (tls.c): the engine; NULL over plain TCP */
+	char tls_error[200];            /* why the TLS handshake failed ("" if it did not) */
 	/* time, in the loop's milliseconds */
 	uint64_t deadline_ms;           /* connect, CONNACK, PINGRESP or close; 0 none */
 	uint64_t last_out_ms;

@@ -6,6 +6,8 @@
  */
 #include "internal.h"
 
+#include "tls/tls.h"
+
 #include "base/alloc.h"
 
 #include <stdio.h>
@@ -143,6 +145,8 @@ void client__release(struct client_conn *c)
 	ring_release(&c->inflight);
 	client__ws_free(c->ws);
 	c->ws = NULL;
+	tls_conn_free(c->tls);
+	c->tls = NULL;
 	idset_release(&c->qos2_in);
 	if (c->ai)
 		uv_freeaddrinfo(c->ai);
@@ -218,7 +222,7 @@ size_t client_out_pending(const struct client_conn *c)
 }
 
 /* Everything queued is out. */
-static void wrote_all(struct client_conn *c)
+void client__wrote_all(struct client_conn *c)
 {
 	c->last_out_ms = client__now(c);
 	if (c->state == CLIENT_DISCONNECTING) {
@@ -240,10 +244,33 @@ static void on_written(uv_write_t *req, int status)
 		client__fail(c, status);
 		return;
 	}
-	if (c->wlen)
+	if (c->wlen || (c->tls && client__tls_pending(c)))
 		client__mark_dirty(c); /* queued while this write was out: next turn */
 	else
-		wrote_all(c);
+		client__wrote_all(c);
+}
+
+void client__write_fbuf(struct client_conn *c, const uint8_t *data, size_t len)
+{
+	uv_buf_t b;
+	int rc;
+
+	if (len > c->fcap) {
+		free(c->fbuf);
+		c->fbuf = xmalloc(len);
+		c->fcap = (uint32_t)len;
+	}
+	memcpy(c->fbuf, data, len);
+	c->flen = (uint32_t)len;
+	c->wreq.data = c;
+	b = uv_buf_init((char *)c->fbuf, (unsigned)len);
+	rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+	if (rc < 0) {
+		client__fail(c, rc);
+		return;
+	}
+	c->writing = true;
+	c->last_out_ms = client__now(c);
 }
 
 /* What of a write of [hdr (hlen bytes), fbuf (len bytes)] is left after
@@ -270,8 +297,13 @@ static void flush(struct client_conn *c)
 	uint8_t *t;
 	int n, k = 0;
 
-	if (c->writing || !c->wlen || c->state < CLIENT_WAIT_CONNACK ||
-	    c->state > CLIENT_DISCONNECTING)
+	if (c->writing || c->state < CLIENT_WAIT_CONNACK || c->state > CLIENT_DISCONNECTING)
+		return;
+	if (c->tls) {
+		client__tls_flush(c); /* its handshake may have bytes to send, output or not */
+		return;
+	}
+	if (!c->wlen)
 		return;
 	if (c->ws && (k = client__ws_frame(c, &hdr)) < 0)
 		return; /* the upgrade's answer first */
@@ -280,7 +312,7 @@ static void flush(struct client_conn *c)
 	n = uv_try_write((uv_stream_t *)&c->tcp, v, (unsigned)k + 1);
 	if (n == (int)(hdr.len + len)) {
 		c->wlen = 0;
-		wrote_all(c);
+		client__wrote_all(c);
 		return;
 	}
 	if (n < 0 && n != UV_EAGAIN) {
@@ -341,6 +373,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (c->ws)
 		client__ws_input(c, (const uint8_t *)buf->base, (size_t)nread);
+	else if (c->tls)
+		client__tls_input(c, (const uint8_t *)buf->base, (size_t)nread);
 	else
 		client__input(c, (const uint8_t *)buf->base, (size_t)nread);
 }
@@ -419,6 +453,8 @@ static void on_connected(uv_connect_t *req, int status)
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 	c->state = CLIENT_WAIT_CONNACK;
+	if (c->opts.tls)
+		client__tls_connected(c); /* CONNECT waits in the engine for the handshake */
 	if (c->ws)
 		client__ws_connected(c); /* CONNECT follows the 101 */
 	else

@@ -68,4 +68,18 @@ int client__ws_frame(struct client_conn *c, uv_buf_t *hdr);
 void client__ws_input(struct client_conn *c, const uint8_t *data, size_t len);
 void client__ws_free(struct client_ws *w);
 
+/* tls.c: MQTT over TLS (opts.tls). */
+/* TCP is up: the engine starts (its ClientHello goes with the first flush). */
+void client__tls_connected(struct client_conn *c);
+/* Bytes read: ciphertext; the plaintext goes to client__input. */
+void client__tls_input(struct client_conn *c, const uint8_t *data, size_t len);
+/* The output (wbuf) encrypted and the ciphertext written: flush's TLS
+ * path (one uv_write at a time, from fbuf, as over TCP). */
+void client__tls_flush(struct client_conn *c);
+/* Ciphertext the engine still has for the socket. */
+bool client__tls_pending(const struct client_conn *c);
+/* conn.c: for tls.c. */
+void client__wrote_all(struct client_conn *c);
+void client__write_fbuf(struct client_conn *c, const uint8_t *data, size_t len);
+
 #endif

@@ -80,6 +80,30 @@ APPLY(opt_port)
 	if (number(name, v, 1, 65535, &x, err, errlen))
 		return -1;
 	o->port = (uint16_t)x;
+	o->port_given = true;
+	return 0;
+}
+
+/* --cafile, --capath, --cert, --key: a path, at most once each. */
+APPLY(opt_tls_path)
+{
+	const char **slot = !strcmp(name, "--cafile")   ? &o->cafile
+			    : !strcmp(name, "--capath") ? &o->capath
+			    : !strcmp(name, "--cert")   ? &o->certfile
+							: &o->keyfile;
+
+	if (*slot) {
+		snprintf(err, errlen, "%s given twice", name);
+		return -1;
+	}
+	*slot = v;
+	return 0;
+}
+
+APPLY(opt_insecure)
+{
+	(void)name, (void)v, (void)err, (void)errlen;
+	o->insecure = true;
 	return 0;
 }
 
@@ -294,6 +318,11 @@ static const struct opt opts[] = {
 	{ "-R", NULL, false, SUB, opt_flag },
 	{ "-F", NULL, true, SUB, opt_string },
 	{ NULL, "--json", false, SUB, opt_flag },
+	{ NULL, "--cafile", true, BOTH, opt_tls_path },
+	{ NULL, "--capath", true, BOTH, opt_tls_path },
+	{ NULL, "--cert", true, BOTH, opt_tls_path },
+	{ NULL, "--key", true, BOTH, opt_tls_path },
+	{ NULL, "--insecure", false, BOTH, opt_insecure },
 };
 
 void client_print_long_names(FILE *out, bool sub)
@@ -425,6 +454,13 @@ static int check(struct client_cmdline *o, char *err, size_t errlen)
 	}
 	if (o->format && client_format_check(o->format, err, errlen))
 		return -1;
+	if ((o->certfile != NULL) != (o->keyfile != NULL)) {
+		snprintf(err, errlen, "--cert and --key go together");
+		return -1;
+	}
+	/* mosquitto_pub's: TLS on MQTT's TLS port unless one is given */
+	if (client_cmdline_tls(o) && !o->port_given && !o->url.host)
+		o->port = 8883;
 	return 0;
 }
 

@@ -25,6 +25,7 @@ const char *client_strerror(int err)
 		return "the server did not upgrade to WebSocket (wrong port or path, or refused)";
 	case CLIENT_EHANDSHAKE:
 		return "the server's WebSocket upgrade answer is invalid";
+	case CLIENT_ETLS: return "TLS failed";
 	default: return uv_strerror(err);
 	}
 }

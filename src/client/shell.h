@@ -152,7 +152,18 @@ struct client_cmdline {
 	bool will_retain;
 	struct client_propset props[CLIENT_PROPS_N];
 	struct client_url url;
+	/* TLS, as mosquitto_pub's: any of them turns it on (and the default
+	 * port to 8883). */
+	const char *cafile, *capath, *certfile, *keyfile;
+	bool insecure;
+	bool port_given;
 };
+
+/* Whether the command line asks for TLS. */
+static inline bool client_cmdline_tls(const struct client_cmdline *o)
+{
+	return o->cafile || o->capath || o->certfile || o->keyfile || o->insecure;
+}
 
 /* Parses argv (argv[0] is the command name) and checks the whole: a
  * topic, one message source (pub), -c with -i, -D and -x with MQTT 5

@@ -208,3 +208,51 @@ def test_unloadable_certificate_stops_the_start(tmp_path, certs):
     assert r.returncode == 2, r.stderr
     assert str(ours / "server.crt") in r.stderr or str(other / "server.key") in r.stderr, \
         r.stderr
+
+
+# --------------------------------------------------------------------------
+# agora pub / agora sub over TLS (mosquitto_pub's options)
+# --------------------------------------------------------------------------
+
+def agora_cli(*args):
+    return subprocess.run([AGORA_BIN] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=TIMEOUT, env=sanitizer_env())
+
+
+def test_agora_pub_sub_over_tls(tls_broker, certs):
+    b, port = tls_broker
+    ours, other = certs
+    pub = agora_cli("pub", "-h", "127.0.0.1", "-p", port, "--cafile", ours / "ca.crt",
+                    "-t", "tls/agora", "-m", "from agora pub", "-r", "-q", "1")
+    assert pub.returncode == 0, pub.stderr
+    for host in ("127.0.0.1", "localhost"):  # the certificate names both
+        sub = agora_cli("sub", "-h", host, "-p", port, "--cafile", ours / "ca.crt",
+                        "-t", "tls/agora", "-C", "1", "-W", "10")
+        assert sub.returncode == 0 and sub.stdout.strip() == "from agora pub", sub.stderr
+    # Another CA: the server is not trusted; the reason is OpenSSL's.
+    bad = agora_cli("pub", "-h", "127.0.0.1", "-p", port, "--cafile", other / "ca.crt",
+                    "-t", "tls/agora", "-m", "untrusted")
+    assert bad.returncode == 2
+    assert "TLS" in bad.stderr and "certificate verify failed" in bad.stderr, bad.stderr
+    # --insecure: no verification at all (development only).
+    ins = agora_cli("pub", "-h", "127.0.0.1", "-p", port, "--insecure", "-t", "tls/agora/i",
+                    "-m", "insecure", "-q", "1")
+    assert ins.returncode == 0, ins.stderr
+    # A file that holds no certificate: refused before connecting (usage).
+    junk = agora_cli("pub", "-h", "127.0.0.1", "-p", port, "--cafile", ours / "server.key",
+                     "-t", "tls/agora", "-m", "x")
+    assert junk.returncode == 1 and "cafile" in junk.stderr, junk.stderr
+
+
+def test_agora_pub_with_a_client_certificate(mtls_broker, certs):
+    b, port = mtls_broker
+    ours, _ = certs
+    ok = agora_cli("pub", "-h", "127.0.0.1", "-p", port, "--cafile", ours / "ca.crt",
+                   "--cert", ours / "client.crt", "--key", ours / "client.key",
+                   "-t", "tls/agora/mtls", "-m", "with my certificate", "-r", "-q", "1")
+    assert ok.returncode == 0, ok.stderr
+    without = agora_cli("pub", "-h", "127.0.0.1", "-p", port, "--cafile", ours / "ca.crt",
+                        "-t", "tls/agora/mtls", "-m", "without", "-q", "1")
+    assert without.returncode == 2, without.stderr
+    chk = mosquitto(MOSQUITTO_SUB, b.port, "-t", "tls/agora/mtls", "-C", "1", "-W", "5")
+    assert chk.stdout.strip() == "with my certificate"

@@ -663,6 +663,27 @@ static void test_cmdline_good(void **state)
 	/* -U alone is a job for sub */
 	assert_int_equal(parse(&o, true, "-U a -c -i me", err), 0);
 	client_cmdline_release(&o);
+
+	/* TLS, as mosquitto's: any of its options moves the default port to 8883 */
+	assert_int_equal(parse(&o, false, "-t a -m x --cafile /c/ca.crt --cert c.crt --key c.key",
+			       err),
+			 0);
+	assert_true(client_cmdline_tls(&o));
+	assert_int_equal(o.port, 8883);
+	assert_string_equal(o.cafile, "/c/ca.crt");
+	assert_string_equal(o.certfile, "c.crt");
+	assert_string_equal(o.keyfile, "c.key");
+	client_cmdline_release(&o);
+	assert_int_equal(parse(&o, true, "-t a --insecure -p 18883 --capath /etc/ssl/certs", err),
+			 0);
+	assert_true(o.insecure);
+	assert_int_equal(o.port, 18883); /* -p wins, whatever its place */
+	assert_string_equal(o.capath, "/etc/ssl/certs");
+	client_cmdline_release(&o);
+	assert_int_equal(parse(&o, true, "-t a", err), 0);
+	assert_false(client_cmdline_tls(&o));
+	assert_int_equal(o.port, 1883);
+	client_cmdline_release(&o);
 }
 
 static void test_cmdline_help(void **state)
@@ -718,6 +739,10 @@ static void test_cmdline_bad(void **state)
 		{ true, "-t a --json -F %t", "--json cannot go with" },
 		{ true, "-L mqtt://h/a -L mqtt://h/b", "-L given twice" },
 		{ true, "-L ftp://h/a", "does not start with mqtt://" },
+		{ false, "-t a -m x --cert c.crt", "--cert and --key go together" },
+		{ true, "-t a --key c.key", "--cert and --key go together" },
+		{ true, "-t a --cafile a --cafile b", "--cafile given twice" },
+		{ true, "-t a --cafile", "--cafile needs a value" },
 	};
 	struct client_cmdline o;
 	char err[300];
