@@ -72,6 +72,7 @@ MOSQUITTO = os.environ.get("MOSQUITTO_BIN", "/usr/sbin/mosquitto")
 MALLOCCOUNT_SRC = os.path.join(REPO, "bench", "malloccount.c")
 MALLOCCOUNT_SO = os.path.join(REPO, "build", "release", "malloccount.so")
 RESULTS_JSON = os.path.join(REPO, "build", "bench", "results.json")
+PERSISTENCE_JSON = os.path.join(REPO, "build", "bench", "persistence.json")   # --only persistence
 DEFAULT_OUT = os.path.join(REPO, "docs", "PERFORMANCE.md")
 QUICK_OUT = os.path.join(REPO, "build", "bench", "PERFORMANCE-quick.md")
 
@@ -1625,11 +1626,16 @@ def splice_persistence(opts, res, info):
     with open(tmp, "w") as f:
         f.write("\n".join(new).rstrip("\n") + "\n")
     os.replace(tmp, opts.out)
+    os.makedirs(os.path.dirname(PERSISTENCE_JSON), exist_ok=True)
+    with open(PERSISTENCE_JSON, "w") as f:
+        json.dump({"started": info["started"], "argv": info["argv"], "machine": mi,
+                   "versions": v, "persistence": res}, f, indent=1, default=str)
     log("\n== Targets")
     for title, measured, met in persistence.targets(res):
         log("  %-11s %s: %s" % ("MET" if met else "not measured" if met is None else "NOT MET",
                                 title, measured))
-    log("\nreplaced the Persistence section of %s" % rel(os.path.abspath(opts.out)))
+    log("\nreplaced the Persistence section of %s; raw results in %s"
+        % (rel(os.path.abspath(opts.out)), rel(PERSISTENCE_JSON)))
     if res["failed"]:
         log("%d persistence run(s) failed: see the section" % res["failed"])
     return 1 if res["failed"] else 0
