@@ -45,6 +45,8 @@ struct bench_opts {
 	uint32_t retained;        /* retained: topics */
 	int broker_pid;           /* 0 = do not sample the broker's CPU and memory */
 	bool json;
+	bool persistent;          /* subscribers keep their session: clean session 0
+	                           * (MQTT 5: clean start 0, Session Expiry Interval) */
 	uint8_t protocol;         /* MQTT_LEVEL_311 or MQTT_LEVEL_5 */
 	char topic_prefix[64];
 	char ws_path[128];        /* "": every client over TCP; else over WebSocket, this path */

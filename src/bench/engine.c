@@ -350,12 +350,18 @@ static void start_connect(struct bench *bn, struct bconn *c)
 	snprintf(c->id, sizeof(c->id), "bench-%s-%u-%llx", role_names[c->role], c->index,
 		 (unsigned long long)(bn->start_ns & 0xffffff));
 	o.connect.level = bn->o->protocol;
-	o.connect.clean_session = true;
 	o.connect.keepalive = c->role == ROLE_IDLE ? 0 : 60;
 	o.connect.client_id.data = (const uint8_t *)c->id;
 	o.connect.client_id.len = (uint16_t)strlen(c->id);
 	mqtt_props_clear(&o.connect.props);
 	mqtt_props_clear(&o.connect.will_props);
+	/* --persistent: a subscriber's session outlives its connection (a new
+	 * client id each run, so each run starts with a fresh session) */
+	o.connect.clean_session = !(bn->o->persistent && c->role == ROLE_SUB);
+	if (!o.connect.clean_session && bn->o->protocol == MQTT_LEVEL_5) {
+		o.connect.props.session_expiry = 3600;
+		o.connect.props.present |= MQTT_PROP_BIT(MQTT_PROP_SESSION_EXPIRY);
+	}
 	/* the bench's window and bounds decide: the layer's own limit is only
 	 * the server's Receive Maximum and the 65,535 packet ids */
 	o.max_packet = MQTT_MAX_REMAINING + MQTT_MAX_HEADER;

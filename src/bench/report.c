@@ -138,9 +138,10 @@ static void print_json(const struct bench_opts *o, const struct bench_result *r)
 	const struct hist *h = &r->latency;
 
 	printf("{\"scenario\":\"%s\",\"mqtt\":\"%s\",\"qos\":%u,\"publishers\":%u,\"subscribers\":%u,"
-	       "\"topics\":%u,\"payload\":%u,\"rate\":%.0f,\"window\":%u,",
+	       "\"topics\":%u,\"payload\":%u,\"rate\":%.0f,\"window\":%u,\"persistent\":%s,",
 	       bench_scenario_name(o->scenario), o->protocol == 5 ? "5.0" : "3.1.1", o->qos,
-	       o->publishers, o->subscribers, o->topics, o->payload, o->rate, o->window);
+	       o->publishers, o->subscribers, o->topics, o->payload, o->rate, o->window,
+	       o->persistent ? "true" : "false");
 	printf("\"elapsed_s\":%.6f,\"sent\":%llu,\"expected\":%llu,\"delivered\":%llu,"
 	       "\"sent_per_s\":%.1f,\"delivered_per_s\":%.1f,",
 	       r->elapsed_s, (unsigned long long)r->sent, (unsigned long long)r->expected,

@@ -36,6 +36,8 @@ static void usage(FILE *out)
 		"  --hold SECONDS   conns: how long to hold them (default 1)\n"
 		"  --retained M     retained: topics (default 1000)\n"
 		"  -V 4|5           MQTT 3.1.1 (default) or 5.0 for every client\n"
+		"  --persistent     subscribers keep their session (clean session 0; MQTT 5:\n"
+		"                   Session Expiry Interval 3600), a new one each run\n"
 		"  --pid PID        sample this broker process's CPU and memory\n"
 		"  --json           one JSON object instead of the table\n",
 		BENCH_PAYLOAD_MIN);
@@ -139,6 +141,10 @@ int cmd_bench(int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			o.json = true;
+			continue;
+		}
+		if (strcmp(argv[i], "--persistent") == 0) {
+			o.persistent = true;
 			continue;
 		}
 		if (strcmp(argv[i], "--ws") == 0) {

@@ -224,6 +224,17 @@ def test_pubsub(broker, qos):
     assert_clean(run, sent=3000, expected=3000)
 
 
+@pytest.mark.parametrize("version", [4, 5])
+def test_pubsub_persistent_subscriber(broker, version):
+    # --persistent: the subscriber connects with clean session 0 (MQTT 5:
+    # clean start 0 and a Session Expiry Interval), which `make bench`'s
+    # persistence scenario relies on; the run is as clean as any other.
+    run = run_bench("pubsub", broker.port, "-q", 1, "-n", 3000, "-V", version, "--persistent")
+    assert run["persistent"] is True, run.describe()
+    assert_clean(run, sent=3000, expected=3000)
+    assert run_bench("pubsub", broker.port, "-n", 10)["persistent"] is False
+
+
 def test_pubsub_many_topics(broker):
     # 4 publishers on 2 topics, 6 subscribers (3 per topic): each message
     # goes to the 3 subscribers of its topic and no other.
