@@ -1,17 +1,22 @@
-/* hmap.c - linear probing hash map, FNV-1a hashed. */
+/* hmap.c - linear probing hash map: FNV-1a, a per-process seed, a finaliser. */
 #include "hmap.h"
 
 #include "alloc.h"
 #include "array.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 void hmap_init(struct hmap *m)
 {
 	m->slots = NULL;
 	m->cap = 0;
 	m->count = 0;
+	m->seed = 0; /* chosen with the table, at the first insert */
 }
 
 void hmap_release(struct hmap *m)
@@ -20,7 +25,36 @@ void hmap_release(struct hmap *m)
 	hmap_init(m);
 }
 
-uint32_t hmap_hash(const void *key, size_t len)
+/* Each map's seed, mixed in before the finaliser. With one hash for all
+ * maps, a map filled in the iteration order of another (a snapshot of the
+ * retained messages read back, a map copied) meets its keys in slot order
+ * of a larger table: as it grows, they pack into a few slot ranges and
+ * linear probing degrades to runs of thousands (11 s instead of 3 to
+ * restore a million retained topics). Seeds differ between maps and between
+ * processes; FNV-1a collisions stay collisions whatever the seed. */
+static uint32_t seed_base;
+static uint32_t seed_count;
+static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
+
+static void seed_pick(void)
+{
+	struct timespec ts;
+
+	if (getrandom(&seed_base, sizeof(seed_base), GRND_NONBLOCK) != sizeof(seed_base)) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		seed_base = (uint32_t)ts.tv_nsec ^ (uint32_t)getpid() << 16;
+	}
+}
+
+/* A new map's seed (the counter may race between threads: any value will
+ * do, a repeat only costs spread). */
+static uint32_t next_seed(void)
+{
+	pthread_once(&seed_once, seed_pick);
+	return seed_base + 0x9E3779B9u * ++seed_count;
+}
+
+uint32_t hmap_hash(const struct hmap *m, const void *key, size_t len)
 {
 	const uint8_t *p = key;
 	uint32_t h = 2166136261u;
@@ -29,6 +63,15 @@ uint32_t hmap_hash(const void *key, size_t len)
 		h ^= p[i];
 		h *= 16777619u;
 	}
+	/* FNV-1a's low bits, the ones a slot index takes, are weak for keys
+	 * that differ in their last byte; MurmurHash3's finaliser spreads
+	 * every bit (and the seed) over all of them. */
+	h ^= m->seed;
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
 	return h | 1; /* 0 marks an empty slot */
 }
 
@@ -49,7 +92,11 @@ static struct hmap_entry *find(const struct hmap *m, const void *key, size_t len
 
 void *hmap_get(const struct hmap *m, const void *key, size_t len)
 {
-	struct hmap_entry *e = find(m, key, len, hmap_hash(key, len));
+	struct hmap_entry *e;
+
+	if (!m->cap)
+		return NULL;
+	e = find(m, key, len, hmap_hash(m, key, len));
 	return e ? e->value : NULL;
 }
 
@@ -82,9 +129,15 @@ static void grow(struct hmap *m)
 
 void *hmap_put(struct hmap *m, const void *key, size_t len, void *value)
 {
-	uint32_t h = hmap_hash(key, len);
-	struct hmap_entry *e = find(m, key, len, h);
-	struct hmap_entry in = { key, (uint32_t)len, h, value };
+	uint32_t h;
+	struct hmap_entry *e;
+	struct hmap_entry in;
+
+	if (!m->cap)
+		m->seed = next_seed(); /* an empty map: its table is new */
+	h = hmap_hash(m, key, len);
+	e = find(m, key, len, h);
+	in = (struct hmap_entry){ key, (uint32_t)len, h, value };
 
 	if (e) {
 		void *prev = e->value;
@@ -100,7 +153,7 @@ void *hmap_put(struct hmap *m, const void *key, size_t len, void *value)
 
 void *hmap_del(struct hmap *m, const void *key, size_t len)
 {
-	struct hmap_entry *e = find(m, key, len, hmap_hash(key, len));
+	struct hmap_entry *e = m->cap ? find(m, key, len, hmap_hash(m, key, len)) : NULL;
 	uint32_t mask = m->cap - 1;
 	uint32_t i, j;
 	void *value;

@@ -24,11 +24,13 @@ struct hmap {
 	struct hmap_entry *slots;
 	uint32_t cap;   /* power of two, or 0 */
 	uint32_t count;
+	uint32_t seed;  /* the map's own hash seed, chosen when its table is made */
 };
 
 void hmap_init(struct hmap *m);
 void hmap_release(struct hmap *m);
-uint32_t hmap_hash(const void *key, size_t len);
+/* The hash m gives key (its seed in it). */
+uint32_t hmap_hash(const struct hmap *m, const void *key, size_t len);
 void *hmap_get(const struct hmap *m, const void *key, size_t len);
 /* Inserts or replaces; returns the previous value or NULL. */
 void *hmap_put(struct hmap *m, const void *key, size_t len, void *value);
