@@ -25,9 +25,13 @@ struct persist {
 	uint64_t compact_size;
 	uint64_t snapshot_size; /* the log's size after its last rewrite (or at start) */
 	bool failing;           /* the last append failed: logged once until it works */
+	/* Positions in the stream of batches appended since the start, never
+	 * reset (a rewrite replaces the file, not this count): what output
+	 * waits for (persist_durable) stays comparable across rewrites. */
+	uint64_t appended;      /* body bytes appended */
 	/* persistence full: one fdatasync at a time on the thread pool,
 	 * covering every batch appended before it began. */
-	uint64_t synced;        /* bytes known to be on the disk */
+	uint64_t synced;        /* position known to be on the disk */
 	uint64_t sync_upto;     /* what the sync in flight covers */
 	uv_work_t sync_req;
 	bool syncing;
@@ -109,7 +113,6 @@ int persist_open(struct persist **out, struct broker *b, struct net *n,
 	broker_restore_done(b, &st);
 	report_restore(p, &rs, &st, (uv_hrtime() - t0) / 1000000);
 	p->snapshot_size = plog_size(p->log);
-	p->synced = plog_size(p->log); /* plog_open synced what it created or cut */
 	broker_journal_on(b);
 	*out = p;
 	return 0;
@@ -132,14 +135,15 @@ int persist_flush(struct persist *p)
 		log_info("%s: written again", plog_path(p->log));
 	p->failing = false;
 	broker_journal_clear(p->broker);
+	p->appended += len;
 	if (p->mode == PERSIST_NORMAL)
-		p->synced = plog_size(p->log); /* written is durable enough */
+		p->synced = p->appended; /* written is durable enough */
 	return 0;
 }
 
 uint64_t persist_written(const struct persist *p)
 {
-	return plog_size(p->log);
+	return p->appended;
 }
 
 /* ---- persistence full: the syncs ---- */
@@ -168,10 +172,11 @@ static void sync_done(uv_work_t *req, int status)
 	if (p->sync_failing)
 		log_info("%s: synced again", plog_path(p->log));
 	p->sync_failing = false;
-	p->synced = p->sync_upto;
+	if (p->sync_upto > p->synced) /* a rewrite meanwhile may have gone further */
+		p->synced = p->sync_upto;
 	/* Batches written during that sync: the next one starts now (what
 	 * waits on them is asked again at the end of this loop turn). */
-	if (plog_size(p->log) > p->synced)
+	if (p->appended > p->synced)
 		start_sync(p);
 }
 
@@ -180,7 +185,7 @@ static void start_sync(struct persist *p)
 	if (p->syncing)
 		return;
 	p->syncing = true;
-	p->sync_upto = plog_size(p->log);
+	p->sync_upto = p->appended;
 	p->sync_req.data = p;
 	if (uv_queue_work(p->loop, &p->sync_req, sync_work, sync_done)) {
 		p->syncing = false;
@@ -234,7 +239,7 @@ static void rewrite(struct persist *p)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	p->snapshot_size = plog_size(p->log);
-	p->synced = p->snapshot_size; /* the commit synced the new file */
+	p->synced = p->appended; /* the commit synced the new file: all of it */
 	log_info("%s rewritten: %llu -> %llu bytes in %lld ms", plog_path(p->log),
 		 (unsigned long long)before, (unsigned long long)p->snapshot_size,
 		 (long long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
@@ -251,7 +256,7 @@ void persist_turn(struct persist *p)
 {
 	if (persist_flush(p))
 		return;
-	persist_durable(p, plog_size(p->log)); /* full: its sync under way */
+	persist_durable(p, p->appended); /* full: its sync under way */
 	if (too_long(p))
 		rewrite(p);
 }

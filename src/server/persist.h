@@ -39,8 +39,10 @@ int persist_open(struct persist **out, struct broker *b, struct net *n,
  * stay pending, and output must wait for a later, successful flush. */
 int persist_flush(struct persist *p);
 
-/* The log's size: the records of every output produced so far are within
- * it once persist_flush returned 0. */
+/* How far the log has been written: a position in the stream of batches
+ * appended since the start (not a file offset: rewrites do not move it
+ * back). The records of every output produced so far are within it once
+ * persist_flush returned 0. */
 uint64_t persist_written(const struct persist *p);
 /* Whether the log is durable up to upto bytes: always with persistence
  * normal (written is enough); with full, once an fdatasync that began after
