@@ -1326,40 +1326,28 @@ def markdown(res, heading="##"):
 # What the profiles said when this scenario was written: dated, since the
 # figures above are regenerated and these are not.
 FINDINGS = """\
-%s What limits these figures (profiles of 2026-12-06, commit f07dc1f)
+%s What limits these figures (profiles of 2026-12-06)
 
-- **QoS 1 to a persistent subscriber, `normal`.** Neither process saturates its core (the
-  broker ~70%%, the load generator ~30%%): the run is bound by round trips (at most 1,000
-  messages in flight), and each loop turn now writes its batch to the log before its
-  acknowledgements go out. `perf record` of the broker (3,000,000 messages): over 40%% of
-  its CPU is persistence: `persist_flush` → `file_append` 31%% (of which `crc32c`, the
-  portable slicing-by-8 CRC-32C over each batch, 19%%, and the `writev` into ext4's page
-  cache 10%%), encoding the journal records (`journal_deliver`, `journal_msg`,
-  `journal_sent`, `put_u64`, ...) about 10%%, the log's rewrites 2.4%%. The log takes about
-  200 bytes per 64-byte message (the message, its delivery and its acknowledgement), so a
-  run of 3,000,000 messages rewrites it 6–8 times. Broker CPU per delivery is about 0.2 µs
-  with `off` and 0.4–0.5 µs with `normal`: a CPU-bound run would give well under 50%% of
-  `off`. The SSE 4.2 `crc32` instruction (or a CRC over fewer bytes) would take most of
-  the 19%%.
-- **Restart.** Agora replays the whole log before it opens its listener (`persist_open` in
-  `server_new`, before `server_start`), so the listener is closed for the whole restore and
-  a session's CONNACK follows the port's opening at once. After SIGTERM the log is a
-  snapshot (1.6–3 s in runs on this machine). After `kill -9` it is the last snapshot
-  (written while loading) followed by what came after, and its replay is slower and varies
-  from load to load (3.3–9.1 s in runs on this machine): `perf` of an 8.7 s restore put 73%% of it
-  in linear probing of the topic tree's child map (`find` and `hmap_put` under
-  `store_retained` → `tree_lookup` → `child_get`). The snapshot lists a level's children in
-  hash-slot order (`hmap_next`), and inserting keys in the slot order of a larger table into
-  a growing table with the same hash (FNV-1a, low bits as the index, linear probing) packs
-  them into long runs: a model of this load in Python (600,000 keys in slot order, then
-  400,000 in numeric order) averages 3,314 probes per insert, against 3.2 in numeric order.
-- **Stop.** SIGTERM with 100,000 sessions takes 6–14 s to exit in runs on this machine, most
-  of it after the log's rewrite (0.4–1.2 s): `broker_free` takes each session with
-  `hmap_next` from slot 0, a scan that lengthens with every slot emptied before it
-  (quadratic in the sessions). A restart by a supervisor waits for that exit.
-- **The broker's own restore time.** The `restored ... in T ms` line says 0 ms whatever the
-  restore took: `persist_open` times it with `net_now`, libuv's cached loop time
-  (`uv_now`), which does not move before the loop runs.
+- **QoS 1 to a persistent subscriber, `normal`.** Neither process saturates its core: the
+  run is bound by round trips (at most 1,000 messages in flight), and each loop turn
+  writes its batch to the log before its acknowledgements go out. The first `perf record`
+  of the broker (commit f07dc1f) put over 40%% of its CPU in persistence, 19%% of it the
+  portable slicing-by-8 CRC-32C of each batch: the CRC now uses the SSE 4.2 `crc32`
+  instruction when the processor has it (9.3 GB/s against 2.1 here), and acknowledgements
+  that come in order extend one record instead of one each. What remains is encoding the
+  records and the `writev` into the page cache. The log takes about 170 bytes per 64-byte
+  message (the message and its delivery), so a long run rewrites it every 64 MiB or so.
+- **Restart.** Agora replays the whole log before it opens its listener, so the listener
+  is closed for the whole restore and a session's CONNACK follows the port's opening at
+  once. At f07dc1f the replay after `kill -9` took 3.3–9.1 s here: 73%% of an 8.7 s restore
+  was linear probing in the topic tree's child maps, filled in the slot order of the
+  previous process's maps (the snapshot walks them in slot order) with the same hash
+  (FNV-1a, low bits as the index), which packs keys into runs thousands of slots long as a
+  table grows. Each map now has its own seed and the hash a finaliser (commit 9a68670):
+  the same restore takes the figures above.
+- **Stop.** At f07dc1f a SIGTERM with 100,000 sessions took 6–14 s to exit: `broker_free`
+  took each session from slot 0 of the sessions map, rescanning every emptied slot
+  (quadratic). The sessions are now gathered first.
 """
 
 

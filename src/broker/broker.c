@@ -64,10 +64,24 @@ struct broker *broker_new(const struct broker_config *cfg)
 	return b;
 }
 
-void broker_free(struct broker *b)
+/* Every session, gathered first and then destroyed: taking the first one
+ * left from slot 0 each time rescans every slot emptied before it
+ * (quadratic: 100,000 sessions took seconds to stop). */
+static void free_sessions(struct broker *b)
 {
+	struct session **all = xmalloc(((size_t)b->sessions.count + 1) * sizeof(*all));
+	uint32_t n = 0;
 	void *v;
 
+	for (uint32_t i = 0; hmap_next(&b->sessions, &i, &v);)
+		all[n++] = v;
+	for (uint32_t i = 0; i < n; i++)
+		session_destroy(b, all[i]);
+	free(all);
+}
+
+void broker_free(struct broker *b)
+{
 	if (!b)
 		return;
 	/* Sessions first: they unhook their subscriptions from the tree. No
@@ -75,12 +89,7 @@ void broker_free(struct broker *b)
 	b->freeing = true;
 	b->journaling = false; /* the end of the process, not of the sessions */
 	broker__restore_free(b);
-	while (b->sessions.count) {
-		uint32_t i = 0;
-		if (!hmap_next(&b->sessions, &i, &v))
-			break;
-		session_destroy(b, v);
-	}
+	free_sessions(b);
 	hmap_release(&b->sessions);
 	hmap_release(&b->groups); /* empty: members and deliveries are gone */
 	free(b->gmatches);
