@@ -6,9 +6,8 @@
  */
 #include "internal.h"
 
-#include "tls/tls.h"
-
 #include "base/alloc.h"
+#include "tls/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>

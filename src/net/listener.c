@@ -4,10 +4,9 @@
  */
 #include "internal.h"
 
-#include "tls/tls.h"
-
 #include "base/alloc.h"
 #include "base/log.h"
+#include "tls/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
