@@ -188,6 +188,14 @@ def test_bash_completion_pub_sub_options(cmd):
     assert complete(cmd, "--will-r") == {"--will-retain"}
 
 
+def test_bash_completion_tls_init():
+    # `agora tls` has a subcommand, then that subcommand's options.
+    require_agora("the command line")
+    assert "init" in complete("tls", "")
+    offered = complete("tls", "init", "--")
+    assert {"--days", "--ca-days", "--name", "--ip", "--client", "--force"} <= offered, offered
+
+
 def test_make_install_puts_binary_man_page_and_completion(tmp_path):
     require_agora("the command line")
     from conftest import REPO
