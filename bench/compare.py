@@ -62,6 +62,7 @@ import tempfile
 import time
 
 import http_bench   # HTTP scenario (bench/http_bench.py): the `http` scenario name
+import benchlib
 import persistence  # the `persistence` scenario (bench/persistence.py)
 import slow_subscribers   # the `slow` scenario (bench/slow_subscribers.py)
 
@@ -216,19 +217,8 @@ def raise_nofile():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tail(path, lines=8):
-    try:
-        with open(path, "r", errors="replace") as f:
-            text = f.read().strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(text[-lines:])
+free_port = benchlib.free_port
+tail = benchlib.tail
 
 
 def first_line(cmd, stream="stdout"):

@@ -61,6 +61,8 @@ import tempfile
 import threading
 import time
 
+import benchlib
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 AGORA = os.environ.get("AGORA_BIN", os.path.join(REPO, "build", "release", "agora"))
 MOSQUITTO = os.environ.get("MOSQUITTO_BIN", "/usr/sbin/mosquitto")
@@ -121,40 +123,14 @@ def _log(msg=""):
 
 # ---------------------------------------------------------------- MQTT 3.1.1 on raw sockets
 
-def _str(s):
-    b = s.encode() if isinstance(s, str) else s
-    return struct.pack("!H", len(b)) + b
-
-
-def _varint(n):
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _packet(first, body):
-    return bytes([first]) + _varint(len(body)) + body
-
-
 def connect_packet(client_id, clean):
-    return _packet(0x10, _str("MQTT") + bytes([4, 0x02 if clean else 0x00])
-                   + struct.pack("!H", 300) + _str(client_id))
+    return benchlib.connect(client_id, clean, keepalive=300)
 
 
-def subscribe_packet(pid, topic, qos):
-    return _packet(0x82, struct.pack("!H", pid) + _str(topic) + bytes([qos]))
-
-
-def publish_packet(topic, payload, pid, retain=False):
-    return _packet(0x33 if retain else 0x32, _str(topic) + struct.pack("!H", pid) + payload)
-
-
-def puback_packet(pid):
-    return b"\x40\x02" + struct.pack("!H", pid)
-
+subscribe_packet = benchlib.subscribe
+publish_packet = benchlib.publish
+puback_packet = benchlib.puback
+_varint = benchlib.varint
 
 DISCONNECT = b"\xe0\x00"
 
@@ -247,19 +223,11 @@ class Client:
 
 # ---------------------------------------------------------------- brokers
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = benchlib.free_port
 
 
 def tail(path, lines=6):
-    try:
-        with open(path, "r", errors="replace") as f:
-            text = f.read().strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(text[-lines:])
+    return benchlib.tail(path, lines)
 
 
 def rss_bytes(pid):

@@ -32,6 +32,8 @@ import struct
 import sys
 import time
 
+import benchlib
+
 SUBSCRIBERS = 100
 MESSAGES = 3000
 PAYLOAD = 64
@@ -44,40 +46,10 @@ class SlowError(Exception):
     pass
 
 
-def _str(s):
-    b = s.encode() if isinstance(s, str) else s
-    return struct.pack("!H", len(b)) + b
-
-
-def _varint(n):
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _packet(first, body):
-    return bytes([first]) + _varint(len(body)) + body
-
-
-def connect(client_id, clean):
-    flags = 0x02 if clean else 0x00
-    return _packet(0x10, _str("MQTT") + bytes([4, flags]) + struct.pack("!H", 60)
-                   + _str(client_id))
-
-
-def subscribe(pid, topic, qos):
-    return _packet(0x82, struct.pack("!H", pid) + _str(topic) + bytes([qos]))
-
-
-def publish(topic, payload, pid):
-    return _packet(0x32, _str(topic) + struct.pack("!H", pid) + payload)
-
-
-def puback(pid):
-    return _packet(0x40, struct.pack("!H", pid))
+connect = benchlib.connect
+subscribe = benchlib.subscribe
+publish = benchlib.publish
+puback = benchlib.puback
 
 
 class Conn:

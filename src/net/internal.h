@@ -119,6 +119,14 @@ void net__dirty_remove(struct net *n, struct net_conn *c);
  * loop can end. */
 void net__finish(struct net *n);
 
+/* tcp.c, for the transports stacked on TCP: the net's one read buffer as
+ * libuv's allocation, reading started with a transport's callback, and
+ * that callback's body: bytes to in, the end or an error to net__eof. */
+void net__read_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+void net__read_start(struct net_conn *c, uv_read_cb on_read);
+void net__read_with(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf,
+		    void (*in)(struct net_conn *c, const uint8_t *data, size_t len));
+
 /* tls_transport.c: the connection speaks TLS with cfg from now on (at
  * accept, before anything is read or written). */
 void net__tls_attach(struct net_conn *c, struct tls_config *cfg);

@@ -9,7 +9,7 @@
 
 #include <stdlib.h>
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+void net__read_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct net_conn *c = (struct net_conn *)h;
 	struct net *n = conn_net(c);
@@ -20,20 +20,31 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)n->readbuf, sizeof(n->readbuf));
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+void net__read_start(struct net_conn *c, uv_read_cb on_read)
+{
+	if (!uv_is_closing((uv_handle_t *)&c->tcp))
+		uv_read_start((uv_stream_t *)&c->tcp, net__read_alloc, on_read);
+}
+
+void net__read_with(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf,
+		    void (*in)(struct net_conn *c, const uint8_t *data, size_t len))
 {
 	struct net_conn *c = (struct net_conn *)s;
 
 	if (nread > 0)
-		net__input(c, (const uint8_t *)buf->base, (size_t)nread);
+		in(c, (const uint8_t *)buf->base, (size_t)nread);
 	else if (nread < 0)
 		net__eof(c, nread == UV_EOF ? 0 : (int)nread);
 }
 
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	net__read_with(s, nread, buf, net__input);
+}
+
 static void tcp_read_start(struct net_conn *c)
 {
-	if (!uv_is_closing((uv_handle_t *)&c->tcp))
-		uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+	net__read_start(c, on_read);
 }
 
 static void tcp_read_stop(struct net_conn *c)

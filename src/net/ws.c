@@ -126,28 +126,14 @@ static void ws_decode(struct net_conn *c, const uint8_t *data, size_t len)
 	net_conn_close(c, NET_CLOSE_NOW);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct net *n = conn_net((struct net_conn *)h);
-
-	(void)suggested;
-	*buf = uv_buf_init((char *)n->readbuf, sizeof(n->readbuf)); /* as TCP's */
-}
-
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-	struct net_conn *c = (struct net_conn *)s;
-
-	if (nread > 0)
-		ws_decode(c, (const uint8_t *)buf->base, (size_t)nread);
-	else if (nread < 0)
-		net__eof(c, nread == UV_EOF ? 0 : (int)nread);
+	net__read_with(s, nread, buf, ws_decode);
 }
 
 static void ws_read_start(struct net_conn *c)
 {
-	if (!uv_is_closing((uv_handle_t *)&c->tcp))
-		uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+	net__read_start(c, on_read);
 }
 
 static void ws_read_stop(struct net_conn *c)
