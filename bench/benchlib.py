@@ -1,9 +1,37 @@
 """What the bench scripts share (compare.py, persistence.py,
-slow_subscribers.py): a free loopback port, a log file's last lines, and
-MQTT 3.1.1 packets encoded by hand for raw-socket clients."""
+slow_subscribers.py): signal handling, the open-file limit, a free loopback
+port, a log file's last lines, and MQTT 3.1.1 packets encoded by hand for
+raw-socket clients."""
 
+import os
+import resource
+import signal
 import socket
 import struct
+
+
+def exit_on_signals():
+    """SIGTERM and SIGHUP end the run as SystemExit in the main process
+    (its cleanups run: brokers stopped, files removed) and at once in a
+    forked child."""
+    main_pid = os.getpid()
+
+    def on_term(signum, _frame):
+        if os.getpid() != main_pid:
+            os._exit(128 + signum)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+
+
+def raise_nofile():
+    """The soft open-file limit up to the hard one (10,000 connections), for this
+    process and so for every broker and bench it starts (no preexec_fn: Python
+    code between fork and exec could run a signal handler in the child)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def free_port():

@@ -208,13 +208,7 @@ def warn(msg):
 
 # ---------------------------------------------------------------- helpers
 
-def raise_nofile():
-    """The soft open-file limit up to the hard one (10,000 connections), for this
-    process and so for every broker and bench it starts (no preexec_fn: Python
-    code between fork and exec could run a signal handler in the child)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+raise_nofile = benchlib.raise_nofile
 
 
 free_port = benchlib.free_port
@@ -1746,15 +1740,7 @@ def main(argv):
                         % (load_start[0], cores))
         warn(warnings[-1])
 
-    main_pid = os.getpid()
-
-    def on_term(signum, _frame):
-        if os.getpid() != main_pid:
-            os._exit(128 + signum)
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_term)
+    benchlib.exit_on_signals()
     raise_nofile()
     workdir = tempfile.mkdtemp(prefix="agora-bench-")
     try:

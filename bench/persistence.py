@@ -1353,17 +1353,8 @@ def main(argv):
     if not os.access(opts.agora, os.X_OK):
         _log("persistence.py: %s is missing: run `make build` first" % opts.agora)
         return 2
-    main_pid = os.getpid()
-
-    def on_term(signum, _frame):
-        if os.getpid() != main_pid:
-            os._exit(128 + signum)
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_term)
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    benchlib.exit_on_signals()
+    benchlib.raise_nofile()
     workdir = tempfile.mkdtemp(prefix="agora-persist-bench-")
     try:
         res = run(opts.agora, MOSQUITTO, workdir, choose_pins(), quick=opts.quick,
