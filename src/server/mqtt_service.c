@@ -257,9 +257,30 @@ int mqtt_service_listen(struct mqtt_service *m, const struct listener_config *lc
 	tls_config_unref(nl.tls); /* the listener holds its own */
 	if (!l)
 		return -1;
+	if (lc->tls.on && m->ntls < NET_MAX_LISTENERS)
+		m->tls[m->ntls++] = (struct mqtt_tls_listener){ l, lc->tls };
 	log_info("listening on %s%s%s", l->name, lc->tls.on ? " (TLS)" : "",
 		 anonymous_allowed(m, l) ? "" : " (anonymous clients refused)");
 	return 0;
+}
+
+void mqtt_service_reload_tls(struct mqtt_service *m)
+{
+	char err[512];
+
+	for (int i = 0; i < m->ntls; i++) {
+		struct tls_config *cfg = tls_setup_listener(&m->tls[i].tls, "mqtt", err, sizeof(err));
+
+		if (!cfg) {
+			log_error("SIGHUP: %s: certificates not reloaded, the loaded ones stay: %s",
+				  m->tls[i].l->name, err);
+			continue;
+		}
+		net_listener_set_tls(m->tls[i].l, cfg);
+		tls_config_unref(cfg);
+		log_info("SIGHUP: %s: certificates reloaded (new connections use them)",
+			 m->tls[i].l->name);
+	}
 }
 
 struct broker_client *mqtt_service_adopt(struct mqtt_service *m, struct net_conn *conn,

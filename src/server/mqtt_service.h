@@ -26,6 +26,12 @@ struct mqtt_service {
 	/* The broker's durable log, NULL with persistence off: no output
 	 * leaves before the records of the changes it acknowledges. */
 	struct persist *persist;
+	/* Listeners with TLS and their settings, for SIGHUP's reload. */
+	struct mqtt_tls_listener {
+		struct net_listener *l;
+		struct listener_tls tls;
+	} tls[NET_MAX_LISTENERS];
+	int ntls;
 };
 
 /* Registers the service on n (its per-turn write of the broker's dirty
@@ -35,6 +41,11 @@ void mqtt_service_init(struct mqtt_service *m, struct net *n, struct broker *b,
 /* Listens on lc and logs "listening on ADDRESS[ (anonymous clients
  * refused)]"; -1 (logged) if it cannot. */
 int mqtt_service_listen(struct mqtt_service *m, const struct listener_config *lc);
+/* SIGHUP: every TLS listener's certificate, key, CAs and CRL read again
+ * from the files it was started with. New connections use them; open ones
+ * keep theirs. A listener whose files no longer load keeps the old ones
+ * (logged, with why). */
+void mqtt_service_reload_tls(struct mqtt_service *m);
 /* SIGHUP: the connection limit again. */
 void mqtt_service_reconfigure(struct mqtt_service *m, const struct agora_config *cfg);
 /* A login finished (broker_login_done): the client's held input goes in

@@ -121,6 +121,8 @@ static void reload(struct server *srv)
 	struct agora_config fresh;
 	char err[CONFIG_ERR_LEN];
 
+	/* Renewed certificates come in even when the file has an error. */
+	mqtt_service_reload_tls(&srv->mqtt);
 	if (config_build(&fresh, srv->config_path, srv->overrides, err, sizeof(err))) {
 		log_error("SIGHUP: configuration not reloaded: %s", err);
 		return;

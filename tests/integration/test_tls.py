@@ -8,6 +8,7 @@ loaded at start."""
 
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -256,3 +257,65 @@ def test_agora_pub_with_a_client_certificate(mtls_broker, certs):
     assert without.returncode == 2, without.stderr
     chk = mosquitto(MOSQUITTO_SUB, b.port, "-t", "tls/agora/mtls", "-C", "1", "-W", "5")
     assert chk.stdout.strip() == "with my certificate"
+
+
+# --------------------------------------------------------------------------
+# SIGHUP: certificates read again, no connection dropped
+# --------------------------------------------------------------------------
+
+def ca_trusted_by_server(port, cafile, name):
+    """Whether a new TLS connection trusting cafile gets through (CONNACK)."""
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                s.sendall(mqttraw.connect(name))
+                return s.recv(4) == b"\x20\x02\x00\x00"
+    except ssl.SSLError:
+        return False
+
+
+def test_sighup_reloads_certificates_and_keeps_connections(broker_factory, certs, tmp_path):
+    ours, other = certs
+    live = tmp_path / "live"
+    live.mkdir()
+    for f in ("server.crt", "server.key"):
+        shutil.copy(ours / f, live / f)
+    port = free_port()
+    b = broker_factory(tls_line(port, live))
+    b.wait_log(r"listening on 127\.0\.0\.1:%d \(TLS\)" % port, TIMEOUT)
+    # A subscriber that stays connected across the reloads.
+    got = threading.Event()
+    seen = []
+    subscribed = threading.Event()
+    c = paho.Client(client_id="reload-keeper")
+    c.tls_set(ca_certs=str(ours / "ca.crt"), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    c.on_message = lambda cl, u, m: (seen.append(m.payload), got.set())
+    c.on_subscribe = lambda *a: subscribed.set()
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    try:
+        c.subscribe("tls/reload", qos=1)
+        assert subscribed.wait(TIMEOUT)
+        # The renewed certificate (another CA's) replaces the files: SIGHUP.
+        for f in ("server.crt", "server.key"):
+            shutil.copy(other / f, live / f)
+        mark = b.log_mark()
+        b.proc.send_signal(signal.SIGHUP)
+        b.wait_log(r"SIGHUP: 127\.0\.0\.1:%d: certificates reloaded" % port, TIMEOUT, since=mark)
+        assert ca_trusted_by_server(port, other / "ca.crt", "reload-new")
+        assert not ca_trusted_by_server(port, ours / "ca.crt", "reload-old")
+        # A key that does not load: refused, the loaded certificate stays.
+        (live / "server.key").write_text("not a key\n")
+        mark = b.log_mark()
+        b.proc.send_signal(signal.SIGHUP)
+        b.wait_log(r"SIGHUP: 127\.0\.0\.1:%d: certificates not reloaded, the loaded ones stay: "
+                   r".*server\.key" % port, TIMEOUT, since=mark)
+        assert ca_trusted_by_server(port, other / "ca.crt", "reload-kept")
+        # The connection made before both reloads is still served.
+        pub = mosquitto(MOSQUITTO_PUB, b.port, "-t", "tls/reload", "-m", "still here", "-q", "1")
+        assert pub.returncode == 0, pub.stderr
+        assert got.wait(TIMEOUT) and seen == [b"still here"]
+    finally:
+        c.loop_stop()
+        c.disconnect()
