@@ -204,45 +204,55 @@ bool persist_durable(struct persist *p, uint64_t upto)
 
 /* ---- the rewrite ---- */
 
+/* Where a snapshot's batches go. */
+struct rewrite_to {
+	struct persist *p;
+	struct plog_rewrite *w;
+};
+
 static int add_snapshot_batch(void *ctx, const uint8_t *records, size_t len)
 {
-	struct persist *p = ((void **)ctx)[0];
-	struct plog_rewrite *w = ((void **)ctx)[1];
+	struct rewrite_to *to = ctx;
 
-	return plog_rewrite_add(w, records, len, p->err, sizeof(p->err));
+	return plog_rewrite_add(to->w, records, len, to->p->err, sizeof(to->p->err));
+}
+
+/* The rewrite failed: the old log goes on, and the messages the snapshot
+ * numbered anew must be written to it again (broker_journal_resync). */
+static void rewrite_failed(struct persist *p)
+{
+	log_error("%s: the log is kept as it is", p->err);
+	broker_journal_resync(p->broker);
 }
 
 /* Replaces the log by a snapshot of the state. The records of this turn
  * go to the old log first: if the rewrite fails, it is still complete. */
 static void rewrite(struct persist *p)
 {
-	uint64_t before = plog_size(p->log);
-	struct plog_rewrite *w;
-	struct timespec t0, t1;
-	void *ctx[2];
+	uint64_t before = plog_size(p->log), t0 = uv_hrtime();
+	struct rewrite_to to = { .p = p };
 
 	if (persist_flush(p) || p->syncing)
 		return; /* the sync in flight holds the file the rewrite replaces */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (plog_rewrite_begin(p->log, &w, p->err, sizeof(p->err))) {
+	if (plog_rewrite_begin(p->log, &to.w, p->err, sizeof(p->err))) {
 		log_error("%s", p->err);
 		return;
 	}
-	ctx[0] = p;
-	ctx[1] = w;
-	if (broker_snapshot(p->broker, SNAPSHOT_CHUNK, add_snapshot_batch, ctx) ||
-	    plog_rewrite_commit(w, p->err, sizeof(p->err))) {
-		log_error("%s: the log is kept as it is", p->err);
-		plog_rewrite_abort(w);
-		broker_journal_resync(p->broker);
+	if (broker_snapshot(p->broker, SNAPSHOT_CHUNK, add_snapshot_batch, &to)) {
+		plog_rewrite_abort(to.w);
+		rewrite_failed(p);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* The commit frees the rewrite whatever it returns (plog.h). */
+	if (plog_rewrite_commit(to.w, p->err, sizeof(p->err))) {
+		rewrite_failed(p);
+		return;
+	}
 	p->snapshot_size = plog_size(p->log);
 	p->synced = p->appended; /* the commit synced the new file: all of it */
-	log_info("%s rewritten: %llu -> %llu bytes in %lld ms", plog_path(p->log),
+	log_info("%s rewritten: %llu -> %llu bytes in %llu ms", plog_path(p->log),
 		 (unsigned long long)before, (unsigned long long)p->snapshot_size,
-		 (long long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+		 (unsigned long long)((uv_hrtime() - t0) / 1000000));
 }
 
 static bool too_long(const struct persist *p)
