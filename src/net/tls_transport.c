@@ -228,16 +228,14 @@ static int tls_try_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
 	return (int)iov_total(iov, n);
 }
 
+/* Queued behind what is queued, the completion the layer's. Before the
+ * handshake is done the engine keeps the plaintext and there may be no
+ * ciphertext yet: the write is then empty, and completes all the same. */
 static int tls_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
 {
-	const uint8_t *p;
 	int rc = encrypt(c, iov, n);
 
-	if (rc)
-		return rc;
-	if (!tls_conn_pending(link_of(c)->t, &p))
-		return UV_EPROTO; /* nothing to wait for: cannot happen for bytes given */
-	return queue_pending(c, true);
+	return rc ? rc : queue_pending(c, true);
 }
 
 /* The lingering close: close_notify, then the write side shut. */
