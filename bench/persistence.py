@@ -47,7 +47,6 @@ import json
 import os
 import random
 import re
-import resource
 import select
 import selectors
 import shutil
