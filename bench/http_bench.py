@@ -55,6 +55,8 @@ import time
 import urllib.error
 import urllib.request
 
+import benchlib
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 AGORA = os.environ.get("AGORA_BIN", os.path.join(REPO, "build", "release", "agora"))
 WRK = os.environ.get("WRK_BIN", "wrk")
@@ -147,12 +149,7 @@ def missing_tools():
 
 
 def tail(path, lines=6):
-    try:
-        with open(path, "r", errors="replace") as f:
-            text = f.read().strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(text[-lines:])
+    return benchlib.tail(path, lines)
 
 
 def first_line(cmd):

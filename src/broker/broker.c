@@ -587,7 +587,7 @@ static void sessions_tick(struct broker *b)
 	for (uint32_t i = 0; hmap_next(&b->sessions, &i, &v);) {
 		struct session *s = v;
 		bool will_due = session_will_due(b, s);
-		bool expired = s->expires_at_ms && b->now_ms >= s->expires_at_ms;
+		bool expired = session_past_deadline(b, s);
 
 		if (s->client || !(will_due || expired))
 			continue;
@@ -597,7 +597,7 @@ static void sessions_tick(struct broker *b)
 	for (uint32_t i = 0; i < n; i++) {
 		struct session *s = b->due[i];
 
-		if (s->expires_at_ms && b->now_ms >= s->expires_at_ms) {
+		if (session_past_deadline(b, s)) {
 			log_info("session %s expired", s->id);
 			session_destroy(b, s); /* publishes a will still waiting */
 		} else {

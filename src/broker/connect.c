@@ -110,7 +110,7 @@ static struct session *take_session(struct broker *b, const uint8_t *id, uint16_
 		broker_client_close(b, s->client, CLOSE_TAKEN_OVER, NULL);
 		s = session_find(b, id, len); /* gone if it ended with its connection */
 	}
-	if (s && !s->client && s->expires_at_ms && b->now_ms >= s->expires_at_ms) {
+	if (s && !s->client && session_past_deadline(b, s)) {
 		/* Past its end, before the tick noticed (just after a restart,
 		 * all of them): gone, its will sent. */
 		log_info("session %s expired", s->id);

@@ -296,6 +296,12 @@ static inline bool broker_read_checked(const struct broker *b, const struct msg 
 }
 
 /* session.c */
+/* An offline session whose expiry deadline has passed (whether or not the
+ * tick has ended it yet). */
+static inline bool session_past_deadline(const struct broker *b, const struct session *s)
+{
+	return s->expires_at_ms && b->now_ms >= s->expires_at_ms;
+}
 /* expiry_s: SESSION_NEVER_EXPIRES, seconds, or 0 (ends with the connection). */
 struct session *session_new(struct broker *b, const uint8_t *id, uint16_t len, uint32_t expiry_s);
 struct session *session_find(struct broker *b, const uint8_t *id, uint16_t len);

@@ -317,15 +317,22 @@ static struct plog *reopen_expect(const char *path, const size_t *lens, size_t n
 	return l;
 }
 
-static void append_batch(struct plog *l, size_t i, size_t len)
+/* Batch i's body, len bytes (the caller frees it). */
+static uint8_t *batch_body(size_t i, size_t len)
 {
 	uint8_t *body = malloc(len);
-	char err[512] = "";
-	int ret;
 
 	assert_non_null(body);
 	body_fill(body, len, i);
-	ret = plog_append(l, body, len, err, sizeof(err));
+	return body;
+}
+
+static void append_batch(struct plog *l, size_t i, size_t len)
+{
+	uint8_t *body = batch_body(i, len);
+	char err[512] = "";
+	int ret = plog_append(l, body, len, err, sizeof(err));
+
 	free(body);
 	if (ret)
 		fail_msg("plog_append(%zu bytes): %d: %s", len, ret, err);
@@ -333,13 +340,10 @@ static void append_batch(struct plog *l, size_t i, size_t len)
 
 static void rewrite_batch(struct plog_rewrite *w, size_t i, size_t len)
 {
-	uint8_t *body = malloc(len);
+	uint8_t *body = batch_body(i, len);
 	char err[512] = "";
-	int ret;
+	int ret = plog_rewrite_add(w, body, len, err, sizeof(err));
 
-	assert_non_null(body);
-	body_fill(body, len, i);
-	ret = plog_rewrite_add(w, body, len, err, sizeof(err));
 	free(body);
 	if (ret)
 		fail_msg("plog_rewrite_add(%zu bytes): %d: %s", len, ret, err);
