@@ -11,6 +11,7 @@
 #include "echo.h"
 
 #include "base/alloc.h"
+#include "base/fdio.h"
 #include "tcp.h"
 
 #include <errno.h>
@@ -34,21 +35,6 @@ struct echo_run {
 	char where[CLASSIC_HOST_MAX + 16];
 };
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* What the server sent back: printed; more than was sent is no echo. */
 static int take_back(struct echo_run *e)
 {
@@ -69,7 +55,7 @@ static int take_back(struct echo_run *e)
 		return CLASSIC_ENET;
 	}
 	k = (size_t)n < owed ? (size_t)n : owed;
-	if (write_all(STDOUT_FILENO, e->buf, k)) {
+	if (fd_write_all(STDOUT_FILENO, e->buf, k)) {
 		fprintf(stderr, "%s: stdout: %s\n", prog, strerror(errno));
 		return CLASSIC_ELOCAL;
 	}

@@ -5,6 +5,8 @@
  */
 #include "creds.h"
 
+#include "base/fdio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -295,21 +297,6 @@ static int make_dirs(const char *path, char *err, size_t errlen)
 	}
 }
 
-static int write_all(int fd, const char *s, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, s, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		s += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int creds_save(const char *path, const json_t *root, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
@@ -333,7 +320,7 @@ int creds_save(const char *path, const json_t *root, char *err, size_t errlen)
 			 strerror(errno));
 		goto out_text;
 	}
-	if (fchmod(fd, FILE_MODE) != 0 || write_all(fd, text, strlen(text)) != 0 ||
+	if (fchmod(fd, FILE_MODE) != 0 || fd_write_all(fd, text, strlen(text)) != 0 ||
 	    fsync(fd) != 0) {
 		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
 		close(fd);

@@ -5,6 +5,8 @@
  */
 #include "tls/certgen.h"
 
+#include "base/fdio.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -531,20 +533,6 @@ out:
 
 /* ---- write: every file, or none ---- */
 
-static int write_bytes(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Without force, the file itself, created exclusively (never through a
  * symbolic link); with force, ".NAME.new" beside it, renamed over it once
  * complete. Either way the mode is set at creation: a key is never
@@ -570,7 +558,7 @@ static int write_file(struct run *g, enum file_id f)
 		goto out;
 	}
 	g->created[f] = !g->r->force;
-	if (len < 0 || write_bytes(fd, data, (size_t)len) || fsync(fd)) {
+	if (len < 0 || fd_write_all(fd, data, (size_t)len) || fsync(fd)) {
 		say(g->err, g->errlen, "cannot write %s: %s", target, strerror(errno));
 		goto out_close;
 	}
