@@ -315,6 +315,14 @@ int broker_snapshot(struct broker *b, size_t chunk,
 /* The snapshot did not become the log (the rewrite failed): the records
  * that follow must not count on it. */
 void broker_journal_resync(struct broker *b);
+/* A snapshot of the state as it is now is being written by another
+ * process (a forked child: its own copy of the memory, so its numbering
+ * of messages does not show here). The records from now on follow that
+ * snapshot in the new log, and the old log until the new one replaces it,
+ * so they count on neither: a message they need is written again, under
+ * an id above every id the snapshot can give. Call it in the parent, at
+ * the moment of the fork, with the journal flushed. */
+void broker_journal_fork(struct broker *b);
 
 /* Closes every client with CLOSE_SHUTDOWN (no wills), for a clean stop. */
 void broker_shutdown(struct broker *b);

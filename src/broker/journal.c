@@ -491,3 +491,13 @@ void broker_journal_resync(struct broker *b)
 {
 	b->jid_floor = b->next_jid;
 }
+
+/* Room for the ids a forked snapshot gives (one per message it holds):
+ * more messages than fit in memory. */
+#define SNAPSHOT_ID_ROOM (UINT64_C(1) << 32)
+
+void broker_journal_fork(struct broker *b)
+{
+	b->next_jid += SNAPSHOT_ID_ROOM;
+	b->jid_floor = b->next_jid;
+}

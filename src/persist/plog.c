@@ -447,14 +447,16 @@ static int replay_step(struct replay *r, plog_replay_fn fn, void *ctx)
 	return 1;
 }
 
-/* Copies bytes [from, f->size) of f into the open file fd. 0 or -errno. */
-static int copy_tail(const struct plog_file *f, uint64_t from, int fd)
+/* Copies bytes [from, to) of f into the open file fd. Reads with pread
+ * only (f's offset, where appends go, is not moved), so it may run beside
+ * appends past to. 0 or -errno. */
+static int copy_range(const struct plog_file *f, uint64_t from, uint64_t to, int fd)
 {
 	uint8_t *buf = xmalloc(PLOG_CHUNK);
 	int ret = 0;
 
-	for (uint64_t off = from; off < f->size;) {
-		uint64_t left = f->size - off;
+	for (uint64_t off = from; off < to;) {
+		uint64_t left = to - off;
 		ssize_t n = read_full(f->fd, buf, left < PLOG_CHUNK ? left : PLOG_CHUNK, off);
 		struct iovec iov;
 
@@ -482,7 +484,7 @@ static int damaged_save(const struct plog_file *f, uint64_t from, char *err, siz
 	int ret = fd < 0 ? -errno : 0;
 
 	if (!ret)
-		ret = copy_tail(f, from, fd);
+		ret = copy_range(f, from, f->size, fd);
 	if (!ret && fsync(fd))
 		ret = -errno;
 	if (!ret)
@@ -601,6 +603,51 @@ int plog_rewrite_add(struct plog_rewrite *w, const void *body, size_t len, char 
 {
 	/* No fdatasync per batch: commit fsyncs the whole file once. */
 	return file_append(&w->f, false, body, len, err, errlen);
+}
+
+int plog_rewrite_sync(struct plog_rewrite *w, char *err, size_t errlen)
+{
+	if (fsync(w->f.fd))
+		return file_fail(err, errlen, -errno, w->f.path, "cannot fsync");
+	return 0;
+}
+
+int plog_rewrite_fd(const struct plog_rewrite *w)
+{
+	return w->f.fd;
+}
+
+int plog_rewrite_adopt(struct plog_rewrite *w, char *err, size_t errlen)
+{
+	off_t end = lseek(w->f.fd, 0, SEEK_END);
+
+	if (end < 0)
+		return file_fail(err, errlen, -errno, w->f.path, "cannot find the end");
+	if ((uint64_t)end < PLOG_HEADER_SIZE)
+		return fail(err, errlen, -EIO, "%s: shorter than its header", w->f.path);
+	w->f.size = (uint64_t)end;
+	w->f.dirty = false;
+	return 0;
+}
+
+int plog_rewrite_copy(struct plog_rewrite *w, uint64_t from, uint64_t to, char *err,
+		      size_t errlen)
+{
+	int ret;
+
+	if (from < PLOG_HEADER_SIZE || from > to)
+		return fail(err, errlen, -EINVAL, "%s: cannot copy bytes %llu to %llu",
+			    w->l->f.path, (unsigned long long)from, (unsigned long long)to);
+	if (w->f.dirty && (ret = file_cut(&w->f)))
+		return file_fail(err, errlen, ret, w->f.path, "cannot cut a failed write");
+	ret = copy_range(&w->l->f, from, to, w->f.fd);
+	if (ret) {
+		w->f.dirty = true;
+		file_cut(&w->f);
+		return file_fail(err, errlen, ret, w->f.path, "cannot copy the log's end");
+	}
+	w->f.size += to - from;
+	return 0;
 }
 
 int plog_rewrite_commit(struct plog_rewrite *w, char *err, size_t errlen)

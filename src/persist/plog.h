@@ -133,6 +133,28 @@ int plog_rewrite_add(struct plog_rewrite *w, const void *body, size_t len, char 
 int plog_rewrite_commit(struct plog_rewrite *w, char *err, size_t errlen);
 void plog_rewrite_abort(struct plog_rewrite *w);
 
+/*
+ * A rewrite written by another process (a forked child holding a copy of
+ * the state, so the writer's process goes on): after plog_rewrite_begin,
+ * the child writes its batches with plog_rewrite_add, fsyncs them with
+ * plog_rewrite_sync (the bulk of the rewrite's disk work, off the parent)
+ * and exits; plog_rewrite_fd is the one descriptor it needs (it closes the
+ * others: a socket it kept open would not close when the parent closes
+ * it). The parent, meanwhile, appends to the log as usual; once the child
+ * has exited with success, plog_rewrite_adopt takes the file's size as the
+ * child left it, and plog_rewrite_copy appends the log's batches in bytes
+ * [from, to) to it: the batches appended since the child's state, from
+ * plog_size at the fork to plog_size now. plog_rewrite_copy only reads the
+ * log (pread) below to, so it may run on another thread while the loop's
+ * thread appends past to; call it again for what came meanwhile, then
+ * commit (which fsyncs only what is not yet on the disk).
+ */
+int plog_rewrite_sync(struct plog_rewrite *w, char *err, size_t errlen);
+int plog_rewrite_fd(const struct plog_rewrite *w);
+int plog_rewrite_adopt(struct plog_rewrite *w, char *err, size_t errlen);
+int plog_rewrite_copy(struct plog_rewrite *w, uint64_t from, uint64_t to, char *err,
+		      size_t errlen);
+
 /* Closes the file (no sync beyond what each append did). Accepts NULL. */
 void plog_close(struct plog *l);
 

@@ -7,15 +7,23 @@
 #include "net/net.h"
 #include "persist/plog.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 /* Snapshot batches: large enough to amortise a write, small enough that
  * the buffer stays modest with a million retained messages. */
 #define SNAPSHOT_CHUNK (1u << 20)
+/* What a rewrite's child reports through its pipe: an error text. */
+#define CHILD_MSG_MAX 512
 
 struct persist {
 	struct broker *broker;
@@ -38,6 +46,20 @@ struct persist {
 	bool sync_failing;      /* the last sync failed: retried from the tick */
 	int sync_rc;
 	char sync_err[256];     /* the worker's: apart from err */
+	/* The rewrite in the background (rewrite_start). */
+	enum { RW_IDLE, RW_CHILD, RW_COPYING, RW_COMMIT } rw_state;
+	struct plog_rewrite *rw;
+	pid_t child;            /* writing the snapshot (RW_CHILD) */
+	uv_pipe_t child_pipe;   /* its report */
+	char child_msg[CHILD_MSG_MAX];
+	size_t child_msg_len;
+	uint64_t rw_from;       /* the log's size at the fork: what follows the snapshot */
+	uint64_t rw_copied;     /* ... copied up to here by the worker */
+	uint64_t rw_t0;
+	uv_work_t copy_req;
+	int copy_rc;
+	char copy_err[256];
+	bool stopping;
 	char err[512];
 };
 
@@ -182,7 +204,9 @@ static void sync_done(uv_work_t *req, int status)
 
 static void start_sync(struct persist *p)
 {
-	if (p->syncing)
+	/* A rewrite about to commit: its fsync covers every batch, and the
+	 * commit must not close the descriptor of a sync under way. */
+	if (p->syncing || p->rw_state == RW_COMMIT)
 		return;
 	p->syncing = true;
 	p->sync_upto = p->appended;
@@ -206,46 +230,43 @@ bool persist_durable(struct persist *p, uint64_t upto)
 
 /* Where a snapshot's batches go. */
 struct rewrite_to {
-	struct persist *p;
 	struct plog_rewrite *w;
+	char *err;
+	size_t errlen;
 };
 
 static int add_snapshot_batch(void *ctx, const uint8_t *records, size_t len)
 {
 	struct rewrite_to *to = ctx;
 
-	return plog_rewrite_add(to->w, records, len, to->p->err, sizeof(to->p->err));
+	return plog_rewrite_add(to->w, records, len, to->err, to->errlen);
 }
 
-/* The rewrite failed: the old log goes on, and the messages the snapshot
- * numbered anew must be written to it again (broker_journal_resync). */
-static void rewrite_failed(struct persist *p)
-{
-	log_error("%s: the log is kept as it is", p->err);
-	broker_journal_resync(p->broker);
-}
-
-/* Replaces the log by a snapshot of the state. The records of this turn
- * go to the old log first: if the rewrite fails, it is still complete. */
-static void rewrite(struct persist *p)
+/* Replaces the log by a snapshot of the state, on the caller's thread:
+ * at a clean stop, when nothing waits. The records of this turn go to the
+ * old log first: if the rewrite fails, it is still complete (and the
+ * messages the snapshot numbered anew are written to it again). */
+static void rewrite_now(struct persist *p)
 {
 	uint64_t before = plog_size(p->log), t0 = uv_hrtime();
-	struct rewrite_to to = { .p = p };
+	struct rewrite_to to = { .err = p->err, .errlen = sizeof(p->err) };
 
-	if (persist_flush(p) || p->syncing)
-		return; /* the sync in flight holds the file the rewrite replaces */
+	if (persist_flush(p))
+		return;
 	if (plog_rewrite_begin(p->log, &to.w, p->err, sizeof(p->err))) {
 		log_error("%s", p->err);
 		return;
 	}
 	if (broker_snapshot(p->broker, SNAPSHOT_CHUNK, add_snapshot_batch, &to)) {
 		plog_rewrite_abort(to.w);
-		rewrite_failed(p);
+		log_error("%s: the log is kept as it is", p->err);
+		broker_journal_resync(p->broker);
 		return;
 	}
 	/* The commit frees the rewrite whatever it returns (plog.h). */
 	if (plog_rewrite_commit(to.w, p->err, sizeof(p->err))) {
-		rewrite_failed(p);
+		log_error("%s: the log is kept as it is", p->err);
+		broker_journal_resync(p->broker);
 		return;
 	}
 	p->snapshot_size = plog_size(p->log);
@@ -253,6 +274,230 @@ static void rewrite(struct persist *p)
 	log_info("%s rewritten: %llu -> %llu bytes in %llu ms", plog_path(p->log),
 		 (unsigned long long)before, (unsigned long long)p->snapshot_size,
 		 (unsigned long long)((uv_hrtime() - t0) / 1000000));
+}
+
+/*
+ * The rewrite in the background, as Redis rewrites its append-only file:
+ * a forked child writes the snapshot from its copy of the memory (the
+ * parent's pages are shared until either writes them) and fsyncs it; the
+ * loop goes on meanwhile, appending to the old log. When the child has
+ * exited with success, a worker thread copies the batches appended since
+ * the fork to the new file and fsyncs them; then, on the loop, the few
+ * batches appended during that copy follow and the new file replaces the
+ * log. The loop's part is that last copy and the rename.
+ *
+ * The child's numbering of messages (broker_snapshot gives each one a new
+ * journal id) is its own; broker_journal_fork makes the parent's records
+ * from the fork on independent of it. A rewrite that fails at any step
+ * leaves the old log, complete, in use.
+ */
+
+static void rewrite_end(struct persist *p)
+{
+	plog_rewrite_abort(p->rw); /* NULL after a commit: nothing */
+	p->rw = NULL;
+	p->rw_state = RW_IDLE;
+}
+
+/* The old log goes on; the next try waits until it has doubled again
+ * (a full disk would otherwise fork at every turn). */
+static void rewrite_failed(struct persist *p, const char *why)
+{
+	rewrite_end(p); /* broker.log.new removed before the line says so */
+	p->snapshot_size = plog_size(p->log);
+	log_error("%s: rewrite failed: %s: the log is kept as it is", plog_path(p->log), why);
+}
+
+/* The child: the snapshot into the new file, fsynced; exits 0, or 1
+ * after writing why to report. Only its two descriptors stay open. */
+static void child_main(struct persist *p, pid_t parent, int report)
+{
+	struct rewrite_to to = { .w = p->rw, .err = p->err, .errlen = sizeof(p->err) };
+	int keep[2] = { plog_rewrite_fd(p->rw), report };
+	int lo = keep[0] < keep[1] ? keep[0] : keep[1], hi = keep[0] ^ keep[1] ^ lo;
+	int rc;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* the parent killed: no orphan goes on */
+	if (getppid() != parent)
+		_exit(1); /* it died before that */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	/* The sockets: a connection the parent closes must really close. */
+	close_range(3, (unsigned)lo - 1, 0);
+	close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+	close_range((unsigned)hi + 1, ~0u, 0);
+	/* For tests: the child stops itself before writing, so a test can
+	 * act for as long as it needs while a rewrite is under way, then let
+	 * it go on (SIGCONT) or end it (SIGKILL). */
+	if (getenv("AGORA_TEST_REWRITE_STOP"))
+		raise(SIGSTOP);
+	rc = broker_snapshot(p->broker, SNAPSHOT_CHUNK, add_snapshot_batch, &to);
+	if (!rc)
+		rc = plog_rewrite_sync(p->rw, p->err, sizeof(p->err));
+	if (rc && write(report, p->err, strnlen(p->err, CHILD_MSG_MAX))) {
+		/* nothing more to do about a failed report: the status says it */
+	}
+	_exit(rc ? 1 : 0);
+}
+
+static void copy_work(uv_work_t *req)
+{
+	struct persist *p = req->data;
+
+	p->copy_rc = plog_rewrite_adopt(p->rw, p->copy_err, sizeof(p->copy_err));
+	if (!p->copy_rc)
+		p->copy_rc = plog_rewrite_copy(p->rw, p->rw_from, p->rw_copied, p->copy_err,
+					       sizeof(p->copy_err));
+	if (!p->copy_rc)
+		p->copy_rc = plog_rewrite_sync(p->rw, p->copy_err, sizeof(p->copy_err));
+}
+
+static void try_commit(struct persist *p);
+
+static void copy_done(uv_work_t *req, int status)
+{
+	struct persist *p = req->data;
+
+	if (p->stopping) {
+		rewrite_end(p); /* persist_close rewrites at once if need be */
+		return;
+	}
+	if (status || p->copy_rc) {
+		rewrite_failed(p, status ? uv_strerror(status) : p->copy_err);
+		return;
+	}
+	p->rw_state = RW_COMMIT;
+	try_commit(p);
+}
+
+/* The child has exited (status st): the copy of what came since. */
+static void child_exited(struct persist *p, int st)
+{
+	char why[CHILD_MSG_MAX + 64];
+
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		if (WIFSIGNALED(st))
+			snprintf(why, sizeof(why), "the writing process was killed by signal %d",
+				 WTERMSIG(st));
+		else
+			snprintf(why, sizeof(why), "%.*s", (int)p->child_msg_len, p->child_msg);
+		rewrite_failed(p, why);
+		return;
+	}
+	p->rw_state = RW_COPYING;
+	p->rw_copied = plog_size(p->log);
+	p->copy_req.data = p;
+	if (uv_queue_work(p->loop, &p->copy_req, copy_work, copy_done))
+		rewrite_failed(p, "cannot queue the copy");
+}
+
+static void child_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct persist *p = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(p->child_msg + p->child_msg_len,
+			   (unsigned)(sizeof(p->child_msg) - p->child_msg_len));
+}
+
+/* The child's report: text, then EOF when it exits (it holds the only
+ * writing end). */
+static void child_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct persist *p = s->data;
+	int st = 0;
+
+	(void)buf;
+	if (nread > 0) {
+		p->child_msg_len += (size_t)nread;
+		if (p->child_msg_len < sizeof(p->child_msg))
+			return;
+	} else if (nread == 0) {
+		return;
+	}
+	uv_close((uv_handle_t *)s, NULL);
+	while (waitpid(p->child, &st, 0) < 0 && errno == EINTR) {
+	}
+	p->child = 0;
+	child_exited(p, st);
+}
+
+/* Starts the background rewrite: the child forked, the parent's records
+ * made independent of its snapshot. */
+static void rewrite_start(struct persist *p)
+{
+	int fds[2];
+	pid_t pid, parent;
+
+	if (persist_flush(p))
+		return; /* the fork's state must be all in the old log */
+	if (pipe2(fds, O_CLOEXEC)) {
+		log_error("%s: cannot rewrite: pipe: %s", plog_path(p->log), strerror(errno));
+		p->snapshot_size = plog_size(p->log);
+		return;
+	}
+	if (plog_rewrite_begin(p->log, &p->rw, p->err, sizeof(p->err))) {
+		close(fds[0]);
+		close(fds[1]);
+		rewrite_failed(p, p->err);
+		return;
+	}
+	parent = getpid();
+	pid = fork();
+	if (pid == 0)
+		child_main(p, parent, fds[1]);
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		rewrite_failed(p, strerror(errno));
+		return;
+	}
+	broker_journal_fork(p->broker);
+	p->child = pid;
+	p->child_msg_len = 0;
+	p->rw_from = plog_size(p->log);
+	p->rw_t0 = uv_hrtime();
+	p->rw_state = RW_CHILD;
+	uv_pipe_init(p->loop, &p->child_pipe, 0);
+	p->child_pipe.data = p;
+	uv_pipe_open(&p->child_pipe, fds[0]);
+	uv_read_start((uv_stream_t *)&p->child_pipe, child_alloc, child_read);
+	log_info("%s: %llu bytes: rewriting it in the background (process %d)",
+		 plog_path(p->log), (unsigned long long)p->rw_from, (int)pid);
+}
+
+/* The last batches, appended while the worker copied, and the switch: on
+ * the loop, with no sync of the old file under way (it would be on the
+ * descriptor the commit closes). */
+static void try_commit(struct persist *p)
+{
+	uint64_t t0 = uv_hrtime(), end;
+
+	if (p->syncing || persist_flush(p))
+		return; /* again at the end of a later turn */
+	end = plog_size(p->log);
+	if (plog_rewrite_copy(p->rw, p->rw_copied, end, p->err, sizeof(p->err))) {
+		rewrite_failed(p, p->err);
+		return;
+	}
+	/* The commit frees the rewrite whatever it returns (plog.h). */
+	if (plog_rewrite_commit(p->rw, p->err, sizeof(p->err))) {
+		p->rw = NULL;
+		rewrite_failed(p, p->err);
+		return;
+	}
+	p->rw = NULL;
+	rewrite_end(p);
+	p->snapshot_size = plog_size(p->log);
+	p->synced = p->appended; /* the commit synced the new file: all of it */
+	log_info("%s rewritten: %llu -> %llu bytes in %llu ms (%llu ms of it on the loop, "
+		 "%llu bytes copied there)",
+		 plog_path(p->log), (unsigned long long)end,
+		 (unsigned long long)p->snapshot_size,
+		 (unsigned long long)((uv_hrtime() - p->rw_t0) / 1000000),
+		 (unsigned long long)((uv_hrtime() - t0) / 1000000),
+		 (unsigned long long)(end - p->rw_copied));
 }
 
 static bool too_long(const struct persist *p)
@@ -266,9 +511,41 @@ void persist_turn(struct persist *p)
 {
 	if (persist_flush(p))
 		return;
+	if (p->rw_state == RW_COMMIT) {
+		try_commit(p); /* its fsync covers this turn's batch */
+		return;
+	}
 	persist_durable(p, p->appended); /* full: its sync under way */
-	if (too_long(p))
-		rewrite(p);
+	if (p->rw_state == RW_IDLE && too_long(p))
+		rewrite_start(p);
+}
+
+/* The child, if one is writing, is killed and reaped. */
+static void child_kill(struct persist *p)
+{
+	int st;
+
+	if (!p->child)
+		return;
+	kill(p->child, SIGKILL);
+	while (waitpid(p->child, &st, 0) < 0 && errno == EINTR) {
+	}
+	p->child = 0;
+}
+
+void persist_stop(struct persist *p)
+{
+	if (!p)
+		return;
+	p->stopping = true;
+	if (p->rw_state == RW_CHILD) {
+		child_kill(p);
+		uv_close((uv_handle_t *)&p->child_pipe, NULL);
+		rewrite_end(p);
+	} else if (p->rw_state == RW_COMMIT) {
+		rewrite_end(p);
+	}
+	/* RW_COPYING: the worker ends it (copy_done), the loop waits for it. */
 }
 
 void persist_tick(struct persist *p)
@@ -286,9 +563,12 @@ void persist_close(struct persist *p)
 {
 	if (!p)
 		return;
-	/* The loop has ended: no sync is in flight. */
+	/* The loop has ended: no sync or copy is in flight; a child still
+	 * writing (no persist_stop: a failed start) goes. */
+	child_kill(p);
+	rewrite_end(p);
 	if (plog_size(p->log) > p->compact_size)
-		rewrite(p); /* the next start reads the state, not its history */
+		rewrite_now(p); /* the next start reads the state, not its history */
 	else if (persist_flush(p) ||
 		 (p->mode == PERSIST_FULL && plog_sync(p->log, p->err, sizeof(p->err))))
 		log_error("%s: the last changes could not be written", plog_path(p->log));

@@ -12,7 +12,9 @@
  * (persist_durable), run on the thread pool so the loop goes on: batches
  * written meanwhile share the next sync. When the log has
  * grown past persistence_compact_size and twice its last snapshot, it is
- * replaced by a snapshot of the state (and at a clean stop).
+ * replaced by a snapshot of the state, written by a forked child while
+ * the loop goes on (persist.c, "The rewrite in the background"), and at a
+ * clean stop.
  *
  * Ownership: persist_open returns the handle the server frees with
  * persist_close, after the last connection is gone and before the broker.
@@ -59,6 +61,11 @@ void persist_turn(struct persist *p);
 /* Housekeeping, from the server's tick (accepts NULL): the wall clock for
  * deadlines, a retry after a failed write or sync. */
 void persist_tick(struct persist *p);
+
+/* The server is stopping: a rewrite in the background is given up (its
+ * child killed); persist_close rewrites at once if the log is long.
+ * Accepts NULL. */
+void persist_stop(struct persist *p);
 
 /* The last records out, a rewrite if the log is long, the file closed.
  * Accepts NULL. */

@@ -339,6 +339,7 @@ void server_stop(struct server *srv, const char *why)
 	/* Every connection is told (MQTT v5 clients get DISCONNECT 0x8B, an
 	 * HTTP request under way its 503) and closed by the end of the grace;
 	 * the loop then ends. */
+	persist_stop(srv->persist);
 	net_stop(srv->net, SHUTDOWN_GRACE_MS);
 }
 

@@ -16,6 +16,8 @@ polling interval of a bounded poll.
 """
 
 import os
+import re
+import signal
 import struct
 import time
 
@@ -939,3 +941,167 @@ def test_rewrites_under_qos1_load_acknowledge_everything(broker_factory, tmp_pat
     rewrites = b.log_since(0)
     assert any("broker.log rewritten" in line for line in rewrites), \
         "no rewrite happened: the test did not test what it says"
+
+
+# --------------------------------------------------------------------------
+# The rewrite in the background (src/server/persist.c): a forked child
+# writes the snapshot while the broker goes on. AGORA_TEST_REWRITE_STOP
+# makes the child stop itself (SIGSTOP) before it writes, so a test can
+# act for as long as it needs while a rewrite is under way.
+# --------------------------------------------------------------------------
+
+REWRITE_START_RX = r"broker\.log: (\d+) bytes: rewriting it in the background \(process (\d+)\)"
+REWRITTEN_RX = r"broker\.log rewritten: (\d+) -> (\d+) bytes"
+BG_PAD = b"r" * 1000
+BEFORE = [b"before-%d" % i for i in range(20)]
+
+
+def proc_state(pid):
+    """The process's state letter (T: stopped, Z: zombie), None once gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def wait_proc_state(pid, states, what, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        s = proc_state(pid)
+        if s in states:
+            return s
+        assert time.monotonic() < deadline, "%s: process %d in state %r" % (what, pid, s)
+        time.sleep(0.01)                 # polling interval of a bounded poll
+
+
+def stopped_rewrite(st, mq, monkeypatch):
+    """A broker whose log outgrows persistence_compact_size: retained
+    messages bg/0..4 (the last of 100 publishes each), a persistent
+    session bg-sub (offline) subscribed to bgq/# with BEFORE queued. Returns (broker, pid of
+    the rewrite's child, stopped before writing anything)."""
+    monkeypatch.setenv("AGORA_TEST_REWRITE_STOP", "1")
+    b = st.start()
+    s = mq.v3(b.port, "bg-sub", clean=False)
+    assert s.subscribe([("bgq/#", 1)]) == [1]
+    s.disconnect()
+    # The retained bg/keep goes to a persistent session (in flight): in
+    # the log under its journal id, which the snapshot renumbers in the
+    # child.
+    publish_all(b.port, [("bg/keep", b"keep", 1, True)])
+    s = mq.v3(b.port, "bg-r", clean=False)
+    assert s.subscribe([("bg/keep", 1)]) == [1]
+    take_publishes(s, 1)
+    s.disconnect()
+    mark = b.log_mark()
+    # Queued for bg-sub: bodies the snapshot numbers anew in the child.
+    publish_all(b.port, [("bgq/t", b"before-%d" % i, 1, False) for i in range(20)] +
+                [("bg/%d" % (i % 5), b"%d:" % i + BG_PAD, 1, True)
+                 for i in range(100)])          # ~100 KB: past 64 KiB
+    line = b.wait_log(REWRITE_START_RX, since=mark, what="the rewrite's start")
+    pid = int(re.search(REWRITE_START_RX, line).group(2))
+    wait_proc_state(pid, "T", "the rewrite's child stopping itself")
+    return b, pid
+
+
+def bg_meanwhile(port, mq):
+    """What happens while the child is stopped: every PUBACK must come
+    (the loop is not waiting for the rewrite). 50 messages queued for
+    bg-sub, bg/new retained, bg/0 cleared."""
+    p = mq.v3(port, "bg-pub")
+    for i in range(50):
+        p.publish("bgq/t", b"during-%d" % i, qos=1, pid=i + 1)
+    p.publish("bg/new", b"new", qos=1, retain=True, pid=51)
+    p.publish("bg/0", b"", qos=1, retain=True, pid=52)
+    p.disconnect()
+    # The retained bg/keep, a message the old log holds, queued for a new
+    # session: its body must be in the new log too.
+    late = mq.v3(port, "bg-late", clean=False)
+    assert late.subscribe([("bg/keep", 1)]) == [1]
+    take_publishes(late, 1)              # not acknowledged: in flight
+    late.disconnect()
+
+
+def bg_check_state(port, mq, queued):
+    want = {"bg/%d" % k: b"%d:" % (95 + k) + BG_PAD for k in range(1, 5)}
+    want["bg/new"] = b"new"
+    want["bg/keep"] = b"keep"
+    got = retained_on(port, "bg/#", qos=1)
+    assert {t: m.payload for t, m in got.items()} == want
+    s = mq.v3(port, "bg-sub", clean=False)
+    assert sp(s) == 1
+    got = take_publishes(s, len(queued))
+    assert [m.payload for m in got] == queued
+    ack_publishes(s, got)
+    s.expect_no_packet(0.2)              # nothing more queued: a bounded silence
+    for cid in ("bg-r", "bg-late"):
+        c = mq.v3(port, cid, clean=False)
+        got = take_publishes(c, 1)
+        assert (got[0].topic, got[0].payload) == ("bg/keep", b"keep"), cid
+
+
+def test_rewrite_in_the_background_while_the_broker_goes_on(broker_factory, tmp_path, mq,
+                                                            monkeypatch):
+    """The child writes the snapshot of the state at the fork; what
+    changes meanwhile (acknowledged at once) is appended after it; the new
+    log replaces the old one; a kill -9 after it loses nothing."""
+    st = DataDir(broker_factory, tmp_path, "persistence_compact_size 65536")
+    b, pid = stopped_rewrite(st, mq, monkeypatch)
+    mark = b.log_mark()
+    bg_meanwhile(b.port, mq)
+    assert proc_state(pid) == "T"        # all of it happened during the rewrite
+    os.kill(pid, signal.SIGCONT)
+    line = b.wait_log(REWRITTEN_RX, since=mark, what="the rewrite's end")
+    before, after = map(int, re.search(REWRITTEN_RX, line).groups())
+    assert after < before, line
+    publish_all(b.port, [("bgq/t", b"after", 1, False)])
+    assert not os.path.exists(st.log_path + ".new")
+    st.kill9()
+    b = st.start()
+    bg_check_state(b.port, mq, BEFORE + [b"during-%d" % i for i in range(50)] + [b"after"])
+
+
+def test_rewrite_whose_child_dies_keeps_the_old_log(broker_factory, tmp_path, mq, monkeypatch):
+    st = DataDir(broker_factory, tmp_path, "persistence_compact_size 65536")
+    b, pid = stopped_rewrite(st, mq, monkeypatch)
+    mark = b.log_mark()
+    bg_meanwhile(b.port, mq)
+    os.kill(pid, signal.SIGKILL)
+    b.wait_log(r"error .*broker\.log: rewrite failed: the writing process was killed by "
+               r"signal 9: the log is kept as it is", since=mark, what="the failure line")
+    assert not os.path.exists(st.log_path + ".new")
+    publish_all(b.port, [("bgq/t", b"after", 1, False)])
+    st.kill9()
+    b = st.start()
+    bg_check_state(b.port, mq, BEFORE + [b"during-%d" % i for i in range(50)] + [b"after"])
+
+
+def test_broker_killed_during_a_rewrite(broker_factory, tmp_path, mq, monkeypatch):
+    """kill -9 of the broker while its child writes: the child goes too
+    (no orphan writing on), and the next start uses the old log, whole,
+    and removes the unfinished broker.log.new."""
+    st = DataDir(broker_factory, tmp_path, "persistence_compact_size 65536")
+    b, pid = stopped_rewrite(st, mq, monkeypatch)
+    bg_meanwhile(b.port, mq)
+    assert os.path.exists(st.log_path + ".new")
+    st.kill9()
+    wait_proc_state(pid, (None, "Z"), "the child after its parent's kill -9")
+    monkeypatch.delenv("AGORA_TEST_REWRITE_STOP")
+    b = st.start()
+    assert not os.path.exists(st.log_path + ".new")
+    bg_check_state(b.port, mq, BEFORE + [b"during-%d" % i for i in range(50)])
+
+
+def test_clean_stop_during_a_rewrite(broker_factory, tmp_path, mq, monkeypatch):
+    """SIGTERM while the child writes: the child is ended, the broker
+    exits 0 having rewritten the log itself, and everything comes back."""
+    st = DataDir(broker_factory, tmp_path, "persistence_compact_size 65536")
+    b, pid = stopped_rewrite(st, mq, monkeypatch)
+    bg_meanwhile(b.port, mq)
+    monkeypatch.delenv("AGORA_TEST_REWRITE_STOP")
+    st.stop()
+    wait_proc_state(pid, (None, "Z"), "the child after its parent's clean stop")
+    assert not os.path.exists(st.log_path + ".new")
+    assert os.path.getsize(st.log_path) < 65536
+    b = st.start()
+    bg_check_state(b.port, mq, BEFORE + [b"during-%d" % i for i in range(50)])

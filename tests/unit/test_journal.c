@@ -16,6 +16,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* Wall clock at T0 (ms since the epoch): 2026-12-06, far from 0. */
 #define WALL0 1796515200000ull
@@ -497,6 +499,84 @@ static void test_message_written_again_after_snapshot(void **state)
 	expect_publish_bin(s2, "r", "retained", 8, 1, true, true, NULL);
 }
 
+/* The snapshot taken in a forked child (the server's rewrite in the
+ * background): the child's numbering of messages is its own, so what the
+ * parent records after broker_journal_fork must stand on its own after
+ * that snapshot: a message the old log holds, queued for a new session,
+ * is written again, and new messages take ids the snapshot did not give. */
+static void test_snapshot_by_a_forked_child(void **state)
+{
+	struct broker *a = durable_broker();
+	struct broker_client *pub = connect311(a, "pub", true, 0, false);
+	struct broker_client *s1 = connect311(a, "s1", false, 0, false);
+	struct broker_client *q = connect311(a, "q", false, 0, false);
+	struct records log = { 0 };
+	int fds[2], st;
+	uint8_t buf[4096];
+	ssize_t n;
+	size_t len;
+	const uint8_t *j;
+	struct broker *b;
+	pid_t pid;
+
+	(void)state;
+	subscribe311(a, q, "q/#", 1);
+	drop_client(a, q);
+	publish(a, pub, "q/1", "old", 1, false); /* queued: J_MSG under an id */
+	publish(a, pub, "k", "kept", 1, true);
+	subscribe311(a, s1, "k", 1);             /* the retained one, in flight */
+	expect_publish(s1, "k", "kept", 1, true, NULL);
+	broker_journal_clear(a);                 /* the old log has it all */
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct records r = { 0 };
+
+		close(fds[0]);
+		if (broker_snapshot(a, 64, gather, &r))
+			_exit(1);
+		for (size_t off = 0; off < r.len;) {
+			n = write(fds[1], r.data + off, r.len - off);
+			if (n <= 0)
+				_exit(1);
+			off += (size_t)n;
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	broker_journal_fork(a);
+	while ((n = read(fds[0], buf, sizeof(buf))) > 0)
+		gather(&log, buf, (size_t)n);
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_true(log.len > 0);
+	/* meanwhile, in the parent */
+	{
+		struct broker_client *s2 = connect311(a, "s2", false, 0, false);
+
+		subscribe311(a, s2, "k", 1);
+		expect_publish(s2, "k", "kept", 1, true, NULL);
+	}
+	publish(a, pub, "q/2", "new", 1, false);
+	j = broker_journal(a, &len);
+	gather(&log, j, len);
+	teardown(NULL);
+	b = restart_from(&log, 0, NULL);
+	q = connect311(b, "q", false, 0, true);
+	expect_publish(q, "q/1", "old", 1, false, NULL);
+	expect_publish(q, "q/2", "new", 1, false, NULL);
+	expect_nothing(q);
+	s1 = connect311(b, "s1", false, 0, true);
+	expect_publish_bin(s1, "k", "kept", 4, 1, true, true, NULL);
+	{
+		struct broker_client *s2 = connect311(b, "s2", false, 0, true);
+
+		expect_publish_bin(s2, "k", "kept", 4, 1, true, true, NULL);
+	}
+}
+
 /* A delayed will of a session that went away fires after the restart. */
 static void test_delayed_will_survives(void **state)
 {
@@ -574,6 +654,7 @@ int main(void)
 		TEST(test_qos2_in_log),
 		TEST(test_qos2_in_snapshot),
 		TEST(test_message_written_again_after_snapshot),
+		TEST(test_snapshot_by_a_forked_child),
 		TEST(test_delayed_will_survives),
 		TEST(test_malformed_records_refused),
 	};

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -815,6 +816,67 @@ static void test_rewrite_commit(void **state)
 	plog_close(l);
 }
 
+/* A rewrite written by a forked child (plog.h): the child's batches, then
+ * the log's batches appended meanwhile, copied in two steps (a worker's,
+ * then the rest at the commit), make the new log; the replay sees them in
+ * that order. */
+static void test_rewrite_by_a_child(void **state)
+{
+	struct tmp *t = *state;
+	uint64_t ends[STD_N + 1];
+	/* batches 0-1 the snapshot's, 2-4 appended meanwhile */
+	const size_t lens[] = { 3, 40, 11, 1, 300 };
+	char err[512] = "";
+	struct plog_rewrite *w;
+	struct plog *l;
+	uint64_t from, mid;
+	int st;
+	pid_t pid;
+
+	build_log(t->log, std_lens, STD_N, ends);
+	l = reopen_expect(t->log, std_lens, STD_N);
+	w = rewrite_begin(l);
+	from = plog_size(l);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) { /* no cmocka here: the status says it */
+		for (size_t i = 0; i < 2; i++) {
+			uint8_t *body = batch_body(i, lens[i]);
+
+			if (plog_rewrite_add(w, body, lens[i], err, sizeof(err)))
+				_exit(1);
+			free(body);
+		}
+		_exit(plog_rewrite_sync(w, err, sizeof(err)) ? 1 : 0);
+	}
+	append_batch(l, 2, lens[2]); /* while the child writes */
+	mid = plog_size(l);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	append_batch(l, 3, lens[3]);
+	assert_int_equal(plog_rewrite_adopt(w, err, sizeof(err)), 0);
+	assert_int_equal(plog_rewrite_copy(w, from, mid, err, sizeof(err)), 0);
+	append_batch(l, 4, lens[4]);
+	assert_int_equal(plog_rewrite_copy(w, mid, plog_size(l), err, sizeof(err)), 0);
+	assert_int_equal(plog_rewrite_commit(w, err, sizeof(err)), 0);
+	assert_false(exists(t->log_new));
+	assert_int_equal(size_of(t->log), plog_size(l));
+	append_batch(l, 5, 7); /* appends go on after it */
+	plog_close(l);
+	{
+		const size_t all[] = { 3, 40, 11, 1, 300, 7 };
+
+		l = reopen_expect(t->log, all, ARRAY_SIZE(all));
+	}
+	/* a range that is not the log's is refused, the file untouched */
+	w = rewrite_begin(l);
+	assert_int_equal(plog_rewrite_copy(w, 0, 8, err, sizeof(err)), -EINVAL);
+	assert_int_equal(plog_rewrite_copy(w, plog_size(l), plog_size(l) - 1, err,
+					   sizeof(err)), -EINVAL);
+	plog_rewrite_abort(w);
+	plog_close(l);
+}
+
 /* An empty snapshot is a log with no batches. */
 static void test_rewrite_empty(void **state)
 {
@@ -1092,6 +1154,7 @@ int main(void)
 		T(test_short_file),
 		T(test_open_errors),
 		T(test_rewrite_commit),
+		T(test_rewrite_by_a_child),
 		T(test_rewrite_empty),
 		T(test_rewrite_abort),
 		T(test_rewrite_busy_and_close),
