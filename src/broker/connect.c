@@ -99,6 +99,23 @@ static bool check_connect(const struct broker *b, const struct broker_client *c,
 	return r->why != NULL;
 }
 
+/* A session acts for the account it was made by: what is queued in it
+ * passed that account's access rules (an inbox), and a connection under
+ * another account, or an anonymous one, must neither resume it, take it
+ * over, nor wipe it with a clean start. Anonymous sessions are nobody's:
+ * any anonymous client may take them. A session past its end is gone. */
+static bool id_held_by_another_account(struct broker *b, const struct broker_client *c,
+				       const uint8_t *id, uint16_t len)
+{
+	struct session *s = session_find(b, id, len);
+
+	if (!s || (!s->client && session_past_deadline(b, s)))
+		return false;
+	if (!s->account || !c->account)
+		return s->account != c->account;
+	return strcmp(s->account, c->account) != 0;
+}
+
 /* Ends any current connection of this id and returns the session to use. */
 static struct session *take_session(struct broker *b, const uint8_t *id, uint16_t len,
 				    bool clean_start, uint32_t expiry_s, bool *present)
@@ -405,6 +422,13 @@ void broker__connect_accept(struct broker *b, struct broker_client *c, const str
 			 "the CONNACK", (int)p->client_id.len, (const char *)p->client_id.data,
 			 c->peer, c->max_packet_out);
 		broker_client_close(b, c, CLOSE_REFUSED, "maximum packet size too small");
+		return;
+	}
+	if (id_held_by_another_account(b, c, id.data, id.len)) {
+		struct refusal r = { MQTT_CONNACK_NOT_AUTHORIZED, 0x87,
+				     "client identifier in use by another account" };
+
+		refuse(b, c, &r, p);
 		return;
 	}
 	s = take_session(b, id.data, id.len, p->clean_session, requested_expiry(p), &present);

@@ -531,6 +531,50 @@ def test_shared_subscription_does_not_leak_an_inbox(api, broker, raw):
     assert leaked == []
 
 
+def test_a_session_stays_with_its_account(api, broker, raw):
+    """A persistent session holds what its account may read (bob's inbox
+    queued while he is away): another account, or an anonymous client,
+    using the same client identifier is refused (CONNACK 0x05; MQTT 5
+    0x87) whether it would resume the session, take over its connection or
+    wipe it with a clean start, and bob gets his message."""
+    alice = api.register("alice")
+    bob = api.register("bob")
+    carol = api.register("carol")
+    cid = "bobdev-" + uniq()
+    c = raw(broker.port, cid, clean=False, username="bob", password=bob.password)
+    assert c.subscribe([(inbox_topic("bob"), 1)]) == [1]
+    c.disconnect()
+    api.send(alice, "bob", "for bob only")
+    attempts = [dict(), dict(username="carol", password=carol.password)]
+    for kw in attempts:
+        for clean in (False, True):
+            c = mqttraw.RawClient(broker.port)
+            try:
+                ack = c.connect(cid, clean=clean, expect_rc=None, **kw)
+                assert ack.rc == 0x05, (kw.get("username", "anonymous"), clean, ack.rc)
+                c.expect_closed()
+            finally:
+                c.close()
+    c5 = Raw5(broker.port)
+    try:
+        assert c5.connect5(cid, clean_start=False, expect_rc=None).rc == NOT_AUTHORIZED
+    finally:
+        c5.close()
+    owner = raw(broker.port, cid, clean=False, username="bob", password=bob.password)
+    p = owner.recv_publish()
+    assert (p.topic, json.loads(p.payload)["content"]) == (inbox_topic("bob"), "for bob only")
+    # Online now: carol's CONNECT with his id does not take the connection over.
+    c = mqttraw.RawClient(broker.port)
+    try:
+        assert c.connect(cid, username="carol", password=carol.password,
+                         expect_rc=None).rc == 0x05
+    finally:
+        c.close()
+    api.send(alice, "bob", "still here")
+    p = owner.recv_publish()
+    assert json.loads(p.payload)["content"] == "still here"
+
+
 def test_nobody_publishes_a_status_or_a_raw_inbox_message(api, broker, raw, mqtt5):
     alice = api.register("alice")
     bob = api.register("bob")
