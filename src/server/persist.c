@@ -24,6 +24,10 @@
 #define SNAPSHOT_CHUNK (1u << 20)
 /* What a rewrite's child reports through its pipe: an error text. */
 #define CHILD_MSG_MAX 512
+/* The rewrite's last copy is on the loop: the worker copies in rounds
+ * until at most this much is left (or after this many rounds). */
+#define COPY_ON_LOOP_MAX (1u << 20)
+#define COPY_ROUNDS_MAX 4
 
 struct persist {
 	struct broker *broker;
@@ -54,7 +58,8 @@ struct persist {
 	char child_msg[CHILD_MSG_MAX];
 	size_t child_msg_len;
 	uint64_t rw_from;       /* the log's size at the fork: what follows the snapshot */
-	uint64_t rw_copied;     /* ... copied up to here by the worker */
+	uint64_t copy_from, copy_to; /* the worker's round: that part of the log */
+	int copy_rounds;
 	uint64_t rw_t0;
 	uv_work_t copy_req;
 	int copy_rc;
@@ -282,9 +287,11 @@ static void rewrite_now(struct persist *p)
  * parent's pages are shared until either writes them) and fsyncs it; the
  * loop goes on meanwhile, appending to the old log. When the child has
  * exited with success, a worker thread copies the batches appended since
- * the fork to the new file and fsyncs them; then, on the loop, the few
- * batches appended during that copy follow and the new file replaces the
- * log. The loop's part is that last copy and the rename.
+ * the fork to the new file and fsyncs them, in rounds while the log grows
+ * faster than it copies; then, on the loop, the few batches appended
+ * during the last round follow and the new file replaces the log. The
+ * loop's part is that last copy (at most about COPY_ON_LOOP_MAX), its
+ * fsync and the rename.
  *
  * The child's numbering of messages (broker_snapshot gives each one a new
  * journal id) is its own; broker_journal_fork makes the parent's records
@@ -341,20 +348,40 @@ static void child_main(struct persist *p, pid_t parent, int report)
 	_exit(rc ? 1 : 0);
 }
 
+/* The worker's copy: [copy_from, copy_to) of the log after what the new
+ * file holds (the child's snapshot, adopted on the first round), synced. */
 static void copy_work(uv_work_t *req)
 {
 	struct persist *p = req->data;
 
-	p->copy_rc = plog_rewrite_adopt(p->rw, p->copy_err, sizeof(p->copy_err));
+	p->copy_rc = 0;
+	if (p->copy_from == p->rw_from)
+		p->copy_rc = plog_rewrite_adopt(p->rw, p->copy_err, sizeof(p->copy_err));
 	if (!p->copy_rc)
-		p->copy_rc = plog_rewrite_copy(p->rw, p->rw_from, p->rw_copied, p->copy_err,
+		p->copy_rc = plog_rewrite_copy(p->rw, p->copy_from, p->copy_to, p->copy_err,
 					       sizeof(p->copy_err));
 	if (!p->copy_rc)
 		p->copy_rc = plog_rewrite_sync(p->rw, p->copy_err, sizeof(p->copy_err));
 }
 
+static void copy_done(uv_work_t *req, int status);
+
+/* A round of the copy, on the thread pool, up to the log's end now. */
+static void copy_start(struct persist *p, uint64_t from)
+{
+	p->rw_state = RW_COPYING;
+	p->copy_from = from;
+	p->copy_to = plog_size(p->log);
+	p->copy_rounds++;
+	p->copy_req.data = p;
+	if (uv_queue_work(p->loop, &p->copy_req, copy_work, copy_done))
+		rewrite_failed(p, "cannot queue the copy");
+}
+
 static void try_commit(struct persist *p);
 
+/* Under load the log grew during that round: another round, so that
+ * what is left for the loop stays small (each round is shorter). */
 static void copy_done(uv_work_t *req, int status)
 {
 	struct persist *p = req->data;
@@ -365,6 +392,10 @@ static void copy_done(uv_work_t *req, int status)
 	}
 	if (status || p->copy_rc) {
 		rewrite_failed(p, status ? uv_strerror(status) : p->copy_err);
+		return;
+	}
+	if (plog_size(p->log) - p->copy_to > COPY_ON_LOOP_MAX && p->copy_rounds < COPY_ROUNDS_MAX) {
+		copy_start(p, p->copy_to);
 		return;
 	}
 	p->rw_state = RW_COMMIT;
@@ -385,11 +416,8 @@ static void child_exited(struct persist *p, int st)
 		rewrite_failed(p, why);
 		return;
 	}
-	p->rw_state = RW_COPYING;
-	p->rw_copied = plog_size(p->log);
-	p->copy_req.data = p;
-	if (uv_queue_work(p->loop, &p->copy_req, copy_work, copy_done))
-		rewrite_failed(p, "cannot queue the copy");
+	p->copy_rounds = 0;
+	copy_start(p, p->rw_from);
 }
 
 static void child_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -477,7 +505,7 @@ static void try_commit(struct persist *p)
 	if (p->syncing || persist_flush(p))
 		return; /* again at the end of a later turn */
 	end = plog_size(p->log);
-	if (plog_rewrite_copy(p->rw, p->rw_copied, end, p->err, sizeof(p->err))) {
+	if (plog_rewrite_copy(p->rw, p->copy_to, end, p->err, sizeof(p->err))) {
 		rewrite_failed(p, p->err);
 		return;
 	}
@@ -497,7 +525,7 @@ static void try_commit(struct persist *p)
 		 (unsigned long long)p->snapshot_size,
 		 (unsigned long long)((uv_hrtime() - p->rw_t0) / 1000000),
 		 (unsigned long long)((uv_hrtime() - t0) / 1000000),
-		 (unsigned long long)(end - p->rw_copied));
+		 (unsigned long long)(end - p->copy_to));
 }
 
 static bool too_long(const struct persist *p)
