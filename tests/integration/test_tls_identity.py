@@ -49,6 +49,7 @@ def pki(tmp_path_factory):
              "other-ca-alice": (other / "client.crt", other / "client.key")}
     for stem, kw in (("bob", {"cn": "bob"}),
                      ("carol", {"cn": "carol"}),            # no account has that name
+                     ("bob-upper", {"cn": "BOB"}),          # ASCII case ignored
                      ("dave-san", {"dns": ["dave"]}),       # no CN: its DNS SAN
                      ("nobody", {}),                        # no CN, no SAN
                      ("expired", {"cn": "alice", "days": (-30, -1)}),
@@ -232,6 +233,17 @@ def test_certificate_of_no_account_is_refused(id_broker, pki, clients, version):
     c2 = clients(port, pki, "carol", version)
     assert c2.connect() == 0
     assert c2.subscribe(inbox("carol")) == 1
+
+
+def test_identity_case_is_the_accounts(id_broker, pki, clients):
+    """CN=BOB logs in as the account bob, spelled as the account is."""
+    b, port, _, _ = id_broker
+    mark = b.log_mark()
+    c = clients(port, pki, "bob-upper", V5)
+    assert c.connect() == 0
+    b.wait_log(r"client \S+ connected from 127\.0\.0\.1:\d+ as bob \(client certificate\)",
+               TIMEOUT, since=mark)
+    assert c.subscribe(inbox("bob")) == 1
 
 
 def test_dns_san_when_there_is_no_cn(id_broker, pki, clients):
