@@ -259,6 +259,7 @@ int mqtt_service_listen(struct mqtt_service *m, const struct listener_config *lc
 					  .anonymous = lc->anonymous,
 					  .use_identity = lc->tls.use_identity };
 	struct net_listener *l;
+	const char *note = "";
 	char err[512];
 
 	if (lc->tls.on) {
@@ -276,10 +277,11 @@ int mqtt_service_listen(struct mqtt_service *m, const struct listener_config *lc
 		return -1;
 	if (lc->tls.on && m->ntls < NET_MAX_LISTENERS)
 		m->tls[m->ntls++] = (struct mqtt_tls_listener){ l, lc->tls };
-	log_info("listening on %s%s%s", l->name, lc->tls.on ? " (TLS)" : "",
-		 l->use_identity		? " (user names from client certificates)"
-		 : anonymous_allowed(m, l) ? ""
-					   : " (anonymous clients refused)");
+	if (l->use_identity) /* every client has a name: anonymous does not apply */
+		note = " (user names from client certificates)";
+	else if (!anonymous_allowed(m, l))
+		note = " (anonymous clients refused)";
+	log_info("listening on %s%s%s", l->name, lc->tls.on ? " (TLS)" : "", note);
 	return 0;
 }
 
