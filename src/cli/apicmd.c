@@ -9,6 +9,7 @@
 #include "commands.h"
 
 #include "client/shell.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -280,13 +281,30 @@ static int choose_server(struct apicmd *c)
 	return EXIT_OK;
 }
 
-/* The CAs for https from --cafile or $AGORA_CAFILE; --insecure. */
-static void choose_trust(struct apicmd *c)
+/* The CAs for https from --cafile or $AGORA_CAFILE; --insecure. Under
+ * https the file is loaded once now, as `agora pub --cafile` loads it, so
+ * a file that is missing or holds no certificate is a usage error (1)
+ * before any request, not a network one later. */
+static int choose_trust(struct apicmd *c)
 {
 	const char *env = getenv("AGORA_CAFILE");
+	char host[APICMD_HOST_MAX], err[512];
+	struct tls_settings s = { .role = TLS_CLIENT, .server_name = host };
+	struct tls_config *cfg;
 
 	c->rc.cafile = c->o.cafile ? c->o.cafile : env && env[0] ? env : NULL;
 	c->rc.insecure = c->o.insecure;
+	if (!c->rc.cafile || strncmp(c->rc.server, "https://", 8) != 0 ||
+	    rest_url_host(c->rc.server, host, sizeof(host)))
+		return EXIT_OK;
+	s.cafile = c->rc.cafile;
+	cfg = tls_config_new(&s, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "agora %s: %s%s\n", c->cmd, c->o.cafile ? "" : "AGORA_CAFILE: ", err);
+		return EXIT_USAGE;
+	}
+	tls_config_unref(cfg);
+	return EXIT_OK;
 }
 
 int apicmd_load_creds(struct apicmd *c)
@@ -454,7 +472,8 @@ int apicmd_run(const struct apicmd_spec *spec, int (*fn)(struct apicmd *), int a
 		c.rc.connect_timeout_ms = c.o.timeout_ms;
 	if ((rc = choose_server(&c)))
 		goto out_opts;
-	choose_trust(&c);
+	if ((rc = choose_trust(&c)))
+		goto out_opts;
 	/* A server gone mid-request is an error code, not the end of agora. */
 	signal(SIGPIPE, SIG_IGN);
 	if (rest_global_init()) {

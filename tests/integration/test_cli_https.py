@@ -188,11 +188,19 @@ def test_untrusted_certificate_is_one_line(https, pki):
     assert len(proxy.handshake_failures) > before  # the client gave up in the handshake
 
 
-def test_unreadable_cafile(https, tmp_path):
-    _, _, _, cli = https
+def test_unusable_cafile_is_a_usage_error(https, pki, tmp_path):
+    """A CA file that is missing or holds no certificate: exit 1 before any
+    request (as `agora pub --cafile`), naming the file."""
+    _, proxy, _, cli = https
+    ours, _ = pki
     missing = str(tmp_path / "no-such-ca.crt")
-    r = cli.run("users", "--cafile", missing)
-    assert_error(r, "users", 2, "cannot use the CA file %s" % missing)
+    before = proxy.accepted
+    for bad in (missing, str(ours / "server.key")):
+        r = cli.run("users", "--cafile", bad)
+        assert_error(r, "users", 1, "cafile %s" % bad)
+        r = cli.run("inbox", "--follow", env={"AGORA_CAFILE": bad})
+        assert_error(r, "inbox", 1, "AGORA_CAFILE: cafile %s" % bad)
+    assert proxy.accepted == before  # nothing was asked
 
 
 def test_insecure(https):
