@@ -167,6 +167,12 @@ struct broker_client *broker_client_new(struct broker *b, void *io, const char *
 	return c;
 }
 
+void broker_client_set_identity(struct broker_client *c, const char *name)
+{
+	free(c->identity);
+	c->identity = name ? xstrdup(name) : NULL;
+}
+
 struct broker_client *broker_first_client(struct broker *b)
 {
 	return b->clients;
@@ -341,6 +347,7 @@ void broker_client_free(struct broker *b, struct broker_client *c)
 		free(c->login);
 	}
 	free(c->account);
+	free(c->identity);
 	aliases_free(c->aliases);
 	auth_release(c);
 	free(c);

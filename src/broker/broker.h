@@ -127,11 +127,17 @@ struct broker_client {
 	struct topic_aliases *aliases; /* per connection, created on first use */
 	uint8_t close_code;        /* MQTT 5 reason code for the DISCONNECT we send */
 	bool anonymous_ok;         /* set by the I/O layer from the listener */
+	/* The transport names the client, not its CONNECT (a TLS listener with
+	 * use_identity_as_username): set by the I/O layer from the listener,
+	 * which then calls broker_client_set_identity before it feeds the
+	 * CONNECT. */
+	bool by_identity;
 	/* A username/password check runs off the loop (hooks.login_begin):
 	 * the CONNECT waits in `login` and no further input is taken. */
 	bool login_pending;
 	bool dirty;                /* on the broker's dirty list */
 	char *account;             /* the account it logged in as, NULL = anonymous */
+	char *identity;            /* by_identity: the name the transport proved, NULL: none */
 	struct login_wait *login;  /* while login_pending */
 	struct broker_client *dirty_next;
 	struct broker_client *prev, *next; /* all clients, for timers */
@@ -174,6 +180,18 @@ struct broker_client *broker_client_new(struct broker *b, void *io, const char *
  */
 size_t broker_client_input(struct broker *b, struct broker_client *c, const uint8_t *buf,
 			   size_t len);
+
+/*
+ * The name the transport proved for a client with by_identity (its TLS
+ * client certificate's, docs/configuration.md "use_identity_as_username"),
+ * or NULL when it proves none. The CONNECT's user name and password are
+ * then ignored: the name is the login, checked with hooks.identity_begin
+ * (an account must have it) or, without that hook, taken as it is. With
+ * NULL, or when the CONNECT also names an authentication method, the
+ * CONNECT is refused as not authorized. name is copied; call before the
+ * CONNECT is fed (again is harmless).
+ */
+void broker_client_set_identity(struct broker_client *c, const char *name);
 
 /* Requests that the connection be closed (idempotent). The will is published
  * unless reason is CLOSE_DISCONNECT; the session is detached (and removed if
@@ -225,6 +243,11 @@ struct broker_hooks {
 	void *(*login_begin)(void *ctx, struct broker_client *c, const uint8_t *user,
 			     size_t user_len, const uint8_t *password, size_t password_len);
 	void (*login_cancel)(void *ctx, void *handle);
+	/* A CONNECT on a connection whose transport proved the name (by_identity):
+	 * the same as login_begin, with no password to check (the name
+	 * must be an account's). Answered with broker_login_done; cancelled
+	 * with login_cancel. NULL: the name is taken as the account as it is. */
+	void *(*identity_begin)(void *ctx, struct broker_client *c, const char *name);
 	bool (*may_subscribe)(void *ctx, const char *account, const uint8_t *filter, size_t len);
 	bool (*may_publish)(void *ctx, const char *account, const uint8_t *topic, size_t len);
 	/* Per delivery: whether a session logged in as account may get it
@@ -254,9 +277,10 @@ struct broker_hooks {
 
 /* Copies the hooks (their ctx must outlive the broker). */
 void broker_set_hooks(struct broker *b, const struct broker_hooks *h);
-/* The end of a login_begin: account is the account's spelling when ok.
- * The CONNECT then completes (or is refused with "bad user name or
- * password"), and the I/O layer feeds the input it held back. */
+/* The end of a login_begin or identity_begin: account is the account's
+ * spelling when ok. The CONNECT then completes (or is refused with "bad
+ * user name or password"; a proven name that is no account's with "not
+ * authorized"), and the I/O layer feeds the input it held back. */
 void broker_login_done(struct broker *b, struct broker_client *c, bool ok, const char *account);
 /* True while the client must not be fed input (a login in progress). */
 static inline bool broker_client_waiting(const struct broker_client *c)

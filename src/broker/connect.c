@@ -89,9 +89,18 @@ static bool check_connect(const struct broker *b, const struct broker_client *c,
 	else if (p->will && broker_too_deep(p->will_topic.data, p->will_topic.len))
 		*r = (struct refusal){ MQTT_CONNACK_ID_REJECTED, 0x90,
 				       "will topic has too many levels" };
+	/* use_identity_as_username: the certificate is the login, whatever
+	 * the CONNECT says; one that names nobody logs nobody in. */
+	else if (c->by_identity && !c->identity)
+		*r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x87,
+				       "the client certificate names no user" };
+	else if (c->by_identity && (p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)))
+		*r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x87,
+				       "the client certificate is the login here: no "
+				       "authentication method" };
 	/* Without credentials (a username the account hooks check, or an
 	 * enhanced authentication method) a client is anonymous. */
-	else if (!c->anonymous_ok &&
+	else if (!c->anonymous_ok && !c->by_identity &&
 		 !(p->has_username && b->hooks.login_begin) &&
 		 !(p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)))
 		*r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x87,
@@ -316,6 +325,17 @@ void broker__connect_refuse_auth(struct broker *b, struct broker_client *c)
 static void connect_authenticated(struct broker *b, struct broker_client *c,
 				  const struct mqtt_connect *p, const uint8_t *raw, size_t len);
 
+/* The accounts' check runs off the loop: the CONNECT waits, copied, for
+ * broker_login_done (the caller starts the check and keeps its handle). */
+static void wait_for_login(struct broker_client *c, const uint8_t *raw, size_t len)
+{
+	c->login = xmalloc(sizeof(*c->login));
+	c->login->connect = xmalloc(len);
+	memcpy(c->login->connect, raw, len);
+	c->login->len = (uint32_t)len;
+	c->login_pending = true;
+}
+
 void broker__handle_connect(struct broker *b, struct broker_client *c, const struct mqtt_connect *p,
 			    const uint8_t *raw, size_t len)
 {
@@ -327,14 +347,16 @@ void broker__handle_connect(struct broker *b, struct broker_client *c, const str
 		refuse(b, c, &r, p);
 		return;
 	}
-	if (p->has_username && b->hooks.login_begin) {
-		/* The accounts' check runs off the loop; the CONNECT waits for
-		 * broker_login_done. */
-		c->login = xmalloc(sizeof(*c->login));
-		c->login->connect = xmalloc(len);
-		memcpy(c->login->connect, raw, len);
-		c->login->len = (uint32_t)len;
-		c->login_pending = true;
+	if (c->by_identity && b->hooks.identity_begin) {
+		wait_for_login(c, raw, len);
+		c->login->handle = b->hooks.identity_begin(b->hooks.ctx, c, c->identity);
+		return;
+	}
+	if (c->by_identity) { /* no accounts to check it against */
+		free(c->account);
+		c->account = xstrdup(c->identity);
+	} else if (p->has_username && b->hooks.login_begin) {
+		wait_for_login(c, raw, len);
 		c->login->handle = b->hooks.login_begin(b->hooks.ctx, c, p->username.data,
 							p->username.len,
 							p->has_password ? p->password.data : NULL,
@@ -389,6 +411,10 @@ void broker_login_done(struct broker *b, struct broker_client *c, bool ok, const
 	}
 	if (!ok) {
 		struct refusal r = { MQTT_CONNACK_BAD_CREDENTIALS, 0x86, "bad user name or password" };
+
+		if (c->by_identity) /* there was no password to get wrong */
+			r = (struct refusal){ MQTT_CONNACK_NOT_AUTHORIZED, 0x87,
+					      "no account has the client certificate's name" };
 		refuse(b, c, &r, &p.u.connect);
 	} else {
 		free(c->account);
@@ -453,8 +479,9 @@ void broker__connect_accept(struct broker *b, struct broker_client *c, const str
 	b->stats.clients_connected++;
 	if (b->stats.clients_connected > b->stats.clients_maximum)
 		b->stats.clients_maximum = b->stats.clients_connected;
-	log_info("client %s connected from %s as %s (MQTT %s, clean %s %d, keepalive %u%s)", s->id,
-		 c->peer, c->account ? c->account : "anonymous", level_name(c->level),
+	log_info("client %s connected from %s as %s%s (MQTT %s, clean %s %d, keepalive %u%s)",
+		 s->id, c->peer, c->account ? c->account : "anonymous",
+		 c->by_identity ? " (client certificate)" : "", level_name(c->level),
 		 c->level == MQTT_LEVEL_5 ? "start" : "session", p->clean_session, c->keepalive,
 		 present ? ", session resumed" : "");
 	broker__send_connack(b, c, present, MQTT_CONNACK_ACCEPTED, &props);

@@ -499,7 +499,7 @@ static int follow_inbox(struct apicmd *c)
 	};
 	int rc;
 
-	if ((rc = apicmd_mqtt_address(c, host, sizeof(host), &o.port)))
+	if ((rc = apicmd_mqtt_address(c, host, sizeof(host), &o.port, &o.tls)))
 		return rc;
 	if (strlen(c->me.name) > TOPIC_MAX - 32) {
 		fprintf(stderr, "agora %s: the kept account's name is too long\n", c->cmd);

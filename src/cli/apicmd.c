@@ -9,6 +9,7 @@
 #include "commands.h"
 
 #include "client/shell.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -24,13 +25,17 @@
 /* getopt_long's values for the long options */
 enum { OPT_SERVER = 256, OPT_TIMEOUT, OPT_PASSWORD_FILE, OPT_JSON, OPT_UNREAD, OPT_FOLLOW,
        OPT_LIMIT, OPT_MARK_READ, OPT_LOCAL, OPT_OFFSET, OPT_CLOSES_IN, OPT_CLOSES_AT,
-       OPT_CHANGE, OPT_MQTT };
+       OPT_CHANGE, OPT_MQTT, OPT_CAFILE, OPT_INSECURE };
 
 /* ---- options ---- */
 
 const char apicmd_common_help[] =
 	"  --server URL           the server's API (default: $AGORA_SERVER, else "
 	REST_DEFAULT_SERVER ")\n"
+	"  --cafile FILE          https: trust the CA certificates in FILE (PEM) to vouch for\n"
+	"                         the server (default: $AGORA_CAFILE, else the system's CAs)\n"
+	"  --insecure             https: do not check the server's certificate (development\n"
+	"                         only: anyone in between can read the token)\n"
 	"  --timeout SECONDS      give up on a request after this long (default 30)\n"
 	"  -h, --help             this help\n"
 	"\n"
@@ -96,6 +101,8 @@ static const struct option long_options[] = {
 	{ "closes-at", required_argument, NULL, OPT_CLOSES_AT },
 	{ "change", no_argument, NULL, OPT_CHANGE },
 	{ "mqtt", required_argument, NULL, OPT_MQTT },
+	{ "cafile", required_argument, NULL, OPT_CAFILE },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -134,8 +141,9 @@ static bool parse_mqtt(struct apicmd_opts *o, const char *arg)
 
 	free(o->mqtt_host); /* given again: the last one counts */
 	o->mqtt_host = NULL;
-	if (client_address_parse(arg, strlen(arg), APICMD_MQTT_PORT, &o->mqtt_host, &o->mqtt_port,
-				 err, sizeof(err)) == 0 &&
+	/* No port: 0, chosen once the server is known (1883, or 8883 under https). */
+	if (client_address_parse(arg, strlen(arg), 0, &o->mqtt_host, &o->mqtt_port, err,
+				 sizeof(err)) == 0 &&
 	    strlen(o->mqtt_host) < APICMD_HOST_MAX)
 		return true;
 	fprintf(stderr, "agora %s: --mqtt '%s': %s\n", o->spec->name, arg,
@@ -176,6 +184,8 @@ static bool apply_option(struct apicmd_opts *o, int opt, const char *arg)
 {
 	switch (opt) {
 	case OPT_SERVER: o->server_arg = arg; break;
+	case OPT_CAFILE: o->cafile = arg; break;
+	case OPT_INSECURE: o->insecure = true; break;
 	case OPT_PASSWORD_FILE: o->password_file = arg; break;
 	case OPT_JSON: o->json = true; break;
 	case OPT_UNREAD: o->unread = true; break;
@@ -268,6 +278,32 @@ static int choose_server(struct apicmd *c)
 			c->o.server_arg ? "--server" : "AGORA_SERVER", url, why);
 		return EXIT_USAGE;
 	}
+	return EXIT_OK;
+}
+
+/* The CAs for https from --cafile or $AGORA_CAFILE; --insecure. Under
+ * https the file is loaded once now, as `agora pub --cafile` loads it, so
+ * a file that is missing or holds no certificate is a usage error (1)
+ * before any request, not a network one later. */
+static int choose_trust(struct apicmd *c)
+{
+	const char *env = getenv("AGORA_CAFILE");
+	char host[APICMD_HOST_MAX], err[512];
+	struct tls_settings s = { .role = TLS_CLIENT, .server_name = host };
+	struct tls_config *cfg;
+
+	c->rc.cafile = c->o.cafile ? c->o.cafile : env && env[0] ? env : NULL;
+	c->rc.insecure = c->o.insecure;
+	if (!c->rc.cafile || strncmp(c->rc.server, "https://", 8) != 0 ||
+	    rest_url_host(c->rc.server, host, sizeof(host)))
+		return EXIT_OK;
+	s.cafile = c->rc.cafile;
+	cfg = tls_config_new(&s, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "agora %s: %s%s\n", c->cmd, c->o.cafile ? "" : "AGORA_CAFILE: ", err);
+		return EXIT_USAGE;
+	}
+	tls_config_unref(cfg);
 	return EXIT_OK;
 }
 
@@ -401,11 +437,17 @@ out:
 	return rc;
 }
 
-int apicmd_mqtt_address(struct apicmd *c, char *host, size_t len, uint16_t *port)
+int apicmd_mqtt_address(struct apicmd *c, char *host, size_t len, uint16_t *port,
+			struct follow_tls *tls)
 {
+	/* The token is the MQTT password: under https it never goes in clear
+	 * over MQTT either. */
+	tls->on = strncmp(c->rc.server, "https://", 8) == 0;
+	tls->cafile = c->rc.cafile;
+	tls->insecure = c->rc.insecure;
+	*port = c->o.mqtt_port ? c->o.mqtt_port : tls->on ? APICMD_MQTTS_PORT : APICMD_MQTT_PORT;
 	if (c->o.mqtt_host) {
 		snprintf(host, len, "%s", c->o.mqtt_host); /* it fits: parse_mqtt */
-		*port = c->o.mqtt_port;
 		return EXIT_OK;
 	}
 	if (rest_url_host(c->rc.server, host, len)) {
@@ -413,7 +455,6 @@ int apicmd_mqtt_address(struct apicmd *c, char *host, size_t len, uint16_t *port
 			c->rc.server);
 		return EXIT_USAGE;
 	}
-	*port = APICMD_MQTT_PORT;
 	return EXIT_OK;
 }
 
@@ -430,6 +471,8 @@ int apicmd_run(const struct apicmd_spec *spec, int (*fn)(struct apicmd *), int a
 	if (c.rc.connect_timeout_ms > c.o.timeout_ms)
 		c.rc.connect_timeout_ms = c.o.timeout_ms;
 	if ((rc = choose_server(&c)))
+		goto out_opts;
+	if ((rc = choose_trust(&c)))
 		goto out_opts;
 	/* A server gone mid-request is an error code, not the end of agora. */
 	signal(SIGPIPE, SIG_IGN);

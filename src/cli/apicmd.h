@@ -23,6 +23,7 @@
 
 #include "client/creds.h"
 #include "client/rest.h"
+#include "follow.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -48,6 +49,7 @@ enum apicmd_flag {
 #define APICMD_LIMIT_DEFAULT 50
 #define APICMD_LIMIT_MAX 1000
 #define APICMD_MQTT_PORT 1883 /* --follow's MQTT server, when --mqtt gives no port */
+#define APICMD_MQTTS_PORT 8883 /* the same when the API is https: MQTT over TLS */
 #define APICMD_HOST_MAX 256   /* bytes of its host name, with the NUL */
 
 struct apicmd_spec {
@@ -61,10 +63,12 @@ struct apicmd_spec {
 struct apicmd_opts {
 	const struct apicmd_spec *spec;
 	const char *server_arg; /* --server, else $AGORA_SERVER, else the default */
+	const char *cafile;     /* --cafile (else $AGORA_CAFILE: in rc.cafile) */
+	bool insecure;          /* --insecure */
 	const char *password_file;
 	const char *closes_in, *closes_at; /* as given: the command checks them */
 	char *mqtt_host;                   /* --mqtt (malloc'd), else NULL */
-	uint16_t mqtt_port;
+	uint16_t mqtt_port;                /* its port, 0: none given */
 	long timeout_ms;
 	long limit, offset;
 	bool json, unread, follow, mark_read, local, change;
@@ -103,9 +107,12 @@ int apicmd_save_creds(struct apicmd *c);
 int apicmd_need_login(struct apicmd *c);
 /* An answer that is not what the API sends (another server on that port?). */
 int apicmd_not_the_api(struct apicmd *c);
-/* Where --follow finds the MQTT server: --mqtt, else the API's host and
- * port 1883. host has APICMD_HOST_MAX bytes. */
-int apicmd_mqtt_address(struct apicmd *c, char *host, size_t len, uint16_t *port);
+/* Where and how --follow finds the MQTT server: --mqtt, else the API's
+ * host; over TLS when the API is https (port 8883 unless --mqtt gives one,
+ * the CAs of --cafile, --insecure), else plain (port 1883). host has
+ * APICMD_HOST_MAX bytes; tls->cafile points into c. */
+int apicmd_mqtt_address(struct apicmd *c, char *host, size_t len, uint16_t *port,
+			struct follow_tls *tls);
 
 /*
  * One request. body (may be NULL) is sent as JSON and zeroed after (it

@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "client/client.h"
+#include "tls/tls.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -89,9 +90,12 @@ static void on_closed(struct client_conn *c, int err)
 		decide(f, EXIT_OK, NULL);
 	else if (err <= UV_EAI_ADDRFAMILY && err >= UV_EAI_PROTOCOL)
 		decide(f, EXIT_NET, "cannot resolve '%s': %s", host, client_strerror(err));
+	else if (err == CLIENT_ETLS)
+		decide(f, EXIT_NET, "cannot connect to the MQTT server %s port %u: TLS: %s", host,
+		       f->o->port, client_tls_error(c));
 	else if (!f->connacked)
-		decide(f, EXIT_NET, "cannot connect to the MQTT server %s port %u: %s", host,
-		       f->o->port, client_strerror(err));
+		decide(f, EXIT_NET, "cannot connect to the MQTT server %s port %u%s: %s", host,
+		       f->o->port, f->o->tls.on ? " over TLS" : "", client_strerror(err));
 	else
 		decide(f, EXIT_NET, "lost the connection to the MQTT server %s port %u: %s", host,
 		       f->o->port, client_strerror(err));
@@ -246,6 +250,29 @@ static void start(struct follow *f)
 	}
 }
 
+/* MQTT over TLS: the server checked as `agora pub --cafile` checks it, by
+ * the host's name or address. -1 (said) when the config cannot be made (a
+ * CA file that does not load). */
+static int tls_config(struct follow *f)
+{
+	struct tls_settings s = {
+		.role = TLS_CLIENT,
+		.cafile = f->o->tls.cafile,
+		.insecure = f->o->tls.insecure,
+		.server_name = f->o->host,
+	};
+	char err[512];
+
+	if (!f->o->tls.on)
+		return 0;
+	f->copts.tls = tls_config_new(&s, err, sizeof(err));
+	if (!f->copts.tls) {
+		decide(f, EXIT_USAGE, "MQTT over TLS: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
 int follow_run(const struct follow_opts *o)
 {
 	struct follow *f;
@@ -259,14 +286,17 @@ int follow_run(const struct follow_opts *o)
 	f = xcalloc(1, sizeof(*f));
 	f->o = o;
 	uv_loop_init(&f->loop);
-	if (client_loop_init(&f->cl, &f->loop) == 0) {
-		start(f);
-		uv_run(&f->loop, UV_RUN_DEFAULT);
-	} else {
-		decide(f, EXIT_LOCAL, "cannot set up the event loop");
+	if (tls_config(f) == 0) {
+		if (client_loop_init(&f->cl, &f->loop) == 0) {
+			start(f);
+			uv_run(&f->loop, UV_RUN_DEFAULT);
+		} else {
+			decide(f, EXIT_LOCAL, "cannot set up the event loop");
+		}
+		client_loop_release(&f->cl);
 	}
 	uv_loop_close(&f->loop);
-	client_loop_release(&f->cl);
+	tls_config_unref(f->copts.tls);
 	rc = f->rc;
 	free(f);
 	return rc;

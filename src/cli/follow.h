@@ -32,10 +32,20 @@
 
 enum { FOLLOW_GO_ON = 0, FOLLOW_DONE = -1 };
 
+/* MQTT over TLS (the API's commands on an https server): the server's
+ * certificate checked against cafile (NULL: the system's CAs) for the
+ * host's name, unless insecure. */
+struct follow_tls {
+	bool on;
+	const char *cafile;
+	bool insecure;
+};
+
 struct follow_opts {
 	const char *cmd;   /* the command's name, for error lines */
 	const char *host;  /* the MQTT server: a name or an address */
 	uint16_t port;
+	struct follow_tls tls;
 	const char *name;  /* the account (MQTT user name), or NULL: anonymous */
 	const char *token; /* its API token: the MQTT password */
 	const char *topic; /* subscribed to at QoS 1 */

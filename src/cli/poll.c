@@ -254,7 +254,7 @@ static int do_show(struct apicmd *c)
 
 	if ((rc = read_id(c, c->o.args[0], &f.id)))
 		return rc;
-	if (c->o.follow && ((rc = apicmd_mqtt_address(c, host, sizeof(host), &f.port)) ||
+	if (c->o.follow && ((rc = apicmd_mqtt_address(c, host, sizeof(host), &f.port, &f.tls)) ||
 			    (rc = follow_account(c, &f))))
 		return rc;
 	snprintf(path, sizeof(path), "/api/polls/%lld", (long long)f.id);

@@ -5,6 +5,8 @@
 #ifndef AGORA_CLI_POLL_H
 #define AGORA_CLI_POLL_H
 
+#include "follow.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,6 +17,7 @@ struct poll_follow_args {
 	bool json;         /* one JSON object per change instead of bars */
 	const char *host;  /* the MQTT server */
 	uint16_t port;
+	struct follow_tls tls;
 	const char *name;  /* the account kept for the API's server, or NULL: anonymous */
 	const char *token;
 };

@@ -149,6 +149,7 @@ int poll_follow(const struct poll_follow_args *a, json_t *first)
 		.cmd = a->cmd,
 		.host = a->host,
 		.port = a->port,
+		.tls = a->tls,
 		.name = a->name,
 		.token = a->token,
 		.topic = v.topic,

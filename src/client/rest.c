@@ -115,6 +115,19 @@ static int transfer_error(const struct rest_client *c, CURLcode rc, const struct
 		snprintf(err, errlen, "no answer from %s within %ld ms", c->server, c->timeout_ms);
 		return REST_ETIMEOUT;
 	}
+	case CURLE_PEER_FAILED_VERIFICATION:
+		snprintf(err, errlen, "the certificate of %s is not trusted (%s); give the CA that "
+			 "signed it with --cafile FILE (or AGORA_CAFILE)", c->server,
+			 curl_err[0] ? curl_err : curl_easy_strerror(rc));
+		return REST_ETLS;
+	case CURLE_SSL_CACERT_BADFILE:
+		snprintf(err, errlen, "cannot use the CA file %s: %s", c->cafile ? c->cafile : "(system)",
+			 curl_err[0] ? curl_err : curl_easy_strerror(rc));
+		return REST_ETLS;
+	case CURLE_SSL_CONNECT_ERROR:
+		snprintf(err, errlen, "TLS handshake with %s failed: %s", c->server,
+			 curl_err[0] ? curl_err : curl_easy_strerror(rc));
+		return REST_ETLS;
 	case CURLE_GOT_NOTHING:
 		snprintf(err, errlen, "%s closed the connection without answering", c->server);
 		return REST_EPROTO;
@@ -183,6 +196,12 @@ static CURLcode set_options(struct rest_client *c, const char *method, const cha
 	SET(CURLOPT_ERRORBUFFER, curl_err);
 	SET(CURLOPT_USERAGENT, "agora/" AGORA_VERSION);
 	SET(CURLOPT_HTTPHEADER, headers);
+	if (c->cafile)
+		SET(CURLOPT_CAINFO, c->cafile);
+	if (c->insecure) {
+		SET(CURLOPT_SSL_VERIFYPEER, 0L);
+		SET(CURLOPT_SSL_VERIFYHOST, 0L);
+	}
 	if (strcmp(method, "GET") != 0)
 		SET(CURLOPT_CUSTOMREQUEST, method);
 	if (body) {

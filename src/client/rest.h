@@ -42,12 +42,20 @@ enum rest_error {
 	REST_ERESOLVE = -2, /* the host name does not resolve */
 	REST_ETIMEOUT = -3, /* connected, but no whole answer within the timeout */
 	REST_ETOOBIG = -4,  /* the answer is over max_answer bytes */
-	REST_EPROTO = -5,   /* anything else: closed without an answer, TLS, ... */
+	REST_EPROTO = -5,   /* anything else: closed without an answer, ... */
+	REST_ETLS = -6,     /* https: the server's certificate is not trusted (or not for
+			     * its name), the CA file cannot be read, or the handshake
+			     * failed */
 };
 
 struct rest_client {
 	char server[REST_URL_MAX]; /* canonical (rest_url_canonical) */
 	const char *token;         /* sent as Authorization: Bearer; NULL: none */
+	/* https: the CA certificates (PEM) the server's must chain to, NULL:
+	 * the system's; insecure: the server's certificate is not checked at
+	 * all (development only). Unused over http. */
+	const char *cafile;
+	bool insecure;
 	long connect_timeout_ms;
 	long timeout_ms;           /* the whole request, connect included */
 	size_t max_answer;         /* bytes of an answer's body */

@@ -143,6 +143,7 @@ struct net_listener *net_listen(struct net *n, const struct net_listener_config 
 	l->svc = svc;
 	l->loopback = host_is_loopback(lc->host);
 	l->anonymous = lc->anonymous;
+	l->use_identity = lc->use_identity;
 	net_listener_set_tls(l, lc->tls);
 	uv_tcp_init(n->loop, &l->tcp);
 	l->tcp.data = l;

@@ -178,6 +178,9 @@ struct net_listener_config {
 	/* TLS on every connection it accepts (tls_transport.c), NULL: plain
 	 * TCP. The listener takes a reference. */
 	struct tls_config *tls;
+	/* "use_identity_as_username=": the protocol takes its clients' names
+	 * from their certificates (net_conn_peer_identity), not their logins. */
+	bool use_identity;
 };
 
 struct net_listener {
@@ -187,6 +190,7 @@ struct net_listener {
 	bool loopback;         /* bound to 127.0.0.0/8 or ::1 */
 	int8_t anonymous;      /* from its config */
 	struct tls_config *tls; /* one reference; NULL: plain TCP */
+	bool use_identity;     /* from its config */
 	char name[80];         /* "address:port" as bound ("[::1]:port" for IPv6) */
 };
 
@@ -243,6 +247,12 @@ void *net_conn_ctx(const struct net_conn *c);
 struct net *net_conn_net(const struct net_conn *c);
 /* "address:port" of the peer, into out. */
 void net_conn_peer(const struct net_conn *c, char *out, size_t cap, bool with_port);
+/* The identity of the peer's TLS certificate, verified by the handshake
+ * (tls.h, tls_conn_peer_identity: its subject's CN, else its first DNS or
+ * e-mail SAN), NUL-terminated into out; false on a connection that is not
+ * TLS, before the handshake is done (a protocol's input comes after it),
+ * or when the certificate has no identity that fits in cap bytes. */
+bool net_conn_peer_identity(const struct net_conn *c, char *out, size_t cap);
 
 /* Hands the connection to another protocol (the HTTP -> WebSocket
  * upgrade), from any callback of the current one: to's protocol gets

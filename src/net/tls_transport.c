@@ -300,6 +300,15 @@ void net__tls_attach(struct net_conn *c, struct tls_config *cfg)
 	c->transport = NET_T_TLS;
 }
 
+bool net_conn_peer_identity(const struct net_conn *c, char *out, size_t cap)
+{
+	if (cap)
+		out[0] = '\0';
+	if (c->transport != NET_T_TLS || !c->aux || !c->aux->transport)
+		return false;
+	return tls_conn_peer_identity(link_of(c)->t, out, cap);
+}
+
 void net_listener_set_tls(struct net_listener *l, struct tls_config *cfg)
 {
 	if (cfg)

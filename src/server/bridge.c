@@ -177,7 +177,7 @@ static void derive_scram(struct bridge *b, const struct account_login *l)
 {
 	char pw[1024];
 
-	if (l->by_token || l->password_len >= sizeof(pw) ||
+	if (l->by_token || l->proven || l->password_len >= sizeof(pw) ||
 	    memchr(l->password, 0, l->password_len))
 		return;
 	memcpy(pw, l->password, l->password_len);
@@ -199,8 +199,12 @@ static void login_done(void *ctx, const struct account_login *l, const struct st
 
 	if (u)
 		derive_scram(b, l);
-	log_info("MQTT login as '%s': %s", l->name,
-		 !u ? "refused" : l->by_token ? "accepted (API token)" : "accepted");
+	if (l->proven)
+		log_info("MQTT login as '%s' by client certificate: %s", l->name,
+			 u ? "accepted" : "refused: no account has that name");
+	else
+		log_info("MQTT login as '%s': %s", l->name,
+			 !u ? "refused" : l->by_token ? "accepted (API token)" : "accepted");
 	broker_login_done(b->broker, m->c, u != NULL, u ? u->name : NULL);
 	if (b->resume)
 		b->resume(b->resume_ctx, m->c);
@@ -217,6 +221,21 @@ static void *hook_login_begin(void *ctx, struct broker_client *c, const uint8_t 
 	m->c = c;
 	m->check = account_login_start(b->loop, b->api, user, user_len, password, password_len,
 				       login_done, m);
+	return m;
+}
+
+/* use_identity_as_username: the certificate's name must be an account's
+ * for the account's rules (its inbox) to apply; one that is no account's
+ * is refused rather than let in as a bare name, which would read the inbox
+ * of whoever registers that name later. */
+static void *hook_identity_begin(void *ctx, struct broker_client *c, const char *name)
+{
+	struct bridge *b = ctx;
+	struct mqtt_login *m = xcalloc(1, sizeof(*m));
+
+	m->b = b;
+	m->c = c;
+	m->check = account_login_proven(b->loop, b->api, name, login_done, m);
 	return m;
 }
 
@@ -361,6 +380,7 @@ void bridge_attach(struct bridge *b, struct api *api)
 		.ctx = b,
 		.login_begin = hook_login_begin,
 		.login_cancel = hook_login_cancel,
+		.identity_begin = hook_identity_begin,
 		.may_subscribe = hook_may_subscribe,
 		.may_publish = hook_may_publish,
 		.may_read = hook_may_read,

@@ -287,6 +287,7 @@ static const struct listener_opt listener_opts[] = {
 	LOPT_TEXT("tls_groups=", groups),
 	LOPT_TEXT("alpn=", alpn),
 	LOPT_TEXT("tls_version=", version),
+	LOPT_FLAG("use_identity_as_username=", tls.use_identity, true),
 };
 
 #define N_LISTENER_OPTS (sizeof(listener_opts) / sizeof(listener_opts[0]))
@@ -346,6 +347,11 @@ static int listener_tls_check(const struct listener_config *l, uint32_t seen, ch
 		return snprintf(err, errlen, "tls_version= is 1.2 or 1.3"), -1;
 	if (t->require_certificate && !t->cafile[0] && !t->capath[0])
 		return snprintf(err, errlen, "require_certificate=yes needs cafile= or capath="), -1;
+	/* Without a required certificate a client could connect with none
+	 * and have no name at all: refused here rather than at every CONNECT. */
+	if (t->use_identity && !t->require_certificate)
+		return snprintf(err, errlen,
+				"use_identity_as_username=yes needs require_certificate=yes"), -1;
 	return 0;
 }
 

@@ -31,6 +31,10 @@ enum persistence { PERSIST_OFF, PERSIST_NORMAL, PERSIST_FULL };
 struct listener_tls {
 	bool on;                       /* tls=yes */
 	bool require_certificate;      /* clients must present a valid certificate */
+	/* use_identity_as_username=yes (needs require_certificate): the
+	 * certificate's identity (tls.h, tls_conn_peer_identity) is the
+	 * account; the CONNECT's user name and password are ignored. */
+	bool use_identity;
 	char certfile[CONFIG_TLS_PATH];
 	char keyfile[CONFIG_TLS_PATH];
 	char cafile[CONFIG_TLS_PATH];

@@ -27,7 +27,7 @@ static void login_work(uv_work_t *req)
 	struct account_login *l = req->data;
 
 	/* argon2id: tens of milliseconds, so never on the event loop */
-	l->ok = l->by_token ||
+	l->ok = l->by_token || (l->proven && l->known) ||
 		(l->known && api_password_verify(l->hash, l->password, l->password_len));
 }
 
@@ -68,9 +68,9 @@ static bool is_token(const struct account_login *l)
 	       owner == l->id;
 }
 
-struct account_login *account_login_start(uv_loop_t *loop, struct api *api, const uint8_t *name,
-					  size_t name_len, const uint8_t *password,
-					  size_t password_len, account_login_fn done, void *ctx)
+/* A new check of name: whether it is an account's (and its hash). */
+static struct account_login *login_new(struct api *api, const uint8_t *name, size_t name_len,
+				       account_login_fn done, void *ctx)
 {
 	struct account_login *l = xcalloc(1, sizeof(*l));
 
@@ -87,6 +87,25 @@ struct account_login *account_login_start(uv_loop_t *loop, struct api *api, cons
 					       sizeof(l->hash)) == 0;
 	}
 	log_name(l, name, name_len);
+	return l;
+}
+
+struct account_login *account_login_proven(uv_loop_t *loop, struct api *api, const char *name,
+					   account_login_fn done, void *ctx)
+{
+	struct account_login *l = login_new(api, (const uint8_t *)name, strlen(name), done, ctx);
+
+	l->proven = true;
+	uv_queue_work(loop, &l->req, login_work, login_after);
+	return l;
+}
+
+struct account_login *account_login_start(uv_loop_t *loop, struct api *api, const uint8_t *name,
+					  size_t name_len, const uint8_t *password,
+					  size_t password_len, account_login_fn done, void *ctx)
+{
+	struct account_login *l = login_new(api, name, name_len, done, ctx);
+
 	l->password = xmalloc(password_len + 1);
 	if (password_len)
 		memcpy(l->password, password, password_len);

@@ -43,6 +43,8 @@ struct account_login {
 	bool known;            /* a name of an account */
 	bool ok;
 	bool by_token;         /* the password is an API token of the account */
+	bool proven;           /* the name was proven otherwise: no password (a TLS
+				* client certificate's, account_login_proven) */
 };
 
 /* Starts a check (never fails): name and password as the client sent them
@@ -50,6 +52,13 @@ struct account_login {
 struct account_login *account_login_start(uv_loop_t *loop, struct api *api, const uint8_t *name,
 					  size_t name_len, const uint8_t *password,
 					  size_t password_len, account_login_fn done, void *ctx);
+/* The same for a name the transport proved (use_identity_as_username:
+ * its TLS client certificate's): accepted when it is an account's name
+ * (ASCII case ignored, as for a password login; done gets the account's
+ * spelling), with no password. It still ends through the pool, so done
+ * never comes before this returns. */
+struct account_login *account_login_proven(uv_loop_t *loop, struct api *api, const char *name,
+					   account_login_fn done, void *ctx);
 /* The client is gone: done will not be called; the job frees itself. */
 void account_login_cancel(struct account_login *l);
 

@@ -47,13 +47,27 @@ static bool anonymous_allowed(const struct mqtt_service *m, const struct net_lis
 static bool mqtt_open(struct net_conn *conn, const struct net_listener *l)
 {
 	struct mqtt_service *m = service_of(conn);
+	struct broker_client *c;
 	char peer[80];
 
 	net_conn_peer(conn, peer, sizeof(peer), true);
 	broker_set_time(m->broker, net_now(m->net));
-	net_conn_set_state(conn, broker_client_new(m->broker, conn, peer, anonymous_allowed(m, l)));
+	c = broker_client_new(m->broker, conn, peer, anonymous_allowed(m, l));
+	c->by_identity = l->use_identity;
+	net_conn_set_state(conn, c);
 	log_debug("connection from %s on %s", peer, l->name);
 	return true;
+}
+
+/* use_identity_as_username: the name the client certificate proves, for
+ * its CONNECT. Taken at the first input: the handshake is over once any
+ * plaintext comes. Names longer than an account's are no account's. */
+static void take_identity(struct net_conn *conn, struct broker_client *c)
+{
+	char name[256];
+
+	broker_client_set_identity(c,
+				   net_conn_peer_identity(conn, name, sizeof(name)) ? name : NULL);
 }
 
 /* Over max_connections: closed at once by the layer, so the backlog does
@@ -87,6 +101,8 @@ static size_t mqtt_input(struct net_conn *conn, const uint8_t *data, size_t len)
 	size_t used;
 
 	broker_set_time(m->broker, net_now(m->net));
+	if (c->by_identity && !c->level) /* no CONNECT yet */
+		take_identity(conn, c);
 	used = broker_client_input(m->broker, c, data, len);
 	follow_client(conn, c);
 	return used;
@@ -240,8 +256,10 @@ void mqtt_service_reconfigure(struct mqtt_service *m, const struct agora_config 
 int mqtt_service_listen(struct mqtt_service *m, const struct listener_config *lc)
 {
 	struct net_listener_config nl = { .host = lc->host, .port = lc->port,
-					  .anonymous = lc->anonymous };
+					  .anonymous = lc->anonymous,
+					  .use_identity = lc->tls.use_identity };
 	struct net_listener *l;
+	const char *note = "";
 	char err[512];
 
 	if (lc->tls.on) {
@@ -259,8 +277,11 @@ int mqtt_service_listen(struct mqtt_service *m, const struct listener_config *lc
 		return -1;
 	if (lc->tls.on && m->ntls < NET_MAX_LISTENERS)
 		m->tls[m->ntls++] = (struct mqtt_tls_listener){ l, lc->tls };
-	log_info("listening on %s%s%s", l->name, lc->tls.on ? " (TLS)" : "",
-		 anonymous_allowed(m, l) ? "" : " (anonymous clients refused)");
+	if (l->use_identity) /* every client has a name: anonymous does not apply */
+		note = " (user names from client certificates)";
+	else if (!anonymous_allowed(m, l))
+		note = " (anonymous clients refused)";
+	log_info("listening on %s%s%s", l->name, lc->tls.on ? " (TLS)" : "", note);
 	return 0;
 }
 

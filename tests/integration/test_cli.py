@@ -166,7 +166,8 @@ def test_bash_completion_commands_and_options():
     assert complete("poll", "") == {"create", "list", "show", "close"}
     assert complete("poll", "c") == {"create", "close"}
     assert complete("poll", "show", "--") == {"--follow", "--mqtt", "--json", "--server",
-                                              "--timeout", "--help"}
+                                              "--cafile", "--insecure", "--timeout",
+                                              "--help"}
     assert complete("poll", "create", "--closes") == {"--closes-in", "--closes-at"}
     assert complete("vote", "--ch") == {"--change"}
 

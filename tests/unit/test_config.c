@@ -415,11 +415,13 @@ static void test_listener_tls_options(void **state)
 	       "[::1]:8883 tls=yes certfile=/d/server.crt keyfile=/d/server.key cafile=/d/ca.crt "
 	       "capath=/d/cas crlfile=/d/crl.pem require_certificate=yes ciphers=ECDHE+AESGCM "
 	       "ciphersuites=TLS_AES_128_GCM_SHA256 tls_groups=X25519:P-256 alpn=mqtt "
-	       "tls_version=1.3 anonymous=no");
+	       "tls_version=1.3 anonymous=no use_identity_as_username=yes");
 	assert_int_equal(cfg.nlisteners, 2);
 	t = &cfg.listeners[1].tls;
 	assert_true(t->on);
 	assert_true(t->require_certificate);
+	assert_true(t->use_identity);
+	assert_false(cfg.listeners[0].tls.use_identity); /* off unless asked */
 	assert_string_equal(t->certfile, "/d/server.crt");
 	assert_string_equal(t->keyfile, "/d/server.key");
 	assert_string_equal(t->cafile, "/d/ca.crt");
@@ -473,6 +475,15 @@ static void test_listener_invalid(void **state)
 		{ "127.0.0.1:1 tls=yes certfile=a keyfile=b tls_version=1.1", "tls_version= is 1.2 or 1.3" },
 		{ "127.0.0.1:1 tls=yes certfile=a keyfile=b require_certificate=yes",
 		  "require_certificate=yes needs cafile= or capath=" },
+		/* The certificate is the login: only where one is required. */
+		{ "127.0.0.1:1 use_identity_as_username=yes", "use_identity_as_username= needs tls=yes" },
+		{ "127.0.0.1:1 tls=yes certfile=a keyfile=b use_identity_as_username=yes",
+		  "use_identity_as_username=yes needs require_certificate=yes" },
+		{ "127.0.0.1:1 tls=yes certfile=a keyfile=b cafile=c require_certificate=no "
+		  "use_identity_as_username=yes",
+		  "use_identity_as_username=yes needs require_certificate=yes" },
+		{ "127.0.0.1:1 tls=yes certfile=a keyfile=b cafile=c require_certificate=yes "
+		  "use_identity_as_username=maybe", "use_identity_as_username is yes or no" },
 	};
 	struct agora_config cfg;
 	char text[300];

@@ -6,6 +6,11 @@
  * a refusal's sentence is the Reason String of MQTT 5 publishers that want
  * one, and what the hook leaves to routing goes through may_publish first.
  *
+ * Then the login hooks when the transport proved the client's name
+ * (by_identity, a TLS listener's use_identity_as_username): the name is the
+ * login whatever the CONNECT's user name, one that is missing or no
+ * account's is refused as not authorized.
+ *
  * The test policy covers the prefix "acl": "acl/take" is the hook's, which
  * answers with take.answer; everything else there is left to routing, and
  * may_publish lets accounts (not anonymous clients) publish it.
@@ -32,6 +37,10 @@ static struct {
 } take;
 
 static int login_handle; /* its address is the login check's handle */
+static struct {
+	int logins, identities;  /* login_begin and identity_begin calls */
+	char name[32];           /* the name identity_begin was given */
+} checks;
 
 static void *hook_login_begin(void *ctx, struct broker_client *c, const uint8_t *user,
 			      size_t user_len, const uint8_t *password, size_t password_len)
@@ -42,7 +51,17 @@ static void *hook_login_begin(void *ctx, struct broker_client *c, const uint8_t 
 	(void)user_len;
 	(void)password;
 	(void)password_len;
+	checks.logins++;
 	return &login_handle; /* answered by the test: broker_login_done */
+}
+
+static void *hook_identity_begin(void *ctx, struct broker_client *c, const char *name)
+{
+	(void)ctx;
+	(void)c;
+	checks.identities++;
+	snprintf(checks.name, sizeof(checks.name), "%s", name);
+	return &login_handle;
 }
 
 static void hook_login_cancel(void *ctx, void *handle)
@@ -84,11 +103,13 @@ static struct broker *hooked_broker_with(struct broker_config *cfg)
 		.prefix = "acl",
 		.login_begin = hook_login_begin,
 		.login_cancel = hook_login_cancel,
+		.identity_begin = hook_identity_begin,
 		.may_publish = hook_may_publish,
 		.take_publish = hook_take_publish,
 	};
 
 	memset(&take, 0, sizeof(take));
+	memset(&checks, 0, sizeof(checks));
 	broker_set_hooks(b, &h);
 	return b;
 }
@@ -424,6 +445,112 @@ static void test_take_not_offered_wills(void **state)
 	free_broker(b);
 }
 
+/* ---- the transport's identity (use_identity_as_username) ---- */
+
+/* A client whose transport proved name (NULL: none), sending a CONNECT at
+ * level with the user name bob and a password. */
+static struct broker_client *connect_proven(struct broker *b, uint8_t level, const char *name)
+{
+	struct broker_client *c = new_client_on(b, false);
+	struct mqtt_packet p = connect_packet(level, "dev", true, 30, 0);
+
+	c->by_identity = true;
+	broker_client_set_identity(c, name);
+	p.u.connect.has_username = p.u.connect.has_password = true;
+	p.u.connect.username = str("bob");
+	p.u.connect.password = str("bob's password");
+	send_packet_at(b, c, &p, level);
+	return c;
+}
+
+/* The proven name is checked, not the user name; the account the check
+ * answers with is the client's. */
+static void test_identity_is_the_login(void **state)
+{
+	struct broker *b = hooked_broker();
+	struct broker_client *c = connect_proven(b, MQTT_LEVEL_311, "alice");
+
+	(void)state;
+	assert_int_equal(checks.logins, 0);
+	assert_int_equal(checks.identities, 1);
+	assert_string_equal(checks.name, "alice");
+	expect_nothing(c); /* waiting for the check */
+	assert_true(broker_client_waiting(c));
+	broker_login_done(b, c, true, "Alice"); /* the account's spelling */
+	expect_connack(c, false, 0, NULL);
+	assert_string_equal(c->account, "Alice");
+	drop_client(b, c);
+	free_broker(b);
+}
+
+/* No name, or a name that is no account's: not authorized (3.1.1's 5,
+ * 5's 0x87), never "bad user name or password" (there was none to get
+ * wrong). */
+static void test_identity_refusals(void **state)
+{
+	static const uint8_t levels[] = { MQTT_LEVEL_311, MQTT_LEVEL_5 };
+	struct broker *b = hooked_broker();
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		uint8_t rc = levels[i] == MQTT_LEVEL_5 ? 0x87 : 5;
+		struct broker_client *c;
+
+		memset(&checks, 0, sizeof(checks));
+		c = connect_proven(b, levels[i], NULL);
+		expect_connack(c, false, rc, NULL);
+		assert_int_equal(c->state, CLIENT_CLOSING);
+		assert_int_equal(checks.identities + checks.logins, 0);
+		drop_client(b, c);
+
+		c = connect_proven(b, levels[i], "carol");
+		assert_int_equal(checks.identities, 1);
+		broker_login_done(b, c, false, NULL);
+		expect_connack(c, false, rc, NULL);
+		assert_null(c->account);
+		drop_client(b, c);
+	}
+	free_broker(b);
+}
+
+/* An MQTT 5 authentication method beside the certificate: refused, so no
+ * mechanism names another account. */
+static void test_identity_with_auth_method_refused(void **state)
+{
+	struct broker *b = hooked_broker();
+	struct broker_client *c = new_client_on(b, false);
+	struct mqtt_packet p = connect_packet(MQTT_LEVEL_5, "dev", true, 30, 0);
+
+	(void)state;
+	c->by_identity = true;
+	broker_client_set_identity(c, "alice");
+	p.u.connect.props.present = MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD);
+	p.u.connect.props.auth_method = pstr("SCRAM-SHA-256");
+	send_packet_at(b, c, &p, MQTT_LEVEL_5);
+	expect_connack(c, false, 0x87, NULL);
+	assert_int_equal(checks.identities, 0);
+	drop_client(b, c);
+	free_broker(b);
+}
+
+/* Without accounts to check it against, the proven name is the account as
+ * it is (and the user name still ignored). */
+static void test_identity_without_hooks(void **state)
+{
+	struct broker_config cfg;
+	struct broker *b;
+	struct broker_client *c;
+
+	(void)state;
+	test_config(&cfg);
+	b = new_broker(&cfg);
+	c = connect_proven(b, MQTT_LEVEL_311, "device-7.example");
+	expect_connack(c, false, 0, NULL);
+	assert_string_equal(c->account, "device-7.example");
+	drop_client(b, c);
+	free_broker(b);
+}
+
 int main(void)
 {
 #define TEST(f) cmocka_unit_test_teardown(f, teardown)
@@ -435,6 +562,10 @@ int main(void)
 		TEST(test_take_route_then_may_publish),
 		TEST(test_take_sees_aliased_topic),
 		TEST(test_take_not_offered_wills),
+		TEST(test_identity_is_the_login),
+		TEST(test_identity_refusals),
+		TEST(test_identity_with_auth_method_refused),
+		TEST(test_identity_without_hooks),
 	};
 
 	log_set_level(LOG_ERROR);
