@@ -335,6 +335,29 @@ def test_api_message_reaches_a_wss_subscriber(https, certs, wss, uniq):
         api.close()
 
 
+def test_web_client_served_over_https_uses_wss(https, certs, tmp_path):
+    # The web client's live.js, as served over HTTPS, run by node with the
+    # page's location: its broker URL is wss:// on the same host and port
+    # (ws:// for a page loaded over http://).
+    node = shutil.which("node")
+    if not node:
+        pytest.skip("node is not installed")
+    b, port = https
+    r = requests.get(url(port, "/app/live.js"), verify=str(certs[0] / "ca.crt"), timeout=10)
+    assert r.status_code == 200 and "brokerUrl" in r.text
+    (tmp_path / "live.mjs").write_text(r.text)
+    script = ("const m = await import(%r);"
+              "for (const page of process.argv.slice(1)) {"
+              " globalThis.location = new URL(page); console.log(m.brokerUrl()); }"
+              % (tmp_path / "live.mjs").as_uri())
+    out = subprocess.run([node, "--input-type=module", "-e", script,
+                          url(port, "/"), "http://127.0.0.1:8080/"],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["wss://localhost:%d/mqtt" % port,
+                                  "ws://127.0.0.1:8080/mqtt"]
+
+
 # --------------------------------------------------------------------------
 # SIGHUP
 # --------------------------------------------------------------------------
