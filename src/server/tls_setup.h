@@ -22,7 +22,7 @@ struct tls_listeners {
 	struct tls_listener_entry {
 		struct net_listener *l;
 		struct listener_tls tls;
-		const char *alpn_default;  /* static text */
+		const char *alpn_default; /* static text */
 	} v[NET_MAX_LISTENERS];
 	int n;
 };
