@@ -76,7 +76,7 @@ static void aux_trim(struct net_conn *c)
 {
 	struct conn_aux *a = c->aux;
 
-	if (!a || a->writing || a->pending_len || a->transport)
+	if (!a || a->writing || a->pending_len || a->tls || a->ws)
 		return;
 	free(a->pending);
 	free(a);

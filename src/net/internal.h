@@ -61,7 +61,11 @@ struct conn_aux {
 	struct net_out *writing;     /* handed to the transport, not yet out */
 	uint8_t *pending;
 	uint32_t pending_len, pending_cap;
-	void *transport;             /* a stacked transport's state (ws.c) */
+	/* The stacked transports' state, a slot each so that they stack
+	 * (WebSocket framing over TLS): tls_transport.c's link, ws.c's
+	 * framing. */
+	void *tls;
+	void *ws;
 };
 
 /* A lingering close's state, in the slot of the protocol's state (the
@@ -92,7 +96,9 @@ static inline struct net *conn_net(const struct net_conn *c)
 }
 
 /* Transports by index: a connection names its own in one byte (its state,
- * for a stacked one, goes in conn_aux), so plain TCP costs nothing more. */
+ * for a stacked one, goes in conn_aux), so plain TCP costs nothing more.
+ * NET_T_WS is the WebSocket framing over whatever is under it (TCP, or
+ * TLS when the connection has a TLS link: ws.c's struct ws_lower). */
 enum { NET_T_TCP = 0, NET_T_WS = 1, NET_T_TLS = 2 };
 extern const struct net_transport *const net__transports[];
 
@@ -130,6 +136,15 @@ void net__read_with(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf,
 /* tls_transport.c: the connection speaks TLS with cfg from now on (at
  * accept, before anything is read or written). */
 void net__tls_attach(struct net_conn *c, struct tls_config *cfg);
+/* The plaintext TLS reads goes to up from now on (net__input until then:
+ * the protocol; the WebSocket decoder once a TLS connection is upgraded),
+ * also the rest of what is being delivered now. */
+void net__tls_deliver_to(struct net_conn *c,
+			 void (*up)(struct net_conn *c, const uint8_t *data, size_t len));
+/* Bytes of a transport stacked on TLS (the 101 answer, a pong, a close
+ * frame) encrypted behind everything written before, and sent as the
+ * socket takes them (copied; no completion). */
+void net__tls_write_own(struct net_conn *c, const uv_buf_t *iov, uint32_t n);
 
 /* listener.c */
 void net__listener_close(struct net_listener *l);

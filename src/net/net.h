@@ -4,9 +4,9 @@
  *
  *   listener  --accept-->  connection  --bytes-->  transport  --bytes-->  protocol
  *   (bind, port list,       (read-buffer policy,     (how bytes cross      (MQTT, HTTP:
- *    limit, options,         batched writes,          the socket: TCP      bytes in; output
- *    the log line)           deadlines, one close     today, TLS and       segments and close
- *                            path, counters)          WebSocket later)     decisions out)
+ *    limit, options,         batched writes,          the socket: TCP,     bytes in; output
+ *    the log line)           deadlines, one close     TLS, WebSocket       segments and close
+ *                            path, counters)          framing over either) decisions out)
  *
  * A protocol is a table of callbacks (struct net_proto) registered as a
  * service (struct net_service: the protocol, its context, its connection
@@ -36,7 +36,12 @@
  * - Transports: a table of operations (struct net_transport) under each
  *   connection; TCP's calls libuv's stream functions directly, so plain TCP
  *   costs no copy. A stacked transport (TLS, WebSocket framing) turns bytes
- *   on the socket into bytes for the protocol and back.
+ *   on the socket into bytes for the protocol and back, and they stack: the
+ *   WebSocket framing goes over TCP or over TLS (the stream under it is a
+ *   small set of operations, ws.c's struct ws_lower), and TLS hands its
+ *   plaintext to whatever is above it, the protocol or the framing. Each
+ *   keeps its state in the connection's occasional allocation, so plain
+ *   TCP and plain WebSocket pay nothing for TLS.
  *
  * Ownership: struct net is the caller's (net_new/net_free). Listeners and
  * connections belong to the net. A protocol's per-connection state is the
@@ -271,7 +276,8 @@ void net_conn_upgrade(struct net_conn *c, struct net_service *to, void *state);
  * binary frames. Bytes after the upgrade request that the current input
  * call did not take are decoded as frames. A frame or a fragmented message
  * over max_message bytes closes the connection with status 1009. The
- * deadline is cleared. Only a TCP connection is upgraded (else abort). */
+ * deadline is cleared. A TCP connection or a TLS one is upgraded (over
+ * TLS the frames travel inside it: wss://); any other transport aborts. */
 void net_conn_upgrade_ws(struct net_conn *c, struct net_service *to, void *state,
 			 const uv_buf_t *raw, uint32_t nraw, uint64_t max_message);
 /* WebSocket connections open now and since the start (they count in their

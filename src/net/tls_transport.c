@@ -9,6 +9,12 @@
  * The transport's state (struct tls_link) is in the connection's conn_aux,
  * set at accept on a listener with TLS: plain TCP connections pay nothing.
  *
+ * What is above it: the protocol (plaintext to net__input), or, once the
+ * connection is upgraded (GET /mqtt on an HTTPS listener), the WebSocket
+ * framing (ws.c), which reads its frames from the plaintext
+ * (net__tls_deliver_to) and writes them through this transport's
+ * operations and net__tls_write_own.
+ *
  * Writing: try_write encrypts and writes what the socket takes; the
  * ciphertext it does not take is queued (copied) behind. While anything is
  * queued, try_write takes nothing (UV_EAGAIN) and the layer's write queues
@@ -27,13 +33,15 @@
 
 struct tls_link {
 	struct tls_conn *t;
+	/* where plaintext goes: net__input, or the framing stacked above */
+	void (*up)(struct net_conn *c, const uint8_t *data, size_t len);
 	bool hello_seen; /* the first bytes were a TLS ClientHello */
 	char peer[64];   /* for the log: a peer that failed its handshake is often gone */
 };
 
 static struct tls_link *link_of(const struct net_conn *c)
 {
-	return c->aux->transport;
+	return c->aux->tls;
 }
 
 /* ---- ciphertext to the socket ---- */
@@ -125,8 +133,10 @@ static void fail(struct net_conn *c, const char *what, const char *why)
 	net_conn_close(c, NET_CLOSE_NOW);
 }
 
-/* Plaintext the engine has, to the protocol. The net's read buffer holds
- * it: what the socket read there is already inside the engine. */
+/* Plaintext the engine has, to what is above (the protocol, or a framing
+ * that an upgrade in the middle of this put there: the rest goes to it).
+ * The net's read buffer holds it: what the socket read there is already
+ * inside the engine. */
 static void deliver(struct net_conn *c)
 {
 	struct net *n = conn_net(c);
@@ -144,7 +154,7 @@ static void deliver(struct net_conn *c)
 			fail(c, "bad record", err);
 			return;
 		}
-		net__input(c, n->readbuf, (size_t)got);
+		link_of(c)->up(c, n->readbuf, (size_t)got);
 	}
 }
 
@@ -253,7 +263,7 @@ static void on_closed(uv_handle_t *h)
 
 	tls_conn_free(k->t);
 	free(k);
-	c->aux->transport = NULL;
+	c->aux->tls = NULL;
 	net__closed(c);
 }
 
@@ -295,8 +305,9 @@ void net__tls_attach(struct net_conn *c, struct tls_config *cfg)
 	k->t = tls_conn_new(cfg);
 	if (!k->t)
 		abort(); /* out of memory, as xmalloc's */
+	k->up = net__input;
 	net_conn_peer(c, k->peer, sizeof(k->peer), true);
-	net__aux(c)->transport = k;
+	net__aux(c)->tls = k;
 	c->transport = NET_T_TLS;
 }
 
@@ -304,9 +315,21 @@ bool net_conn_peer_identity(const struct net_conn *c, char *out, size_t cap)
 {
 	if (cap)
 		out[0] = '\0';
-	if (c->transport != NET_T_TLS || !c->aux || !c->aux->transport)
+	if (c->transport != NET_T_TLS || !c->aux || !c->aux->tls)
 		return false;
 	return tls_conn_peer_identity(link_of(c)->t, out, cap);
+}
+
+void net__tls_deliver_to(struct net_conn *c,
+			 void (*up)(struct net_conn *c, const uint8_t *data, size_t len))
+{
+	link_of(c)->up = up;
+}
+
+void net__tls_write_own(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
+{
+	if (encrypt(c, iov, n) == 0)
+		flush(c); /* a failure shows on the layer's own writes and reads */
 }
 
 void net_listener_set_tls(struct net_listener *l, struct tls_config *cfg)

@@ -1,11 +1,19 @@
 /*
- * ws.c - the WebSocket transport: TCP underneath, the frames of RFC 6455
- * between (ws_codec.c). What the client sends is decoded as it is read and
- * the payload of its binary messages goes to the protocol's input, in
- * order, as one byte stream; each output the layer writes becomes one
- * unmasked binary frame: its header, then the protocol's own segments
- * (nothing copied). Pings are answered, a close frame is answered and the
- * connection ends; a rule broken ends it with a close frame saying which.
+ * ws.c - the WebSocket transport: the frames of RFC 6455 (ws_codec.c) over
+ * the byte stream under them, TCP or TLS. What the client sends is decoded
+ * as it is read and the payload of its binary messages goes to the
+ * protocol's input, in order, as one byte stream; each output the layer
+ * writes becomes one unmasked binary frame: its header, then the
+ * protocol's own segments (nothing copied here). Pings are answered, a
+ * close frame is answered and the connection ends; a rule broken ends it
+ * with a close frame saying which.
+ *
+ * What is under the frames is a struct ws_lower, chosen at the upgrade:
+ * over TCP the frames are read from the socket and written with libuv's
+ * calls, as before TLS existed (nothing more per byte); over TLS (GET
+ * /mqtt on an HTTPS listener, or a websocket_listener with tls=yes) they
+ * are the plaintext TLS delivers (net__tls_deliver_to) and go down through
+ * TLS's own operations, which encrypt them.
  *
  * The transport's state (struct ws_conn) is in the connection's conn_aux,
  * allocated at the upgrade: plain TCP connections pay nothing.
@@ -19,8 +27,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The byte stream under the frames. t's operations carry the layer's
+ * writes (try_write, write: net__write_done when out), the half-close,
+ * the bytes queued, read_stop and the close; these two are what a framing
+ * needs besides. */
+struct ws_lower {
+	const struct net_transport *t;
+	uint8_t index; /* t's in net__transports */
+	/* Reading starts; what is read comes to ws_decode. */
+	void (*read_start)(struct net_conn *c);
+	/* Bytes of the framing's own (the 101 answer, a pong, a close frame),
+	 * copied, written behind whatever is queued: libuv writes a stream's
+	 * requests in order, TLS encrypts in order, and the layer never leaves
+	 * half a frame between two of its calls. No completion. */
+	void (*write_own)(struct net_conn *c, const uv_buf_t *iov, uint32_t n);
+};
+
 struct ws_conn {
 	struct ws_codec *codec;
+	const struct ws_lower *lower;
 	uint8_t hdr[WS_HEADER_MAX]; /* the frame try_write began */
 	uint8_t hdr_len, hdr_off;   /* its size, the bytes of it written */
 	bool hdr_pending;           /* write() continues that frame */
@@ -30,10 +55,15 @@ struct ws_conn {
 
 static struct ws_conn *ws_of(const struct net_conn *c)
 {
-	return c->aux->transport;
+	return c->aux->ws;
 }
 
-/* ---- writing the transport's own frames ---- */
+static const struct ws_lower *lower_of(const struct net_conn *c)
+{
+	return ws_of(c)->lower;
+}
+
+/* ---- over TCP ---- */
 
 struct ws_raw_write {
 	uv_write_t req;
@@ -47,10 +77,7 @@ static void on_raw_written(uv_write_t *req, int status)
 	free(req->data);
 }
 
-/* Queues bytes of the transport's own (the 101 answer, a pong, a close)
- * behind whatever is queued: libuv writes a stream's requests in order,
- * and the layer never leaves half a frame between two of its calls. */
-static void raw_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
+static void tcp_write_own(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
 {
 	size_t len = 0, at = 0;
 	struct ws_raw_write *w;
@@ -67,11 +94,44 @@ static void raw_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
 		free(w);
 }
 
+static void ws_decode(struct net_conn *c, const uint8_t *data, size_t len);
+
+static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	net__read_with(s, nread, buf, ws_decode);
+}
+
+static void tcp_read_start(struct net_conn *c)
+{
+	net__read_start(c, on_tcp_read);
+}
+
+static const struct ws_lower over_tcp = {
+	.t = &net_tcp,
+	.index = NET_T_TCP,
+	.read_start = tcp_read_start,
+	.write_own = tcp_write_own,
+};
+
+/* ---- over TLS: its plaintext comes to ws_decode (set at the upgrade) ---- */
+
+static void tls_read_start(struct net_conn *c)
+{
+	net_tls.read_start(c);
+}
+
+static const struct ws_lower over_tls = {
+	.t = &net_tls,
+	.index = NET_T_TLS,
+	.read_start = tls_read_start,
+	.write_own = net__tls_write_own,
+};
+
 static void send_control(struct net_conn *c, const uint8_t *frame, size_t len)
 {
 	uv_buf_t b = uv_buf_init((char *)frame, (unsigned)len);
 
-	raw_write(c, &b, 1);
+	lower_of(c)->write_own(c, &b, 1);
 }
 
 /* ---- reading ---- */
@@ -112,8 +172,9 @@ static const struct ws_events ws_events = {
 	.close = ev_close,
 };
 
-/* Bytes from the socket: decoded; a rule broken ends the connection with
- * the close status saying which (sent as it closes). */
+/* Bytes from below (the socket, or TLS's plaintext): decoded; a rule
+ * broken ends the connection with the close status saying which (sent as
+ * it closes). */
 static void ws_decode(struct net_conn *c, const uint8_t *data, size_t len)
 {
 	int rc = ws_codec_input(ws_of(c)->codec, data, len, &ws_events, c);
@@ -126,24 +187,19 @@ static void ws_decode(struct net_conn *c, const uint8_t *data, size_t len)
 	net_conn_close(c, NET_CLOSE_NOW);
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	net__read_with(s, nread, buf, ws_decode);
-}
-
 static void ws_read_start(struct net_conn *c)
 {
-	net__read_start(c, on_read);
+	lower_of(c)->read_start(c);
 }
 
 static void ws_read_stop(struct net_conn *c)
 {
-	net_tcp.read_stop(c);
+	lower_of(c)->t->read_stop(c);
 }
 
 static size_t ws_queued(const struct net_conn *c)
 {
-	return net_tcp.queued(c);
+	return lower_of(c)->t->queued(c);
 }
 
 /* ---- the layer's output: one binary frame each ---- */
@@ -181,7 +237,7 @@ static int ws_try_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
 	w->hdr_off = 0;
 	w->hdr_pending = true;
 	v = n < 17 ? small : xmalloc((n + 1) * sizeof(*v));
-	r = uv_try_write((uv_stream_t *)&c->tcp, v, with_header(w, iov, n, v));
+	r = w->lower->t->try_write(c, v, with_header(w, iov, n, v));
 	if (v != small)
 		free(v);
 	if (r < 0)
@@ -210,7 +266,7 @@ static int ws_write(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
 	}
 	w->hdr_pending = false;
 	k = with_header(w, iov, n, v);
-	rc = net__stream_write(c, v, k); /* copies v */
+	rc = w->lower->t->write(c, v, k); /* copies v */
 	if (v != small)
 		free(v);
 	return rc;
@@ -230,37 +286,33 @@ static int ws_shutdown(struct net_conn *c)
 	if (!w->close_sent)
 		send_control(c, frame, ws_codec_close_frame(w->codec, status_to_send(w), frame));
 	w->close_sent = true;
-	return net_tcp.shutdown(c);
-}
-
-static void on_closed(uv_handle_t *h)
-{
-	struct net_conn *c = (struct net_conn *)h;
-	struct net *n = conn_net(c);
-
-	ws_codec_free(ws_of(c)->codec);
-	free(ws_of(c));
-	c->aux->transport = NULL;
-	n->ws_open--;
-	net__closed(c);
+	return w->lower->t->shutdown(c);
 }
 
 /* The connection ends: its close frame goes first when nothing else is
  * queued (what is queued is dropped, and a frame cut short cannot be
- * followed by another); best effort, as closing cannot wait. */
+ * followed by another); best effort, as closing cannot wait. The framing
+ * is then gone (nothing of it runs after the close) and the connection is
+ * the stream under it again, which closes the socket: what the layer still
+ * asks of a closed connection (the bytes queued) is the lower's. */
 static void ws_close(struct net_conn *c)
 {
 	struct ws_conn *w = ws_of(c);
+	const struct ws_lower *lower = w->lower;
 	uint8_t frame[WS_CONTROL_MAX];
 	uv_buf_t b;
 
-	if (!w->close_sent && !c->tcp.write_queue_size) {
+	if (!w->close_sent && !lower->t->queued(c)) {
 		b = uv_buf_init((char *)frame,
 				(unsigned)ws_codec_close_frame(w->codec, status_to_send(w), frame));
-		uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+		lower->t->try_write(c, &b, 1);
 	}
-	w->close_sent = true;
-	uv_close((uv_handle_t *)&c->tcp, on_closed);
+	ws_codec_free(w->codec);
+	free(w);
+	c->aux->ws = NULL;
+	conn_net(c)->ws_open--;
+	c->transport = lower->index;
+	lower->t->close(c);
 }
 
 const struct net_transport net_ws = {
@@ -284,16 +336,19 @@ void net_conn_upgrade_ws(struct net_conn *c, struct net_service *to, void *state
 	struct ws_conn *w;
 	struct conn_aux *a;
 
-	if (c->transport != NET_T_TCP)
-		abort(); /* a programming error: only TCP connections are upgraded */
+	if (c->transport != NET_T_TCP && c->transport != NET_T_TLS)
+		abort(); /* a programming error: frames go over TCP or TLS only */
 	w = xcalloc(1, sizeof(*w));
 	w->codec = ws_codec_new(max_message);
 	if (!w->codec)
 		abort(); /* out of memory, as xmalloc's */
-	raw_write(c, raw, nraw); /* the answer, before any frame */
+	w->lower = c->transport == NET_T_TLS ? &over_tls : &over_tcp;
+	w->lower->write_own(c, raw, nraw); /* the answer, before any frame */
 	a = net__aux(c);
-	a->transport = w;
-	net_tcp.read_stop(c);
+	a->ws = w;
+	w->lower->t->read_stop(c);
+	if (w->lower == &over_tls) /* the rest of this read's plaintext too */
+		net__tls_deliver_to(c, ws_decode);
 	c->transport = NET_T_WS;
 	if (!(c->flags & F_PAUSED))
 		ws_read_start(c);

@@ -26,7 +26,7 @@ enum key_kind {
 	K_PATH,          /* char[width], not empty */
 	K_STRING,        /* char[width]; "" clears it */
 	K_BOOL,          /* bool: yes, no, true, false */
-	K_HTTP_LISTENER, /* char[width]: "address:port" or "off" */
+	K_HTTP_LISTENER, /* char[width]: "address:port [options]" or "off" */
 	K_SYNC,          /* bool: store_sync full */
 	K_POLL_LISTENER, /* appends to cfg->poll.listeners (may repeat); "off" clears them */
 	K_PERSIST,       /* enum persistence */
@@ -95,7 +95,7 @@ static const struct key keys[] = {
 	{ "data_dir", K_PATH, FIELD(data_dir), 0, 0,
 	  "directory for the data (agora.db: users, messages)" },
 	{ "http_listener", K_HTTP_LISTENER, HTTP_FIELD(listener), 0, 0,
-	  "address:port of the HTTP API, or off" },
+	  "address:port of the HTTP API [tls=yes certfile= keyfile= ...: HTTPS], or off" },
 	{ "http_max_connections", K_UINT, HTTP_FIELD(max_connections), 1, 1000000,
 	  "simultaneous HTTP connections; more get 503" },
 	{ "http_max_header_size", K_UINT, HTTP_FIELD(max_header_size), 256, 1048576,
@@ -119,7 +119,7 @@ static const struct key keys[] = {
 	{ "cors_origins", K_STRING, HTTP_FIELD(cors_origins), 0, 0,
 	  "origins allowed by CORS: comma-separated, or * (\"\" = none)" },
 	{ "websocket_listener", K_HTTP_LISTENER, HTTP_FIELD(websocket_listener), 0, 0,
-	  "address:port serving only MQTT over WebSocket (GET /mqtt), or off" },
+	  "address:port serving only MQTT over WebSocket (GET /mqtt) [tls=yes ...: wss], or off" },
 	{ "websocket_origins", K_STRING, HTTP_FIELD(websocket_origins), 0, 0,
 	  "Origins allowed to open MQTT over WebSocket: comma-separated (\"\" = any)" },
 	{ "websocket_max_message", K_UINT, HTTP_FIELD(websocket_max_message), 0, 268435460,
@@ -578,18 +578,61 @@ static int set_bool(struct agora_config *cfg, const struct key *k, const char *v
 	return 0;
 }
 
-/* Kept as text: http_server.c parses it again when it binds. */
+/* The address before a listener line's options (their own errors are
+ * config_parse_listener_opts's). */
+static bool listener_address_ok(const char *text)
+{
+	struct listener_config l;
+	char addr[128];
+	size_t n = strcspn(text, " \t");
+
+	if (n >= sizeof(addr))
+		return false;
+	memcpy(addr, text, n);
+	addr[n] = '\0';
+	return config_parse_listener(addr, &l) == 0;
+}
+
+/* "off", or an address and a listener line's options (tls=yes and the
+ * rest: HTTPS, or MQTT over secure WebSocket), but not anonymous= (MQTT
+ * over WebSocket follows allow_anonymous). Kept as text: http_server.c
+ * parses it again when it binds. */
 static int set_http_listener(struct agora_config *cfg, const struct key *k, const char *value,
 			     char *err, size_t errlen)
 {
 	struct listener_config l;
+	char why[160];
 
-	if (strcmp(value, "off") != 0 && config_parse_listener(value, &l)) {
+	if (strcmp(value, "off") == 0)
+		goto keep;
+	if (!listener_address_ok(value)) {
 		snprintf(err, errlen,
 			 "%s: '%s' is not ADDRESS:PORT ([ADDRESS]:PORT for IPv6) or off", k->name,
 			 value);
 		return -1;
 	}
+	if (strlen(value) >= k->width) {
+		snprintf(err, errlen, "%s: at most %zu bytes", k->name, k->width - 1);
+		return -1;
+	}
+	if (config_parse_listener_opts(value, &l, why, sizeof(why))) {
+		snprintf(err, errlen, "%s: '%s': %s", k->name, value, why);
+		return -1;
+	}
+	if (l.anonymous >= 0) {
+		snprintf(err, errlen,
+			 "%s: '%s': anonymous= is for MQTT listeners (MQTT over WebSocket follows "
+			 "allow_anonymous)", k->name, value);
+		return -1;
+	}
+	if (l.tls.use_identity) {
+		snprintf(err, errlen,
+			 "%s: '%s': use_identity_as_username= is for MQTT listeners (an HTTP "
+			 "request logs in with a token; MQTT over WebSocket with a password)",
+			 k->name, value);
+		return -1;
+	}
+keep:
 	snprintf(key_field(cfg, k), k->width, "%s", value);
 	return 0;
 }

@@ -54,9 +54,15 @@ struct listener_config {
 	struct listener_tls tls;
 };
 
+/* http_listener's and websocket_listener's text: an address and the
+ * options of a listener line (a config file's line is at most 1,022 bytes). */
+#define CONFIG_LISTENER_TEXT 1024
+
 /* The HTTP API's settings (docs/api.md). */
 struct http_config {
-	char listener[80];          /* "address:port", or "off" */
+	/* "address:port [tls=yes certfile=...]" (config_parse_listener_opts,
+	 * without anonymous=), or "off" */
+	char listener[CONFIG_LISTENER_TEXT];
 	uint32_t max_connections;
 	uint32_t max_header_size;   /* bytes: 431 beyond */
 	uint32_t max_headers;       /* header lines: 431 beyond */
@@ -73,7 +79,7 @@ struct http_config {
 	char cors_origins[512];
 	/* MQTT over WebSocket (http_server.c): GET /mqtt on the HTTP listener,
 	 * and on websocket_listener ("off": none) with nothing else. */
-	char websocket_listener[80];
+	char websocket_listener[CONFIG_LISTENER_TEXT]; /* as listener */
 	char websocket_origins[512]; /* "" = any Origin */
 	uint32_t websocket_max_message; /* bytes of a frame or message; 0 = max_packet_size */
 	uint32_t message_max;       /* bytes of a message */

@@ -31,6 +31,7 @@
 #include "http/http.h"
 #include "http/websocket.h"
 #include "mqtt_service.h"
+#include "tls_setup.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -566,17 +567,18 @@ static const struct net_proto http_proto = {
 };
 
 static struct http_server *server_new(struct net *n, const struct http_config *cfg,
-				      struct api *api, struct outbuf_pool *bufs, bool ws_only)
+				      struct api *api, struct outbuf_pool *bufs,
+				      struct tls_listeners *tls, bool ws_only)
 {
 	struct http_server *hs;
 	struct listener_config lc;
-	struct net_listener_config nl;
 	struct net_listener *l;
+	const char *key = ws_only ? "websocket_listener" : "http_listener";
 	const char *where = ws_only ? cfg->websocket_listener : cfg->listener;
+	char err[CONFIG_ERR_LEN];
 
-	if (config_parse_listener(where, &lc)) {
-		log_error("%s %s: not an address:port",
-			  ws_only ? "websocket_listener" : "http_listener", where);
+	if (config_parse_listener_opts(where, &lc, err, sizeof(err))) { /* checked at load */
+		log_error("%s %s: %s", key, where, err);
 		return NULL;
 	}
 	hs = xcalloc(1, sizeof(*hs));
@@ -594,29 +596,33 @@ static struct http_server *server_new(struct net *n, const struct http_config *c
 					.linger_time_ms = cfg->linger_time_ms,
 					.linger_timeout_ms = cfg->linger_timeout_ms,
 					.linger_bytes = cfg->linger_bytes };
-	nl = (struct net_listener_config){ .host = lc.host, .port = lc.port, .anonymous = -1 };
-	l = net_listen(n, &nl, &hs->svc, ws_only ? "WebSocket" : "HTTP");
+	/* ALPN "http/1.1" when none is set: a client that offers h2 first
+	 * (curl, browsers) then settles on HTTP/1.1, the only one served. */
+	l = tls_setup_listen(tls, n, &lc, &hs->svc, ws_only ? "WebSocket" : "HTTP", "http/1.1");
 	if (!l) {
 		free(hs);
 		return NULL;
 	}
 	if (ws_only)
-		log_info("MQTT over WebSocket on ws://%s/mqtt", l->name);
+		log_info("MQTT over WebSocket on %s://%s/mqtt", lc.tls.on ? "wss" : "ws", l->name);
 	else
-		log_info("HTTP API on http://%s/api (docs: /api/doc)", l->name);
+		log_info("HTTP API on %s://%s/api (docs: /api/doc)", lc.tls.on ? "https" : "http",
+			 l->name);
 	return hs;
 }
 
 struct http_server *http_server_new(struct net *n, const struct http_config *cfg,
-				    struct api *api, struct outbuf_pool *bufs)
+				    struct api *api, struct outbuf_pool *bufs,
+				    struct tls_listeners *tls)
 {
-	return server_new(n, cfg, api, bufs, false);
+	return server_new(n, cfg, api, bufs, tls, false);
 }
 
 struct http_server *http_server_new_ws(struct net *n, const struct http_config *cfg,
-				       struct api *api, struct outbuf_pool *bufs)
+				       struct api *api, struct outbuf_pool *bufs,
+				       struct tls_listeners *tls)
 {
-	return server_new(n, cfg, api, bufs, true);
+	return server_new(n, cfg, api, bufs, tls, true);
 }
 
 void http_server_set_mqtt(struct http_server *hs, struct mqtt_service *m, uint32_t max_packet)

@@ -14,7 +14,6 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "persist.h"
-#include "tls/tls.h"
 #include "tls_setup.h"
 
 #include <stdlib.h>
@@ -253,55 +252,22 @@ void mqtt_service_reconfigure(struct mqtt_service *m, const struct agora_config 
 	m->svc.max_conns = cfg->max_connections;
 }
 
-int mqtt_service_listen(struct mqtt_service *m, const struct listener_config *lc)
+int mqtt_service_listen(struct mqtt_service *m, struct tls_listeners *tls,
+			const struct listener_config *lc)
 {
-	struct net_listener_config nl = { .host = lc->host, .port = lc->port,
-					  .anonymous = lc->anonymous,
-					  .use_identity = lc->tls.use_identity };
-	struct net_listener *l;
+	/* ALPN "mqtt" when none is set: what MQTT-over-TLS clients on a shared
+	 * port (443) offer; a client that offers none is served. */
+	struct net_listener *l = tls_setup_listen(tls, m->net, lc, &m->svc, "MQTT", "mqtt");
 	const char *note = "";
-	char err[512];
 
-	if (lc->tls.on) {
-		/* ALPN "mqtt" when none is set: what MQTT-over-TLS clients on a
-		 * shared port (443) offer; a client that offers none is served. */
-		nl.tls = tls_setup_listener(&lc->tls, "mqtt", err, sizeof(err));
-		if (!nl.tls) {
-			log_error("listener %s:%u: %s", lc->host, lc->port, err);
-			return -1;
-		}
-	}
-	l = net_listen(m->net, &nl, &m->svc, "MQTT");
-	tls_config_unref(nl.tls); /* the listener holds its own */
 	if (!l)
 		return -1;
-	if (lc->tls.on && m->ntls < NET_MAX_LISTENERS)
-		m->tls[m->ntls++] = (struct mqtt_tls_listener){ l, lc->tls };
 	if (l->use_identity) /* every client has a name: anonymous does not apply */
 		note = " (user names from client certificates)";
 	else if (!anonymous_allowed(m, l))
 		note = " (anonymous clients refused)";
 	log_info("listening on %s%s%s", l->name, lc->tls.on ? " (TLS)" : "", note);
 	return 0;
-}
-
-void mqtt_service_reload_tls(struct mqtt_service *m)
-{
-	char err[512];
-
-	for (int i = 0; i < m->ntls; i++) {
-		struct tls_config *cfg = tls_setup_listener(&m->tls[i].tls, "mqtt", err, sizeof(err));
-
-		if (!cfg) {
-			log_error("SIGHUP: %s: certificates not reloaded, the loaded ones stay: %s",
-				  m->tls[i].l->name, err);
-			continue;
-		}
-		net_listener_set_tls(m->tls[i].l, cfg);
-		tls_config_unref(cfg);
-		log_info("SIGHUP: %s: certificates reloaded (new connections use them)",
-			 m->tls[i].l->name);
-	}
 }
 
 struct broker_client *mqtt_service_adopt(struct mqtt_service *m, struct net_conn *conn,

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "net/net.h"
 #include "outbatch.h"
+#include "tls_setup.h"
 
 struct broker;
 struct broker_client;
@@ -26,26 +27,17 @@ struct mqtt_service {
 	/* The broker's durable log, NULL with persistence off: no output
 	 * leaves before the records of the changes it acknowledges. */
 	struct persist *persist;
-	/* Listeners with TLS and their settings, for SIGHUP's reload. */
-	struct mqtt_tls_listener {
-		struct net_listener *l;
-		struct listener_tls tls;
-	} tls[NET_MAX_LISTENERS];
-	int ntls;
 };
 
 /* Registers the service on n (its per-turn write of the broker's dirty
  * clients) with cfg's limits; listeners are added with mqtt_service_listen. */
 void mqtt_service_init(struct mqtt_service *m, struct net *n, struct broker *b,
 		       const struct agora_config *cfg);
-/* Listens on lc and logs "listening on ADDRESS[ (anonymous clients
- * refused)]"; -1 (logged) if it cannot. */
-int mqtt_service_listen(struct mqtt_service *m, const struct listener_config *lc);
-/* SIGHUP: every TLS listener's certificate, key, CAs and CRL read again
- * from the files it was started with. New connections use them; open ones
- * keep theirs. A listener whose files no longer load keeps the old ones
- * (logged, with why). */
-void mqtt_service_reload_tls(struct mqtt_service *m);
+/* Listens on lc and logs "listening on ADDRESS[ (TLS)][ (anonymous
+ * clients refused)]"; -1 (logged) if it cannot. A TLS listener goes into
+ * tls (the process's registry: SIGHUP reloads its certificates). */
+int mqtt_service_listen(struct mqtt_service *m, struct tls_listeners *tls,
+			const struct listener_config *lc);
 /* SIGHUP: the connection limit again. */
 void mqtt_service_reconfigure(struct mqtt_service *m, const struct agora_config *cfg);
 /* A login finished (broker_login_done): the client's held input goes in

@@ -20,6 +20,7 @@
 #include "poll_service.h"
 #include "scram.h"
 #include "store/store.h"
+#include "tls_setup.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -41,6 +42,7 @@ struct server {
 	const char *config_path;
 	const struct config_overrides *overrides;
 	struct mqtt_service mqtt;
+	struct tls_listeners tls;  /* every listener with tls=yes: SIGHUP reloads them */
 	struct http_server *http;
 	struct http_server *ws;    /* NULL: websocket_listener off */
 	struct poll_service *poll; /* NULL: poll_listener off */
@@ -122,7 +124,7 @@ static void reload(struct server *srv)
 	char err[CONFIG_ERR_LEN];
 
 	/* Renewed certificates come in even when the file has an error. */
-	mqtt_service_reload_tls(&srv->mqtt);
+	tls_listeners_reload(&srv->tls);
 	if (config_build(&fresh, srv->config_path, srv->overrides, err, sizeof(err))) {
 		log_error("SIGHUP: configuration not reloaded: %s", err);
 		return;
@@ -291,11 +293,11 @@ int server_start(struct server *srv)
 		nl = 1;
 	}
 	for (int i = 0; i < nl; i++)
-		if (mqtt_service_listen(&srv->mqtt, &lcs[i]))
+		if (mqtt_service_listen(&srv->mqtt, &srv->tls, &lcs[i]))
 			return -1;
 	if (strcmp(cfg->http.listener, "off") != 0) {
 		srv->http = http_server_new(srv->net, &cfg->http, srv->api,
-					    broker_outbuf_pool(srv->broker));
+					    broker_outbuf_pool(srv->broker), &srv->tls);
 		if (!srv->http)
 			return -1;
 		srv->bridge.http = srv->http;
@@ -305,7 +307,7 @@ int server_start(struct server *srv)
 	}
 	if (strcmp(cfg->http.websocket_listener, "off") != 0) {
 		srv->ws = http_server_new_ws(srv->net, &cfg->http, srv->api,
-					     broker_outbuf_pool(srv->broker));
+					     broker_outbuf_pool(srv->broker), &srv->tls);
 		if (!srv->ws)
 			return -1;
 		http_server_set_mqtt(srv->ws, &srv->mqtt, cfg->broker.max_packet_size);

@@ -717,7 +717,7 @@ static void test_http_listener(void **state)
 	static const char *const ok[] = { "off", "127.0.0.1:8080", "[::1]:80", "localhost:0",
 					  "0.0.0.0:65535" };
 	static const char *const bad[] = { "", "OFF", "nope", "1.2.3.4:70000", "::1:80",
-					   "127.0.0.1:80 anonymous=no", "127.0.0.1" };
+					   "127.0.0.1", "off tls=yes", "nope tls=yes" };
 	struct agora_config cfg;
 	char want[CONFIG_ERR_LEN];
 
@@ -733,6 +733,66 @@ static void test_http_listener(void **state)
 			 bad[i]);
 		set_bad(&cfg, "http_listener", bad[i], want);
 	}
+}
+
+/* http_listener and websocket_listener take a listener line's options
+ * (HTTPS, secure WebSocket), checked as listener's are, except
+ * anonymous=; kept as written (http_server.c parses them when it binds). */
+static void test_http_listener_options(void **state)
+{
+	static const char *const keys_[] = { "http_listener", "websocket_listener" };
+	static const char tls[] = "127.0.0.1:8443 tls=yes certfile=/d/s.crt keyfile=/d/s.key "
+				  "cafile=/d/ca.crt require_certificate=yes tls_version=1.3 "
+				  "alpn=http/1.1";
+	static const char *const bad_opts[][2] = {
+		{ "127.0.0.1:1 anonymous=no", "anonymous= is for MQTT listeners (MQTT over "
+					      "WebSocket follows allow_anonymous)" },
+		{ "127.0.0.1:1 anonymous=yes", "anonymous= is for MQTT listeners (MQTT over "
+					       "WebSocket follows allow_anonymous)" },
+		{ "127.0.0.1:1 tls=yes certfile=a keyfile=b cafile=c require_certificate=yes "
+		  "use_identity_as_username=yes",
+		  "use_identity_as_username= is for MQTT listeners (an HTTP request logs in with a "
+		  "token; MQTT over WebSocket with a password)" },
+		{ "127.0.0.1:1 tls=yes", "tls=yes needs certfile= and keyfile=" },
+		{ "127.0.0.1:1 certfile=a keyfile=b", "certfile= needs tls=yes" },
+		{ "127.0.0.1:1 tls=maybe", "tls is yes or no" },
+		{ "127.0.0.1:1 junk", "unknown option 'junk'" },
+		{ "127.0.0.1:1 tls=yes certfile=a keyfile=b tls_version=1.0",
+		  "tls_version= is 1.2 or 1.3" },
+		{ "127.0.0.1:1 tls=yes certfile=a keyfile=b alpn=h2 alpn=h2", "alpn given twice" },
+	};
+	struct agora_config cfg;
+	char want[CONFIG_ERR_LEN], *longest, *too_long;
+	const char *field;
+
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		config_defaults(&cfg);
+		field = k ? cfg.http.websocket_listener : cfg.http.listener;
+		set_ok(&cfg, keys_[k], tls);
+		assert_string_equal(field, tls);
+		set_ok(&cfg, keys_[k], "[::1]:8443 tls=no");
+		assert_string_equal(field, "[::1]:8443 tls=no");
+		set_ok(&cfg, keys_[k], "off");
+		assert_string_equal(field, "off");
+		for (size_t i = 0; i < sizeof(bad_opts) / sizeof(bad_opts[0]); i++) {
+			snprintf(want, sizeof(want), "%s: '%s': %s", keys_[k], bad_opts[i][0],
+				 bad_opts[i][1]);
+			set_bad(&cfg, keys_[k], bad_opts[i][0], want);
+		}
+	}
+	/* The longest text kept whole (options padded with blanks); one byte
+	 * more is refused, not cut. */
+	longest = repeat(' ', CONFIG_LISTENER_TEXT - 1);
+	memcpy(longest, tls, strlen(tls));
+	set_ok(&cfg, "http_listener", longest);
+	assert_string_equal(cfg.http.listener, longest);
+	too_long = repeat(' ', CONFIG_LISTENER_TEXT);
+	memcpy(too_long, tls, strlen(tls));
+	snprintf(want, sizeof(want), "http_listener: at most %d bytes", CONFIG_LISTENER_TEXT - 1);
+	set_bad(&cfg, "http_listener", too_long, want);
+	free(longest);
+	free(too_long);
 }
 
 /* Off by default; repeats; a bare port is every IPv4 address; off forgets
@@ -890,6 +950,30 @@ static void test_build_command_line_listeners_replace_file(void **state)
 	assert_int_equal(cfg.nlisteners, 1);
 	assert_int_equal(build(&cfg, NULL, one, 0, err), 0);
 	assert_int_equal(cfg.nlisteners, 0); /* the default listener */
+}
+
+/* An HTTPS listener given on the command line replaces the file's, as
+ * any other key (`--http_listener "127.0.0.1:8443 tls=yes ..."`). */
+static void test_build_command_line_https_listener(void **state)
+{
+	static const char file[] = "http_listener 127.0.0.1:8080\n"
+				   "websocket_listener 127.0.0.1:8081\n";
+	static const char *const kv[] = {
+		"http-listener", "127.0.0.1:8443 tls=yes certfile=/d/s.crt keyfile=/d/s.key",
+		"websocket_listener", "127.0.0.1:8444 tls=yes certfile=/d/s.crt keyfile=/d/s.key"
+	};
+	static const char *const bad[] = { "http_listener", "127.0.0.1:8443 anonymous=no" };
+	struct agora_config cfg;
+	char err[CONFIG_ERR_LEN] = "";
+
+	(void)state;
+	assert_int_equal(build(&cfg, file, kv, 2, err), 0);
+	assert_string_equal(cfg.http.listener, kv[1]);
+	assert_string_equal(cfg.http.websocket_listener, kv[3]);
+	assert_int_equal(build(&cfg, file, bad, 1, err), -1);
+	assert_string_equal(err, "--http_listener: http_listener: '127.0.0.1:8443 anonymous=no': "
+				 "anonymous= is for MQTT listeners (MQTT over WebSocket follows "
+				 "allow_anonymous)");
 }
 
 /* The same for poll_listener, independently of listener. */
@@ -1141,6 +1225,8 @@ int main(void)
 		cmocka_unit_test(test_data_dir),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_http_listener),
+		cmocka_unit_test(test_http_listener_options),
+		cmocka_unit_test(test_build_command_line_https_listener),
 		cmocka_unit_test(test_poll_listener),
 		cmocka_unit_test(test_key_names),
 		cmocka_unit_test(test_later_setting_wins),

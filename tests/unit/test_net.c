@@ -20,10 +20,19 @@
  * early, a paused connection outliving net_stop, the net's handles left
  * open, an answer lost at a half-close, a linger bound of 0): each fails
  * on the code as it was.
+ *
+ * The stacked transports (section 13): WS upgrades to the WebSocket
+ * framing (net_conn_upgrade_ws), on a plain listener and on one with TLS
+ * (certificates made by certgen in a temporary directory); the peer then
+ * speaks masked frames, through the TLS engine's client side (tls.h) when
+ * the listener has TLS.
  */
 #include "helpers.h"
 
 #include "net/net.h"
+#include "net/ws.h"
+#include "tls/certgen.h"
+#include "tls/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -191,9 +200,11 @@ struct fconn {
 struct peer {
 	int fd;
 	bool reading;               /* read what comes at every turn */
-	struct bytes in;
+	struct bytes in;            /* over TLS: the plaintext */
 	bool eof;
 	int err;
+	struct tls_conn *tls;       /* NULL: plain TCP */
+	bool sending;               /* peer_send copies the ciphertext out: no flush */
 };
 
 struct fixture {
@@ -206,6 +217,9 @@ struct fixture {
 	struct fake a, b, c, u;
 	struct peer peers[MAX_PEERS];
 	int npeers;
+	/* section 13: certgen's files, and the two ends' TLS configs */
+	char certdir[64];
+	struct tls_config *tls_server, *tls_client;
 };
 
 static void note(struct fake *f, const char *what)
@@ -301,17 +315,25 @@ static bool line_arg(const uint8_t *line, size_t len, const char *word, unsigned
 	return errno == 0 && end != num && *end == '\0';
 }
 
-static void upgrade(struct fconn *fc)
+#define WS_TEST_MAX (1u << 20) /* the upgrade's frame and message limit */
+
+/* UPGRADE: the same transport; WS (ws): the WebSocket framing, with "ws\n"
+ * as the upgrade's raw answer. */
+static void upgrade(struct fconn *fc, bool ws)
 {
 	struct fake *f = fc->f, *to = f->upgrade_to;
 	struct net_conn *c = fc->c;
 	struct fconn *nfc;
+	uv_buf_t answer = uv_buf_init((char *)"ws\n", 3);
 
 	f->upgrades++;
 	f->upgrade_turn = f->fx->turns;
 	bytes_set(&f->upgraded_got, fc->got.p, fc->got.len);
 	nfc = fconn_new(to, c);
-	net_conn_upgrade(c, &to->svc, nfc);
+	if (ws)
+		net_conn_upgrade_ws(c, &to->svc, nfc, &answer, 1, WS_TEST_MAX);
+	else
+		net_conn_upgrade(c, &to->svc, nfc);
 	if (net_conn_state(c) != nfc || net_conn_ctx(c) != to)
 		note(f, "upgrade: state or context not switched");
 	fconn_free(fc); /* the old protocol's own: its close is not called */
@@ -351,8 +373,8 @@ static enum line_result take_line(struct fconn *fc, const uint8_t *line, size_t 
 		net__eof(c, 0);
 		return f->closes != closes ? L_GONE : L_STOP; /* closed: fc is freed */
 	}
-	if (line_is(line, len, "UPGRADE") && f->upgrade_to) {
-		upgrade(fc);
+	if ((line_is(line, len, "UPGRADE") || line_is(line, len, "WS")) && f->upgrade_to) {
+		upgrade(fc, line_is(line, len, "WS"));
 		return L_GONE;
 	}
 	if (line_arg(line, len, "BIG", &arg)) {
@@ -667,6 +689,47 @@ static struct peer *peer_connect(struct fixture *fx, uint16_t port, int rcvbuf)
 	return p;
 }
 
+/* Over TLS: the engine's ciphertext, sent as far as the socket takes it
+ * (the rest at the next read or send). */
+static void peer_flush(struct peer *p)
+{
+	const uint8_t *d;
+	size_t n;
+	ssize_t k;
+
+	while (p->tls && !p->sending && p->fd >= 0 && (n = tls_conn_pending(p->tls, &d))) {
+		k = send(p->fd, d, n, MSG_NOSIGNAL);
+		if (k <= 0)
+			break;
+		tls_conn_consume(p->tls, (size_t)k);
+	}
+}
+
+/* Bytes from the socket: as they are, or through the TLS engine (its
+ * handshake answers sent, the plaintext kept). */
+static void peer_take(struct peer *p, const uint8_t *data, size_t n)
+{
+	uint8_t plain[16 * 1024];
+	char err[256];
+	long got;
+
+	if (!p->tls) {
+		bytes_add(&p->in, data, n);
+		return;
+	}
+	if (tls_conn_feed(p->tls, data, n, err, sizeof(err))) {
+		p->err = EPROTO;
+		return;
+	}
+	while ((got = tls_conn_read(p->tls, plain, sizeof(plain), err, sizeof(err))) > 0)
+		bytes_add(&p->in, plain, (size_t)got);
+	if (got == TLS_ECLOSED)
+		p->eof = true;
+	else if (got < 0)
+		p->err = EPROTO;
+	peer_flush(p);
+}
+
 static void peer_read(struct peer *p)
 {
 	uint8_t buf[64 * 1024];
@@ -675,7 +738,7 @@ static void peer_read(struct peer *p)
 		ssize_t n = recv(p->fd, buf, sizeof(buf), 0);
 
 		if (n > 0) {
-			bytes_add(&p->in, buf, (size_t)n);
+			peer_take(p, buf, (size_t)n);
 		} else if (n == 0) {
 			p->eof = true;
 		} else if (errno != EINTR) {
@@ -705,6 +768,8 @@ static void peer_shut(struct peer *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
+	tls_conn_free(p->tls);
+	p->tls = NULL;
 }
 
 /* ---- driving the loop ---- */
@@ -785,7 +850,7 @@ static void run_turns(struct fixture *fx, int n)
 		turn(fx);
 }
 
-static void peer_send(struct fixture *fx, struct peer *p, const void *data, size_t len)
+static void raw_send(struct fixture *fx, struct peer *p, const void *data, size_t len)
 {
 	const uint8_t *d = data;
 	uint64_t end = uv_hrtime() + (uint64_t)WAIT_MS * 1000000u;
@@ -804,6 +869,30 @@ static void peer_send(struct fixture *fx, struct peer *p, const void *data, size
 			fail_msg("send: %s", strerror(errno));
 		}
 	}
+}
+
+/* data as it is, or encrypted: the engine's ciphertext copied out (the
+ * turns run meanwhile must not send it too). */
+static void peer_send(struct fixture *fx, struct peer *p, const void *data, size_t len)
+{
+	struct bytes out = { 0 };
+	const uint8_t *d;
+	char err[256];
+	size_t n;
+
+	if (!p->tls) {
+		raw_send(fx, p, data, len);
+		return;
+	}
+	if (tls_conn_write(p->tls, data, len, err, sizeof(err)))
+		fail_msg("tls_conn_write: %s", err);
+	n = tls_conn_pending(p->tls, &d);
+	bytes_add(&out, d, n);
+	tls_conn_consume(p->tls, n);
+	p->sending = true;
+	raw_send(fx, p, out.p, out.len);
+	p->sending = false;
+	bytes_free(&out);
 }
 
 static void peer_says(struct fixture *fx, struct peer *p, const char *s)
@@ -844,14 +933,20 @@ static uint16_t port_of(const char *name)
 	return errno || end == colon + 1 || *end || v > 65535 ? 0 : (uint16_t)v;
 }
 
-static void fake_listen(struct fixture *fx, struct fake *f)
+static void fake_listen_with(struct fixture *fx, struct fake *f, struct tls_config *tls)
 {
-	struct net_listener_config lc = { .host = "127.0.0.1", .port = 0, .anonymous = -1 };
+	struct net_listener_config lc = { .host = "127.0.0.1", .port = 0, .anonymous = -1,
+					  .tls = tls };
 
 	f->listener = net_listen(fx->net, &lc, &f->svc, "test");
 	assert_non_null(f->listener);
 	f->port = port_of(f->listener->name);
 	assert_int_not_equal(f->port, 0);
+}
+
+static void fake_listen(struct fixture *fx, struct fake *f)
+{
+	fake_listen_with(fx, f, NULL);
 }
 
 static int setup(void **state)
@@ -885,6 +980,25 @@ static void drain(struct fixture *fx)
 
 	while (uv_loop_alive(&fx->loop) && uv_hrtime() < end)
 		wait_step(fx);
+}
+
+static const char *const cert_files[] = { "ca.crt", "ca.key", "server.crt", "server.key" };
+
+/* certgen's files and their directory; -1 when one is missing or
+ * something else is left. */
+static int remove_certs(const char *dir)
+{
+	char path[128];
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(cert_files) / sizeof(cert_files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, cert_files[i]);
+		bad |= unlink(path) != 0;
+	}
+	bad |= rmdir(dir) != 0;
+	if (bad)
+		fprintf(stderr, "teardown: certificates left in %s\n", dir);
+	return bad ? -1 : 0;
 }
 
 static int teardown(void **state)
@@ -921,6 +1035,10 @@ static int teardown(void **state)
 	bytes_free(&fx->order);
 	bytes_free(&fx->scratch[0]);
 	bytes_free(&fx->scratch[1]);
+	tls_config_unref(fx->tls_server);
+	tls_config_unref(fx->tls_client);
+	if (fx->certdir[0])
+		rc |= remove_certs(fx->certdir);
 	free(fx);
 	return rc;
 }
@@ -1827,6 +1945,260 @@ static void test_linger_zero_bound(void **state)
 			 a->svc.nconns, b->svc.nconns);
 }
 
+/* ---- 13. stacked transports: WebSocket framing over TCP and over TLS ---- */
+
+/* A plain fixture, and fx->b listening with TLS: a CA and a server
+ * certificate for localhost and 127.0.0.1 made by certgen, the client's
+ * config trusting that CA. */
+static int setup_tls(void **state)
+{
+	static const char *const dns[] = { "localhost", NULL };
+	static const char *const ips[] = { "127.0.0.1", NULL };
+	struct fixture *fx;
+	char err[512], crt[128], key[128], ca[128];
+	struct certgen_request r = { .dns = dns, .ips = ips, .days = 2, .ca_days = 2 };
+	struct tls_settings ss = { .role = TLS_SERVER, .certfile = crt, .keyfile = key };
+	struct tls_settings cs = { .role = TLS_CLIENT, .cafile = ca, .server_name = "localhost" };
+
+	if (setup(state))
+		return -1;
+	fx = *state;
+	snprintf(fx->certdir, sizeof(fx->certdir), "/tmp/agora-test-net-XXXXXX");
+	if (!mkdtemp(fx->certdir)) {
+		fx->certdir[0] = '\0';
+		return -1;
+	}
+	r.dir = fx->certdir;
+	snprintf(crt, sizeof(crt), "%s/server.crt", fx->certdir);
+	snprintf(key, sizeof(key), "%s/server.key", fx->certdir);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", fx->certdir);
+	if (certgen_init(&r, err, sizeof(err)) < 0 ||
+	    !(fx->tls_server = tls_config_new(&ss, err, sizeof(err))) ||
+	    !(fx->tls_client = tls_config_new(&cs, err, sizeof(err)))) {
+		fprintf(stderr, "setup_tls: %s\n", err);
+		return -1;
+	}
+	fake_listen_with(fx, &fx->b, fx->tls_server);
+	return 0;
+}
+
+/* A peer on f's listener, speaking TLS when the fixture has made its
+ * certificates (the ClientHello goes at once). */
+static struct peer *peer_for(struct fixture *fx, struct fake *f)
+{
+	struct peer *p = peer_connect(fx, f->port, 0);
+
+	if (f->listener->tls) {
+		p->tls = tls_conn_new(fx->tls_client);
+		assert_non_null(p->tls);
+		peer_flush(p);
+	}
+	return p;
+}
+
+/* A client's frame: masked, final, opcode op, appended to out. */
+static void ws_frame(struct bytes *out, uint8_t op, const void *payload, size_t n)
+{
+	static const uint8_t key[4] = { 0x5a, 0x01, 0xc3, 0x7e };
+	uint8_t hdr[WS_MASKED_HEADER_MAX];
+	size_t h = ws_masked_header(op, n, key, hdr), at;
+
+	bytes_add(out, hdr, h);
+	at = out->len;
+	bytes_add(out, payload, n);
+	ws_mask(out->p + at, n, key);
+}
+
+static void peer_frame(struct fixture *fx, struct peer *p, uint8_t op, const void *payload,
+		       size_t n)
+{
+	struct bytes f = { 0 };
+
+	ws_frame(&f, op, payload, n);
+	peer_send(fx, p, f.p, f.len);
+	bytes_free(&f);
+}
+
+/* What the server's frames in in[from..) say: the payload of its binary
+ * frames in order, its pongs' payload, its close frames and the status of
+ * the last. Server frames are unmasked and never fragmented here. */
+struct ws_seen {
+	struct bytes data, pong;
+	int closes;
+	uint16_t status;
+	bool bad;               /* a frame no server sends */
+};
+
+static void ws_parse(const struct bytes *in, size_t from, struct ws_seen *w)
+{
+	size_t at = from;
+
+	bytes_free(&w->data);
+	bytes_free(&w->pong);
+	w->closes = 0;
+	w->bad = false;
+	while (in->len - at >= 2) {
+		const uint8_t *h = in->p + at;
+		uint64_t n = h[1] & 0x7f;
+		size_t hl = 2;
+
+		if (!(h[0] & 0x80) || (h[1] & 0x80))
+			w->bad = true;
+		if (n == 126 && in->len - at >= 4) {
+			n = (uint64_t)h[2] << 8 | h[3];
+			hl = 4;
+		} else if (n == 127 && in->len - at >= 10) {
+			n = 0;
+			for (int i = 0; i < 8; i++)
+				n = n << 8 | h[2 + i];
+			hl = 10;
+		} else if (n >= 126) {
+			return;
+		}
+		if (in->len - at - hl < n)
+			return; /* not whole yet */
+		if ((h[0] & 0x0f) == WS_OP_BINARY)
+			bytes_add(&w->data, h + hl, (size_t)n);
+		else if ((h[0] & 0x0f) == WS_OP_PONG)
+			bytes_add(&w->pong, h + hl, (size_t)n);
+		else if ((h[0] & 0x0f) == WS_OP_CLOSE && n >= 2)
+			w->status = (uint16_t)(h[hl] << 8 | h[hl + 1]);
+		else
+			w->bad = true;
+		w->closes += (h[0] & 0x0f) == WS_OP_CLOSE;
+		at += hl + (size_t)n;
+	}
+}
+
+/* The server's frames the peer has read, after the upgrade's "ws\n". */
+static struct ws_seen *ws_seen(struct peer *p, struct ws_seen *w)
+{
+	ws_parse(&p->in, 3, w);
+	return w;
+}
+
+static bool ws_data_is(struct peer *p, struct ws_seen *w, const char *s)
+{
+	return bytes_is(&ws_seen(p, w)->data, s);
+}
+
+/* The whole life of a WebSocket connection on f's listener (TLS or not):
+ * the upgrade with a frame behind it in the same bytes, a line across two
+ * frames, a ping, a large answer, the client's close. */
+static void ws_life(struct fixture *fx, struct fake *f)
+{
+	struct fake *u = &fx->u;
+	struct ws_seen w = { 0 };
+	struct bytes first = { 0 };
+	struct peer *p;
+	uint32_t open;
+	uint64_t accepted;
+	size_t big = 300000;
+
+	f->upgrade_to = u;
+	u->echo = true;
+	p = peer_for(fx, f);
+	WAIT_FOR(fx, f->opens == 1);
+
+	/* the switch in the middle of one read: the frame behind WS is
+	 * decoded by the new transport, in the same turn */
+	bytes_add(&first, "hello\nWS\n", 9);
+	ws_frame(&first, WS_OP_BINARY, "x\ny\npart", 8);
+	peer_send(fx, p, first.p, first.len);
+	bytes_free(&first);
+	WAIT_FOR(fx, f->upgrades == 1 && u->last_state && u->last_state->lines == 2);
+	assert_true(bytes_is(&f->upgraded_got, "hello\nWS\n"));
+	assert_int_equal(u->last_state->first_input_turn, f->upgrade_turn);
+	assert_true(bytes_is(&u->last_state->tail, "part"));
+	net_ws_counts(fx->net, &open, &accepted);
+	assert_int_equal(open, 1);
+	assert_int_equal(accepted, 1);
+	assert_int_equal(u->svc.nconns, 1);
+	assert_int_equal(f->svc.nconns, 0);
+	WAIT_FOR(fx, p->in.len >= 3 && ws_data_is(p, &w, "x\ny\n"));
+	assert_memory_equal(p->in.p, "ws\n", 3); /* the raw answer before any frame */
+
+	/* a line across frames; a ping between them is answered */
+	peer_frame(fx, p, WS_OP_BINARY, "ia", 2);
+	peer_frame(fx, p, WS_OP_PING, "are you there", 13);
+	peer_frame(fx, p, WS_OP_BINARY, "l\n", 2);
+	WAIT_FOR(fx, ws_data_is(p, &w, "x\ny\npartial\n"));
+	WAIT_FOR(fx, bytes_is(&ws_seen(p, &w)->pong, "are you there"));
+
+	/* more than the socket takes at once: frames written in parts */
+	{
+		char cmd[32];
+
+		snprintf(cmd, sizeof(cmd), "BIG %zu\n", big);
+		peer_frame(fx, p, WS_OP_BINARY, cmd, strlen(cmd));
+	}
+	WAIT_FOR(fx, ws_seen(p, &w)->data.len >= 12 + big);
+	assert_true(is_pattern(w.data.p + 12, big));
+	assert_false(w.bad);
+	assert_int_equal(w.closes, 0);
+
+	/* the client closes: its status echoed, the connection ends, the
+	 * new protocol's close once, the old one's never */
+	peer_frame(fx, p, WS_OP_CLOSE, "\x03\xe8", 2);
+	WAIT_FOR(fx, u->closes == 1 && peer_closed(p));
+	ws_seen(p, &w);
+	assert_int_equal(w.closes, 1);
+	assert_int_equal(w.status, 1000);
+	assert_false(w.bad);
+	assert_int_equal(f->closes, 0);
+	assert_int_equal(u->released, u->handed);
+	net_ws_counts(fx->net, &open, &accepted);
+	assert_int_equal(open, 0);
+	assert_int_equal(u->svc.nconns, 0);
+	assert_no_violation(f);
+	assert_no_violation(u);
+	bytes_free(&w.data);
+	bytes_free(&w.pong);
+}
+
+static void test_ws_over_tcp(void **state)
+{
+	struct fixture *fx = *state;
+
+	ws_life(fx, &fx->a);
+}
+
+static void test_ws_over_tls(void **state)
+{
+	struct fixture *fx = *state;
+
+	ws_life(fx, &fx->b);
+	assert_non_null(fx->b.listener->tls);
+}
+
+/* A rule broken over TLS (an unmasked frame): the close frame says which
+ * (1002), encrypted, and the connection ends. */
+static void test_ws_over_tls_protocol_error(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake *b = &fx->b, *u = &fx->u;
+	static const uint8_t unmasked[] = { 0x82, 0x02, 'a', '\n' };
+	struct ws_seen w = { 0 };
+	struct peer *p;
+
+	b->upgrade_to = u;
+	p = peer_for(fx, b);
+	peer_says(fx, p, "WS\n");
+	WAIT_FOR(fx, b->upgrades == 1 && p->in.len >= 3);
+	peer_send(fx, p, unmasked, sizeof(unmasked));
+	WAIT_FOR(fx, u->closes == 1 && peer_closed(p));
+	ws_seen(p, &w);
+	assert_int_equal(w.closes, 1);
+	assert_int_equal(w.status, WS_CLOSE_PROTOCOL);
+	assert_int_equal(w.data.len, 0);
+	assert_int_equal(u->eofs, 1);
+	assert_int_equal(u->last_eof_status, UV_EPROTO);
+	assert_no_violation(b);
+	assert_no_violation(u);
+	bytes_free(&w.data);
+	bytes_free(&w.pong);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1849,6 +2221,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eof_then_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof_before_the_last_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_linger_zero_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ws_over_tcp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ws_over_tls, setup_tls, teardown),
+		cmocka_unit_test_setup_teardown(test_ws_over_tls_protocol_error, setup_tls,
+						teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN); /* a write to a reset peer is an error, not a death */
