@@ -2,135 +2,68 @@
 users, status, send, inbox` with --server https://..., --cafile FILE (or
 AGORA_CAFILE), --insecure, and the one error line when the server's
 certificate is not trusted; `agora inbox --follow` then follows over MQTT
-over TLS with the same CAs, never in clear.
+over TLS with the same CAs, never in clear. The server is `agora serve`
+with an HTTPS http_listener (the certificate of `agora tls init`)."""
 
-The HTTPS side here is a stand-in: a small TLS-terminating proxy (Python's
-ssl, in this file) in front of `agora serve`'s plain HTTP port, with the
-server certificate of `agora tls init`. Once agora serves https itself
-(http_listener with tls=yes) these tests can point at it directly; the
-proxy is the only thing to drop."""
-
-import os
-import select
-import socket
-import ssl
+import re
 import subprocess
-import threading
 
 import pytest
 
-from apiclient import Api
 from conftest import AGORA_BIN, free_port, is_agora, require_agora, sanitizer_env
 from test_cli_api import Cli, assert_error, uname
 from test_cli_follow import Follow, text_line
+from test_https import CURL, HttpsApi, start_https, tls_init
 
 pytestmark = pytest.mark.skipif(not is_agora(), reason="Agora-only: the HTTP API and its CLI")
 
 TIMEOUT = 20.0
-MAX_PROXY_CONNECTIONS = 200  # the proxy's bound: no test makes nearly as many
-
-
-def tls_init(d, *args):
-    require_agora("agora tls init")
-    r = subprocess.run([AGORA_BIN, "tls", "init", str(d)] + list(args), capture_output=True,
-                       text=True, timeout=TIMEOUT, env=sanitizer_env())
-    assert r.returncode == 0, r.stdout + r.stderr
-    return d
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
+    require_agora("agora tls init")
     base = tmp_path_factory.mktemp("https")
     return tls_init(base / "ours"), tls_init(base / "other")
 
 
-class TlsProxy:
-    """TLS on 127.0.0.1:port, plain TCP to target_port: accepts at most
-    MAX_PROXY_CONNECTIONS connections, each pumped by one thread until
-    either side closes or TIMEOUT passes without a byte."""
-
-    def __init__(self, certdir, target_port):
-        self.target_port = target_port
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(str(certdir / "server.crt"), str(certdir / "server.key"))
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.handshake_failures = []
-        self.accepted = 0
-        self.stopping = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self):
-        while not self.stopping and self.accepted < MAX_PROXY_CONNECTIONS:
-            try:
-                raw, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
-
-    def _serve(self, raw):
-        raw.settimeout(TIMEOUT)
-        try:
-            tls = self.ctx.wrap_socket(raw, server_side=True)
-        except (ssl.SSLError, OSError) as e:
-            self.handshake_failures.append(str(e))
-            raw.close()
-            return
-        try:
-            plain = socket.create_connection(("127.0.0.1", self.target_port), timeout=TIMEOUT)
-        except OSError:
-            tls.close()
-            return
-        try:
-            self._pump(tls, plain)
-        except (ssl.SSLError, OSError):
-            pass
-        finally:
-            plain.close()
-            tls.close()
-
-    @staticmethod
-    def _pump(tls, plain):
-        while True:
-            ready = [tls] if tls.pending() else \
-                select.select([tls, plain], [], [], TIMEOUT)[0]
-            if not ready:
-                return  # idle for TIMEOUT: bounded
-            for s in ready:
-                data = s.recv(65536)
-                if not data:
-                    return
-                (plain if s is tls else tls).sendall(data)
-
-    def close(self):
-        self.stopping = True
-        self.sock.close()
-
-
 @pytest.fixture
 def https(broker_factory, pki, tmp_path):
-    """agora serve with an MQTT TLS listener, the proxy in front of its
-    HTTP API: (broker, proxy, MQTT TLS port, Cli using https)."""
+    """agora serve with HTTPS and an MQTT TLS listener (and one whose
+    certificate is the other CA's): (broker, HTTPS port, MQTT TLS port, Cli
+    using https)."""
     ours, other = pki
     mqtts, foreign = free_port(), free_port()
     line = "listener 127.0.0.1:%d tls=yes certfile=%s keyfile=%s"
-    b = broker_factory(line % (mqtts, ours / "server.crt", ours / "server.key"),
-                       line % (foreign, other / "server.crt", other / "server.key"))
+    b, port = start_https(broker_factory, ours, extra=(
+        line % (mqtts, ours / "server.crt", ours / "server.key"),
+        line % (foreign, other / "server.crt", other / "server.key")))
     b.wait_log(r"listening on 127\.0\.0\.1:%d \(TLS\)" % mqtts, TIMEOUT)
     b.wait_log(r"listening on 127\.0\.0\.1:%d \(TLS\)" % foreign, TIMEOUT)
     b.foreign_tls_port = foreign  # a TLS listener whose certificate is the other CA's
-    proxy = TlsProxy(ours, b.http_port)
-    cli = Cli(tmp_path, "https://127.0.0.1:%d" % proxy.port)
-    yield b, proxy, mqtts, cli
-    proxy.close()
+    b.ca = ours / "ca.crt"
+    b.https_port = port
+    yield b, port, mqtts, Cli(tmp_path, "https://127.0.0.1:%d" % port)
+
+
+def https_api(b):
+    return HttpsApi(b, b.https_port, b.ca)
+
+
+def http_accepted(b):
+    """HTTP connections the server accepted so far, read from /metrics by
+    a new curl connection (counted: itself included)."""
+    r = subprocess.run([CURL, "-sS", "--max-time", "10", "--cacert", str(b.ca),
+                        "https://localhost:%d/metrics" % b.https_port],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    m = re.search(r'agora_connections_accepted_total\{protocol="http"\} (\d+)', r.stdout)
+    assert m, r.stdout[:500]
+    return int(m.group(1))
 
 
 def test_commands_over_https_with_cafile(https, pki):
-    b, proxy, _, cli = https
+    b, port, _, cli = https
     ours, _ = pki
     ca = ("--cafile", str(ours / "ca.crt"))
     name, other = uname("h"), uname("o")
@@ -139,7 +72,7 @@ def test_commands_over_https_with_cafile(https, pki):
     assert r.rc == 0, r
     r = cli.run("users", *ca)
     assert r.rc == 0 and name in r.out, r
-    api = Api(b)  # the same data, read over plain HTTP behind the proxy
+    api = https_api(b)  # the same data, read by another client
     try:
         o = api.register(other)
         r = cli.run("send", other, "over https", *ca)
@@ -153,9 +86,9 @@ def test_commands_over_https_with_cafile(https, pki):
     r = cli.run("inbox", *ca)
     assert r.rc == 0 and "back to you" in r.out, r
     # The credentials are kept under the https URL, as given.
-    assert cli.account("https://127.0.0.1:%d" % proxy.port)["name"] == name
+    assert cli.account("https://127.0.0.1:%d" % port)["name"] == name
     # By name too: the certificate of `agora tls init` is for localhost.
-    r = cli.run("users", *ca, "--server", "https://localhost:%d" % proxy.port)
+    r = cli.run("users", *ca, "--server", "https://localhost:%d" % port)
     assert r.rc == 0 and name in r.out, r
 
 
@@ -172,9 +105,9 @@ def test_agora_cafile_environment(https, pki):
 
 
 def test_untrusted_certificate_is_one_line(https, pki):
-    _, proxy, _, cli = https
+    b, port, _, cli = https
     _, other = pki
-    url = "https://127.0.0.1:%d" % proxy.port
+    url = "https://127.0.0.1:%d" % port
     # The system's CAs (no --cafile), and another CA's file: exit 2 (the
     # server cannot be reached as asked), one line naming the way out.
     for extra in ((), ("--cafile", str(other / "ca.crt"))):
@@ -182,25 +115,26 @@ def test_untrusted_certificate_is_one_line(https, pki):
         line = assert_error(r, "users", 2, "the certificate of %s is not trusted" % url,
                             "give the CA that signed it with --cafile FILE")
         assert "\n" not in line
-    before = len(proxy.handshake_failures)
+    mark = b.log_mark()
     r = cli.run("users", "--cafile", str(other / "ca.crt"))
     assert r.rc == 2
-    assert len(proxy.handshake_failures) > before  # the client gave up in the handshake
+    # the client gave up in the handshake: the server saw it end there
+    b.wait_log(r"TLS: handshake from 127\.0\.0\.1:\d+: .*: closed", TIMEOUT, since=mark)
 
 
 def test_unusable_cafile_is_a_usage_error(https, pki, tmp_path):
     """A CA file that is missing or holds no certificate: exit 1 before any
     request (as `agora pub --cafile`), naming the file."""
-    _, proxy, _, cli = https
+    b, _, _, cli = https
     ours, _ = pki
     missing = str(tmp_path / "no-such-ca.crt")
-    before = proxy.accepted
+    before = http_accepted(b)
     for bad in (missing, str(ours / "server.key")):
         r = cli.run("users", "--cafile", bad)
         assert_error(r, "users", 1, "cafile %s" % bad)
         r = cli.run("inbox", "--follow", env={"AGORA_CAFILE": bad})
         assert_error(r, "inbox", 1, "AGORA_CAFILE: cafile %s" % bad)
-    assert proxy.accepted == before  # nothing was asked
+    assert http_accepted(b) == before + 1  # nothing was asked (+1: the count's own request)
 
 
 def test_insecure(https):
@@ -238,7 +172,7 @@ def test_follow_over_https_uses_mqtt_over_tls(https, pki):
     try:
         assert f.line() == "no messages"
         b.wait_log(r"MQTT login as '%s': accepted \(API token\)" % name, TIMEOUT, since=mark)
-        api = Api(b)
+        api = https_api(b)
         try:
             m = api.send(api.register(uname("s")), name, "live over TLS")
         finally:
