@@ -139,6 +139,8 @@ static const struct key keys[] = {
 	  "normal (survives a crash) or full (also a power loss; implies store_sync full)" },
 	{ "persistence_compact_size", K_UINT, FIELD(persistence_compact_size), 65536,
 	  68719476736ull, "bytes of broker.log beyond which it is rewritten as a snapshot" },
+	{ "persistence_rewrite_timeout", K_SECONDS_MS, FIELD(persistence_rewrite_timeout_ms), 1,
+	  86400, "seconds a rewrite of broker.log may take before its process is killed" },
 	{ "password_hash_memory", K_UINT, HTTP_FIELD(password_hash_kib), 8, 4194304,
 	  "KiB of memory argon2id uses per password hash" },
 	{ "password_hash_passes", K_UINT, HTTP_FIELD(password_hash_passes), 1, 100,
@@ -170,6 +172,7 @@ void config_defaults(struct agora_config *cfg)
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "agora-data");
 	cfg->persistence = PERSIST_NORMAL;
 	cfg->persistence_compact_size = 64ull << 20;
+	cfg->persistence_rewrite_timeout_ms = 600 * 1000;
 	snprintf(cfg->http.listener, sizeof(cfg->http.listener), "127.0.0.1:8080");
 	snprintf(cfg->http.websocket_listener, sizeof(cfg->http.websocket_listener), "off");
 	cfg->http.max_connections = 1024;

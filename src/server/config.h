@@ -120,6 +120,7 @@ struct agora_config {
 	char data_dir[512];
 	enum persistence persistence;
 	uint64_t persistence_compact_size; /* bytes of log that trigger a rewrite */
+	uint32_t persistence_rewrite_timeout_ms; /* a rewrite's child is killed after it */
 };
 
 void config_defaults(struct agora_config *cfg);

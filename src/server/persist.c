@@ -35,6 +35,7 @@ struct persist {
 	uv_loop_t *loop;
 	enum persistence mode;
 	uint64_t compact_size;
+	uint32_t rewrite_timeout_ms; /* persistence_rewrite_timeout */
 	uint64_t snapshot_size; /* the log's size after its last rewrite (or at start) */
 	bool failing;           /* the last append failed: logged once until it works */
 	/* Positions in the stream of batches appended since the start, never
@@ -54,6 +55,7 @@ struct persist {
 	enum { RW_IDLE, RW_CHILD, RW_COPYING, RW_COMMIT } rw_state;
 	struct plog_rewrite *rw;
 	pid_t child;            /* writing the snapshot (RW_CHILD) */
+	bool child_killed;      /* by the tick, for running too long */
 	uv_pipe_t child_pipe;   /* its report */
 	char child_msg[CHILD_MSG_MAX];
 	size_t child_msg_len;
@@ -129,6 +131,7 @@ int persist_open(struct persist **out, struct broker *b, struct net *n,
 	p->loop = net_loop(n);
 	p->mode = cfg->persistence;
 	p->compact_size = cfg->persistence_compact_size;
+	p->rewrite_timeout_ms = cfg->persistence_rewrite_timeout_ms;
 	broker_set_wall_clock(b, wall_now_ms());
 	/* full syncs batches in groups, off the loop (persist_durable) */
 	if (plog_open(path, PLOG_SYNC_NONE, replay_batch, b, &p->log, &rs, p->err,
@@ -483,6 +486,7 @@ static void rewrite_start(struct persist *p)
 	}
 	broker_journal_fork(p->broker);
 	p->child = pid;
+	p->child_killed = false;
 	p->child_msg_len = 0;
 	p->rw_from = plog_size(p->log);
 	p->rw_t0 = uv_hrtime();
@@ -585,6 +589,18 @@ void persist_tick(struct persist *p)
 		persist_flush(p);
 	if (p->sync_failing && !p->syncing)
 		start_sync(p); /* a retry: logged again only once it works */
+	/* A child that never ends (stopped, or stuck: forked from a threaded
+	 * process, it could wait forever on a lock another thread held) must
+	 * not stop compaction for good: killed, the rewrite fails, and the
+	 * next one forks anew. */
+	if (p->rw_state == RW_CHILD && p->child && !p->child_killed &&
+	    uv_hrtime() - p->rw_t0 > (uint64_t)p->rewrite_timeout_ms * 1000000) {
+		log_error("%s: the rewrite's process %d has run for more than "
+			  "persistence_rewrite_timeout (%u s): killed",
+			  plog_path(p->log), (int)p->child, p->rewrite_timeout_ms / 1000);
+		kill(p->child, SIGKILL); /* its pipe's end brings child_exited */
+		p->child_killed = true;
+	}
 }
 
 void persist_close(struct persist *p)

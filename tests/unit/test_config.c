@@ -86,6 +86,7 @@ static const struct key_case keys[] = {
 	OTHER("persistence", "normal"),
 	NUM("persistence_compact_size", "67108864", TOP(persistence_compact_size), 65536,
 	    68719476736ull),
+	SECS("persistence_rewrite_timeout", "600", TOP(persistence_rewrite_timeout_ms), 1, 86400),
 	NUM("password_hash_memory", "19456", HTTP(password_hash_kib), 8, 4194304),
 	NUM("password_hash_passes", "2", HTTP(password_hash_passes), 1, 100),
 	NUM("login_failures_per_minute", "10", HTTP(login_failures_per_minute), 0, 1000000),
