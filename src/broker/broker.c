@@ -93,6 +93,7 @@ void broker_free(struct broker *b)
 	hmap_release(&b->sessions);
 	hmap_release(&b->groups); /* empty: members and deliveries are gone */
 	free(b->gmatches);
+	broker__taps_free(b);
 	tree_free(b->subs);
 	tree_free(b->retained);
 	free(b->journal.data);

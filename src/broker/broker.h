@@ -348,6 +348,44 @@ void broker_journal_resync(struct broker *b);
  * the moment of the fork, with the journal flushed. */
 void broker_journal_fork(struct broker *b);
 
+/*
+ * Taps (issue 16's rules, docs/rules-spec): topic filters whose messages
+ * are also handed to one function, once per tap whose filter matches,
+ * after the message is routed, whether or not any session got it. A tap
+ * sees every routed message: clients' (not $SYS, not one a hook took or
+ * refused), the server's own (broker_publish), wills. The function must
+ * not publish from inside the call (queue, then publish after it: the
+ * routing scratch is in use); what it is given lives for the call only.
+ * Filters are validated as a SUBSCRIBE's (no $share/).
+ */
+struct broker_tap_msg {
+	const uint8_t *topic;
+	uint16_t topic_len;
+	const uint8_t *payload;
+	uint32_t payload_len;
+	const char *client_id;  /* the publisher's; NULL for the server's own */
+	const char *account;    /* its account; NULL: anonymous, or the server */
+	uint8_t qos;            /* as published */
+	bool retain;
+	/* 0: published by a client or the API; n + 1: by an action of a tap's
+	 * at depth n (broker_publish_at), for loop limits. */
+	uint8_t depth;
+	uint64_t serial;        /* the routed message's number: a message that
+				 * matches several taps has one serial */
+};
+struct broker_tap;
+typedef void (*broker_tap_fn)(void *ctx, void *cookie, const struct broker_tap_msg *m);
+/* The one function every tap calls (set before adding taps). */
+void broker_set_tap_fn(struct broker *b, broker_tap_fn fn, void *ctx);
+/* A tap on filter with cookie; NULL when the filter is not a valid
+ * filter (or a $share/ one). Freed by broker_tap_remove or broker_free. */
+struct broker_tap *broker_tap_add(struct broker *b, const uint8_t *filter, uint16_t len,
+				  void *cookie);
+void broker_tap_remove(struct broker *b, struct broker_tap *t);
+/* broker_publish at a depth (a tap's action publishing: depth + 1). */
+void broker_publish_at(struct broker *b, const char *topic, const void *payload, size_t len,
+		       uint8_t qos, bool retain, uint8_t depth);
+
 /* Closes every client with CLOSE_SHUTDOWN (no wills), for a clean stop. */
 void broker_shutdown(struct broker *b);
 

@@ -133,6 +133,15 @@ struct broker {
 	uint8_t *props_buf; /* building property blocks */
 	size_t props_cap;
 	struct session *route_from; /* routing: the publisher's session, for No Local */
+	/* Taps (broker.h): their own tree, NULL until the first; the depth of
+	 * the server's message being routed (broker_publish_at). */
+	struct tnode *taps;
+	struct broker_tap *tap_list;
+	uint32_t ntaps;
+	broker_tap_fn tap_fn;
+	void *tap_ctx;
+	uint8_t route_depth;
+	uint64_t route_serial;
 	const struct msg *route_msg; /* routing: its topic needs a may_read check */
 	struct hmap groups;         /* "group/filter" -> struct share_group */
 	struct share_group **gmatches; /* routing: groups the message matched */
@@ -387,6 +396,9 @@ bool broker_client_may_publish(const uint8_t *topic, size_t len);
  * the publisher's session (for No Local) or NULL. Returns the number of
  * sessions it went to. */
 uint32_t broker_route(struct broker *b, struct msg *m, struct session *from);
+/* tap.c: the taps whose filters match m, after its routing; and their end. */
+void broker__tap_route(struct broker *b, const struct msg *m, const struct session *from);
+void broker__taps_free(struct broker *b);
 /* broker_route from the broker itself (wills, $SYS). */
 void broker_publish_msg(struct broker *b, struct msg *m);
 

@@ -121,6 +121,8 @@ uint32_t broker_route(struct broker *b, struct msg *m, struct session *from)
 	}
 	for (uint32_t i = 0; i < b->ngmatches; i++)
 		share_deliver(b, b->gmatches[i], m);
+	if (b->ntaps)
+		broker__tap_route(b, m, from);
 	return b->nmatches + b->ngmatches;
 }
 
@@ -132,6 +134,12 @@ void broker_publish_msg(struct broker *b, struct msg *m)
 void broker_publish(struct broker *b, const char *topic, const void *payload, size_t len,
 		    uint8_t qos, bool retain)
 {
+	broker_publish_at(b, topic, payload, len, qos, retain, 0);
+}
+
+void broker_publish_at(struct broker *b, const char *topic, const void *payload, size_t len,
+		       uint8_t qos, bool retain, uint8_t depth)
+{
 	struct msg_spec spec = {
 		.topic = (const uint8_t *)topic,
 		.topic_len = (uint16_t)strlen(topic),
@@ -142,7 +150,9 @@ void broker_publish(struct broker *b, const char *topic, const void *payload, si
 	};
 	struct msg *m = msg_new(&b->msg_pool, &spec);
 
+	b->route_depth = depth;
 	broker_route(b, m, NULL);
+	b->route_depth = 0;
 	msg_unref(m);
 }
 

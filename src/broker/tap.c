@@ -1,0 +1,112 @@
+/*
+ * tap.c - taps (broker.h): filters whose messages also go to one function,
+ * for the rules engine. They live in a tree of their own, so a broker with
+ * no tap pays one test per routed message, and routing to sessions is
+ * untouched; a tap is a struct sub with no session, found again from it.
+ */
+#include "internal.h"
+
+#include "base/alloc.h"
+#include "mqtt/mqtt.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct broker_tap {
+	struct sub sub;         /* in b->taps; sub.session is NULL */
+	void *cookie;
+	struct broker_tap *prev, *next; /* every tap, for broker_free */
+};
+
+static struct broker_tap *tap_of(struct sub *s)
+{
+	return (struct broker_tap *)((char *)s - offsetof(struct broker_tap, sub));
+}
+
+void broker_set_tap_fn(struct broker *b, broker_tap_fn fn, void *ctx)
+{
+	b->tap_fn = fn;
+	b->tap_ctx = ctx;
+}
+
+struct broker_tap *broker_tap_add(struct broker *b, const uint8_t *filter, uint16_t len,
+				  void *cookie)
+{
+	struct broker_tap *t;
+
+	if (!mqtt_topic_filter_valid(filter, len) ||
+	    (len >= 7 && memcmp(filter, "$share/", 7) == 0))
+		return NULL;
+	if (!b->taps)
+		b->taps = tree_new_root();
+	t = xcalloc(1, sizeof(*t));
+	t->cookie = cookie;
+	tree_add_sub(tree_lookup(b->taps, filter, len, true), &t->sub);
+	t->next = b->tap_list;
+	if (t->next)
+		t->next->prev = t;
+	b->tap_list = t;
+	b->ntaps++;
+	return t;
+}
+
+void broker_tap_remove(struct broker *b, struct broker_tap *t)
+{
+	struct tnode *n;
+
+	if (!t)
+		return;
+	n = t->sub.node;
+	tree_remove_sub(&t->sub);
+	tree_prune(n);
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		b->tap_list = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	b->ntaps--;
+	free(t);
+}
+
+void broker__taps_free(struct broker *b)
+{
+	while (b->tap_list)
+		broker_tap_remove(b, b->tap_list);
+	tree_free(b->taps);
+	b->taps = NULL;
+}
+
+struct tap_call {
+	struct broker *b;
+	const struct broker_tap_msg *m;
+};
+
+static void call_tap(void *ctx, struct sub *s)
+{
+	struct tap_call *tc = ctx;
+
+	tc->b->tap_fn(tc->b->tap_ctx, tap_of(s)->cookie, tc->m);
+}
+
+void broker__tap_route(struct broker *b, const struct msg *m, const struct session *from)
+{
+	struct broker_tap_msg tm = {
+		.topic = (const uint8_t *)m->topic,
+		.topic_len = m->topic_len,
+		.payload = m->payload,
+		.payload_len = m->payload_len,
+		.client_id = from ? from->id : NULL,
+		.account = from ? from->account : NULL,
+		.qos = m->qos,
+		.retain = m->retain,
+		.depth = from ? 0 : b->route_depth,
+		.serial = ++b->route_serial,
+	};
+	struct tap_call tc = { b, &tm };
+
+	if (!b->tap_fn)
+		return;
+	tree_match(b->taps, (const uint8_t *)m->topic, m->topic_len, call_tap, &tc);
+}
