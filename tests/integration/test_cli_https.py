@@ -13,7 +13,8 @@ import pytest
 from conftest import AGORA_BIN, free_port, is_agora, require_agora, sanitizer_env
 from test_cli_api import Cli, assert_error, uname
 from test_cli_follow import Follow, text_line
-from test_https import CURL, HttpsApi, start_https, tls_init
+from test_https import CURL, HttpsApi, start_https
+from tlscerts import tls_init
 
 pytestmark = pytest.mark.skipif(not is_agora(), reason="Agora-only: the HTTP API and its CLI")
 

@@ -26,6 +26,7 @@ from conftest import AGORA_BIN, PahoClient, free_port, require_agora, sanitizer_
     stop_paho_clients
 import apiclient
 import openapi_check
+from tlscerts import tls_init
 
 TIMEOUT = 20.0
 CURL = shutil.which("curl") or "/usr/bin/curl"
@@ -36,12 +37,6 @@ def _agora_only():
     require_agora("HTTPS listeners")
 
 
-def tls_init(d, *args):
-    """`agora tls init D ARGS...` (must succeed)."""
-    r = subprocess.run([AGORA_BIN, "tls", "init", str(d)] + list(args),
-                       capture_output=True, text=True, timeout=TIMEOUT, env=sanitizer_env())
-    assert r.returncode == 0, r.stdout + r.stderr
-    return d
 
 
 @pytest.fixture(scope="module")

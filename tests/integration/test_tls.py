@@ -19,19 +19,13 @@ import pytest
 
 from conftest import AGORA_BIN, free_port, require_agora, sanitizer_env
 import mqttraw
+from tlscerts import tls_init
 
 TIMEOUT = 20.0
 MOSQUITTO_PUB = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
 MOSQUITTO_SUB = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
 
 
-def tls_init(d, *args):
-    """`agora tls init D ARGS...` (must succeed)."""
-    require_agora("TLS listeners")
-    r = subprocess.run([AGORA_BIN, "tls", "init", str(d)] + list(args),
-                       capture_output=True, text=True, timeout=TIMEOUT, env=sanitizer_env())
-    assert r.returncode == 0, r.stdout + r.stderr
-    return d
 
 
 @pytest.fixture(scope="module")

@@ -21,18 +21,13 @@ import pytest
 from apiclient import Api
 from conftest import AGORA_BIN, free_port, require_agora, sanitizer_env
 import tlscerts
+from tlscerts import tls_init
 
 TIMEOUT = 20.0
 MOSQUITTO_PUB = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
 V311, V5 = mqtt.MQTTv311, mqtt.MQTTv5
 
 
-def tls_init(d, *args):
-    require_agora("TLS listeners")
-    r = subprocess.run([AGORA_BIN, "tls", "init", str(d)] + list(args), capture_output=True,
-                       text=True, timeout=TIMEOUT, env=sanitizer_env())
-    assert r.returncode == 0, r.stdout + r.stderr
-    return d
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from conftest import AGORA_BIN, free_port, require_agora, sanitizer_env
+from tlscerts import tls_init
 
 CLIENTS = 20
 MAX_PER_CLIENT = 3000   # messages each publisher sends at most
@@ -35,12 +36,6 @@ TIMEOUT = 30.0
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 
 
-def tls_init(d, *args):
-    require_agora("TLS listeners")
-    r = subprocess.run([AGORA_BIN, "tls", "init", str(d)] + list(args), capture_output=True,
-                       text=True, timeout=TIMEOUT, env=sanitizer_env())
-    assert r.returncode == 0, r.stdout + r.stderr
-    return d
 
 
 def renewed(ca_dir, d):

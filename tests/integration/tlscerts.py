@@ -8,6 +8,7 @@ Python's `cryptography` (Debian's python3-cryptography) does the signing:
 ca` needs a database of its own. Keys are ECDSA P-256, like agora's."""
 
 import datetime
+import subprocess
 
 # A test dependency (scripts/install-deps.sh test): missing, the tests fail
 # rather than skip.
@@ -16,7 +17,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from conftest import AGORA_BIN, require_agora, sanitizer_env
+
 UTC = datetime.timezone.utc
+TLS_INIT_TIMEOUT = 20.0
+
+
+def tls_init(d, *args):
+    """`agora tls init D ARGS...` (must succeed): a CA and a server
+    certificate for localhost in d; returns d."""
+    require_agora("agora tls init")
+    r = subprocess.run([AGORA_BIN, "tls", "init", str(d)] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=TLS_INIT_TIMEOUT,
+                       env=sanitizer_env())
+    assert r.returncode == 0, r.stdout + r.stderr
+    return d
 
 
 def _load_ca(ca_dir):
