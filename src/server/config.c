@@ -47,6 +47,8 @@ struct key {
 	offsetof(struct agora_config, broker.f), sizeof(((struct broker_config *)0)->f)
 #define HTTP_FIELD(f) offsetof(struct agora_config, http.f), sizeof(((struct http_config *)0)->f)
 #define POLL_FIELD(f) offsetof(struct agora_config, poll.f), sizeof(((struct poll_config *)0)->f)
+#define NOTIFY_FIELD(f) \
+	offsetof(struct agora_config, notify.f), sizeof(((struct notify_config *)0)->f)
 #define FIELD(f) offsetof(struct agora_config, f), sizeof(((struct agora_config *)0)->f)
 
 static const struct key keys[] = {
@@ -160,6 +162,16 @@ static const struct key keys[] = {
 	  "polls one poll line connection may WATCH at once" },
 	{ "poll_max_output", K_UINT, POLL_FIELD(max_output), 4096, 1073741824,
 	  "bytes waiting to be written to one poll line client before it is closed" },
+	{ "rules_queue_max", K_UINT, NOTIFY_FIELD(queue_max), 1, 1000000,
+	  "webhooks and e-mails waiting or being sent; more are dropped and counted" },
+	{ "smtp_url", K_STRING, NOTIFY_FIELD(smtp_url), 0, 0,
+	  "mail server for the rules' e-mail: smtp://HOST:PORT or smtps://HOST:PORT (\"\" = no e-mail)" },
+	{ "smtp_user", K_STRING, NOTIFY_FIELD(smtp_user), 0, 0,
+	  "user name to log in to smtp_url with (\"\" = no login)" },
+	{ "smtp_password", K_STRING, NOTIFY_FIELD(smtp_password), 0, 0,
+	  "password for smtp_user" },
+	{ "smtp_from", K_STRING, NOTIFY_FIELD(smtp_from), 0, 0,
+	  "sender of the rules' e-mail: ADDRESS or \"NAME <ADDRESS>\"" },
 };
 
 void config_defaults(struct agora_config *cfg)
@@ -197,6 +209,7 @@ void config_defaults(struct agora_config *cfg)
 	cfg->poll.idle_timeout_ms = 300000;
 	cfg->poll.max_watches = 16;
 	cfg->poll.max_output = 1048576;
+	notify_config_defaults(&cfg->notify);
 }
 
 static const struct key *find_key(const char *name)

@@ -11,6 +11,7 @@
 #define AGORA_CONFIG_H
 
 #include "broker/broker.h"
+#include "notify/notify.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -121,6 +122,9 @@ struct agora_config {
 	enum persistence persistence;
 	uint64_t persistence_compact_size; /* bytes of log that trigger a rewrite */
 	uint32_t persistence_rewrite_timeout_ms; /* a rewrite's child is killed after it */
+	/* The rules' webhooks and e-mail (notify/notify.h): rules_queue_max,
+	 * smtp_url, smtp_user, smtp_password, smtp_from. */
+	struct notify_config notify;
 };
 
 void config_defaults(struct agora_config *cfg);

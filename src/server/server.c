@@ -136,7 +136,8 @@ static void reload(struct server *srv)
 	srv->cfg.max_connections = fresh.max_connections;
 	srv->cfg.log_level = fresh.log_level;
 	log_info("SIGHUP: configuration reloaded (log_level %s); listeners, data_dir, persistence, "
-		 "allow_anonymous, HTTP and poll line settings apply at the next start",
+		 "allow_anonymous, HTTP, poll line, rules_queue_max and smtp_* settings apply at the "
+		 "next start",
 		 log_level_name((enum log_level)fresh.log_level));
 }
 

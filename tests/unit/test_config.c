@@ -24,6 +24,7 @@
 #define TOP(f)    offsetof(struct agora_config, f), sizeof(((struct agora_config *)0)->f)
 #define BROKER(f) offsetof(struct agora_config, broker.f), sizeof(((struct broker_config *)0)->f)
 #define HTTP(f)   offsetof(struct agora_config, http.f), sizeof(((struct http_config *)0)->f)
+#define NOTIFY(f) offsetof(struct agora_config, notify.f), sizeof(((struct notify_config *)0)->f)
 #define POLL(f)   offsetof(struct agora_config, poll.f), sizeof(((struct poll_config *)0)->f)
 
 struct key_case {
@@ -96,6 +97,11 @@ static const struct key_case keys[] = {
 	SECS("poll_idle_timeout", "300", POLL(idle_timeout_ms), 1, 86400),
 	NUM("poll_max_watches", "16", POLL(max_watches), 1, 1000),
 	NUM("poll_max_output", "1048576", POLL(max_output), 4096, 1073741824),
+	NUM("rules_queue_max", "1000", NOTIFY(queue_max), 1, 1000000),
+	OTHER("smtp_url", "\"\""),
+	OTHER("smtp_user", "\"\""),
+	OTHER("smtp_password", "\"\""),
+	OTHER("smtp_from", "\"\""),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -677,7 +683,8 @@ static void test_data_dir(void **state)
 }
 
 /* response_information and server_reference hold 127 bytes, cors_origins
- * 511; a quoted "" empties them. */
+ * 511, smtp_url and smtp_from 255, smtp_user and smtp_password 127; a
+ * quoted "" empties them. */
 static void check_string_key(const char *key, size_t offset, size_t room)
 {
 	struct agora_config cfg;
@@ -710,6 +717,10 @@ static void test_strings(void **state)
 	check_string_key("server_reference", BROKER(server_reference));
 	check_string_key("cors_origins", HTTP(cors_origins));
 	check_string_key("websocket_origins", HTTP(websocket_origins));
+	check_string_key("smtp_url", NOTIFY(smtp_url));
+	check_string_key("smtp_user", NOTIFY(smtp_user));
+	check_string_key("smtp_password", NOTIFY(smtp_password));
+	check_string_key("smtp_from", NOTIFY(smtp_from));
 }
 
 /* Kept as written (http_server.c parses it when it binds). */
