@@ -11,7 +11,7 @@ set -eu
 pkgs="gcc make pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libsqlite3-dev libsodium-dev libcurl4-openssl-dev libwslay-dev libssl-dev"
 case "${1:-}" in
 test)
-	pkgs="$pkgs libcmocka-dev python3 python3-pytest python3-paho-mqtt python3-requests python3-jsonschema python3-cryptography mosquitto mosquitto-clients curl groff-base openssl"
+	pkgs="$pkgs libcmocka-dev python3 python3-pytest python3-paho-mqtt python3-requests python3-jsonschema python3-cryptography python3-aiosmtpd mosquitto mosquitto-clients curl groff-base openssl"
 	# The web client's tests (tests/web/): playwright-core drives chromium.
 	pkgs="$pkgs nodejs chromium"
 	;;
