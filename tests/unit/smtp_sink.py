@@ -1,4 +1,5 @@
-"""smtp_sink.py DIR - a local SMTP server for tests/unit/test_notify.c.
+"""smtp_sink.py DIR [USER:PASSWORD] - a local SMTP server for
+tests/unit/test_notify.c.
 
 Listens on 127.0.0.1 on a free port and prints the port on stdout. Each
 message accepted is written to DIR/N.eml (the DATA as received, dots
@@ -7,18 +8,22 @@ parser reads in the message: decoded headers, the body): both exist before
 the 250 that ends DATA, so the client's success means they are there. Each
 RCPT is appended to DIR/rcpt.log with the reply given. Recipients decide
 the replies: nobody@... gets 550 (permanent), busy@... gets 451 (try
-later) the first time. Exits when its stdin closes (the test ended or
+later) the first time. With USER:PASSWORD, a client must log in with them
+(AUTH PLAIN or LOGIN, over the clear connection) before MAIL; each try is
+appended to DIR/auth.log. Exits when its stdin closes (the test ended or
 died).
 """
 import asyncio
 import email
 import email.policy
 import json
+import logging
 import os
 import sys
 import threading
+import warnings
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Handler:
@@ -64,6 +69,17 @@ class Handler:
         return "250 OK"
 
 
+def authenticator(directory, user, password):
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword)
+              and auth_data.login.decode() == user
+              and auth_data.password.decode() == password)
+        with open(os.path.join(directory, "auth.log"), "a") as f:
+            f.write("%s %s\n" % (mechanism, "ok" if ok else "refused"))
+        return AuthResult(success=ok, handled=False)  # False: aiosmtpd answers 535
+    return check
+
+
 def exit_when_stdin_closes():
     sys.stdin.buffer.read()
     os._exit(0)
@@ -71,11 +87,19 @@ def exit_when_stdin_closes():
 
 async def main():
     handler = Handler(sys.argv[1])
+    options = {}
+    if len(sys.argv) > 2:
+        user, password = sys.argv[2].split(":", 1)
+        options = dict(auth_required=True, auth_require_tls=False,
+                       authenticator=authenticator(sys.argv[1], user, password))
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(handler), "127.0.0.1", 0)
+    server = await loop.create_server(lambda: SMTP(handler, **options), "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 
 
+# AUTH over a clear connection is what the test wants: no warning about it
+warnings.simplefilter("ignore")
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
 asyncio.run(main())

@@ -894,7 +894,8 @@ static int read_port(int fd)
 	return (int)strtol(line, NULL, 10);
 }
 
-static void smtp_start(struct smtp_sink *s)
+/* A sink; login "USER:PASSWORD" required, or NULL. */
+static void smtp_start_login(struct smtp_sink *s, const char *login)
 {
 	const char *tmp = getenv("TMPDIR");
 	int in[2], out[2];
@@ -910,7 +911,7 @@ static void smtp_start(struct smtp_sink *s)
 		dup2(out[1], 1);
 		close(in[1]);
 		close(out[0]);
-		execl(python(), python(), "tests/unit/smtp_sink.py", s->dir, (char *)NULL);
+		execl(python(), python(), "tests/unit/smtp_sink.py", s->dir, login, (char *)NULL);
 		_exit(127);
 	}
 	close(in[0]);
@@ -921,6 +922,11 @@ static void smtp_start(struct smtp_sink *s)
 	if (s->port <= 0)
 		fail_msg("the SMTP sink did not start (%s tests/unit/smtp_sink.py, from the "
 			 "repository's root; python3-aiosmtpd)", python());
+}
+
+static void smtp_start(struct smtp_sink *s)
+{
+	smtp_start_login(s, NULL);
 }
 
 /* Ends the sink (SIGTERM: Python's default action ends it at once) and
@@ -1098,6 +1104,44 @@ static void test_email_smtp_replies(void **state)
 	smtp_stop(&sink);
 }
 
+/* smtp_user and smtp_password: the right ones log in and deliver; a
+ * refused login is final (no retry). */
+static void test_email_login(void **state)
+{
+	struct smtp_sink sink;
+	struct notify_config cfg;
+	struct fixture f;
+	char *log;
+
+	(void)state;
+	smtp_start_login(&sink, "agora:s3cret:x");
+	cfg = smtp_config(&sink);
+	snprintf(cfg.smtp_user, sizeof(cfg.smtp_user), "agora");
+	snprintf(cfg.smtp_password, sizeof(cfg.smtp_password), "s3cret:x");
+	fixture_start(&f, &cfg);
+	assert_int_equal(notify_email(f.n, "a@example.org", "s", "b", "login"), 0);
+	assert_true(run_until(&f.loop, &f.done.n, 1, WAIT_MS));
+	if (!f.done.ok[0])
+		fail_msg("e-mail failed: %s", f.done.reason[0]);
+	fixture_end(&f);
+
+	snprintf(cfg.smtp_password, sizeof(cfg.smtp_password), "wrong");
+	fixture_start(&f, &cfg);
+	assert_int_equal(notify_email(f.n, "a@example.org", "s", "b", "badlogin"), 0);
+	assert_true(run_until(&f.loop, &f.done.n, 1, WAIT_MS));
+	assert_false(f.done.ok[0]);
+	assert_int_equal(stats(&f)->retried, 0);
+	fixture_end(&f);
+	log = read_file(sink.dir, "auth.log");
+	assert_non_null(strstr(log, " ok\n"));
+	assert_non_null(strstr(log, " refused\n"));
+	free(log);
+	log = read_file(sink.dir, "rcpt.log");
+	assert_string_equal(log, "a@example.org 250\n"); /* one message only */
+	free(log);
+	smtp_stop(&sink);
+}
+
 /* CR or LF in a subject would start a header of its own: refused, nothing
  * queued, nothing sent. */
 static void test_email_refusals(void **state)
@@ -1155,6 +1199,7 @@ int main(void)
 		cmocka_unit_test(test_email_delivered),
 		cmocka_unit_test(test_email_ascii),
 		cmocka_unit_test(test_email_smtp_replies),
+		cmocka_unit_test(test_email_login),
 		cmocka_unit_test(test_email_refusals),
 	};
 
