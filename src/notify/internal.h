@@ -2,7 +2,8 @@
  * internal.h - what the files of src/notify/ share: the queue, a job, and
  * the steps between them.
  *
- *   notify.c   the queue: new/free, queueing, the slots, retries, outcomes
+ *   notify.c   the queue: new/free, room for a job, the slots, retries, outcomes
+ *   submit.c   notify_webhook, notify_email: their checks, the job's copy
  *   multi.c    libcurl's multi handle on the libuv loop (sockets, timer)
  *   job.c      a job's easy handle: a webhook's or an e-mail's options
  *   outcome.c  a finished try's verdict: delivered, try again, or give up
@@ -87,6 +88,14 @@ void notify__multi_close(struct notify *n);
 
 /* notify.c: a running try ended (its easy handle is already gone). */
 void notify__try_done(struct notify__job *job, CURLcode rc, long code);
+/* Room for one more job: 0, or NOTIFY_EFULL (counted; logged at most
+ * once a minute naming what, a "webhook" or an "e-mail", and the tag). */
+int notify__admit(struct notify *n, const char *what, const char *tag);
+/* A job of kind with a copy of tag; the caller fills in the rest, then
+ * enqueues it (or frees it). */
+struct notify__job *notify__job_new(struct notify *n, enum notify__kind kind, const char *tag);
+void notify__enqueue(struct notify *n, struct notify__job *job);
+void notify__job_free(struct notify__job *job);
 
 /* job.c: the easy handle of the job's next try; -1 when libcurl fails. */
 int notify__job_setup(struct notify__job *job);

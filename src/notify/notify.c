@@ -1,6 +1,6 @@
 /*
- * notify.c - the outbound queue (notify.h): checking and copying what is
- * queued, the running slots, retries, a job's end.
+ * notify.c - the outbound queue (notify.h): its life, room for a job, the
+ * running slots, retries, a job's end.
  *
  * A job is always in exactly one place: a FIFO (waiting: new jobs;
  * ready: retries that are due; retry[i]: waiting for retry i+1, which
@@ -16,12 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* An overflow is logged at most this often (the rest are counted). */
 #define OVERFLOW_LOG_MS 60000
-/* A webhook's URL, at most. */
-#define URL_MAX 8192
 
 static const char *const messages[] = {
 	[0] = "success",
@@ -75,7 +72,7 @@ static struct notify__job *fifo_pop(struct notify__fifo *f)
 	return job;
 }
 
-static void job_free(struct notify__job *job)
+void notify__job_free(struct notify__job *job)
 {
 	curl_slist_free_all(job->list);
 	free(job->tag);
@@ -105,17 +102,10 @@ struct notify *notify_new(uv_loop_t *loop, const struct notify_config *cfg)
 		n->cfg.queue_max = 1;
 	if (n->cfg.max_parallel == 0)
 		n->cfg.max_parallel = 1;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_error("notify: libcurl cannot be initialised");
-		free(n);
-		return NULL;
-	}
-	if (notify__multi_init(n)) {
-		log_error("notify: libcurl cannot make a multi handle");
-		curl_global_cleanup();
-		free(n);
-		return NULL;
-	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		goto out_free;
+	if (notify__multi_init(n))
+		goto out_global;
 	n->running = xcalloc(n->cfg.max_parallel, sizeof(*n->running));
 	uv_timer_init(loop, &n->curl_timer);
 	uv_timer_init(loop, &n->queue_timer);
@@ -126,21 +116,26 @@ struct notify *notify_new(uv_loop_t *loop, const struct notify_config *cfg)
 	if (uv_random(loop, &req, &n->instance, sizeof(n->instance), 0, NULL) != 0)
 		n->instance = (uint64_t)wall_clock_ms();
 	return n;
+
+out_global:
+	curl_global_cleanup();
+out_free:
+	log_error("notify: libcurl cannot be set up: no webhooks, no e-mail");
+	free(n);
+	return NULL;
 }
 
-void notify_free(struct notify *n)
+/* Every job, running or waiting, freed unreported; how many. */
+static uint64_t cancel_all(struct notify *n)
 {
 	struct notify__fifo *fifos[NOTIFY_TRIES + 1];
 	struct notify__job *job;
 	uint64_t cancelled = 0;
 
-	if (!n)
-		return;
-	n->closing = true;
 	for (uint32_t i = 0; i < n->cfg.max_parallel; i++) {
 		if ((job = n->running[i])) {
 			notify__multi_cancel(n, job);
-			job_free(job);
+			notify__job_free(job);
 			cancelled++;
 		}
 	}
@@ -148,11 +143,23 @@ void notify_free(struct notify *n)
 	fifos[1] = &n->ready;
 	for (int i = 0; i < NOTIFY_TRIES - 1; i++)
 		fifos[2 + i] = &n->retry[i];
-	for (size_t i = 0; i < sizeof(fifos) / sizeof(fifos[0]); i++)
+	for (size_t i = 0; i < sizeof(fifos) / sizeof(fifos[0]); i++) {
 		while ((job = fifo_pop(fifos[i]))) {
-			job_free(job);
+			notify__job_free(job);
 			cancelled++;
 		}
+	}
+	return cancelled;
+}
+
+void notify_free(struct notify *n)
+{
+	uint64_t cancelled;
+
+	if (!n)
+		return;
+	n->closing = true;
+	cancelled = cancel_all(n);
 	notify__multi_close(n);
 	curl_global_cleanup();
 	free(n->running);
@@ -193,7 +200,7 @@ static void finish(struct notify__job *job, bool ok, const char *reason)
 	}
 	if (n->done)
 		n->done(n->done_arg, job->tag, ok, ok ? NULL : reason);
-	job_free(job);
+	notify__job_free(job);
 }
 
 static void on_queue_timer(uv_timer_t *t);
@@ -295,7 +302,7 @@ void notify__try_done(struct notify__job *job, CURLcode rc, long code)
 
 /* Room for one more job, or the overflow counted (and logged at most once
  * a minute, naming the job that was dropped). */
-static int admit(struct notify *n, const char *what, const char *tag)
+int notify__admit(struct notify *n, const char *what, const char *tag)
 {
 	uint64_t now = uv_now(n->loop);
 
@@ -312,7 +319,7 @@ static int admit(struct notify *n, const char *what, const char *tag)
 	return NOTIFY_EFULL;
 }
 
-static struct notify__job *job_new(struct notify *n, enum notify__kind kind, const char *tag)
+struct notify__job *notify__job_new(struct notify *n, enum notify__kind kind, const char *tag)
 {
 	struct notify__job *job = xcalloc(1, sizeof(*job));
 
@@ -325,7 +332,7 @@ static struct notify__job *job_new(struct notify *n, enum notify__kind kind, con
 /* The job starts from the loop, never from inside the call that queued
  * it: so the callback is never called from there either (a job that
  * cannot start at all ends at once). */
-static void enqueue(struct notify *n, struct notify__job *job)
+void notify__enqueue(struct notify *n, struct notify__job *job)
 {
 	n->jobs++;
 	n->stats.queued++;
@@ -333,203 +340,4 @@ static void enqueue(struct notify *n, struct notify__job *job)
 	fifo_push(&n->waiting, job);
 	if (n->stats.running < n->cfg.max_parallel)
 		arm_queue_timer(n);
-}
-
-/* An HTTP token (RFC 9110 5.6.2). */
-static bool token_ok(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr("!#$%&'*+-.^_`|~", *s)))
-			return false;
-	return true;
-}
-
-/* Printable or 8-bit: no CR, LF or other control character but tab. */
-static bool value_ok(const char *s)
-{
-	for (; *s; s++)
-		if (((unsigned char)*s < ' ' && *s != '\t') || *s == 0x7f)
-			return false;
-	return true;
-}
-
-static bool has_header(const struct notify_header *h, size_t nh, const char *name)
-{
-	for (size_t i = 0; i < nh; i++)
-		if (strcasecmp(h[i].name, name) == 0)
-			return true;
-	return false;
-}
-
-static int check_headers(const struct notify_header *h, size_t nh)
-{
-	if (nh > NOTIFY_MAX_HEADERS)
-		return NOTIFY_EHEADER;
-	for (size_t i = 0; i < nh; i++)
-		if (!token_ok(h[i].name) || !value_ok(h[i].value) ||
-		    strlen(h[i].name) + strlen(h[i].value) + 2 > NOTIFY_HEADER_MAX)
-			return NOTIFY_EHEADER;
-	/* the framing is libcurl's */
-	if (has_header(h, nh, "Content-Length") || has_header(h, nh, "Transfer-Encoding"))
-		return NOTIFY_EHEADER;
-	return 0;
-}
-
-static bool append(struct curl_slist **list, const char *line)
-{
-	struct curl_slist *l = curl_slist_append(*list, line);
-
-	if (l)
-		*list = l;
-	return l != NULL;
-}
-
-/* The request's header lines: the caller's, then JSON unless it said
- * otherwise, and no "Expect: 100-continue" (a body waits for no answer). */
-static int header_list(const struct notify_header *h, size_t nh, struct curl_slist **out)
-{
-	char line[NOTIFY_HEADER_MAX + 2];
-	bool ok = true;
-
-	*out = NULL;
-	for (size_t i = 0; ok && i < nh; i++) {
-		/* "Name;" is how libcurl sends a header with an empty value */
-		snprintf(line, sizeof(line), h[i].value[0] ? "%s: %s" : "%s;", h[i].name,
-			 h[i].value);
-		ok = append(out, line);
-	}
-	if (ok && !has_header(h, nh, "Content-Type"))
-		ok = append(out, "Content-Type: application/json");
-	if (ok && !has_header(h, nh, "Expect"))
-		ok = append(out, "Expect:");
-	if (!ok) {
-		curl_slist_free_all(*out);
-		return NOTIFY_ECURL;
-	}
-	return 0;
-}
-
-static int check_webhook(const char *url, const char *method, const struct notify_header *h,
-			 size_t nh, size_t len, uint32_t timeout_ms)
-{
-	size_t ulen = strlen(url);
-
-	if ((strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) ||
-	    ulen > URL_MAX || !value_ok(url) || strchr(url, ' '))
-		return NOTIFY_EURL;
-	if (strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0)
-		return NOTIFY_EMETHOD;
-	if (timeout_ms > NOTIFY_TIMEOUT_MAX_MS)
-		return NOTIFY_ETIMEOUT;
-	if (len > NOTIFY_BODY_MAX)
-		return NOTIFY_ETOOBIG;
-	return check_headers(h, nh);
-}
-
-int notify_webhook(struct notify *n, const char *url, const char *method,
-		   const struct notify_header *headers, size_t nheaders, const char *body,
-		   size_t len, uint32_t timeout_ms, const char *tag)
-{
-	struct curl_slist *list = NULL;
-	struct notify__job *job;
-	int rc;
-
-	tag = tag ? tag : "";
-	rc = check_webhook(url, method, headers, nheaders, len, timeout_ms);
-	if (rc == 0)
-		rc = admit(n, "webhook", tag);
-	if (rc == 0)
-		rc = header_list(headers, nheaders, &list);
-	if (rc) {
-		n->stats.rejected += rc != NOTIFY_EFULL;
-		return rc;
-	}
-	job = job_new(n, NOTIFY__WEBHOOK, tag);
-	job->url = xstrdup(url);
-	job->body = xstrndup(body ? body : "", body ? len : 0);
-	job->len = body ? len : 0;
-	job->list = list;
-	snprintf(job->method, sizeof(job->method), "%s", method);
-	job->timeout_ms = timeout_ms ? timeout_ms : NOTIFY_TIMEOUT_DEFAULT_MS;
-	enqueue(n, job);
-	return 0;
-}
-
-static int check_email(const struct notify_config *cfg, const char *to, const char *subject,
-		       const char *body, struct notify_mail_addrs *rcpt)
-{
-	if (!cfg->smtp_url[0] || !cfg->smtp_from[0])
-		return NOTIFY_ENOSMTP;
-	if (strncasecmp(cfg->smtp_url, "smtp://", 7) != 0 &&
-	    strncasecmp(cfg->smtp_url, "smtps://", 8) != 0)
-		return NOTIFY_ESMTPURL;
-	if (strlen(subject) + strlen(body) > NOTIFY_BODY_MAX)
-		return NOTIFY_ETOOBIG;
-	if (notify_mail_parse_to(to, rcpt))
-		return NOTIFY_EADDRESS;
-	if (!notify_mail_subject_ok(subject))
-		return NOTIFY_ESUBJECT;
-	return 0;
-}
-
-/* The envelope: MAIL FROM and one RCPT TO per recipient, as <addr>. */
-static int envelope(struct notify__job *job, const struct notify_mail_addrs *rcpt)
-{
-	char name[128], addr[NOTIFY_ADDR_MAX + 1], line[NOTIFY_ADDR_MAX + 3];
-
-	if (notify_mail_parse_from(job->n->cfg.smtp_from, addr, name, sizeof(name)))
-		return NOTIFY_EADDRESS;
-	snprintf(job->mail_from, sizeof(job->mail_from), "<%s>", addr);
-	for (int i = 0; i < rcpt->n; i++) {
-		snprintf(line, sizeof(line), "<%s>", rcpt->addr[i]);
-		if (!append(&job->list, line))
-			return NOTIFY_ECURL;
-	}
-	return 0;
-}
-
-int notify_email(struct notify *n, const char *to, const char *subject, const char *body,
-		 const char *tag)
-{
-	struct notify_mail_addrs rcpt;
-	struct notify__job *job = NULL;
-	struct text msg = { 0 };
-	char msgid[64];
-	int64_t now = wall_clock_ms();
-	int rc;
-
-	tag = tag ? tag : "";
-	rc = check_email(&n->cfg, to, subject, body, &rcpt);
-	if (rc == 0)
-		rc = admit(n, "e-mail", tag);
-	if (rc == 0) {
-		snprintf(msgid, sizeof(msgid), "%llu.%llu.%016llx", (unsigned long long)now,
-			 (unsigned long long)++n->mail_seq, (unsigned long long)n->instance);
-		rc = notify_mail_compose(&(struct notify_mail){ .from = n->cfg.smtp_from,
-							       .to = &rcpt,
-							       .subject = subject,
-							       .body = body,
-							       .now_ms = now,
-							       .msgid_local = msgid },
-					 &msg);
-	}
-	if (rc == 0) {
-		job = job_new(n, NOTIFY__EMAIL, tag);
-		rc = envelope(job, &rcpt);
-	}
-	if (rc) {
-		n->stats.rejected += rc != NOTIFY_EFULL;
-		if (job)
-			job_free(job);
-		free(msg.s);
-		return rc;
-	}
-	job->body = msg.s;
-	job->len = msg.len;
-	job->timeout_ms = n->cfg.smtp_timeout_ms;
-	enqueue(n, job);
-	return 0;
 }
