@@ -67,7 +67,9 @@ int notify_mail_parse_from(const char *from, char *addr, char *name, size_t name
 		end = strchr(a, '>');
 		if (!end || end[1])
 			return NOTIFY_EADDRESS;
-		nlen = (size_t)(lt - from);
+		while (*from == ' ')
+			from++;
+		nlen = lt > from ? (size_t)(lt - from) : 0;
 		while (nlen && from[nlen - 1] == ' ')
 			nlen--;
 	} else {

@@ -25,7 +25,8 @@
  *    (with the job's tag and, on failure, a short reason) and in the
  *    counters (notify_stats).
  *
- * Webhooks: http:// and https:// only (libcurl is told so too); redirects
+ * Webhooks: http:// and https:// only (libcurl is told so too; an https
+ * server's certificate is verified against the system's CAs); redirects
  * are not followed (a 3xx fails the job); the answer's body is read and
  * thrown away (at most NOTIFY_RESPONSE_MAX bytes: past that the status
  * decides); "User-Agent: agora/VERSION"; "Content-Type: application/json"

@@ -485,6 +485,7 @@ static void test_mail_refusals(void **state)
 {
 	struct notify_mail_addrs rcpt;
 	char many[NOTIFY_MAX_RCPT * 8 + 8] = "";
+	char *m;
 
 	(void)state;
 	free(compose("rules@agora.test", "a@example.org", "Hi\r\nBcc: x@y", "", NOTIFY_ESUBJECT));
@@ -495,6 +496,9 @@ static void test_mail_refusals(void **state)
 	free(compose("rules@", "a@example.org", "ok", "", NOTIFY_EADDRESS));
 	free(compose("Name <rules@agora.test", "a@example.org", "ok", "", NOTIFY_EADDRESS));
 	free(compose("Na\nme <rules@agora.test>", "a@example.org", "ok", "", NOTIFY_EADDRESS));
+	m = compose("  Rules  <rules@agora.test>", "a@example.org", "ok", "", 0);
+	assert_non_null(strstr(m, "\r\nFrom: \"Rules\" <rules@agora.test>\r\n"));
+	free(m);
 	assert_int_equal(notify_mail_parse_to("a@example.org\r\nBcc: x@y", &rcpt),
 			 NOTIFY_EADDRESS);
 	assert_int_equal(notify_mail_parse_to("", &rcpt), NOTIFY_EADDRESS);
@@ -745,6 +749,42 @@ static void test_webhook_parallel_bound(void **state)
 	fixture_end(&f);
 }
 
+/* stderr into a file for a while: what the queue logs. */
+struct capture {
+	FILE *file;
+	int saved;
+};
+
+static void stderr_capture(struct capture *c)
+{
+	c->file = tmpfile();
+	assert_non_null(c->file);
+	fflush(stderr);
+	c->saved = dup(STDERR_FILENO);
+	assert_true(c->saved >= 0);
+	assert_true(dup2(fileno(c->file), STDERR_FILENO) >= 0);
+}
+
+/* What was written meanwhile (the caller frees it); stderr is back. */
+static char *stderr_release(struct capture *c)
+{
+	long len;
+	char *text;
+
+	fflush(stderr);
+	assert_true(dup2(c->saved, STDERR_FILENO) >= 0);
+	close(c->saved);
+	assert_int_equal(fseek(c->file, 0, SEEK_END), 0); /* log.c writes to the fd */
+	len = ftell(c->file);
+	assert_true(len >= 0);
+	text = calloc(1, (size_t)len + 1);
+	assert_non_null(text);
+	rewind(c->file);
+	assert_int_equal(fread(text, 1, (size_t)len, c->file), (size_t)len);
+	fclose(c->file);
+	return text;
+}
+
 /* queue_max counts waiting and running jobs: the next is refused and
  * counted, and there is room again once they end. */
 static void test_overflow(void **state)
@@ -752,6 +792,8 @@ static void test_overflow(void **state)
 	static const int script[] = { 200, -1 };
 	struct notify_config cfg = quick_config();
 	struct fixture f;
+	struct capture cap;
+	char *logged;
 
 	(void)state;
 	cfg.queue_max = 3;
@@ -762,13 +804,17 @@ static void test_overflow(void **state)
 		assert_int_equal(notify_webhook(f.n, sink_url(&f.sink, "/"), "POST", NULL, 0, "", 0,
 						0, "q"),
 				 0);
-	assert_int_equal(notify_webhook(f.n, sink_url(&f.sink, "/"), "POST", NULL, 0, "", 0, 0,
-					"dropped"),
-			 NOTIFY_EFULL);
-	assert_int_equal(notify_webhook(f.n, sink_url(&f.sink, "/"), "POST", NULL, 0, "", 0, 0,
-					"dropped"),
-			 NOTIFY_EFULL);
-	assert_int_equal(stats(&f)->overflow, 2);
+	stderr_capture(&cap);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(notify_webhook(f.n, sink_url(&f.sink, "/"), "POST", NULL, 0, "", 0,
+						0, "dropped"),
+				 NOTIFY_EFULL);
+	logged = stderr_release(&cap);
+	/* one line for the five: at most one a minute */
+	assert_non_null(strstr(logged, "queue full (3 jobs): webhook of 'dropped' dropped"));
+	assert_null(strstr(strstr(logged, "queue full") + 1, "queue full"));
+	free(logged);
+	assert_int_equal(stats(&f)->overflow, 5);
 	assert_int_equal(stats(&f)->queued, 3);
 	assert_true(run_until(&f.loop, &f.done.n, 3, WAIT_MS));
 	for (int i = 0; i < 3; i++)
@@ -778,7 +824,7 @@ static void test_overflow(void **state)
 			 0);
 	assert_true(run_until(&f.loop, &f.done.n, 4, WAIT_MS));
 	assert_int_equal(stats(&f)->ok, 4);
-	assert_int_equal(stats(&f)->overflow, 2);
+	assert_int_equal(stats(&f)->overflow, 5);
 	fixture_end(&f);
 }
 
