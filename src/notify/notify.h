@@ -136,7 +136,10 @@ struct notify *notify_new(uv_loop_t *loop, const struct notify_config *cfg);
 /* Cancels every job, running or waiting, without calling the callback (the
  * count is logged), and closes its handles: the struct is freed by the
  * last close callback, so the loop must run once more (it waits for
- * nothing else). NULL is fine. */
+ * nothing else). NULL is fine. While jobs run or wait for a retry its
+ * handles keep the loop running: a server frees it when it starts to stop
+ * (and before closing whatever handles are left with uv_walk, which would
+ * leave the struct and libcurl's state behind). */
 void notify_free(struct notify *n);
 
 /* The callback for every job's end (NULL: none). */
