@@ -46,7 +46,8 @@ int notify_mail_parse_to(const char *to, struct notify_mail_addrs *out)
 			start++;
 		while (end > start && end[-1] == ' ')
 			end--;
-		if (out->n == NOTIFY_MAX_RCPT || !notify_mail_address_ok(start, (size_t)(end - start)))
+		if (out->n == NOTIFY_MAX_RCPT ||
+		    !notify_mail_address_ok(start, (size_t)(end - start)))
 			return NOTIFY_EADDRESS;
 		memcpy(out->addr[out->n], start, (size_t)(end - start));
 		out->addr[out->n++][end - start] = '\0';

@@ -165,7 +165,8 @@ static const struct key keys[] = {
 	{ "rules_queue_max", K_UINT, NOTIFY_FIELD(queue_max), 1, 1000000,
 	  "webhooks and e-mails waiting or being sent; more are dropped and counted" },
 	{ "smtp_url", K_STRING, NOTIFY_FIELD(smtp_url), 0, 0,
-	  "mail server for the rules' e-mail: smtp://HOST:PORT or smtps://HOST:PORT (\"\" = no e-mail)" },
+	  "mail server for the rules' e-mail: smtp://HOST:PORT or smtps://HOST:PORT "
+	  "(\"\" = no e-mail)" },
 	{ "smtp_user", K_STRING, NOTIFY_FIELD(smtp_user), 0, 0,
 	  "user name to log in to smtp_url with (\"\" = no login)" },
 	{ "smtp_password", K_STRING, NOTIFY_FIELD(smtp_password), 0, 0,

@@ -447,7 +447,8 @@ static void test_mail_encoded(void **state)
 			  "Réponse ✓", "Ça va?\n= done \n", 0);
 
 	(void)state;
-	assert_non_null(strstr(m, "\r\nFrom: =?UTF-8?B?QWdvcmEgUsOoZ2xlcw==?= <rules@agora.test>\r\n"));
+	assert_non_null(
+		strstr(m, "\r\nFrom: =?UTF-8?B?QWdvcmEgUsOoZ2xlcw==?= <rules@agora.test>\r\n"));
 	assert_non_null(strstr(m, "\r\nTo: a@example.org,\r\n b@example.org\r\n"));
 	assert_non_null(strstr(m, "\r\nSubject: =?UTF-8?B?UsOpcG9uc2Ug4pyT?=\r\n"));
 	assert_non_null(strstr(m, "Content-Transfer-Encoding: quoted-printable\r\n"));
@@ -847,7 +848,8 @@ static void test_webhook_refusals(void **state)
 	for (size_t i = 0; i <= NOTIFY_MAX_HEADERS; i++)
 		many[i] = (struct notify_header){ "X-N", "1" };
 	fixture_start(&f, &cfg);
-	assert_int_equal(notify_webhook(f.n, "ftp://h/", "POST", NULL, 0, "", 0, 0, ""), NOTIFY_EURL);
+	assert_int_equal(notify_webhook(f.n, "ftp://h/", "POST", NULL, 0, "", 0, 0, ""),
+			 NOTIFY_EURL);
 	assert_int_equal(notify_webhook(f.n, "file:///etc/passwd", "POST", NULL, 0, "", 0, 0, ""),
 			 NOTIFY_EURL);
 	assert_int_equal(notify_webhook(f.n, "gopher://h/", "PUT", NULL, 0, "", 0, 0, ""),
