@@ -283,6 +283,8 @@ static void test_parse_errors(void **state)
 	refused(e, "SELECT 1 FROM \"a\" WHERE payload.x = = 2", RULES_ERR_SYNTAX, "= 2",
 		"syntax error");
 	refused(e, "SELECT 1 FROM \"a\" WHERE payload.x =", RULES_ERR_SYNTAX, "", "incomplete");
+	/* a name after AS is no path: SQLite stops at the dot */
+	refused(e, "SELECT 1 AS payload.x FROM \"a\"", RULES_ERR_SYNTAX, ".x", "syntax error");
 	/* "double quotes" are identifiers, never strings */
 	refused(e, "SELECT 1 FROM \"a\" WHERE topic = \"a/b\"", RULES_ERR_SYNTAX, "\"a/b\"",
 		"no such column: a/b");
@@ -645,6 +647,15 @@ static void test_limits(void **state)
 	r = compile(e, "SELECT printf('%.*c', 2000000, 'x') AS p FROM \"t\"");
 	assert_int_equal(rules_eval(r, &ev, &row), RULES_PASSED);
 	assert_int_equal(row.values[0].type, RULES_NULL);
+	rules_rule_free(r);
+	/* a payload over 1 MiB is not bound */
+	r = compile(e, "SELECT 1 FROM \"t\"");
+	ev.payload_len = RULES_MAX_LENGTH + 1;
+	ev.payload = calloc(1, ev.payload_len);
+	assert_int_equal(rules_eval(r, &ev, &row), RULES_FAILED);
+	assert_non_null(strstr(row.error, "event too big"));
+	free((void *)ev.payload);
+	ev = mqtt_event("t", "{}");
 	rules_rule_free(r);
 	/* a LIKE pattern over 1 KiB */
 	r = compile(e, "SELECT 1 FROM \"t\" WHERE topic LIKE printf('%.2000c', '%')");
