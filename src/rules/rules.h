@@ -168,8 +168,12 @@ struct rules_rule {
  * "AS". A selected column's name is its AS name, else its text as
  * written (payload.a, not the json_extract it became).
  * SQL errors carry SQLite's message and its position mapped back to the
- * text (what our translation added points at the construct it came from);
- * a refusal by the authorizer names what was refused, at position -1.
+ * text (what our translation added points at the construct it came from;
+ * SQLite's "incomplete input", which has no offset, at the text's end;
+ * other errors without an offset at -1); a refusal by the authorizer
+ * names what was refused, at position -1. The authorizer allows reading
+ * json_each and json_tree only, so a recursive common table expression is
+ * refused as reading itself.
  */
 int rules_compile(struct rules_engine *e, const char *text, size_t len, struct rules_rule **out,
 		  struct rules_error *err);

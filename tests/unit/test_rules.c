@@ -203,6 +203,14 @@ static void test_parse_good(void **state)
 	assert_string_equal(r->columns[3], "1+1");
 	rules_rule_free(r);
 
+	/* docs/rules.md's examples */
+	rules_rule_free(compile(e, "SELECT payload.answers[0] AS score, username FROM "
+				   "\"surveys/+/answers\"\nWHERE payload.answers[0] <= 2"));
+	rules_rule_free(
+	    compile(e, "SELECT payload.subject AS subject, payload AS request FROM "
+		       "\"support/requests\"\nWHERE lower(payload.subject) LIKE '%urgent%'"));
+	rules_rule_free(compile(e, "SELECT payload.voter AS voter, payload.option AS option FROM "
+				   "\"$events/vote\"\nWHERE payload.poll_id = 3"));
 	/* every event name */
 	for (int i = 0; i < RULES_EVENT_COUNT; i++) {
 		char text[128];
