@@ -129,6 +129,7 @@ static int parse_republish(const struct ctx *c, const json_t *o, struct rules_ac
 					    "retain", "user_properties", "content_type", NULL};
 	const json_t *qos = json_object_get(o, "qos"), *retain = json_object_get(o, "retain");
 	const char *lit;
+	size_t n;
 	int rc;
 
 	if ((rc = check_known(c, o, "republish", known)) ||
@@ -138,8 +139,8 @@ static int parse_republish(const struct ctx *c, const json_t *o, struct rules_ac
 	    (rc = pairs_field(c, o, "user_properties", false, &a->republish.props,
 			      &a->republish.nprops)))
 		return rc;
-	lit = rules_template_literal(a->republish.topic);
-	if (lit && !mqtt_topic_name_valid((const uint8_t *)lit, strlen(lit)))
+	lit = rules_template_literal(a->republish.topic, &n);
+	if (lit && !mqtt_topic_name_valid((const uint8_t *)lit, n))
 		return fail(c, "topic", -1, "not a valid topic name (not empty, no + or #)");
 	if (qos &&
 	    (!json_is_integer(qos) || json_integer_value(qos) < 0 || json_integer_value(qos) > 2))

@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "base/text.h"
+#include "mqtt/mqtt.h"
 
 #include <sqlite3.h>
 
@@ -330,6 +331,27 @@ out_finalize:
 out_release:
 	rules__parsed_release(&p);
 	return rc;
+}
+
+bool rules_rule_matches_topic(const struct rules_rule *r, const char *topic, size_t len)
+{
+	if (!mqtt_topic_name_valid((const uint8_t *)topic, len))
+		return false;
+	for (uint32_t i = 0; i < r->nsources; i++) {
+		const struct rules_source *s = &r->sources[i];
+		if (s->kind == RULES_SOURCE_FILTER &&
+		    mqtt_topic_match((const uint8_t *)s->text, s->len, (const uint8_t *)topic, len))
+			return true;
+	}
+	return false;
+}
+
+bool rules_rule_matches_event(const struct rules_rule *r, enum rules_event_kind kind)
+{
+	for (uint32_t i = 0; i < r->nsources; i++)
+		if (r->sources[i].kind == RULES_SOURCE_EVENT && r->sources[i].event == kind)
+			return true;
+	return false;
 }
 
 void rules_rule_free(struct rules_rule *rule)

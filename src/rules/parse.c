@@ -350,7 +350,6 @@ struct section_state {
 	struct tok prev, prev2; /* the last two solid tokens */
 	bool prev_set, prev2_set;
 	bool seen; /* a solid token */
-	struct rules__item *item;
 };
 
 static void item_begin(struct scan *sc, uint32_t in)

@@ -179,6 +179,14 @@ int rules_compile(struct rules_engine *e, const char *text, size_t len, struct r
 		  struct rules_error *err);
 void rules_rule_free(struct rules_rule *r);
 
+/* Does one of r's topic filters match this topic name (MQTT's rule: a
+ * filter starting with a wildcard does not match "$..." topics)? The
+ * server routes through its subscription trie; this is for a sample
+ * event (the test endpoint) and for checks. */
+bool rules_rule_matches_topic(const struct rules_rule *r, const char *topic, size_t len);
+/* Is this event one of r's sources? */
+bool rules_rule_matches_event(const struct rules_rule *r, enum rules_event_kind kind);
+
 /* ---- evaluation ---- */
 
 /* An event as the rule sees it. Strings are not NUL-terminated; a NULL
@@ -280,8 +288,9 @@ struct rules_template;
 int rules_template_compile(const char *text, size_t len, struct rules_template **out,
 			   struct rules_error *err);
 void rules_template_free(struct rules_template *t);
-/* The template's text when it holds no field ("$${" unescaped), else NULL. */
-const char *rules_template_literal(const struct rules_template *t);
+/* The template's text when it holds no field ("$${" unescaped; *len
+ * bytes, NUL-terminated, and it may hold a NUL of its own), else NULL. */
+const char *rules_template_literal(const struct rules_template *t, size_t *len);
 /* Its literal beginning, up to the first field (for a URL's scheme). */
 const char *rules_template_prefix(const struct rules_template *t, size_t *len);
 /* Appends t rendered against row to out: 0 or RULES_ERR_TOO_BIG (out->len

@@ -37,6 +37,7 @@ struct rules_template {
 	struct part *parts;
 	uint32_t nparts, parts_cap;
 	char *literal; /* all of it, when no field */
+	size_t literal_len;
 };
 
 void rules_template_free(struct rules_template *t)
@@ -199,8 +200,10 @@ int rules_template_compile(const char *text, size_t len, struct rules_template *
 	rc = parse_template(t, text, len, err);
 	if (rc)
 		goto out_free;
-	if (t->nparts == 1 && t->parts[0].kind == PART_TEXT)
+	if (t->nparts == 1 && t->parts[0].kind == PART_TEXT) {
 		t->literal = xstrndup(t->parts[0].text, t->parts[0].len);
+		t->literal_len = t->parts[0].len;
+	}
 	*out = t;
 	return 0;
 out_free:
@@ -208,8 +211,9 @@ out_free:
 	return rc;
 }
 
-const char *rules_template_literal(const struct rules_template *t)
+const char *rules_template_literal(const struct rules_template *t, size_t *len)
 {
+	*len = t->literal_len;
 	return t->literal;
 }
 

@@ -211,6 +211,20 @@ static void test_parse_good(void **state)
 		       "\"support/requests\"\nWHERE lower(payload.subject) LIKE '%urgent%'"));
 	rules_rule_free(compile(e, "SELECT payload.voter AS voter, payload.option AS option FROM "
 				   "\"$events/vote\"\nWHERE payload.poll_id = 3"));
+	/* which topics and events reach a rule */
+	r = compile(e, "SELECT 1 FROM \"a/+/c\", \"$events/vote\", \"#\"");
+	assert_true(rules_rule_matches_topic(r, "a/b/c", 5));
+	assert_true(rules_rule_matches_topic(r, "x", 1));
+	assert_false(rules_rule_matches_topic(r, "$SYS/x", 6)); /* not for "#" */
+	assert_false(rules_rule_matches_topic(r, "a/#", 3));	/* not a topic name */
+	assert_true(rules_rule_matches_event(r, RULES_EVENT_VOTE));
+	assert_false(rules_rule_matches_event(r, RULES_EVENT_MESSAGE));
+	rules_rule_free(r);
+	r = compile(e, "SELECT 1 FROM \"a/+/c\"");
+	assert_false(rules_rule_matches_topic(r, "a/b", 3));
+	assert_false(rules_rule_matches_topic(r, "$events/vote", 12));
+	rules_rule_free(r);
+
 	/* every event name */
 	for (int i = 0; i < RULES_EVENT_COUNT; i++) {
 		char text[128];
@@ -790,10 +804,11 @@ static void test_template_misc(void **state)
 
 	(void)state;
 	assert_int_equal(rules_template_compile("a$${b", 5, &t, &err), 0);
-	assert_string_equal(rules_template_literal(t), "a${b");
+	assert_string_equal(rules_template_literal(t, &n), "a${b");
+	assert_int_equal(n, 4);
 	rules_template_free(t);
 	assert_int_equal(rules_template_compile("http://h/${x}/y", 15, &t, &err), 0);
-	assert_null(rules_template_literal(t));
+	assert_null(rules_template_literal(t, &n));
 	assert_memory_equal(rules_template_prefix(t, &n), "http://h/", 9);
 	assert_int_equal(n, 9);
 	/* no row: fields render empty */
@@ -814,7 +829,7 @@ static void test_template_misc(void **state)
 static int parse_actions(const char *json, struct rules_actions **out, struct rules_error *err)
 {
 	json_error_t jerr;
-	json_t *j = json_loads(json, 0, &jerr);
+	json_t *j = json_loads(json, JSON_ALLOW_NUL, &jerr);
 	int rc;
 
 	if (!j)
@@ -926,6 +941,8 @@ static void test_actions_refused(void **state)
 	actions_refused("[{\"type\":\"republish\",\"topic\":\"a\",\"retain\":1}]", RULES_ERR_ACTION,
 			-1, "actions[0].retain: must be true or false");
 	actions_refused("[{\"type\":\"republish\",\"topic\":\"a/#\"}]", RULES_ERR_ACTION, -1,
+			"actions[0].topic: not a valid topic name");
+	actions_refused("[{\"type\":\"republish\",\"topic\":\"a\\u0000b\"}]", RULES_ERR_ACTION, -1,
 			"actions[0].topic: not a valid topic name");
 	actions_refused("[{\"type\":\"republish\",\"topic\":7}]", RULES_ERR_ACTION, -1,
 			"actions[0].topic: must be a string");
