@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* sqlite3_error_offset (3.38), JSON built in (3.38). */
 #if SQLITE_VERSION_NUMBER < 3038000
@@ -109,11 +110,26 @@ static int authorize(void *ctx, int action, const char *a1, const char *a2, cons
 	}
 }
 
+int64_t rules__monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Non-zero stops the statement (SQLITE_INTERRUPT). */
 static int progress(void *ctx)
 {
 	struct rules_engine *e = ctx;
 
-	return ++e->ticks >= RULES_MAX_STEPS / RULES__TICK;
+	if (++e->ticks >= RULES_MAX_STEPS / RULES__TICK)
+		return 1;
+	if (rules__monotonic_ns() > e->deadline_ns) {
+		e->timed_out = true;
+		return 1;
+	}
+	return 0;
 }
 
 /* ---- level(topic, n) and now_ms() ---- */
@@ -200,6 +216,7 @@ struct rules_engine *rules_engine_new(void)
 		    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE;
 
 	e->max_depth = RULES_MAX_DEPTH_DEFAULT;
+	e->max_ms = RULES_MAX_MS_DEFAULT;
 	e->clock = wall_clock_ms;
 	if (sqlite3_open_v2(":memory:", &e->db, flags, NULL) != SQLITE_OK ||
 	    configure(e) != SQLITE_OK)
@@ -224,6 +241,11 @@ void rules_engine_free(struct rules_engine *e)
 void rules_engine_set_max_depth(struct rules_engine *e, unsigned max_depth)
 {
 	e->max_depth = max_depth ? max_depth : 1;
+}
+
+void rules_engine_set_max_ms(struct rules_engine *e, uint32_t max_ms)
+{
+	e->max_ms = max_ms ? max_ms : 1;
 }
 
 void rules_engine_set_clock(struct rules_engine *e, int64_t (*clock)(void))
@@ -313,6 +335,7 @@ int rules_compile(struct rules_engine *e, const char *text, size_t len, struct r
 		goto out_release;
 	e->refused[0] = '\0';
 	e->ticks = 0;
+	e->deadline_ns = INT64_MAX; /* compiling runs no step */
 	if (sqlite3_prepare_v3(e->db, p.sql, (int)p.sql_len, SQLITE_PREPARE_PERSISTENT, &stmt,
 			       &tail) != SQLITE_OK) {
 		rc = prepare_error(e, &p, err);

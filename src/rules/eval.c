@@ -145,7 +145,10 @@ static void failed(struct rules__rule *r, struct rules_row *row, int rc)
 {
 	struct rules_engine *e = r->pub.engine;
 
-	if (rc == SQLITE_INTERRUPT)
+	if (rc == SQLITE_INTERRUPT && e->timed_out)
+		snprintf(row->error, sizeof(row->error), "evaluation too long: stopped after %u ms",
+			 e->max_ms);
+	else if (rc == SQLITE_INTERRUPT)
 		snprintf(row->error, sizeof(row->error),
 			 "evaluation too long: stopped after %d steps", RULES_MAX_STEPS);
 	else if (rc != SQLITE_OK)
@@ -173,6 +176,8 @@ enum rules_outcome rules_eval(struct rules_rule *rule, const struct rules_event 
 		return RULES_FAILED;
 	}
 	rule->engine->ticks = 0;
+	rule->engine->timed_out = false;
+	rule->engine->deadline_ns = rules__monotonic_ns() + (int64_t)rule->engine->max_ms * 1000000;
 	rc = sqlite3_step(r->stmt);
 	if (rc == SQLITE_ROW) {
 		copy_row(r, row);

@@ -72,16 +72,22 @@ size_t rules__utf8_seq(const unsigned char *s, size_t len);
 /* ---- the engine and its rules (engine.c, eval.c) ---- */
 
 /* The progress handler runs every RULES__TICK steps; an evaluation is
- * stopped at its RULES_MAX_STEPS / RULES__TICK-th call. */
-#define RULES__TICK 1000
+ * stopped at its RULES_MAX_STEPS / RULES__TICK-th call, or at the first
+ * past its time limit. A step can take up to a millisecond (a function of
+ * a 1 MiB value), so the tick is small: the limit is overrun by at most
+ * RULES__TICK such steps. */
+#define RULES__TICK 100
 
 struct rules_engine {
 	struct sqlite3 *db;
 	unsigned max_depth;
 	int64_t (*clock)(void);
-	uint32_t ticks;	   /* progress handler calls since the step began */
-	char refused[128]; /* the authorizer's first refusal while compiling */
-	uint32_t nrules;   /* compiled and not yet freed */
+	uint32_t ticks;	     /* progress handler calls since the step began */
+	uint32_t max_ms;     /* an evaluation's time limit */
+	int64_t deadline_ns; /* this evaluation's, on CLOCK_MONOTONIC */
+	bool timed_out;	     /* stopped by the deadline, not the steps */
+	char refused[128];   /* the authorizer's first refusal while compiling */
+	uint32_t nrules;     /* compiled and not yet freed */
 };
 
 /* A compiled rule: the public part first, so a struct rules_rule * is one. */
@@ -91,6 +97,8 @@ struct rules__rule {
 	struct rules_source *sources;
 	char **columns;
 };
+
+int64_t rules__monotonic_ns(void);
 
 /* ---- the growing buffer (json.c) ---- */
 

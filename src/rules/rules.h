@@ -21,7 +21,9 @@
  *               authorizer admits SELECT, functions (not load_extension) and
  *               reads of json_each/json_tree only; limits bound the SQL, its
  *               expressions and its strings; a progress handler stops an
- *               evaluation after RULES_MAX_STEPS virtual-machine steps.
+ *               evaluation after RULES_MAX_STEPS virtual-machine steps
+ *               or a time limit (a step over a 1 MiB value takes about a
+ *               millisecond: 100,000 of them would hold the loop for long).
  *   evaluation  an event (struct rules_event) bound to the statement, one
  *               step: a row is "passed" and its columns are the selected
  *               fields (struct rules_row, reused from one evaluation to the
@@ -65,6 +67,7 @@
 #define RULES_MAX_SOURCES	 16	 /* sources after FROM */
 #define RULES_MAX_COLUMNS	 256	 /* selected columns (SQLite's SQLITE_LIMIT_COLUMN) */
 #define RULES_MAX_STEPS		 100000	 /* virtual-machine steps of one evaluation */
+#define RULES_MAX_MS_DEFAULT	 50	 /* milliseconds of one evaluation */
 #define RULES_MAX_LENGTH	 1048576 /* bytes of a string or blob, a payload included */
 #define RULES_MAX_DEPTH_DEFAULT	 4	 /* rules_max_depth */
 #define RULES_MAX_ACTIONS	 8
@@ -104,6 +107,9 @@ struct rules_engine *rules_engine_new(void);
 void rules_engine_free(struct rules_engine *e);
 /* Events at depth >= max_depth are not evaluated (rules_max_depth, >= 1). */
 void rules_engine_set_max_depth(struct rules_engine *e, unsigned max_depth);
+/* An evaluation's time limit in ms (>= 1; RULES_MAX_MS_DEFAULT): past it,
+ * it fails as too long, like past RULES_MAX_STEPS. */
+void rules_engine_set_max_ms(struct rules_engine *e, uint32_t max_ms);
 /* The clock now_ms() reads (tests fix it). NULL restores wall_clock_ms. */
 void rules_engine_set_clock(struct rules_engine *e, int64_t (*clock)(void));
 
