@@ -86,9 +86,11 @@ static void keep_bytes(struct rules_row *row, const void *p, size_t n)
 	row->bytes_len += (uint32_t)n + 1;
 }
 
-static void copy_value(sqlite3_stmt *st, int i, struct rules_value *v, struct rules_row *row)
+/* Copies column i into v: 0, or -1 when the row's bytes would pass
+ * RULES_MAX_ROW. */
+static int copy_value(sqlite3_stmt *st, int i, struct rules_value *v, struct rules_row *row)
 {
-	const void *p;
+	const void *p = NULL;
 
 	v->json = false;
 	v->s = NULL;
@@ -107,21 +109,25 @@ static void copy_value(sqlite3_stmt *st, int i, struct rules_value *v, struct ru
 		p = sqlite3_column_text(st, i);
 		v->len = (size_t)sqlite3_column_bytes(st, i);
 		v->json = sqlite3_value_subtype(sqlite3_column_value(st, i)) == JSON_SUBTYPE;
-		keep_bytes(row, p, v->len);
 		break;
 	case SQLITE_BLOB:
 		v->type = RULES_BLOB;
 		p = sqlite3_column_blob(st, i);
 		v->len = (size_t)sqlite3_column_bytes(st, i);
-		keep_bytes(row, p, v->len);
 		break;
-	default: v->type = RULES_NULL; break;
+	default: v->type = RULES_NULL; return 0;
 	}
+	if (v->type == RULES_TEXT || v->type == RULES_BLOB) {
+		if (v->len + 1 > RULES_MAX_ROW - row->bytes_len)
+			return -1;
+		keep_bytes(row, p, v->len);
+	}
+	return 0;
 }
 
 /* The current row into row: values first, then the texts' pointers, once
- * the byte array has stopped moving. */
-static void copy_row(struct rules__rule *r, struct rules_row *row)
+ * the byte array has stopped moving. -1 past RULES_MAX_ROW. */
+static int copy_row(struct rules__rule *r, struct rules_row *row)
 {
 	uint32_t n = r->pub.ncolumns, off = 0;
 
@@ -130,7 +136,12 @@ static void copy_row(struct rules__rule *r, struct rules_row *row)
 	row->bytes_len = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		row->values[i].name = r->columns[i];
-		copy_value(r->stmt, (int)i, &row->values[i], row);
+		if (copy_value(r->stmt, (int)i, &row->values[i], row)) {
+			row->ncolumns = 0;
+			snprintf(row->error, sizeof(row->error),
+				 "selected row too big: over %u bytes", RULES_MAX_ROW);
+			return -1;
+		}
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct rules_value *v = &row->values[i];
@@ -139,6 +150,7 @@ static void copy_row(struct rules__rule *r, struct rules_row *row)
 			off += (uint32_t)v->len + 1;
 		}
 	}
+	return 0;
 }
 
 static void failed(struct rules__rule *r, struct rules_row *row, int rc)
@@ -179,8 +191,10 @@ enum rules_outcome rules_eval(struct rules_rule *rule, const struct rules_event 
 	rule->engine->timed_out = false;
 	rule->engine->deadline_ns = rules__monotonic_ns() + (int64_t)rule->engine->max_ms * 1000000;
 	rc = sqlite3_step(r->stmt);
-	if (rc == SQLITE_ROW) {
-		copy_row(r, row);
+	if (rc == SQLITE_ROW && copy_row(r, row) != 0) {
+		failed(r, row, SQLITE_OK);
+		out = RULES_FAILED;
+	} else if (rc == SQLITE_ROW) {
 		rule->stats.passed++;
 		out = RULES_PASSED;
 	} else if (rc == SQLITE_DONE) {

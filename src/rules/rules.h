@@ -69,7 +69,8 @@
 #define RULES_MAX_STEPS		 100000	 /* virtual-machine steps of one evaluation */
 #define RULES_MAX_MS_DEFAULT	 50	 /* milliseconds of one evaluation */
 #define RULES_MAX_LENGTH	 1048576 /* bytes of a string or blob, a payload included */
-#define RULES_MAX_DEPTH_DEFAULT	 4	 /* rules_max_depth */
+#define RULES_MAX_ROW		 (4u * 1024 * 1024) /* bytes of a selected row's texts and blobs */
+#define RULES_MAX_DEPTH_DEFAULT	 4		    /* rules_max_depth */
 #define RULES_MAX_ACTIONS	 8
 #define RULES_RENDER_MAX_DEFAULT (4u * 1024 * 1024) /* a rendered template */
 #define RULES_ERROR_MAX		 256		    /* a message, NUL included */
@@ -256,7 +257,8 @@ enum rules_outcome {
 
 /* Evaluates r against ev into row and counts the outcome in r->stats
  * (matched: every call but a loop stop). A rule that selects several rows
- * (a compound) passes with its first. */
+ * passes with its first. A row whose texts and blobs pass RULES_MAX_ROW
+ * bytes is not copied: failed. */
 enum rules_outcome rules_eval(struct rules_rule *r, const struct rules_event *ev,
 			      struct rules_row *row);
 

@@ -685,6 +685,13 @@ static void test_limits(void **state)
 	assert_int_equal(rules_eval(r, &ev, &row), RULES_PASSED);
 	assert_int_equal(row.values[0].type, RULES_NULL);
 	rules_rule_free(r);
+	/* a row over 4 MiB is not copied */
+	r = compile(e, "SELECT zeroblob(1000000) AS a, zeroblob(1000000) AS b, zeroblob(1000000) "
+		       "AS c, zeroblob(1000000) AS d, zeroblob(1000000) AS e FROM \"t\"");
+	assert_int_equal(rules_eval(r, &ev, &row), RULES_FAILED);
+	assert_non_null(strstr(row.error, "row too big"));
+	assert_int_equal(row.ncolumns, 0);
+	rules_rule_free(r);
 	/* a payload over 1 MiB is not bound */
 	r = compile(e, "SELECT 1 FROM \"t\"");
 	ev.payload_len = RULES_MAX_LENGTH + 1;
