@@ -32,7 +32,7 @@
 static const char *const DENIED_FUNCTIONS[] = {"load_extension", "fts3_tokenizer", "readfile",
 					       "writefile",	 "edit",	   "sqlite_dbpage"};
 
-/* The limits of the spec; SQL_LENGTH allows for the translation (a dotted
+/* The limits of issue 16's design; SQL_LENGTH allows for the translation (a dotted
  * path grows about fourfold), the rule's own text being checked against
  * RULES_MAX_TEXT first. VARIABLE_NUMBER 8: ?9 or :name is an error, not a
  * silent NULL. */

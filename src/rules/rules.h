@@ -1,5 +1,5 @@
 /*
- * rules.h - the rules engine's pure core (issue 16, /work/rules-spec.md):
+ * rules.h - the rules engine's pure core (issue 16; docs/rules.md):
  * a rule's text compiled once, evaluated against events, templates
  * rendered from what it selected, its actions' JSON checked. No sockets, no
  * broker, no storage: the server feeds events in and executes what comes
@@ -376,7 +376,7 @@ struct rules_actions {
 /*
  * Checks and compiles a rule's actions: a JSON array of 1..RULES_MAX_ACTIONS
  * objects, each with a known "type" and only the fields of its type
- * (rules-spec.md, "Actions"): templates are strings; republish's qos
+ * (issue 16's design): templates are strings; republish's qos
  * 0..2 (default 0), retain a boolean (false), payload default "${*}", a
  * topic without fields a valid topic name; a record's collection
  * [a-z0-9_-]{1,64}; a webhook's url starting with http:// or https://,
