@@ -203,6 +203,19 @@ static void test_parse_good(void **state)
 	assert_string_equal(r->columns[3], "1+1");
 	rules_rule_free(r);
 
+	/* FROM and WHERE inside strings, quoted names, comments and
+	 * parentheses are not the rule's */
+	r = compile(
+	    e,
+	    "SELECT 'FROM \"x\"' AS \"FROM y\", qos AS [WHERE] , /* FROM \"z\" */ (SELECT 1 FROM "
+	    "json_each('[1]')) AS `from` FROM \"a\" WHERE topic <> 'WHERE' AND 1");
+	assert_int_equal(r->nsources, 1);
+	assert_string_equal(r->sources[0].text, "a");
+	assert_int_equal(r->ncolumns, 3);
+	assert_string_equal(r->columns[0], "FROM y");
+	assert_string_equal(r->columns[1], "WHERE");
+	assert_string_equal(r->columns[2], "from");
+	rules_rule_free(r);
 	/* docs/rules.md's examples */
 	rules_rule_free(compile(e, "SELECT payload.answers[0] AS score, username FROM "
 				   "\"surveys/+/answers\"\nWHERE payload.answers[0] <= 2"));
