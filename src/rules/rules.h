@@ -370,7 +370,7 @@ struct rules_actions {
 	uint32_t count;
 };
 
-#define RULES_WEBHOOK_TIMEOUT_DEFAULT 5000
+#define RULES_WEBHOOK_TIMEOUT_DEFAULT 10000 /* notify.h's NOTIFY_TIMEOUT_DEFAULT_MS */
 #define RULES_WEBHOOK_TIMEOUT_MAX     60000
 
 /*
@@ -381,7 +381,7 @@ struct rules_actions {
  * topic without fields a valid topic name; a record's collection
  * [a-z0-9_-]{1,64}; a webhook's url starting with http:// or https://,
  * method "POST" (default) or "PUT", headers' names HTTP tokens, body
- * default "${*}", timeout_ms 1..60000 (default 5000); e-mail's to, subject
+ * default "${*}", timeout_ms 1..60000 (default 10000); e-mail's to, subject
  * and body. Errors (RULES_ERR_ACTION, or RULES_ERR_SYNTAX for a template)
  * name the action and field ("actions[1].qos: ..."); a template's error
  * has its position in that string. The caller frees *out with

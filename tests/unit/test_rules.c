@@ -921,12 +921,12 @@ static void test_actions_good(void **state)
 	assert_int_equal(a->items[3].webhook.timeout_ms, 60000);
 	assert_string_equal(a->items[3].webhook.headers[0].key, "X-Token");
 	assert_int_equal(a->items[4].type, RULES_ACTION_EMAIL);
-	/* defaults: qos 0, no retain, payload and body ${*}, POST, 5 s */
+	/* defaults: qos 0, no retain, payload and body ${*}, POST, 10 s */
 	assert_int_equal(a->items[5].republish.qos, 0);
 	assert_false(a->items[5].republish.retain);
 	assert_null(a->items[5].republish.content_type);
 	assert_false(a->items[6].webhook.put);
-	assert_int_equal(a->items[6].webhook.timeout_ms, RULES_WEBHOOK_TIMEOUT_DEFAULT);
+	assert_int_equal(a->items[6].webhook.timeout_ms, 10000);
 
 	/* rendered against a row */
 	assert_int_equal(
