@@ -62,6 +62,30 @@ struct api_bridge {
 	void (*password_known)(void *ctx, int64_t user_id, const char *password);
 };
 
+/* How the API reaches the rules engine (the server wires it to
+ * src/server/rules_service.h); install NULL: /api/rules answers 503. r is
+ * the rule as stored (or about to be: install is called before the store
+ * write, and a failure stores nothing). */
+struct rules_error;
+struct rules_stats;
+struct store_rule;
+struct api_rules {
+	void *ctx;
+	/* Compiles r and puts it in place of the rule with its id (a new one
+	 * with id 0 is checked only: the caller installs it again once stored
+	 * and has its id). 0, or -1 with err (message, position) filled. */
+	int (*install)(void *ctx, const struct store_rule *r, struct rules_error *err);
+	void (*uninstall)(void *ctx, int64_t id);
+	/* A dry run of r against sample ({"topic","payload","clientid",
+	 * "username","qos","retain"} or {"event":"vote", "payload": {...}}):
+	 * the JSON of docs/rules.md ("passed", "fields", "actions" rendered),
+	 * malloc'ed; NULL with err filled when r or sample is not valid. */
+	char *(*test)(void *ctx, const struct store_rule *r, const char *sample_json,
+		      struct rules_error *err);
+	/* Its counters now (zero for a rule not installed). */
+	void (*stats)(void *ctx, int64_t id, struct rules_stats *out);
+};
+
 /*
  * Work too slow for the event loop (password hashing: tens of
  * milliseconds). A handler that needs it leaves a job in api->deferred and
@@ -85,6 +109,10 @@ struct api {
 	struct store *store;
 	struct api_config cfg;
 	struct api_bridge bridge;
+	struct api_rules rules;
+	/* Accounts with the admin role (the `admins` setting: comma-separated
+	 * names, not copied; "" none): they alone use /api/rules. */
+	const char *admins;
 	void *random; /* struct api_random */
 	int64_t now_ms; /* wall clock for this request, set by api_handle's caller */
 	const char *peer; /* client address of this request, for rate limits */

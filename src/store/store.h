@@ -266,4 +266,63 @@ int store_vote_change(struct store *st, int64_t poll_id, int64_t user_id, size_t
 int store_vote_get(struct store *st, int64_t poll_id, int64_t user_id, size_t *option,
 		   int64_t *voted_at);
 
+/* ---- rules (issue 16, docs/rules.md) ----
+ *
+ * The store keeps rules as written (the SQL text and the actions' JSON
+ * text) and the rows their record actions append; compiling and running
+ * them is src/rules/ and the server's. Names are unique (STORE_ECONFLICT).
+ * Implemented in sqlite_rules.c. */
+
+struct store_rule {
+	int64_t id;
+	char *name;
+	int64_t owner_id;   /* the admin who wrote it; see store_rule_* about deletion */
+	char *owner_name;
+	char *sql;
+	char *actions;      /* a JSON array, as stored */
+	bool enabled;
+	int64_t created_at, updated_at;
+};
+
+void store_rule_release(struct store_rule *r);
+
+int store_rule_create(struct store *st, const char *name, int64_t owner_id, const char *sql,
+		      const char *actions, bool enabled, int64_t now, struct store_rule *out);
+/* Replaces name, sql, actions and enabled (updated_at = now). */
+int store_rule_update(struct store *st, int64_t id, const char *name, const char *sql,
+		      const char *actions, bool enabled, int64_t now, struct store_rule *out);
+int store_rule_get(struct store *st, int64_t id, struct store_rule *out);
+int store_rule_delete(struct store *st, int64_t id);
+
+struct store_rule_list {
+	struct store_rule *items;
+	size_t n;
+};
+
+/* Every rule, by id (the server installs them all at start). */
+int store_rule_list(struct store *st, struct store_rule_list *out);
+void store_rule_list_free(struct store_rule_list *l);
+
+/* A record action's row: data is a JSON object's text. */
+int store_record_add(struct store *st, const char *collection, int64_t rule_id, const char *data,
+		     int64_t now, int64_t *id);
+
+struct store_record {
+	int64_t id;
+	int64_t rule_id;
+	char *data;
+	int64_t created_at;
+};
+
+struct store_record_list {
+	struct store_record *items;
+	size_t n;
+};
+
+/* Newest first: rows of collection with id < before (0: from the newest),
+ * at most limit. */
+int store_record_list(struct store *st, const char *collection, int64_t before, int64_t limit,
+		      struct store_record_list *out);
+void store_record_list_free(struct store_record_list *l);
+
 #endif

@@ -1,0 +1,88 @@
+/*
+ * rules_service.h - the rules at work (issue 16, docs/rules.md): the
+ * engine of src/rules/ fed with the broker's messages (through taps) and
+ * Agora's events, and the actions it selects carried out: republish,
+ * direct message, record, webhook and e-mail (src/notify/).
+ *
+ * Rules come from the store (the server installs them at start) and from
+ * the REST API (its struct api_rules hooks are rules_service_api's). An
+ * evaluation runs where its event happens (a tap call, an event call);
+ * the actions it selects are queued and carried out at the end of the
+ * loop turn (a tap must not publish: broker.h), a republish or a message
+ * at depth + 1 so that a rule triggering itself stops at rules_max_depth.
+ *
+ * Ownership: the caller owns the service and frees it before the broker,
+ * the notify queue and whatever deps reach. Single-threaded (the loop's).
+ */
+#ifndef AGORA_RULES_SERVICE_H
+#define AGORA_RULES_SERVICE_H
+
+#include "rules/rules.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct broker;
+struct notify;
+struct store_rule;
+struct api_rules;
+struct net;
+
+/* What the service reaches besides the broker and the queue: the API's
+ * ways of writing, so that a message or a record is the same as one the
+ * API makes (stored, published over MQTT, counted). Each returns 0, or -1
+ * with a short reason in why. */
+struct rules_deps {
+	void *ctx;
+	/* A direct message from the account `from` to `to` (stored, then
+	 * published to to's inbox topic at depth). */
+	int (*send_message)(void *ctx, const char *from, const char *to, const char *content,
+			    unsigned depth, char *why, size_t why_cap);
+	/* A record action's row (data: a JSON object's text). */
+	int (*record)(void *ctx, const char *collection, int64_t rule_id, const char *data,
+		      char *why, size_t why_cap);
+};
+
+struct rules_service_config {
+	unsigned max_depth;  /* rules_max_depth */
+	uint32_t max_ms;     /* an evaluation's time limit (0: the engine's default) */
+};
+
+struct rules_service;
+
+/* NULL when the engine cannot start (logged). notify may be NULL: webhook
+ * and e-mail actions then fail (counted, last_error says why). Hooks the
+ * broker's tap function (broker_set_tap_fn) and, for the connection
+ * events, its event hooks; the loop's turn hook (net_on_turn) for the
+ * queued actions. */
+struct rules_service *rules_service_new(struct broker *b, struct net *n, struct notify *notify,
+					const struct rules_deps *deps,
+					const struct rules_service_config *cfg);
+void rules_service_free(struct rules_service *rs);
+
+/* The REST API's hooks (api.h, struct api_rules), bound to rs. */
+void rules_service_api(struct rules_service *rs, struct api_rules *out);
+
+/* Installs (or replaces, by id) a stored rule; a disabled one is kept for
+ * its counters but evaluates nothing. 0, or -1 with err. A failing
+ * replacement leaves the rule it would replace as it was. */
+int rules_service_install(struct rules_service *rs, const struct store_rule *r,
+			  struct rules_error *err);
+void rules_service_uninstall(struct rules_service *rs, int64_t id);
+
+/* One of Agora's events (not MQTT messages: those come through taps):
+ * payload is the event's JSON text (docs/rules.md, "Events"), username
+ * the acting account (NULL: anonymous or the server), clientid the MQTT
+ * client's for the connection events (else NULL), depth 0 unless an
+ * action caused it. */
+void rules_service_event(struct rules_service *rs, enum rules_event_kind kind,
+			 const char *payload, const char *username, const char *clientid,
+			 unsigned depth);
+
+/* Appends the per-rule counters as Prometheus text to *buf (realloc'ed,
+ * *len updated): agora_rule_matched_total{rule="name"} and the others of
+ * docs/rules.md. */
+void rules_service_metrics(struct rules_service *rs, char **buf, size_t *len);
+
+#endif
