@@ -39,12 +39,13 @@
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 /* A memory BIO keeps the largest buffer it ever needed. An empty one that
- * grew past this is replaced by a fresh one once a burst no longer fills
- * half of it (conn_trim), so a connection that once sent or received a
- * large message does not idle holding that much (the memory per idle
- * connection is measured in make bench); a smaller one is kept, so the
- * usual traffic reuses it without reallocating. */
+ * grew past this is replaced by a fresh one once TLS_TRIM_AFTER bursts in
+ * a row no longer filled half of it (conn_trim), so a connection that once
+ * sent or received a large message does not idle holding that much (the
+ * memory per idle connection is measured in make bench); a smaller one is
+ * kept, so the usual traffic reuses it without reallocating. */
 #define TLS_BIO_KEEP (64 * 1024)
+#define TLS_TRIM_AFTER 4
 
 /* Where tls_conn_consume drops the ciphertext written: a memory BIO has no
  * way to skip bytes but reading them. */
@@ -79,8 +80,10 @@ struct tls_conn {
 	bool want_close; /* tls_conn_shutdown came before the handshake completed */
 	bool got_data;	 /* plaintext came from the peer */
 	/* Per memory BIO (0 rbio, 1 wbio): the most bytes it held since it was
-	 * last empty, and whether its handshake buffer was given back. */
+	 * last empty, the bursts in a row that filled at most half of an
+	 * oversized buffer, whether its handshake buffer was given back. */
 	size_t peak[2];
+	uint8_t small[2];
 	bool settled[2];
 };
 
@@ -645,21 +648,28 @@ static void conn_note(struct tls_conn *t, int i, size_t held)
 /* Whether BIO i, empty, holds a buffer the connection does not need: the
  * one the handshake grew (certificates: given back the first time it is
  * empty after it, so an idle connection holds none), or one past
- * TLS_BIO_KEEP that the last burst did not fill to half. A connection that
- * keeps sending bursts that large keeps its buffer: giving it back each
- * time cost, per burst, the regrowth (a copy per step) and, the buffer
- * being at the heap's top, a brk that shrinks the heap and flushes the
- * TLB (a quarter of the broker's time at QoS 0 1 -> 1 over TLS). */
+ * TLS_BIO_KEEP that the last TLS_TRIM_AFTER bursts did not fill to half.
+ * A connection whose bursts are still that large now and then keeps its
+ * buffer: giving it back each time cost, per burst, the regrowth (a copy
+ * per step) and, the buffer being at the heap's top, a brk that shrinks
+ * the heap and flushes the TLB (a quarter of the broker's time at QoS 0
+ * 1 -> 1 over TLS). */
 static bool bio_spare(struct tls_conn *t, int i, BIO *b)
 {
 	BUF_MEM *m = NULL;
-	bool spare;
+	bool spare = false;
 
 	if (BIO_ctrl_pending(b) != 0)
 		return false;
 	BIO_get_mem_ptr(b, &m);
-	spare = m && m->max > 0 &&
-		(!t->settled[i] || (m->max > TLS_BIO_KEEP && t->peak[i] <= m->max / 2));
+	if (m && m->max > TLS_BIO_KEEP)
+		t->small[i] = t->peak[i] <= m->max / 2 ? t->small[i] + 1 : 0;
+	if (!t->settled[i])
+		spare = m && m->max > 0;
+	else if (t->small[i] >= TLS_TRIM_AFTER)
+		spare = true;
+	if (spare)
+		t->small[i] = 0;
 	t->settled[i] = true;
 	t->peak[i] = 0;
 	return spare;
