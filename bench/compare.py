@@ -1297,6 +1297,7 @@ def tls_markdown(runner, rows, opts, ktls):
                                    ": other work shared the cores, so the figures are indicative"
                                    if max(loads) > 0.5 else ""))
         L.append("")
+    L.extend(tls_bench.PROFILE_NOTES)
     L.append("### Kernel TLS (kTLS)")
     L.append("")
     L.append(tls_bench.ktls_text(ktls))
