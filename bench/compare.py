@@ -1283,6 +1283,18 @@ def tls_markdown(runner, rows, opts, ktls):
             "**%.2f×**" % r["ratio"] if r["ratio"] is not None else "–",
             share("agora"), share("mosquitto"), r["agora_runs"] + " · " + r["mosquitto_runs"]))
     L.append("")
+    per_hs = {b: stat_of(runner, "tls_handshakes", b, "broker_us_per_handshake")
+              for b in ("agora", "mosquitto")}
+    busy = [r["metrics"].get("broker_cpu_pct", 0) for r in runner.runs
+            if r["scenario"] == "tls_handshakes" and r["ok"]]
+    if all(per_hs.values()) and busy and max(busy) < 85:
+        L.append("Handshakes per second are bound by the clients' core (an `openssl s_time`"
+                 " handshake costs its client more CPU than it costs the broker; no broker used"
+                 " more than %.0f%% of its core), so the comparable figure is the broker's CPU"
+                 " per handshake: at a full core it would allow about %s (Agora) and %s"
+                 " (Mosquitto) handshakes per second." % ((max(busy),) + tuple(
+                     fmt_num(1e6 / per_hs[b][0]) for b in ("agora", "mosquitto"))))
+        L.append("")
     L.append("*TLS vs plain* compares with the same broker's figure for the plain-TCP scenario"
              " in this report (qos0_1to1, fanout_1to100, conns_idle: the same load, with more"
              " messages or connections; \"–\" when that one was not run): rates as a share of"
