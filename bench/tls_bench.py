@@ -170,7 +170,9 @@ PROFILE_NOTES = [
     " in both: the SSL object (about 7.5 KB from `SSL_new`) and a 21.8 KB buffer libssl grows"
     " during the handshake (`BUF_MEM_grow`, its handshake message buffer by the call site)"
     " that OpenSSL 3.0 still held after the handshake in 172 of Agora's 200 connections and"
-    " 147 of Mosquitto's (only its touched pages count in RSS). Agora's own part is the plain"
+    " 147 of Mosquitto's (only its touched pages count in RSS): those 25 buffers more, about"
+    " 2.7 KB per connection, are the gap between the two brokers; why OpenSSL keeps it in"
+    " some connections and frees it in others was not found. Agora's own part is the plain"
     " connection's (about 700 bytes) and a few hundred bytes of engine state; the memory"
     " BIOs hold no buffer once the handshake is over.",
     "",
