@@ -165,16 +165,18 @@ PROFILE_NOTES = [
     " locks, `strcmp`), kernel 22% (accept, close, loopback), libc 16% (malloc, free, strcmp),"
     " libssl 7%, libuv 1.7%, Agora's own code 0.8%. The handshake's cost is OpenSSL's; Agora"
     " adds nothing measurable to it.",
-    "- **Memory per idle TLS connection** (valgrind massif on each broker, 200 idle TLS"
-    " connections from `agora bench conns --cafile`): both hold OpenSSL's state, the same"
-    " in both: the SSL object (about 7.5 KB from `SSL_new`) and a 21.8 KB buffer libssl grows"
-    " during the handshake (`BUF_MEM_grow`, its handshake message buffer by the call site)"
-    " that OpenSSL 3.0 still held after the handshake in 172 of Agora's 200 connections and"
-    " 147 of Mosquitto's (only its touched pages count in RSS): those 25 buffers more, about"
-    " 2.7 KB per connection, are the gap between the two brokers; why OpenSSL keeps it in"
-    " some connections and frees it in others was not found. Agora's own part is the plain"
-    " connection's (about 700 bytes) and a few hundred bytes of engine state; the memory"
-    " BIOs hold no buffer once the handshake is over.",
+    "- **Memory per idle TLS connection**: a harness on Agora's engine (src/tls/tls.c, the"
+    " same certificate, 100 server connections after the handshake and a CONNECT/CONNACK"
+    " exchange, glibc `mallinfo2`) holds 15.3 KB of live heap per server connection:"
+    " OpenSSL's state (the SSL object alone is about 7.6 KB, per valgrind massif), the"
+    " engine's few hundred bytes, no BIO buffer. The rest of the RSS per connection that"
+    " `tls_conns_idle` measures is what its storm of handshakes (256 under way at once) leaves"
+    " in the heap: each allocates and frees a 21.8 KB handshake message buffer (`BUF_MEM_grow`"
+    " in libssl) and its record buffers (massif: up to 32 KB per connection at the peak of"
+    " the connect phase). Opened at 150 per second instead (600 connections,"
+    " `--connect-rate 150`), the RSS per idle TLS connection was 16.0 KB for Agora and 15.4 KB"
+    " for Mosquitto; as fast as possible, 26.1 KB and 29.6 KB. Both are OpenSSL's state; the"
+    " difference between the brokers is within the run-to-run spread.",
     "",
     "Fixed on the way (commits 498eb9a, 23c1348, f3a31d0), each found by these profiles:",
     "",
