@@ -146,8 +146,9 @@ integration: build/test/agora build/test/forwarder
 	AGORA_BIN=$(CURDIR)/build/test/agora $(PYTHON) -m pytest -q tests/integration
 
 # `make bench`: Agora vs Mosquitto vs the trivial forwarder, pinned to
-# separate cores and repeated; writes docs/PERFORMANCE.md (about 18 minutes: the persistence
-# scenario, 3-4 of them, alone with BENCH_ARGS="--only persistence").
+# separate cores and repeated; writes docs/PERFORMANCE.md (about 19 minutes: the persistence
+# scenario, 3-4 of them, alone with BENCH_ARGS="--only persistence"; the TLS scenarios, about
+# 1 of them, with BENCH_ARGS="--only tls", which adds their plain-TCP twins: about 4).
 # BENCH_ARGS=--quick for a smoke run (report in build/bench/ instead).
 BENCH_ARGS ?=
 bench:

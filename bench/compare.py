@@ -27,6 +27,23 @@ twice per repetition, its clients over TCP and over WebSocket (`agora bench
 --ws`: Agora's `GET /mqtt` on its HTTP listener, Mosquitto's `protocol
 websockets` listener), and report WebSocket as a share of TCP.
 
+The TLS scenarios (issue 15; bench/tls_bench.py) give each broker one TLS
+listener with the same certificate, made once per run by `agora tls init`
+(a local CA and an ECDSA P-256 server certificate for 127.0.0.1):
+
+  tls_qos0_1to1      QoS 0, 1 -> 1, every client over TLS (`agora bench --cafile`)
+  tls_fanout_1to100  QoS 0, 1 -> 100 over TLS
+  tls_handshakes     new TLS 1.3 connections per second from 4 parallel
+                     `openssl s_time -new` (OpenSSL's own client, not ours), and
+                     the broker's CPU per handshake
+  tls_conns_idle     memory per idle TLS connection (conns_idle over TLS), and
+                     connections (TCP + TLS 1.3 + CONNECT/CONNACK) opened per second
+
+and the report's "TLS" section puts them beside Mosquitto and beside the same
+loads over plain TCP, with what this machine offers for kernel TLS (kTLS).
+They run by default (about 2 minutes); `--only tls` runs them with their
+plain-TCP twins and replaces only the report's "TLS" section.
+
 The HTTP scenario (scenario name `http`: wrk on the REST API beside nginx
 serving the same bytes) is bench/http_bench.py; its section goes at the end
 of the report. The `slow` scenario (bench/slow_subscribers.py) measures what
@@ -41,7 +58,7 @@ default; `--only persistence` runs it alone and replaces only the report's
 
 usage: bench/compare.py [--repeat N] [--scenarios a,b|all] [--quick] [--no-profile]
                         [--brokers agora,mosquitto,forwarder] [--out FILE] [--note TEXT]
-                        [--only persistence]
+                        [--only persistence|tls]
 """
 
 import argparse
@@ -65,6 +82,7 @@ import http_bench   # HTTP scenario (bench/http_bench.py): the `http` scenario n
 import benchlib
 import persistence  # the `persistence` scenario (bench/persistence.py)
 import slow_subscribers   # the `slow` scenario (bench/slow_subscribers.py)
+import tls_bench          # the TLS scenarios: certificates, handshakes, kTLS (bench/tls_bench.py)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 AGORA = os.environ.get("AGORA_BIN", os.path.join(REPO, "build", "release", "agora"))
@@ -74,6 +92,7 @@ MALLOCCOUNT_SRC = os.path.join(REPO, "bench", "malloccount.c")
 MALLOCCOUNT_SO = os.path.join(REPO, "build", "release", "malloccount.so")
 RESULTS_JSON = os.path.join(REPO, "build", "bench", "results.json")
 PERSISTENCE_JSON = os.path.join(REPO, "build", "bench", "persistence.json")   # --only persistence
+TLS_JSON = os.path.join(REPO, "build", "bench", "tls.json")   # --only tls
 DEFAULT_OUT = os.path.join(REPO, "docs", "PERFORMANCE.md")
 QUICK_OUT = os.path.join(REPO, "build", "bench", "PERFORMANCE-quick.md")
 
@@ -94,18 +113,19 @@ TOOL_TIMEOUT = 60.0           # version queries, cc, callgrind_annotate
 # per delivery" (buffers that grow now and then are fine; one per message is not).
 NO_MALLOC_THRESHOLD = 0.01
 
-APT_PACKAGES = {"mosquitto": "mosquitto", "taskset": "util-linux", "strace": "strace",
-                "valgrind": "valgrind", "cc": "gcc"}
+APT_PACKAGES = {"mosquitto": "mosquitto", "openssl": "openssl", "taskset": "util-linux",
+                "strace": "strace", "valgrind": "valgrind", "cc": "gcc"}
 
 
 class Scenario:
     def __init__(self, name, title, kind, args, quick_args, optional=False, reference=None,
-                 skip=(), ws=False):
+                 skip=(), ws=False, tls=False):
         self.name = name
         self.ws = ws                  # run each broker over TCP and over WebSocket
+        self.tls = tls                # each broker with a TLS listener only, clients over TLS
         self.skip = skip              # brokers this scenario does not apply to
         self.title = title
-        self.kind = kind              # throughput | latency | conns
+        self.kind = kind              # throughput | latency | conns | handshakes
         self.full_args = args
         self.quick_args = quick_args
         self.optional = optional
@@ -113,6 +133,15 @@ class Scenario:
 
     def args(self, quick):
         return list(self.quick_args if quick else self.full_args)
+
+    def shown(self, quick):
+        """The load generator's command line, for the report."""
+        args = self.args(quick)
+        if self.kind == "handshakes":
+            return "%d × openssl s_time -new -tls1_3 -CAfile CA -time %s" % (
+                tls_bench.HANDSHAKE_CLIENTS, args[args.index("-d") + 1])
+        extra = ["[--ws]"] if self.ws else ["--cafile CA"] if self.tls else []
+        return " ".join(args + extra)
 
 
 SCENARIOS = [
@@ -155,6 +184,21 @@ SCENARIOS = [
              ["conns", "--connections", "10000", "--hold", "1", "-d", "30"],
              ["conns", "--connections", "2000", "--hold", "0.5", "-d", "30"],
              reference={"bytes_per_conn": 735}),
+    # TLS (issue 15): each broker with one TLS listener, the same certificate.
+    # Short: make bench is long already; Mosquitto's runs end at -d.
+    Scenario("tls_qos0_1to1", "QoS 0, 1 -> 1 over TLS", "throughput",
+             ["pubsub", "-q", "0", "-n", "2000000", "-d", "4"],
+             ["pubsub", "-q", "0", "-n", "50000", "-d", "3"], skip=("forwarder",), tls=True),
+    Scenario("tls_fanout_1to100", "QoS 0, 1 -> 100 over TLS", "throughput",
+             ["fanout", "-S", "100", "-n", "20000", "-d", "4"],
+             ["fanout", "-S", "100", "-n", "1000", "-d", "3"], skip=("forwarder",), tls=True),
+    Scenario("tls_handshakes", "new TLS 1.3 connections (openssl s_time)", "handshakes",
+             ["handshakes", "-d", "3"], ["handshakes", "-d", "1"], skip=("forwarder",),
+             tls=True),
+    Scenario("tls_conns_idle", "1,000 idle TLS connections", "conns",
+             ["conns", "--connections", "1000", "--hold", "1", "-d", "30"],
+             ["conns", "--connections", "300", "--hold", "0.5", "-d", "30"],
+             skip=("forwarder",), tls=True),
 ]
 SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}
 
@@ -165,11 +209,15 @@ METRICS = {
     "p99_us": ("p99 latency", "us", "lower"),
     "bytes_per_conn": ("broker memory per idle connection", "bytes", "lower"),
     "connect_rate": ("connections opened per second", "conn/s", "higher"),
+    "broker_us_per_conn": ("broker CPU per connection opened", "us", "lower"),
+    "handshakes_per_s": ("TLS 1.3 handshakes per second", "hs/s", "higher"),
+    "broker_us_per_handshake": ("broker CPU per handshake", "us", "lower"),
 }
 KIND_METRICS = {
     "throughput": ["delivered_per_s"],
     "latency": ["p50_us", "p99_us"],
-    "conns": ["bytes_per_conn", "connect_rate"],
+    "conns": ["bytes_per_conn", "connect_rate", "broker_us_per_conn"],
+    "handshakes": ["handshakes_per_s", "broker_us_per_handshake"],
 }
 
 # Fixed workloads for the profile: small enough for callgrind (~50x slower).
@@ -293,12 +341,13 @@ class Broker:
     runs = 0
 
     def __init__(self, kind, workdir, pin, profiler=None, profile_out=None, extra=(),
-                 ws=False):
+                 ws=False, tls_dir=None):
         Broker.runs += 1
         self.seq = Broker.runs       # each run its own data directory: nothing carries over
         self.kind = kind
         self.ws = ws                 # also a WebSocket listener, on ws_port
         self.ws_port = None
+        self.tls_dir = tls_dir       # its one listener is TLS, with the certificate there
         self.extra = list(extra)     # more `agora serve` settings
         self.workdir = workdir
         self.pin = pin
@@ -315,14 +364,16 @@ class Broker:
             # MQTT only here (the HTTP scenario is http_bench.py): no HTTP
             # listener to collide with a busy port 8080, but for WebSocket
             http = "127.0.0.1:%d" % self.ws_port if self.ws else "off"
-            return [AGORA, "serve", "-l", "127.0.0.1:%d" % port,
+            listener = (tls_bench.agora_listener(port, self.tls_dir) if self.tls_dir
+                        else "127.0.0.1:%d" % port)
+            return [AGORA, "serve", "-l", listener,
                     "--data-dir", os.path.join(self.workdir, "agora-data-%d" % self.seq),
                     "--http-listener", http,
                     "--log-level", "warn", "--max-connections", "100000"] + self.extra
         if self.kind == "mosquitto":
             conf = os.path.join(self.workdir, "mosquitto.conf")
             with open(conf, "w") as f:
-                f.write(mosquitto_conf(port, self.ws_port if self.ws else None))
+                f.write(mosquitto_conf(port, self.ws_port if self.ws else None, self.tls_dir))
             return [MOSQUITTO, "-c", conf]
         if self.kind == "forwarder":
             return [FORWARDER, "-p", str(port)]
@@ -430,10 +481,10 @@ class Broker:
             b.kill()
 
 
-def mosquitto_conf(port, ws_port=None):
-    lines = [
-        "# written by bench/compare.py for one run",
-        "listener %d 127.0.0.1" % port,
+def mosquitto_conf(port, ws_port=None, tls_dir=None):
+    listener = (tls_bench.mosquitto_lines(port, tls_dir) if tls_dir
+                else ["listener %d 127.0.0.1" % port])
+    lines = ["# written by bench/compare.py for one run"] + listener + [
         "allow_anonymous true",
         "persistence false",
         "log_dest stderr",
@@ -502,6 +553,8 @@ def judge(doc, rc, problem, kind, want_connections=None):
     notes = []
     if doc is None:
         return False, problem, notes
+    if kind == "handshakes":
+        return True, "", notes
     if doc.get("error"):
         return False, "agora bench: " + doc["error"], notes
     if rc not in (0, 5):  # 5: messages lost, duplicated or reordered, told below
@@ -534,6 +587,12 @@ def judge(doc, rc, problem, kind, want_connections=None):
 
 
 def metrics_of(doc, kind):
+    if kind == "handshakes":
+        m = {"handshakes_per_s": doc["handshakes_per_s"]}
+        if "broker_cpu_s" in doc:
+            m["broker_us_per_handshake"] = doc["broker_cpu_s"] / doc["handshakes"] * 1e6
+            m["broker_cpu_pct"] = doc["broker_cpu_pct"]
+        return m
     b = doc.get("broker", {})
     m = {}
     if kind == "throughput":
@@ -547,6 +606,8 @@ def metrics_of(doc, kind):
             m["bytes_per_conn"] = (b["rss_after"] - b["rss_before"]) / conns
         if doc.get("connect_s"):
             m["connect_rate"] = conns / doc["connect_s"]
+        if conns and b.get("sampled"):
+            m["broker_us_per_conn"] = (b.get("user_s", 0.0) + b.get("sys_s", 0.0)) / conns * 1e6
     # What limits the figure: the broker's and the generator's CPU.
     if b.get("sampled"):
         m["broker_cpu_pct"] = b.get("cpu_pct", 0.0)
@@ -561,8 +622,9 @@ def metrics_of(doc, kind):
 # ---------------------------------------------------------------- runs
 
 class Runner:
-    def __init__(self, opts, brokers, pins, workdir):
+    def __init__(self, opts, brokers, pins, workdir, tls_dir=None):
         self.opts = opts
+        self.tls_dir = tls_dir  # the TLS scenarios' certificate (agora tls init)
         self.brokers = brokers
         self.broker_pin, self.bench_pin = pins
         self.workdir = workdir
@@ -574,13 +636,24 @@ class Runner:
         """broker: a kind, or kind_ws for its clients over WebSocket."""
         ws = broker.endswith("_ws")
         args = sc.args(self.opts.quick) + (["--ws"] if ws else [])
+        if sc.tls:
+            args += ["--cafile", tls_bench.cafile(self.tls_dir)]
         run = {"scenario": sc.name, "broker": broker, "rep": rep, "ok": False, "reason": "",
-               "notes": [], "json": None, "metrics": {}, "args": args}
-        b = Broker(broker[:-3] if ws else broker, self.workdir, self.broker_pin, ws=ws)
+               "notes": [], "json": None, "metrics": {}, "args": args,
+               "load": os.getloadavg()[0]}
+        b = Broker(broker[:-3] if ws else broker, self.workdir, self.broker_pin, ws=ws,
+                   tls_dir=self.tls_dir if sc.tls else None)
         try:
             b.start()
-            doc, rc, problem = run_bench(args, b.ws_port if ws else b.port, b.pid,
-                                         self.bench_pin)
+            if sc.kind == "handshakes":
+                run["tls"] = tls_bench.negotiated(b.port, self.tls_dir)
+                d = bench_bounds(args)[0]
+                doc, problem = tls_bench.handshakes(b.port, self.tls_dir, b.pid,
+                                                    self.bench_pin, d)
+                rc = 0 if doc else None
+            else:
+                doc, rc, problem = run_bench(args, b.ws_port if ws else b.port, b.pid,
+                                             self.bench_pin)
             want = None
             if sc.kind == "conns":
                 want = int(args[args.index("--connections") + 1])
@@ -617,9 +690,12 @@ class Runner:
                 parts.append("%s %s" % (fmt_num(m[key], unit), unit))
         if "broker_cpu_pct" in m:
             parts.append("broker CPU %.0f%%" % m["broker_cpu_pct"])
-        parts.append("bench CPU %.0f%%" % m.get("bench_cpu_pct", 0))
+        if "bench_cpu_pct" in m:
+            parts.append("bench CPU %.0f%%" % m["bench_cpu_pct"])
         doc = run["json"]
-        if sc.kind != "conns":
+        if sc.kind == "handshakes":
+            parts.append("%d handshakes in %.2f s" % (doc["handshakes"], doc["elapsed_s"]))
+        elif sc.kind != "conns":
             parts.append("%d delivered in %.2f s" % (doc["delivered"], doc["elapsed_s"]))
         text = ", ".join(parts)
         if run["notes"]:
@@ -628,7 +704,8 @@ class Runner:
 
     def run_scenarios(self, scenarios):
         for sc in scenarios:
-            log("\n== %s: %s  (agora bench %s)" % (sc.name, sc.title, " ".join(sc.args(self.opts.quick))))
+            log("\n== %s: %s  (%s%s)" % (sc.name, sc.title, "" if sc.kind == "handshakes"
+                                           else "agora bench ", sc.shown(self.opts.quick)))
             for rep in range(self.opts.repeat):
                 k = rep % len(self.brokers)
                 order = self.brokers[k:] + self.brokers[:k]   # rotate run by run
@@ -966,7 +1043,8 @@ def versions(have_forwarder):
         v["commit"] = "unknown"
     v["forwarder"] = "bench/forwarder.c at the same commit" if have_forwarder else "not built"
     for tool, cmd in (("cc", ["cc", "--version"]), ("taskset", ["taskset", "--version"]),
-                      ("strace", ["strace", "-V"]), ("valgrind", ["valgrind", "--version"])):
+                      ("strace", ["strace", "-V"]), ("valgrind", ["valgrind", "--version"]),
+                      ("openssl", ["openssl", "version"])):
         if shutil.which(cmd[0]):
             v[tool] = first_line(cmd)
     return v
@@ -980,6 +1058,8 @@ def check_tools(opts):
         sys.exit(2)
     if "mosquitto" in opts.brokers and not os.access(MOSQUITTO, os.X_OK):
         missing.append("mosquitto")
+    if any(sc.kind == "handshakes" for sc in opts.scenario_list) and not shutil.which("openssl"):
+        missing.append("openssl")
     if not opts.no_profile:
         for tool in ("strace", "valgrind", "cc"):
             if not shutil.which(tool):
@@ -988,7 +1068,7 @@ def check_tools(opts):
         pkgs = sorted({APT_PACKAGES[t] for t in missing})
         warn("missing: %s" % ", ".join(missing))
         warn("install with:  apt-get install -y %s" % " ".join(pkgs))
-        if any(t != "mosquitto" for t in missing):
+        if any(t in ("strace", "valgrind", "cc") for t in missing):
             warn("(or skip the profile with --no-profile)")
         sys.exit(2)
     pinned = bool(shutil.which("taskset"))
@@ -1053,7 +1133,10 @@ def targets(runner, rows_by_key):
     for scenario, factor, title in (("qos0_1to1", 5, "QoS 0 1->1 throughput >= 5x Mosquitto"),
                                     ("qos1_1to1", 5, "QoS 1 1->1 throughput >= 5x Mosquitto"),
                                     ("fanout_1to100", 3, "fan-out 1->100 deliveries >= 3x Mosquitto"),
-                                    ("fanin_100to1", 3, "fan-in 100->1 throughput >= 3x Mosquitto")):
+                                    ("fanin_100to1", 3, "fan-in 100->1 throughput >= 3x Mosquitto"),
+                                    ("tls_qos0_1to1", 3, "QoS 0 1->1 over TLS >= 3x Mosquitto"),
+                                    ("tls_fanout_1to100", 3,
+                                     "fan-out 1->100 over TLS >= 3x Mosquitto")):
         a, m = med(scenario, "delivered_per_s", "agora"), med(scenario, "delivered_per_s", "mosquitto")
         if a is None or m is None:
             out.append((title, "not measured", None))
@@ -1139,11 +1222,111 @@ def ws_markdown(ws, quick):
     return L
 
 
+# TLS scenario -> the same load over plain TCP, for "TLS / plain"
+TLS_PLAIN = {"tls_qos0_1to1": "qos0_1to1", "tls_fanout_1to100": "fanout_1to100",
+             "tls_conns_idle": "conns_idle"}
+
+
+def tls_markdown(runner, rows, opts, ktls):
+    """The report's TLS section: method, figures beside Mosquitto and beside
+    plain TCP, what the handshakes negotiated, the load, and kTLS."""
+    tls_rows = [r for r in rows if SCENARIO_BY_NAME[r["scenario"]].tls]
+    L = ["## TLS", ""]
+    L.append("Each broker gets one TLS listener (and no plain one) serving the same certificate,"
+             " made once per `make bench` by `agora tls init` (a local CA and an ECDSA P-256"
+             " server certificate for 127.0.0.1 and localhost): Agora with `-l \"127.0.0.1:PORT"
+             " tls=yes certfile=server.crt keyfile=server.key\"`, Mosquitto with these lines in"
+             " its `mosquitto.conf` (the rest as in *Method*), TLS versions and ciphers left at"
+             " each broker's defaults:")
+    L += ["", "```"] + [l.replace(runner.tls_dir or "DIR", "DIR").replace("1883", "PORT") for l in
+                        tls_bench.mosquitto_lines(1883, runner.tls_dir or "DIR")] + ["```", ""]
+    L.append("Throughput and idle connections use `agora bench` with `--cafile DIR/ca.crt`: every"
+             " client verifies the server's certificate and name (127.0.0.1) as `agora pub` does."
+             " Handshakes per second come from an independent generator, OpenSSL's own client:"
+             " %d `openssl s_time -new -tls1_3` processes at once on the load generator's core,"
+             " each doing one full handshake at a time (no resumption, no MQTT: connect, TLS 1.3"
+             " handshake, close) without verifying the server, so that the client's share of the"
+             " work is as small as it can be; the broker's CPU per handshake is its CPU time"
+             " (`/proc/PID/stat`) over the run divided by the handshakes. `tls_conns_idle`'s"
+             " connections opened per second are the other handshake figure: TCP, TLS 1.3 with"
+             " verification and MQTT CONNECT/CONNACK, 256 at a time, by `agora bench`."
+             % tls_bench.HANDSHAKE_CLIENTS)
+    L.append("")
+    agreed = {}
+    for run in runner.runs:
+        if run.get("tls") and run["broker"] not in agreed:
+            agreed[run["broker"]] = run["tls"]
+    for b, t in sorted(agreed.items()):
+        L.append("- %s negotiated: %s, %s, key exchange %s, server signature %s,"
+                 " verification %s (`openssl s_client -brief`)." % (
+                     TITLES[b], t.get("protocol", "?"), t.get("cipher", "?"),
+                     t.get("key_exchange", "?"), t.get("signature", "?"),
+                     t.get("verification", "?")))
+    if agreed:
+        L.append("")
+    L.append("| scenario | metric | better | Agora | Mosquitto | Agora/Mosquitto |"
+             " Agora TLS vs plain | Mosquitto TLS vs plain | runs ok (Agora · Mosquitto) |")
+    L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in tls_rows:
+        cell = lambda b: fmt_stat(r[b], r["unit"], "–") if r[b] != "n/a" else "n/a"
+        plain = TLS_PLAIN.get(r["scenario"])
+
+        def share(b):
+            t, p = stat_of(runner, r["scenario"], b, r["key"]), (
+                stat_of(runner, plain, b, r["key"]) if plain else None)
+            if not (t and p and p[0]):
+                return "–"
+            x = t[0] / p[0]
+            return "%.0f%%" % (100.0 * x) if r["better"] == "higher" else "%.1f×" % x
+        L.append("| %s | %s (%s) | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["scenario"], r["label"], r["unit"], r["better"], cell("agora"), cell("mosquitto"),
+            "**%.2f×**" % r["ratio"] if r["ratio"] is not None else "–",
+            share("agora"), share("mosquitto"), r["agora_runs"] + " · " + r["mosquitto_runs"]))
+    L.append("")
+    per_hs = {b: stat_of(runner, "tls_handshakes", b, "broker_us_per_handshake")
+              for b in ("agora", "mosquitto")}
+    busy = [r["metrics"].get("broker_cpu_pct", 0) for r in runner.runs
+            if r["scenario"] == "tls_handshakes" and r["ok"]]
+    if all(per_hs.values()) and busy and max(busy) < 85:
+        L.append("Handshakes per second are bound by the clients' core (an `openssl s_time`"
+                 " handshake costs its client more CPU than it costs the broker; no broker used"
+                 " more than %.0f%% of its core), so the comparable figure is the broker's CPU"
+                 " per handshake: at a full core it would allow about %s (Agora) and %s"
+                 " (Mosquitto) handshakes per second." % ((max(busy),) + tuple(
+                     fmt_num(1e6 / per_hs[b][0]) for b in ("agora", "mosquitto"))))
+        L.append("")
+    L.append("*TLS vs plain* compares with the same broker's figure for the plain-TCP scenario"
+             " in this report (qos0_1to1, fanout_1to100, conns_idle: the same load, with more"
+             " messages or connections; \"–\" when that one was not run): rates as a share of"
+             " plain TCP's (above 100% is noise, not a faster TLS), memory and CPU as a multiple"
+             " of plain TCP's.")
+    L.append("")
+    loads = [run["load"] for run in runner.runs
+             if SCENARIO_BY_NAME[run["scenario"]].tls and "load" in run]
+    if loads:
+        L.append("Machine load (1-minute average) at the start of the TLS runs: %.2f to %.2f on"
+                 " %d cores%s." % (min(loads), max(loads), os.cpu_count() or 1,
+                                   ": other work shared the cores, so the figures are indicative"
+                                   if max(loads) > 0.5 else ""))
+        L.append("")
+    L.extend(tls_bench.PROFILE_NOTES)
+    L.append("### Kernel TLS (kTLS)")
+    L.append("")
+    L.append(tls_bench.ktls_text(ktls))
+    L.append("")
+    return L
+
+
 def limit_verdict(m, kind):
     if kind == "latency":
         return "fixed rate (not a throughput limit)"
     if kind == "conns":
         return "connect phase"
+    if kind == "handshakes":
+        bcpu = m.get("broker_cpu_pct")
+        if bcpu is not None and bcpu >= 85:
+            return "broker CPU (its core saturated)"
+        return "the clients (openssl s_time: one handshake at a time each)"
     bcpu, gcpu = m.get("broker_cpu_pct"), m.get("bench_cpu_pct")
     if bcpu is None:
         return "broker not sampled"
@@ -1237,7 +1420,7 @@ def write_report(path, ctx):
     w("| Agora | %s, commit %s |" % (v["agora"], v["commit"]))
     w("| Mosquitto | %s (`mosquitto -h`, first line) |" % v["mosquitto"])
     w("| forwarder | %s |" % v["forwarder"])
-    for tool in ("cc", "taskset", "strace", "valgrind"):
+    for tool in ("cc", "taskset", "strace", "valgrind", "openssl"):
         if tool in v:
             w("| %s | %s |" % (tool, md_escape(v[tool])))
     w("| Python | %s |" % v["python"])
@@ -1282,8 +1465,7 @@ def write_report(path, ctx):
     w("| scenario | what | `agora bench` arguments |")
     w("| --- | --- | --- |")
     for sc in scenarios:
-        shown_args = sc.args(opts.quick) + (["[--ws]"] if sc.ws else [])
-        w("| %s | %s | `%s` |" % (sc.name, sc.title.replace("->", "→"), " ".join(shown_args)))
+        w("| %s | %s | `%s` |" % (sc.name, sc.title.replace("->", "→"), sc.shown(opts.quick)))
     w("")
     w("Throughput is `delivered_per_s` (messages received by all subscribers per second of the"
       " measured phase). Latency is publish-to-delivery time at a fixed 10,000 msg/s (p50, p99)."
@@ -1413,6 +1595,8 @@ def write_report(path, ctx):
         L.append("")
     if ctx.get("ws"):
         L.extend(ws_markdown(ctx["ws"], opts.quick))
+    if any(sc.tls for sc in scenarios):
+        L.extend(tls_markdown(runner, rows, opts, ctx["ktls"]))
     if ctx.get("persistence"):
         L.extend(persistence.markdown(ctx["persistence"]).rstrip("\n").split("\n"))
         L.append("")
@@ -1573,9 +1757,8 @@ def run_slow(opts, workdir, pins):
     return out
 
 
-def splice_persistence(opts, res, info):
-    """--only persistence: the section replaces the report's own (or goes
-    before the HTTP section, or at the end); the rest of the file is kept."""
+def separate_note(opts, info):
+    """The blockquote that says a spliced section was measured on its own."""
     mi, v = info["machine"], info["versions"]
     shown = shown_argv(info["argv"])
     head = [
@@ -1590,26 +1773,38 @@ def splice_persistence(opts, res, info):
     ]
     if opts.note:
         head += [">", "> " + opts.note]
-    section = persistence.markdown(res).rstrip("\n").split("\n")
-    section = section[:2] + head + [""] + section[2:]
+    return head
+
+
+def replace_section(path, title, section, before):
+    """Puts section (lines, starting with `title`) in place of the file's
+    own, or before the first of the titles in `before`, or at the end."""
     try:
-        with open(opts.out) as f:
+        with open(path) as f:
             lines = f.read().rstrip("\n").split("\n")
     except OSError:
         lines = ["# Performance", ""]
-    start = next((i for i, l in enumerate(lines) if l == "## Persistence"), None)
+    start = next((i for i, l in enumerate(lines) if l == title), None)
     if start is None:
-        start = end = next((i for i, l in enumerate(lines) if l.startswith("## HTTP API")),
-                           len(lines))
+        start = end = next((i for i, l in enumerate(lines) if l in before), len(lines))
     else:
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
                    len(lines))
     new = lines[:start] + section + ([""] if end < len(lines) else []) + lines[end:]
-    tmp = opts.out + ".tmp"
-    os.makedirs(os.path.dirname(os.path.abspath(opts.out)), exist_ok=True)
+    tmp = path + ".tmp"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(tmp, "w") as f:
         f.write("\n".join(new).rstrip("\n") + "\n")
-    os.replace(tmp, opts.out)
+    os.replace(tmp, path)
+
+
+def splice_persistence(opts, res, info):
+    """--only persistence: the section replaces the report's own (or goes
+    before the HTTP section, or at the end); the rest of the file is kept."""
+    mi, v = info["machine"], info["versions"]
+    section = persistence.markdown(res).rstrip("\n").split("\n")
+    section = section[:2] + separate_note(opts, info) + [""] + section[2:]
+    replace_section(opts.out, "## Persistence", section, ("## HTTP API",))
     os.makedirs(os.path.dirname(PERSISTENCE_JSON), exist_ok=True)
     with open(PERSISTENCE_JSON, "w") as f:
         json.dump({"started": info["started"], "argv": info["argv"], "machine": mi,
@@ -1623,6 +1818,25 @@ def splice_persistence(opts, res, info):
     if res["failed"]:
         log("%d persistence run(s) failed: see the section" % res["failed"])
     return 1 if res["failed"] else 0
+
+
+def splice_tls(opts, runner, rows, info):
+    """--only tls: the TLS section replaces the report's own (or goes before
+    the Persistence section, or the HTTP one, or at the end)."""
+    section = tls_markdown(runner, rows, opts, tls_bench.ktls_probe())
+    section = section[:2] + separate_note(opts, info) + [""] + section[2:]
+    replace_section(opts.out, "## TLS", section, ("## Persistence", "## HTTP API"))
+    os.makedirs(os.path.dirname(TLS_JSON), exist_ok=True)
+    with open(TLS_JSON, "w") as f:
+        json.dump({"started": info["started"], "argv": info["argv"], "machine": info["machine"],
+                   "versions": info["versions"], "runs": runner.runs}, f, indent=1,
+                  default=str)
+    log("\nreplaced the TLS section of %s; raw results in %s"
+        % (rel(os.path.abspath(opts.out)), rel(TLS_JSON)))
+    failed = sum(not r["ok"] for r in runner.runs)
+    if failed:
+        log("%d run(s) failed: see the section" % failed)
+    return 1 if failed else 0
 
 
 def parse_args(argv):
@@ -1644,14 +1858,16 @@ def parse_args(argv):
                          " a smoke run does not replace the real report)" % rel(QUICK_OUT))
     ap.add_argument("--note", default="", help="a remark to put at the top of the report")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the logs and profiles (printed path)")
-    ap.add_argument("--only", choices=("persistence",), default=None,
+    ap.add_argument("--only", choices=("persistence", "tls"), default=None,
                     help="run only this part and replace only its section of --out (the rest"
-                         " of the report is kept)")
+                         " of the report is kept); tls runs the tls_* scenarios and their"
+                         " plain-TCP twins (%s)" % ", ".join(TLS_PLAIN.values()))
     opts = ap.parse_args(argv)
     if opts.only:
-        if opts.scenarios not in (None, "persistence"):
+        if opts.scenarios not in (None, opts.only):
             ap.error("--only %s runs no other scenario: leave --scenarios out" % opts.only)
-        opts.scenarios = "persistence"
+        opts.scenarios = "persistence" if opts.only == "persistence" else ",".join(
+            [s.name for s in SCENARIOS if s.tls] + list(TLS_PLAIN.values()))
         opts.no_profile = True
     if opts.repeat is None:
         opts.repeat = 1 if opts.quick else 3
@@ -1752,8 +1968,16 @@ def main(argv):
                machine["kernel"], machine["debian"]))
         log("%s; %s; pinning: %s" % (vers["agora"], vers["mosquitto"],
                                      "broker core %d, bench core %d" % pins if pins else "none"))
-        runner = Runner(opts, opts.brokers, pin_cmds, workdir)
+        tls_dir = None
+        if any(sc.tls for sc in opts.scenario_list):
+            tls_dir = tls_bench.make_certs(AGORA, os.path.join(workdir, "tls"))
+        runner = Runner(opts, opts.brokers, pin_cmds, workdir, tls_dir)
         runner.run_scenarios(opts.scenario_list)
+        info = {"started": started, "elapsed": time.monotonic() - t0, "machine": machine,
+                "versions": vers, "load_start": load_start, "pins": pins, "argv": argv}
+        if opts.only == "tls":
+            rows = [r for sc in opts.scenario_list for r in summary_rows(runner, sc)]
+            return splice_tls(opts, runner, rows, info)
         slow_res = run_slow(opts, workdir, pin_cmds) if opts.slow else None
         pers_res = None
         if opts.persistence:
@@ -1761,9 +1985,8 @@ def main(argv):
                                        repeat=opts.repeat, log=log, parts=opts.persistence,
                                        brokers=tuple(b for b in opts.brokers if b != "forwarder"))
             if opts.only:
-                return splice_persistence(opts, pers_res, {
-                    "started": started, "elapsed": time.monotonic() - t0, "machine": machine,
-                    "versions": vers, "load_start": load_start, "pins": pins, "argv": argv})
+                info["elapsed"] = time.monotonic() - t0
+                return splice_persistence(opts, pers_res, info)
         # --- HTTP scenario (bench/http_bench.py) ---
         if opts.http:
             http_res = http_bench.run(AGORA, workdir, pin_cmds, quick=opts.quick,
@@ -1810,6 +2033,7 @@ def main(argv):
             "http": http_res,   # HTTP scenario (bench/http_bench.py)
             "slow": slow_res,
             "ws": ws,
+            "ktls": tls_bench.ktls_probe(),
             "persistence": pers_res,
         }
         write_report(opts.out, ctx)
@@ -1827,7 +2051,7 @@ def main(argv):
         if failed:
             log("%d run(s) failed: see 'Failed runs' in the report" % failed)
         return 1 if failed or any(e["error"] for e in runner.profile.values()) else 0
-    except BenchError as e:
+    except (BenchError, tls_bench.TlsError) as e:
         warn(str(e))
         return 1
     finally:

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct tls_config;
+
 enum bench_scenario {
 	BENCH_PUBSUB,   /* P publishers -> S subscribers over T topics */
 	BENCH_FANOUT,   /* 1 -> N */
@@ -50,6 +52,9 @@ struct bench_opts {
 	uint8_t protocol;         /* MQTT_LEVEL_311 or MQTT_LEVEL_5 */
 	char topic_prefix[64];
 	char ws_path[128];        /* "": every client over TCP; else over WebSocket, this path */
+	/* Non-NULL: every client over TLS with this client config (the
+	 * caller's: it must outlive bench_run). Not with ws_path. */
+	struct tls_config *tls;
 };
 
 void bench_opts_defaults(struct bench_opts *o, enum bench_scenario s);

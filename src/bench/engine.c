@@ -323,7 +323,8 @@ static void on_closed(struct client_conn *mc, int err)
 			bn->r->connect_failures++;
 			start_when_ready(bn); /* the last attempt may have been this one */
 		} else if (bn->phase != PH_CLOSE) {
-			fail(bn, "cannot connect to the broker", client_strerror(err));
+			fail(bn, "cannot connect to the broker",
+			     err == CLIENT_ETLS ? client_tls_error(mc) : client_strerror(err));
 		}
 	} else if (bn->phase != PH_CLOSE && err) {
 		fail(bn, err == CLIENT_EPROTO ? "malformed packet from the broker"
@@ -367,6 +368,7 @@ static void start_connect(struct bench *bn, struct bconn *c)
 	o.max_packet = MQTT_MAX_REMAINING + MQTT_MAX_HEADER;
 	o.max_output = UINT32_MAX;
 	o.ws_path = bn->o->ws_path[0] ? bn->o->ws_path : NULL;
+	o.tls = bn->o->tls;
 	client_conn_init(&c->mc, &bn->cl, &o, &bench_cbs);
 	c->mc.data = c;
 	c->started = true;

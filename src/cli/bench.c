@@ -2,6 +2,9 @@
 #include "commands.h"
 
 #include "bench/bench.h"
+#include "client/client.h"
+#include "client/shell.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,8 +25,10 @@ static void usage(FILE *out)
 		"\n"
 		"options:\n"
 		"  -h HOST          broker address (default 127.0.0.1; loopback only in tests)\n"
-		"  -p PORT          broker port (default 1883; with --ws, the HTTP port)\n"
+		"  -p PORT          broker port (default 1883, 8883 with TLS; with --ws, the HTTP port)\n"
 		"  --ws [PATH]      every client over WebSocket, upgrading at PATH (default /mqtt)\n"
+		CLIENT_TLS_HELP
+		"                   (every client over TLS, verifying -h unless --insecure)\n"
 		"  -P N             publishers            -S N   subscribers\n"
 		"  -t N             topics (pubsub)       -q QOS quality of service 0, 1 or 2\n"
 		"  -s BYTES         payload size (>= %d, default 64)\n"
@@ -121,11 +126,38 @@ static int ws_option(struct bench_opts *o, const char *next)
 	return path ? 1 : 0;
 }
 
+/* The TLS options, once all are parsed: the config every client uses,
+ * verifying the server by -h. Returns 0 (o->tls NULL without TLS) or -1
+ * (said). */
+static int tls_setup(struct bench_opts *o, const struct client_tls_args *t, bool port_given)
+{
+	char err[512];
+
+	if (!client_tls_wanted(t))
+		return 0;
+	if (o->ws_path[0]) {
+		fprintf(stderr, "agora bench: --ws cannot go with TLS (yet)\n");
+		return -1;
+	}
+	if (client_tls_args_check(t, err, sizeof(err)) == 0)
+		o->tls = client_tls_config(t, o->host, err, sizeof(err));
+	if (!o->tls) {
+		fprintf(stderr, "agora bench: %s\n", err);
+		return -1;
+	}
+	if (!port_given)
+		o->port = 8883; /* as pub and sub: MQTT's TLS port */
+	return 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
 	struct bench_opts o;
+	struct client_tls_args tls = { 0 };
 	struct bench_result *r;
-	int scenario, rc;
+	bool port_given = false;
+	int scenario, rc, used;
+	char err[300];
 
 	if (argc < 2 || wants_help(2, argv)) {
 		usage(argc < 2 ? stderr : stdout);
@@ -155,14 +187,27 @@ int cmd_bench(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		}
+		/* the TLS options: pub's and sub's (client/tls_args.c) */
+		used = client_tls_arg(&tls, argc - i, argv + i, err, sizeof(err));
+		if (used < 0) {
+			fprintf(stderr, "agora bench: %s\n", err);
+			return EXIT_USAGE;
+		}
+		if (used) {
+			i += used - 1;
+			continue;
+		}
 		if (i + 1 >= argc) {
 			fprintf(stderr, "agora bench: %s needs a value\n", argv[i]);
 			return EXIT_USAGE;
 		}
 		if (set_option(&o, argv[i], argv[i + 1]))
 			return EXIT_USAGE;
+		port_given |= !strcmp(argv[i], "-p") || !strcmp(argv[i], "--port");
 		i++;
 	}
+	if (tls_setup(&o, &tls, port_given))
+		return EXIT_USAGE;
 	if (o.scenario == BENCH_FANOUT)
 		o.publishers = 1;
 	if (o.scenario == BENCH_FANIN)
@@ -170,6 +215,7 @@ int cmd_bench(int argc, char **argv)
 	r = malloc(sizeof(*r)); /* the histogram is ~10 KiB: keep it off the stack */
 	if (!r) {
 		fprintf(stderr, "agora bench: out of memory\n");
+		tls_config_unref(o.tls);
 		return EXIT_LOCAL;
 	}
 	rc = bench_run(&o, r) ? EXIT_NET : EXIT_OK;
@@ -178,5 +224,6 @@ int cmd_bench(int argc, char **argv)
 	    (r->lost || r->duplicates || r->out_of_order))
 		rc = EXIT_CHECK; /* a QoS 1/2 run that lost, duplicated or reordered */
 	free(r);
+	tls_config_unref(o.tls);
 	return rc;
 }

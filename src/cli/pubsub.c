@@ -275,21 +275,11 @@ static void trace(struct client_conn *c, const struct mqtt_packet *p, bool sent)
  * made. */
 static int tls_opts(struct run *r)
 {
-	const struct client_cmdline *o = &r->o;
-	struct tls_settings s = {
-		.role = TLS_CLIENT,
-		.certfile = o->certfile,
-		.keyfile = o->keyfile,
-		.cafile = o->cafile,
-		.capath = o->capath,
-		.insecure = o->insecure,
-		.server_name = o->host,
-	};
 	char err[512];
 
-	if (!client_cmdline_tls(o))
+	if (!client_tls_wanted(&r->o.tls))
 		return 0;
-	r->copts.tls = tls_config_new(&s, err, sizeof(err));
+	r->copts.tls = client_tls_config(&r->o.tls, r->o.host, err, sizeof(err));
 	if (!r->copts.tls) {
 		decide(r, EXIT_USAGE, "%s", err);
 		return -1;
@@ -878,10 +868,7 @@ static void pub_usage(void)
 	       "  -D CMD PROP VALUE  MQTT 5 property (implies -V 5): e.g. -D publish\n"
 	       "                     user-property KEY VALUE, -D publish content-type text/plain\n"
 	       "  --will-topic T --will-payload P --will-qos Q --will-retain\n"
-	       "  --cafile FILE      TLS: trust these CAs; --capath DIR: a directory of them;\n"
-	       "                     any TLS option makes the default port 8883\n"
-	       "  --cert FILE --key FILE  TLS: a client certificate and its key\n"
-	       "  --insecure         TLS without checking the server (development only)\n"
+	       CLIENT_TLS_HELP
 	       "  -d                 show the packets sent and received on stderr\n"
 	       "  --help             this help\n");
 	client_print_long_names(stdout, false);
@@ -919,10 +906,7 @@ static void sub_usage(void)
 	       "  -x SECONDS         MQTT 5 session expiry (-1: never)\n"
 	       "  -D CMD PROP VALUE  MQTT 5 property (implies -V 5)\n"
 	       "  --will-topic T --will-payload P --will-qos Q --will-retain\n"
-	       "  --cafile FILE      TLS: trust these CAs; --capath DIR: a directory of them;\n"
-	       "                     any TLS option makes the default port 8883\n"
-	       "  --cert FILE --key FILE  TLS: a client certificate and its key\n"
-	       "  --insecure         TLS without checking the server (development only)\n"
+	       CLIENT_TLS_HELP
 	       "  -d                 show the packets sent and received on stderr\n"
 	       "  --help             this help\n");
 	client_print_long_names(stdout, true);

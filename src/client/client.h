@@ -234,6 +234,17 @@ struct client_conn {
 	struct client_conn *dirty_next, *timed_prev, *timed_next;
 };
 
+/* ---- TLS ---- */
+
+struct client_tls_args;
+/* The client TLS config the options of pub, sub and bench ask for
+ * (shell.h), verifying the server by host (a name or an address) unless
+ * --insecure; every file is read now. The caller holds the reference
+ * (tls_config_unref). NULL with a sentence in err when a file cannot be
+ * used. */
+struct tls_config *client_tls_config(const struct client_tls_args *t, const char *host,
+				     char *err, size_t errlen);
+
 /* ---- the loop ---- */
 
 /* Sets up l on uv (allocates the read buffer). Returns 0 or a libuv error. */

@@ -84,29 +84,6 @@ APPLY(opt_port)
 	return 0;
 }
 
-/* --cafile, --capath, --cert, --key: a path, at most once each. */
-APPLY(opt_tls_path)
-{
-	const char **slot = !strcmp(name, "--cafile")   ? &o->cafile
-			    : !strcmp(name, "--capath") ? &o->capath
-			    : !strcmp(name, "--cert")   ? &o->certfile
-							: &o->keyfile;
-
-	if (*slot) {
-		snprintf(err, errlen, "%s given twice", name);
-		return -1;
-	}
-	*slot = v;
-	return 0;
-}
-
-APPLY(opt_insecure)
-{
-	(void)name, (void)v, (void)err, (void)errlen;
-	o->insecure = true;
-	return 0;
-}
-
 APPLY(opt_topic)
 {
 	return add_topic(o->topics, &o->ntopics, name, v, err, errlen);
@@ -318,11 +295,6 @@ static const struct opt opts[] = {
 	{ "-R", NULL, false, SUB, opt_flag },
 	{ "-F", NULL, true, SUB, opt_string },
 	{ NULL, "--json", false, SUB, opt_flag },
-	{ NULL, "--cafile", true, BOTH, opt_tls_path },
-	{ NULL, "--capath", true, BOTH, opt_tls_path },
-	{ NULL, "--cert", true, BOTH, opt_tls_path },
-	{ NULL, "--key", true, BOTH, opt_tls_path },
-	{ NULL, "--insecure", false, BOTH, opt_insecure },
 };
 
 void client_print_long_names(FILE *out, bool sub)
@@ -454,12 +426,10 @@ static int check(struct client_cmdline *o, char *err, size_t errlen)
 	}
 	if (o->format && client_format_check(o->format, err, errlen))
 		return -1;
-	if ((o->certfile != NULL) != (o->keyfile != NULL)) {
-		snprintf(err, errlen, "--cert and --key go together");
+	if (client_tls_args_check(&o->tls, err, errlen))
 		return -1;
-	}
 	/* mosquitto_pub's: TLS on MQTT's TLS port unless one is given */
-	if (client_cmdline_tls(o) && !o->port_given && !o->url.host)
+	if (client_tls_wanted(&o->tls) && !o->port_given && !o->url.host)
 		o->port = 8883;
 	return 0;
 }
@@ -486,6 +456,14 @@ int client_cmdline_parse(struct client_cmdline *o, bool sub, int argc, char **ar
 			if (used < 0)
 				return -1;
 			i += used;
+			continue;
+		}
+		/* the TLS options: shared with agora bench (tls_args.c) */
+		used = client_tls_arg(&o->tls, argc - i, argv + i, err, errlen);
+		if (used < 0)
+			return -1;
+		if (used) {
+			i += used - 1;
 			continue;
 		}
 		op = find_opt(name, sub);

@@ -1,7 +1,8 @@
 /*
  * shell.h - the pure parts of `agora pub` and `agora sub` (src/cli/pubsub.c):
  * their options as mosquitto_pub and mosquitto_sub spell them, MQTT 5
- * properties from -D, mqtt:// URLs from -L, and the -F output format.
+ * properties from -D, mqtt:// URLs from -L, the -F output format, and the
+ * TLS options (which `agora bench` takes too).
  * No I/O: each takes strings and fills structs, so each is unit-tested
  * (tests/unit/test_cli_pubsub.c).
  *
@@ -83,6 +84,36 @@ int client_address_parse(const char *s, size_t len, uint16_t default_port, char 
 int client_url_parse(struct client_url *u, const char *url, char *err, size_t errlen);
 void client_url_release(struct client_url *u);
 
+/* ---- TLS: --cafile, --capath, --cert, --key, --insecure ---- */
+
+/* The TLS options of pub, sub and bench, spelled as mosquitto_pub's: any
+ * of them turns TLS on. Paths point into argv. */
+struct client_tls_args {
+	const char *cafile, *capath, *certfile, *keyfile;
+	bool insecure;
+};
+
+/* Their lines of --help, the same for every command that takes them. */
+#define CLIENT_TLS_HELP \
+	"  --cafile FILE      TLS: trust these CAs; --capath DIR: a directory of them;\n" \
+	"                     any TLS option makes the default port 8883\n" \
+	"  --cert FILE --key FILE  TLS: a client certificate and its key\n" \
+	"  --insecure         TLS without checking the server (development only)\n"
+
+/* Parses the TLS option at argv[0], its value (if it takes one) at
+ * argv[1]; argc counts what is left of the command line. Returns the
+ * arguments used (1 or 2), 0 when argv[0] is no TLS option, or -1 (a
+ * missing value, a path given twice). */
+int client_tls_arg(struct client_tls_args *t, int argc, char **argv, char *err, size_t errlen);
+/* Checks the whole once parsed: --cert and --key go together. */
+int client_tls_args_check(const struct client_tls_args *t, char *err, size_t errlen);
+
+/* Whether any TLS option was given. */
+static inline bool client_tls_wanted(const struct client_tls_args *t)
+{
+	return t->cafile || t->capath || t->certfile || t->keyfile || t->insecure;
+}
+
 /* ---- the output of `agora sub` ---- */
 
 /* A message as sub prints it. */
@@ -152,18 +183,9 @@ struct client_cmdline {
 	bool will_retain;
 	struct client_propset props[CLIENT_PROPS_N];
 	struct client_url url;
-	/* TLS, as mosquitto_pub's: any of them turns it on (and the default
-	 * port to 8883). */
-	const char *cafile, *capath, *certfile, *keyfile;
-	bool insecure;
+	struct client_tls_args tls; /* any of them moves the default port to 8883 */
 	bool port_given;
 };
-
-/* Whether the command line asks for TLS. */
-static inline bool client_cmdline_tls(const struct client_cmdline *o)
-{
-	return o->cafile || o->capath || o->certfile || o->keyfile || o->insecure;
-}
 
 /* Parses argv (argv[0] is the command name) and checks the whole: a
  * topic, one message source (pub), -c with -i, -D and -x with MQTT 5

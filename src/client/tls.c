@@ -2,13 +2,31 @@
  * tls.c - the client's MQTT over TLS (opts.tls): the engine
  * (src/tls/tls.h) between the packets and the socket. The CONNECT is
  * queued at once and kept by the engine until the handshake is done; the
- * handshake's own messages go out with the ordinary flush.
+ * handshake's own messages go out with the ordinary flush. Also the
+ * config that the commands' TLS options (shell.h) ask for.
  */
 #include "internal.h"
 
+#include "shell.h"
 #include "tls/tls.h"
 
 #include <stdlib.h>
+
+struct tls_config *client_tls_config(const struct client_tls_args *t, const char *host,
+				     char *err, size_t errlen)
+{
+	struct tls_settings s = {
+		.role = TLS_CLIENT,
+		.certfile = t->certfile,
+		.keyfile = t->keyfile,
+		.cafile = t->cafile,
+		.capath = t->capath,
+		.insecure = t->insecure,
+		.server_name = host,
+	};
+
+	return tls_config_new(&s, err, errlen);
+}
 
 void client__tls_connected(struct client_conn *c)
 {

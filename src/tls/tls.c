@@ -39,11 +39,13 @@
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 /* A memory BIO keeps the largest buffer it ever needed. An empty one that
- * grew past this is replaced by a fresh one, so a connection that once
+ * grew past this is replaced by a fresh one once TLS_TRIM_AFTER bursts in
+ * a row no longer filled half of it (conn_trim), so a connection that once
  * sent or received a large message does not idle holding that much (the
  * memory per idle connection is measured in make bench); a smaller one is
  * kept, so the usual traffic reuses it without reallocating. */
 #define TLS_BIO_KEEP (64 * 1024)
+#define TLS_TRIM_AFTER 4
 
 /* Where tls_conn_consume drops the ciphertext written: a memory BIO has no
  * way to skip bytes but reading them. */
@@ -77,6 +79,12 @@ struct tls_conn {
 	bool done;	 /* the handshake completed */
 	bool want_close; /* tls_conn_shutdown came before the handshake completed */
 	bool got_data;	 /* plaintext came from the peer */
+	/* Per memory BIO (0 rbio, 1 wbio): the most bytes it held since it was
+	 * last empty, the bursts in a row that filled at most half of an
+	 * oversized buffer, whether its handshake buffer was given back. */
+	size_t peak[2];
+	uint8_t small[2];
+	bool settled[2];
 };
 
 const char *tls_strerror(int code)
@@ -630,29 +638,55 @@ static BIO *mem_bio_new(void)
 	return b;
 }
 
-/* An empty BIO whose buffer grew past TLS_BIO_KEEP (see there). */
-static bool bio_oversized(BIO *b)
+/* Notes what BIO i (0 rbio, 1 wbio) holds now, for conn_trim. */
+static void conn_note(struct tls_conn *t, int i, size_t held)
+{
+	if (held > t->peak[i])
+		t->peak[i] = held;
+}
+
+/* Whether BIO i, empty, holds a buffer the connection does not need: the
+ * one the handshake grew (certificates: given back the first time it is
+ * empty after it, so an idle connection holds none), or one past
+ * TLS_BIO_KEEP that the last TLS_TRIM_AFTER bursts did not fill to half.
+ * A connection whose bursts are still that large now and then keeps its
+ * buffer: giving it back each time cost, per burst, the regrowth (a copy
+ * per step) and, the buffer being at the heap's top, a brk that shrinks
+ * the heap and flushes the TLB (a quarter of the broker's time at QoS 0
+ * 1 -> 1 over TLS). */
+static bool bio_spare(struct tls_conn *t, int i, BIO *b)
 {
 	BUF_MEM *m = NULL;
+	bool spare = false;
 
 	if (BIO_ctrl_pending(b) != 0)
 		return false;
 	BIO_get_mem_ptr(b, &m);
-	return m && m->max > TLS_BIO_KEEP;
+	if (m && m->max > TLS_BIO_KEEP)
+		t->small[i] = t->peak[i] <= m->max / 2 ? t->small[i] + 1 : 0;
+	if (!t->settled[i])
+		spare = m && m->max > 0;
+	else if (t->small[i] >= TLS_TRIM_AFTER)
+		spare = true;
+	if (spare)
+		t->small[i] = 0;
+	t->settled[i] = true;
+	t->peak[i] = 0;
+	return spare;
 }
 
-/* Gives back an oversized empty rbio or wbio. Only after the handshake:
- * during it OpenSSL stacks a buffering BIO on wbio. A failed allocation
- * keeps the old one. */
+/* Gives back the buffer of an empty rbio or wbio the connection does not
+ * need. Only after the handshake: during it OpenSSL stacks a buffering
+ * BIO on wbio. A failed allocation keeps the old one. */
 static void conn_trim(struct tls_conn *t)
 {
 	BIO *b;
 
 	if (!t->done)
 		return;
-	if (bio_oversized(SSL_get_rbio(t->ssl)) && (b = mem_bio_new()))
+	if (bio_spare(t, 0, SSL_get_rbio(t->ssl)) && (b = mem_bio_new()))
 		SSL_set0_rbio(t->ssl, b); /* frees the old one */
-	if (bio_oversized(SSL_get_wbio(t->ssl)) && (b = mem_bio_new()))
+	if (bio_spare(t, 1, SSL_get_wbio(t->ssl)) && (b = mem_bio_new()))
 		SSL_set0_wbio(t->ssl, b);
 }
 
@@ -730,6 +764,7 @@ int tls_conn_feed(struct tls_conn *t, const uint8_t *data, size_t len, char *err
 		data += n;
 		len -= (size_t)n;
 	}
+	conn_note(t, 0, BIO_ctrl_pending(rbio));
 	return t->done ? 0 : conn_handshake(t, err, errlen);
 }
 
@@ -805,7 +840,10 @@ size_t tls_conn_pending(struct tls_conn *t, const uint8_t **data)
 	long n = BIO_get_mem_data(SSL_get_wbio(t->ssl), &p);
 
 	*data = (const uint8_t *)p;
-	return n > 0 ? (size_t)n : 0;
+	if (n <= 0)
+		return 0;
+	conn_note(t, 1, (size_t)n);
+	return (size_t)n;
 }
 
 void tls_conn_consume(struct tls_conn *t, size_t n)

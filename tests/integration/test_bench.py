@@ -30,6 +30,7 @@ import pytest
 
 import mqttraw
 from conftest import REPO, require_agora, sanitizer_env, sanitizer_lines
+from conftest import free_port as pick_port
 
 AGORA_BIN = os.environ.get("AGORA_BIN", os.path.join(REPO, "build", "test", "agora"))
 FORWARDER_BIN = os.environ.get("FORWARDER_BIN",
@@ -564,3 +565,96 @@ def test_websocket_wrong_path_is_explained(broker):
     run = run_bench("pubsub", broker.http_port, "-n", 10, "--ws", "/nowhere")
     assert run.rc != 0, run.describe()
     assert "WebSocket" in run["error"], run.describe()
+
+
+# --------------------------------------------------------------------------
+# Over TLS (a tls=yes listener, certificates from `agora tls init`)
+# --------------------------------------------------------------------------
+
+def tls_init(d):
+    """`agora tls init D`: a CA and a server certificate for 127.0.0.1."""
+    r = subprocess.run([AGORA_BIN, "tls", "init", str(d)], capture_output=True, text=True,
+                       timeout=30, env=sanitizer_env())
+    assert r.returncode == 0, r.stdout + r.stderr
+    return d
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """(ours, other): the broker's CA and one it does not use."""
+    require_agora("TLS listeners and agora tls init")
+    base = tmp_path_factory.mktemp("bench-tls")
+    return tls_init(base / "ours"), tls_init(base / "other")
+
+
+@pytest.fixture
+def tls_broker(broker_factory, certs):
+    """A broker with a TLS listener beside its plain one; (broker, TLS port)."""
+    ours, _ = certs
+    port = pick_port()
+    b = broker_factory("listener 127.0.0.1:%d tls=yes certfile=%s keyfile=%s"
+                       % (port, ours / "server.crt", ours / "server.key"))
+    b.wait_log(r"listening on 127\.0\.0\.1:%d \(TLS\)" % port, 10.0)
+    return b, port
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+def test_pubsub_over_tls(tls_broker, certs, qos):
+    _, port = tls_broker
+    run = run_bench("pubsub", port, "-q", qos, "-n", 3000, "-P", 2, "-S", 2,
+                    "--cafile", certs[0] / "ca.crt")
+    assert_clean(run, sent=3000, expected=6000)
+
+
+def test_fanout_over_tls(tls_broker, certs):
+    _, port = tls_broker
+    run = run_bench("fanout", port, "-S", 10, "-n", 1000, "--cafile", certs[0] / "ca.crt")
+    assert_clean(run, sent=1000, expected=10000)
+
+
+def test_conns_over_tls(tls_broker, certs):
+    _, port = tls_broker
+    run = run_bench("conns", port, "--connections", 30, "--hold", 0.2,
+                    "--cafile", certs[0] / "ca.crt")
+    d = run.describe()
+    assert run.rc == 0 and run["error"] == "", d
+    assert run["connections"] == 30 and run["connect_failures"] == 0, d
+
+
+def test_insecure_skips_the_check(tls_broker, certs):
+    # --insecure: another CA's file does not matter, nothing is verified
+    _, port = tls_broker
+    run = run_bench("pubsub", port, "-n", 200, "--insecure")
+    assert_clean(run, sent=200, expected=200)
+
+
+def test_untrusted_ca_fails_with_the_reason(tls_broker, certs):
+    # The server's certificate is not signed by the CA the bench trusts:
+    # no connection, status 2 (network), and OpenSSL's reason said.
+    b, port = tls_broker
+    run = run_bench("pubsub", port, "-n", 100, "--cafile", certs[1] / "ca.crt", duration=5)
+    d = run.describe()
+    assert run.rc == 2, d
+    assert "certificate verify failed" in run["error"], d
+    assert run["delivered"] == 0 and run["sent"] == 0, d
+
+
+def test_plain_bench_on_the_tls_port_fails(tls_broker):
+    _, port = tls_broker
+    run = run_bench("pubsub", port, "-n", 100, duration=3)
+    assert run.rc == 2 and run["error"] != "", run.describe()
+
+
+@pytest.mark.parametrize("args, why", [
+    (["--cert", "c.crt"], "--cert and --key go together"),
+    (["--cafile", "a", "--cafile", "b"], "--cafile given twice"),
+    (["--cafile"], "--cafile needs a value"),
+    (["--cafile", "/nonexistent/ca.crt"], "/nonexistent/ca.crt"),
+    (["--insecure", "--ws"], "--ws cannot go with TLS"),
+])
+def test_tls_usage_errors(args, why):
+    p = subprocess.run([AGORA_BIN, "bench", "pubsub"] + args, capture_output=True, text=True,
+                       timeout=30, env=sanitizer_env())
+    assert p.returncode == 1, (args, p.returncode, p.stderr)
+    assert p.stdout == "", p.stdout
+    assert len(p.stderr.strip().splitlines()) == 1 and why in p.stderr, p.stderr

@@ -13,6 +13,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 
 import paho.mqtt.client as paho
 import pytest
@@ -158,6 +159,63 @@ def test_python_ssl_sees_tls13_and_the_names(tls_broker, certs):
                 assert s.version() == "TLSv1.3"
                 s.sendall(mqttraw.connect("py-ssl-" + host.replace(".", "-")))
                 assert s.recv(4) == b"\x20\x02\x00\x00"  # CONNACK accepted
+
+
+def recv_exact(s, n, deadline):
+    """n bytes from the TLS socket s, before the monotonic deadline."""
+    out = bytearray()
+    while len(out) < n:
+        s.settimeout(max(0.05, deadline - time.monotonic()))
+        chunk = s.recv(n - len(out))
+        assert chunk, "connection closed after %d of %d bytes" % (len(out), n)
+        out += chunk
+    return bytes(out)
+
+
+def recv_packet(s, deadline):
+    """(first byte, body) of the next MQTT packet on s."""
+    first = recv_exact(s, 1, deadline)[0]
+    length, shift = 0, 0
+    for _ in range(4):
+        b = recv_exact(s, 1, deadline)[0]
+        length |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    return first, recv_exact(s, length, deadline)
+
+
+def test_slow_reader_gets_a_large_burst_intact(tls_broker, certs):
+    # Output far beyond one write and the socket's buffers, to a subscriber
+    # that does not read for a while: the broker encrypts it chunk by chunk,
+    # writes what the socket takes and queues the rest behind; every message
+    # must come, in order and intact (4 MB, under max_output_buffer).
+    _, port = tls_broker
+    ours, _ = certs
+    ctx = ssl.create_default_context(cafile=str(ours / "ca.crt"))
+    count, size = 200, 20000
+    deadline = time.monotonic() + TIMEOUT
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as r1, \
+            socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as r2:
+        sub = ctx.wrap_socket(r1, server_hostname="127.0.0.1")
+        pub = ctx.wrap_socket(r2, server_hostname="127.0.0.1")
+        sub.sendall(mqttraw.connect("tls-slow-sub"))
+        assert recv_packet(sub, deadline) == (0x20, b"\x00\x00")
+        sub.sendall(mqttraw.subscribe(1, [("tls/slow", 0)]))
+        assert recv_packet(sub, deadline)[0] == 0x90
+        pub.sendall(mqttraw.connect("tls-slow-pub"))
+        assert recv_packet(pub, deadline) == (0x20, b"\x00\x00")
+        for i in range(count):
+            pub.sendall(mqttraw.publish("tls/slow", i.to_bytes(4, "big") * (size // 4)))
+        pub.sendall(mqttraw.pingreq())  # its answer: every PUBLISH was taken
+        assert recv_packet(pub, deadline)[0] == 0xD0
+        time.sleep(0.5)  # the subscriber still has not read: its socket is full
+        for i in range(count):
+            first, body = recv_packet(sub, deadline)
+            assert first == 0x30, hex(first)
+            assert body == mqttraw.mqtt_str("tls/slow") + i.to_bytes(4, "big") * (size // 4), i
+        sub.close()
+        pub.close()
 
 
 @pytest.fixture

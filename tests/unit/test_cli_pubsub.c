@@ -668,20 +668,20 @@ static void test_cmdline_good(void **state)
 	assert_int_equal(parse(&o, false, "-t a -m x --cafile /c/ca.crt --cert c.crt --key c.key",
 			       err),
 			 0);
-	assert_true(client_cmdline_tls(&o));
+	assert_true(client_tls_wanted(&o.tls));
 	assert_int_equal(o.port, 8883);
-	assert_string_equal(o.cafile, "/c/ca.crt");
-	assert_string_equal(o.certfile, "c.crt");
-	assert_string_equal(o.keyfile, "c.key");
+	assert_string_equal(o.tls.cafile, "/c/ca.crt");
+	assert_string_equal(o.tls.certfile, "c.crt");
+	assert_string_equal(o.tls.keyfile, "c.key");
 	client_cmdline_release(&o);
 	assert_int_equal(parse(&o, true, "-t a --insecure -p 18883 --capath /etc/ssl/certs", err),
 			 0);
-	assert_true(o.insecure);
+	assert_true(o.tls.insecure);
 	assert_int_equal(o.port, 18883); /* -p wins, whatever its place */
-	assert_string_equal(o.capath, "/etc/ssl/certs");
+	assert_string_equal(o.tls.capath, "/etc/ssl/certs");
 	client_cmdline_release(&o);
 	assert_int_equal(parse(&o, true, "-t a", err), 0);
-	assert_false(client_cmdline_tls(&o));
+	assert_false(client_tls_wanted(&o.tls));
 	assert_int_equal(o.port, 1883);
 	client_cmdline_release(&o);
 }
@@ -778,6 +778,33 @@ static void test_cmdline_topic_limit(void **state)
 	client_cmdline_release(&o);
 }
 
+/* The TLS options on their own, as agora bench parses them. */
+static void test_tls_arg(void **state)
+{
+	char *cafile[] = { (char *)"--cafile", (char *)"ca.crt", (char *)"-p" };
+	char *insecure[] = { (char *)"--insecure", (char *)"-p" };
+	char *other[] = { (char *)"-p", (char *)"1883" };
+	char *novalue[] = { (char *)"--key" };
+	struct client_tls_args t = { 0 };
+	char err[300];
+
+	(void)state;
+	assert_false(client_tls_wanted(&t));
+	assert_int_equal(client_tls_arg(&t, 2, other, err, sizeof(err)), 0);
+	assert_int_equal(client_tls_arg(&t, 3, cafile, err, sizeof(err)), 2);
+	assert_string_equal(t.cafile, "ca.crt");
+	assert_int_equal(client_tls_arg(&t, 2, insecure, err, sizeof(err)), 1);
+	assert_true(t.insecure && client_tls_wanted(&t));
+	assert_int_equal(client_tls_args_check(&t, err, sizeof(err)), 0);
+	assert_int_equal(client_tls_arg(&t, 3, cafile, err, sizeof(err)), -1);
+	assert_string_equal(err, "--cafile given twice");
+	assert_int_equal(client_tls_arg(&t, 1, novalue, err, sizeof(err)), -1);
+	assert_string_equal(err, "--key needs a value");
+	t.certfile = "c.crt";
+	assert_int_equal(client_tls_args_check(&t, err, sizeof(err)), -1);
+	assert_string_equal(err, "--cert and --key go together");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -796,6 +823,7 @@ int main(void)
 		cmocka_unit_test(test_cmdline_help),
 		cmocka_unit_test(test_cmdline_bad),
 		cmocka_unit_test(test_cmdline_topic_limit),
+		cmocka_unit_test(test_tls_arg),
 	};
 
 	setenv("TZ", "UTC", 1); /* %I and @ sequences in local time */
