@@ -402,8 +402,13 @@ void net__tls_deliver_to(struct net_conn *c,
 
 void net__tls_write_own(struct net_conn *c, const uv_buf_t *iov, uint32_t n)
 {
-	if (encrypt(c, iov, n) == 0)
-		flush(c); /* a failure shows on the layer's own writes and reads */
+	struct cursor k = { 0 };
+
+	while (k.i < n) {
+		if (encrypt_chunk(c, iov, n, &k))
+			return; /* a failure shows on the layer's own writes and reads */
+		flush(c);
+	}
 }
 
 void net_listener_set_tls(struct net_listener *l, struct tls_config *cfg)
