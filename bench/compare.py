@@ -47,7 +47,10 @@ plain-TCP twins and replaces only the report's "TLS" section.
 The HTTP scenario (scenario name `http`: wrk on the REST API beside nginx
 serving the same bytes) is bench/http_bench.py; its section goes at the end
 of the report. The `slow` scenario (bench/slow_subscribers.py) measures what
-the outgoing QoS 1/2 window costs when subscribers stop reading.
+the outgoing QoS 1/2 window costs when subscribers stop reading. The `rules`
+scenario (bench/rules_cost.py, issue 16) measures what rules cost Agora:
+QoS 0 1->1 with 100 rules on unrelated topics against none, and a rule on
+every message (evaluations per second).
 
 The `persistence` scenario (bench/persistence.py) measures the broker's durable
 state (issue 14): QoS 1 to a persistent subscriber with `persistence off`,
@@ -82,6 +85,7 @@ import http_bench   # HTTP scenario (bench/http_bench.py): the `http` scenario n
 import benchlib
 import persistence  # the `persistence` scenario (bench/persistence.py)
 import slow_subscribers   # the `slow` scenario (bench/slow_subscribers.py)
+import rules_cost         # the `rules` scenario (bench/rules_cost.py)
 import tls_bench          # the TLS scenarios: certificates, handshakes, kTLS (bench/tls_bench.py)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -1593,6 +1597,11 @@ def write_report(path, ctx):
         L.append("")
         L.append(SLOW_TRADE_OFF)
         L.append("")
+    if isinstance(ctx.get("rules"), dict):
+        L.extend(rules_cost.markdown(ctx["rules"]).rstrip("\n").split("\n"))
+        L.append("")
+    elif ctx.get("rules"):
+        L.extend(["## Rules", "", "Failed: %s" % ctx["rules"], ""])
     if ctx.get("ws"):
         L.extend(ws_markdown(ctx["ws"], opts.quick))
     if any(sc.tls for sc in scenarios):
@@ -1757,6 +1766,22 @@ def run_slow(opts, workdir, pins):
     return out
 
 
+def run_rules(workdir, pins):
+    """bench/rules_cost.py's figures (a dict), or the error's text."""
+    log("\n== rules: QoS 0 1->1 with 0 and %d idle rules, then one rule on every message"
+        % rules_cost.IDLE_RULES)
+    try:
+        res = rules_cost.measure(workdir, pins[0] if pins else (), pins[1] if pins else ())
+    except (rules_cost.RulesBenchError, OSError, ValueError, KeyError) as e:
+        warn("rules: %s" % e)
+        return str(e)
+    log("  %.1f%% cost of 100 idle rules; %s evaluations/s for a rule on every message" % (
+        100 * (1 - statistics.median(r["rate"] for r in res["idle_rules"]) /
+               statistics.median(r["rate"] for r in res["plain"])),
+        "{:,.0f}".format(res["every"]["evals_per_s"])))
+    return res
+
+
 def separate_note(opts, info):
     """The blockquote that says a spliced section was measured on its own."""
     mi, v = info["machine"], info["versions"]
@@ -1880,11 +1905,13 @@ def parse_args(argv):
     named = [n.strip() for n in (opts.scenarios or "").split(",")]
     opts.http = opts.scenarios in (None, "all") or "http" in named
     opts.slow = opts.scenarios in (None, "all") or "slow" in named
+    opts.rules = opts.scenarios in (None, "all") or "rules" in named
     # persistence: all three parts, or some (persistence-throughput, ...)
     opts.persistence = [p for p in persistence.PARTS
                         if opts.scenarios in (None, "all") or "persistence" in named
                         or "persistence-" + p in named]
-    extra = ("http", "slow", "persistence") + tuple("persistence-" + p for p in persistence.PARTS)
+    extra = ("http", "slow", "rules", "persistence") + tuple("persistence-" + p
+                                                            for p in persistence.PARTS)
     if opts.scenarios not in (None, "all", "none"):
         opts.scenarios = ",".join(n for n in opts.scenarios.split(",")
                                   if n.strip() not in extra)
@@ -1901,7 +1928,7 @@ def parse_args(argv):
         names = [n.strip() for n in opts.scenarios.split(",") if n.strip()]
         bad = [n for n in names if n not in SCENARIO_BY_NAME]
         if bad:
-            ap.error("unknown scenario(s) %s; known: %s, slow, http, persistence, %s" % (
+            ap.error("unknown scenario(s) %s; known: %s, slow, rules, http, persistence, %s" % (
                 ", ".join(bad), ", ".join(SCENARIO_BY_NAME),
                 ", ".join("persistence-" + p for p in persistence.PARTS)))
         opts.scenario_list = [SCENARIO_BY_NAME[n] for n in names]
@@ -1979,6 +2006,8 @@ def main(argv):
             rows = [r for sc in opts.scenario_list for r in summary_rows(runner, sc)]
             return splice_tls(opts, runner, rows, info)
         slow_res = run_slow(opts, workdir, pin_cmds) if opts.slow else None
+        rules_res = run_rules(workdir, pin_cmds) if opts.rules and "agora" in opts.brokers \
+            else None
         pers_res = None
         if opts.persistence:
             pers_res = persistence.run(AGORA, MOSQUITTO, workdir, pin_cmds, quick=opts.quick,
@@ -2032,6 +2061,7 @@ def main(argv):
             "callgrind_top": tops,
             "http": http_res,   # HTTP scenario (bench/http_bench.py)
             "slow": slow_res,
+            "rules": rules_res,
             "ws": ws,
             "ktls": tls_bench.ktls_probe(),
             "persistence": pers_res,
@@ -2047,6 +2077,7 @@ def main(argv):
         failed = sum(not r["ok"] for r in runner.runs)
         failed += http_res["failed"] if http_res else 0   # HTTP scenario
         failed += sum(isinstance(fig, str) for _, _, fig in slow_res or ())
+        failed += isinstance(rules_res, str)
         failed += pers_res["failed"] if pers_res else 0
         if failed:
             log("%d run(s) failed: see 'Failed runs' in the report" % failed)
