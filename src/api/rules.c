@@ -24,6 +24,7 @@
 #include <string.h>
 
 #define RULE_NAME_MAX 64
+#define RULE_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 /* The {id} of a rule route; false after a 404. */
 static bool rule_id(const char *ref, int64_t *id, struct http_response *rs)
@@ -120,9 +121,7 @@ static bool rule_of(json_t *body, struct store_rule *r, struct http_response *rs
 	if (!(name = api_json_string(body, "name", rs)) || !(sql = api_json_string(body, "sql", rs)))
 		return false;
 	len = strlen(name);
-	if (len < 1 || len > RULE_NAME_MAX || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-							  "abcdefghijklmnopqrstuvwxyz"
-							  "0123456789_.-") != len) {
+	if (len < 1 || len > RULE_NAME_MAX || strspn(name, RULE_NAME_CHARS) != len) {
 		http_response_error(rs, 422, NULL,
 				    "'name' must be 1 to %d characters among A-Z a-z 0-9 _ . -",
 				    RULE_NAME_MAX);
