@@ -65,7 +65,11 @@ struct api_bridge {
 /* How the API reaches the rules engine (the server wires it to
  * src/server/rules_service.h); install NULL: /api/rules answers 503. r is
  * the rule as stored (or about to be: install is called before the store
- * write, and a failure stores nothing). */
+ * write, and a failure stores nothing). The sequences (src/api/rules.c):
+ * POST install(id 0) -> store -> install(id) (refused then: the row is
+ * deleted); PUT install(id) -> store, and if the store refuses (a taken
+ * name) install(the old row) back; DELETE store -> uninstall(id); an
+ * account deleted -> install(each ownerless rule, now disabled). */
 struct rules_error;
 struct rules_stats;
 struct store_rule;

@@ -165,6 +165,45 @@ bool api_name_valid(const char *name, const char **why)
 	return true;
 }
 
+/* ---- the admin role (the `admins` setting) ---- */
+
+bool api_is_admin(const char *admins, const char *name)
+{
+	size_t len = strlen(name);
+	const char *p = admins ? admins : "";
+
+	while (*p) {
+		const char *end = strchr(p, ',');
+		const char *stop = end ? end : p + strlen(p);
+
+		while (p < stop && (*p == ' ' || *p == '\t'))
+			p++;
+		while (stop > p && (stop[-1] == ' ' || stop[-1] == '\t'))
+			stop--;
+		/* as logins compare names: ASCII case ignored */
+		if ((size_t)(stop - p) == len && len && strncasecmp(p, name, len) == 0)
+			return true;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return false;
+}
+
+bool api_authenticate_admin(struct api *a, const struct http_request *rq, struct store_user *out,
+			    struct http_response *rs)
+{
+	if (!api_authenticate(a, rq, NULL, out, rs))
+		return false;
+	if (api_is_admin(a->admins, out->name))
+		return true;
+	http_response_error(rs, 403, NULL,
+			    "only the accounts named by the admins setting manage rules and "
+			    "read collections");
+	store_user_release(out);
+	return false;
+}
+
 /* ---- failed logins, per address, in one-minute windows ---- */
 
 struct api_limiter {

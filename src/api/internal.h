@@ -70,6 +70,13 @@ void api_token_hash(const void *token, size_t len, uint8_t hash[STORE_TOKEN_HASH
 /* A new token for user id into out (44 bytes, NUL-terminated). */
 bool api_issue_token(struct api *a, int64_t user_id, char *out, struct http_response *rs);
 bool api_name_valid(const char *name, const char **why);
+/* Whether name is one of admins' comma-separated names (blanks around a
+ * name ignored, ASCII case too, as logins compare names). */
+bool api_is_admin(const char *admins, const char *name);
+/* api_authenticate (header only), then the admin role: false after a 401
+ * or a 403 (out released then). */
+bool api_authenticate_admin(struct api *a, const struct http_request *rq, struct store_user *out,
+			    struct http_response *rs);
 /* Failed logins per address: true if this address must wait (429 set). */
 bool api_login_limited(struct api *a, struct http_response *rs);
 void api_login_failed(struct api *a);
@@ -151,6 +158,23 @@ void api_change_vote(struct api *a, const struct http_request *rq, const struct 
 		     struct http_response *rs);
 void api_my_vote(struct api *a, const struct http_request *rq, const struct api_params *p,
 		 struct http_response *rs);
+void api_list_rules(struct api *a, const struct http_request *rq, const struct api_params *p,
+		    struct http_response *rs);
+void api_create_rule(struct api *a, const struct http_request *rq, const struct api_params *p,
+		     struct http_response *rs);
+void api_get_rule(struct api *a, const struct http_request *rq, const struct api_params *p,
+		  struct http_response *rs);
+void api_put_rule(struct api *a, const struct http_request *rq, const struct api_params *p,
+		  struct http_response *rs);
+void api_delete_rule(struct api *a, const struct http_request *rq, const struct api_params *p,
+		     struct http_response *rs);
+void api_test_rule(struct api *a, const struct http_request *rq, const struct api_params *p,
+		   struct http_response *rs);
+void api_get_collection(struct api *a, const struct http_request *rq, const struct api_params *p,
+			struct http_response *rs);
+/* After an account's deletion: its rules are disabled and ownerless in
+ * the store (store.h); the engine is told so (each reinstalled). */
+void api_rules_owner_gone(struct api *a);
 void api_openapi(struct api *a, const struct http_request *rq, const struct api_params *p,
 		 struct http_response *rs);
 void api_doc(struct api *a, const struct http_request *rq, const struct api_params *p,

@@ -32,6 +32,13 @@ static const struct api_route routes[] = {
 	/* "me" is a literal segment: before any {param} in its place */
 	{ "GET", "/api/polls/{id}/votes/me", api_my_vote },
 	{ "PUT", "/api/polls/{id}/votes/me", api_change_vote },
+	{ "GET", "/api/rules", api_list_rules },
+	{ "POST", "/api/rules", api_create_rule },
+	{ "GET", "/api/rules/{id}", api_get_rule },
+	{ "PUT", "/api/rules/{id}", api_put_rule },
+	{ "DELETE", "/api/rules/{id}", api_delete_rule },
+	{ "POST", "/api/rules/{id}/test", api_test_rule },
+	{ "GET", "/api/collections/{name}", api_get_collection },
 	{ "GET", "/api/integer", api_integer },
 	{ "GET", "/api/float", api_float },
 	{ "POST", "/api/seed", api_seed },

@@ -382,6 +382,7 @@ void api_delete_user(struct api *a, const struct http_request *rq, const struct 
 	} else {
 		if (a->bridge.user_deleted)
 			a->bridge.user_deleted(a->bridge.ctx, me.name);
+		api_rules_owner_gone(a);
 		rs->status = 204;
 	}
 	store_user_release(&me);

@@ -25,7 +25,8 @@
 /* getopt_long's values for the long options */
 enum { OPT_SERVER = 256, OPT_TIMEOUT, OPT_PASSWORD_FILE, OPT_JSON, OPT_UNREAD, OPT_FOLLOW,
        OPT_LIMIT, OPT_MARK_READ, OPT_LOCAL, OPT_OFFSET, OPT_CLOSES_IN, OPT_CLOSES_AT,
-       OPT_CHANGE, OPT_MQTT, OPT_CAFILE, OPT_INSECURE };
+       OPT_CHANGE, OPT_MQTT, OPT_CAFILE, OPT_INSECURE, OPT_ACTION, OPT_DISABLED, OPT_TOPIC,
+       OPT_PAYLOAD, OPT_USERNAME, OPT_CLIENTID, OPT_QOS, OPT_RETAIN };
 
 /* ---- options ---- */
 
@@ -103,6 +104,14 @@ static const struct option long_options[] = {
 	{ "mqtt", required_argument, NULL, OPT_MQTT },
 	{ "cafile", required_argument, NULL, OPT_CAFILE },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "action", required_argument, NULL, OPT_ACTION },
+	{ "disabled", no_argument, NULL, OPT_DISABLED },
+	{ "topic", required_argument, NULL, OPT_TOPIC },
+	{ "payload", required_argument, NULL, OPT_PAYLOAD },
+	{ "username", required_argument, NULL, OPT_USERNAME },
+	{ "clientid", required_argument, NULL, OPT_CLIENTID },
+	{ "qos", required_argument, NULL, OPT_QOS },
+	{ "retain", no_argument, NULL, OPT_RETAIN },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -122,6 +131,14 @@ static unsigned option_flag(int opt)
 	case OPT_CLOSES_AT: return APICMD_CLOSES;
 	case OPT_CHANGE: return APICMD_CHANGE;
 	case OPT_MQTT: return APICMD_MQTT;
+	case OPT_ACTION:
+	case OPT_DISABLED: return APICMD_RULE;
+	case OPT_TOPIC:
+	case OPT_PAYLOAD:
+	case OPT_USERNAME:
+	case OPT_CLIENTID:
+	case OPT_QOS:
+	case OPT_RETAIN: return APICMD_SAMPLE;
 	default: return 0;
 	}
 }
@@ -164,6 +181,11 @@ static bool apply_number(struct apicmd_opts *o, int opt, const char *arg)
 				"at most %.0f\n",
 			cmd, arg, TIMEOUT_MAX_S);
 		return false;
+	case OPT_QOS:
+		if (parse_long(arg, 0, 2, &o->qos))
+			return true;
+		fprintf(stderr, "agora %s: --qos '%s': 0, 1 or 2\n", cmd, arg);
+		return false;
 	case OPT_LIMIT:
 		if (parse_long(arg, 1, APICMD_LIMIT_MAX, &o->limit))
 			return true;
@@ -177,6 +199,19 @@ static bool apply_number(struct apicmd_opts *o, int opt, const char *arg)
 			OFFSET_MAX);
 		return false;
 	}
+}
+
+/* --action JSON, kept as given (the server checks it); false when given
+ * too often. */
+static bool add_action(struct apicmd_opts *o, const char *arg)
+{
+	if (o->nactions == APICMD_ACTIONS_MAX) {
+		fprintf(stderr, "agora %s: more than %d --action\n", o->spec->name,
+			APICMD_ACTIONS_MAX);
+		return false;
+	}
+	o->actions[o->nactions++] = arg;
+	return true;
 }
 
 /* Applies one option; false (with the error said) when its value is bad. */
@@ -196,6 +231,14 @@ static bool apply_option(struct apicmd_opts *o, int opt, const char *arg)
 	case OPT_CLOSES_AT: o->closes_at = arg; break;
 	case OPT_CHANGE: o->change = true; break;
 	case OPT_MQTT: return parse_mqtt(o, arg);
+	case OPT_ACTION: return add_action(o, arg);
+	case OPT_DISABLED: o->disabled = true; break;
+	case OPT_TOPIC: o->topic = arg; break;
+	case OPT_PAYLOAD: o->payload = arg; break;
+	case OPT_USERNAME: o->username = arg; break;
+	case OPT_CLIENTID: o->clientid = arg; break;
+	case OPT_RETAIN: o->retain = true; break;
+	case OPT_QOS:
 	case OPT_TIMEOUT:
 	case OPT_LIMIT:
 	case OPT_OFFSET: return apply_number(o, opt, arg);
@@ -227,6 +270,7 @@ static int parse(const struct apicmd_spec *s, int argc, char **argv, struct apic
 	o->spec = s;
 	o->timeout_ms = REST_TIMEOUT_MS;
 	o->limit = APICMD_LIMIT_DEFAULT;
+	o->qos = -1;
 	opterr = 0; /* our own messages */
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
@@ -384,6 +428,17 @@ static void say_refused(struct apicmd *c, const struct rest_answer *a)
 		fprintf(stderr, "agora %s: %s\n", c->cmd, line);
 }
 
+/* c->refusal: the answer's "error" object, if it has one. */
+static void keep_refusal(struct apicmd *c, const struct rest_answer *a)
+{
+	json_t *root = a->body ? json_loadb(a->body, a->len, 0, NULL) : NULL;
+	json_t *err = json_object_get(root, "error");
+
+	json_decref(c->refusal);
+	c->refusal = json_is_object(err) ? json_incref(err) : NULL;
+	json_decref(root);
+}
+
 int apicmd_not_the_api(struct apicmd *c)
 {
 	fprintf(stderr, "agora %s: the answer of %s is not the API's JSON\n", c->cmd,
@@ -417,6 +472,7 @@ int apicmd_call(struct apicmd *c, const char *method, const char *path, const js
 	}
 	c->status = a.status;
 	if (a.status != expect) {
+		keep_refusal(c, &a);
 		if (a.status != quiet)
 			say_refused(c, &a);
 		rc = a.status >= 400 ? EXIT_REFUSED : EXIT_NET;
@@ -485,6 +541,7 @@ int apicmd_run(const struct apicmd_spec *spec, int (*fn)(struct apicmd *), int a
 	rest_client_release(&c.rc);
 	rest_global_cleanup();
 	json_decref(c.creds);
+	json_decref(c.refusal);
 	/* `agora users | head -1` is not an error; a full disk is. */
 	if (fflush(stdout) != 0 && errno != EPIPE && rc == EXIT_OK) {
 		fprintf(stderr, "agora %s: cannot write the output: %s\n", c.cmd, strerror(errno));

@@ -44,6 +44,8 @@ enum apicmd_flag {
 	APICMD_CLOSES = 1 << 8, /* --closes-in, --closes-at */
 	APICMD_CHANGE = 1 << 9,
 	APICMD_MQTT = 1 << 10,
+	APICMD_RULE = 1 << 11,   /* --action (repeated), --disabled */
+	APICMD_SAMPLE = 1 << 12, /* --topic, --payload, --username, --clientid, --qos, --retain */
 };
 
 #define APICMD_LIMIT_DEFAULT 50
@@ -51,6 +53,7 @@ enum apicmd_flag {
 #define APICMD_MQTT_PORT 1883 /* --follow's MQTT server, when --mqtt gives no port */
 #define APICMD_MQTTS_PORT 8883 /* the same when the API is https: MQTT over TLS */
 #define APICMD_HOST_MAX 256   /* bytes of its host name, with the NUL */
+#define APICMD_ACTIONS_MAX 16 /* --action given this often at most (a rule takes 8) */
 
 struct apicmd_spec {
 	const char *name;       /* as usage and errors name it: "inbox", "poll create" */
@@ -72,6 +75,13 @@ struct apicmd_opts {
 	long timeout_ms;
 	long limit, offset;
 	bool json, unread, follow, mark_read, local, change;
+	const char *actions[APICMD_ACTIONS_MAX]; /* --action, in their order */
+	int nactions;
+	bool disabled;
+	/* a sample event: NULL (qos -1) when not given */
+	const char *topic, *payload, *username, *clientid;
+	long qos;
+	bool retain;
 	int nargs;
 	char **args;
 };
@@ -88,6 +98,10 @@ struct apicmd {
 	/* A refusal whose error code is hint_code gets "; " and hint appended:
 	 * what the command offers instead of the API's way out. */
 	const char *hint_code, *hint;
+	/* The "error" object of the last refused answer (apicmd_call), or
+	 * NULL: for a command that shows more of it than its message (a
+	 * rule's position). Owned; apicmd_run frees it. */
+	json_t *refusal;
 };
 
 /* Prints the spec's usage on stdout (what --help shows). */

@@ -41,6 +41,8 @@ int cmd_inbox(int argc, char **argv);
 /* poll.c (and poll_follow.c): polls from the shell */
 int cmd_poll(int argc, char **argv);
 int cmd_vote(int argc, char **argv);
+/* rule.c: rules from the shell (admins) */
+int cmd_rule(int argc, char **argv);
 /* echo.c, adder.c, chat.c, lookup.c: the classic socket programs */
 int cmd_echo(int argc, char **argv);
 int cmd_adder(int argc, char **argv);

@@ -23,6 +23,7 @@ static const struct command commands[] = {
 	{ "inbox", cmd_inbox, "list your messages, or follow them live" },
 	{ "poll", cmd_poll, "create, list, show (live) and close polls" },
 	{ "vote", cmd_vote, "vote on a poll, or change your vote" },
+	{ "rule", cmd_rule, "manage the server's rules (admins): add, list, show, test, ..." },
 	{ "echo", cmd_echo, "TCP echo server (echo serve) and client" },
 	{ "adder", cmd_adder, "integer-adder server (adder serve) and client" },
 	{ "chat", cmd_chat, "peer-to-peer UDP chat" },

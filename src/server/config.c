@@ -149,6 +149,9 @@ static const struct key keys[] = {
 	  "argon2id passes per password hash" },
 	{ "login_failures_per_minute", K_UINT, HTTP_FIELD(login_failures_per_minute), 0, 1000000,
 	  "failed logins per address per minute before 429 (0 = no limit)" },
+	{ "admins", K_STRING, HTTP_FIELD(admins), 0, 0,
+	  "accounts with the admin role (they alone manage rules): comma-separated names "
+	  "(\"\" = none)" },
 	{ "poll_listener", K_POLL_LISTENER, 0, 0, 0, 0,
 	  "[address:]port of the poll line protocol (a bare port: 0.0.0.0); repeat for several, "
 	  "or off" },

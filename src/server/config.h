@@ -91,6 +91,7 @@ struct http_config {
 	uint32_t password_hash_kib; /* argon2id memory */
 	uint32_t password_hash_passes;
 	uint32_t login_failures_per_minute;
+	char admins[512]; /* "alice,bob": the accounts with the admin role ("" none) */
 };
 
 /* The poll line protocol's settings (docs/protocols.md, "Poll line

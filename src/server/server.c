@@ -211,6 +211,7 @@ static bool open_api(struct server *srv)
 	if (store_checkpoint_elsewhere(srv->store))
 		log_warn("store: checkpoints stay inside writes");
 	srv->api = api_new(srv->store, &ac);
+	srv->api->admins = cfg->http.admins; /* srv->cfg outlives the api, as above */
 	srv->bridge = (struct bridge){ .broker = srv->broker, .loop = &srv->loop,
 				       .resume = resume_client, .resume_ctx = srv,
 				       .services = { &srv->mqtt.svc }, .polls = &srv->polls_mqtt };

@@ -11,6 +11,7 @@
  *   sqlite_users.c     accounts, SCRAM credentials, tokens, users_version
  *   sqlite_messages.c  direct messages
  *   sqlite_polls.c     polls, their options and votes
+ *   sqlite_rules.c     rules and their record actions' rows
  *
  * One connection, WAL journal, foreign keys on. Every statement is prepared
  * once at open (SQLITE_PREPARE_PERSISTENT) and kept in struct store; a call
@@ -75,6 +76,14 @@ enum store__stmt {
 	ST_VOTE_INSERT,
 	ST_VOTE_UPDATE,
 	ST_VOTE_GET,
+	ST_RULE_INSERT,
+	ST_RULE_UPDATE,
+	ST_RULE_GET,
+	ST_RULE_DELETE,
+	ST_RULE_COUNT,
+	ST_RULE_LIST,
+	ST_RECORD_INSERT,
+	ST_RECORD_LIST,
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -90,6 +99,7 @@ struct store__sql {
 extern const struct store__sql store__user_sql[];
 extern const struct store__sql store__message_sql[];
 extern const struct store__sql store__poll_sql[];
+extern const struct store__sql store__rule_sql[];
 extern const struct store__sql store__tx_sql[];
 
 struct store {

@@ -125,6 +125,37 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER votes_uncounted AFTER DELETE ON votes BEGIN"
 	" UPDATE poll_options SET votes = votes - 1"
 	" WHERE poll_id = OLD.poll_id AND number = OLD.option; END;",
+	/* 4: rules and the rows their record actions append (sqlite_rules.c,
+	 * docs/rules.md). A rule outlives its owner's account, disabled:
+	 * owner_id becomes NULL (ON DELETE SET NULL, indexed) and the
+	 * trigger rules_orphaned turns it off in the same statement, so a
+	 * rule never runs, nor sends messages, in the name of nobody; an
+	 * admin reviews it and takes it over by saving it (store.h). Names
+	 * are unique without regard to ASCII case, as users' are. Ids are
+	 * never reused: a record names its rule by id, and a record outlives
+	 * its rule (no foreign key: the collection is the data people
+	 * wanted, the rule only its writer). A collection is read newest
+	 * first by id (rule_records_collection). */
+	"CREATE TABLE rules ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" name TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+	" owner_id INTEGER REFERENCES users(id) ON DELETE SET NULL,"
+	" sql TEXT NOT NULL,"
+	" actions TEXT NOT NULL,"
+	" enabled INTEGER NOT NULL DEFAULT 1,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE INDEX rules_owner ON rules(owner_id);"
+	"CREATE TRIGGER rules_orphaned AFTER UPDATE OF owner_id ON rules"
+	" WHEN NEW.owner_id IS NULL BEGIN"
+	" UPDATE rules SET enabled = 0 WHERE id = NEW.id; END;"
+	"CREATE TABLE rule_records ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" collection TEXT NOT NULL,"
+	" rule_id INTEGER NOT NULL,"
+	" data TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX rule_records_collection ON rule_records(collection, id);",
 };
 
 #define SCHEMA_LATEST ((int)ARRAY_SIZE(migrations))
@@ -394,6 +425,7 @@ static const struct store__sql *const stmt_tables[] = {
 	store__user_sql,
 	store__message_sql,
 	store__poll_sql,
+	store__rule_sql,
 	store__tx_sql,
 };
 

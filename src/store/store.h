@@ -270,14 +270,19 @@ int store_vote_get(struct store *st, int64_t poll_id, int64_t user_id, size_t *o
  *
  * The store keeps rules as written (the SQL text and the actions' JSON
  * text) and the rows their record actions append; compiling and running
- * them is src/rules/ and the server's. Names are unique (STORE_ECONFLICT).
- * Implemented in sqlite_rules.c. */
+ * them is src/rules/ and the server's. Names are unique without regard to
+ * ASCII case (STORE_ECONFLICT). Implemented in sqlite_rules.c.
+ *
+ * A rule outlives its owner's account, disabled: deleting the user sets
+ * owner_id 0 and owner_name NULL and enabled false in the same write, so
+ * that no rule acts (sends messages) in the name of an account that is
+ * gone. Saving it again (store_rule_update) with an owner takes it over. */
 
 struct store_rule {
 	int64_t id;
 	char *name;
-	int64_t owner_id;   /* the admin who wrote it; see store_rule_* about deletion */
-	char *owner_name;
+	int64_t owner_id;   /* the admin who wrote it; 0 once that account is deleted */
+	char *owner_name;   /* NULL then */
 	char *sql;
 	char *actions;      /* a JSON array, as stored */
 	bool enabled;
@@ -286,12 +291,18 @@ struct store_rule {
 
 void store_rule_release(struct store_rule *r);
 
+/* STORE_ECONFLICT if the name is taken, STORE_ENOTFOUND if owner_id is
+ * no user. out may be NULL. */
 int store_rule_create(struct store *st, const char *name, int64_t owner_id, const char *sql,
 		      const char *actions, bool enabled, int64_t now, struct store_rule *out);
-/* Replaces name, sql, actions and enabled (updated_at = now). */
-int store_rule_update(struct store *st, int64_t id, const char *name, const char *sql,
-		      const char *actions, bool enabled, int64_t now, struct store_rule *out);
+/* Replaces name, owner, sql, actions and enabled (updated_at = now):
+ * STORE_ENOTFOUND if no rule id (or no user owner_id), STORE_ECONFLICT if
+ * another rule has the name. out may be NULL. */
+int store_rule_update(struct store *st, int64_t id, const char *name, int64_t owner_id,
+		      const char *sql, const char *actions, bool enabled, int64_t now,
+		      struct store_rule *out);
 int store_rule_get(struct store *st, int64_t id, struct store_rule *out);
+/* The rule's records stay (store_record_list still reads them). */
 int store_rule_delete(struct store *st, int64_t id);
 
 struct store_rule_list {
@@ -303,7 +314,9 @@ struct store_rule_list {
 int store_rule_list(struct store *st, struct store_rule_list *out);
 void store_rule_list_free(struct store_rule_list *l);
 
-/* A record action's row: data is a JSON object's text. */
+/* A record action's row: data is a JSON object's text (not checked);
+ * *id (may be NULL) its id, increasing with every row of every
+ * collection. */
 int store_record_add(struct store *st, const char *collection, int64_t rule_id, const char *data,
 		     int64_t now, int64_t *id);
 
@@ -320,7 +333,7 @@ struct store_record_list {
 };
 
 /* Newest first: rows of collection with id < before (0: from the newest),
- * at most limit. */
+ * at most limit (>= 0). */
 int store_record_list(struct store *st, const char *collection, int64_t before, int64_t limit,
 		      struct store_record_list *out);
 void store_record_list_free(struct store_record_list *l);

@@ -44,11 +44,11 @@ ERROR_CODES = {
     413: {"payload_too_large"},
     414: {"uri_too_long"},
     415: {"unsupported_media_type"},
-    422: {"validation_failed", "unknown_option"},
+    422: {"validation_failed", "unknown_option", "invalid_rule"},
     429: {"too_many_requests"},
     431: {"header_too_large"},
     500: {"internal"},
-    503: {"unavailable"},
+    503: {"unavailable", "rules_unavailable"},
     505: {"http_version_not_supported"},
 }
 

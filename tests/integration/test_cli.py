@@ -170,6 +170,9 @@ def test_bash_completion_commands_and_options():
                                               "--help"}
     assert complete("poll", "create", "--closes") == {"--closes-in", "--closes-at"}
     assert complete("vote", "--ch") == {"--change"}
+    assert complete("rule", "") == {"add", "list", "show", "enable", "disable", "rm", "test"}
+    assert complete("rule", "add", "--a") == {"--action"}
+    assert complete("rule", "test", "--re") == {"--retain"}
 
 
 @pytest.mark.parametrize("cmd", ["pub", "sub"])

@@ -59,6 +59,37 @@ static inline int teardown_fixture(void **state)
 	return 0;
 }
 
+/* With AGORA_API_DUMP=FILE in the environment, every answer call() gets is
+ * appended to FILE as a line of JSON {"method", "target", "template" (the
+ * route's, null for none), "status", "content_type", "body"}: what
+ * tests/integration/test_rules_api.py checks against the OpenAPI document,
+ * so that answers only a stub engine can provoke are checked too. */
+static inline void dump_answer(const struct fixture *f, const char *method, const char *target,
+			       size_t route)
+{
+	const char *path = getenv("AGORA_API_DUMP");
+	const char *body = f->rs.body ? f->rs.body : (const char *)f->rs.body_static;
+	size_t n;
+	const struct api_route *routes = api_routes(&n);
+	json_t *o;
+	FILE *out;
+
+	if (!path || !*path)
+		return;
+	o = json_pack("{s:s,s:s,s:o,s:i,s:o,s:o}", "method", method, "target", target, "template",
+		      route < n ? json_string(routes[route].path) : json_null(), "status",
+		      f->rs.status, "content_type",
+		      f->rs.content_type ? json_string(f->rs.content_type) : json_null(), "body",
+		      body ? json_stringn(body, f->rs.body_len) : json_null());
+	out = fopen(path, "a");
+	assert_non_null(out);
+	assert_non_null(o);
+	assert_int_equal(json_dumpf(o, out, JSON_COMPACT), 0);
+	fputc('\n', out);
+	fclose(out);
+	json_decref(o);
+}
+
 /* Builds a request, answers it, returns the status; f->body is the JSON
  * answer (NULL if none). headers: "name: value" lines, lower-case names. */
 static inline int call(struct fixture *f, const char *method, const char *target,
@@ -67,6 +98,7 @@ static inline int call(struct fixture *f, const char *method, const char *target
 	struct http_header hs[8];
 	char *lines[8];
 	char *t = strdup(target), *q = strchr(t, '?');
+	size_t route;
 	struct http_request rq = {
 		.method = method,
 		.target = t,
@@ -93,8 +125,9 @@ static inline int call(struct fixture *f, const char *method, const char *target
 	http_response_release(&f->rs);
 	http_response_init(&f->rs);
 	json_decref(f->body);
-	api_handle(f->api, &rq, &f->rs);
+	route = api_handle(f->api, &rq, &f->rs);
 	api_run_deferred(f->api, &f->rs); /* password work, inline here */
+	dump_answer(f, method, target, route);
 	/* An owned body, or a borrowed one (the user cache's). */
 	if (f->rs.body || f->rs.body_borrowed)
 		f->body = json_loadb(f->rs.body ? f->rs.body : (const char *)f->rs.body_static,

@@ -91,6 +91,7 @@ static const struct key_case keys[] = {
 	NUM("password_hash_memory", "19456", HTTP(password_hash_kib), 8, 4194304),
 	NUM("password_hash_passes", "2", HTTP(password_hash_passes), 1, 100),
 	NUM("login_failures_per_minute", "10", HTTP(login_failures_per_minute), 0, 1000000),
+	OTHER("admins", "\"\""),
 	OTHER("poll_listener", "off"),
 	NUM("poll_max_connections", "1000", POLL(max_connections), 1, 1000000),
 	NUM("poll_max_line", "1024", POLL(max_line), 16, 65536),
@@ -683,7 +684,7 @@ static void test_data_dir(void **state)
 }
 
 /* response_information and server_reference hold 127 bytes, cors_origins
- * 511, smtp_url and smtp_from 255, smtp_user and smtp_password 127; a
+ * and admins 511, smtp_url and smtp_from 255, smtp_user and smtp_password 127; a
  * quoted "" empties them. */
 static void check_string_key(const char *key, size_t offset, size_t room)
 {
@@ -716,6 +717,7 @@ static void test_strings(void **state)
 	check_string_key("response_information", BROKER(response_information));
 	check_string_key("server_reference", BROKER(server_reference));
 	check_string_key("cors_origins", HTTP(cors_origins));
+	check_string_key("admins", HTTP(admins));
 	check_string_key("websocket_origins", HTTP(websocket_origins));
 	check_string_key("smtp_url", NOTIFY(smtp_url));
 	check_string_key("smtp_user", NOTIFY(smtp_user));

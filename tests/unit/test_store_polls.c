@@ -556,7 +556,7 @@ static void test_migrate_from_v2(void **state)
 
 	sql_file(t->db, v2_file);
 	st = open_file(t->db, STORE_SYNC_NORMAL);
-	assert_int_equal(store_schema_version(st), 3);
+	assert_int_equal(store_schema_version(st), 4);
 	/* What version 2 held is still there... */
 	assert_int_equal(store_user_by_name(st, "old", &u), STORE_OK);
 	mq.user_id = u.id;
@@ -570,7 +570,7 @@ static void test_migrate_from_v2(void **state)
 	store_user_release(&u);
 	store_free(st);
 	st = open_file(t->db, STORE_SYNC_NORMAL);
-	assert_int_equal(store_schema_version(st), 3);
+	assert_int_equal(store_schema_version(st), 4);
 	{
 		const int64_t want[] = { 0, 1, 0 };
 
