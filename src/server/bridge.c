@@ -17,6 +17,7 @@
 #include "bridge_polls.h"
 #include "broker/broker.h"
 #include "net/net.h"
+#include "rules_service.h"
 #include "http_server.h"
 #include "login.h"
 #include "scram.h"
@@ -37,24 +38,33 @@ static void publish_user_topic(struct bridge *b, const char *name, const char *l
 	char topic[TOPIC_MAX];
 
 	snprintf(topic, sizeof(topic), "agora/users/%s/%s", name, leaf);
-	broker_publish(b->broker, topic, payload, strlen(payload), 1, retain);
+	broker_publish_at(b->broker, topic, payload, strlen(payload), 1, retain,
+			  (uint8_t)(b->depth > 255 ? 255 : b->depth));
 }
 
 static void status_changed(void *ctx, const struct store_user *u)
 {
+	struct bridge *b = ctx;
 	char *payload = api_status_payload(u);
 
-	if (payload)
-		publish_user_topic(ctx, u->name, "status", payload, true);
+	if (payload) {
+		publish_user_topic(b, u->name, "status", payload, true);
+		rules_service_event(b->rules, RULES_EVENT_STATUS, payload, u->name, NULL, b->depth);
+	}
 	free(payload);
 }
 
+/* However it was sent (REST, MQTT, a rule), at the depth of what sent it. */
 static void message_created(void *ctx, const struct store_message *m)
 {
+	struct bridge *b = ctx;
 	char *payload = api_message_payload(m);
 
-	if (payload)
-		publish_user_topic(ctx, m->to_name, "inbox", payload, false);
+	if (payload) {
+		publish_user_topic(b, m->to_name, "inbox", payload, false);
+		rules_service_event(b->rules, RULES_EVENT_MESSAGE, payload, m->from_name, NULL,
+				    b->depth);
+	}
 	free(payload);
 }
 
@@ -345,6 +355,18 @@ static enum inbox_reason inbox_write(struct bridge *b, const char *account, cons
 	reason = inbox_store(b, account, name, content, why, cap);
 	free(content);
 	return reason;
+}
+
+int bridge_rule_message(struct bridge *b, const char *from, const char *to, const char *content,
+			unsigned depth, char *why, size_t why_cap)
+{
+	enum inbox_reason reason;
+
+	b->depth = depth;
+	reason = inbox_write(b, from, (const uint8_t *)to, strlen(to), (const uint8_t *)content,
+			     strlen(content), why, why_cap);
+	b->depth = 0;
+	return reason == INBOX_STORED ? 0 : -1;
 }
 
 /* An account's PUBLISH to agora/users/{name}/inbox is a message to {name},
