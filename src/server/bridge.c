@@ -23,6 +23,7 @@
 #include "scram.h"
 #include "store/store.h"
 
+#include <jansson.h>
 #include <sodium.h>
 #include <time.h>
 #include <stdio.h>
@@ -357,6 +358,29 @@ static enum inbox_reason inbox_write(struct bridge *b, const char *account, cons
 	return reason;
 }
 
+/* A vote, however cast: $events/vote for the rules, with its voter's
+ * name (looked up only when a rule listens). */
+static void vote_cast(void *ctx, const struct polls_vote_info *v)
+{
+	struct bridge *b = ctx;
+	struct store_user u = { 0 };
+	char *payload;
+	json_t *o;
+
+	if (!b->rules || !rules_service_listens(b->rules, RULES_EVENT_VOTE) ||
+	    store_user_by_id(b->api->store, v->user_id, &u) != 0)
+		return;
+	o = json_pack("{s:I,s:s,s:I,s:s,s:b}", "poll_id", (json_int_t)v->poll_id, "option",
+		      v->label, "option_number", (json_int_t)v->option + 1, "voter", u.name,
+		      "changed", v->changed);
+	payload = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (payload)
+		rules_service_event(b->rules, RULES_EVENT_VOTE, payload, u.name, NULL, b->depth);
+	free(payload);
+	json_decref(o);
+	store_user_release(&u);
+}
+
 int bridge_rule_message(struct bridge *b, const char *from, const char *to, const char *content,
 			unsigned depth, char *why, size_t why_cap)
 {
@@ -419,6 +443,7 @@ void bridge_attach(struct bridge *b, struct api *api)
 		.user_deleted = user_deleted,
 		.password_known = password_known,
 	};
+	polls_on_vote(&api->polls, vote_cast, b);
 	api->metrics_extra = metrics;
 	api->metrics_ctx = b;
 }

@@ -333,6 +333,11 @@ void rules_service_event(struct rules_service *rs, enum rules_event_kind kind,
 			evaluate(rs, rr, &ev);
 }
 
+bool rules_service_listens(const struct rules_service *rs, enum rules_event_kind kind)
+{
+	return rs && kind < RULES_EVENT_COUNT && rs->event_rules[kind];
+}
+
 /* ---- the broker's client events ---- */
 
 static void on_client_event(void *ctx, const struct broker_event *e)

@@ -83,7 +83,7 @@ void rules_service_uninstall(struct rules_service *rs, int64_t id);
  * payload is the event's JSON text (docs/rules.md, "Events"), username
  * the acting account (NULL: anonymous or the server), clientid the MQTT
  * client's for the connection events (else NULL), depth 0 unless an
- * action caused it. */
+ * action caused it. rs NULL (no rules in this server): nothing. */
 void rules_service_event(struct rules_service *rs, enum rules_event_kind kind,
 			 const char *payload, const char *username, const char *clientid,
 			 unsigned depth);
@@ -98,6 +98,10 @@ void rules_service_stats(struct rules_service *rs, int64_t id, struct rules_stat
 void rules_service_run(struct rules_service *rs);
 /* Whether actions wait to be carried out. */
 bool rules_service_pending(const struct rules_service *rs);
+
+/* Whether an enabled rule has this event among its sources (a caller may
+ * skip building the event's JSON when none has). rs NULL: false. */
+bool rules_service_listens(const struct rules_service *rs, enum rules_event_kind kind);
 
 /* Appends the per-rule counters as Prometheus text to *buf (realloc'ed,
  * *len updated): agora_rule_matched_total{rule="name"} and the others of

@@ -1,7 +1,8 @@
 /*
  * test_rules_bridge.c - the rules wired to the API through the bridge
  * (server/bridge.h, server/rules_deps.h): the API's messages and status
- * changes become $events/message and $events/status, a rule's message
+ * changes become $events/message and $events/status, votes $events/vote,
+ * a rule's message
  * action is stored and published like POST /api/messages, and its depth
  * goes with it, so that two accounts' auto-replies stop at
  * rules_max_depth. An in-memory store and API (api_harness.h), a broker
@@ -174,6 +175,39 @@ static void test_status_event(void **state)
 			    "status: ann is busy");
 }
 
+/* A vote (the survey case): $events/vote with the poll, the option's
+ * label and number and the voter, as docs/rules.md shows; the rule's
+ * reply depends on the answer and lands in the voter's inbox. */
+static void test_vote_event(void **state)
+{
+	struct rig *r = *state;
+	const char *const ha[] = { r->ann, "content-type: application/json", NULL };
+	const char *const hb[] = { r->bob, "content-type: application/json", NULL };
+	char path[64], want[256];
+	json_int_t id;
+	json_t *m;
+
+	install(r, 1, "ann",
+		"SELECT payload.voter AS voter, payload.option AS o, payload FROM \"$events/vote\"",
+		"[{\"type\":\"message\",\"to\":\"${voter}\","
+		"\"content\":\"You chose ${o}: ${payload}\"}]");
+	assert_int_equal(call(r->f, "POST", "/api/polls",
+			      "{\"question\":\"Tea?\",\"options\":[\"yes\",\"no\"]}", ha),
+			 201);
+	id = json_integer_value(json_object_get(r->f->body, "id"));
+	snprintf(path, sizeof(path), "/api/polls/%lld/votes", (long long)id);
+	assert_int_equal(call(r->f, "POST", path, "{\"option\":\"no\"}", hb), 201);
+	drain(r);
+	m = inbox(r, r->bob);
+	assert_int_equal(json_array_size(m), 1);
+	snprintf(want, sizeof(want),
+		 "You chose no: {\"poll_id\":%lld,\"option\":\"no\",\"option_number\":2,"
+		 "\"voter\":\"bob\",\"changed\":false}",
+		 (long long)id);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "content")),
+			    want);
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, rig_setup, rig_teardown)
 
 int main(void)
@@ -183,6 +217,7 @@ int main(void)
 		TEST(test_reply_loop_stops),
 		TEST(test_reply_refused),
 		TEST(test_status_event),
+		TEST(test_vote_event),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
