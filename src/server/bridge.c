@@ -170,6 +170,7 @@ static void metrics(void *ctx, char **out, size_t *len)
 	gauge(&t, "agora_mqtt_retained_messages", "Retained messages.", s->retained);
 	*out = t.s;
 	*len = t.len;
+	rules_service_metrics(b->rules, out, len); /* nothing without rules */
 }
 
 /* ---- MQTT side: accounts and access rules ---- */

@@ -208,6 +208,22 @@ static void test_vote_event(void **state)
 			    want);
 }
 
+/* /metrics has the rules' counters after the server's own. */
+static void test_metrics(void **state)
+{
+	struct rig *r = *state;
+	const char *const h[] = { r->ann, "content-type: application/json", NULL };
+
+	install(r, 1, "bob", "SELECT 1 FROM \"$events/message\"",
+		"[{\"type\":\"record\",\"collection\":\"x\"}]");
+	assert_int_equal(call(r->f, "POST", "/api/messages", "{\"to\":\"bob\",\"content\":\"hi\"}", h),
+			 201);
+	assert_int_equal(call(r->f, "GET", "/metrics", NULL, NULL), 200);
+	assert_non_null(strstr(r->f->rs.body, "\nagora_rule_matched_total{rule=\"r\"} 1\n"));
+	assert_non_null(strstr(r->f->rs.body, "\nagora_rules_queue_overflow_total 0\n"));
+	assert_non_null(strstr(r->f->rs.body, "\nagora_mqtt_connections 0\n"));
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, rig_setup, rig_teardown)
 
 int main(void)
@@ -218,6 +234,7 @@ int main(void)
 		TEST(test_reply_refused),
 		TEST(test_status_event),
 		TEST(test_vote_event),
+		TEST(test_metrics),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
