@@ -408,6 +408,15 @@ struct rules_service *rules_service_new(struct broker *b, struct net *n, struct 
 	return rs;
 }
 
+void rules_service_set_notify(struct rules_service *rs, struct notify *notify)
+{
+	if (rs->notify)
+		notify_on_done(rs->notify, NULL, NULL);
+	rs->notify = notify;
+	if (notify)
+		notify_on_done(notify, rs_notify_done, rs);
+}
+
 static void free_handle(uv_handle_t *h)
 {
 	free(h);

@@ -68,6 +68,11 @@ struct rules_service *rules_service_new(struct broker *b, struct net *n, struct 
 					const struct rules_deps *deps,
 					const struct rules_service_config *cfg);
 void rules_service_free(struct rules_service *rs);
+/* Changes the outbound queue (NULL: none, webhooks and e-mails then fail,
+ * counted): a server stopping frees its queue before the service (notify.h
+ * says when), and detaches it here first. Jobs already queued there end
+ * without being counted. */
+void rules_service_set_notify(struct rules_service *rs, struct notify *notify);
 
 /* The REST API's hooks (api.h, struct api_rules), bound to rs. */
 void rules_service_api(struct rules_service *rs, struct api_rules *out);

@@ -528,6 +528,13 @@ static void test_dead_webhook(void **state)
 	assert_int_equal(rstats(f, 5).actions_ok, 2); /* the republishes */
 	assert_non_null(strstr(rstats(f, 5).last_error, "webhook: "));
 	assert_int_equal(notify_stats(f->notify)->failed, 1);
+	/* detached (a server stopping): a webhook now fails at once, counted */
+	rules_service_set_notify(f->rs, NULL);
+	publish(f->b, pub, "in", "3", 0, false);
+	turn(f);
+	expect_publish(sub, "out", "3", 0, false, NULL);
+	assert_int_equal(rstats(f, 5).actions_failed, 3);
+	assert_string_equal(rstats(f, 5).last_error, "webhook: no outbound queue in this server");
 	fx_free(f);
 }
 
