@@ -114,7 +114,7 @@ static int render_republish(struct render *r, const struct rules_action *a)
 	const char *topic;
 	uint32_t max = broker_get_config(r->rs->broker)->max_packet_size;
 	size_t start;
-	char what[64];
+	char what[128];
 
 	if (!field(r, 0, a->republish.topic, "topic") || !field(r, 1, a->republish.payload, "payload"))
 		return -1;
