@@ -215,7 +215,11 @@ static void queue_action(struct rules_service *rs, struct rs_rule *rr, uint32_t 
 	}
 	ARRAY_GROW(q->jobs, q->cap, q->n + 1, 64, RS_QUEUE_JOBS_MAX);
 	q->jobs[q->n++] = job;
-	if (rs->idle && !uv_is_active((uv_handle_t *)rs->idle))
+	/* Not once closed (a server's last turns, connections closing after
+	 * uv_walk closed every handle: what they cause waits, and goes with
+	 * rules_service_free). */
+	if (rs->idle && !uv_is_active((uv_handle_t *)rs->idle) &&
+	    !uv_is_closing((uv_handle_t *)rs->idle))
 		uv_idle_start(rs->idle, on_idle);
 }
 

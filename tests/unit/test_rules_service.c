@@ -538,6 +538,44 @@ static void test_dead_webhook(void **state)
 	fx_free(f);
 }
 
+/* A server's end: every handle closed (uv_walk), then a connection's last
+ * events still reach the rules. Their actions wait (never run, the idle
+ * handle is not started again) and go with the service. */
+static void on_timer(uv_timer_t *t)
+{
+	(void)t;
+}
+
+static void test_events_after_handles_closed(void **state)
+{
+	struct fx *f = fx_new(0, NULL);
+	uv_timer_t timer;
+	struct broker_client *pub = connect311(f->b, "pub", true, 0, false);
+
+	(void)state;
+	assert_int_equal(install(f, 1, "r", "SELECT * FROM \"a\"",
+				 "[{\"type\":\"record\",\"collection\":\"x\"}]", true),
+			 0);
+	uv_walk(&f->loop, close_any, NULL);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	publish(f->b, pub, "a", "1", 0, false);
+	assert_true(rules_service_pending(f->rs));
+	uv_run(&f->loop, UV_RUN_DEFAULT); /* nothing left to run: returns */
+	assert_int_equal(f->calls.records, 0);
+	rules_service_free(f->rs);
+	f->rs = NULL;
+	/* one more turn of the loop: a handle started again after its close
+	 * and freed would be walked there (ASan) */
+	uv_timer_init(&f->loop, &timer);
+	uv_timer_start(&timer, on_timer, 1, 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&timer, NULL);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	net_free(f->net);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	free(f);
+}
+
 /* ---- the dry run ---- */
 
 static json_t *dry_run(struct fx *f, const char *sql, const char *actions, const char *sample)
@@ -682,6 +720,7 @@ int main(void)
 		TEST(test_disabled_rule),
 		TEST(test_events),
 		TEST(test_dead_webhook),
+		TEST(test_events_after_handles_closed),
 		TEST(test_dry_run),
 		TEST(test_metrics),
 	};
