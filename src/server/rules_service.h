@@ -62,8 +62,10 @@ struct rules_service;
  * and e-mail actions then fail (counted, last_error says why); else the
  * service is its completion callback (notify_on_done). Sets the broker's
  * tap function (broker_set_tap_fn) and client event function
- * (broker_set_event_fn); n gives the loop of its idle handle (NULL: none,
- * the caller calls rules_service_run). */
+ * (broker_set_event_fn): the broker has no other. n gives the loop of its
+ * idle handle (NULL: none, the caller calls rules_service_run). deps
+ * (copied) may be NULL or lack a function: those actions then fail,
+ * counted. cfg NULL: the defaults (depth 4). */
 struct rules_service *rules_service_new(struct broker *b, struct net *n, struct notify *notify,
 					const struct rules_deps *deps,
 					const struct rules_service_config *cfg);
