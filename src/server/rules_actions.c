@@ -383,8 +383,6 @@ void rs_run(struct rules_service *rs, struct rs_queue *q, const struct rs_job *j
 	}
 	if (ok >= 0)
 		rs_count(job->rule, ok == 1, why);
-	if (ok == 0)
-		log_info("%s: %s", tag, why);
 }
 
 void rs_notify_done(void *arg, const char *tag, bool ok, const char *reason)

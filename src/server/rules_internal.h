@@ -14,7 +14,7 @@
 /* Jobs waiting in one queue, and the bytes of their rendered fields. */
 #define RS_QUEUE_JOBS_MAX  10000
 #define RS_QUEUE_BYTES_MAX (64u * 1024 * 1024)
-/* Log a rule's loop stops at most this often. */
+/* Log a rule's loop stops, and its failed actions, at most this often. */
 #define RS_LOG_EVERY_MS 60000
 
 struct broker_tap;
@@ -31,6 +31,8 @@ struct rs_rule {
 	uint32_t ntaps;
 	uint64_t last_serial;	  /* the last routed message evaluated: once per message */
 	int64_t loop_logged_at;	  /* wall ms of the last loop-stop log line */
+	int64_t fail_logged_at;	  /* and of the last failed action's */
+	uint64_t fails_unlogged;
 	struct rs_rule *next;
 };
 

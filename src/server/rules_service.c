@@ -42,12 +42,24 @@ struct rs_rule *rs_find(struct rules_service *rs, int64_t id)
 
 void rs_count(struct rs_rule *rr, bool ok, const char *why)
 {
+	int64_t now;
+
 	if (ok) {
 		rr->rule->stats.actions_ok++;
 		return;
 	}
 	rr->rule->stats.actions_failed++;
 	snprintf(rr->rule->stats.last_error, sizeof(rr->rule->stats.last_error), "%s", why);
+	/* A rule failing on every message must not flood the log. */
+	rr->fails_unlogged++;
+	now = wall_clock_ms();
+	if (now - rr->fail_logged_at < RS_LOG_EVERY_MS)
+		return;
+	log_info("rule %lld (%s): an action failed: %s (%llu failures since the last report; "
+		 "reported once a minute)",
+		 (long long)rr->id, rr->name, why, (unsigned long long)rr->fails_unlogged);
+	rr->fail_logged_at = now;
+	rr->fails_unlogged = 0;
 }
 
 static void taps_remove(struct rules_service *rs, struct rs_rule *rr)
@@ -223,6 +235,22 @@ static void queue_action(struct rules_service *rs, struct rs_rule *rr, uint32_t 
 		uv_idle_start(rs->idle, on_idle);
 }
 
+/* After a burst, the queue's memory goes back (past 1 MiB of bytes or
+ * 4096 jobs); a steady stream keeps and reuses it. */
+static void queue_shrink(struct rs_queue *q)
+{
+	if (q->bytes.cap > (1u << 20)) {
+		free(q->bytes.s);
+		q->bytes.s = NULL;
+		q->bytes.cap = 0;
+	}
+	if (q->cap > 4096) {
+		free(q->jobs);
+		q->jobs = NULL;
+		q->cap = 0;
+	}
+}
+
 void rules_service_run(struct rules_service *rs)
 {
 	struct rs_queue *q = &rs->q[rs->filling];
@@ -235,6 +263,7 @@ void rules_service_run(struct rules_service *rs)
 			rs_run(rs, q, &q->jobs[i]);
 	q->n = 0;
 	q->bytes.len = 0;
+	queue_shrink(q);
 	if (rs->idle && rs->q[rs->filling].n == 0)
 		uv_idle_stop(rs->idle);
 }
