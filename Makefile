@@ -48,7 +48,7 @@ help:
 	@echo "make test   install missing packages, build with ASan/UBSan, run every test"
 	@echo "make build  optimised binary in build/release/agora"
 	@echo "make bench  Agora beside Mosquitto and the forwarder; writes docs/PERFORMANCE.md"
-	@echo "make bench-rules  the rules engine's evaluations per second on one core"
+	@echo "make bench-rules  the rules engine's evaluations per second on one core, and their cost through the broker"
 	@echo "make fuzz   run the libFuzzer targets (clang) for FUZZ_SECONDS each"
 	@echo "make format clang-format every C file"
 	@echo "make install  the binary, man page and bash completion under PREFIX (/usr/local)"
@@ -126,8 +126,16 @@ build/release/rules_bench: bench/rules_bench.c $(RULES_BENCH_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(RELEASE_CFLAGS) $(BANNED) $< $(RULES_BENCH_OBJ) $(LDLIBS) -o $@
 
-bench-rules: build/release/rules_bench
+# The same rules at work through the broker core (server/rules_service.h):
+# their cost per message beside the broker's cost per delivery.
+REL_LIB_OBJ := $(filter-out build/release/obj/cli/%,$(REL_OBJ))
+build/release/rules_service_bench: bench/rules_service_bench.c $(REL_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(RELEASE_CFLAGS) $(BANNED) $< $(REL_LIB_OBJ) $(LDLIBS) -o $@
+
+bench-rules: build/release/rules_bench build/release/rules_service_bench
 	build/release/rules_bench
+	build/release/rules_service_bench
 
 build-test: build/test/agora build/test/forwarder $(UNIT_BIN)
 

@@ -305,6 +305,8 @@ void broker_client_close(struct broker *b, struct broker_client *c,
 			 c->session ? c->session->id : "?", c->peer,
 			 broker_close_reason_str(reason), detail ? ": " : "", detail ? detail : "");
 		b->stats.clients_connected--;
+		if (b->event_fn) /* before detach_session: it names the client */
+			broker__client_event(b, c, BROKER_EVENT_DISCONNECTED, NULL, 0, 0);
 		/* [MQTT-3.1.2-8]: the will goes out on any close but DISCONNECT;
 		 * a server shutdown is not the client's failure. */
 		if (c->will && reason != CLOSE_DISCONNECT && reason != CLOSE_SHUTDOWN)

@@ -385,6 +385,46 @@ void broker_tap_remove(struct broker *b, struct broker_tap *t);
 /* broker_publish at a depth (a tap's action publishing: depth + 1). */
 void broker_publish_at(struct broker *b, const char *topic, const void *payload, size_t len,
 		       uint8_t qos, bool retain, uint8_t depth);
+/* broker_publish_at with MQTT 5 properties that travel with the message
+ * (a rule's republish: content type, user properties): props[0..props_len)
+ * is a PUBLISH's property bytes without their length, as
+ * mqtt_props_encode writes them. They are checked (mqtt_props_decode for a
+ * PUBLISH; only payload format, content type, response topic, correlation
+ * data and user properties): false, and nothing published, when they are
+ * not valid. MQTT 5 subscribers get them; 3.1.1 subscribers get the
+ * message without them. */
+bool broker_publish_props(struct broker *b, const char *topic, const void *payload, size_t len,
+			  uint8_t qos, bool retain, uint8_t depth, const uint8_t *props,
+			  uint32_t props_len);
+
+/*
+ * Client events (issue 16's $events/client_connected, client_disconnected
+ * and subscribed): one function told when a client's CONNECT is accepted
+ * (after its CONNACK is queued), when a connected client's connection ends
+ * (before its session is detached) and for each filter a SUBSCRIBE is
+ * granted. Like a tap it must not call into the broker from inside the
+ * call (queue, act later); what it is given lives for the call only.
+ */
+enum broker_event_kind {
+	BROKER_EVENT_CONNECTED,
+	BROKER_EVENT_DISCONNECTED,
+	BROKER_EVENT_SUBSCRIBED,
+};
+
+struct broker_event {
+	enum broker_event_kind kind;
+	const char *client_id;
+	const char *account;	  /* NULL: anonymous */
+	const char *peer;	  /* "address:port" */
+	const char *reason;	  /* DISCONNECTED: broker_close_reason_str's word */
+	const uint8_t *filter;	  /* SUBSCRIBED: as the client wrote it ($share/... included) */
+	uint16_t filter_len;
+	uint8_t qos;		  /* SUBSCRIBED: granted */
+};
+
+typedef void (*broker_event_fn)(void *ctx, const struct broker_event *ev);
+/* The one function told (NULL: none, the default). */
+void broker_set_event_fn(struct broker *b, broker_event_fn fn, void *ctx);
 
 /* Closes every client with CLOSE_SHUTDOWN (no wills), for a clean stop. */
 void broker_shutdown(struct broker *b);

@@ -487,4 +487,6 @@ void broker__connect_accept(struct broker *b, struct broker_client *c, const str
 	broker__send_connack(b, c, present, MQTT_CONNACK_ACCEPTED, &props);
 	if (present)
 		session_resume(b, s);
+	if (b->event_fn)
+		broker__client_event(b, c, BROKER_EVENT_CONNECTED, NULL, 0, 0);
 }

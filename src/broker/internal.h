@@ -141,6 +141,8 @@ struct broker {
 	broker_tap_fn tap_fn;
 	void *tap_ctx;
 	uint8_t route_depth;
+	broker_event_fn event_fn; /* client events (broker_set_event_fn) */
+	void *event_ctx;
 	uint64_t route_serial;
 	const struct msg *route_msg; /* routing: its topic needs a may_read check */
 	struct hmap groups;         /* "group/filter" -> struct share_group */
@@ -399,6 +401,11 @@ uint32_t broker_route(struct broker *b, struct msg *m, struct session *from);
 /* tap.c: the taps whose filters match m, after its routing; and their end. */
 void broker__tap_route(struct broker *b, const struct msg *m, const struct session *from);
 void broker__taps_free(struct broker *b);
+/* tap.c: a client event for the event function (broker_set_event_fn), if
+ * one is set; filter for BROKER_EVENT_SUBSCRIBED only. */
+void broker__client_event(struct broker *b, const struct broker_client *c,
+			  enum broker_event_kind kind, const uint8_t *filter, uint16_t len,
+			  uint8_t qos);
 /* broker_route from the broker itself (wills, $SYS). */
 void broker_publish_msg(struct broker *b, struct msg *m);
 

@@ -140,6 +140,35 @@ void broker_publish(struct broker *b, const char *topic, const void *payload, si
 void broker_publish_at(struct broker *b, const char *topic, const void *payload, size_t len,
 		       uint8_t qos, bool retain, uint8_t depth)
 {
+	broker_publish_props(b, topic, payload, len, qos, retain, depth, NULL, 0);
+}
+
+/* Properties a rule may set on what it republishes: well-formed for a
+ * PUBLISH, and only those that travel with a message (props.c). */
+static bool props_publishable(struct broker *b, const uint8_t *props, uint32_t len)
+{
+	const uint64_t allowed =
+	    MQTT_PROP_BIT(MQTT_PROP_PAYLOAD_FORMAT) | MQTT_PROP_BIT(MQTT_PROP_CONTENT_TYPE) |
+	    MQTT_PROP_BIT(MQTT_PROP_RESPONSE_TOPIC) | MQTT_PROP_BIT(MQTT_PROP_CORRELATION_DATA) |
+	    MQTT_PROP_BIT(MQTT_PROP_USER_PROPERTY);
+	struct mqtt_props p;
+	uint8_t *block;
+	int head;
+	long rc;
+
+	if (len > 268435455u) /* what a varint holds */
+		return false;
+	block = broker_props_scratch(b, len + 4);
+	head = mqtt_varint_encode(len, block);
+	memcpy(block + head, props, len);
+	rc = mqtt_props_decode(block, (size_t)head + len, MQTT_PUBLISH, &p);
+	return rc == (long)head + (long)len && !(p.present & ~allowed) && !p.sub_id_count;
+}
+
+bool broker_publish_props(struct broker *b, const char *topic, const void *payload, size_t len,
+			  uint8_t qos, bool retain, uint8_t depth, const uint8_t *props,
+			  uint32_t props_len)
+{
 	struct msg_spec spec = {
 		.topic = (const uint8_t *)topic,
 		.topic_len = (uint16_t)strlen(topic),
@@ -147,13 +176,19 @@ void broker_publish_at(struct broker *b, const char *topic, const void *payload,
 		.payload_len = (uint32_t)len,
 		.qos = qos,
 		.retain = retain,
+		.props = props,
+		.props_len = props_len,
 	};
-	struct msg *m = msg_new(&b->msg_pool, &spec);
+	struct msg *m;
 
+	if (props_len && !props_publishable(b, props, props_len))
+		return false;
+	m = msg_new(&b->msg_pool, &spec);
 	b->route_depth = depth;
 	broker_route(b, m, NULL);
 	b->route_depth = 0;
 	msg_unref(m);
+	return true;
 }
 
 /*

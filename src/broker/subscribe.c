@@ -251,6 +251,9 @@ void broker__handle_subscribe(struct broker *b, struct broker_client *c,
 		bool granted = b->scratch[n] <= 2;
 		bool existed = b->scratch[p->filters.count + n++];
 
+		if (granted && b->event_fn)
+			broker__client_event(b, c, BROKER_EVENT_SUBSCRIBED, rq.filter.data,
+					     rq.filter.len, b->scratch[n - 1]);
 		if (granted && wants_retained(rq.options, existed) &&
 		    !share_parse(&rq.filter, &key, &filter))
 			tree_match_retained(b->retained, rq.filter.data, rq.filter.len,

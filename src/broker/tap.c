@@ -3,6 +3,8 @@
  * for the rules engine. They live in a tree of their own, so a broker with
  * no tap pays one test per routed message, and routing to sessions is
  * untouched; a tap is a struct sub with no session, found again from it.
+ * The client events (connected, disconnected, subscribed) go to their one
+ * function from here too.
  */
 #include "internal.h"
 
@@ -109,4 +111,32 @@ void broker__tap_route(struct broker *b, const struct msg *m, const struct sessi
 	if (!b->tap_fn)
 		return;
 	tree_match(b->taps, (const uint8_t *)m->topic, m->topic_len, call_tap, &tc);
+}
+
+/* ---- client events ---- */
+
+void broker_set_event_fn(struct broker *b, broker_event_fn fn, void *ctx)
+{
+	b->event_fn = fn;
+	b->event_ctx = ctx;
+}
+
+void broker__client_event(struct broker *b, const struct broker_client *c,
+			  enum broker_event_kind kind, const uint8_t *filter, uint16_t len,
+			  uint8_t qos)
+{
+	struct broker_event ev = {
+		.kind = kind,
+		.client_id = c->session ? c->session->id : "",
+		.account = c->account,
+		.peer = c->peer,
+		.reason = kind == BROKER_EVENT_DISCONNECTED ? broker_close_reason_str(c->close_reason)
+							    : NULL,
+		.filter = filter,
+		.filter_len = len,
+		.qos = qos,
+	};
+
+	if (b->event_fn)
+		b->event_fn(b->event_ctx, &ev);
 }

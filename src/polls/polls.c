@@ -100,6 +100,27 @@ static void changed(struct polls *ps, int64_t poll_id)
 		copy.observers[i].fn(copy.observers[i].ctx, poll_id);
 }
 
+void polls_on_vote(struct polls *ps, polls_voted_fn fn, void *ctx)
+{
+	ps->voted = fn;
+	ps->voted_ctx = ctx;
+}
+
+static void voted(struct polls *ps, const struct polls_ballot *b, const struct store_poll *p,
+		  size_t option)
+{
+	struct polls_vote_info v = {
+		.poll_id = b->poll_id,
+		.user_id = b->user_id,
+		.option = option,
+		.label = p->options[option],
+		.changed = b->mode == POLLS_CHANGE,
+	};
+
+	if (ps->voted)
+		ps->voted(ps->voted_ctx, &v);
+}
+
 /* A store failure as a polls error: not found stays itself. */
 static int from_store(int ret)
 {
@@ -313,12 +334,15 @@ int polls_vote(struct polls *ps, const struct polls_ballot *b, struct store_poll
 		ret = POLLS_ECLOSED;
 	else if ((option = ballot_option(&p, b)) < 0)
 		ret = POLLS_EOPTION;
-	store_poll_release(&p);
 	if (!ret)
 		ret = store_vote(ps, b, (size_t)option);
+	if (!ret) {
+		changed(ps, b->poll_id);
+		voted(ps, b, &p, (size_t)option); /* p: the option's label */
+	}
+	store_poll_release(&p);
 	if (ret)
 		return ret;
-	changed(ps, b->poll_id);
 	if (chosen)
 		*chosen = (size_t)option;
 	/* The vote is stored: a failure to read the results back says so. */

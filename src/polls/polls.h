@@ -72,6 +72,16 @@ typedef void (*polls_changed_fn)(void *ctx, int64_t poll_id);
 
 #define POLLS_OBSERVERS_MAX 4
 
+/* A vote just stored (cast or changed), for the rules' $events/vote:
+ * valid during the call only. */
+struct polls_vote_info {
+	int64_t poll_id, user_id;
+	size_t option;	   /* 0-based */
+	const char *label; /* the option's */
+	bool changed;	   /* a change of vote (PUT), not a first one */
+};
+typedef void (*polls_voted_fn)(void *ctx, const struct polls_vote_info *v);
+
 struct polls {
 	struct store *store; /* not owned */
 	struct polls_limits lim;
@@ -80,6 +90,8 @@ struct polls {
 		void *ctx;
 	} observers[POLLS_OBSERVERS_MAX];
 	size_t n_observers;
+	polls_voted_fn voted; /* polls_on_vote */
+	void *voted_ctx;
 };
 
 void polls_init(struct polls *ps, struct store *st, const struct polls_limits *lim);
@@ -87,6 +99,10 @@ void polls_init(struct polls *ps, struct store *st, const struct polls_limits *l
 int polls_observe(struct polls *ps, polls_changed_fn fn, void *ctx);
 /* Removes it (the same fn and ctx); nothing if absent. */
 void polls_unobserve(struct polls *ps, polls_changed_fn fn, void *ctx);
+
+/* The one function told of each vote stored, after the observers (NULL:
+ * none). */
+void polls_on_vote(struct polls *ps, polls_voted_fn fn, void *ctx);
 
 /* Whether p takes votes at `now`. */
 bool polls_is_open(const struct store_poll *p, int64_t now);

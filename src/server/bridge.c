@@ -17,11 +17,13 @@
 #include "bridge_polls.h"
 #include "broker/broker.h"
 #include "net/net.h"
+#include "rules_service.h"
 #include "http_server.h"
 #include "login.h"
 #include "scram.h"
 #include "store/store.h"
 
+#include <jansson.h>
 #include <sodium.h>
 #include <time.h>
 #include <stdio.h>
@@ -37,24 +39,33 @@ static void publish_user_topic(struct bridge *b, const char *name, const char *l
 	char topic[TOPIC_MAX];
 
 	snprintf(topic, sizeof(topic), "agora/users/%s/%s", name, leaf);
-	broker_publish(b->broker, topic, payload, strlen(payload), 1, retain);
+	broker_publish_at(b->broker, topic, payload, strlen(payload), 1, retain,
+			  (uint8_t)(b->depth > 255 ? 255 : b->depth));
 }
 
 static void status_changed(void *ctx, const struct store_user *u)
 {
+	struct bridge *b = ctx;
 	char *payload = api_status_payload(u);
 
-	if (payload)
-		publish_user_topic(ctx, u->name, "status", payload, true);
+	if (payload) {
+		publish_user_topic(b, u->name, "status", payload, true);
+		rules_service_event(b->rules, RULES_EVENT_STATUS, payload, u->name, NULL, b->depth);
+	}
 	free(payload);
 }
 
+/* However it was sent (REST, MQTT, a rule), at the depth of what sent it. */
 static void message_created(void *ctx, const struct store_message *m)
 {
+	struct bridge *b = ctx;
 	char *payload = api_message_payload(m);
 
-	if (payload)
-		publish_user_topic(ctx, m->to_name, "inbox", payload, false);
+	if (payload) {
+		publish_user_topic(b, m->to_name, "inbox", payload, false);
+		rules_service_event(b->rules, RULES_EVENT_MESSAGE, payload, m->from_name, NULL,
+				    b->depth);
+	}
 	free(payload);
 }
 
@@ -159,6 +170,7 @@ static void metrics(void *ctx, char **out, size_t *len)
 	gauge(&t, "agora_mqtt_retained_messages", "Retained messages.", s->retained);
 	*out = t.s;
 	*len = t.len;
+	rules_service_metrics(b->rules, out, len); /* nothing without rules */
 }
 
 /* ---- MQTT side: accounts and access rules ---- */
@@ -347,6 +359,41 @@ static enum inbox_reason inbox_write(struct bridge *b, const char *account, cons
 	return reason;
 }
 
+/* A vote, however cast: $events/vote for the rules, with its voter's
+ * name (looked up only when a rule listens). */
+static void vote_cast(void *ctx, const struct polls_vote_info *v)
+{
+	struct bridge *b = ctx;
+	struct store_user u = { 0 };
+	char *payload;
+	json_t *o;
+
+	if (!b->rules || !rules_service_listens(b->rules, RULES_EVENT_VOTE) ||
+	    store_user_by_id(b->api->store, v->user_id, &u) != 0)
+		return;
+	o = json_pack("{s:I,s:s,s:I,s:s,s:b}", "poll_id", (json_int_t)v->poll_id, "option",
+		      v->label, "option_number", (json_int_t)v->option + 1, "voter", u.name,
+		      "changed", v->changed);
+	payload = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (payload)
+		rules_service_event(b->rules, RULES_EVENT_VOTE, payload, u.name, NULL, b->depth);
+	free(payload);
+	json_decref(o);
+	store_user_release(&u);
+}
+
+int bridge_rule_message(struct bridge *b, const char *from, const char *to, const char *content,
+			unsigned depth, char *why, size_t why_cap)
+{
+	enum inbox_reason reason;
+
+	b->depth = depth;
+	reason = inbox_write(b, from, (const uint8_t *)to, strlen(to), (const uint8_t *)content,
+			     strlen(content), why, why_cap);
+	b->depth = 0;
+	return reason == INBOX_STORED ? 0 : -1;
+}
+
 /* An account's PUBLISH to agora/users/{name}/inbox is a message to {name},
  * one to agora/polls/{id}/vote its vote (bridge_polls.c). Refusals are
  * logged here, whatever the protocol level: an MQTT 3.1.1 publisher has no
@@ -397,6 +444,7 @@ void bridge_attach(struct bridge *b, struct api *api)
 		.user_deleted = user_deleted,
 		.password_known = password_known,
 	};
+	polls_on_vote(&api->polls, vote_cast, b);
 	api->metrics_extra = metrics;
 	api->metrics_ctx = b;
 }

@@ -165,6 +165,8 @@ static const struct key keys[] = {
 	  "polls one poll line connection may WATCH at once" },
 	{ "poll_max_output", K_UINT, POLL_FIELD(max_output), 4096, 1073741824,
 	  "bytes waiting to be written to one poll line client before it is closed" },
+	{ "rules_max_depth", K_UINT, FIELD(rules_max_depth), 1, 16,
+	  "links of a chain of rules (a rule's action triggering a rule) run; deeper is stopped" },
 	{ "rules_queue_max", K_UINT, NOTIFY_FIELD(queue_max), 1, 1000000,
 	  "webhooks and e-mails waiting or being sent; more are dropped and counted" },
 	{ "smtp_url", K_STRING, NOTIFY_FIELD(smtp_url), 0, 0,
@@ -213,6 +215,7 @@ void config_defaults(struct agora_config *cfg)
 	cfg->poll.idle_timeout_ms = 300000;
 	cfg->poll.max_watches = 16;
 	cfg->poll.max_output = 1048576;
+	cfg->rules_max_depth = 4; /* rules.h's RULES_MAX_DEPTH_DEFAULT */
 	notify_config_defaults(&cfg->notify);
 }
 

@@ -123,6 +123,9 @@ struct agora_config {
 	enum persistence persistence;
 	uint64_t persistence_compact_size; /* bytes of log that trigger a rewrite */
 	uint32_t persistence_rewrite_timeout_ms; /* a rewrite's child is killed after it */
+	/* Rules (docs/rules.md, "Loops"): events at this depth of a chain of
+	 * rules are not evaluated. */
+	uint32_t rules_max_depth;
 	/* The rules' webhooks and e-mail (notify/notify.h): rules_queue_max,
 	 * smtp_url, smtp_user, smtp_password, smtp_from. */
 	struct notify_config notify;

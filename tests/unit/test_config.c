@@ -98,6 +98,7 @@ static const struct key_case keys[] = {
 	SECS("poll_idle_timeout", "300", POLL(idle_timeout_ms), 1, 86400),
 	NUM("poll_max_watches", "16", POLL(max_watches), 1, 1000),
 	NUM("poll_max_output", "1048576", POLL(max_output), 4096, 1073741824),
+	NUM("rules_max_depth", "4", TOP(rules_max_depth), 1, 16),
 	NUM("rules_queue_max", "1000", NOTIFY(queue_max), 1, 1000000),
 	OTHER("smtp_url", "\"\""),
 	OTHER("smtp_user", "\"\""),

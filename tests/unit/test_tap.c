@@ -1,7 +1,9 @@
 /*
  * test_tap.c - taps (broker.h): the rules engine's view of routed
  * messages. What a tap is given, which messages reach it, its filter's
- * matching, removal, and the depth of the server's own messages.
+ * matching, removal, and the depth of the server's own messages. The
+ * client events (broker_set_event_fn) and the server's messages with
+ * properties (broker_publish_props), the rules' other ways in and out.
  */
 #include "broker_client.h"
 
@@ -175,6 +177,136 @@ static void test_tap_account_and_will(void **state)
 	assert_string_equal(s.m[0].payload, "gone");
 }
 
+/* ---- client events ---- */
+
+struct events {
+	int n;
+	struct {
+		enum broker_event_kind kind;
+		char client_id[32], account[32], peer[64], reason[32], filter[64];
+		bool has_account;
+		uint8_t qos;
+	} e[MAX_SEEN];
+};
+
+static void on_event(void *ctx, const struct broker_event *ev)
+{
+	struct events *s = ctx;
+	int i = s->n++;
+
+	assert_true(i < MAX_SEEN);
+	s->e[i].kind = ev->kind;
+	snprintf(s->e[i].client_id, sizeof(s->e[i].client_id), "%s", ev->client_id);
+	s->e[i].has_account = ev->account != NULL;
+	snprintf(s->e[i].account, sizeof(s->e[i].account), "%s", ev->account ? ev->account : "");
+	snprintf(s->e[i].peer, sizeof(s->e[i].peer), "%s", ev->peer ? ev->peer : "");
+	snprintf(s->e[i].reason, sizeof(s->e[i].reason), "%s", ev->reason ? ev->reason : "");
+	snprintf(s->e[i].filter, sizeof(s->e[i].filter), "%.*s", (int)ev->filter_len,
+		 ev->filter ? (const char *)ev->filter : "");
+	s->e[i].qos = ev->qos;
+}
+
+static bool refuse_all(void *ctx, const char *account, const uint8_t *filter, size_t len)
+{
+	(void)ctx, (void)account, (void)filter, (void)len;
+	return false;
+}
+
+/* A connect, each granted filter of a SUBSCRIBE (not a refused one), and
+ * the end of the connection, with the client's id, account and peer. */
+static void test_events_connect_subscribe_disconnect(void **state)
+{
+	struct broker *b = default_broker();
+	struct events s = { 0 };
+	struct broker_client *c;
+
+	(void)state;
+	broker_set_event_fn(b, on_event, &s);
+	c = connect311(b, "ev1", true, 0, false);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.e[0].kind, BROKER_EVENT_CONNECTED);
+	assert_string_equal(s.e[0].client_id, "ev1");
+	assert_false(s.e[0].has_account);
+	assert_string_equal(s.e[0].peer, c->peer);
+	subscribe311(b, c, "a/+/c", 1);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.e[1].kind, BROKER_EVENT_SUBSCRIBED);
+	assert_string_equal(s.e[1].filter, "a/+/c");
+	assert_int_equal(s.e[1].qos, 1);
+	/* of two filters, the one the hooks refuse is no event */
+	{
+		struct broker_hooks h = { .prefix = "priv", .may_subscribe = refuse_all };
+		const char *const filters[] = { "priv/x", "pub/y" };
+		const uint8_t opts[] = { 0, 2 };
+
+		broker_set_hooks(b, &h);
+		client_send_subscribe(b, c, 7, filters, opts, 2);
+	}
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.e[2].filter, "pub/y");
+	assert_int_equal(s.e[2].qos, 2);
+	broker_client_close(b, c, CLOSE_KEEPALIVE, NULL);
+	assert_int_equal(s.n, 4);
+	assert_int_equal(s.e[3].kind, BROKER_EVENT_DISCONNECTED);
+	assert_string_equal(s.e[3].client_id, "ev1");
+	assert_string_equal(s.e[3].reason, broker_close_reason_str(CLOSE_KEEPALIVE));
+	drop_client(b, c);
+	assert_int_equal(s.n, 4); /* ended once */
+}
+
+/* A connection refused or closed before CONNECT is no client event. */
+static void test_events_not_for_unconnected(void **state)
+{
+	struct broker *b = default_broker();
+	struct events s = { 0 };
+	struct broker_client *c = new_client(b);
+
+	(void)state;
+	broker_set_event_fn(b, on_event, &s);
+	drop_client(b, c);
+	assert_int_equal(s.n, 0);
+}
+
+/* ---- publishing with properties ---- */
+
+/* A server message with a content type and user properties: an MQTT 5
+ * subscriber gets them, a 3.1.1 one the message alone; invalid property
+ * bytes publish nothing. */
+static void test_publish_props(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *s5 = connect5(b, "s5", true, 0, false);
+	struct broker_client *s3 = connect311(b, "s3", true, 0, false);
+	const char *const pairs[][2] = { { "k", "v" }, { "k", "w" } };
+	uint8_t props[64];
+	size_t n = 0;
+	struct mqtt_packet p;
+
+	(void)state;
+	subscribe5(b, s5, "p/#", 0, 0);
+	subscribe311(b, s3, "p/#", 0);
+	props[n++] = MQTT_PROP_CONTENT_TYPE;
+	props[n++] = 0;
+	props[n++] = 4;
+	memcpy(props + n, "text", 4);
+	n += 4;
+	user_prop(props, sizeof(props), &n, "k", "v");
+	user_prop(props, sizeof(props), &n, "k", "w");
+	assert_true(broker_publish_props(b, "p/1", "x", 1, 0, false, 1, props, (uint32_t)n));
+	expect_publish(s5, "p/1", "x", 0, false, &p);
+	assert_true(has_prop(&p.u.publish.props, MQTT_PROP_CONTENT_TYPE));
+	assert_pstr(p.u.publish.props.content_type, "text", 4);
+	expect_user_props(&p.u.publish.props, pairs, 2);
+	expect_publish(s3, "p/1", "x", 0, false, NULL);
+	/* a topic alias is not a message's property; a truncated block is no block */
+	props[0] = MQTT_PROP_TOPIC_ALIAS;
+	assert_false(broker_publish_props(b, "p/2", "x", 1, 0, false, 1, props, 3));
+	assert_false(broker_publish_props(b, "p/2", "x", 1, 0, false, 1,
+					  (const uint8_t *)"\x03\x00\x09te", 5));
+	expect_nothing(s5);
+	expect_nothing(s3);
+}
+
 #define TEST(f) cmocka_unit_test_teardown(f, teardown)
 
 int main(void)
@@ -185,6 +317,9 @@ int main(void)
 		TEST(test_tap_server_messages_carry_their_depth),
 		TEST(test_tap_remove),
 		TEST(test_tap_account_and_will),
+		TEST(test_events_connect_subscribe_disconnect),
+		TEST(test_events_not_for_unconnected),
+		TEST(test_publish_props),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
