@@ -8,15 +8,6 @@
 
 #include <stdio.h>
 
-/*
- * Weak until the store's rules half (sqlite_rules.c) is merged: every unit
- * test links every object, and this one must link without it. Once merged
- * the store's definition is the one used; the test below is then always
- * true (and the attribute can go).
- */
-extern int store_record_add(struct store *st, const char *collection, int64_t rule_id,
-			    const char *data, int64_t now, int64_t *id) __attribute__((weak));
-
 static int send_message(void *ctx, const char *from, const char *to, const char *content,
 			unsigned depth, char *why, size_t why_cap)
 {
@@ -30,10 +21,6 @@ static int record(void *ctx, const char *collection, int64_t rule_id, const char
 	int64_t id;
 	int rc;
 
-	if (!store_record_add) {
-		snprintf(why, why_cap, "records are not available in this build");
-		return -1;
-	}
 	rc = store_record_add(b->api->store, collection, rule_id, data, wall_clock_ms(), &id);
 	if (rc)
 		snprintf(why, why_cap, "%s", store_strerror(rc));

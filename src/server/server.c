@@ -18,6 +18,9 @@
 #include "net/net.h"
 #include "persist.h"
 #include "poll_service.h"
+#include "rules_deps.h"
+#include "rules_service.h"
+#include "notify/notify.h"
 #include "scram.h"
 #include "store/store.h"
 #include "tls_setup.h"
@@ -52,6 +55,8 @@ struct server {
 	struct bridge bridge;
 	struct bridge_polls polls_mqtt; /* results, votes and notices over MQTT */
 	struct scram_mechanism scram;
+	struct notify *notify;      /* the rules' webhooks and e-mail */
+	struct rules_service *rules;
 	uv_timer_t tick;
 	uv_prepare_t log_turn;      /* writes the buffered log before the loop waits */
 	uv_signal_t sig_int, sig_term, sig_hup;
@@ -178,6 +183,34 @@ static void resume_client(void *ctx, struct broker_client *c)
 	mqtt_service_resume(&srv->mqtt, c);
 }
 
+/* The rules: the outbound queue, the service over the broker and the
+ * bridge, its hooks in the API, the stored rules installed. */
+static int start_rules(struct server *srv)
+{
+	struct rules_service_config rc = { .max_depth = srv->cfg.rules_max_depth };
+	struct store_rule_list l = { 0 };
+	struct rules_deps deps;
+	struct rules_error err;
+
+	srv->notify = notify_new(&srv->loop, &srv->cfg.notify); /* NULL: logged, no webhooks */
+	rules_deps_init(&deps, &srv->bridge);
+	srv->rules = rules_service_new(srv->broker, srv->net, srv->notify, &deps, &rc);
+	if (!srv->rules)
+		return -1;
+	srv->bridge.rules = srv->rules;
+	rules_service_api(srv->rules, &srv->api->rules);
+	if (store_rule_list(srv->store, &l)) {
+		log_error("rules: could not read the stored rules");
+		return -1;
+	}
+	for (size_t i = 0; i < l.n; i++)
+		if (rules_service_install(srv->rules, &l.items[i], &err))
+			log_warn("rule %lld (%s) not installed: %s", (long long)l.items[i].id,
+				 l.items[i].name, err.message);
+	store_rule_list_free(&l);
+	return 0;
+}
+
 /* The store in data_dir and the API over it, joined to the broker; false
  * (logged) if the database cannot be opened. */
 static bool open_api(struct server *srv)
@@ -217,6 +250,8 @@ static bool open_api(struct server *srv)
 				       .services = { &srv->mqtt.svc }, .polls = &srv->polls_mqtt };
 	bridge_attach(&srv->bridge, srv->api);
 	if (bridge_polls_attach(&srv->polls_mqtt, &srv->api->polls))
+		return false;
+	if (start_rules(srv))
 		return false;
 	scram_mechanism_init(&srv->scram, srv->store);
 	broker_auth_register(srv->broker, &srv->scram.m);
@@ -344,6 +379,10 @@ void server_stop(struct server *srv, const char *why)
 	 * HTTP request under way its 503) and closed by the end of the grace;
 	 * the loop then ends. */
 	persist_stop(srv->persist);
+	if (srv->rules)
+		rules_service_set_notify(srv->rules, NULL);
+	notify_free(srv->notify); /* notify.h: when the server starts to stop */
+	srv->notify = NULL;
 	net_stop(srv->net, SHUTDOWN_GRACE_MS);
 }
 
@@ -364,12 +403,18 @@ void server_free(struct server *srv)
 	 * they close here (no connection was ever accepted). */
 	if (!srv->stopping) {
 		srv->stopping = true;
+		if (srv->rules)
+			rules_service_set_notify(srv->rules, NULL);
+		notify_free(srv->notify);
+		srv->notify = NULL;
 		net_stop(srv->net, 0);
 	}
 	uv_walk(&srv->loop, close_handle, NULL);
 	uv_run(&srv->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&srv->loop) != 0)
 		log_warn("event loop closed with handles still open");
+	srv->bridge.rules = NULL;
+	rules_service_free(srv->rules); /* before the broker, the API and the bridge it reaches */
 	http_server_free(srv->http);
 	http_server_free(srv->ws);
 	poll_service_free(srv->poll); /* before the API it observes */

@@ -3,15 +3,14 @@
 two accounts.
 
 Two kinds of tests:
-  - those that hold whatever the server's engine: access control (401
+  - access control (401
     without a token, 403 for an account that is not an admin, on every
     route), collections, the CLI's usage errors and refusals, and every
     answer the handlers give a stub engine (tests/unit/test_api_rules.c,
     run here with AGORA_API_DUMP) checked against the OpenAPI document;
-  - those that need the rules engine wired into the server
-    (src/server/rules_service.c): marked `needs_engine`, skipped while
-    /api/rules answers 503 rules_unavailable (rules_wired()). They must run
-    once the service is wired: the skip is not meant to stay.
+  - those of the rules engine at work (src/server/rules_service.c):
+    CRUD, 422 with the engine's positions, rules taking effect at once,
+    dry runs, records, owner deletion, a restart, the CLI end to end.
 
 Every answer through apiclient.Api is validated against the OpenAPI
 document the server serves, and every error against docs/api.md's codes.
@@ -20,9 +19,7 @@ document the server serves, and every error against docs/api.md's codes.
 import functools
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import uuid
 
 import pytest
@@ -42,32 +39,6 @@ RUN_TIMEOUT = 120.0
 
 
 @functools.lru_cache(maxsize=1)
-def rules_wired():
-    """Whether the server under test runs a rules engine: a server started
-    for the question answers GET /api/rules 503 rules_unavailable when not."""
-    if not is_agora() or not os.access(AGORA_BIN, os.X_OK):
-        return False
-    workdir = tempfile.mkdtemp(prefix="agora-rules-probe-")
-    b = conftest.Broker(workdir, ["admins probe"])
-    try:
-        b.start()
-        r = requests.post(b.http_url + "/api/users", timeout=10,
-                          json={"name": "probe", "password": "wonderland"})
-        token = r.json()["token"]
-        r = requests.get(b.http_url + "/api/rules", timeout=10,
-                         headers={"Authorization": "Bearer " + token})
-        return r.status_code != 503
-    finally:
-        b.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-needs_engine = pytest.mark.skipif(
-    not rules_wired(),
-    reason="the server runs no rules engine yet (GET /api/rules is 503 rules_unavailable): "
-           "these tests run once src/server/rules_service.c is wired in")
-
-
 def uname(prefix="u"):
     return "%s%s" % (prefix, uuid.uuid4().hex[:10])
 
@@ -133,12 +104,9 @@ def test_access_control(api, accounts, method, path, body):
     r = api.request(method, path, json=body, token=accounts["user"].token, expect=403)
     assert code(r) == "forbidden"
     assert "admins" in r.json()["error"]["message"]
-    # An admin gets past the checks: the answer is the route's own (or,
-    # for the rules without an engine, 503 rules_unavailable).
+    # An admin gets past the checks: the answer is the route's own.
     r = api.request(method, path, json=body, token=accounts["chief"].token)
-    assert r.status_code not in (401, 403), r.text
-    if path.startswith("/api/rules") and not rules_wired():
-        assert r.status_code == 503 and code(r) == "rules_unavailable", r.text
+    assert r.status_code not in (401, 403, 503), r.text
 
 
 def test_collections_without_rules(api, accounts):
@@ -256,14 +224,6 @@ def test_cli_not_logged_in(cli):
     assert r.rc == 4 and "not logged in" in r.err, r
 
 
-def test_cli_admin_without_engine(cli, accounts):
-    if rules_wired():
-        return  # the engine's own tests below cover an admin's commands
-    cli.login("boss")
-    r = cli.run("rule", "list")
-    assert_error(r, "rule list", 3, "503 rules_unavailable")
-
-
 # --------------------------------------------------------------------------
 # With the rules engine (src/server/rules_service.c wired into the server)
 # --------------------------------------------------------------------------
@@ -279,7 +239,6 @@ def create(api, who, name, sql, actions, expect=201, **more):
                     expect=expect)
 
 
-@needs_engine
 def test_crud(api, accounts):
     boss, chief = accounts["boss"], accounts["chief"]
     name = uname("r")
@@ -310,7 +269,6 @@ def test_crud(api, accounts):
     api.delete(path, token=chief.token, expect=404)
 
 
-@needs_engine
 @pytest.mark.parametrize("sql,position,fragment", [  # what src/rules/ says
     ('SELECT tempp FROM "sensors/#"', 7, "tempp"),
     ('SELECT * FROM "sensors/#" WHERE', 31, "condition"),
@@ -331,7 +289,6 @@ def test_invalid_rule_points_at_the_position(api, accounts, sql, position, fragm
     assert name not in names
 
 
-@needs_engine
 def test_invalid_action(api, accounts):
     r = create(api, accounts["boss"], uname("bad"), 'SELECT * FROM "a"',
                [{"type": "republish", "topic": "x", "qos": 7}], expect=422)
@@ -339,7 +296,6 @@ def test_invalid_action(api, accounts):
     assert err["code"] == "invalid_rule" and "actions[0]" in err["message"], err
 
 
-@needs_engine
 def test_takes_effect_at_once_and_disable(api, accounts, rules_broker, paho):
     boss = accounts["boss"]
     tag = uname("t")
@@ -364,7 +320,6 @@ def test_takes_effect_at_once_and_disable(api, accounts, rules_broker, paho):
     assert before == [], [(x.topic, x.payload) for x in before]
 
 
-@needs_engine
 def test_dry_run(api, accounts):
     boss = accounts["boss"]
     rule = create(api, boss, uname("dry"),
@@ -385,7 +340,6 @@ def test_dry_run(api, accounts):
     assert all(x["rule_id"] != rule["id"] for x in recs)
 
 
-@needs_engine
 def test_record_reaches_the_collection(api, accounts, rules_broker, paho):
     boss = accounts["boss"]
     tag = uname("rec")
@@ -411,7 +365,6 @@ def test_record_reaches_the_collection(api, accounts, rules_broker, paho):
     assert [x["data"]["n"] for x in rest["records"]] == [0] and rest["next_before"] is None
 
 
-@needs_engine
 def test_owner_deleted(api, accounts, rules_broker):
     # an admin named in the setting, registered for this test only
     temp = Api(rules_broker)
@@ -432,7 +385,6 @@ def test_owner_deleted(api, accounts, rules_broker):
         temp.close()
 
 
-@needs_engine
 def test_rules_survive_a_restart(broker_factory, paho):
     b = broker_factory("admins boss")
     a = Api(b)
@@ -453,7 +405,6 @@ def test_rules_survive_a_restart(broker_factory, paho):
     a2.close()
 
 
-@needs_engine
 def test_cli_end_to_end(cli, api, accounts):
     cli.login("boss")
     name = uname("cli")

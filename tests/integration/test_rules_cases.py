@@ -10,8 +10,7 @@ python3-aiosmtpd) and a local HTTP sink (here, a thread):
   2. support requests: every one recorded in the `requests` collection,
      the urgent ones also mailed and sent to a webhook.
 
-Plus a rule that triggers itself stopping at rules_max_depth. Skipped
-while the server runs no rules engine (test_rules_api.rules_wired).
+Plus a rule that triggers itself stopping at rules_max_depth.
 Every wait is on an event (a message, a request, a file) under a
 deadline.
 """
@@ -31,12 +30,8 @@ import apiclient
 import conftest
 from apiclient import Api
 from conftest import is_agora
-from test_rules_api import rules_wired
 
-pytestmark = [
-    pytest.mark.skipif(not is_agora(), reason="Agora-only: rules"),
-    pytest.mark.skipif(not rules_wired(), reason="the server runs no rules engine"),
-]
+pytestmark = pytest.mark.skipif(not is_agora(), reason="Agora-only: rules")
 
 SINK = os.path.join(os.path.dirname(__file__), "..", "unit", "smtp_sink.py")
 WAIT = 10.0
