@@ -96,7 +96,8 @@ build/test/agora: $(TST_OBJ)
 # compiled once. Unit tests compile with banned.h like the sources.
 UNIT_SUPPORT_OBJ := build/test/unit/obj/broker_support.o build/test/unit/obj/broker_client.o
 UNIT_HEADERS := tests/unit/helpers.h tests/unit/broker_support.h tests/unit/broker_client.h \
-	tests/unit/utf8_samples.h tests/unit/api_harness.h tests/unit/store_files.h src/base/banned.h
+	tests/unit/utf8_samples.h tests/unit/api_harness.h tests/unit/store_files.h \
+	tests/unit/store_memory.h src/base/banned.h
 
 build/test/unit/obj/%.o: tests/unit/%.c $(UNIT_HEADERS)
 	@mkdir -p $(dir $@)

@@ -438,18 +438,25 @@ def api(broker):
     a.close()
 
 
-@pytest.fixture(scope="module")
-def shared_broker(tmp_path_factory):
-    """One server for a whole module's tests that need no fresh state
-    (they use names of their own); checked like the fixture's at the end."""
+def module_server(tmp_path_factory, name, lines=()):
+    """The body of a module-scoped server fixture (`yield from` it): one
+    server with config lines for a whole module's tests that need no fresh
+    state (they use names of their own), checked like the fixture's at
+    the end."""
     require_agora()
-    b = conftest.Broker(str(tmp_path_factory.mktemp("shared")), [])
+    b = conftest.Broker(str(tmp_path_factory.mktemp(name)), list(lines))
     b.start()
     try:
         yield b
         b.check_clean_exit()
     finally:
         b.kill()
+
+
+@pytest.fixture(scope="module")
+def shared_broker(tmp_path_factory):
+    """One server for a whole module (module_server)."""
+    yield from module_server(tmp_path_factory, "shared")
 
 
 @pytest.fixture

@@ -47,14 +47,7 @@ def uname(prefix="u"):
 def rules_broker(tmp_path_factory):
     """One server for the module, with two admins; tests use names of
     their own."""
-    apiclient.require_agora()
-    b = conftest.Broker(str(tmp_path_factory.mktemp("rules")), ["admins %s" % ADMINS])
-    b.start()
-    try:
-        yield b
-        b.check_clean_exit()
-    finally:
-        b.kill()
+    yield from apiclient.module_server(tmp_path_factory, "rules", ["admins %s" % ADMINS])
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ import time
 import pytest
 
 import apiclient
-import conftest
 from apiclient import Api
 from conftest import is_agora
 
@@ -91,18 +90,11 @@ def sinks(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, sinks):
-    apiclient.require_agora()
-    b = conftest.Broker(str(tmp_path_factory.mktemp("cases")), [
+    yield from apiclient.module_server(tmp_path_factory, "cases", [
         "admins desk",
         "smtp_url smtp://127.0.0.1:%d" % sinks["smtp_port"],
         "smtp_from agora@example.org",
     ])
-    b.start()
-    try:
-        yield b
-        b.check_clean_exit()
-    finally:
-        b.kill()
 
 
 @pytest.fixture(scope="module")

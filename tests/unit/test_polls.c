@@ -10,6 +10,7 @@
 #include "mqtt/mqtt.h"
 #include "polls/polls.h"
 #include "store/store.h"
+#include "store_memory.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -41,26 +42,13 @@ static void on_change(void *ctx, int64_t poll_id)
 	h->ids[h->n++] = poll_id;
 }
 
-static int64_t add_user(struct store *st, const char *name)
-{
-	struct store_user u;
-	int64_t id;
-
-	assert_int_equal(store_user_create(st, name, "hash", 1, &u), STORE_OK);
-	id = u.id;
-	store_user_release(&u);
-	return id;
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct polls_limits lim = { .question_max = 40, .option_max = 12 };
-	char err[256] = "";
 
 	assert_non_null(f);
-	assert_int_equal(store_open(":memory:", STORE_SYNC_NORMAL, &f->st, err, sizeof(err)),
-			 STORE_OK);
+	f->st = memory_store();
 	f->alice = add_user(f->st, "alice");
 	f->bob = add_user(f->st, "bob");
 	f->carol = add_user(f->st, "carol");

@@ -8,6 +8,7 @@
 #include "helpers.h"
 
 #include "store/store.h"
+#include "store_memory.h"
 #include "store_files.h"
 
 #include <stdbool.h>
@@ -23,25 +24,12 @@ struct fixture {
 	int64_t alice, bob;
 };
 
-static int64_t add_user(struct store *st, const char *name)
-{
-	struct store_user u;
-	int64_t id;
-
-	assert_int_equal(store_user_create(st, name, "hash", 1000, &u), STORE_OK);
-	id = u.id;
-	store_user_release(&u);
-	return id;
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char err[256] = "";
 
 	assert_non_null(f);
-	assert_int_equal(store_open(":memory:", STORE_SYNC_NORMAL, &f->st, err, sizeof(err)),
-			 STORE_OK);
+	f->st = memory_store();
 	f->alice = add_user(f->st, "alice");
 	f->bob = add_user(f->st, "bob");
 	*state = f;
