@@ -111,6 +111,9 @@ struct session {
 	char id[];            /* client identifier, NUL-terminated */
 };
 
+/* The taps' first levels a broker keeps to skip the walk (tap.c). */
+#define TAP_FIRST_MAX 8
+
 struct broker {
 	struct broker_config cfg;
 	struct broker_stats stats;
@@ -138,6 +141,12 @@ struct broker {
 	struct tnode *taps;
 	struct broker_tap *tap_list;
 	uint32_t ntaps;
+	/* The taps' first levels, for a message that matches none to cost a
+	 * few compares, not a walk (tap.c): the root's literal children when
+	 * there are at most TAP_FIRST_MAX of them and no wildcard beside. */
+	const struct tnode *tap_first[TAP_FIRST_MAX];
+	uint8_t tap_nfirst;        /* TAP_FIRST_MAX + 1: too many, always walk */
+	bool tap_wild_first;       /* a tap's filter starts with + or # */
 	broker_tap_fn tap_fn;
 	void *tap_ctx;
 	uint8_t route_depth;
@@ -401,6 +410,8 @@ uint32_t broker_route(struct broker *b, struct msg *m, struct session *from);
 /* tap.c: the taps whose filters match m, after its routing; and their end. */
 void broker__tap_route(struct broker *b, const struct msg *m, const struct session *from);
 void broker__taps_free(struct broker *b);
+/* False when no tap can match m (its first level is none of theirs). */
+bool broker__tap_may_match(const struct broker *b, const struct msg *m);
 /* tap.c: a client event for the event function (broker_set_event_fn), if
  * one is set; filter for BROKER_EVENT_SUBSCRIBED only. */
 void broker__client_event(struct broker *b, const struct broker_client *c,

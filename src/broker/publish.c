@@ -121,7 +121,7 @@ uint32_t broker_route(struct broker *b, struct msg *m, struct session *from)
 	}
 	for (uint32_t i = 0; i < b->ngmatches; i++)
 		share_deliver(b, b->gmatches[i], m);
-	if (b->ntaps)
+	if (b->ntaps && broker__tap_may_match(b, m))
 		broker__tap_route(b, m, from);
 	return b->nmatches + b->ngmatches;
 }

@@ -26,6 +26,42 @@ static struct broker_tap *tap_of(struct sub *s)
 	return (struct broker_tap *)((char *)s - offsetof(struct broker_tap, sub));
 }
 
+/* The root's children again, after a tap came or went (rare: a rule
+ * saved). */
+static void first_levels(struct broker *b)
+{
+	const struct tnode *root = b->taps;
+	void *v;
+
+	b->tap_nfirst = 0;
+	b->tap_wild_first = root && (root->plus || root->hash);
+	if (!root)
+		return;
+	for (uint32_t i = 0; hmap_next(&root->children, &i, &v);) {
+		if (b->tap_nfirst == TAP_FIRST_MAX) {
+			b->tap_nfirst = TAP_FIRST_MAX + 1;
+			return;
+		}
+		b->tap_first[b->tap_nfirst++] = v;
+	}
+}
+
+bool broker__tap_may_match(const struct broker *b, const struct msg *m)
+{
+	const char *slash;
+	size_t len;
+
+	if (b->tap_wild_first || b->tap_nfirst > TAP_FIRST_MAX)
+		return true;
+	slash = memchr(m->topic, '/', m->topic_len);
+	len = slash ? (size_t)(slash - m->topic) : m->topic_len;
+	for (uint8_t i = 0; i < b->tap_nfirst; i++)
+		if (b->tap_first[i]->level_len == len &&
+		    memcmp(b->tap_first[i]->level, m->topic, len) == 0)
+			return true;
+	return false;
+}
+
 void broker_set_tap_fn(struct broker *b, broker_tap_fn fn, void *ctx)
 {
 	b->tap_fn = fn;
@@ -50,6 +86,7 @@ struct broker_tap *broker_tap_add(struct broker *b, const uint8_t *filter, uint1
 		t->next->prev = t;
 	b->tap_list = t;
 	b->ntaps++;
+	first_levels(b);
 	return t;
 }
 
@@ -70,6 +107,7 @@ void broker_tap_remove(struct broker *b, struct broker_tap *t)
 		t->next->prev = t->prev;
 	b->ntaps--;
 	free(t);
+	first_levels(b);
 }
 
 void broker__taps_free(struct broker *b)
@@ -78,6 +116,7 @@ void broker__taps_free(struct broker *b)
 		broker_tap_remove(b, b->tap_list);
 	tree_free(b->taps);
 	b->taps = NULL;
+	first_levels(b);
 }
 
 struct tap_call {

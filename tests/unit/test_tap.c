@@ -158,6 +158,48 @@ static void test_tap_remove(void **state)
 	assert_int_equal(s.n, 2);
 }
 
+/* The first-level shortcut (a message none of the taps' first levels
+ * names costs no walk) never hides a match: with more first levels than
+ * it keeps, with a wildcard first level, after removals. */
+static void test_tap_first_levels(void **state)
+{
+	struct broker *b = default_broker();
+	struct broker_client *pub = connect311(b, "pub", true, 0, false);
+	struct seen s = { 0 };
+	struct broker_tap *t[10], *wild;
+	char f[16];
+
+	(void)state;
+	broker_set_tap_fn(b, on_tap, &s);
+	for (int i = 0; i < 10; i++) {
+		snprintf(f, sizeof(f), "l%d/#", i);
+		t[i] = tap(b, f, &cookie_a);
+		assert_non_null(t[i]);
+	}
+	/* 10 first levels, more than the 8 kept: every one still matches */
+	for (int i = 0; i < 10; i++) {
+		snprintf(f, sizeof(f), "l%d/a", i);
+		publish(b, pub, f, "in", 0, false);
+	}
+	publish(b, pub, "zz/a", "out", 0, false);
+	assert_int_equal(s.n, 10);
+	for (int i = 0; i < 5; i++)
+		broker_tap_remove(b, t[i]);
+	s.n = 0;
+	publish(b, pub, "l9/b", "4", 0, false); /* 5 kept now: by the shortcut */
+	publish(b, pub, "l1/b", "5", 0, false); /* removed */
+	publish(b, pub, "l", "6", 0, false);    /* a prefix of l5..l9 is not them */
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.m[0].payload, "4");
+	wild = tap(b, "+/w", &cookie_b);
+	publish(b, pub, "q/w", "7", 0, false);
+	assert_int_equal(s.n, 2);
+	assert_ptr_equal(s.m[1].cookie, &cookie_b);
+	broker_tap_remove(b, wild);
+	publish(b, pub, "q/w", "8", 0, false);
+	assert_int_equal(s.n, 2);
+}
+
 /* A logged-in publisher's account reaches the tap; a will too. */
 static void test_tap_account_and_will(void **state)
 {
@@ -316,6 +358,7 @@ int main(void)
 		TEST(test_tap_filters_follow_the_standard),
 		TEST(test_tap_server_messages_carry_their_depth),
 		TEST(test_tap_remove),
+		TEST(test_tap_first_levels),
 		TEST(test_tap_account_and_will),
 		TEST(test_events_connect_subscribe_disconnect),
 		TEST(test_events_not_for_unconnected),
