@@ -410,8 +410,23 @@ uint32_t broker_route(struct broker *b, struct msg *m, struct session *from);
 /* tap.c: the taps whose filters match m, after its routing; and their end. */
 void broker__tap_route(struct broker *b, const struct msg *m, const struct session *from);
 void broker__taps_free(struct broker *b);
-/* False when no tap can match m (its first level is none of theirs). */
-bool broker__tap_may_match(const struct broker *b, const struct msg *m);
+/* False when no tap can match m (its first level is none of theirs):
+ * inline, for it runs on every routed message once a broker has a tap. */
+static inline bool broker__tap_may_match(const struct broker *b, const struct msg *m)
+{
+	const char *slash;
+	size_t len;
+
+	if (b->tap_wild_first || b->tap_nfirst > TAP_FIRST_MAX)
+		return true;
+	slash = memchr(m->topic, '/', m->topic_len);
+	len = slash ? (size_t)(slash - m->topic) : m->topic_len;
+	for (uint8_t i = 0; i < b->tap_nfirst; i++)
+		if (b->tap_first[i]->level_len == len &&
+		    memcmp(b->tap_first[i]->level, m->topic, len) == 0)
+			return true;
+	return false;
+}
 /* tap.c: a client event for the event function (broker_set_event_fn), if
  * one is set; filter for BROKER_EVENT_SUBSCRIBED only. */
 void broker__client_event(struct broker *b, const struct broker_client *c,

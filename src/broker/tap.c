@@ -46,22 +46,6 @@ static void first_levels(struct broker *b)
 	}
 }
 
-bool broker__tap_may_match(const struct broker *b, const struct msg *m)
-{
-	const char *slash;
-	size_t len;
-
-	if (b->tap_wild_first || b->tap_nfirst > TAP_FIRST_MAX)
-		return true;
-	slash = memchr(m->topic, '/', m->topic_len);
-	len = slash ? (size_t)(slash - m->topic) : m->topic_len;
-	for (uint8_t i = 0; i < b->tap_nfirst; i++)
-		if (b->tap_first[i]->level_len == len &&
-		    memcmp(b->tap_first[i]->level, m->topic, len) == 0)
-			return true;
-	return false;
-}
-
 void broker_set_tap_fn(struct broker *b, broker_tap_fn fn, void *ctx)
 {
 	b->tap_fn = fn;
