@@ -58,6 +58,14 @@ void text_put_uint(struct text_fixed *t, uint64_t v);
  * that does not end inside a UTF-8 sequence: how much of a client's text
  * a message may quote and stay valid UTF-8. */
 size_t text_utf8_cut(const char *s, size_t len, size_t max);
+/* The length (1 to 4) of the well-formed UTF-8 sequence at the start of s
+ * (len >= 1 bytes), 0 if it is ill-formed: a stray continuation byte, an
+ * overlong form, a surrogate, beyond U+10FFFF, or cut short. U+0000 is
+ * well-formed. (The MQTT codec's mqtt_utf8_scan checks whole strings, in
+ * one fused pass with its own classes.) */
+size_t text_utf8_seq(const unsigned char *s, size_t len);
+/* s[0..len) as lowercase hex into out (2 * len bytes, not terminated). */
+void text_hex(char *out, const void *s, size_t len);
 
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME): the times users see. */
 int64_t wall_clock_ms(void);

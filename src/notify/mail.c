@@ -85,42 +85,12 @@ int notify_mail_parse_from(const char *from, char *addr, char *name, size_t name
 	return name[0] && !notify_mail_subject_ok(name) ? NOTIFY_EADDRESS : 0;
 }
 
-/* The length of the UTF-8 sequence at s (n bytes left), 0 if ill-formed. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t need;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		need = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		need = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		need = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (n < need)
-		return 0;
-	for (size_t i = 1; i < need; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return need;
-}
-
 bool notify_mail_utf8_ok(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
 	for (size_t i = 0, k; i < len; i += k)
-		if (!(k = utf8_seq(p + i, len - i)))
+		if (!(k = text_utf8_seq(p + i, len - i)))
 			return false;
 	return true;
 }

@@ -64,10 +64,6 @@ int rules__map_offset(const struct rules__parsed *p, int offset);
 void rules__error(struct rules_error *err, int position, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* The well-formed UTF-8 sequence at s[0..len) (len >= 1): its length, or 0
- * when it is not one (RFC 3629: no overlong forms, surrogates or code
- * points above U+10FFFF). */
-size_t rules__utf8_seq(const unsigned char *s, size_t len);
 
 /* ---- the engine and its rules (engine.c, eval.c) ---- */
 

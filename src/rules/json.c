@@ -7,6 +7,7 @@
 #include "rules/internal.h"
 
 #include "base/array.h"
+#include "base/text.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -66,7 +67,7 @@ int rules__put_json_string(struct rules_buf *b, const char *s, size_t n)
 	while (!rc && i < n) {
 		unsigned char c = (unsigned char)s[i];
 		size_t seq = c >= 0x20 && c != '"' && c != '\\'
-				 ? rules__utf8_seq((const unsigned char *)s + i, n - i)
+				 ? text_utf8_seq((const unsigned char *)s + i, n - i)
 				 : 0;
 		char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
 
@@ -99,13 +100,18 @@ int rules__put_json_string(struct rules_buf *b, const char *s, size_t n)
 	return rc;
 }
 
+/* A blob as a JSON string of hex, a chunk at a time. */
 static int put_hex_string(struct rules_buf *b, const unsigned char *p, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
+	char chunk[256];
 	int rc = rules__put(b, "\"", 1);
 
-	for (size_t i = 0; !rc && i < n; i++)
-		rc = rules__put(b, (char[]){hex[p[i] >> 4], hex[p[i] & 15]}, 2);
+	for (size_t i = 0; !rc && i < n; i += sizeof(chunk) / 2) {
+		size_t k = n - i < sizeof(chunk) / 2 ? n - i : sizeof(chunk) / 2;
+
+		text_hex(chunk, p + i, k);
+		rc = rules__put(b, chunk, 2 * k);
+	}
 	return rc ? rc : rules__put(b, "\"", 1);
 }
 

@@ -12,6 +12,7 @@
 
 #include "base/alloc.h"
 #include "base/array.h"
+#include "base/text.h"
 #include "mqtt/mqtt.h"
 
 #include <stdio.h>
@@ -42,35 +43,6 @@ void rules__error(struct rules_error *err, int position, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
-}
-
-size_t rules__utf8_seq(const unsigned char *s, size_t len)
-{
-	unsigned c = s[0];
-	size_t n;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		n = 2, cp = c & 0x1F;
-	else if (c >= 0xE0 && c <= 0xEF)
-		n = 3, cp = c & 0x0F;
-	else if (c >= 0xF0 && c <= 0xF4)
-		n = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3F);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return n;
 }
 
 /* ---- tokens ---- */
@@ -671,7 +643,7 @@ static int scan_sources(struct scan *sc, uint32_t from_at, int *where)
 static int check_bytes(const char *s, size_t len, struct rules_error *err)
 {
 	for (size_t i = 0; i < len;) {
-		size_t n = rules__utf8_seq((const unsigned char *)s + i, len - i);
+		size_t n = text_utf8_seq((const unsigned char *)s + i, len - i);
 		if (!n || s[i] == '\0') {
 			rules__error(err, (int)i,
 				     s[i] ? "not valid UTF-8" : "a NUL byte in a rule");

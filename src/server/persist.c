@@ -3,6 +3,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "base/text.h"
 #include "broker/broker.h"
 #include "net/net.h"
 #include "persist/plog.h"
@@ -15,7 +16,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -69,14 +69,6 @@ struct persist {
 	bool stopping;
 	char err[512];
 };
-
-static uint64_t wall_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int replay_batch(void *ctx, const uint8_t *body, size_t len)
 {
@@ -132,7 +124,7 @@ int persist_open(struct persist **out, struct broker *b, struct net *n,
 	p->mode = cfg->persistence;
 	p->compact_size = cfg->persistence_compact_size;
 	p->rewrite_timeout_ms = cfg->persistence_rewrite_timeout_ms;
-	broker_set_wall_clock(b, wall_now_ms());
+	broker_set_wall_clock(b, (uint64_t)wall_clock_ms());
 	/* full syncs batches in groups, off the loop (persist_durable) */
 	if (plog_open(path, PLOG_SYNC_NONE, replay_batch, b, &p->log, &rs, p->err,
 		      sizeof(p->err))) {
@@ -584,7 +576,7 @@ void persist_tick(struct persist *p)
 {
 	if (!p)
 		return;
-	broker_set_wall_clock(p->broker, wall_now_ms());
+	broker_set_wall_clock(p->broker, (uint64_t)wall_clock_ms());
 	if (p->failing)
 		persist_flush(p);
 	if (p->sync_failing && !p->syncing)

@@ -7,6 +7,7 @@
  */
 #include "rules_internal.h"
 
+#include "base/alloc.h"
 #include "base/text.h"
 #include "mqtt/mqtt.h"
 #include "store/store.h"
@@ -131,7 +132,6 @@ static int sample_parse(struct sample *s, const char *text, struct rules_error *
  * "<key>_hex" with its bytes in hex instead. */
 static void set_text(json_t *o, const char *key, const char *s, size_t len)
 {
-	static const char digits[] = "0123456789abcdef";
 	char k[64];
 	char *hex;
 
@@ -139,14 +139,10 @@ static void set_text(json_t *o, const char *key, const char *s, size_t len)
 		json_object_set_new(o, key, json_stringn(s, len));
 		return;
 	}
-	hex = malloc(len * 2 + 1);
-	for (size_t i = 0; hex && i < len; i++) {
-		hex[2 * i] = digits[(unsigned char)s[i] >> 4];
-		hex[2 * i + 1] = digits[(unsigned char)s[i] & 15];
-	}
+	hex = xmalloc(len * 2 + 1);
+	text_hex(hex, s, len);
 	snprintf(k, sizeof(k), "%s_hex", key);
-	if (hex)
-		json_object_set_new(o, k, json_stringn(hex, len * 2));
+	json_object_set_new(o, k, json_stringn(hex, len * 2));
 	free(hex);
 }
 

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "base/text.h"
+#include "utf8_samples.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -191,6 +192,33 @@ static void test_utf8_cut_keeps_sequences_whole(void **state)
 	assert_int_equal(text_utf8_cut("", 0, 8), 0);
 }
 
+/* text_utf8_seq walks the codec's samples to the same verdict as
+ * mqtt_utf8_scan: a sample is ill-formed exactly when the walk stops. */
+static void test_utf8_seq_agrees_with_the_codec(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(utf8_samples) / sizeof(utf8_samples[0]); i++) {
+		const struct utf8_sample *u = &utf8_samples[i];
+		size_t at = 0, k;
+
+		while (at < u->len && (k = text_utf8_seq(u->s + at, u->len - at)))
+			at += k;
+		if ((at == u->len) != !(u->cls & MQTT_UTF8_ILL_FORMED))
+			fail_msg("%s: walked %zu of %zu bytes", u->name, at, u->len);
+	}
+	assert_int_equal(text_utf8_seq((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
+	assert_int_equal(text_utf8_seq((const unsigned char *)"\xf0\x9f\x98", 3), 0);
+}
+
+static void test_hex(void **state)
+{
+	char out[8];
+
+	(void)state;
+	text_hex(out, "\x00\x9f\xff\x10", 4);
+	assert_memory_equal(out, "009fff10", 8);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -202,6 +230,8 @@ int main(void)
 		T(test_long_line_is_cut),
 		T(test_text_fixed_cuts_and_says_so),
 		T(test_utf8_cut_keeps_sequences_whole),
+		T(test_utf8_seq_agrees_with_the_codec),
+		T(test_hex),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
