@@ -325,6 +325,15 @@ static void fixture_end(struct fixture *f)
 	loop_end(&f->loop, &f->sink.server);
 }
 
+/* A POST of "{}" to the sink's "/" with tag (timeout_ms 0: the default),
+ * queued. */
+static void post_to_sink(struct fixture *f, uint32_t timeout_ms, const char *tag)
+{
+	assert_int_equal(notify_webhook(f->n, sink_url(&f->sink, "/"), "POST", NULL, 0, "{}", 2,
+					timeout_ms, tag),
+			 0);
+}
+
 /* Defaults with short retries: 20 ms, then 40. */
 static struct notify_config quick_config(void)
 {
@@ -588,9 +597,7 @@ static void test_webhook_retries_then_delivers(void **state)
 	sink_start(&f.loop, &f.sink, script);
 	uv_update_time(&f.loop);
 	start = uv_now(&f.loop);
-	assert_int_equal(notify_webhook(f.n, sink_url(&f.sink, "/"), "POST", NULL, 0, "{}", 2, 0,
-					"r"),
-			 0);
+	post_to_sink(&f, 0, "r");
 	assert_true(run_until(&f.loop, &f.done.n, 1, WAIT_MS));
 	assert_true(f.done.ok[0]);
 	assert_int_equal(f.sink.nreq, 3);
@@ -611,9 +618,7 @@ static void test_webhook_5xx_gives_up_after_three(void **state)
 	(void)state;
 	fixture_start(&f, &cfg);
 	sink_start(&f.loop, &f.sink, script);
-	assert_int_equal(notify_webhook(f.n, sink_url(&f.sink, "/"), "POST", NULL, 0, "{}", 2, 0,
-					"r"),
-			 0);
+	post_to_sink(&f, 0, "r");
 	assert_true(run_until(&f.loop, &f.done.n, 1, WAIT_MS));
 	assert_false(f.done.ok[0]);
 	assert_string_equal(f.done.reason[0], "HTTP 503");
@@ -633,9 +638,7 @@ static void test_webhook_4xx_not_retried(void **state)
 	(void)state;
 	fixture_start(&f, &cfg);
 	sink_start(&f.loop, &f.sink, script);
-	assert_int_equal(notify_webhook(f.n, sink_url(&f.sink, "/"), "POST", NULL, 0, "{}", 2, 0,
-					"r404"),
-			 0);
+	post_to_sink(&f, 0, "r404");
 	assert_true(run_until(&f.loop, &f.done.n, 1, WAIT_MS));
 	assert_false(f.done.ok[0]);
 	assert_string_equal(f.done.tag[0], "r404");
@@ -658,16 +661,12 @@ static void test_webhook_redirect_and_long_answers(void **state)
 	(void)state;
 	fixture_start(&f, &cfg);
 	sink_start(&f.loop, &f.sink, script);
-	assert_int_equal(notify_webhook(f.n, sink_url(&f.sink, "/"), "POST", NULL, 0, "{}", 2, 0,
-					"moved"),
-			 0);
+	post_to_sink(&f, 0, "moved");
 	assert_true(run_until(&f.loop, &f.done.n, 1, WAIT_MS));
 	assert_false(f.done.ok[0]);
 	assert_string_equal(f.done.reason[0], "HTTP 302 (redirects are not followed)");
 	assert_int_equal(f.sink.nreq, 1);
-	assert_int_equal(notify_webhook(f.n, sink_url(&f.sink, "/"), "POST", NULL, 0, "{}", 2, 0,
-					"long"),
-			 0);
+	post_to_sink(&f, 0, "long");
 	assert_true(run_until(&f.loop, &f.done.n, 2, WAIT_MS));
 	if (!f.done.ok[1])
 		fail_msg("long answer: %s", f.done.reason[1]);
@@ -689,9 +688,7 @@ static void test_webhook_timeout(void **state)
 	sink_start(&f.loop, &f.sink, script);
 	uv_update_time(&f.loop);
 	start = uv_now(&f.loop);
-	assert_int_equal(notify_webhook(f.n, sink_url(&f.sink, "/"), "POST", NULL, 0, "{}", 2, 150,
-					"slow"),
-			 0);
+	post_to_sink(&f, 150, "slow");
 	assert_true(run_until(&f.loop, &f.done.n, 1, WAIT_MS));
 	assert_false(f.done.ok[0]);
 	assert_non_null(strstr(f.done.reason[0], "timed out"));
