@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "base/log.h"
+#include "rules/rules.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -215,7 +216,7 @@ void config_defaults(struct agora_config *cfg)
 	cfg->poll.idle_timeout_ms = 300000;
 	cfg->poll.max_watches = 16;
 	cfg->poll.max_output = 1048576;
-	cfg->rules_max_depth = 4; /* rules.h's RULES_MAX_DEPTH_DEFAULT */
+	cfg->rules_max_depth = RULES_MAX_DEPTH_DEFAULT;
 	notify_config_defaults(&cfg->notify);
 }
 
