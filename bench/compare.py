@@ -1455,7 +1455,7 @@ def write_report(path, ctx):
     w("```")
     w("")
     w("`mosquitto.conf` (Mosquitto's other settings are its defaults: max_inflight_messages 20,"
-      " max_queued_messages 1000; Agora's are 1000 and 1000):")
+      " max_queued_messages 1000; Agora's are 2000 and 1000):")
     w("")
     w("```")
     w(mosquitto_conf(1883).replace("1883", "PORT").rstrip())
@@ -1722,26 +1722,30 @@ def write_profile_section(w, ctx):
 # What the window costs, next to its measure (issue 9: QoS 1 at full speed
 # with default settings).
 SLOW_TRADE_OFF = (
-    "**The trade-off.** Agora's default window is 1,000 (`max_inflight_messages`; it was 64, and"
-    " an MQTT 5 client's Receive Maximum lowers it for that client). With 64, a subscriber that"
-    " acknowledges as it reads waited for its acknowledgements every 64 messages: QoS 1 1→1 ran"
-    " at 27% of the forwarder's rate (810,315 vs 2,972,833 deliveries/s in the report of"
-    " 2026-11-23) with the broker's core mostly idle: round trips, not work, were the limit. With"
-    " 1,000 the window is no longer what limits it (qos1_1to1 above). The price falls on"
-    " subscribers that stop reading: each keeps up to 1,000 unacknowledged messages written to"
-    " its socket (the *sent, unread* column, in the kernel's buffers; with 1 MiB messages that is"
-    " up to 1,000 MiB per slow subscriber, which is why an operator with large messages and slow"
-    " subscribers should lower the window), and gets them all again,"
-    " with DUP 1, when it reconnects (the *resent* column: 1,000 duplicates at QoS 1 instead of"
-    " 64). The queue behind the window (`max_queued_messages`, 1,000) and its drop policy are"
-    " unchanged, and the messages themselves are shared by every subscriber that holds them.")
+    "**The trade-off.** Agora's default window is 2,000 (`max_inflight_messages`; it was 64, then"
+    " 1,000, and an MQTT 5 client's Receive Maximum lowers it for that client). The window has to"
+    " hold what a client keeps outstanding end to end (the load generator: 1,000 messages) and,"
+    " as many again, the messages whose PUBACK is on its way back; a window that fills makes the"
+    " broker wait for acknowledgements and then send in small bursts. With 64, QoS 1 1→1 ran at"
+    " 27% of the forwarder's rate (810,315 vs 2,972,833 deliveries/s, report of 2026-11-23); with"
+    " 1,000 at 52% (3,287,115 vs 6,345,370, 2026-12-05), the broker and the load generator each"
+    " half idle, taking turns; with 2,000 and a full read's output written before the next read"
+    " (the two processes work at the same time: docs/ARCHITECTURE.md, \"A full read flushes\")"
+    " see qos1_1to1 above. The price falls on subscribers that stop reading: each keeps up to"
+    " 2,000 unacknowledged messages written to its socket (the *sent, unread* column, in the"
+    " kernel's buffers; with 1 MiB messages that is up to 2,000 MiB per slow subscriber, which is"
+    " why an operator with large messages and slow subscribers should lower the window), and gets"
+    " them all again, with DUP 1, when it reconnects (the *resent* column: 2,000 duplicates at"
+    " QoS 1 instead of 64). The queue behind the window (`max_queued_messages`, 1,000) and its"
+    " drop policy are unchanged, and the messages themselves are shared by every subscriber that"
+    " holds them.")
 
 
 def run_slow(opts, workdir, pins):
     """The slow-subscriber figures for Agora (default and the old window of
     64) and Mosquitto: [(title, settings, figures or an error string)]."""
     pin = pins[0] if pins else []
-    configs = [("agora", "Agora", "defaults (window 1000)", ()),
+    configs = [("agora", "Agora", "defaults (window 2000)", ()),
                ("agora", "Agora", "`--max-inflight-messages 64`", ("--max-inflight-messages", "64")),
                ("mosquitto", "Mosquitto", "defaults (window 20)", ())]
     out = []

@@ -16,7 +16,7 @@ void broker_config_defaults(struct broker_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg)); /* strings empty, flags off */
 	cfg->max_packet_size = 1024 * 1024;
-	cfg->max_inflight = 1000; /* docs/PERFORMANCE.md: the window and slow subscribers */
+	cfg->max_inflight = 2000; /* docs/PERFORMANCE.md: the window and slow subscribers */
 	cfg->max_queued = 1000;
 	cfg->keepalive_max = 65535;
 	cfg->keepalive_min = 0;

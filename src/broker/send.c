@@ -122,8 +122,8 @@ void broker__send_ack_reason(struct broker *b, struct broker_client *c, uint8_t 
 void broker__send_ack_why(struct broker *b, struct broker_client *c, uint8_t type,
 			  uint16_t packet_id, uint8_t reason, const char *why)
 {
-	struct mqtt_packet p = { .type = type };
 	size_t len = why ? strnlen(why, BROKER_WHY_MAX) : 0;
+	struct mqtt_packet p;
 
 	/* [MQTT-3.1.2-29]: no Reason String on an acknowledgement to a
 	 * client that set Request Problem Information to 0 */
@@ -131,6 +131,9 @@ void broker__send_ack_why(struct broker *b, struct broker_client *c, uint8_t typ
 		broker__send_ack_reason(b, c, type, packet_id, reason);
 		return;
 	}
+	/* zeroed only here: the packet is 600 bytes, and every PUBACK
+	 * passes this way (the memset was 6% of a QoS 1 delivery) */
+	p = (struct mqtt_packet){ .type = type };
 	p.u.ack.packet_id = packet_id;
 	p.u.ack.reason_code = reason;
 	p.u.ack.props.present = MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);

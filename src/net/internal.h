@@ -112,6 +112,7 @@ struct net_conn *net__conn_new(struct net *n, struct net_service *svc);
 /* The connection's conn_aux, allocated if need be. */
 struct conn_aux *net__aux(struct net_conn *c);
 void net__flush(struct net_conn *c);
+void net__turn_flush(struct net *n);
 void net__deadline_check(struct net_conn *c, uint32_t now);
 /* Milliseconds since the net started, wrapping every 49 days: deadlines
  * compare with wrapping arithmetic, so none may be further than

@@ -57,12 +57,11 @@ void net__dirty_remove(struct net *n, struct net_conn *c)
 	c->flags &= (uint8_t)~F_DIRTY;
 }
 
-/* After the poll phase: services mark what they have (turn hooks), then
- * every marked connection writes its output in one go. */
-static void on_check(uv_check_t *h)
+/* Services mark what they have (turn hooks), then every marked connection
+ * writes its output in one go: after the poll phase, and after a read that
+ * filled the read buffer (net__read_with). */
+void net__turn_flush(struct net *n)
 {
-	struct net *n = h->data;
-
 	for (int i = 0; i < n->nhooks; i++)
 		n->hooks[i].fn(n->hooks[i].ctx);
 	/* net__flush may mark connections again (a close after write): those
@@ -74,6 +73,11 @@ static void on_check(uv_check_t *h)
 		net__flush(c);
 	}
 	n->ndirty = 0;
+}
+
+static void on_check(uv_check_t *h)
+{
+	net__turn_flush(h->data);
 }
 
 /* ---- deadlines ---- */

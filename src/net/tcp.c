@@ -31,10 +31,17 @@ void net__read_with(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf,
 {
 	struct net_conn *c = (struct net_conn *)s;
 
-	if (nread > 0)
+	if (nread > 0) {
 		in(c, (const uint8_t *)buf->base, (size_t)nread);
-	else if (nread < 0)
+		/* A read that filled the buffer leaves more in the socket, which
+		 * libuv reads next in this same turn. What this read produced
+		 * goes out first: the peer works on it while the rest is read
+		 * and handled (a pipeline, not a ping-pong of whole turns). */
+		if ((size_t)nread == buf->len)
+			net__turn_flush(conn_net(c));
+	} else if (nread < 0) {
 		net__eof(c, nread == UV_EOF ? 0 : (int)nread);
+	}
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

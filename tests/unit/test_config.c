@@ -45,7 +45,7 @@ static const struct key_case keys[] = {
 	OTHER("listener", "127.0.0.1:1883"),
 	NUM("max_connections", "10000", TOP(max_connections), 1, 1000000),
 	NUM("max_packet_size", "1048576", BROKER(max_packet_size), 16, 268435460),
-	NUM("max_inflight_messages", "1000", BROKER(max_inflight), 1, 65534),
+	NUM("max_inflight_messages", "2000", BROKER(max_inflight), 1, 65534),
 	NUM("max_queued_messages", "1000", BROKER(max_queued), 0, 10000000),
 	NUM("keepalive_min", "0", BROKER(keepalive_min), 0, 65535),
 	NUM("keepalive_max", "65535", BROKER(keepalive_max), 1, 65535),

@@ -195,6 +195,7 @@ struct fconn {
 	struct fout *flight;        /* handed out, not yet released */
 	bool out_turn_set, had_input;
 	uint64_t out_turn, first_input_turn;
+	uint64_t handed_at_input;   /* the service's outputs handed by the last input */
 };
 
 struct peer {
@@ -448,6 +449,7 @@ static size_t fake_input(struct net_conn *c, const uint8_t *data, size_t len)
 		fc->first_input_turn = f->fx->turns;
 	}
 	bytes_set(&fc->last_in, data, len);
+	fc->handed_at_input = f->handed;
 	while (off < len) {
 		const uint8_t *nl = memchr(data + off, '\n', len - off);
 		enum line_result r;
@@ -1862,6 +1864,45 @@ static void test_turn_hooks(void **state)
 	assert_no_violation(a);
 }
 
+/*
+ * A read that fills the read buffer leaves more in the socket, which the
+ * layer reads next in the same turn. What that read produced is handed out
+ * first, so the peer works on it while the rest is read and handled: a
+ * pipeline instead of a ping-pong of whole turns (QoS 1 1->1 ran at half
+ * the forwarder's rate for want of it). The whole write is in the kernel
+ * before the loop runs, so without it every read of it would be taken
+ * before any output.
+ */
+static void test_full_read_hands_output_first(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake *a = &fx->a;
+	struct bytes *lines = &fx->scratch[0];
+	static const char line[] = "a line of sixty-four bytes, that the fake protocol echoes back.\n";
+	struct fconn *fc;
+	struct peer *p;
+	uint64_t handed, turns;
+
+	assert_int_equal(strlen(line), 64);
+	a->echo = true;
+	p = peer_connect(fx, a->port, 0);
+	WAIT_FOR(fx, a->opens == 1);
+	fc = a->last_state;
+	while (lines->len < 3 * NET_READ_CHUNK)
+		bytes_add(lines, line, 64);
+	handed = a->handed;
+	turns = fx->turns;
+	raw_send(fx, p, lines->p, lines->len);
+	assert_int_equal(fx->turns, turns); /* all sent before the loop ran */
+	p->reading = true;
+	WAIT_FOR(fx, fc->lines == lines->len / 64);
+	/* the last read was taken after an output of this write was handed */
+	assert_true(fc->handed_at_input > handed);
+	WAIT_FOR(fx, p->in.len == lines->len);
+	assert_memory_equal(p->in.p, lines->p, lines->len);
+	assert_no_violation(a);
+}
+
 /* ---- more defects ---- */
 
 /*
@@ -2218,6 +2259,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop_without_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_turn_hooks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_read_hands_output_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof_then_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof_before_the_last_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_linger_zero_bound, setup, teardown),
