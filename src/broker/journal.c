@@ -7,6 +7,7 @@
 #include "base/alloc.h"
 #include "base/array.h"
 
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,30 +32,29 @@ static void put_u8(struct jbuf *j, uint8_t v)
 	j->len++;
 }
 
+/* Little-endian fields, each one store (a byte loop was 7% of the broker's
+ * CPU with persistence normal). */
 static void put_u16(struct jbuf *j, uint16_t v)
 {
-	uint8_t *p = jb_room(j, 2);
+	uint16_t le = htole16(v);
 
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
+	memcpy(jb_room(j, 2), &le, 2);
 	j->len += 2;
 }
 
 static void put_u32(struct jbuf *j, uint32_t v)
 {
-	uint8_t *p = jb_room(j, 4);
+	uint32_t le = htole32(v);
 
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	memcpy(jb_room(j, 4), &le, 4);
 	j->len += 4;
 }
 
 static void put_u64(struct jbuf *j, uint64_t v)
 {
-	uint8_t *p = jb_room(j, 8);
+	uint64_t le = htole64(v);
 
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	memcpy(jb_room(j, 8), &le, 8);
 	j->len += 8;
 }
 
