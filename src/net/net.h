@@ -24,8 +24,9 @@
  *   one vectored try-write. A read that filled the read buffer does the
  *   same at once, before the rest is read: the peer works on that output
  *   while this side handles the rest (a pipeline between the two
- *   processes, not a ping-pong of whole turns); what the socket refuses is queued, one write at
- *   a time per connection, and the next output is asked for when it is out.
+ *   processes, not a ping-pong of whole turns). What the socket refuses
+ *   is queued, one write at a time per connection, and the next output is
+ *   asked for when it is out.
  * - Deadlines: one per connection (net_conn_deadline), checked by the
  *   layer's tick (NET_TICK_MS); a connection closing after its last output
  *   (NET_CLOSE_AFTER_WRITE) gets NET_WRITE_STALL_MS to take it.
@@ -62,7 +63,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define NET_READ_CHUNK (32 * 1024) /* the loop-wide read buffer (and the output pipeline's step: net__read_with) */
+#define NET_READ_CHUNK (32 * 1024) /* the loop-wide read buffer; a full one flushes */
 #define NET_TICK_MS 100            /* deadlines are checked this often */
 #define NET_WRITE_STALL_MS 2000    /* a closing connection's time to take its last bytes */
 #define NET_MAX_LISTENERS 32
@@ -209,8 +210,9 @@ struct net_listener {
 struct net *net_new(uv_loop_t *loop);
 /* Called once per loop turn, before the layer writes (the broker's dirty
  * clients are marked there), and after a read that filled the read buffer
- * (its output goes out before the next read: net__read_with). At most NET_MAX_TURN_HOOKS (4) per net: one
- * more is a programming error and aborts. */
+ * (its output goes out before the next read: net__read_with). At most
+ * NET_MAX_TURN_HOOKS (4) per net: one more is a programming error and
+ * aborts. */
 void net_on_turn(struct net *n, void (*fn)(void *ctx), void *ctx);
 /* Starts the write handle and the deadline tick. */
 void net_start(struct net *n);
