@@ -1890,6 +1890,8 @@ static void test_full_read_hands_output_first(void **state)
 	fc = a->last_state;
 	while (lines->len < 3 * NET_READ_CHUNK)
 		bytes_add(lines, line, 64);
+	/* room for all of it on the peer's side, whatever the defaults */
+	assert_int_equal(setsockopt(p->fd, SOL_SOCKET, SO_SNDBUF, &(int){ 1 << 20 }, sizeof(int)), 0);
 	handed = a->handed;
 	turns = fx->turns;
 	raw_send(fx, p, lines->p, lines->len);
