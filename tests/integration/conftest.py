@@ -546,12 +546,14 @@ class PahoClient(MessageQueue):
             self.client.loop_stop()
 
 
-@pytest.fixture
-def paho():
+def paho_factory(build):
+    """A client fixture's body: yields make(*args, connect=True, **kw),
+    which builds a paho-based client with build(*args, **kw) and connects it
+    unless connect=False; every client it made is stopped at teardown."""
     clients = []
 
-    def make(port, client_id="", clean_session=True, connect=True, **kw):
-        c = PahoClient(port, client_id=client_id, clean_session=clean_session, **kw)
+    def make(*args, connect=True, **kw):
+        c = build(*args, **kw)
         clients.append(c)
         if connect:
             c.connect()
@@ -559,6 +561,12 @@ def paho():
 
     yield make
     stop_paho_clients(clients)
+
+
+@pytest.fixture
+def paho():
+    """paho(port, client_id="", clean_session=True, connect=True, **kw)."""
+    yield from paho_factory(PahoClient)
 
 
 def stop_paho_clients(clients):

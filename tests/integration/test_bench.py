@@ -31,6 +31,7 @@ import pytest
 import mqttraw
 from conftest import REPO, require_agora, sanitizer_env, sanitizer_lines
 from conftest import free_port as pick_port
+from tlscerts import two_cas
 
 AGORA_BIN = os.environ.get("AGORA_BIN", os.path.join(REPO, "build", "test", "agora"))
 FORWARDER_BIN = os.environ.get("FORWARDER_BIN",
@@ -571,20 +572,11 @@ def test_websocket_wrong_path_is_explained(broker):
 # Over TLS (a tls=yes listener, certificates from `agora tls init`)
 # --------------------------------------------------------------------------
 
-def tls_init(d):
-    """`agora tls init D`: a CA and a server certificate for 127.0.0.1."""
-    r = subprocess.run([AGORA_BIN, "tls", "init", str(d)], capture_output=True, text=True,
-                       timeout=30, env=sanitizer_env())
-    assert r.returncode == 0, r.stdout + r.stderr
-    return d
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     """(ours, other): the broker's CA and one it does not use."""
     require_agora("TLS listeners and agora tls init")
-    base = tmp_path_factory.mktemp("bench-tls")
-    return tls_init(base / "ours"), tls_init(base / "other")
+    return two_cas(tmp_path_factory, "bench-tls")
 
 
 @pytest.fixture

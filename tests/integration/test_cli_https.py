@@ -14,7 +14,7 @@ from conftest import AGORA_BIN, free_port, is_agora, require_agora, sanitizer_en
 from test_cli_api import Cli, assert_error, uname
 from test_cli_follow import Follow, text_line
 from test_https import CURL, HttpsApi, start_https
-from tlscerts import tls_init
+from tlscerts import two_cas
 
 pytestmark = pytest.mark.skipif(not is_agora(), reason="Agora-only: the HTTP API and its CLI")
 
@@ -24,8 +24,7 @@ TIMEOUT = 20.0
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     require_agora("agora tls init")
-    base = tmp_path_factory.mktemp("https")
-    return tls_init(base / "ours"), tls_init(base / "other")
+    return two_cas(tmp_path_factory, "https")
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ WebSocket listeners."""
 
 import json
 import os
-import queue
 import shutil
 import signal
 import socket
@@ -23,10 +22,10 @@ import pytest
 import requests
 
 from conftest import AGORA_BIN, PahoClient, free_port, require_agora, sanitizer_env, \
-    stop_paho_clients
+    paho_factory
 import apiclient
 import openapi_check
-from tlscerts import tls_init
+from tlscerts import two_cas
 
 TIMEOUT = 20.0
 CURL = shutil.which("curl") or "/usr/bin/curl"
@@ -43,8 +42,7 @@ def _agora_only():
 def certs(tmp_path_factory):
     """Our CA and server certificate, and another CA's."""
     require_agora("HTTPS listeners")
-    base = tmp_path_factory.mktemp("https")
-    return tls_init(base / "ours"), tls_init(base / "other")
+    return two_cas(tmp_path_factory, "https")
 
 
 def tls_opts(d):
@@ -268,17 +266,9 @@ class WssPahoClient(PahoClient):
 
 @pytest.fixture
 def wss(certs):
-    clients = []
-
-    def make(port, client_id, connect=True, cafile=None, **kw):
-        c = WssPahoClient(port, cafile or certs[0] / "ca.crt", client_id=client_id, **kw)
-        clients.append(c)
-        if connect:
-            c.connect()
-        return c
-
-    yield make
-    stop_paho_clients(clients)
+    """wss(port, client_id, connect=True, cafile=ours, **kw)."""
+    yield from paho_factory(lambda port, client_id, cafile=None, **kw: WssPahoClient(
+        port, cafile or certs[0] / "ca.crt", client_id=client_id, **kw))
 
 
 @pytest.mark.parametrize("where", ["https", "websocket_listener"])

@@ -6,7 +6,6 @@ a required client certificate missing or from another CA, plain MQTT sent
 to the TLS port, a handshake that never ends, a certificate that cannot be
 loaded at start."""
 
-import os
 import shutil
 import signal
 import socket
@@ -20,7 +19,7 @@ import pytest
 
 from conftest import AGORA_BIN, free_port, require_agora, sanitizer_env
 import mqttraw
-from tlscerts import tls_init
+from tlscerts import two_cas
 
 TIMEOUT = 20.0
 MOSQUITTO_PUB = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
@@ -32,10 +31,7 @@ MOSQUITTO_SUB = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     """Our CA with a server and a client certificate, and another CA."""
-    base = tmp_path_factory.mktemp("tls")
-    ours = tls_init(base / "ours", "--client", "alice")
-    other = tls_init(base / "other", "--client", "mallory")
-    return ours, other
+    return two_cas(tmp_path_factory, "tls", ("--client", "alice"), ("--client", "mallory"))
 
 
 def tls_line(port, d, *extra):

@@ -19,9 +19,8 @@ from paho.mqtt.packettypes import PacketTypes
 import pytest
 
 from apiclient import Api
-from conftest import AGORA_BIN, free_port, require_agora, sanitizer_env
+from conftest import free_port
 import tlscerts
-from tlscerts import tls_init
 
 TIMEOUT = 20.0
 MOSQUITTO_PUB = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
@@ -35,10 +34,9 @@ def pki(tmp_path_factory):
     """Our CA (alice's certificate from `agora tls init --client`), another
     CA with its own alice, and certificates signed by ours: name -> (crt,
     key). The CRL revokes "revoked"."""
-    base = tmp_path_factory.mktemp("pki")
-    ours = tls_init(base / "ours", "--client", "alice")
-    other = tls_init(base / "other", "--client", "alice")
-    out = base / "certs"
+    ours, other = tlscerts.two_cas(tmp_path_factory, "pki", ("--client", "alice"),
+                                   ("--client", "alice"))
+    out = ours.parent / "certs"
     out.mkdir()
     certs = {"alice": (ours / "client.crt", ours / "client.key"),
              "other-ca-alice": (other / "client.crt", other / "client.key")}

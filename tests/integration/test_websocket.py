@@ -6,7 +6,6 @@ a bad upgrade, and hand-made frames on a raw socket (RFC 6455's rules)."""
 import base64
 import hashlib
 import os
-import queue
 import re
 import socket
 import struct
@@ -15,7 +14,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import PahoClient, free_port, require_agora, stop_paho_clients
+from conftest import PahoClient, free_port, paho_factory, require_agora
 import apiclient
 
 
@@ -52,17 +51,8 @@ class WsPahoClient(PahoClient):
 
 @pytest.fixture
 def ws():
-    clients = []
-
-    def make(port, client_id="", connect=True, **kw):
-        c = WsPahoClient(port, client_id=client_id, **kw)
-        clients.append(c)
-        if connect:
-            c.connect()
-        return c
-
-    yield make
-    stop_paho_clients(clients)
+    """ws(port, client_id="", connect=True, **kw): a WsPahoClient."""
+    yield from paho_factory(WsPahoClient)
 
 
 # ---------------------------------------------------------------------------
@@ -311,8 +301,8 @@ def test_origin_allow_list(broker_factory, rawws, ws, uniq):
     with pytest.raises(Exception):
         c.client.connect("127.0.0.1", b.http_port)
     port = free_port()
-    b2 = broker_factory("http_listener 127.0.0.1:%d" % port,
-                        "websocket_origins https://127.0.0.1:%d" % port)
+    broker_factory("http_listener 127.0.0.1:%d" % port,
+                   "websocket_origins https://127.0.0.1:%d" % port)
     ws(port, client_id="ok" + uniq)
 
 

@@ -34,6 +34,14 @@ def tls_init(d, *args):
     return d
 
 
+def two_cas(tmp_path_factory, name, ours=(), other=()):
+    """(ours, other): in a fresh temporary folder, the CA and server
+    certificate the broker uses, and another CA it does not trust; ours and
+    other are extra `agora tls init` arguments (a --client, say)."""
+    base = tmp_path_factory.mktemp(name)
+    return tls_init(base / "ours", *ours), tls_init(base / "other", *other)
+
+
 def _load_ca(ca_dir):
     cert = x509.load_pem_x509_certificate((ca_dir / "ca.crt").read_bytes())
     key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), None)
